@@ -1,0 +1,183 @@
+// The whole contract between the hyperlet host and its guest kernel.
+//
+// Both sides include this header: the host (C++23, hosted) and the guest kernel
+// (freestanding C++, no SSE). It must stay plain data: fixed-width integers,
+// standard-layout structs, no pointers (a guest address is always a uint64_t so
+// that host code cannot dereference one by mistake).
+//
+// Guest memory is identity-mapped: a guest-virtual address equals its
+// guest-physical address. The low 2 MiB belong to the guest kernel; the app
+// (ring 3) lives above.
+#pragma once
+
+#include <stdint.h>
+
+namespace hyperlet::abi {
+
+// Bumped whenever anything in this file changes meaning.
+inline constexpr uint32_t kAbiVersion = 1;
+
+inline constexpr uint64_t kPageSize = 4096;
+
+// ---- Fixed guest-physical layout of the kernel area (all below 2 MiB) ----
+// Page 0 is never mapped so that null pointers fault in the app and the kernel.
+inline constexpr uint64_t kBootInfoAddr = 0x1000;
+inline constexpr uint64_t kGdtAddr = 0x2000;
+inline constexpr uint64_t kIdtAddr = 0x3000;
+inline constexpr uint64_t kTssAddr = 0x4000;
+inline constexpr uint64_t kHypercallArgsAddr = 0x5000;
+// One uint32_t counter per syscall number, kept by the guest kernel for --stats.
+inline constexpr uint64_t kSyscallCountsAddr = 0x6000;
+inline constexpr uint64_t kSyscallCountSlots = 512;
+inline constexpr uint64_t kKernelStackBottom = 0x10000;
+inline constexpr uint64_t kKernelStackTop = 0x20000;
+// IST stack for faults that may arrive with a broken stack (#DF, #NMI, #MC, #PF).
+inline constexpr uint64_t kFaultStackBottom = 0x20000;
+inline constexpr uint64_t kFaultStackTop = 0x28000;
+// kvmclock's pvclock page; readable from ring 3 so that a vDSO can use it.
+inline constexpr uint64_t kPvclockAddr = 0x30000;
+// Room for the vDSO image, readable and executable from ring 3.
+inline constexpr uint64_t kVdsoAddr = 0x40000;
+inline constexpr uint64_t kVdsoMaxSize = 0x10000;
+inline constexpr uint64_t kKernelImageBase = 0x100000;
+inline constexpr uint64_t kKernelImageLimit = 0x200000;
+// Everything from here up to the page tables is the app's.
+inline constexpr uint64_t kUserSpaceStart = 0x200000;
+// Where a static-pie (ET_DYN) image is placed.
+inline constexpr uint64_t kPieLoadBase = 0x400000;
+
+// ---- GDT selectors (STAR-compatible order: kernel code, kernel data, user data, user code) ----
+inline constexpr uint16_t kKernelCodeSelector = 0x08;
+inline constexpr uint16_t kKernelDataSelector = 0x10;
+inline constexpr uint16_t kUserDataSelector = 0x18 | 3;
+inline constexpr uint16_t kUserCodeSelector = 0x20 | 3;
+inline constexpr uint16_t kTssSelector = 0x28;
+inline constexpr uint32_t kGdtEntries = 7;  // null, 4 segments, TSS (2 slots)
+
+// ---- Syscall entry ----
+// On kvm_pvm a ring-3 `syscall` never reaches ring 0, so the loader rewrites each
+// `syscall` (0f 05) of the app into `int 0x81` (cd 81): same length, and a vector
+// nothing else uses, so real breakpoints stay breakpoints.
+inline constexpr uint8_t kSyscallTrapVector = 0x81;
+inline constexpr uint8_t kSyscallTrapOpcode[2] = {0xcd, kSyscallTrapVector};
+
+// ---- Hypercalls ----
+// A hypercall is a 32-bit `out` to kHypercallPortBase + number; the value written
+// is the guest-physical address of the argument struct (always kHypercallArgsAddr
+// today). The host checks that address and every address inside the struct.
+inline constexpr uint16_t kHypercallPortBase = 0x700;
+
+enum class Hypercall : uint16_t {
+  kExit = 0,         // ExitArgs: the app ended; never returns.
+  kHostSyscall = 1,  // SyscallArgs: a Linux syscall the host performs (I/O, sleep, random).
+  kFault = 2,        // FaultArgs: an unhandled CPU exception; never returns.
+  kDiscard = 3,      // DiscardArgs: give pages back; they read as zero afterwards.
+  kTrace = 4,        // SyscallArgs: a syscall the guest handled itself (only with --trace).
+  kCount
+};
+
+struct ExitArgs {
+  int64_t status;
+};
+
+struct SyscallArgs {
+  uint64_t number;
+  uint64_t args[6];
+  int64_t result;  // filled by the host (kHostSyscall) or by the guest (kTrace)
+};
+
+struct FaultArgs {
+  uint64_t vector;
+  uint64_t error_code;
+  uint64_t rip;
+  uint64_t cs;
+  uint64_t rflags;
+  uint64_t rsp;
+  uint64_t cr2;  // faulting address for a page fault
+  uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+};
+
+struct DiscardArgs {
+  uint64_t address;
+  uint64_t length;
+  int64_t result;
+};
+
+union HypercallArgs {
+  ExitArgs exit;
+  SyscallArgs syscall;
+  FaultArgs fault;
+  DiscardArgs discard;
+};
+static_assert(sizeof(HypercallArgs) <= kPageSize);
+
+// ---- Boot information: written by the host at kBootInfoAddr before the first instruction ----
+inline constexpr uint32_t kBootFlagTrace = 1u << 0;        // report every syscall (kTrace)
+inline constexpr uint32_t kBootFlagSyscallTrap = 1u << 1;  // app syscalls arrive as int 0x81
+
+inline constexpr uint32_t kExePathMax = 256;
+
+struct BootInfo {
+  uint32_t abi_version;
+  uint32_t flags;
+  uint64_t memory_size;
+  // Where the app's pieces are (all page-aligned, identity-mapped, ring-3 accessible).
+  uint64_t image_start;
+  uint64_t image_end;
+  uint64_t heap_start;       // brk starts here
+  uint64_t mmap_top;         // mmap hands out addresses below this, downwards
+  uint64_t stack_bottom;     // lowest address of the main stack (a guard gap lies below)
+  uint64_t stack_top;
+  uint64_t page_tables_base; // start of the kernel-only page-table region
+  uint64_t pte_base;         // PTE of address A is at pte_base + (A / kPageSize) * 8
+  // Ring-3 entry.
+  uint64_t entry;
+  uint64_t initial_rsp;
+  // Time: kvmclock counts nanoseconds since the VM was created; adding these
+  // offsets gives CLOCK_REALTIME and CLOCK_MONOTONIC as the host sees them.
+  int64_t realtime_offset_ns;
+  int64_t monotonic_offset_ns;
+  // Boot timestamps taken by the guest kernel (kvmclock ns), read by the host for --stats.
+  uint64_t kernel_entry_ns;
+  uint64_t app_entry_ns;
+  char exe_path[kExePathMax];  // what readlink("/proc/self/exe") answers
+};
+static_assert(sizeof(BootInfo) <= kPageSize);
+
+// ---- The kernel image's header: first bytes of the embedded kernel, at kKernelImageBase ----
+inline constexpr uint64_t kKernelMagic = 0x6c656e72656b6c68ULL;  // "hlkernel"
+inline constexpr uint32_t kExceptionVectors = 32;
+
+struct KernelHeader {
+  uint64_t magic;
+  uint32_t abi_version;
+  uint32_t reserved;
+  uint64_t entry;                 // ring 0, rdi = &BootInfo; ends by entering ring 3
+  uint64_t syscall_entry;         // LSTAR target (hardware syscall path)
+  uint64_t syscall_trap_entry;    // IDT gate for kSyscallTrapVector (DPL 3)
+  uint64_t exception_entries[kExceptionVectors];
+};
+
+// CPU exception vectors the host names in its reports.
+enum class Exception : uint8_t {
+  kDivideError = 0,
+  kDebug = 1,
+  kNmi = 2,
+  kBreakpoint = 3,
+  kOverflow = 4,
+  kBoundRange = 5,
+  kInvalidOpcode = 6,
+  kDeviceNotAvailable = 7,
+  kDoubleFault = 8,
+  kInvalidTss = 10,
+  kSegmentNotPresent = 11,
+  kStackFault = 12,
+  kGeneralProtection = 13,
+  kPageFault = 14,
+  kX87Floating = 16,
+  kAlignmentCheck = 17,
+  kMachineCheck = 18,
+  kSimdFloating = 19,
+};
+
+}  // namespace hyperlet::abi

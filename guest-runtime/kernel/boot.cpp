@@ -1,0 +1,33 @@
+// Ring-0 start: the host has already built page tables, GDT, IDT and TSS and
+// written the app and its stack, so the kernel only starts kvmclock, notes the
+// time and returns to entry.S, which enters the app in ring 3.
+#include <stddef.h>
+
+#include <hyperlet/abi.h>
+#include <hyperlet/pvclock.h>
+
+#include "boot_info.h"
+#include "syscalls/syscalls.h"
+#include "time.h"
+
+static_assert(offsetof(hyperlet::abi::BootInfo, entry) == 0x50, "entry.S reads BootInfo.entry");
+static_assert(offsetof(hyperlet::abi::BootInfo, initial_rsp) == 0x58,
+              "entry.S reads BootInfo.initial_rsp");
+
+namespace {
+constexpr uint32_t kMsrKvmSystemTimeNew = 0x4b564d01;
+
+void write_msr(uint32_t msr, uint64_t value) {
+  asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
+               "d"(static_cast<uint32_t>(value >> 32)));
+}
+}  // namespace
+
+extern "C" hyperlet::abi::BootInfo* kernel_main(hyperlet::abi::BootInfo* info) {
+  write_msr(kMsrKvmSystemTimeNew, hyperlet::abi::kPvclockAddr | 1);
+  hyperlet::kernel::init_memory();
+  const uint64_t now = hyperlet::kernel::kvmclock_ns();
+  info->kernel_entry_ns = now;
+  info->app_entry_ns = now;
+  return info;
+}

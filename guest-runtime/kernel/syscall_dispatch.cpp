@@ -1,0 +1,73 @@
+// Entry from both syscall paths (entry.S): count, dispatch, optionally trace.
+#include <asm/unistd_64.h>
+
+#include "boot_info.h"
+#include "errno.h"
+#include "hypercall.h"
+#include "syscalls/syscalls.h"
+#include "trap_frame.h"
+
+namespace hyperlet::kernel {
+namespace {
+
+constexpr uint64_t kIdentityId = 1;  // pid, tid: the app is process 1 of its VM
+
+int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
+  handled_here = true;
+  switch (number) {
+    case __NR_brk: return sys_brk(a[0]);
+    case __NR_mmap: return sys_mmap(a[0], a[1], a[2], a[3], a[4], a[5]);
+    case __NR_munmap: return sys_munmap(a[0], a[1]);
+    case __NR_mprotect: return sys_mprotect(a[0], a[1], a[2]);
+    case __NR_mremap: return sys_mremap(a[0], a[1], a[2], a[3], a[4]);
+    case __NR_madvise: return sys_madvise(a[0], a[1], a[2]);
+    case __NR_arch_prctl: return sys_arch_prctl(a[0], a[1]);
+    case __NR_set_tid_address: return kIdentityId;
+    case __NR_set_robust_list: return 0;
+    case __NR_rseq: return error(ENOSYS);
+    case __NR_prlimit64: return sys_prlimit64(a[0], a[1], a[2], a[3]);
+    case __NR_getrlimit: return sys_prlimit64(0, a[0], 0, a[1]);
+    case __NR_getpid:
+    case __NR_gettid: return kIdentityId;
+    case __NR_getppid: return 0;
+    case __NR_getuid:
+    case __NR_geteuid:
+    case __NR_getgid:
+    case __NR_getegid: return 0;
+    case __NR_uname: return sys_uname(a[0]);
+    case __NR_sched_yield: return 0;
+    case __NR_futex: return sys_futex(a[0], a[1], a[2], a[3]);
+    case __NR_rt_sigaction: return sys_rt_sigaction(a[0], a[1], a[2], a[3]);
+    case __NR_rt_sigprocmask: return sys_rt_sigprocmask(a[0], a[1], a[2], a[3]);
+    case __NR_sigaltstack: return sys_sigaltstack(a[0], a[1]);
+    case __NR_clock_gettime: return sys_clock_gettime(a[0], a[1]);
+    case __NR_clock_getres: return sys_clock_getres(a[0], a[1]);
+    case __NR_gettimeofday: return sys_gettimeofday(a[0], a[1]);
+    case __NR_time: return sys_time(a[0]);
+    case __NR_exit:
+    case __NR_exit_group: sys_exit_group(a[0]);
+    default: handled_here = false; return forward_to_host(number, a);
+  }
+}
+
+}  // namespace
+}  // namespace hyperlet::kernel
+
+extern "C" void handle_syscall(hyperlet::kernel::TrapFrame* frame) {
+  using namespace hyperlet;
+  const uint64_t number = frame->rax;
+  if (number < abi::kSyscallCountSlots) {
+    reinterpret_cast<uint32_t*>(abi::kSyscallCountsAddr)[number]++;
+  }
+  const uint64_t args[6] = {frame->rdi, frame->rsi, frame->rdx, frame->r10, frame->r8, frame->r9};
+  bool handled_here = false;
+  const int64_t result = kernel::dispatch(number, args, handled_here);
+  frame->rax = static_cast<uint64_t>(result);
+  if (handled_here && (kernel::boot_info().flags & abi::kBootFlagTrace) != 0) {
+    abi::SyscallArgs& trace = kernel::hypercall_args().syscall;
+    trace.number = number;
+    for (int i = 0; i < 6; ++i) trace.args[i] = args[i];
+    trace.result = result;
+    kernel::hypercall(abi::Hypercall::kTrace);
+  }
+}

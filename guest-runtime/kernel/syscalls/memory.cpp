@@ -1,0 +1,265 @@
+// brk, mmap and friends for anonymous memory.
+//
+// The host maps all of the app's memory present and writable before boot, so
+// handing out memory is address arithmetic: brk grows up from the image, mmap
+// hands out addresses downward from below the stack, and munmap'd ranges go on a
+// small list of holes for reuse. Pages given back are discarded on the host
+// (kDiscard), which both frees host memory and makes them read as zero again.
+// Only PROT_NONE is enforced (by clearing the present bit), which is what guard
+// pages need; every other protection maps read-write-execute.
+#include <linux/mman.h>
+
+#include "../boot_info.h"
+#include "../errno.h"
+#include "../hypercall.h"
+#include "../user_memory.h"
+#include "syscalls.h"
+
+namespace hyperlet::kernel {
+namespace {
+
+constexpr uint64_t kPage = abi::kPageSize;
+constexpr uint64_t kPresent = 1;
+constexpr int kMaxHoles = 64;
+// Kept free between the heap and the lowest mapping so a runaway brk cannot
+// silently run into an mmap'd block.
+constexpr uint64_t kHeapGap = 16 * kPage;
+
+struct Range {
+  uint64_t start;
+  uint64_t end;
+};
+
+struct Arena {
+  uint64_t brk;
+  uint64_t mmap_low;     // everything in [mmap_low, mmap_top) is mapped or a hole
+  uint64_t protected_pages;  // pages currently not present because of PROT_NONE
+  int hole_count;
+  Range holes[kMaxHoles];
+};
+
+Arena arena;
+
+uint64_t page_up(uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
+
+void discard(uint64_t address, uint64_t length) {
+  if (length == 0) return;
+  abi::DiscardArgs& args = hypercall_args().discard;
+  args.address = address;
+  args.length = length;
+  hypercall(abi::Hypercall::kDiscard);
+}
+
+void set_present(uint64_t address, uint64_t length, bool present) {
+  auto* ptes = reinterpret_cast<volatile uint64_t*>(boot_info().pte_base);
+  for (uint64_t page = address; page < address + length; page += kPage) {
+    volatile uint64_t& pte = ptes[page / kPage];
+    const bool was_present = (pte & kPresent) != 0;
+    if (was_present == present) continue;
+    pte = present ? (pte | kPresent) : (pte & ~kPresent);
+    arena.protected_pages += present ? -1ull : 1ull;
+    asm volatile("invlpg (%0)" : : "r"(page) : "memory");
+  }
+}
+
+void apply_protection(uint64_t address, uint64_t length, uint64_t prot) {
+  if (prot == PROT_NONE) {
+    set_present(address, length, false);
+  } else if (arena.protected_pages != 0) {
+    set_present(address, length, true);
+  }
+}
+
+void remove_hole(int index) {
+  for (int i = index; i + 1 < arena.hole_count; ++i) arena.holes[i] = arena.holes[i + 1];
+  --arena.hole_count;
+}
+
+// Takes [start, end) out of the hole list (it is becoming a mapping).
+void claim_from_holes(uint64_t start, uint64_t end) {
+  for (int i = 0; i < arena.hole_count;) {
+    Range& hole = arena.holes[i];
+    if (hole.end <= start || hole.start >= end) {
+      ++i;
+      continue;
+    }
+    if (hole.start < start && hole.end > end && arena.hole_count < kMaxHoles) {
+      arena.holes[arena.hole_count++] = Range{end, hole.end};
+      hole.end = start;
+      ++i;
+    } else if (hole.start < start) {
+      hole.end = start;
+      ++i;
+    } else if (hole.end > end) {
+      hole.start = end;
+      ++i;
+    } else {
+      remove_hole(i);
+    }
+  }
+}
+
+void add_hole(uint64_t start, uint64_t end) {
+  if (start == arena.mmap_low) {
+    arena.mmap_low = end;
+  } else {
+    for (int i = 0; i < arena.hole_count; ++i) {
+      Range& hole = arena.holes[i];
+      if (hole.end == start) {
+        hole.end = end;
+        return;
+      }
+      if (hole.start == end) {
+        hole.start = start;
+        return;
+      }
+    }
+    // A full list leaks the range for reuse; its host memory is still discarded.
+    if (arena.hole_count < kMaxHoles) arena.holes[arena.hole_count++] = Range{start, end};
+    return;
+  }
+  // The bump region grew back up: absorb holes that now touch it.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (int i = 0; i < arena.hole_count; ++i) {
+      if (arena.holes[i].start == arena.mmap_low) {
+        arena.mmap_low = arena.holes[i].end;
+        remove_hole(i);
+        merged = true;
+        break;
+      }
+    }
+  }
+}
+
+uint64_t heap_limit() { return page_up(arena.brk) + kHeapGap; }
+
+uint64_t allocate(uint64_t length) {
+  for (int i = 0; i < arena.hole_count; ++i) {
+    Range& hole = arena.holes[i];
+    if (hole.end - hole.start >= length) {
+      hole.end -= length;
+      const uint64_t result = hole.end;
+      if (hole.start == hole.end) remove_hole(i);
+      return result;
+    }
+  }
+  if (arena.mmap_low < length || arena.mmap_low - length < heap_limit()) return 0;
+  arena.mmap_low -= length;
+  return arena.mmap_low;
+}
+
+bool claim_fixed(uint64_t address, uint64_t length) {
+  const uint64_t end = address + length;
+  if (end < address || address < heap_limit() || end > boot_info().mmap_top) return false;
+  if (address >= arena.mmap_low) {
+    claim_from_holes(address, end);
+    return true;
+  }
+  if (end < arena.mmap_low) {
+    if (arena.hole_count == kMaxHoles) return false;
+    arena.holes[arena.hole_count++] = Range{end, arena.mmap_low};
+  } else {
+    claim_from_holes(arena.mmap_low, end);
+  }
+  arena.mmap_low = address;
+  return true;
+}
+
+bool in_mmap_region(uint64_t address, uint64_t length) {
+  const uint64_t end = address + length;
+  return end >= address && address >= arena.mmap_low && end <= boot_info().mmap_top;
+}
+
+}  // namespace
+
+void init_memory() {
+  arena.brk = boot_info().heap_start;
+  arena.mmap_low = boot_info().mmap_top;
+  arena.protected_pages = 0;
+  arena.hole_count = 0;
+}
+
+int64_t sys_brk(uint64_t address) {
+  if (address < boot_info().heap_start) return static_cast<int64_t>(arena.brk);
+  const uint64_t new_end = page_up(address);
+  if (new_end + kHeapGap > arena.mmap_low) return static_cast<int64_t>(arena.brk);
+  const uint64_t old_end = page_up(arena.brk);
+  // Memory brk hands out again must read as zero (glibc's malloc relies on it).
+  if (new_end < old_end) discard(new_end, old_end - new_end);
+  arena.brk = address;
+  return static_cast<int64_t>(arena.brk);
+}
+
+int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
+                 uint64_t offset) {
+  (void)fd;
+  (void)offset;
+  if (length == 0 || page_up(length) < length) return error(EINVAL);
+  if ((flags & MAP_ANONYMOUS) == 0) return error(ENODEV);
+  const uint64_t type = flags & MAP_TYPE;
+  if (type != MAP_PRIVATE && type != MAP_SHARED) return error(EINVAL);
+  length = page_up(length);
+  uint64_t result = 0;
+  if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0) {
+    if ((address & (kPage - 1)) != 0) return error(EINVAL);
+    if (!claim_fixed(address, length)) return error(ENOMEM);
+    discard(address, length);  // a fixed mapping replaces what was there with zeros
+    result = address;
+  } else {
+    result = allocate(length);
+    if (result == 0) return error(ENOMEM);
+  }
+  apply_protection(result, length, prot);
+  return static_cast<int64_t>(result);
+}
+
+int64_t sys_munmap(uint64_t address, uint64_t length) {
+  if ((address & (kPage - 1)) != 0 || length == 0) return error(EINVAL);
+  length = page_up(length);
+  if (!user_range_ok(address, length)) return error(EINVAL);
+  if (!in_mmap_region(address, length)) return 0;  // nothing of ours is mapped there
+  discard(address, length);
+  if (arena.protected_pages != 0) set_present(address, length, true);
+  add_hole(address, address + length);
+  return 0;
+}
+
+int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot) {
+  if ((address & (kPage - 1)) != 0) return error(EINVAL);
+  length = page_up(length);
+  if (!user_range_ok(address, length)) return error(ENOMEM);
+  set_present(address, length, prot != PROT_NONE);
+  return 0;
+}
+
+int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_length, uint64_t flags,
+                   uint64_t new_address) {
+  (void)new_address;
+  if ((old_address & (kPage - 1)) != 0 || new_length == 0) return error(EINVAL);
+  if ((flags & MREMAP_FIXED) != 0) return error(EINVAL);
+  old_length = page_up(old_length);
+  new_length = page_up(new_length);
+  if (!in_mmap_region(old_address, old_length)) return error(EFAULT);
+  if (new_length <= old_length) {
+    sys_munmap(old_address + new_length, old_length - new_length);
+    return static_cast<int64_t>(old_address);
+  }
+  if ((flags & MREMAP_MAYMOVE) == 0) return error(ENOMEM);
+  const uint64_t moved = allocate(new_length);
+  if (moved == 0) return error(ENOMEM);
+  __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address),
+                   old_length);
+  sys_munmap(old_address, old_length);
+  return static_cast<int64_t>(moved);
+}
+
+int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice) {
+  if ((address & (kPage - 1)) != 0) return error(EINVAL);
+  length = page_up(length);
+  if (!user_range_ok(address, length)) return error(ENOMEM);
+  if (advice == MADV_DONTNEED || advice == MADV_FREE) discard(address, length);
+  return 0;
+}
+
+}  // namespace hyperlet::kernel

@@ -1,0 +1,109 @@
+// Process-wide state the app asks about or sets: FS base, limits, uname, futex, exit.
+#include <asm/prctl.h>
+#include <linux/futex.h>
+#include <linux/resource.h>
+#include <linux/utsname.h>
+
+#include "../boot_info.h"
+#include "../errno.h"
+#include "../hypercall.h"
+#include "../user_memory.h"
+#include "syscalls.h"
+
+namespace hyperlet::kernel {
+namespace {
+
+constexpr uint32_t kMsrFsBase = 0xc0000100;
+constexpr uint32_t kMsrGsBase = 0xc0000101;
+constexpr uint64_t kOpenFilesLimit = 1024;
+
+void write_msr(uint32_t msr, uint64_t value) {
+  asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
+               "d"(static_cast<uint32_t>(value >> 32)));
+}
+
+uint64_t read_msr(uint32_t msr) {
+  uint32_t low, high;
+  asm volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
+  return (static_cast<uint64_t>(high) << 32) | low;
+}
+
+void copy_string(char* dest, const char* text) {
+  while ((*dest++ = *text++) != '\0') {
+  }
+}
+
+}  // namespace
+
+int64_t sys_arch_prctl(uint64_t code, uint64_t address) {
+  switch (code) {
+    case ARCH_SET_FS:
+      write_msr(kMsrFsBase, address);
+      return 0;
+    case ARCH_SET_GS:
+      write_msr(kMsrGsBase, address);
+      return 0;
+    case ARCH_GET_FS:
+    case ARCH_GET_GS: {
+      auto* out = user_pointer<uint64_t>(address);
+      if (out == nullptr) return error(EFAULT);
+      *out = read_msr(code == ARCH_GET_FS ? kMsrFsBase : kMsrGsBase);
+      return 0;
+    }
+    default:
+      return error(EINVAL);
+  }
+}
+
+int64_t sys_prlimit64(uint64_t pid, uint64_t resource, uint64_t new_limit, uint64_t old_limit) {
+  if (pid != 0 && pid != 1) return error(ESRCH);
+  if (resource >= RLIM_NLIMITS) return error(EINVAL);
+  if (new_limit != 0 && user_pointer<rlimit64>(new_limit) == nullptr) return error(EFAULT);
+  if (old_limit != 0) {
+    auto* out = user_pointer<rlimit64>(old_limit);
+    if (out == nullptr) return error(EFAULT);
+    uint64_t value = RLIM64_INFINITY;
+    const abi::BootInfo& info = boot_info();
+    if (resource == RLIMIT_STACK) value = info.stack_top - info.stack_bottom;
+    if (resource == RLIMIT_NOFILE) value = kOpenFilesLimit;
+    if (resource == RLIMIT_AS || resource == RLIMIT_DATA) value = info.memory_size;
+    out->rlim_cur = value;
+    out->rlim_max = value;
+  }
+  return 0;  // new limits are accepted and not enforced beyond guest memory itself
+}
+
+int64_t sys_uname(uint64_t buffer) {
+  auto* name = user_pointer<new_utsname>(buffer);
+  if (name == nullptr) return error(EFAULT);
+  copy_string(name->sysname, "Linux");
+  copy_string(name->nodename, "hyperlet");
+  copy_string(name->release, "6.1.0-hyperlet");
+  copy_string(name->version, "#1 hyperlet microVM");
+  copy_string(name->machine, "x86_64");
+  copy_string(name->domainname, "(none)");
+  return 0;
+}
+
+// One thread: a wait whose condition holds can never be woken.
+int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout) {
+  const uint64_t command = op & FUTEX_CMD_MASK;
+  switch (command) {
+    case FUTEX_WAIT:
+    case FUTEX_WAIT_BITSET: {
+      auto* word = user_pointer<uint32_t>(address);
+      if (word == nullptr) return error(EFAULT);
+      if (*word != static_cast<uint32_t>(value)) return error(EAGAIN);
+      return timeout != 0 ? error(ETIMEDOUT) : error(EDEADLK);
+    }
+    case FUTEX_WAKE:
+    case FUTEX_WAKE_BITSET:
+      return 0;
+    default:
+      return error(ENOSYS);
+  }
+}
+
+void sys_exit_group(uint64_t status) { hypercall_exit(static_cast<int64_t>(status & 0xff)); }
+
+}  // namespace hyperlet::kernel

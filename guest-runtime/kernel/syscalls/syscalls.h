@@ -1,0 +1,42 @@
+// The syscalls the guest kernel answers itself, one family per file. Anything not
+// listed here goes to the host (host_forward.cpp), which answers -ENOSYS for what
+// it does not know either.
+#pragma once
+
+#include <stdint.h>
+
+namespace hyperlet::kernel {
+
+// memory.cpp
+void init_memory();
+int64_t sys_brk(uint64_t address);
+int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
+                 uint64_t offset);
+int64_t sys_munmap(uint64_t address, uint64_t length);
+int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot);
+int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_length, uint64_t flags,
+                   uint64_t new_address);
+int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice);
+
+// process.cpp
+int64_t sys_arch_prctl(uint64_t code, uint64_t address);
+int64_t sys_prlimit64(uint64_t pid, uint64_t resource, uint64_t new_limit, uint64_t old_limit);
+int64_t sys_uname(uint64_t buffer);
+int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout);
+[[noreturn]] void sys_exit_group(uint64_t status);
+
+// signals.cpp
+int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);
+int64_t sys_rt_sigprocmask(uint64_t how, uint64_t set, uint64_t old_set, uint64_t set_size);
+int64_t sys_sigaltstack(uint64_t stack, uint64_t old_stack);
+
+// time.cpp
+int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec);
+int64_t sys_clock_getres(uint64_t clock, uint64_t timespec);
+int64_t sys_gettimeofday(uint64_t timeval, uint64_t timezone);
+int64_t sys_time(uint64_t result);
+
+// host_forward.cpp
+int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]);
+
+}  // namespace hyperlet::kernel

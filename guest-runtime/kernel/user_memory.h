@@ -1,0 +1,23 @@
+// Checks on pointers the app hands to the kernel. Guest memory is identity-mapped,
+// so a user pointer is usable once it lies wholly inside the app's part of memory.
+#pragma once
+
+#include <stdint.h>
+
+#include "boot_info.h"
+
+namespace hyperlet::kernel {
+
+inline bool user_range_ok(uint64_t address, uint64_t length) {
+  const uint64_t end = address + length;
+  return end >= address && address >= abi::kUserSpaceStart &&
+         end <= boot_info().page_tables_base;
+}
+
+template <typename T>
+T* user_pointer(uint64_t address, uint64_t count = 1) {
+  if (count > (1ull << 40) / sizeof(T) || !user_range_ok(address, sizeof(T) * count)) return nullptr;
+  return reinterpret_cast<T*>(address);
+}
+
+}  // namespace hyperlet::kernel

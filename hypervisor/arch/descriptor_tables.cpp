@@ -1,0 +1,78 @@
+#include "arch/descriptor_tables.h"
+
+#include <array>
+
+namespace hyperlet {
+namespace {
+
+// Offsets inside the 64-bit TSS.
+constexpr std::uint64_t kTssRsp0 = 4;
+constexpr std::uint64_t kTssIst1 = 36;
+constexpr std::uint64_t kTssIoMapBase = 102;
+constexpr int kFaultIst = 1;
+
+bool uses_fault_stack(unsigned vector) {
+  const auto exception = static_cast<abi::Exception>(vector);
+  return exception == abi::Exception::kDoubleFault || exception == abi::Exception::kNmi ||
+         exception == abi::Exception::kMachineCheck;
+}
+
+bool reachable_from_ring3(unsigned vector) {
+  // int3 and into from the app should report as SIGTRAP / SIGSEGV, not as #GP.
+  const auto exception = static_cast<abi::Exception>(vector);
+  return exception == abi::Exception::kBreakpoint || exception == abi::Exception::kOverflow;
+}
+
+}  // namespace
+
+std::uint64_t code_segment_descriptor(int privilege) {
+  // Present, code, execute/read, long mode (L), 4 KiB granularity, limit 0xfffff.
+  return 0x00af'9a00'0000'ffffull | (static_cast<std::uint64_t>(privilege & 3) << 45);
+}
+
+std::uint64_t data_segment_descriptor(int privilege) {
+  return 0x00cf'9200'0000'ffffull | (static_cast<std::uint64_t>(privilege & 3) << 45);
+}
+
+GateDescriptor interrupt_gate(std::uint64_t handler, int privilege, int ist) {
+  const std::uint64_t type_attr = 0x8e | (static_cast<std::uint64_t>(privilege & 3) << 5);
+  GateDescriptor gate{};
+  gate.low = (handler & 0xffff) | (static_cast<std::uint64_t>(abi::kKernelCodeSelector) << 16) |
+             (static_cast<std::uint64_t>(ist & 7) << 32) | (type_attr << 40) |
+             ((handler >> 16 & 0xffff) << 48);
+  gate.high = handler >> 32;
+  return gate;
+}
+
+Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeader& kernel) {
+  const std::uint64_t tss_base = abi::kTssAddr;
+  const std::array<std::uint64_t, abi::kGdtEntries> gdt = {
+      0,
+      code_segment_descriptor(0),
+      data_segment_descriptor(0),
+      data_segment_descriptor(3),
+      code_segment_descriptor(3),
+      // 64-bit available TSS (type 9), two slots.
+      (kTssLimit & 0xffff) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) |
+          ((tss_base >> 24 & 0xff) << 56),
+      tss_base >> 32,
+  };
+  bool ok = memory.write(abi::kGdtAddr, gdt);
+
+  std::array<GateDescriptor, 256> idt{};
+  for (unsigned vector = 0; vector < abi::kExceptionVectors; ++vector) {
+    idt[vector] = interrupt_gate(kernel.exception_entries[vector], reachable_from_ring3(vector) ? 3 : 0,
+                                 uses_fault_stack(vector) ? kFaultIst : 0);
+  }
+  idt[abi::kSyscallTrapVector] = interrupt_gate(kernel.syscall_trap_entry, 3, 0);
+  ok = ok && memory.write(abi::kIdtAddr, idt);
+
+  ok = ok && memory.write<std::uint64_t>(tss_base + kTssRsp0, abi::kKernelStackTop);
+  ok = ok && memory.write<std::uint64_t>(tss_base + kTssIst1, abi::kFaultStackTop);
+  // An I/O map base past the limit: the app has no port access at all.
+  ok = ok && memory.write<std::uint16_t>(tss_base + kTssIoMapBase, kTssLimit + 1);
+  if (!ok) return fail(ExitStatus::kUsage, "descriptor tables do not fit in guest memory");
+  return {};
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,26 @@
+// GDT, IDT and TSS for the guest, written by the host into guest memory.
+#pragma once
+
+#include <hyperlet/abi.h>
+
+#include "core/error.h"
+#include "memory/guest_memory.h"
+
+namespace hyperlet {
+
+Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeader& kernel);
+
+// Pieces exposed for tests.
+std::uint64_t code_segment_descriptor(int privilege);
+std::uint64_t data_segment_descriptor(int privilege);
+struct GateDescriptor {
+  std::uint64_t low;
+  std::uint64_t high;
+};
+GateDescriptor interrupt_gate(std::uint64_t handler, int privilege, int ist);
+
+inline constexpr std::uint16_t kIdtLimit = 256 * 16 - 1;
+inline constexpr std::uint16_t kGdtLimit = abi::kGdtEntries * 8 - 1;
+inline constexpr std::uint32_t kTssLimit = 103;
+
+}  // namespace hyperlet

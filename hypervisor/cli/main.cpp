@@ -1,0 +1,112 @@
+// hyperlet's command line (CLI11): `hyperlet run`, --version, --help.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <hyperlet/abi.h>
+
+#include "cli/units.h"
+#include "core/exit_status.h"
+#include "vm/micro_vm.h"
+
+#ifndef HYPERLET_VERSION
+#define HYPERLET_VERSION "unknown"
+#endif
+
+namespace {
+
+using namespace hyperlet;
+
+std::string exit_status_help() {
+  std::string text = "Exit status:\n  0-255  the app's own exit status, passed through\n";
+  for (const auto& entry : kExitStatusTable) {
+    text += fmt::format("  {:<5}  {}\n", to_int(entry.status), entry.meaning);
+  }
+  text += "  (an app that itself exits with one of these numbers is indistinguishable; "
+          "hyperlet's own failures also print one line starting \"hyperlet:\")\n";
+  return text;
+}
+
+int report(const Error& error) {
+  std::fflush(stdout);
+  fmt::print(stderr, "hyperlet: {}\n", error.message);
+  return to_int(error.status);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::uint64_t started = monotonic_ns();
+  CLI::App app{"hyperlet: run a static x86-64 Linux program as a KVM microVM", "hyperlet"};
+  app.set_version_flag("--version", fmt::format("hyperlet {} (guest ABI {})", HYPERLET_VERSION, abi::kAbiVersion));
+  app.footer(exit_status_help());
+  app.require_subcommand(1);
+
+  RunOptions options;
+  std::string memory_text = "128M";
+  std::string timeout_text;
+  std::string entry_text = "auto";
+  std::vector<std::string> env;
+
+  CLI::App* run = app.add_subcommand("run", "Run APP in a new microVM; its output and exit status are hyperlet's");
+  run->add_option("APP", options.app_path, "The static x86-64 ELF program to run")->required();
+  run->add_option("ARGS", options.arguments, "Arguments for the app (put them after --)");
+  run->add_option("--memory", memory_text,
+                  "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G")
+      ->default_str("128M");
+  run->add_option("--env", env,
+                  "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
+                  "none of hyperlet's environment otherwise");
+  run->add_option("--timeout", timeout_text,
+                  "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
+                  "exit status 124");
+  run->add_option("--syscall-entry", entry_text,
+                  "How the app's syscalls enter the guest kernel: syscall (LSTAR, hardware KVM), "
+                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (detect)")
+      ->check(CLI::IsMember({"auto", "syscall", "trap"}))
+      ->default_str("auto");
+  run->add_flag("--trace", options.trace,
+                "Print every syscall (name, arguments, result) and hypercall to stderr");
+  run->add_flag("--stats", options.stats,
+                "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times");
+  run->positionals_at_end();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) return app.exit(error);
+    fmt::print(stderr, "hyperlet: {} (see hyperlet {} --help)\n", error.what(),
+               app.get_subcommands().empty() ? "" : "run");
+    return to_int(ExitStatus::kUsage);
+  }
+
+  auto memory = parse_size(memory_text);
+  if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
+  options.memory_size = *memory;
+  if (!timeout_text.empty()) {
+    auto timeout = parse_duration(timeout_text);
+    if (!timeout) return report(Error{ExitStatus::kUsage, "invalid --timeout: " + timeout.error()});
+    options.timeout = *timeout;
+  }
+  for (const std::string& variable : env) {
+    if (variable.find('=') == std::string::npos || variable.front() == '=') {
+      return report(Error{ExitStatus::kUsage,
+                          fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
+    }
+  }
+  options.environment = env;
+  options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
+                          : entry_text == "syscall" ? SyscallEntry::kSyscall
+                                                    : SyscallEntry::kAuto;
+
+  RunStats stats;
+  stats.started = started;
+  auto outcome = run_microvm(options, stats);
+  std::fflush(stdout);
+  if (options.stats) fmt::print(stderr, "{}", format_stats(stats));
+  if (!outcome) return report(outcome.error());
+  return *outcome;
+}

@@ -1,0 +1,18 @@
+// Parsing the sizes and durations users type: "64M", "1G", "500ms", "2s", "1m".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace hyperlet {
+
+// Bytes. Suffixes K, M, G (powers of 1024), case-insensitive, optional "iB"/"B"; bare = bytes.
+std::expected<std::uint64_t, std::string> parse_size(std::string_view text);
+
+// ns, us, ms, s, m, h; a bare number is seconds. Must be positive.
+std::expected<std::chrono::nanoseconds, std::string> parse_duration(std::string_view text);
+
+}  // namespace hyperlet

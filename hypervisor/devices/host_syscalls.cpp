@@ -1,0 +1,47 @@
+#include "devices/host_syscalls.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <hyperlet/abi.h>
+
+namespace hyperlet {
+
+std::optional<std::span<std::byte>> SyscallContext::user_span(std::uint64_t address,
+                                                              std::uint64_t length) const {
+  const std::uint64_t end = address + length;
+  if (end < address || address < abi::kUserSpaceStart || end > layout_.page_tables_base) {
+    return std::nullopt;
+  }
+  return memory_.span(address, length);
+}
+
+std::optional<std::string> SyscallContext::user_string(std::uint64_t address,
+                                                       std::size_t max_length) const {
+  if (address < abi::kUserSpaceStart || address >= layout_.page_tables_base) return std::nullopt;
+  const std::uint64_t available = std::min<std::uint64_t>(max_length, layout_.page_tables_base - address);
+  auto bytes = memory_.span(address, available);
+  if (!bytes) return std::nullopt;
+  const char* text = reinterpret_cast<const char*>(bytes->data());
+  const std::size_t length = strnlen(text, available);
+  if (length == available) return std::nullopt;
+  return std::string(text, length);
+}
+
+std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& context,
+                                    const SyscallArguments& args) const {
+  auto it = handlers_.find(number);
+  if (it == handlers_.end()) return -ENOSYS;
+  return it->second(context, args);
+}
+
+HostSyscallTable make_host_syscall_table() {
+  HostSyscallTable table;
+  register_console_syscalls(table);
+  register_clock_syscalls(table);
+  register_random_syscalls(table);
+  register_filesystem_syscalls(table);
+  return table;
+}
+
+}  // namespace hyperlet

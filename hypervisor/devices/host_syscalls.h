@@ -1,0 +1,77 @@
+// The host's half of the syscall interface: syscalls the guest kernel forwards
+// (abi::Hypercall::kHostSyscall). Each device registers the syscalls it serves;
+// everything unregistered answers -ENOSYS.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "memory/guest_layout.h"
+#include "memory/guest_memory.h"
+
+namespace hyperlet {
+
+using SyscallArguments = std::array<std::uint64_t, 6>;
+
+// What a host syscall handler may touch.
+class SyscallContext {
+ public:
+  SyscallContext(GuestMemory& memory, const GuestLayout& layout, std::string exe_path)
+      : memory_(memory), layout_(layout), exe_path_(std::move(exe_path)) {}
+
+  // App memory only: [kUserSpaceStart, page tables). Never the kernel's pages.
+  std::optional<std::span<std::byte>> user_span(std::uint64_t address, std::uint64_t length) const;
+  // A NUL-terminated string in app memory, at most max_length bytes.
+  std::optional<std::string> user_string(std::uint64_t address, std::size_t max_length = 4096) const;
+
+  template <typename T>
+  std::optional<T> read(std::uint64_t address) const {
+    auto bytes = user_span(address, sizeof(T));
+    if (!bytes) return std::nullopt;
+    T value;
+    std::memcpy(&value, bytes->data(), sizeof(T));
+    return value;
+  }
+  template <typename T>
+  bool write(std::uint64_t address, const T& value) const {
+    auto bytes = user_span(address, sizeof(T));
+    if (!bytes) return false;
+    std::memcpy(bytes->data(), &value, sizeof(T));
+    return true;
+  }
+
+  const std::string& exe_path() const { return exe_path_; }
+  // Set by a sleep interrupted by the run's deadline.
+  bool interrupted = false;
+
+ private:
+  GuestMemory& memory_;
+  const GuestLayout& layout_;
+  std::string exe_path_;
+};
+
+using HostSyscallHandler = std::function<std::int64_t(SyscallContext&, const SyscallArguments&)>;
+
+class HostSyscallTable {
+ public:
+  void add(std::uint64_t number, HostSyscallHandler handler) { handlers_[number] = std::move(handler); }
+  std::int64_t call(std::uint64_t number, SyscallContext& context, const SyscallArguments& args) const;
+
+ private:
+  std::unordered_map<std::uint64_t, HostSyscallHandler> handlers_;
+};
+
+// One registration function per device (devices/<name>.cpp).
+void register_console_syscalls(HostSyscallTable& table);
+void register_clock_syscalls(HostSyscallTable& table);
+void register_random_syscalls(HostSyscallTable& table);
+void register_filesystem_syscalls(HostSyscallTable& table);
+
+HostSyscallTable make_host_syscall_table();
+
+}  // namespace hyperlet

@@ -1,0 +1,25 @@
+#include "devices/syscall_names.h"
+
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace hyperlet {
+namespace {
+
+constexpr std::pair<std::uint64_t, std::string_view> kNames[] = {
+#include "syscall_names.inc"
+};
+
+}  // namespace
+
+std::string syscall_name(std::uint64_t number) {
+  const auto* it = std::find_if(std::begin(kNames), std::end(kNames),
+                                [&](const auto& entry) { return entry.first == number; });
+  if (it != std::end(kNames)) return std::string(it->second);
+  return fmt::format("syscall_{}", number);
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,171 @@
+#include "kvm/kvm.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace hyperlet {
+namespace {
+
+// In C++ the flexible-array structs of Debian 12's linux/kvm.h have the wrong
+// sizeof, so ioctl numbers derived from them carry the wrong size and KVM
+// answers EINVAL. These are the numbers C computes.
+constexpr std::size_t kCpuid2HeaderSize = 8;
+constexpr std::size_t kMsrsHeaderSize = 8;
+constexpr unsigned long kGetSupportedCpuid =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kCpuid2HeaderSize);
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kCpuid2HeaderSize);
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, kMsrsHeaderSize);
+static_assert(sizeof(kvm_cpuid_entry2) == 40);
+static_assert(sizeof(kvm_msr_entry) == 16);
+
+constexpr std::uint32_t kMaxCpuidEntries = 256;
+
+std::string why() { return std::strerror(errno); }
+
+// Header + entries laid out as the C structs.
+template <typename Entry>
+std::vector<std::uint8_t> flexible_buffer(std::uint32_t count, std::size_t header_size) {
+  std::vector<std::uint8_t> buffer(header_size + count * sizeof(Entry));
+  std::memcpy(buffer.data(), &count, sizeof(count));
+  return buffer;
+}
+
+}  // namespace
+
+Result<KvmSystem> KvmSystem::open() {
+  KvmSystem kvm;
+  kvm.fd_ = UniqueFd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!kvm.fd_.valid()) {
+    const int saved = errno;
+    if (saved == ENOENT) {
+      return fail(ExitStatus::kKvmUnavailable,
+                  "cannot open /dev/kvm: it does not exist (load the kvm module, e.g. `modprobe "
+                  "kvm_intel` or `modprobe kvm_amd`, or enable nested virtualization)");
+    }
+    if (saved == EACCES || saved == EPERM) {
+      return fail(ExitStatus::kKvmUnavailable,
+                  "cannot open /dev/kvm: permission denied (add yourself to the kvm group: `sudo "
+                  "usermod -aG kvm $USER`, then log in again)");
+    }
+    return fail(ExitStatus::kKvmUnavailable, "cannot open /dev/kvm: {}", std::strerror(saved));
+  }
+  const int version = ::ioctl(kvm.fd_.get(), KVM_GET_API_VERSION, 0);
+  if (version != KVM_API_VERSION) {
+    return fail(ExitStatus::kKvmUnavailable, "/dev/kvm speaks API version {}, expected {}", version,
+                KVM_API_VERSION);
+  }
+  kvm.vcpu_mmap_size_ = ::ioctl(kvm.fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (kvm.vcpu_mmap_size_ < static_cast<int>(sizeof(kvm_run))) {
+    return fail(ExitStatus::kKvmUnavailable, "KVM_GET_VCPU_MMAP_SIZE failed: {}", why());
+  }
+  return kvm;
+}
+
+Result<std::vector<kvm_cpuid_entry2>> KvmSystem::supported_cpuid() const {
+  auto buffer = flexible_buffer<kvm_cpuid_entry2>(kMaxCpuidEntries, kCpuid2HeaderSize);
+  if (::ioctl(fd_.get(), kGetSupportedCpuid, buffer.data()) != 0) {
+    return fail(ExitStatus::kKvmUnavailable, "KVM_GET_SUPPORTED_CPUID failed: {}", why());
+  }
+  std::uint32_t count = 0;
+  std::memcpy(&count, buffer.data(), sizeof(count));
+  std::vector<kvm_cpuid_entry2> entries(count);
+  std::memcpy(entries.data(), buffer.data() + kCpuid2HeaderSize, count * sizeof(kvm_cpuid_entry2));
+  return entries;
+}
+
+Result<VmFd> VmFd::create(const KvmSystem& kvm) {
+  VmFd vm;
+  vm.fd_ = UniqueFd(::ioctl(kvm.fd(), KVM_CREATE_VM, 0));
+  if (!vm.fd_.valid()) return fail(ExitStatus::kKvmUnavailable, "KVM_CREATE_VM failed: {}", why());
+  return vm;
+}
+
+Result<void> VmFd::map_memory(std::uint64_t guest_address, void* host_address, std::uint64_t size) {
+  kvm_userspace_memory_region region{};
+  region.slot = 0;
+  region.guest_phys_addr = guest_address;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<std::uint64_t>(host_address);
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_USER_MEMORY_REGION failed: {}", why());
+  }
+  return {};
+}
+
+Result<Vcpu> VmFd::create_vcpu(const KvmSystem& kvm) {
+  Vcpu vcpu;
+  vcpu.fd_ = UniqueFd(::ioctl(fd_.get(), KVM_CREATE_VCPU, 0));
+  if (!vcpu.fd_.valid()) return fail(ExitStatus::kVmFailure, "KVM_CREATE_VCPU failed: {}", why());
+  const auto size = static_cast<std::size_t>(kvm.vcpu_mmap_size());
+  void* run = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.fd_.get(), 0);
+  if (run == MAP_FAILED) return fail(ExitStatus::kVmFailure, "mmap of kvm_run failed: {}", why());
+  vcpu.run_ = Mapping(run, size);
+  return vcpu;
+}
+
+Result<std::uint64_t> VmFd::clock() const {
+  kvm_clock_data data{};
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &data) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_CLOCK failed: {}", why());
+  }
+  return data.clock;
+}
+
+Result<void> Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  auto buffer = flexible_buffer<kvm_cpuid_entry2>(static_cast<std::uint32_t>(entries.size()),
+                                                  kCpuid2HeaderSize);
+  std::memcpy(buffer.data() + kCpuid2HeaderSize, entries.data(),
+              entries.size() * sizeof(kvm_cpuid_entry2));
+  if (::ioctl(fd_.get(), kSetCpuid2, buffer.data()) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_CPUID2 failed: {}", why());
+  }
+  return {};
+}
+
+Result<void> Vcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
+  auto buffer = flexible_buffer<kvm_msr_entry>(static_cast<std::uint32_t>(entries.size()),
+                                               kMsrsHeaderSize);
+  std::memcpy(buffer.data() + kMsrsHeaderSize, entries.data(), entries.size() * sizeof(kvm_msr_entry));
+  const int written = ::ioctl(fd_.get(), kSetMsrs, buffer.data());
+  if (written != static_cast<int>(entries.size())) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_MSRS set {} of {} MSRs", written, entries.size());
+  }
+  return {};
+}
+
+Result<kvm_regs> Vcpu::regs() const {
+  kvm_regs regs{};
+  if (::ioctl(fd_.get(), KVM_GET_REGS, &regs) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_REGS failed: {}", why());
+  }
+  return regs;
+}
+
+Result<void> Vcpu::set_regs(const kvm_regs& regs) {
+  if (::ioctl(fd_.get(), KVM_SET_REGS, &regs) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_REGS failed: {}", why());
+  }
+  return {};
+}
+
+Result<kvm_sregs> Vcpu::sregs() const {
+  kvm_sregs sregs{};
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &sregs) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_SREGS failed: {}", why());
+  }
+  return sregs;
+}
+
+Result<void> Vcpu::set_sregs(const kvm_sregs& sregs) {
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &sregs) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_SREGS failed: {}", why());
+  }
+  return {};
+}
+
+}  // namespace hyperlet

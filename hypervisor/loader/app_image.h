@@ -1,0 +1,46 @@
+// An app file opened for running: mapped read-only, parsed, and its symbol table.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/error.h"
+#include "core/mapping.h"
+#include "loader/elf_file.h"
+#include "loader/symbols.h"
+#include "memory/guest_memory.h"
+
+namespace hyperlet {
+
+class AppImage {
+ public:
+  static Result<AppImage> open(const std::string& path);
+
+  const ElfFile& elf() const { return elf_; }
+  std::span<const std::byte> bytes() const { return {mapping_.data(), mapping_.size()}; }
+  const std::string& path() const { return path_; }
+  // Added to every address in the file (non-zero for static-pie).
+  std::uint64_t load_bias() const { return load_bias_; }
+  std::uint64_t start() const { return elf_.lowest_address + load_bias_; }
+  std::uint64_t end() const { return elf_.highest_address + load_bias_; }
+  std::uint64_t entry() const { return elf_.entry + load_bias_; }
+  std::uint64_t program_headers() const { return elf_.program_headers_address + load_bias_; }
+
+ private:
+  AppImage() = default;
+  std::string path_;
+  Mapping mapping_;
+  ElfFile elf_{};
+  std::uint64_t load_bias_ = 0;
+};
+
+struct LoadReport {
+  std::uint64_t syscall_sites = 0;
+};
+
+// Copies the segments into guest memory; with rewrite_syscalls, turns every
+// `syscall` of the executable segments into the trap.
+Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, bool rewrite_syscalls);
+
+}  // namespace hyperlet

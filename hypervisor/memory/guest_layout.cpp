@@ -1,0 +1,64 @@
+#include "memory/guest_layout.h"
+
+#include <algorithm>
+
+#include <hyperlet/abi.h>
+
+namespace hyperlet {
+namespace {
+
+constexpr std::uint64_t kPage = abi::kPageSize;
+constexpr std::uint64_t kTwoMiB = 2ull << 20;
+constexpr std::uint64_t kOneGiB = 1ull << 30;
+// The app must leave at least this much for its heap and mappings.
+constexpr std::uint64_t kMinimumFreeMemory = 2ull << 20;
+
+constexpr std::uint64_t page_up(std::uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
+
+}  // namespace
+
+Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,
+                                         std::uint64_t image_end) {
+  if (memory_size < kMinimumGuestMemory || memory_size > kMaximumGuestMemory ||
+      memory_size % kTwoMiB != 0) {
+    return fail(ExitStatus::kUsage,
+                "invalid guest memory size {} bytes: must be a multiple of 2M between {}M and {}G",
+                memory_size, kMinimumGuestMemory >> 20, kMaximumGuestMemory >> 30);
+  }
+  if (image_start < abi::kUserSpaceStart || image_end < image_start) {
+    return fail(ExitStatus::kBadImage,
+                "the image wants address {:#x}, below {:#x} where the guest kernel lives "
+                "(link it at a higher address)",
+                image_start, abi::kUserSpaceStart);
+  }
+  GuestLayout layout{};
+  layout.memory_size = memory_size;
+  layout.page_directory_count = (memory_size + kOneGiB - 1) / kOneGiB;
+  layout.page_table_count = memory_size / kTwoMiB;
+  const std::uint64_t table_pages = 2 + layout.page_directory_count + layout.page_table_count;
+  layout.page_tables_base = memory_size - table_pages * kPage;
+  layout.pml4 = layout.page_tables_base;
+  layout.pdpt = layout.pml4 + kPage;
+  layout.page_directories = layout.pdpt + kPage;
+  layout.page_tables = layout.page_directories + layout.page_directory_count * kPage;
+
+  const std::uint64_t stack_size =
+      std::clamp<std::uint64_t>(memory_size / 16 & ~(kPage - 1), 256ull << 10, kMaximumStackSize);
+  layout.stack_top = layout.page_tables_base;
+  layout.stack_bottom = layout.stack_top - stack_size;
+  layout.mmap_top = layout.stack_bottom - kStackGuardSize;
+  layout.image_start = image_start;
+  layout.image_end = page_up(image_end);
+  layout.heap_start = layout.image_end;
+  if (layout.image_end > layout.mmap_top || layout.mmap_top - layout.image_end < kMinimumFreeMemory) {
+    const std::uint64_t needed = layout.image_end + kMinimumFreeMemory + kStackGuardSize +
+                                 stack_size + table_pages * kPage;
+    return fail(ExitStatus::kGuestMemoryTooSmall,
+                "the app image ends at {:#x} and does not fit in {} MiB of guest memory "
+                "(use --memory {}M or more)",
+                image_end, memory_size >> 20, (needed + kTwoMiB - 1) / kTwoMiB * 2 + 2);
+  }
+  return layout;
+}
+
+}  // namespace hyperlet

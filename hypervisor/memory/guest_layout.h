@@ -1,0 +1,39 @@
+// Where everything goes in guest memory, computed from the memory size and the
+// app image's extent. Pure arithmetic, so it is unit-tested without KVM.
+#pragma once
+
+#include <cstdint>
+
+#include "core/error.h"
+
+namespace hyperlet {
+
+inline constexpr std::uint64_t kMinimumGuestMemory = 8ull << 20;
+inline constexpr std::uint64_t kMaximumGuestMemory = 16ull << 30;
+inline constexpr std::uint64_t kDefaultGuestMemory = 128ull << 20;
+inline constexpr std::uint64_t kStackGuardSize = 64ull << 10;
+inline constexpr std::uint64_t kMaximumStackSize = 8ull << 20;
+
+struct GuestLayout {
+  std::uint64_t memory_size;
+  std::uint64_t image_start;
+  std::uint64_t image_end;
+  std::uint64_t heap_start;
+  std::uint64_t mmap_top;      // == bottom of the stack guard
+  std::uint64_t stack_bottom;
+  std::uint64_t stack_top;
+  // Page tables: [page_tables_base, memory_size), kernel-only.
+  std::uint64_t page_tables_base;
+  std::uint64_t pml4;
+  std::uint64_t pdpt;
+  std::uint64_t page_directories;  // one page per GiB
+  std::uint64_t page_tables;       // one page per 2 MiB; PTE(A) = page_tables + A / 4096 * 8
+  std::uint64_t page_directory_count;
+  std::uint64_t page_table_count;
+};
+
+// memory_size must be a multiple of 2 MiB in [kMinimumGuestMemory, kMaximumGuestMemory].
+Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,
+                                         std::uint64_t image_end);
+
+}  // namespace hyperlet

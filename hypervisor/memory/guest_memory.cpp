@@ -1,0 +1,53 @@
+#include "memory/guest_memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace hyperlet {
+
+Result<GuestMemory> GuestMemory::create(std::uint64_t size) {
+  // MAP_NORESERVE: a large --memory costs nothing until the guest touches it.
+  void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (address == MAP_FAILED) {
+    return fail(ExitStatus::kGuestMemoryTooSmall, "cannot reserve {} bytes of guest memory: {}",
+                size, std::strerror(errno));
+  }
+  return GuestMemory(Mapping(address, size));
+}
+
+std::optional<std::span<std::byte>> GuestMemory::span(std::uint64_t address,
+                                                      std::uint64_t length) const {
+  if (address > size() || length > size() - address) return std::nullopt;
+  return std::span<std::byte>(mapping_.data() + address, length);
+}
+
+bool GuestMemory::write_bytes(std::uint64_t address, std::span<const std::byte> bytes) {
+  auto target = span(address, bytes.size());
+  if (!target) return false;
+  std::memcpy(target->data(), bytes.data(), bytes.size());
+  return true;
+}
+
+bool GuestMemory::discard(std::uint64_t address, std::uint64_t length) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (address % page != 0 || length % page != 0) return false;
+  auto target = span(address, length);
+  if (!target) return false;
+  return ::madvise(target->data(), length, MADV_DONTNEED) == 0;
+}
+
+std::uint64_t GuestMemory::resident_pages() const {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> residency((size() + page - 1) / page);
+  if (::mincore(mapping_.data(), size(), residency.data()) != 0) return 0;
+  std::uint64_t count = 0;
+  for (unsigned char flag : residency) count += flag & 1;
+  return count;
+}
+
+}  // namespace hyperlet

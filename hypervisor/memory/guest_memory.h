@@ -1,0 +1,57 @@
+// Guest memory: one anonymous mapping, and the only place that turns a guest
+// address into host bytes. Every access is bounds-checked; no other code does
+// pointer arithmetic on guest addresses.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+
+#include "core/error.h"
+#include "core/mapping.h"
+
+namespace hyperlet {
+
+class GuestMemory {
+ public:
+  static Result<GuestMemory> create(std::uint64_t size);
+
+  std::uint64_t size() const { return mapping_.size(); }
+  // For KVM_SET_USER_MEMORY_REGION only.
+  std::byte* host_base() const { return mapping_.data(); }
+
+  // [address, address + length) as host bytes, or nullopt if any part lies outside.
+  std::optional<std::span<std::byte>> span(std::uint64_t address, std::uint64_t length) const;
+
+  template <typename T>
+  std::optional<T> read(std::uint64_t address) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    auto bytes = span(address, sizeof(T));
+    if (!bytes) return std::nullopt;
+    T value;
+    std::memcpy(&value, bytes->data(), sizeof(T));
+    return value;
+  }
+
+  template <typename T>
+  bool write(std::uint64_t address, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return write_bytes(address, std::as_bytes(std::span(&value, 1)));
+  }
+
+  bool write_bytes(std::uint64_t address, std::span<const std::byte> bytes);
+
+  // Gives the pages back to the host; they read as zero afterwards.
+  bool discard(std::uint64_t address, std::uint64_t length);
+
+  // How many pages of guest memory the host has backed so far.
+  std::uint64_t resident_pages() const;
+
+ private:
+  explicit GuestMemory(Mapping mapping) : mapping_(std::move(mapping)) {}
+  Mapping mapping_;
+};
+
+}  // namespace hyperlet

@@ -1,0 +1,86 @@
+#include "vm/fault_report.h"
+
+#include <fmt/format.h>
+
+namespace hyperlet {
+namespace {
+
+using abi::Exception;
+
+constexpr std::uint64_t kPageFaultPresent = 1 << 0;
+constexpr std::uint64_t kPageFaultWrite = 1 << 1;
+constexpr std::uint64_t kPageFaultInstruction = 1 << 4;
+
+ExitStatus app_status(std::uint64_t vector) {
+  switch (static_cast<Exception>(vector)) {
+    case Exception::kDivideError:
+    case Exception::kX87Floating:
+    case Exception::kSimdFloating: return ExitStatus::kAppSigfpe;
+    case Exception::kInvalidOpcode: return ExitStatus::kAppSigill;
+    case Exception::kBreakpoint:
+    case Exception::kDebug: return ExitStatus::kAppSigtrap;
+    case Exception::kAlignmentCheck: return ExitStatus::kAppSigbus;
+    default: return ExitStatus::kAppSigsegv;
+  }
+}
+
+}  // namespace
+
+std::string_view exception_name(std::uint64_t vector) {
+  switch (static_cast<Exception>(vector)) {
+    case Exception::kDivideError: return "divide error (#DE)";
+    case Exception::kDebug: return "debug exception (#DB)";
+    case Exception::kNmi: return "non-maskable interrupt";
+    case Exception::kBreakpoint: return "breakpoint (#BP)";
+    case Exception::kOverflow: return "overflow (#OF)";
+    case Exception::kBoundRange: return "bound range exceeded (#BR)";
+    case Exception::kInvalidOpcode: return "invalid opcode (#UD)";
+    case Exception::kDeviceNotAvailable: return "device not available (#NM)";
+    case Exception::kDoubleFault: return "double fault (#DF)";
+    case Exception::kInvalidTss: return "invalid TSS (#TS)";
+    case Exception::kSegmentNotPresent: return "segment not present (#NP)";
+    case Exception::kStackFault: return "stack-segment fault (#SS)";
+    case Exception::kGeneralProtection: return "general protection fault (#GP)";
+    case Exception::kPageFault: return "page fault (#PF)";
+    case Exception::kX87Floating: return "x87 floating-point error (#MF)";
+    case Exception::kAlignmentCheck: return "alignment check (#AC)";
+    case Exception::kMachineCheck: return "machine check (#MC)";
+    case Exception::kSimdFloating: return "SIMD floating-point error (#XM)";
+  }
+  return "CPU exception";
+}
+
+Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols) {
+  const bool in_app = (fault.cs & 3) == 3;
+  std::string where = fmt::format("rip {:#x}", fault.rip);
+  if (in_app) {
+    if (auto function = symbols.describe(fault.rip)) where += fmt::format(" ({})", *function);
+  }
+  std::string detail;
+  if (fault.vector == static_cast<std::uint64_t>(Exception::kPageFault)) {
+    const char* access = (fault.error_code & kPageFaultInstruction) != 0 ? "executing"
+                         : (fault.error_code & kPageFaultWrite) != 0   ? "writing"
+                                                                       : "reading";
+    detail = fmt::format(" {} address {:#x}", access, fault.cr2);
+    if (fault.cr2 < abi::kPageSize) {
+      detail += " (null pointer dereference)";
+    } else if (fault.cr2 >= layout.mmap_top && fault.cr2 < layout.stack_bottom) {
+      detail += fmt::format(" (stack overflow: the stack is {} KiB)",
+                            (layout.stack_top - layout.stack_bottom) >> 10);
+    } else if (in_app && fault.cr2 < abi::kUserSpaceStart &&
+               (fault.error_code & kPageFaultPresent) != 0) {
+      detail += " (guest kernel memory)";
+    } else if ((fault.error_code & kPageFaultPresent) == 0) {
+      detail += " (not mapped)";
+    }
+  }
+  if (!in_app) {
+    return Error{ExitStatus::kGuestKernelFault,
+                 fmt::format("guest kernel fault: {} at {}{} (error code {:#x}; a hyperlet bug)",
+                             exception_name(fault.vector), where, detail, fault.error_code)};
+  }
+  return Error{app_status(fault.vector),
+               fmt::format("app crashed: {} at {}{}", exception_name(fault.vector), where, detail)};
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,17 @@
+// Turning a guest CPU exception into the one line a user reads and the exit status.
+#pragma once
+
+#include <hyperlet/abi.h>
+
+#include "core/error.h"
+#include "loader/symbols.h"
+#include "memory/guest_layout.h"
+
+namespace hyperlet {
+
+std::string_view exception_name(std::uint64_t vector);
+
+// `symbols` names the app's function at rip, when the app has a symbol table.
+Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols);
+
+}  // namespace hyperlet

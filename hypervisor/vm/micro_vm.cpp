@@ -1,0 +1,411 @@
+#include "vm/micro_vm.h"
+
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
+
+#include "arch/descriptor_tables.h"
+#include "devices/host_syscalls.h"
+#include "devices/syscall_names.h"
+#include "kvm/kvm.h"
+#include "loader/app_image.h"
+#include "loader/initial_stack.h"
+#include "loader/kernel_image.h"
+#include "memory/guest_layout.h"
+#include "memory/guest_memory.h"
+#include "memory/page_tables.h"
+#include "vm/fault_report.h"
+#include "vm/vcpu_setup.h"
+
+namespace hyperlet {
+namespace {
+
+// The deadline signal interrupts KVM_RUN; immediate_exit covers the window where
+// it arrives between runs.
+std::atomic<bool> g_deadline_passed{false};
+std::atomic<kvm_run*> g_running_vcpu{nullptr};
+
+void on_deadline(int) {
+  g_deadline_passed.store(true);
+  if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+}
+
+class DeadlineTimer {
+ public:
+  Result<void> arm(std::chrono::nanoseconds timeout) {
+    struct sigaction action {};
+    action.sa_handler = on_deadline;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR
+    if (sigaction(SIGALRM, &action, nullptr) != 0) {
+      return fail(ExitStatus::kUsage, "cannot install the timeout handler: {}", std::strerror(errno));
+    }
+    sigevent event{};
+    event.sigev_notify = SIGEV_SIGNAL;
+    event.sigev_signo = SIGALRM;
+    if (timer_create(CLOCK_MONOTONIC, &event, &timer_) != 0) {
+      return fail(ExitStatus::kUsage, "cannot create the timeout timer: {}", std::strerror(errno));
+    }
+    armed_ = true;
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    timer_settime(timer_, 0, &spec, nullptr);
+    return {};
+  }
+  ~DeadlineTimer() {
+    if (armed_) timer_delete(timer_);
+  }
+
+ private:
+  timer_t timer_{};
+  bool armed_ = false;
+};
+
+std::string_view hypercall_name(std::uint64_t call) {
+  switch (static_cast<abi::Hypercall>(call)) {
+    case abi::Hypercall::kExit: return "exit";
+    case abi::Hypercall::kHostSyscall: return "host-syscall";
+    case abi::Hypercall::kFault: return "fault";
+    case abi::Hypercall::kDiscard: return "discard";
+    case abi::Hypercall::kTrace: return "trace";
+    default: return "unknown";
+  }
+}
+
+std::string exit_reason_name(std::uint32_t reason) {
+  switch (reason) {
+    case KVM_EXIT_IO: return "io";
+    case KVM_EXIT_HLT: return "hlt";
+    case KVM_EXIT_MMIO: return "mmio";
+    case KVM_EXIT_SHUTDOWN: return "shutdown";
+    case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
+    case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
+    case KVM_EXIT_INTR: return "interrupted";
+    default: return fmt::format("reason-{}", reason);
+  }
+}
+
+std::string format_result(std::int64_t result) {
+  if (result < 0 && result >= -4095) {
+    const int code = static_cast<int>(-result);
+    const char* name = strerrorname_np(code);
+    return fmt::format("-1 {} ({})", name != nullptr ? name : "E?", std::strerror(code));
+  }
+  if (result > 0xffff) return fmt::format("{:#x}", result);
+  return fmt::format("{}", result);
+}
+
+void print_trace(const abi::SyscallArgs& call, std::string_view where) {
+  int count = 6;
+  while (count > 0 && call.args[count - 1] == 0) --count;
+  std::string arguments;
+  for (int i = 0; i < count; ++i) {
+    if (i != 0) arguments += ", ";
+    arguments += call.args[i] > 0xffff ? fmt::format("{:#x}", call.args[i]) : fmt::format("{}", call.args[i]);
+  }
+  fmt::print(stderr, "[hyperlet {}] {}({}) = {}\n", where, syscall_name(call.number), arguments,
+             format_result(call.result));
+}
+
+std::uint32_t cpuid_edx(const std::vector<kvm_cpuid_entry2>& cpuid, std::uint32_t leaf) {
+  for (const auto& entry : cpuid) {
+    if (entry.function == leaf) return entry.edx;
+  }
+  return 0;
+}
+
+std::string absolute_path(const std::string& path) {
+  std::error_code error;
+  auto absolute = std::filesystem::weakly_canonical(path, error);
+  return error ? path : absolute.string();
+}
+
+class MicroVm {
+ public:
+  MicroVm(const RunOptions& options, RunStats& stats) : options_(options), stats_(stats) {}
+
+  Result<int> run() {
+    const bool trap = resolve_syscall_entry(options_.syscall_entry) == SyscallEntry::kTrap;
+    stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
+
+    auto image = AppImage::open(options_.app_path);
+    if (!image) return std::unexpected(image.error());
+    auto layout = compute_guest_layout(options_.memory_size, image->start(), image->end());
+    if (!layout) return std::unexpected(layout.error());
+    layout_ = *layout;
+
+    auto kvm = KvmSystem::open();
+    if (!kvm) return std::unexpected(kvm.error());
+    auto vm = VmFd::create(*kvm);
+    if (!vm) return std::unexpected(vm.error());
+    auto memory = GuestMemory::create(options_.memory_size);
+    if (!memory) return std::unexpected(memory.error());
+    if (auto ok = vm->map_memory(0, memory->host_base(), memory->size()); !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto vcpu = vm->create_vcpu(*kvm);
+    if (!vcpu) return std::unexpected(vcpu.error());
+    auto cpuid = kvm->supported_cpuid();
+    if (!cpuid) return std::unexpected(cpuid.error());
+    stats_.vm_created = monotonic_ns();
+
+    auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());
+    if (!kernel) return std::unexpected(kernel.error());
+    if (auto ok = build_page_tables(*memory, layout_); !ok) return std::unexpected(ok.error());
+    if (auto ok = write_descriptor_tables(*memory, *kernel); !ok) return std::unexpected(ok.error());
+    auto loaded = load_app(*memory, *image, trap);
+    if (!loaded) return std::unexpected(loaded.error());
+    stats_.syscall_sites = loaded->syscall_sites;
+    if (auto ok = write_boot_info(*memory, *vm, *image, *cpuid, trap); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (auto ok = setup_vcpu(*vcpu, *cpuid, *kernel, layout_); !ok) return std::unexpected(ok.error());
+    symbols_ = SymbolTable::from_elf(image->bytes(), image->load_bias());
+    stats_.image_loaded = monotonic_ns();
+
+    DeadlineTimer deadline;
+    if (options_.timeout) {
+      if (auto ok = deadline.arm(*options_.timeout); !ok) return std::unexpected(ok.error());
+    }
+    SyscallContext context(*memory, layout_, boot_exe_path_);
+    auto outcome = run_loop(*vcpu, *memory, context);
+    g_running_vcpu.store(nullptr);
+    stats_.exited = monotonic_ns();
+    collect_guest_stats(*memory);
+    return outcome;
+  }
+
+ private:
+  Result<void> write_boot_info(GuestMemory& memory, const VmFd& vm, const AppImage& image,
+                               const std::vector<kvm_cpuid_entry2>& cpuid, bool trap) {
+    InitialStackInput stack_input;
+    stack_input.stack_top = layout_.stack_top;
+    stack_input.arguments.push_back(options_.app_path);
+    stack_input.arguments.insert(stack_input.arguments.end(), options_.arguments.begin(),
+                                 options_.arguments.end());
+    stack_input.environment = options_.environment;
+    stack_input.exec_filename = options_.app_path;
+    stack_input.program_headers = image.program_headers();
+    stack_input.program_header_count = image.elf().program_header_count;
+    stack_input.program_header_size = image.elf().program_header_size;
+    stack_input.entry = image.entry();
+    stack_input.vdso = 0;
+    stack_input.hwcap = cpuid_edx(cpuid, 1);
+    if (getrandom(stack_input.random.data(), stack_input.random.size(), 0) !=
+        static_cast<ssize_t>(stack_input.random.size())) {
+      return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
+    }
+    const InitialStack stack = build_initial_stack(stack_input);
+    if (stack.stack_pointer < layout_.stack_bottom + abi::kPageSize) {
+      return fail(ExitStatus::kUsage, "arguments and environment do not fit on the app's stack");
+    }
+    memory.write_bytes(stack.stack_pointer, stack.bytes);
+
+    abi::BootInfo info{};
+    info.abi_version = abi::kAbiVersion;
+    info.flags = (options_.trace ? abi::kBootFlagTrace : 0) | (trap ? abi::kBootFlagSyscallTrap : 0);
+    info.memory_size = layout_.memory_size;
+    info.image_start = layout_.image_start;
+    info.image_end = layout_.image_end;
+    info.heap_start = layout_.heap_start;
+    info.mmap_top = layout_.mmap_top;
+    info.stack_bottom = layout_.stack_bottom;
+    info.stack_top = layout_.stack_top;
+    info.page_tables_base = layout_.page_tables_base;
+    info.pte_base = layout_.page_tables;
+    info.entry = image.entry();
+    info.initial_rsp = stack.stack_pointer;
+
+    auto clock = vm.clock();
+    if (!clock) return std::unexpected(clock.error());
+    timespec realtime{}, monotonic{};
+    clock_gettime(CLOCK_REALTIME, &realtime);
+    clock_gettime(CLOCK_MONOTONIC, &monotonic);
+    auto ns = [](const timespec& t) { return t.tv_sec * 1'000'000'000ll + t.tv_nsec; };
+    info.realtime_offset_ns = ns(realtime) - static_cast<std::int64_t>(*clock);
+    info.monotonic_offset_ns = ns(monotonic) - static_cast<std::int64_t>(*clock);
+    monotonic_offset_ns_ = info.monotonic_offset_ns;
+
+    boot_exe_path_ = absolute_path(options_.app_path);
+    const std::size_t length = std::min<std::size_t>(boot_exe_path_.size(), abi::kExePathMax - 1);
+    std::memcpy(info.exe_path, boot_exe_path_.data(), length);
+    if (!memory.write(abi::kBootInfoAddr, info)) {
+      return fail(ExitStatus::kUsage, "boot information does not fit in guest memory");
+    }
+    return {};
+  }
+
+  Result<int> run_loop(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context) {
+    kvm_run* run = vcpu.run();
+    g_running_vcpu.store(run);
+    for (;;) {
+      if (g_deadline_passed.load()) return timeout_error(vcpu);
+      if (::ioctl(vcpu.fd(), KVM_RUN, 0) != 0) {
+        if (errno == EINTR || errno == EAGAIN) {
+          run->immediate_exit = 0;
+          ++stats_.exits["interrupted"];
+          continue;
+        }
+        return fail(ExitStatus::kVmFailure, "KVM_RUN failed: {}", std::strerror(errno));
+      }
+      ++stats_.exits[exit_reason_name(run->exit_reason)];
+      switch (run->exit_reason) {
+        case KVM_EXIT_IO: {
+          const auto& io = run->io;
+          const std::uint64_t call = io.port - abi::kHypercallPortBase;
+          if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1 ||
+              io.port < abi::kHypercallPortBase || call >= static_cast<std::uint64_t>(abi::Hypercall::kCount)) {
+            return fail_at(vcpu, ExitStatus::kVmFailure,
+                           fmt::format("unknown hypercall port {:#x} ({} bytes, {})", io.port, io.size,
+                                       io.direction == KVM_EXIT_IO_OUT ? "out" : "in"));
+          }
+          std::uint32_t argument_address = 0;
+          std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
+          ++stats_.hypercalls[std::string(hypercall_name(call))];
+          if (auto finished = hypercall(vcpu, memory, context, call, argument_address)) return *finished;
+          break;
+        }
+        case KVM_EXIT_HLT:
+          return fail_at(vcpu, ExitStatus::kVmFailure, "the guest halted unexpectedly");
+        case KVM_EXIT_SHUTDOWN:
+          return fail_at(vcpu, ExitStatus::kVmFailure,
+                         "triple fault: the guest CPU reset (an exception while handling an exception)");
+        case KVM_EXIT_INTERNAL_ERROR:
+          return fail_at(vcpu, ExitStatus::kVmFailure,
+                         fmt::format("KVM internal error (suberror {}): KVM could not run or emulate a "
+                                     "guest instruction",
+                                     run->internal.suberror));
+        case KVM_EXIT_FAIL_ENTRY:
+          return fail_at(vcpu, ExitStatus::kVmFailure,
+                         fmt::format("VM entry failed (hardware reason {:#x})",
+                                     run->fail_entry.hardware_entry_failure_reason));
+        case KVM_EXIT_MMIO:
+          return fail_at(vcpu, ExitStatus::kVmFailure,
+                         fmt::format("the guest accessed guest-physical address {:#x} outside its memory",
+                                     run->mmio.phys_addr));
+        default:
+          return fail_at(vcpu, ExitStatus::kVmFailure,
+                         fmt::format("unexpected VM exit ({})", exit_reason_name(run->exit_reason)));
+      }
+    }
+  }
+
+  // nullopt: keep running.
+  std::optional<Result<int>> hypercall(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
+                                       std::uint64_t call, std::uint32_t argument_address) {
+    auto bad_arguments = [&] {
+      return fail_at(vcpu, ExitStatus::kVmFailure,
+                     fmt::format("hypercall {} passed an argument address {:#x} outside guest memory",
+                                 hypercall_name(call), argument_address));
+    };
+    switch (static_cast<abi::Hypercall>(call)) {
+      case abi::Hypercall::kExit: {
+        auto args = memory.read<abi::ExitArgs>(argument_address);
+        if (!args) return bad_arguments();
+        if (options_.trace) fmt::print(stderr, "[hyperlet] exit_group({})\n", args->status);
+        return static_cast<int>(args->status & 0xff);
+      }
+      case abi::Hypercall::kHostSyscall: {
+        auto args = memory.read<abi::SyscallArgs>(argument_address);
+        if (!args) return bad_arguments();
+        SyscallArguments values;
+        std::copy(std::begin(args->args), std::end(args->args), values.begin());
+        args->result = host_syscalls_.call(args->number, context, values);
+        memory.write(argument_address, *args);
+        if (options_.trace) print_trace(*args, "host");
+        if (context.interrupted && g_deadline_passed.load()) return timeout_error(vcpu);
+        return std::nullopt;
+      }
+      case abi::Hypercall::kTrace: {
+        auto args = memory.read<abi::SyscallArgs>(argument_address);
+        if (!args) return bad_arguments();
+        print_trace(*args, "guest");
+        return std::nullopt;
+      }
+      case abi::Hypercall::kDiscard: {
+        auto args = memory.read<abi::DiscardArgs>(argument_address);
+        if (!args) return bad_arguments();
+        const bool in_app = args->address >= abi::kUserSpaceStart &&
+                            args->address + args->length >= args->address &&
+                            args->address + args->length <= layout_.page_tables_base;
+        args->result = in_app && memory.discard(args->address, args->length) ? 0 : -EINVAL;
+        memory.write(argument_address, *args);
+        return std::nullopt;
+      }
+      case abi::Hypercall::kFault: {
+        auto args = memory.read<abi::FaultArgs>(argument_address);
+        if (!args) return bad_arguments();
+        return std::unexpected(describe_fault(*args, layout_, symbols_));
+      }
+      case abi::Hypercall::kCount: break;
+    }
+    return bad_arguments();
+  }
+
+  Result<int> fail_at(const Vcpu& vcpu, ExitStatus status, const std::string& what) {
+    std::string where;
+    if (auto regs = vcpu.regs()) {
+      where = fmt::format(" at rip {:#x}", regs->rip);
+      if (auto function = symbols_.describe(regs->rip)) where += fmt::format(" ({})", *function);
+    }
+    return std::unexpected(Error{status, what + where});
+  }
+
+  Result<int> timeout_error(const Vcpu& vcpu) {
+    const double seconds = static_cast<double>(options_.timeout->count()) / 1e9;
+    return fail_at(vcpu, ExitStatus::kTimeout, fmt::format("the app ran past --timeout {:g}s and was stopped", seconds));
+  }
+
+  void collect_guest_stats(const GuestMemory& memory) {
+    if (auto info = memory.read<abi::BootInfo>(abi::kBootInfoAddr)) {
+      if (info->kernel_entry_ns != 0) {
+        stats_.first_instruction = static_cast<std::uint64_t>(
+            static_cast<std::int64_t>(info->kernel_entry_ns) + monotonic_offset_ns_);
+        stats_.app_entry = static_cast<std::uint64_t>(
+            static_cast<std::int64_t>(info->app_entry_ns) + monotonic_offset_ns_);
+      }
+    }
+    for (std::uint64_t number = 0; number < abi::kSyscallCountSlots; ++number) {
+      auto count = memory.read<std::uint32_t>(abi::kSyscallCountsAddr + number * 4);
+      if (count && *count != 0) stats_.syscalls[syscall_name(number)] = *count;
+    }
+    stats_.guest_pages_touched = memory.resident_pages();
+  }
+
+  const RunOptions& options_;
+  RunStats& stats_;
+  GuestLayout layout_{};
+  SymbolTable symbols_;
+  HostSyscallTable host_syscalls_ = make_host_syscall_table();
+  std::int64_t monotonic_offset_ns_ = 0;
+  std::string boot_exe_path_;
+};
+
+}  // namespace
+
+SyscallEntry resolve_syscall_entry(SyscallEntry requested) {
+  if (requested != SyscallEntry::kAuto) return requested;
+  return ::access("/sys/module/kvm_pvm", F_OK) == 0 ? SyscallEntry::kTrap : SyscallEntry::kSyscall;
+}
+
+Result<int> run_microvm(const RunOptions& options, RunStats& stats) {
+  MicroVm vm(options, stats);
+  return vm.run();
+}
+
+}  // namespace hyperlet

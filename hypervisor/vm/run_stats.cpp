@@ -1,0 +1,44 @@
+#include "vm/run_stats.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace hyperlet {
+
+std::uint64_t monotonic_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
+}
+
+std::string format_stats(const RunStats& stats) {
+  std::string out = "hyperlet stats:\n  boot phases (ms since hyperlet started):\n";
+  auto phase = [&](const char* name, std::uint64_t at) {
+    if (at == 0) {
+      out += fmt::format("    {:<20} -\n", name);
+    } else {
+      out += fmt::format("    {:<20} {:8.3f}\n", name, static_cast<double>(at - stats.started) / 1e6);
+    }
+  };
+  phase("vm created", stats.vm_created);
+  phase("image loaded", stats.image_loaded);
+  phase("first instruction", stats.first_instruction);
+  phase("app entry", stats.app_entry);
+  phase("exit", stats.exited);
+  auto table = [&](const char* title, const std::map<std::string, std::uint64_t>& counts) {
+    std::uint64_t total = 0;
+    for (const auto& [name, count] : counts) total += count;
+    out += fmt::format("  {}: {}\n", title, total);
+    for (const auto& [name, count] : counts) out += fmt::format("    {:<20} {}\n", name, count);
+  };
+  table("VM exits", stats.exits);
+  table("hypercalls", stats.hypercalls);
+  table("syscalls", stats.syscalls);
+  out += fmt::format("  syscall entry: {} ({} sites rewritten)\n", stats.syscall_entry, stats.syscall_sites);
+  out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,
+                     stats.guest_pages_touched * 4);
+  return out;
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,29 @@
+// What --stats reports at exit.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace hyperlet {
+
+struct RunStats {
+  // Host CLOCK_MONOTONIC nanoseconds of each boot phase; 0 = not reached.
+  std::uint64_t started = 0;
+  std::uint64_t vm_created = 0;
+  std::uint64_t image_loaded = 0;
+  std::uint64_t first_instruction = 0;
+  std::uint64_t app_entry = 0;
+  std::uint64_t exited = 0;
+  std::map<std::string, std::uint64_t> exits;       // by KVM exit reason
+  std::map<std::string, std::uint64_t> hypercalls;  // by kind
+  std::map<std::string, std::uint64_t> syscalls;    // by name
+  std::uint64_t syscall_sites = 0;
+  std::uint64_t guest_pages_touched = 0;
+  std::string syscall_entry;
+};
+
+std::uint64_t monotonic_ns();
+std::string format_stats(const RunStats& stats);
+
+}  // namespace hyperlet
