@@ -1,7 +1,9 @@
 // hyperlet's command line (CLI11): `hyperlet run`, --version, --help.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -30,6 +32,35 @@ std::string exit_status_help() {
   return text;
 }
 
+// Everything after APP belongs to the app, even words that look like hyperlet's
+// options, so the split happens before CLI11 sees the command line.
+constexpr std::string_view kOptionsWithValue[] = {"--memory", "--env", "--timeout", "--syscall-entry"};
+
+std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<std::string>& app_arguments) {
+  std::vector<std::string> ours(argv, argv + argc);
+  std::size_t index = 1;
+  while (index < ours.size() && ours[index] != "run") {
+    if (!ours[index].starts_with("-")) return ours;  // not `run`: let CLI11 complain
+    ++index;
+  }
+  for (++index; index < ours.size(); ++index) {
+    const std::string& word = ours[index];
+    if (word == "--") {
+      ++index;
+      break;
+    }
+    if (!word.starts_with("-")) break;
+    const bool takes_value = std::find(std::begin(kOptionsWithValue), std::end(kOptionsWithValue), word) !=
+                             std::end(kOptionsWithValue);
+    if (takes_value) ++index;
+  }
+  if (index >= ours.size()) return ours;  // no APP: CLI11 reports it
+  app_arguments.assign(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
+  if (!app_arguments.empty() && app_arguments.front() == "--") app_arguments.erase(app_arguments.begin());
+  ours.erase(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
+  return ours;
+}
+
 int report(const Error& error) {
   std::fflush(stdout);
   fmt::print(stderr, "hyperlet: {}\n", error.message);
@@ -52,14 +83,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> env;
 
   CLI::App* run = app.add_subcommand("run", "Run APP in a new microVM; its output and exit status are hyperlet's");
-  run->add_option("APP", options.app_path, "The static x86-64 ELF program to run")->required();
-  run->add_option("ARGS", options.arguments, "Arguments for the app (put them after --)");
+  run->add_option("APP", options.app_path,
+                  "The static x86-64 ELF program to run. Everything after APP is the app's "
+                  "argv[1..], unchanged: hyperlet's options come before APP (an optional -- may "
+                  "separate APP from its arguments)")
+      ->required();
   run->add_option("--memory", memory_text,
                   "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G")
       ->default_str("128M");
   run->add_option("--env", env,
                   "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
-                  "none of hyperlet's environment otherwise");
+                  "none of hyperlet's environment otherwise")
+      ->allow_extra_args(false);
   run->add_option("--timeout", timeout_text,
                   "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
                   "exit status 124");
@@ -72,16 +107,21 @@ int main(int argc, char** argv) {
                 "Print every syscall (name, arguments, result) and hypercall to stderr");
   run->add_flag("--stats", options.stats,
                 "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times");
-  run->positionals_at_end();
 
+  std::vector<std::string> app_arguments;
+  std::vector<std::string> command_line = split_app_arguments(argc, argv, app_arguments);
+  std::reverse(command_line.begin(), command_line.end());
+  command_line.pop_back();  // CLI11 takes the arguments without the program name, reversed
   try {
-    app.parse(argc, argv);
+    app.parse(command_line);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);
     fmt::print(stderr, "hyperlet: {} (see hyperlet {} --help)\n", error.what(),
                app.get_subcommands().empty() ? "" : "run");
     return to_int(ExitStatus::kUsage);
   }
+
+  options.arguments = std::move(app_arguments);
 
   auto memory = parse_size(memory_text);
   if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
