@@ -27,6 +27,7 @@ Result<AppImage> AppImage::open(const std::string& path) {
   }
   AppImage image;
   image.path_ = path;
+  image.identity_ = info;
   if (info.st_size > 0) {
     void* address = ::mmap(nullptr, static_cast<std::size_t>(info.st_size), PROT_READ, MAP_PRIVATE,
                            fd.get(), 0);
@@ -42,8 +43,10 @@ Result<AppImage> AppImage::open(const std::string& path) {
   return image;
 }
 
-Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, bool rewrite_syscalls) {
+Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
+                            const SyscallSiteCache* rewrite_syscalls) {
   LoadReport report;
+  std::vector<CodeRange> code;
   for (const LoadSegment& segment : image.elf().segments) {
     const std::uint64_t address = segment.virtual_address + image.load_bias();
     auto target = memory.span(address, segment.memory_size);
@@ -52,12 +55,17 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, bool rew
                   image.path(), address);
     }
     std::memcpy(target->data(), image.bytes().data() + segment.file_offset, segment.file_size);
-    if (rewrite_syscalls && segment.executable) {
-      auto code = target->first(segment.file_size);
-      const auto sites = find_syscall_sites(code);
-      rewrite_syscall_sites(code, sites);
-      report.syscall_sites += sites.size();
-    }
+    if (segment.executable) code.push_back(CodeRange{segment.file_offset, segment.file_size});
+  }
+  if (rewrite_syscalls == nullptr) return report;
+  const SiteTable table = rewrite_syscalls->sites(image.identity(), image.bytes(), code, report.sites_scanned);
+  std::size_t range = 0;
+  for (const LoadSegment& segment : image.elf().segments) {
+    if (!segment.executable) continue;
+    auto target = memory.span(segment.virtual_address + image.load_bias(), segment.file_size);
+    rewrite_syscall_sites(*target, table[range]);
+    report.syscall_sites += table[range].size();
+    ++range;
   }
   return report;
 }

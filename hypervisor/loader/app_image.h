@@ -9,6 +9,7 @@
 #include "core/mapping.h"
 #include "loader/elf_file.h"
 #include "loader/symbols.h"
+#include "loader/syscall_site_cache.h"
 #include "memory/guest_memory.h"
 
 namespace hyperlet {
@@ -26,6 +27,8 @@ class AppImage {
   std::uint64_t end() const { return elf_.highest_address + load_bias_; }
   std::uint64_t entry() const { return elf_.entry + load_bias_; }
   std::uint64_t program_headers() const { return elf_.program_headers_address + load_bias_; }
+  // Who the file is (device, inode, size, times): the syscall-site cache's key.
+  const struct stat& identity() const { return identity_; }
 
  private:
   AppImage() = default;
@@ -33,14 +36,17 @@ class AppImage {
   Mapping mapping_;
   ElfFile elf_{};
   std::uint64_t load_bias_ = 0;
+  struct stat identity_ {};
 };
 
 struct LoadReport {
   std::uint64_t syscall_sites = 0;
+  bool sites_scanned = false;  // false: they came from the cache
 };
 
-// Copies the segments into guest memory; with rewrite_syscalls, turns every
-// `syscall` of the executable segments into the trap.
-Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, bool rewrite_syscalls);
+// Copies the segments into guest memory; with a site cache, also turns every
+// `syscall` of the executable segments into the trap (abi.h).
+Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
+                            const SyscallSiteCache* rewrite_syscalls);
 
 }  // namespace hyperlet

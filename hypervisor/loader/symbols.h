@@ -11,6 +11,7 @@ namespace hyperlet {
 
 class SymbolTable {
  public:
+  SymbolTable() = default;
   // Never fails: a stripped or malformed file gives an empty table.
   static SymbolTable from_elf(std::span<const std::byte> file, std::uint64_t load_bias);
 

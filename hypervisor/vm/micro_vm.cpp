@@ -168,14 +168,16 @@ class MicroVm {
     if (!kernel) return std::unexpected(kernel.error());
     if (auto ok = build_page_tables(*memory, layout_); !ok) return std::unexpected(ok.error());
     if (auto ok = write_descriptor_tables(*memory, *kernel); !ok) return std::unexpected(ok.error());
-    auto loaded = load_app(*memory, *image, trap);
+    const SyscallSiteCache site_cache(SyscallSiteCache::default_directory());
+    auto loaded = load_app(*memory, *image, trap ? &site_cache : nullptr);
     if (!loaded) return std::unexpected(loaded.error());
     stats_.syscall_sites = loaded->syscall_sites;
+    stats_.syscall_sites_cached = trap && !loaded->sites_scanned;
     if (auto ok = write_boot_info(*memory, *vm, *image, *cpuid, trap); !ok) {
       return std::unexpected(ok.error());
     }
     if (auto ok = setup_vcpu(*vcpu, *cpuid, *kernel, layout_); !ok) return std::unexpected(ok.error());
-    symbols_ = SymbolTable::from_elf(image->bytes(), image->load_bias());
+    image_ = &*image;
     stats_.image_loaded = monotonic_ns();
 
     DeadlineTimer deadline;
@@ -350,7 +352,7 @@ class MicroVm {
       case abi::Hypercall::kFault: {
         auto args = memory.read<abi::FaultArgs>(argument_address);
         if (!args) return bad_arguments();
-        return std::unexpected(describe_fault(*args, layout_, symbols_));
+        return std::unexpected(describe_fault(*args, layout_, symbols()));
       }
       case abi::Hypercall::kCount: break;
     }
@@ -361,7 +363,7 @@ class MicroVm {
     std::string where;
     if (auto regs = vcpu.regs()) {
       where = fmt::format(" at rip {:#x}", regs->rip);
-      if (auto function = symbols_.describe(regs->rip)) where += fmt::format(" ({})", *function);
+      if (auto function = symbols().describe(regs->rip)) where += fmt::format(" ({})", *function);
     }
     return std::unexpected(Error{status, what + where});
   }
@@ -387,10 +389,18 @@ class MicroVm {
     stats_.guest_pages_touched = memory.resident_pages();
   }
 
+  // Parsed only when a report needs a name: a big symbol table costs milliseconds.
+  const SymbolTable& symbols() {
+    if (!symbols_ && image_ != nullptr) symbols_ = SymbolTable::from_elf(image_->bytes(), image_->load_bias());
+    if (!symbols_) symbols_ = SymbolTable{};
+    return *symbols_;
+  }
+
   const RunOptions& options_;
   RunStats& stats_;
   GuestLayout layout_{};
-  SymbolTable symbols_;
+  const AppImage* image_ = nullptr;
+  std::optional<SymbolTable> symbols_;
   HostSyscallTable host_syscalls_ = make_host_syscall_table();
   std::int64_t monotonic_offset_ns_ = 0;
   std::string boot_exe_path_;

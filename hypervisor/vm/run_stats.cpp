@@ -35,7 +35,8 @@ std::string format_stats(const RunStats& stats) {
   table("VM exits", stats.exits);
   table("hypercalls", stats.hypercalls);
   table("syscalls", stats.syscalls);
-  out += fmt::format("  syscall entry: {} ({} sites rewritten)\n", stats.syscall_entry, stats.syscall_sites);
+  out += fmt::format("  syscall entry: {} ({} sites rewritten{})\n", stats.syscall_entry,
+                     stats.syscall_sites, stats.syscall_sites_cached ? ", from the site cache" : "");
   out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,
                      stats.guest_pages_touched * 4);
   return out;

@@ -19,6 +19,7 @@ struct RunStats {
   std::map<std::string, std::uint64_t> hypercalls;  // by kind
   std::map<std::string, std::uint64_t> syscalls;    // by name
   std::uint64_t syscall_sites = 0;
+  bool syscall_sites_cached = false;
   std::uint64_t guest_pages_touched = 0;
   std::string syscall_entry;
 };

@@ -1,0 +1,110 @@
+#include "loader/syscall_site_cache.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "loader/syscall_sites.h"
+
+namespace hyperlet {
+namespace {
+
+constexpr std::uint64_t kFormatMagic = 0x3173657469736c68ULL;  // "hlsites1"
+
+std::uint64_t nanoseconds(const timespec& time) {
+  return static_cast<std::uint64_t>(time.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(time.tv_nsec);
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> SyscallSiteCache::default_directory() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return std::filesystem::path(xdg) / "hyperlet" / "syscall-sites";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
+    return std::filesystem::path(home) / ".cache" / "hyperlet" / "syscall-sites";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::filesystem::path> SyscallSiteCache::entry_path(const struct stat& identity) const {
+  if (!directory_) return std::nullopt;
+  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.sites", identity.st_dev, identity.st_ino,
+                                   identity.st_size, nanoseconds(identity.st_mtim),
+                                   nanoseconds(identity.st_ctim));
+}
+
+SiteTable SyscallSiteCache::sites(const struct stat& identity, std::span<const std::byte> file,
+                                  const std::vector<CodeRange>& ranges, bool& scanned) const {
+  const auto path = entry_path(identity);
+  if (path) {
+    if (auto cached = load(*path, file, ranges)) {
+      scanned = false;
+      return *cached;
+    }
+  }
+  scanned = true;
+  SiteTable table;
+  for (const CodeRange& range : ranges) {
+    table.push_back(find_syscall_sites(file.subspan(range.file_offset, range.size)));
+  }
+  if (path) store(*path, table);
+  return table;
+}
+
+std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path,
+                                                std::span<const std::byte> file,
+                                                const std::vector<CodeRange>& ranges) const {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  auto read_word = [&](std::uint64_t& word) {
+    return static_cast<bool>(in.read(reinterpret_cast<char*>(&word), sizeof(word)));
+  };
+  std::uint64_t magic = 0, range_count = 0;
+  if (!read_word(magic) || magic != kFormatMagic || !read_word(range_count) ||
+      range_count != ranges.size()) {
+    return std::nullopt;
+  }
+  SiteTable table(ranges.size());
+  for (std::size_t r = 0; r < ranges.size(); ++r) {
+    std::uint64_t count = 0;
+    if (!read_word(count) || count > ranges[r].size / 2) return std::nullopt;
+    table[r].resize(count);
+    for (std::uint64_t& site : table[r]) {
+      if (!read_word(site) || site + 2 > ranges[r].size) return std::nullopt;
+      const auto* bytes = reinterpret_cast<const unsigned char*>(file.data() + ranges[r].file_offset + site);
+      if (bytes[0] != 0x0f || bytes[1] != 0x05) return std::nullopt;  // stale entry
+    }
+  }
+  return table;
+}
+
+void SyscallSiteCache::store(const std::filesystem::path& path, const SiteTable& table) const {
+  std::error_code error;
+  std::filesystem::create_directories(path.parent_path(), error);
+  if (error) return;  // no cache is not an error; the next run scans again
+  const auto temporary = path.string() + fmt::format(".{}.tmp", ::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) return;
+    auto write_word = [&](std::uint64_t word) { out.write(reinterpret_cast<const char*>(&word), sizeof(word)); };
+    write_word(kFormatMagic);
+    write_word(table.size());
+    for (const auto& sites : table) {
+      write_word(sites.size());
+      for (std::uint64_t site : sites) write_word(site);
+    }
+    if (!out) {
+      std::filesystem::remove(temporary, error);
+      return;
+    }
+  }
+  std::filesystem::rename(temporary, path, error);
+  if (error) std::filesystem::remove(temporary, error);
+}
+
+}  // namespace hyperlet
