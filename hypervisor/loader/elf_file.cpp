@@ -21,7 +21,7 @@ bool read_at(std::span<const std::byte> file, std::uint64_t offset, T& out) {
 
 }  // namespace
 
-Result<ElfFile> parse_elf(std::span<const std::byte> file, const std::string& name) {
+Result<ElfFile> parse_elf(std::span<const std::byte> file, const std::string& name, ElfKind kind) {
   auto bad = [&](std::string_view why) {
     return fail(ExitStatus::kBadImage, "cannot run {}: {}", name, why);
   };
@@ -96,7 +96,7 @@ Result<ElfFile> parse_elf(std::span<const std::byte> file, const std::string& na
     return s.executable && elf.entry >= s.virtual_address &&
            elf.entry < s.virtual_address + s.memory_size;
   });
-  if (!entry_ok) return bad("the entry point lies outside every executable segment");
+  if (!entry_ok && kind == ElfKind::kProgram) return bad("the entry point lies outside every executable segment");
 
   if (has_phdr_segment) {
     elf.program_headers_address = phdr_vaddr;

@@ -31,7 +31,13 @@ struct ElfFile {
   std::uint64_t highest_address;      // end of the last segment's memory
 };
 
+enum class ElfKind {
+  kProgram,        // must have an entry point inside an executable segment
+  kSharedObject,   // e.g. the vDSO: no entry point needed
+};
+
 // `name` appears in messages ("hello: not an ELF file").
-Result<ElfFile> parse_elf(std::span<const std::byte> file, const std::string& name);
+Result<ElfFile> parse_elf(std::span<const std::byte> file, const std::string& name,
+                          ElfKind kind = ElfKind::kProgram);
 
 }  // namespace hyperlet

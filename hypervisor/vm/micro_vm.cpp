@@ -24,6 +24,7 @@
 #include "loader/app_image.h"
 #include "loader/initial_stack.h"
 #include "loader/kernel_image.h"
+#include "loader/vdso_image.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
@@ -166,6 +167,9 @@ class MicroVm {
 
     auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());
     if (!kernel) return std::unexpected(kernel.error());
+    auto vdso = load_vdso(*memory, embedded_vdso());
+    if (!vdso) return std::unexpected(vdso.error());
+    vdso_address_ = *vdso;
     if (auto ok = build_page_tables(*memory, layout_); !ok) return std::unexpected(ok.error());
     if (auto ok = write_descriptor_tables(*memory, *kernel); !ok) return std::unexpected(ok.error());
     const SyscallSiteCache site_cache(SyscallSiteCache::default_directory());
@@ -206,7 +210,7 @@ class MicroVm {
     stack_input.program_header_count = image.elf().program_header_count;
     stack_input.program_header_size = image.elf().program_header_size;
     stack_input.entry = image.entry();
-    stack_input.vdso = 0;
+    stack_input.vdso = vdso_address_;
     stack_input.hwcap = cpuid_edx(cpuid, 1);
     if (getrandom(stack_input.random.data(), stack_input.random.size(), 0) !=
         static_cast<ssize_t>(stack_input.random.size())) {
@@ -242,6 +246,10 @@ class MicroVm {
     info.realtime_offset_ns = ns(realtime) - static_cast<std::int64_t>(*clock);
     info.monotonic_offset_ns = ns(monotonic) - static_cast<std::int64_t>(*clock);
     monotonic_offset_ns_ = info.monotonic_offset_ns;
+    const abi::VdsoData vdso_data{info.realtime_offset_ns, info.monotonic_offset_ns};
+    if (!memory.write(abi::kVdsoDataAddr, vdso_data)) {
+      return fail(ExitStatus::kUsage, "vDSO data does not fit in guest memory");
+    }
 
     boot_exe_path_ = absolute_path(options_.app_path);
     const std::size_t length = std::min<std::size_t>(boot_exe_path_.size(), abi::kExePathMax - 1);
@@ -403,6 +411,7 @@ class MicroVm {
   std::optional<SymbolTable> symbols_;
   HostSyscallTable host_syscalls_ = make_host_syscall_table();
   std::int64_t monotonic_offset_ns_ = 0;
+  std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
 };
 

@@ -36,6 +36,12 @@ inline constexpr uint64_t kFaultStackBottom = 0x20000;
 inline constexpr uint64_t kFaultStackTop = 0x28000;
 // kvmclock's pvclock page; readable from ring 3 so that a vDSO can use it.
 inline constexpr uint64_t kPvclockAddr = 0x30000;
+// What the vDSO needs besides the pvclock: on the same ring-3-readable page.
+inline constexpr uint64_t kVdsoDataAddr = kPvclockAddr + 0x800;
+struct VdsoData {
+  int64_t realtime_offset_ns;   // kvmclock + this = CLOCK_REALTIME
+  int64_t monotonic_offset_ns;  // kvmclock + this = CLOCK_MONOTONIC
+};
 // Room for the vDSO image, readable and executable from ring 3.
 inline constexpr uint64_t kVdsoAddr = 0x40000;
 inline constexpr uint64_t kVdsoMaxSize = 0x10000;
