@@ -254,6 +254,9 @@ class MicroVm {
     boot_exe_path_ = absolute_path(options_.app_path);
     const std::size_t length = std::min<std::size_t>(boot_exe_path_.size(), abi::kExePathMax - 1);
     std::memcpy(info.exe_path, boot_exe_path_.data(), length);
+    if (getrandom(info.entropy, sizeof(info.entropy), 0) != static_cast<ssize_t>(sizeof(info.entropy))) {
+      return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
+    }
     if (!memory.write(abi::kBootInfoAddr, info)) {
       return fail(ExitStatus::kUsage, "boot information does not fit in guest memory");
     }

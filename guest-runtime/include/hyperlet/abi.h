@@ -122,6 +122,7 @@ inline constexpr uint32_t kBootFlagTrace = 1u << 0;        // report every sysca
 inline constexpr uint32_t kBootFlagSyscallTrap = 1u << 1;  // app syscalls arrive as int 0x81
 
 inline constexpr uint32_t kExePathMax = 256;
+inline constexpr uint32_t kEntropyPoolSize = 256;
 
 struct BootInfo {
   uint32_t abi_version;
@@ -147,6 +148,9 @@ struct BootInfo {
   uint64_t kernel_entry_ns;
   uint64_t app_entry_ns;
   char exe_path[kExePathMax];  // what readlink("/proc/self/exe") answers
+  // Fresh host entropy for the app's first getrandom calls, served once each
+  // byte and then wiped, so startup's getrandom costs no VM exit.
+  uint8_t entropy[kEntropyPoolSize];
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

@@ -3,6 +3,7 @@
 // it does not know either.
 #pragma once
 
+#include <asm/unistd_64.h>
 #include <stdint.h>
 
 namespace hyperlet::kernel {
@@ -35,6 +36,13 @@ int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec);
 int64_t sys_clock_getres(uint64_t clock, uint64_t timespec);
 int64_t sys_gettimeofday(uint64_t timeval, uint64_t timezone);
 int64_t sys_time(uint64_t result);
+
+// random.cpp
+int64_t sys_getrandom(uint64_t buffer, uint64_t length, uint64_t flags, const uint64_t (&args)[6]);
+
+// self_exe.cpp (readlink and readlinkat of /proc/self/exe)
+int64_t sys_readlink(uint64_t number, uint64_t path, uint64_t buffer, uint64_t size,
+                     const uint64_t (&args)[6]);
 
 // host_forward.cpp
 int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]);
