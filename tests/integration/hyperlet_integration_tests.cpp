@@ -1,0 +1,527 @@
+// End-to-end tests: run the real hyperlet binary on real static programs and
+// check what a user sees — stdout, stderr, exit status — exactly where possible.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "process.h"
+
+namespace hyperlet::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kHyperlet = HYPERLET_BINARY;
+const std::string kHelloSample = HYPERLET_HELLO_SAMPLE;
+const std::string kProgramsDir = HYPERLET_TEST_PROGRAMS_DIR;
+const std::string kMuslHello = HYPERLET_MUSL_HELLO;
+const std::string kBusybox = "/bin/busybox";
+
+std::string program(const std::string& name) { return kProgramsDir + "/" + name; }
+
+// `hyperlet run ARGS...`: ARGS holds hyperlet's options, APP and APP's argv.
+ProcessResult hyperlet_run(std::vector<std::string> args, const ProcessOptions& options = {}) {
+  args.insert(args.begin(), {kHyperlet, "run"});
+  return run_process(args, options);
+}
+
+ProcessOptions with_stdin(std::string data) {
+  ProcessOptions options;
+  options.stdin_data = std::move(data);
+  return options;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return lines;
+}
+
+// A temporary file removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& contents) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-test-XXXXXX").string();
+    const int fd = ::mkstemp(pattern.data());
+    path_ = pattern;
+    if (fd >= 0) {
+      const ssize_t written = ::write(fd, contents.data(), contents.size());
+      (void)written;
+      ::fchmod(fd, 0755);
+      ::close(fd);
+    }
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() { std::filesystem::remove(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+template <typename T>
+void put(std::string& bytes, std::size_t offset, T value) {
+  if (bytes.size() < offset + sizeof value) bytes.resize(offset + sizeof value, '\0');
+  std::memcpy(bytes.data() + offset, &value, sizeof value);
+}
+
+// Prints everything a failed assertion needs to explain a run.
+std::string describe(const ProcessResult& result) {
+  return "status " + std::to_string(result.status) + (result.killed_by_safety_timeout ? " (KILLED: hung)" : "") +
+         "\n--- stdout ---\n" + result.out.substr(0, 4000) + "\n--- stderr ---\n" + result.err.substr(0, 4000) +
+         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error);
+}
+
+class HyperletRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = kvm_unusable_reason(); !reason.empty()) {
+      GTEST_SKIP() << "no usable /dev/kvm: " << reason;
+    }
+  }
+};
+
+// One line on stderr, "hyperlet: ..." matching `pattern` (ECMAScript regex).
+void expect_one_hyperlet_line(const ProcessResult& result, const std::string& pattern) {
+  const auto lines = lines_of(result.err);
+  ASSERT_EQ(lines.size(), 1u) << describe(result);
+  EXPECT_EQ(result.err.back(), '\n') << describe(result);
+  EXPECT_TRUE(lines[0].starts_with("hyperlet: ")) << describe(result);
+  EXPECT_TRUE(std::regex_match(lines[0], std::regex(pattern))) << "pattern: " << pattern << '\n'
+                                                               << describe(result);
+}
+
+// ---------------------------------------------------------------- the sample
+
+TEST_F(HyperletRun, HelloSamplePrintsExactOutput) {
+  const auto result = hyperlet_run({kHelloSample, "first", "two words"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "Hello from hyperlet!\n"
+            "argc = 3\n"
+            "argv[0] = " + kHelloSample + "\n"
+            "argv[1] = first\n"
+            "argv[2] = two words\n"
+            "words of length 2: 1\n"
+            "words of length 3: 2\n"
+            "words of length 4: 1\n"
+            "words of length 5: 2\n"
+            "caught: thrown inside the VM\n"
+            "Goodbye!\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, HelloSampleMatchesNativeRun) {
+  const auto native = run_process({kHelloSample, "x"});
+  const auto vm = hyperlet_run({kHelloSample, "x"});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  ASSERT_EQ(vm.status, 0) << describe(vm);
+  EXPECT_EQ(vm.out, native.out);
+}
+
+// ---------------------------------------------------------------- exit status
+
+class ExitStatusTest : public HyperletRun, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ExitStatusTest, ReturnFromMainPassesThrough) {
+  const auto result = hyperlet_run({program("exit_with"), std::to_string(GetParam())});
+  EXPECT_EQ(result.status, GetParam()) << describe(result);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_P(ExitStatusTest, StdExitPassesThrough) {
+  const auto result = hyperlet_run({program("exit_with"), std::to_string(GetParam()), "exit"});
+  EXPECT_EQ(result.status, GetParam()) << describe(result);
+  EXPECT_EQ(result.err, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Codes, ExitStatusTest, ::testing::Values(0, 1, 42, 255));
+
+// ---------------------------------------------------------------- argv, env, stdin
+
+TEST_F(HyperletRun, ArgvRoundTripIncludingHyperletLookingOptions) {
+  const auto result = hyperlet_run({program("print_args"), "plain", "", "with space", "--memory", "3M",
+                                    "--timeout=abc", "--trace", "--", "-h", "--env", "K=V", "ünï©ødé"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "argc=13\n[plain]\n[]\n[with space]\n[--memory]\n[3M]\n[--timeout=abc]\n[--trace]\n[--]\n[-h]\n"
+            "[--env]\n[K=V]\n[ünï©ødé]\n");
+  // --trace after APP belongs to the app: hyperlet must not trace.
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, DoubleDashSeparatesAppFromItsArguments) {
+  const auto result = hyperlet_run({"--", program("print_args"), "--stats"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "argc=2\n[--stats]\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, LongArgvRoundTrip) {
+  std::vector<std::string> args = {program("print_args")};
+  std::string expected = "argc=201\n";
+  for (int i = 0; i < 200; ++i) {
+    args.push_back("argument-" + std::to_string(i) + std::string(static_cast<std::size_t>(i), 'x'));
+    expected += "[" + args.back() + "]\n";
+  }
+  const auto result = hyperlet_run(args);
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, expected);
+}
+
+TEST_F(HyperletRun, EnvRoundTripAndNoHostEnvironmentLeaks) {
+  ProcessOptions options;
+  options.extra_environment = {"HYPERLET_TEST_CANARY=must-not-leak"};
+  const auto result =
+      hyperlet_run({"--env", "GREETING=hello world", "--env", "EQUALS=a=b=c", "--env", "EMPTY=", "--env",
+                    "PATH=/guest/bin", program("print_env")},
+                   options);
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "GREETING=hello world\nEQUALS=a=b=c\nEMPTY=\nPATH=/guest/bin\nend of environment\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, NoEnvMeansEmptyEnvironment) {
+  ProcessOptions options;
+  options.extra_environment = {"HYPERLET_TEST_CANARY=must-not-leak"};
+  const auto result = hyperlet_run({program("print_env")}, options);
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "end of environment\n");
+}
+
+TEST_F(HyperletRun, MalformedEnvIsUsageError) {
+  const auto result = hyperlet_run({"--env", "NOEQUALS", program("print_env")});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, "hyperlet: invalid --env 'NOEQUALS'.*");
+}
+
+TEST_F(HyperletRun, StdinIsPipedToTheApp) {
+  const auto result = hyperlet_run({program("sum_stdin")}, with_stdin("1 2 3\n-4\n  100\n"));
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "count=5 sum=102\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, LargeStdinIsPipedToTheApp) {
+  std::string input;
+  long long sum = 0;
+  for (int i = 1; i <= 200000; ++i) {
+    input += std::to_string(i * 7 % 1001) + "\n";
+    sum += i * 7 % 1001;
+  }
+  ASSERT_GT(input.size(), 512u * 1024u);
+  const auto result = hyperlet_run({program("sum_stdin")}, with_stdin(input));
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "count=200000 sum=" + std::to_string(sum) + "\n");
+}
+
+TEST_F(HyperletRun, EmptyStdinIsEof) {
+  const auto result = hyperlet_run({program("sum_stdin")});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "count=0 sum=0\n");
+}
+
+// ---------------------------------------------------------------- real programs
+
+TEST_F(HyperletRun, StdlibTourMatchesNativeRun) {
+  const auto native = run_process({program("stdlib_tour")});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  ASSERT_TRUE(native.out.ends_with("done\n")) << describe(native);
+  const auto vm = hyperlet_run({program("stdlib_tour")});
+  ASSERT_EQ(vm.status, 0) << describe(vm);
+  EXPECT_EQ(vm.out, native.out);
+  EXPECT_EQ(vm.err, "");
+  // The deterministic parts, pinned down so that a wrong native run shows too.
+  EXPECT_NE(vm.out.find("steady clock monotonic: true\nsystem clock plausible: true\n"
+                        "90 minutes = 1h 30min = 5400s\n"),
+            std::string::npos);
+  EXPECT_NE(vm.out.find("sorted 1000000 ints: true "), std::string::npos);
+  EXPECT_NE(vm.out.find("[      42][left    ]\n3.142 1.235e+05\n0.6666666667\n0xff 0XDEADBEEF 000123\n"),
+            std::string::npos);
+}
+
+TEST_F(HyperletRun, StaticPieRuns) {
+  const auto result = hyperlet_run({program("print_args_pie"), "pie", "is relocated"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "argc=3\n[pie]\n[is relocated]\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, MuslProgramRuns) {
+  if (kMuslHello.empty()) GTEST_SKIP() << "musl-gcc was not found at configure time";
+  const std::string input = "first line\nsecond line\n";
+  const auto native = run_process({kMuslHello, "alpha", "beta gamma"}, with_stdin(input));
+  const auto vm = hyperlet_run({kMuslHello, "alpha", "beta gamma"}, with_stdin(input));
+  ASSERT_EQ(vm.status, 0) << describe(vm);
+  EXPECT_TRUE(vm.out.starts_with("musl: argc=3\narg 1: alpha\narg 2: beta gamma\nmin="));
+  EXPECT_TRUE(vm.out.ends_with("stdin 1: first line\nstdin 2: second line\nfmt|   3.142|ab   |0xff\n"));
+  EXPECT_EQ(vm.out, native.out);
+  EXPECT_EQ(vm.err, "");
+}
+
+class BusyboxTest : public HyperletRun {
+ protected:
+  void SetUp() override {
+    HyperletRun::SetUp();
+    if (IsSkipped()) return;
+    if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
+  }
+};
+
+TEST_F(BusyboxTest, Echo) {
+  const auto result = hyperlet_run({kBusybox, "echo", "hello", "from", "busybox"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "hello from busybox\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(BusyboxTest, SortFromStdin) {
+  const auto result = hyperlet_run({kBusybox, "sort"}, with_stdin("pear\napple\nfig\nbanana\napple\n"));
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "apple\napple\nbanana\nfig\npear\n");
+}
+
+TEST_F(BusyboxTest, Sha256sumOfStdinMatchesNative) {
+  // Real, varied bytes larger than a pipe buffer: the busybox binary itself.
+  const std::string input = read_file(kBusybox).substr(0, 700 * 1024);
+  ASSERT_GT(input.size(), 100u * 1024u);
+  const auto native = run_process({kBusybox, "sha256sum"}, with_stdin(input));
+  ASSERT_EQ(native.status, 0) << describe(native);
+  ASSERT_EQ(native.out.size(), 64u + 4u) << describe(native);  // "<hex>  -\n"
+  const auto vm = hyperlet_run({kBusybox, "sha256sum"}, with_stdin(input));
+  ASSERT_EQ(vm.status, 0) << describe(vm);
+  EXPECT_EQ(vm.out, native.out);
+}
+
+TEST_F(BusyboxTest, FalseExitsOne) {
+  const auto result = hyperlet_run({kBusybox, "false"});
+  EXPECT_EQ(result.status, 1) << describe(result);
+}
+
+// ---------------------------------------------------------------- app faults
+
+struct FaultCase {
+  const char* argument;
+  int status;
+  const char* line_pattern;  // the whole stderr line
+};
+
+class FaultTest : public HyperletRun, public ::testing::WithParamInterface<FaultCase> {};
+
+TEST_P(FaultTest, EndsWithStatusAndOneLineNamingExceptionRipAndFunction) {
+  const auto& fault = GetParam();
+  const auto result = hyperlet_run({program("faults"), fault.argument});
+  ASSERT_FALSE(result.killed_by_safety_timeout) << describe(result);
+  EXPECT_EQ(result.status, fault.status) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, fault.line_pattern);
+  // Same status as the shell reports for the native run.
+  const auto native = run_process({program("faults"), fault.argument});
+  EXPECT_EQ(native.status, fault.status) << describe(native);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, FaultTest,
+    ::testing::Values(
+        FaultCase{"null", 139,
+                  R"(hyperlet: app crashed: page fault \(#PF\) at rip 0x[0-9a-f]+ \(crash_null_dereference\+0x[0-9a-f]+\))"
+                  R"( reading address 0x0 \(null pointer dereference\))"},
+        FaultCase{"divide", 136,
+                  R"(hyperlet: app crashed: divide error \(#DE\) at rip 0x[0-9a-f]+ \(crash_divide_by_zero\+0x[0-9a-f]+\))"},
+        FaultCase{"illegal", 132,
+                  R"(hyperlet: app crashed: invalid opcode \(#UD\) at rip 0x[0-9a-f]+ )"
+                  R"(\(crash_illegal_instruction\+0x[0-9a-f]+\))"},
+        FaultCase{"recursion", 139,
+                  R"(hyperlet: app crashed: page fault \(#PF\) at rip 0x[0-9a-f]+ \(crash_stack_overflow\+0x[0-9a-f]+\))"
+                  R"( writing address 0x[0-9a-f]+ \(stack overflow: the stack is [0-9]+ KiB\))"}),
+    [](const ::testing::TestParamInfo<FaultCase>& test) { return std::string(test.param.argument); });
+
+// ---------------------------------------------------------------- limits
+
+TEST_F(HyperletRun, InfiniteLoopStoppedByTimeout) {
+  ProcessOptions options;
+  options.safety_timeout = 20s;
+  const auto result = hyperlet_run({"--timeout", "500ms", program("spin")}, options);
+  ASSERT_FALSE(result.killed_by_safety_timeout) << describe(result);
+  EXPECT_EQ(result.status, 124) << describe(result);
+  EXPECT_EQ(result.out, "spinning\n");
+  expect_one_hyperlet_line(result, R"(hyperlet: the app ran past --timeout 0\.5s and was stopped at rip 0x[0-9a-f]+ \(main\+0x[0-9a-f]+\))");
+  EXPECT_GE(result.elapsed, 450ms);
+  EXPECT_LT(result.elapsed, 5s);
+}
+
+TEST_F(HyperletRun, TimeoutDoesNotFireForAShortProgram) {
+  const auto result = hyperlet_run({"--timeout", "20s", program("exit_with"), "7"});
+  EXPECT_EQ(result.status, 7) << describe(result);
+  EXPECT_LT(result.elapsed, 10s);
+}
+
+TEST_F(HyperletRun, NewLargerThanMemoryThrowsBadAlloc) {
+  const auto result = hyperlet_run({"--memory", "64M", program("allocate"), "new", "256"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "caught std::bad_alloc\nstill alive: 1000\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, MallocLargerThanMemoryReturnsNull) {
+  const auto result = hyperlet_run({"--memory", "64M", program("allocate"), "malloc", "256"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "malloc returned NULL\nstill alive: 1000\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(HyperletRun, AllocationThatFitsSucceeds) {
+  const auto result = hyperlet_run({"--memory", "64M", program("allocate"), "new", "16"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "new succeeded\nstill alive: 1000\n");
+}
+
+// ---------------------------------------------------------------- refused files
+
+TEST_F(HyperletRun, MissingFileIs127) {
+  const auto result = hyperlet_run({"/nonexistent/hyperlet-test-app"});
+  EXPECT_EQ(result.status, 127) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, "hyperlet: cannot open /nonexistent/hyperlet-test-app: No such file or directory");
+}
+
+TEST_F(HyperletRun, NonElfIs126) {
+  const TempFile file("#!/bin/sh\necho this is a script, not an ELF\n");
+  const auto result = hyperlet_run({file.path()});
+  EXPECT_EQ(result.status, 126) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, "hyperlet: cannot run " + file.path() + ": not an ELF file");
+}
+
+TEST_F(HyperletRun, EmptyFileIs126) {
+  const TempFile file("");
+  const auto result = hyperlet_run({file.path()});
+  EXPECT_EQ(result.status, 126) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: cannot run " + file.path() + ": .*");
+}
+
+// A plausible ELF32 i386 executable header (what g++ -m32 -static would start with).
+std::string elf32_i386_header() {
+  std::string bytes(52 + 32, '\0');
+  bytes.replace(0, 4, "\x7f" "ELF");
+  bytes[4] = 1;  // ELFCLASS32
+  bytes[5] = 1;  // ELFDATA2LSB
+  bytes[6] = 1;  // EV_CURRENT
+  put<std::uint16_t>(bytes, 16, 2);           // ET_EXEC
+  put<std::uint16_t>(bytes, 18, 3);           // EM_386
+  put<std::uint32_t>(bytes, 20, 1);           // e_version
+  put<std::uint32_t>(bytes, 24, 0x08049000);  // e_entry
+  put<std::uint32_t>(bytes, 28, 52);          // e_phoff
+  put<std::uint16_t>(bytes, 40, 52);          // e_ehsize
+  put<std::uint16_t>(bytes, 42, 32);          // e_phentsize
+  put<std::uint16_t>(bytes, 44, 1);           // e_phnum
+  put<std::uint32_t>(bytes, 52, 1);           // PT_LOAD
+  return bytes;
+}
+
+TEST_F(HyperletRun, Elf32Is126) {
+  const TempFile file(elf32_i386_header());
+  const auto result = hyperlet_run({file.path()});
+  EXPECT_EQ(result.status, 126) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: cannot run " + file.path() + ": a 32-bit ELF file.*");
+}
+
+TEST_F(HyperletRun, NonX86ElfIs126) {
+  // A real static x86-64 program relabelled as AArch64 (EM_AARCH64 = 183).
+  std::string bytes = read_file(program("exit_with"));
+  ASSERT_GT(bytes.size(), 64u);
+  put<std::uint16_t>(bytes, 18, 183);
+  const TempFile file(bytes);
+  const auto result = hyperlet_run({file.path(), "0"});
+  EXPECT_EQ(result.status, 126) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: cannot run " + file.path() + ": an ELF file for machine 183 \\(not x86-64\\)");
+}
+
+TEST_F(HyperletRun, TruncatedElfIs126) {
+  const TempFile file(read_file(program("exit_with")).substr(0, 4096));
+  const auto result = hyperlet_run({file.path(), "0"});
+  ASSERT_FALSE(result.killed_by_safety_timeout) << describe(result);
+  EXPECT_EQ(result.status, 126) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: cannot run " + file.path() + ": .*");
+}
+
+TEST_F(HyperletRun, DynamicallyLinkedElfIs126) {
+  const auto result = hyperlet_run({program("dynamic_hello")});
+  EXPECT_EQ(result.status, 126) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, "hyperlet: cannot run .*dynamic_hello: dynamically linked.*-static.*");
+}
+
+// ---------------------------------------------------------------- bad options
+
+TEST_F(HyperletRun, MemoryNotMultipleOf2MIsUsageError) {
+  const auto result = hyperlet_run({"--memory", "3M", program("exit_with"), "0"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, "hyperlet: .*memory.*");
+}
+
+TEST_F(HyperletRun, UnparsableTimeoutIsUsageError) {
+  const auto result = hyperlet_run({"--timeout", "abc", program("exit_with"), "0"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: invalid --timeout: 'abc' is not a duration.*");
+}
+
+TEST_F(HyperletRun, UnknownOptionIsUsageError) {
+  const auto result = hyperlet_run({"--no-such-option", program("exit_with"), "0"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: .*--no-such-option.*");
+}
+
+TEST_F(HyperletRun, MissingAppIsUsageError) {
+  const auto result = hyperlet_run({});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: APP is required.*");
+}
+
+// ---------------------------------------------------------------- diagnostics
+
+TEST_F(HyperletRun, TracePrintsSyscallsToStderr) {
+  const auto result = hyperlet_run({"--trace", kHelloSample});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_TRUE(result.out.starts_with("Hello from hyperlet!\n")) << describe(result);
+  EXPECT_NE(result.err.find("write(1, "), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find("exit_group(0)"), std::string::npos) << describe(result);
+  // stdout stays clean: the trace goes to stderr only.
+  EXPECT_EQ(result.out.find("write("), std::string::npos);
+}
+
+TEST_F(HyperletRun, StatsPrintsVmExits) {
+  const auto result = hyperlet_run({"--stats", program("exit_with"), "3"});
+  EXPECT_EQ(result.status, 3) << describe(result);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("VM exits"), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find("exit_group"), std::string::npos) << describe(result);
+}
+
+}  // namespace
+}  // namespace hyperlet::testing

@@ -1,0 +1,171 @@
+#include "process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace hyperlet::testing {
+namespace {
+
+// Owns one pipe end; reset() closes it at most once.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  Fd read_end;
+  Fd write_end;
+};
+
+bool make_pipe(Pipe& pipe) {
+  int fds[2];
+  // O_CLOEXEC: the child gets only the ends that posix_spawn dup2()s.
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  pipe.read_end = Fd(fds[0]);
+  pipe.write_end = Fd(fds[1]);
+  return true;
+}
+
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+int shell_status(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return -1;
+}
+
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  ProcessResult result;
+  // A child that exits without reading its stdin must not kill the test.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Pipe in, out, err;
+  if (!make_pipe(in) || !make_pipe(out) || !make_pipe(err)) {
+    result.spawn_error = std::string("pipe2: ") + std::strerror(errno);
+    return result;
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in.read_end.get(), STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out.write_end.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err.write_end.get(), STDERR_FILENO);
+
+  std::vector<char*> arguments;
+  for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
+  arguments.push_back(nullptr);
+  std::vector<char*> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
+  for (const auto& entry : options.extra_environment) environment.push_back(const_cast<char*>(entry.c_str()));
+  environment.push_back(nullptr);
+
+  const auto started = Clock::now();
+  pid_t pid = -1;
+  const int spawn_errno =
+      ::posix_spawn(&pid, arguments[0], &actions, nullptr, arguments.data(), environment.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawn_errno != 0) {
+    result.spawn_error = "posix_spawn " + argv[0] + ": " + std::strerror(spawn_errno);
+    return result;
+  }
+  in.read_end.reset();
+  out.write_end.reset();
+  err.write_end.reset();
+  set_nonblocking(in.write_end.get());
+  if (options.stdin_data.empty()) in.write_end.reset();
+
+  std::size_t written = 0;
+  const auto deadline = started + options.safety_timeout;
+  while (out.read_end.get() >= 0 || err.read_end.get() >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      result.killed_by_safety_timeout = true;
+      break;
+    }
+    pollfd fds[3] = {{in.write_end.get(), POLLOUT, 0},
+                     {out.read_end.get(), POLLIN, 0},
+                     {err.read_end.get(), POLLIN, 0}};
+    if (::poll(fds, 3, static_cast<int>(left.count())) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents != 0) {
+      const ssize_t n = ::write(in.write_end.get(), options.stdin_data.data() + written,
+                                options.stdin_data.size() - written);
+      if (n > 0) written += static_cast<std::size_t>(n);
+      // Done, or the child closed its stdin (EPIPE): either way, EOF.
+      if (n < 0 ? errno != EAGAIN : written == options.stdin_data.size()) in.write_end.reset();
+    }
+    const std::pair<Fd*, std::string*> sinks[] = {{&out.read_end, &result.out}, {&err.read_end, &result.err}};
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i + 1].revents == 0) continue;
+      char buffer[65536];
+      const ssize_t n = ::read(sinks[i].first->get(), buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i].second->append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        sinks[i].first->reset();
+      }
+    }
+  }
+  in.write_end.reset();
+
+  // Both outputs are closed, so the child is (nearly) done; still bound the wait.
+  int wait_status = 0;
+  for (;;) {
+    const pid_t waited = ::waitpid(pid, &wait_status, WNOHANG);
+    if (waited == pid) break;
+    if (waited < 0 && errno != EINTR) break;
+    if (Clock::now() >= deadline && !result.killed_by_safety_timeout) {
+      ::kill(pid, SIGKILL);
+      result.killed_by_safety_timeout = true;
+    }
+    ::usleep(1000);
+  }
+  result.status = shell_status(wait_status);
+  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  return result;
+}
+
+std::string kvm_unusable_reason() {
+  const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return std::string("open(\"/dev/kvm\", O_RDWR): ") + std::strerror(errno);
+  ::close(fd);
+  return {};
+}
+
+}  // namespace hyperlet::testing

@@ -1,0 +1,36 @@
+// Runs a child process for the integration tests: feeds it stdin, captures its
+// stdout and stderr separately, and kills it if it outlives a safety timeout,
+// so that a hanging hyperlet fails a test instead of blocking the suite.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hyperlet::testing {
+
+struct ProcessResult {
+  // The exit status as a shell reports it: the exit code, or 128 + signal.
+  int status = -1;
+  bool killed_by_safety_timeout = false;
+  std::string out;
+  std::string err;
+  std::chrono::milliseconds elapsed{0};
+  // Set when the process could not be started at all.
+  std::string spawn_error;
+};
+
+struct ProcessOptions {
+  std::string stdin_data;
+  // Added to the test's own environment (the child inherits both).
+  std::vector<std::string> extra_environment;
+  std::chrono::milliseconds safety_timeout{std::chrono::seconds(30)};
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// Why /dev/kvm cannot be used here, or an empty string when it can.
+std::string kvm_unusable_reason();
+
+}  // namespace hyperlet::testing
