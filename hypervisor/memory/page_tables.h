@@ -15,6 +15,8 @@ namespace pte {
 inline constexpr std::uint64_t kPresent = 1ull << 0;
 inline constexpr std::uint64_t kWritable = 1ull << 1;
 inline constexpr std::uint64_t kUser = 1ull << 2;
+inline constexpr std::uint64_t kAccessed = 1ull << 5;
+inline constexpr std::uint64_t kDirty = 1ull << 6;
 }  // namespace pte
 
 // The leaf flags for one 4 KiB page under the layout (0 = not mapped).

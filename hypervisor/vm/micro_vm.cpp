@@ -21,6 +21,7 @@
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
 #include "kvm/kvm.h"
+#include "kvm/kvm_stats.h"
 #include "loader/app_image.h"
 #include "loader/initial_stack.h"
 #include "loader/kernel_image.h"
@@ -191,6 +192,11 @@ class MicroVm {
     SyscallContext context(*memory, layout_, boot_exe_path_);
     auto outcome = run_loop(*vcpu, *memory, context);
     g_running_vcpu.store(nullptr);
+    if (options_.stats) {
+      for (const auto& [name, value] : read_kvm_stats(vcpu->fd())) {
+        if (value != 0) stats_.kvm_vcpu[name] = value;
+      }
+    }
     stats_.exited = monotonic_ns();
     collect_guest_stats(*memory);
     return outcome;

@@ -35,6 +35,10 @@ std::string format_stats(const RunStats& stats) {
   table("VM exits", stats.exits);
   table("hypercalls", stats.hypercalls);
   table("syscalls", stats.syscalls);
+  if (!stats.kvm_vcpu.empty()) {
+    out += "  KVM vCPU counters (non-zero):\n";
+    for (const auto& [name, count] : stats.kvm_vcpu) out += fmt::format("    {:<20} {}\n", name, count);
+  }
   out += fmt::format("  syscall entry: {} ({} sites rewritten{})\n", stats.syscall_entry,
                      stats.syscall_sites, stats.syscall_sites_cached ? ", from the site cache" : "");
   out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,

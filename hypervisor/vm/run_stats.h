@@ -18,6 +18,7 @@ struct RunStats {
   std::map<std::string, std::uint64_t> exits;       // by KVM exit reason
   std::map<std::string, std::uint64_t> hypercalls;  // by kind
   std::map<std::string, std::uint64_t> syscalls;    // by name
+  std::map<std::string, std::uint64_t> kvm_vcpu;    // KVM's own non-zero vCPU counters
   std::uint64_t syscall_sites = 0;
   bool syscall_sites_cached = false;
   std::uint64_t guest_pages_touched = 0;
