@@ -1,0 +1,7 @@
+// A C++ hello through iostream (static glibc + libstdc++): one line, std::endl.
+#include <iostream>
+
+int main() {
+  std::cout << "hello from C++" << std::endl;
+  return 0;
+}
