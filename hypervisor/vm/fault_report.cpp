@@ -67,6 +67,11 @@ Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, con
     } else if (fault.cr2 >= layout.mmap_top && fault.cr2 < layout.stack_bottom) {
       detail += fmt::format(" (stack overflow: the stack is {} KiB)",
                             (layout.stack_top - layout.stack_bottom) >> 10);
+    } else if (in_app && fault.cr2 == fault.rip && fault.rip >= abi::kKernelImageBase &&
+               fault.rip < abi::kKernelImageLimit) {
+      // A ring-3 `syscall` that jumped to LSTAR without entering ring 0: kvm_pvm does this.
+      detail += " (the app's `syscall` reached the guest kernel's entry without entering ring 0: "
+                "this host cannot run --syscall-entry syscall; use --syscall-entry trap)";
     } else if (in_app && fault.cr2 < abi::kUserSpaceStart &&
                (fault.error_code & kPageFaultPresent) != 0) {
       detail += " (guest kernel memory)";

@@ -380,7 +380,11 @@ class MicroVm {
     std::string where;
     if (auto regs = vcpu.regs()) {
       where = fmt::format(" at rip {:#x}", regs->rip);
-      if (auto function = symbols().describe(regs->rip)) where += fmt::format(" ({})", *function);
+      if (regs->rip >= abi::kKernelImageBase && regs->rip < abi::kKernelImageLimit) {
+        where += " (in the guest kernel, serving the app)";
+      } else if (auto function = symbols().describe(regs->rip)) {
+        where += fmt::format(" ({})", *function);
+      }
     }
     return std::unexpected(Error{status, what + where});
   }
