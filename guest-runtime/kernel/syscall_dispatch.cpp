@@ -58,7 +58,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
 }  // namespace
 }  // namespace hyperlet::kernel
 
-extern "C" void handle_syscall(hyperlet::kernel::TrapFrame* frame) {
+extern "C" void handle_syscall(hyperlet::kernel::SyscallFrame* frame) {
   using namespace hyperlet;
   const uint64_t number = frame->rax;
   if (number < abi::kSyscallCountSlots) {
