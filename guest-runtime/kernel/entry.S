@@ -63,20 +63,20 @@ kernel_entry:
 .global syscall_trap_entry
 syscall_trap_entry:
   pushq %rax
-  pushq %rdi
-  pushq %rsi
+  pushq %r9                 // pushed in reverse so that the six arguments lie
+  pushq %r8                 // in memory in syscall order: the frame starts
+  pushq %r10                // with a ready-made args[6]
   pushq %rdx
-  pushq %r10
-  pushq %r8
-  pushq %r9
+  pushq %rsi
+  pushq %rdi
   movq %rsp, %rdi
   call handle_syscall
-  popq %r9
-  popq %r8
-  popq %r10
-  popq %rdx
-  popq %rsi
   popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %r10
+  popq %r8
+  popq %r9
   popq %rax
   iretq
 

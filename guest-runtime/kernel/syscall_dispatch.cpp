@@ -64,7 +64,7 @@ extern "C" void handle_syscall(hyperlet::kernel::SyscallFrame* frame) {
   if (number < abi::kSyscallCountSlots) {
     reinterpret_cast<uint32_t*>(abi::kSyscallCountsAddr)[number]++;
   }
-  const uint64_t args[6] = {frame->rdi, frame->rsi, frame->rdx, frame->r10, frame->r8, frame->r9};
+  const uint64_t (&args)[6] = frame->args;
   bool handled_here = false;
   const int64_t result = kernel::dispatch(number, args, handled_here);
   frame->rax = static_cast<uint64_t>(result);

@@ -17,7 +17,8 @@ static_assert(sizeof(TrapFrame) == 22 * 8, "entry.S pushes 22 quadwords");
 // What the syscall paths save: the registers a syscall must preserve that C++
 // code may clobber, and rax for the result; then the interrupt frame.
 struct SyscallFrame {
-  uint64_t r9, r8, r10, rdx, rsi, rdi, rax;
+  uint64_t args[6];  // rdi, rsi, rdx, r10, r8, r9: the syscall's arguments in order
+  uint64_t rax;
   uint64_t rip, cs, rflags, rsp, ss;
 };
 static_assert(sizeof(SyscallFrame) == 12 * 8, "entry.S pushes 7 registers on the interrupt frame");
