@@ -1,6 +1,7 @@
 // The console: the app's stdin, stdout and stderr are hyperlet's own. Data moves
 // straight between the host fd and guest memory (no bounce buffer).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -10,6 +11,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -20,6 +22,8 @@ namespace {
 
 constexpr int kConsoleFds = 3;
 constexpr std::uint64_t kMaxIovecs = 1024;
+// Linux refuses more pollfds than RLIMIT_NOFILE, which the guest reports as 1024.
+constexpr std::uint64_t kMaxPollFds = 1024;
 // The kernel's struct termios (asm/termbits.h), which TCGETS fills: 4 flags, c_line, 19 c_cc.
 constexpr std::size_t kKernelTermiosSize = 36;
 
@@ -45,6 +49,45 @@ std::optional<std::vector<iovec>> host_iovecs(const SyscallContext& context, std
     result.push_back(iovec{bytes->data(), bytes->size()});
   }
   return result;
+}
+
+// poll/ppoll over the console: the guest's pollfd array is polled on the host, where
+// the console fds are the same numbers. An fd that is not an open console fd gets
+// POLLNVAL (a negative fd is skipped), as on Linux. Shells need this: busybox's
+// `read` polls stdin before each byte.
+std::int64_t poll_console(const ConsoleState& state, SyscallContext& context, std::uint64_t address,
+                          std::uint64_t count, const timespec* timeout) {
+  if (count > kMaxPollFds) return -EINVAL;
+  auto bytes = context.user_span(address, count * sizeof(pollfd));
+  if (count != 0 && !bytes) return -EFAULT;
+  std::vector<pollfd> fds(count);
+  if (count != 0) std::memcpy(fds.data(), bytes->data(), bytes->size());
+  std::vector<pollfd> host_fds;
+  std::int64_t invalid = 0;
+  for (auto& fd : fds) {
+    fd.revents = 0;
+    if (fd.fd < 0) continue;
+    if (!state.usable(static_cast<std::uint64_t>(fd.fd))) {
+      fd.revents = POLLNVAL;
+      ++invalid;
+      continue;
+    }
+    host_fds.push_back(pollfd{fd.fd, fd.events, 0});
+  }
+  // With an invalid fd the answer is already known: do not block.
+  const timespec zero{};
+  const int ready = ::ppoll(host_fds.data(), host_fds.size(), invalid != 0 ? &zero : timeout, nullptr);
+  if (ready < 0) {
+    // The run's deadline (SIGALRM, no SA_RESTART) interrupts a blocked poll: end the run.
+    if (errno == EINTR) context.interrupted = true;
+    return -errno;
+  }
+  for (std::size_t guest = 0, host = 0; guest < fds.size(); ++guest) {
+    if (fds[guest].fd < 0 || fds[guest].revents == POLLNVAL) continue;
+    fds[guest].revents = host_fds[host++].revents;
+  }
+  if (count != 0) std::memcpy(bytes->data(), fds.data(), bytes->size());
+  return ready + invalid;
 }
 
 }  // namespace
@@ -142,6 +185,19 @@ void register_console_syscalls(HostSyscallTable& table) {
   auto not_seekable = [state](SyscallContext&, const SyscallArguments& a) -> std::int64_t {
     return state->usable(a[0]) ? -ESPIPE : -EBADF;
   };
+  table.add(SYS_poll, [state](SyscallContext& context, const SyscallArguments& a) -> std::int64_t {
+    const auto milliseconds = static_cast<std::int32_t>(a[2]);  // int; negative waits forever
+    const timespec timeout{milliseconds / 1000, static_cast<long>(milliseconds % 1000) * 1'000'000};
+    return poll_console(*state, context, a[0], a[1], milliseconds < 0 ? nullptr : &timeout);
+  });
+  table.add(SYS_ppoll, [state](SyscallContext& context, const SyscallArguments& a) -> std::int64_t {
+    // a[3], the signal mask, does not matter: the guest delivers no signals yet.
+    if (a[2] == 0) return poll_console(*state, context, a[0], a[1], nullptr);
+    auto timeout = context.read<timespec>(a[2]);
+    if (!timeout) return -EFAULT;
+    if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000) return -EINVAL;
+    return poll_console(*state, context, a[0], a[1], &*timeout);
+  });
   table.add(SYS_pread64, not_seekable);
   table.add(SYS_pwrite64, not_seekable);
 }

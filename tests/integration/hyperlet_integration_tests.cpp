@@ -245,6 +245,66 @@ TEST_F(HyperletRun, EmptyStdinIsEof) {
   EXPECT_EQ(result.out, "count=0 sum=0\n");
 }
 
+// ---------------------------------------------------------------- console
+
+TEST_F(HyperletRun, StdoutAndStderrStaySeparate) {
+  const auto result = hyperlet_run({program("console_io"), "streams"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "to stdout\n");
+  EXPECT_EQ(result.err, "to stderr 1\nto stderr 2\n");
+}
+
+TEST_F(HyperletRun, FourMegabytesOfStdoutArriveIntact) {
+  const auto result = hyperlet_run({program("console_io"), "big"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  ASSERT_EQ(result.out.size(), 4u << 20);
+  std::size_t first_wrong = std::string::npos;
+  for (std::size_t i = 0; i < result.out.size() && first_wrong == std::string::npos; ++i) {
+    if (result.out[i] != static_cast<char>('a' + i % 26)) first_wrong = i;
+  }
+  EXPECT_EQ(first_wrong, std::string::npos);
+}
+
+TEST_F(HyperletRun, PollAndPpollOnTheConsole) {
+  const auto result = hyperlet_run({program("console_io"), "poll"}, with_stdin("input line\n"));
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "poll: 2 stdin=POLLIN skipped=0 invalid=POLLNVAL\n"
+            "ppoll stdout: 1 POLLOUT\n"
+            "read after poll: 11 [input line\n]\n");
+}
+
+TEST_F(HyperletRun, ConsoleErrorsAreLinuxErrors) {
+  const auto result = hyperlet_run({program("console_io"), "errors"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "write to fd 7: -1 Bad file descriptor\n"
+            "write from a null buffer: -1 Bad address\n"
+            "read into a null buffer: -1 Bad address\n"
+            "write of 0 bytes: 0 \n");
+}
+
+TEST_F(HyperletRun, WriteAfterClosingStdoutIsEbadf) {
+  const auto result = hyperlet_run({program("console_io"), "closed"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "write after close(1): -1 Bad file descriptor\n");
+}
+
+TEST_F(HyperletRun, TimeoutStopsAnAppBlockedOnStdin) {
+  // stdin stays open and empty (the write end is never closed before the kill):
+  // the app blocks in read() on the host, and --timeout must still end the run.
+  ProcessOptions options;
+  options.safety_timeout = 20s;
+  options.keep_stdin_open = true;
+  const auto result = hyperlet_run({"--timeout", "500ms", program("sum_stdin")}, options);
+  ASSERT_FALSE(result.killed_by_safety_timeout) << describe(result);
+  EXPECT_EQ(result.status, 124) << describe(result);
+  EXPECT_EQ(result.out, "");
+  expect_one_hyperlet_line(result, R"(hyperlet: the app ran past --timeout 0\.5s and was stopped at rip 0x[0-9a-f]+.*)");
+  EXPECT_LT(result.elapsed, 5s);
+}
+
 // ---------------------------------------------------------------- real programs
 
 TEST_F(HyperletRun, StdlibTourMatchesNativeRun) {
@@ -315,6 +375,26 @@ TEST_F(BusyboxTest, Sha256sumOfStdinMatchesNative) {
   const auto vm = hyperlet_run({kBusybox, "sha256sum"}, with_stdin(input));
   ASSERT_EQ(vm.status, 0) << describe(vm);
   EXPECT_EQ(vm.out, native.out);
+}
+
+TEST_F(BusyboxTest, ShellReadsLinesWithPoll) {
+  // busybox's `read` builtin polls stdin before reading each byte.
+  const auto result = hyperlet_run({kBusybox, "sh", "-c", "read x; read y; echo \"got $y then $x\"; read z; echo $?"},
+                                   with_stdin("banana\napple\n"));
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "got apple then banana\n1\n");
+}
+
+TEST_F(BusyboxTest, ShellExitStatusAndArithmetic) {
+  const auto result = hyperlet_run({kBusybox, "sh", "-c", "i=0; while [ $i -lt 5 ]; do i=$((i+1)); done; echo $i; exit 7"});
+  EXPECT_EQ(result.status, 7) << describe(result);
+  EXPECT_EQ(result.out, "5\n");
+}
+
+TEST_F(BusyboxTest, AwkSumsStdin) {
+  const auto result = hyperlet_run({kBusybox, "awk", "{ s += $1 } END { print s, NR }"}, with_stdin("1\n2\n39\n"));
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "42 3\n");
 }
 
 TEST_F(BusyboxTest, FalseExitsOne) {

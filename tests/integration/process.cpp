@@ -105,7 +105,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   out.write_end.reset();
   err.write_end.reset();
   set_nonblocking(in.write_end.get());
-  if (options.stdin_data.empty()) in.write_end.reset();
+  if (options.stdin_data.empty() && !options.keep_stdin_open) in.write_end.reset();
 
   std::size_t written = 0;
   const auto deadline = started + options.safety_timeout;
@@ -116,7 +116,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
       result.killed_by_safety_timeout = true;
       break;
     }
-    pollfd fds[3] = {{in.write_end.get(), POLLOUT, 0},
+    // With keep_stdin_open, stdin stays open after its data: poll it no more.
+    const bool stdin_pending = written < options.stdin_data.size();
+    pollfd fds[3] = {{stdin_pending ? in.write_end.get() : -1, POLLOUT, 0},
                      {out.read_end.get(), POLLIN, 0},
                      {err.read_end.get(), POLLIN, 0}};
     if (::poll(fds, 3, static_cast<int>(left.count())) < 0) {
@@ -128,7 +130,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
                                 options.stdin_data.size() - written);
       if (n > 0) written += static_cast<std::size_t>(n);
       // Done, or the child closed its stdin (EPIPE): either way, EOF.
-      if (n < 0 ? errno != EAGAIN : written == options.stdin_data.size()) in.write_end.reset();
+      if (n < 0 ? errno != EAGAIN : written == options.stdin_data.size() && !options.keep_stdin_open) {
+        in.write_end.reset();
+      }
     }
     const std::pair<Fd*, std::string*> sinks[] = {{&out.read_end, &result.out}, {&err.read_end, &result.err}};
     for (int i = 0; i < 2; ++i) {

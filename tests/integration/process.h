@@ -26,6 +26,8 @@ struct ProcessOptions {
   // Added to the test's own environment (the child inherits both).
   std::vector<std::string> extra_environment;
   std::chrono::milliseconds safety_timeout{std::chrono::seconds(30)};
+  // Leave stdin open (and empty) until the child ends, instead of EOF at once.
+  bool keep_stdin_open = false;
 };
 
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
