@@ -10,8 +10,8 @@
 #include "syscalls/syscalls.h"
 #include "time.h"
 
-static_assert(offsetof(hyperlet::abi::BootInfo, entry) == 0x50, "entry.S reads BootInfo.entry");
-static_assert(offsetof(hyperlet::abi::BootInfo, initial_rsp) == 0x58,
+static_assert(offsetof(hyperlet::abi::BootInfo, entry) == 0x58, "entry.S reads BootInfo.entry");
+static_assert(offsetof(hyperlet::abi::BootInfo, initial_rsp) == 0x60,
               "entry.S reads BootInfo.initial_rsp");
 
 namespace {

@@ -34,10 +34,10 @@
 kernel_entry:
   call kernel_main
   pushq $USER_DS
-  pushq 0x58(%rax)          // BootInfo.initial_rsp (offset checked in boot.cpp)
+  pushq 0x60(%rax)          // BootInfo.initial_rsp (offset checked in boot.cpp)
   pushq $0x202              // IF set, reserved bit 1
   pushq $USER_CS
-  pushq 0x50(%rax)          // BootInfo.entry (offset checked in boot.cpp)
+  pushq 0x58(%rax)          // BootInfo.entry (offset checked in boot.cpp)
   // A fresh process sees zeroed registers; rdx = 0 means "no atexit hook" to _start.
   xorl %eax, %eax
   xorl %ebx, %ebx

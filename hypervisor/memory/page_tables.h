@@ -17,12 +17,21 @@ inline constexpr std::uint64_t kWritable = 1ull << 1;
 inline constexpr std::uint64_t kUser = 1ull << 2;
 inline constexpr std::uint64_t kAccessed = 1ull << 5;
 inline constexpr std::uint64_t kDirty = 1ull << 6;
+inline constexpr std::uint64_t kLargePage = 1ull << 7;
 }  // namespace pte
 
 // The leaf flags for one 4 KiB page under the layout (0 = not mapped).
 std::uint64_t page_flags(const GuestLayout& layout, std::uint64_t address);
 
+// 4 KiB tables where the app works (kernel region, image and heap, stack and the
+// newest mmaps) and where pages differ; one 2 MiB PDE for each uniform region in
+// between. So boot writes a bounded amount of tables whatever --memory is.
 Result<void> build_page_tables(GuestMemory& memory, const GuestLayout& layout);
+
+// True when every page of the 2 MiB region at `region_start` has the same flags.
+bool region_is_uniform(const GuestLayout& layout, std::uint64_t region_start);
+// True when build_page_tables maps the region with one large PDE.
+bool region_gets_large_page(const GuestLayout& layout, std::uint64_t region_start);
 
 struct Translation {
   std::uint64_t physical;

@@ -240,6 +240,7 @@ class MicroVm {
     info.stack_top = layout_.stack_top;
     info.page_tables_base = layout_.page_tables_base;
     info.pte_base = layout_.page_tables;
+    info.pde_base = layout_.page_directories;
     info.entry = image.entry();
     info.initial_rsp = stack.stack_pointer;
 

@@ -118,6 +118,10 @@ union HypercallArgs {
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 
 // ---- Boot information: written by the host at kBootInfoAddr before the first instruction ----
+// A page-directory entry that maps a whole 2 MiB region (its PT page is reserved
+// at pte_base + region index * 4096 in case the region is split later).
+inline constexpr uint64_t kPdeLargePage = 1ull << 7;
+
 inline constexpr uint32_t kBootFlagTrace = 1u << 0;        // report every syscall (kTrace)
 inline constexpr uint32_t kBootFlagSyscallTrap = 1u << 1;  // app syscalls arrive as int 0x81
 
@@ -136,7 +140,9 @@ struct BootInfo {
   uint64_t stack_bottom;     // lowest address of the main stack (a guard gap lies below)
   uint64_t stack_top;
   uint64_t page_tables_base; // start of the kernel-only page-table region
-  uint64_t pte_base;         // PTE of address A is at pte_base + (A / kPageSize) * 8
+  uint64_t pte_base;         // PTE of address A is at pte_base + (A / kPageSize) * 8, once
+                             // its 2 MiB region is split (a PDE without kPdeLargePage)
+  uint64_t pde_base;         // PDE of address A is at pde_base + (A >> 21) * 8
   // Ring-3 entry.
   uint64_t entry;
   uint64_t initial_rsp;

@@ -50,10 +50,35 @@ void discard(uint64_t address, uint64_t length) {
   hypercall(abi::Hypercall::kDiscard);
 }
 
-void set_present(uint64_t address, uint64_t length, bool present) {
+constexpr uint64_t kRegion = 2ull << 20;
+constexpr uint64_t kLeafFlags = 0x67;   // present, writable, user, accessed, dirty
+constexpr uint64_t kTableFlags = 0x27;  // present, writable, user, accessed
+
+void reload_page_tables() {
+  uint64_t cr3;
+  asm volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+}
+
+// The host maps uniform 2 MiB regions with one large PDE. Changing one page of
+// such a region first gives it its own 4 KiB table (the page is reserved for it).
+volatile uint64_t& page_table_entry(uint64_t page) {
   auto* ptes = reinterpret_cast<volatile uint64_t*>(boot_info().pte_base);
+  auto* pdes = reinterpret_cast<volatile uint64_t*>(boot_info().pde_base);
+  volatile uint64_t& pde = pdes[page / kRegion];
+  if ((pde & abi::kPdeLargePage) != 0) {
+    const uint64_t region = page & ~(kRegion - 1);
+    const uint64_t flags = pde & kLeafFlags;
+    volatile uint64_t* table = &ptes[region / kPage];
+    for (uint64_t i = 0; i < kRegion / kPage; ++i) table[i] = (region + i * kPage) | flags;
+    pde = reinterpret_cast<uint64_t>(table) | kTableFlags;
+    reload_page_tables();  // drop the large TLB entry
+  }
+  return ptes[page / kPage];
+}
+
+void set_present(uint64_t address, uint64_t length, bool present) {
   for (uint64_t page = address; page < address + length; page += kPage) {
-    volatile uint64_t& pte = ptes[page / kPage];
+    volatile uint64_t& pte = page_table_entry(page);
     const bool was_present = (pte & kPresent) != 0;
     if (was_present == present) continue;
     pte = present ? (pte | kPresent) : (pte & ~kPresent);
