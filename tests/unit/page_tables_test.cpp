@@ -122,8 +122,7 @@ TEST_P(PageTables, TranslateKeepsPageOffset) {
 }
 
 TEST_P(PageTables, EveryPageMatchesPageFlags) {
-  // Exhaustive for the smaller layouts: the tables say what page_flags says.
-  if (layout_.memory_size > 64 * kMiB) GTEST_SKIP() << "sampled by the other tests";
+  // Exhaustive: the tables say what page_flags says, for every page.
   for (std::uint64_t address = 0; address < layout_.memory_size; address += kPage) {
     const std::uint64_t flags = page_flags(layout_, address);
     const auto t = walk(address);
@@ -137,30 +136,57 @@ TEST_P(PageTables, EveryPageMatchesPageFlags) {
   }
 }
 
-TEST_P(PageTables, UpperLevelsAreTablesNotLargePages) {
-  constexpr std::uint64_t kLargePage = 1ull << 7;
+TEST_P(PageTables, UpperLevelEntries) {
+  constexpr std::uint64_t kAddress = 0x000f'ffff'ffff'f000ull;
   auto pml4e = memory_->read<std::uint64_t>(layout_.pml4);
   ASSERT_TRUE(pml4e.has_value());
-  EXPECT_EQ(*pml4e & 0x000f'ffff'ffff'f000ull, layout_.pdpt);
-  EXPECT_EQ(*pml4e & kLargePage, 0u);
+  EXPECT_EQ(*pml4e & kAddress, layout_.pdpt);
+  EXPECT_EQ(*pml4e & 0xfffull, kUserRw | pte::kAccessed);
   for (std::uint64_t i = 0; i < layout_.page_directory_count; ++i) {
     auto pdpte = memory_->read<std::uint64_t>(layout_.pdpt + i * 8);
     ASSERT_TRUE(pdpte.has_value());
-    EXPECT_EQ(*pdpte & 0x000f'ffff'ffff'f000ull, layout_.page_directories + i * kPage);
-    EXPECT_EQ(*pdpte & kLargePage, 0u);
+    EXPECT_EQ(*pdpte & kAddress, layout_.page_directories + i * kPage);
+    EXPECT_EQ(*pdpte & 0xfffull, kUserRw | pte::kAccessed);  // a directory, not a 1 GiB page
   }
   // The PDPT entry after the last directory is empty.
   EXPECT_EQ(memory_->read<std::uint64_t>(layout_.pdpt + layout_.page_directory_count * 8), 0u);
-  // PTE(A) = page_tables + A / 4096 * 8, as BootInfo::pte_base promises.
-  const std::uint64_t a = layout_.heap_start;
-  // Leaves are preset Accessed+Dirty, upper levels Accessed (see page_tables.cpp).
-  EXPECT_EQ(memory_->read<std::uint64_t>(layout_.page_tables + a / kPage * 8),
-            a | kUserRw | pte::kAccessed | pte::kDirty);
-  EXPECT_EQ(memory_->read<std::uint64_t>(layout_.page_tables + abi::kPvclockAddr / kPage * 8),
-            abi::kPvclockAddr | kUserRo | pte::kAccessed | pte::kDirty);
-  EXPECT_EQ(memory_->read<std::uint64_t>(layout_.page_tables), 0u);  // page 0: empty entry
-  EXPECT_EQ(memory_->read<std::uint64_t>(layout_.page_tables + layout_.mmap_top / kPage * 8), 0u);
-  EXPECT_EQ(*pml4e & 0xfffull, kUserRw | pte::kAccessed);
+}
+
+TEST_P(PageTables, DirectoryEntriesPointAtTheirPageTableOrMapAUniformRegion) {
+  constexpr std::uint64_t kLargePage = 1ull << 7;
+  constexpr std::uint64_t kAddress = 0x000f'ffff'ffff'f000ull;
+  constexpr std::uint64_t kRegion = 2 * kMiB;
+  for (std::uint64_t r = 0; r < layout_.page_table_count; ++r) {
+    // Directories are contiguous: the PDE of 2 MiB region r is at page_directories + r * 8.
+    const auto pde = memory_->read<std::uint64_t>(layout_.page_directories + r * 8);
+    ASSERT_TRUE(pde.has_value());
+    const std::uint64_t start = r * kRegion;
+    if ((*pde & kLargePage) != 0) {
+      // A 2 MiB page may only cover a region whose pages all have the same flags.
+      EXPECT_EQ(*pde & kAddress, start) << "region " << r;
+      for (std::uint64_t a = start; a < start + kRegion; a += kPage) {
+        ASSERT_EQ(page_flags(layout_, a), page_flags(layout_, start)) << std::hex << a;
+      }
+      EXPECT_EQ(*pde & kUserRw, page_flags(layout_, start)) << "region " << r;
+    } else {
+      EXPECT_EQ(*pde & kAddress, layout_.page_tables + r * kPage) << "region " << r;
+      EXPECT_EQ(*pde & 0xfffull, kUserRw | pte::kAccessed) << "region " << r;
+    }
+  }
+}
+
+TEST_P(PageTables, LeafEntriesWhereTheAppWorks) {
+  // PTE(A) = page_tables + A / 4096 * 8 (BootInfo::pte_base); leaves are preset
+  // Accessed+Dirty so KVM's shadow MMU may prefetch them (see page_tables.cpp).
+  auto pte_of = [&](std::uint64_t a) { return memory_->read<std::uint64_t>(layout_.page_tables + a / kPage * 8); };
+  const std::uint64_t kAd = pte::kAccessed | pte::kDirty;
+  EXPECT_EQ(pte_of(layout_.heap_start), layout_.heap_start | kUserRw | kAd);
+  EXPECT_EQ(pte_of(layout_.image_start), layout_.image_start | kUserRw | kAd);
+  EXPECT_EQ(pte_of(layout_.stack_top - kPage), (layout_.stack_top - kPage) | kUserRw | kAd);
+  EXPECT_EQ(pte_of(abi::kPvclockAddr), abi::kPvclockAddr | kUserRo | kAd);
+  EXPECT_EQ(pte_of(abi::kGdtAddr), abi::kGdtAddr | kKernelRw | kAd);
+  EXPECT_EQ(pte_of(0), 0u);                  // page 0: empty entry
+  EXPECT_EQ(pte_of(layout_.mmap_top), 0u);   // stack guard: empty entry
 }
 
 INSTANTIATE_TEST_SUITE_P(MemorySizes, PageTables,
