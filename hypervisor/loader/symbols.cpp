@@ -57,7 +57,8 @@ std::optional<std::string> SymbolTable::describe(std::uint64_t address) const {
   if (it == functions_.begin()) return std::nullopt;
   --it;
   // Prefer a symbol whose extent contains the address; else the nearest below, if close.
-  if (it->size != 0 && address >= it->address + it->size && address - it->address > (1u << 16)) {
+  const bool inside = it->size != 0 && address - it->address < it->size;
+  if (!inside && address - it->address > (1u << 16)) {
     return std::nullopt;
   }
   return fmt::format("{}+{:#x}", it->name, address - it->address);

@@ -15,6 +15,24 @@ constexpr std::uint64_t kMinimumFreeMemory = 2ull << 20;
 
 constexpr std::uint64_t page_up(std::uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
 
+constexpr std::uint64_t table_pages_for(std::uint64_t memory_size) {
+  return 2 + (memory_size + kOneGiB - 1) / kOneGiB + memory_size / kTwoMiB;
+}
+
+constexpr std::uint64_t stack_size_for(std::uint64_t memory_size) {
+  return std::clamp<std::uint64_t>(memory_size / 16 & ~(kPage - 1), 256ull << 10, kMaximumStackSize);
+}
+
+// The smallest valid memory size an image ending at image_end fits in; 0 if none.
+// Stack and page tables grow with the memory size, so this is a search, not a sum.
+std::uint64_t smallest_fitting_memory(std::uint64_t image_end) {
+  for (std::uint64_t size = kMinimumGuestMemory; size <= kMaximumGuestMemory; size += kTwoMiB) {
+    const std::uint64_t reserved = table_pages_for(size) * kPage + stack_size_for(size) + kStackGuardSize;
+    if (size >= reserved && size - reserved >= page_up(image_end) + kMinimumFreeMemory) return size;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,
@@ -35,15 +53,14 @@ Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_
   layout.memory_size = memory_size;
   layout.page_directory_count = (memory_size + kOneGiB - 1) / kOneGiB;
   layout.page_table_count = memory_size / kTwoMiB;
-  const std::uint64_t table_pages = 2 + layout.page_directory_count + layout.page_table_count;
+  const std::uint64_t table_pages = table_pages_for(memory_size);
   layout.page_tables_base = memory_size - table_pages * kPage;
   layout.pml4 = layout.page_tables_base;
   layout.pdpt = layout.pml4 + kPage;
   layout.page_directories = layout.pdpt + kPage;
   layout.page_tables = layout.page_directories + layout.page_directory_count * kPage;
 
-  const std::uint64_t stack_size =
-      std::clamp<std::uint64_t>(memory_size / 16 & ~(kPage - 1), 256ull << 10, kMaximumStackSize);
+  const std::uint64_t stack_size = stack_size_for(memory_size);
   layout.stack_top = layout.page_tables_base;
   layout.stack_bottom = layout.stack_top - stack_size;
   layout.mmap_top = layout.stack_bottom - kStackGuardSize;
@@ -51,12 +68,16 @@ Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_
   layout.image_end = page_up(image_end);
   layout.heap_start = layout.image_end;
   if (layout.image_end > layout.mmap_top || layout.mmap_top - layout.image_end < kMinimumFreeMemory) {
-    const std::uint64_t needed = layout.image_end + kMinimumFreeMemory + kStackGuardSize +
-                                 stack_size + table_pages * kPage;
+    const std::uint64_t needed = smallest_fitting_memory(image_end);
+    if (needed == 0) {
+      return fail(ExitStatus::kGuestMemoryTooSmall,
+                  "the app image ends at {:#x} and does not fit in the largest guest memory ({}G)",
+                  image_end, kMaximumGuestMemory >> 30);
+    }
     return fail(ExitStatus::kGuestMemoryTooSmall,
                 "the app image ends at {:#x} and does not fit in {} MiB of guest memory "
                 "(use --memory {}M or more)",
-                image_end, memory_size >> 20, (needed + kTwoMiB - 1) / kTwoMiB * 2 + 2);
+                image_end, memory_size >> 20, needed >> 20);
   }
   return layout;
 }

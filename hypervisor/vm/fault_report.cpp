@@ -12,6 +12,7 @@ constexpr std::uint64_t kPageFaultWrite = 1 << 1;
 constexpr std::uint64_t kPageFaultInstruction = 1 << 4;
 
 ExitStatus app_status(std::uint64_t vector) {
+  if (vector >= abi::kExceptionVectors) return ExitStatus::kAppSigsegv;
   switch (static_cast<Exception>(vector)) {
     case Exception::kDivideError:
     case Exception::kX87Floating:
@@ -27,6 +28,8 @@ ExitStatus app_status(std::uint64_t vector) {
 }  // namespace
 
 std::string_view exception_name(std::uint64_t vector) {
+  // abi::Exception is uint8_t-based: cast only a real exception vector, or 0x10e reads as #PF.
+  if (vector >= abi::kExceptionVectors) return "CPU exception";
   switch (static_cast<Exception>(vector)) {
     case Exception::kDivideError: return "divide error (#DE)";
     case Exception::kDebug: return "debug exception (#DB)";

@@ -107,10 +107,9 @@ TEST(GuestLayout, MemoryHintIsEnoughForSmallOverrun) {
       << layout.error().message;
 }
 
-// BUG (see report): the hint is computed with the stack size and page-table size of
-// the *current* memory size, but both grow with --memory (the stack is memory/16,
-// up to 8 MiB), so for a large image the suggested size is still too small.
-TEST(GuestLayout, DISABLED_MemoryHintIsEnoughForLargeImage) {
+// Stack and page tables grow with --memory (the stack is memory/16, up to 8 MiB),
+// so a hint computed from the current size's would still be too small.
+TEST(GuestLayout, MemoryHintIsEnoughForLargeImage) {
   const std::uint64_t image_end = 100 * kMiB;
   const auto layout = compute_guest_layout(8 * kMiB, kImageStart, image_end);
   ASSERT_FALSE(layout.has_value());
@@ -120,9 +119,9 @@ TEST(GuestLayout, DISABLED_MemoryHintIsEnoughForLargeImage) {
   EXPECT_TRUE(retry.has_value()) << layout.error().message << "\nthen: " << retry.error().message;
 }
 
-// BUG (see report): an image too big for any allowed size still gets a "--memory NM"
-// hint, with N above the 16G maximum that --memory then rejects.
-TEST(GuestLayout, DISABLED_MemoryHintNeverExceedsMaximum) {
+// An image too big for any allowed size must not get a "--memory NM" hint with N
+// above the 16G maximum that --memory then rejects.
+TEST(GuestLayout, MemoryHintNeverExceedsMaximum) {
   const std::uint64_t image_end = kMaximumGuestMemory + kGiB;
   const auto layout = compute_guest_layout(16 * kMiB, kImageStart, image_end);
   ASSERT_FALSE(layout.has_value());

@@ -109,10 +109,9 @@ TEST(SymbolTable, NearestBelowWhenCloseAfterASizedFunction) {
   EXPECT_EQ(table.describe(0x7fff'0000), std::nullopt);
 }
 
-// BUG (see report): a symbol without a size (st_size 0, common for assembly like
-// _start) names every address above it, however far: the "if close" rule in
-// describe() is applied only to sized symbols.
-TEST(SymbolTable, DISABLED_UnsizedSymbolDoesNotNameFarAddresses) {
+// A symbol without a size (st_size 0, common for assembly like _start) must not
+// name every address above it, however far.
+TEST(SymbolTable, UnsizedSymbolDoesNotNameFarAddresses) {
   SymbolImage elf;
   elf.symbols.resize(2);  // only _start (size 0)
   const SymbolTable table = SymbolTable::from_elf(elf.bytes(), 0);
