@@ -30,6 +30,7 @@
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
 #include "vm/fault_report.h"
+#include "vm/hypercalls.h"
 #include "vm/vcpu_setup.h"
 
 namespace hyperlet {
@@ -78,17 +79,6 @@ class DeadlineTimer {
   bool armed_ = false;
 };
 
-std::string_view hypercall_name(std::uint64_t call) {
-  switch (static_cast<abi::Hypercall>(call)) {
-    case abi::Hypercall::kExit: return "exit";
-    case abi::Hypercall::kHostSyscall: return "host-syscall";
-    case abi::Hypercall::kFault: return "fault";
-    case abi::Hypercall::kDiscard: return "discard";
-    case abi::Hypercall::kTrace: return "trace";
-    default: return "unknown";
-  }
-}
-
 std::string exit_reason_name(std::uint32_t reason) {
   switch (reason) {
     case KVM_EXIT_IO: return "io";
@@ -100,28 +90,6 @@ std::string exit_reason_name(std::uint32_t reason) {
     case KVM_EXIT_INTR: return "interrupted";
     default: return fmt::format("reason-{}", reason);
   }
-}
-
-std::string format_result(std::int64_t result) {
-  if (result < 0 && result >= -4095) {
-    const int code = static_cast<int>(-result);
-    const char* name = strerrorname_np(code);
-    return fmt::format("-1 {} ({})", name != nullptr ? name : "E?", std::strerror(code));
-  }
-  if (result > 0xffff) return fmt::format("{:#x}", result);
-  return fmt::format("{}", result);
-}
-
-void print_trace(const abi::SyscallArgs& call, std::string_view where) {
-  int count = 6;
-  while (count > 0 && call.args[count - 1] == 0) --count;
-  std::string arguments;
-  for (int i = 0; i < count; ++i) {
-    if (i != 0) arguments += ", ";
-    arguments += call.args[i] > 0xffff ? fmt::format("{:#x}", call.args[i]) : fmt::format("{}", call.args[i]);
-  }
-  fmt::print(stderr, "[hyperlet {}] {}({}) = {}\n", where, syscall_name(call.number), arguments,
-             format_result(call.result));
 }
 
 std::uint32_t cpuid_edx(const std::vector<kvm_cpuid_entry2>& cpuid, std::uint32_t leaf) {
@@ -271,6 +239,8 @@ class MicroVm {
   }
 
   Result<int> run_loop(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context) {
+    HypercallHandler hypercalls(memory, layout_, context, host_syscalls_, options_.trace,
+                                [this]() -> const SymbolTable& { return symbols(); });
     kvm_run* run = vcpu.run();
     g_running_vcpu.store(run);
     for (;;) {
@@ -297,8 +267,14 @@ class MicroVm {
           std::uint32_t argument_address = 0;
           std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
           ++stats_.hypercalls[std::string(hypercall_name(call))];
-          if (auto finished = hypercall(vcpu, memory, context, call, argument_address)) return *finished;
-          break;
+          auto finished = hypercalls.handle(call, argument_address);
+          if (context.interrupted && g_deadline_passed.load()) return timeout_error(vcpu);
+          if (!finished) break;
+          // An app fault's report already says where; a broken hypercall needs the rip.
+          if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault)) {
+            return fail_at(vcpu, finished->error().status, finished->error().message);
+          }
+          return *finished;
         }
         case KVM_EXIT_HLT:
           return fail_at(vcpu, ExitStatus::kVmFailure, "the guest halted unexpectedly");
@@ -323,58 +299,6 @@ class MicroVm {
                          fmt::format("unexpected VM exit ({})", exit_reason_name(run->exit_reason)));
       }
     }
-  }
-
-  // nullopt: keep running.
-  std::optional<Result<int>> hypercall(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
-                                       std::uint64_t call, std::uint32_t argument_address) {
-    auto bad_arguments = [&] {
-      return fail_at(vcpu, ExitStatus::kVmFailure,
-                     fmt::format("hypercall {} passed an argument address {:#x} outside guest memory",
-                                 hypercall_name(call), argument_address));
-    };
-    switch (static_cast<abi::Hypercall>(call)) {
-      case abi::Hypercall::kExit: {
-        auto args = memory.read<abi::ExitArgs>(argument_address);
-        if (!args) return bad_arguments();
-        if (options_.trace) fmt::print(stderr, "[hyperlet] exit_group({})\n", args->status);
-        return static_cast<int>(args->status & 0xff);
-      }
-      case abi::Hypercall::kHostSyscall: {
-        auto args = memory.read<abi::SyscallArgs>(argument_address);
-        if (!args) return bad_arguments();
-        SyscallArguments values;
-        std::copy(std::begin(args->args), std::end(args->args), values.begin());
-        args->result = host_syscalls_.call(args->number, context, values);
-        memory.write(argument_address, *args);
-        if (options_.trace) print_trace(*args, "host");
-        if (context.interrupted && g_deadline_passed.load()) return timeout_error(vcpu);
-        return std::nullopt;
-      }
-      case abi::Hypercall::kTrace: {
-        auto args = memory.read<abi::SyscallArgs>(argument_address);
-        if (!args) return bad_arguments();
-        print_trace(*args, "guest");
-        return std::nullopt;
-      }
-      case abi::Hypercall::kDiscard: {
-        auto args = memory.read<abi::DiscardArgs>(argument_address);
-        if (!args) return bad_arguments();
-        const bool in_app = args->address >= abi::kUserSpaceStart &&
-                            args->address + args->length >= args->address &&
-                            args->address + args->length <= layout_.page_tables_base;
-        args->result = in_app && memory.discard(args->address, args->length) ? 0 : -EINVAL;
-        memory.write(argument_address, *args);
-        return std::nullopt;
-      }
-      case abi::Hypercall::kFault: {
-        auto args = memory.read<abi::FaultArgs>(argument_address);
-        if (!args) return bad_arguments();
-        return std::unexpected(describe_fault(*args, layout_, symbols()));
-      }
-      case abi::Hypercall::kCount: break;
-    }
-    return bad_arguments();
   }
 
   Result<int> fail_at(const Vcpu& vcpu, ExitStatus status, const std::string& what) {

@@ -1,0 +1,103 @@
+#include "vm/hypercalls.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "devices/syscall_names.h"
+#include "vm/fault_report.h"
+
+namespace hyperlet {
+namespace {
+
+std::string format_result(std::int64_t result) {
+  if (result < 0 && result >= -4095) {
+    const int code = static_cast<int>(-result);
+    const char* name = strerrorname_np(code);
+    return fmt::format("-1 {} ({})", name != nullptr ? name : "E?", std::strerror(code));
+  }
+  if (result > 0xffff) return fmt::format("{:#x}", result);
+  return fmt::format("{}", result);
+}
+
+}  // namespace
+
+std::string_view hypercall_name(std::uint64_t call) {
+  switch (static_cast<abi::Hypercall>(call)) {
+    case abi::Hypercall::kExit: return "exit";
+    case abi::Hypercall::kHostSyscall: return "host-syscall";
+    case abi::Hypercall::kFault: return "fault";
+    case abi::Hypercall::kDiscard: return "discard";
+    case abi::Hypercall::kTrace: return "trace";
+    case abi::Hypercall::kCount: break;
+  }
+  return "unknown";
+}
+
+std::string format_syscall(const abi::SyscallArgs& call) {
+  // Trailing zero arguments are dropped: the table of each syscall's arity is not kept here.
+  int count = 6;
+  while (count > 0 && call.args[count - 1] == 0) --count;
+  std::string arguments;
+  for (int i = 0; i < count; ++i) {
+    if (i != 0) arguments += ", ";
+    arguments += call.args[i] > 0xffff ? fmt::format("{:#x}", call.args[i]) : fmt::format("{}", call.args[i]);
+  }
+  return fmt::format("{}({}) = {}", syscall_name(call.number), arguments, format_result(call.result));
+}
+
+std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uint64_t argument_address) {
+  auto bad_arguments = [&]() -> Result<int> {
+    return fail(ExitStatus::kVmFailure, "hypercall {} passed an argument address {:#x} outside guest memory",
+                hypercall_name(call), argument_address);
+  };
+  switch (static_cast<abi::Hypercall>(call)) {
+    case abi::Hypercall::kExit: {
+      auto args = memory_.read<abi::ExitArgs>(argument_address);
+      if (!args) return bad_arguments();
+      if (trace_) fmt::print(stderr, "[hyperlet guest] exit_group({})\n", args->status);
+      return static_cast<int>(args->status & 0xff);
+    }
+    case abi::Hypercall::kHostSyscall: {
+      auto args = memory_.read<abi::SyscallArgs>(argument_address);
+      if (!args) return bad_arguments();
+      SyscallArguments values;
+      std::copy(std::begin(args->args), std::end(args->args), values.begin());
+      args->result = host_syscalls_.call(args->number, context_, values);
+      memory_.write(argument_address, *args);
+      if (trace_) fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(*args));
+      return std::nullopt;
+    }
+    case abi::Hypercall::kTrace: {
+      auto args = memory_.read<abi::SyscallArgs>(argument_address);
+      if (!args) return bad_arguments();
+      if (trace_) fmt::print(stderr, "[hyperlet guest] {}\n", format_syscall(*args));
+      return std::nullopt;
+    }
+    case abi::Hypercall::kDiscard: {
+      auto args = memory_.read<abi::DiscardArgs>(argument_address);
+      if (!args) return bad_arguments();
+      // Only the app's memory may be given back; never the kernel's or the page tables.
+      const std::uint64_t end = args->address + args->length;
+      const bool in_app = args->address >= abi::kUserSpaceStart && end >= args->address &&
+                          end <= layout_.page_tables_base;
+      args->result = in_app && memory_.discard(args->address, args->length) ? 0 : -EINVAL;
+      memory_.write(argument_address, *args);
+      if (trace_) {
+        fmt::print(stderr, "[hyperlet hypercall] discard({:#x}, {}) = {}\n", args->address, args->length,
+                   args->result);
+      }
+      return std::nullopt;
+    }
+    case abi::Hypercall::kFault: {
+      auto args = memory_.read<abi::FaultArgs>(argument_address);
+      if (!args) return bad_arguments();
+      return std::unexpected(describe_fault(*args, layout_, symbols_()));
+    }
+    case abi::Hypercall::kCount: break;
+  }
+  return fail(ExitStatus::kVmFailure, "unknown hypercall {}", call);
+}
+
+}  // namespace hyperlet

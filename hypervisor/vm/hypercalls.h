@@ -1,0 +1,52 @@
+// Serving the guest kernel's hypercalls (abi.h): reading each argument struct
+// through the checked guest-memory accessor, doing the work, writing results
+// back. Separate from the run loop so hostile arguments are unit-tested without KVM.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include <hyperlet/abi.h>
+
+#include "core/error.h"
+#include "devices/host_syscalls.h"
+#include "loader/symbols.h"
+#include "memory/guest_layout.h"
+#include "memory/guest_memory.h"
+
+namespace hyperlet {
+
+std::string_view hypercall_name(std::uint64_t call);
+
+class HypercallHandler {
+ public:
+  using SymbolSource = std::function<const SymbolTable&()>;
+
+  HypercallHandler(GuestMemory& memory, const GuestLayout& layout, SyscallContext& context,
+                   const HostSyscallTable& host_syscalls, bool trace, SymbolSource symbols)
+      : memory_(memory),
+        layout_(layout),
+        context_(context),
+        host_syscalls_(host_syscalls),
+        trace_(trace),
+        symbols_(std::move(symbols)) {}
+
+  // nullopt: the guest goes on. Otherwise the run ends: the app's exit status,
+  // or an Error (an app fault, or a hypercall the guest kernel got wrong).
+  std::optional<Result<int>> handle(std::uint64_t call, std::uint64_t argument_address);
+
+ private:
+  GuestMemory& memory_;
+  const GuestLayout& layout_;
+  SyscallContext& context_;
+  const HostSyscallTable& host_syscalls_;
+  bool trace_;
+  SymbolSource symbols_;
+};
+
+// strace-like rendering, shared with tests: "write(1, 0x4a3000, 13) = 13".
+std::string format_syscall(const abi::SyscallArgs& call);
+
+}  // namespace hyperlet
