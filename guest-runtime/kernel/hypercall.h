@@ -15,8 +15,9 @@ inline void hypercall(abi::Hypercall call) {
   asm volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
 }
 
-[[noreturn]] inline void hypercall_exit(int64_t status) {
+[[noreturn]] inline void hypercall_exit(int64_t status, int64_t signal = 0) {
   hypercall_args().exit.status = status;
+  hypercall_args().exit.signal = signal;
   hypercall(abi::Hypercall::kExit);
   for (;;) asm volatile("hlt");
 }

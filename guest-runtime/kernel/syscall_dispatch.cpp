@@ -40,6 +40,9 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_rt_sigaction: return sys_rt_sigaction(a[0], a[1], a[2], a[3]);
     case __NR_rt_sigprocmask: return sys_rt_sigprocmask(a[0], a[1], a[2], a[3]);
     case __NR_sigaltstack: return sys_sigaltstack(a[0], a[1]);
+    case __NR_kill: return sys_kill(a[0], a[1]);
+    case __NR_tkill: return sys_tgkill(kIdentityId, a[0], a[1]);
+    case __NR_tgkill: return sys_tgkill(a[0], a[1], a[2]);
     case __NR_clock_gettime: return sys_clock_gettime(a[0], a[1]);
     case __NR_clock_getres: return sys_clock_getres(a[0], a[1]);
     case __NR_gettimeofday: return sys_gettimeofday(a[0], a[1]);

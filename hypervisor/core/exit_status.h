@@ -23,6 +23,7 @@ enum class ExitStatus : int {
   kAppSigbus = 128 + 7,
   kAppSigfpe = 128 + 8,
   kAppSigsegv = 128 + 11,
+  kAppSigabrt = 128 + 6,
 };
 
 struct ExitStatusDescription {
@@ -47,6 +48,9 @@ inline constexpr std::array kExitStatusTable = {
     ExitStatusDescription{ExitStatus::kAppSigfpe, "the app divided by zero (SIGFPE)"},
     ExitStatusDescription{ExitStatus::kAppSigsegv,
                           "the app faulted: bad memory access, stack overflow (SIGSEGV)"},
+    ExitStatusDescription{ExitStatus::kAppSigabrt,
+                          "the app aborted: abort(), an uncaught C++ exception (SIGABRT); other "
+                          "signals it sends itself likewise end with 128 + the signal"},
 };
 
 constexpr int to_int(ExitStatus status) { return static_cast<int>(status); }

@@ -1,6 +1,7 @@
 #include "vm/hypercalls.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -56,6 +57,14 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     case abi::Hypercall::kExit: {
       auto args = memory_.read<abi::ExitArgs>(argument_address);
       if (!args) return bad_arguments();
+      if (args->signal > 0 && args->signal < 65) {
+        // Like a shell's "Aborted": one line, and the status a shell would report.
+        const int signal = static_cast<int>(args->signal);
+        const char* abbreviation = sigabbrev_np(signal);
+        return std::unexpected(Error{static_cast<ExitStatus>(128 + signal),
+                                     fmt::format("app killed by SIG{} ({})", abbreviation ? abbreviation : "?",
+                                                 strsignal(signal))});
+      }
       if (trace_) fmt::print(stderr, "[hyperlet guest] exit_group({})\n", args->status);
       return static_cast<int>(args->status & 0xff);
     }

@@ -270,8 +270,10 @@ class MicroVm {
           auto finished = hypercalls.handle(call, argument_address);
           if (context.interrupted && g_deadline_passed.load()) return timeout_error(vcpu);
           if (!finished) break;
-          // An app fault's report already says where; a broken hypercall needs the rip.
-          if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault)) {
+          // An app fault's report already says where, and a signal needs no place;
+          // a broken hypercall needs the rip.
+          if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault) &&
+              call != static_cast<std::uint64_t>(abi::Hypercall::kExit)) {
             return fail_at(vcpu, finished->error().status, finished->error().message);
           }
           return *finished;

@@ -448,19 +448,17 @@ TEST_F(HyperletRun, FaultInStaticPieNamesTheFunction) {
 }
 
 // ---------------------------------------------------------------- signals the app sends itself
-// DISABLED: kill/tkill/tgkill are forwarded to the host, which answers ENOSYS, so
-// glibc's abort() falls through to its last resort (hlt in ring 3 → #GP) and the
-// run ends with 139 and "app crashed: general protection fault ... (abort+0x...)"
-// instead of 134. Needs a guest-kernel change in syscall_dispatch.cpp (reported).
+// A signal the app sends itself whose default action terminates ends the run with
+// 128 + signal and one "hyperlet: app killed by SIG..." line, as a shell would report.
 
-TEST_F(HyperletRun, DISABLED_AbortEndsWithSigabrtStatus) {
+TEST_F(HyperletRun, AbortEndsWithSigabrtStatus) {
   const auto result = hyperlet_run({program("raise_signal"), "abort"});
   EXPECT_EQ(result.status, 134) << describe(result);
   EXPECT_EQ(result.out, "");
-  EXPECT_EQ(result.err.find("general protection"), std::string::npos) << describe(result);
+  EXPECT_EQ(result.err, "hyperlet: app killed by SIGABRT (Aborted)\n") << describe(result);
 }
 
-TEST_F(HyperletRun, DISABLED_UncaughtExceptionEndsWithSigabrtStatus) {
+TEST_F(HyperletRun, UncaughtExceptionEndsWithSigabrtStatus) {
   const auto result = hyperlet_run({program("raise_signal"), "uncaught"});
   EXPECT_EQ(result.status, 134) << describe(result);
   EXPECT_TRUE(result.err.starts_with("terminate called after throwing an instance of 'std::runtime_error'\n"
@@ -469,7 +467,7 @@ TEST_F(HyperletRun, DISABLED_UncaughtExceptionEndsWithSigabrtStatus) {
   EXPECT_EQ(result.err.find("general protection"), std::string::npos) << describe(result);
 }
 
-TEST_F(HyperletRun, DISABLED_RaiseSigtermEndsWithSigtermStatus) {
+TEST_F(HyperletRun, RaiseSigtermEndsWithSigtermStatus) {
   const auto result = hyperlet_run({program("raise_signal"), "term"});
   EXPECT_EQ(result.status, 143) << describe(result);
   EXPECT_EQ(result.out, "");
@@ -482,7 +480,7 @@ TEST_F(HyperletRun, RaisingAnIgnoredSignalGoesOn) {
 }
 
 TEST_F(HyperletRun, NativeRunsOfRaiseSignalEndBySignal) {
-  // Pins down what the DISABLED_ tests above expect from hyperlet.
+  // Pins down that the statuses the tests above expect are the native ones.
   EXPECT_EQ(run_process({program("raise_signal"), "abort"}).status, 134);
   EXPECT_EQ(run_process({program("raise_signal"), "uncaught"}).status, 134);
   EXPECT_EQ(run_process({program("raise_signal"), "term"}).status, 143);

@@ -46,11 +46,20 @@ class HypercallsTest : public ::testing::Test {
 };
 
 TEST_F(HypercallsTest, ExitReturnsTheLowByteOfTheStatus) {
-  memory_.write(abi::kHypercallArgsAddr, abi::ExitArgs{0x12a});
+  memory_.write(abi::kHypercallArgsAddr, abi::ExitArgs{0x12a, 0});
   auto outcome = call(abi::Hypercall::kExit);
   ASSERT_TRUE(outcome.has_value());
   ASSERT_TRUE(outcome->has_value());
   EXPECT_EQ(**outcome, 0x2a);
+}
+
+TEST_F(HypercallsTest, ExitBySignalEndsWithShellStatusAndNamesTheSignal) {
+  memory_.write(abi::kHypercallArgsAddr, abi::ExitArgs{128 + 6, 6});
+  auto outcome = call(abi::Hypercall::kExit);
+  ASSERT_TRUE(outcome.has_value());
+  ASSERT_FALSE(outcome->has_value());
+  EXPECT_EQ(static_cast<int>(outcome->error().status), 134);
+  EXPECT_EQ(outcome->error().message, "app killed by SIGABRT (Aborted)");
 }
 
 TEST_F(HypercallsTest, HostSyscallWritesTheResultBack) {

@@ -84,6 +84,7 @@ enum class Hypercall : uint16_t {
 
 struct ExitArgs {
   int64_t status;
+  int64_t signal;  // non-zero: the app was killed by this signal (status is 128 + signal)
 };
 
 struct SyscallArgs {

@@ -1,9 +1,12 @@
 // Signal bookkeeping. Signals are not delivered yet, but the app may install
 // handlers, block signals and set an alternate stack, and reads back what it set.
+// A signal the app sends itself whose action is to terminate ends the run with
+// 128 + signal, as a shell reports it (abort() and uncaught exceptions: 134).
 #include <asm/signal.h>
 #include <linux/signal.h>
 
 #include "../errno.h"
+#include "../hypercall.h"
 #include "../user_memory.h"
 #include "syscalls.h"
 
@@ -14,6 +17,9 @@ constexpr uint64_t kSignalCount = 64;
 constexpr uint64_t kSigsetSize = 8;
 constexpr uint64_t kSigKill = 9;
 constexpr uint64_t kSigStop = 19;
+constexpr uint64_t kAppId = 1;  // the app is process 1 and its only thread (syscall_dispatch.cpp)
+constexpr uint64_t kSigDefault = 0;  // SIG_DFL
+constexpr uint64_t kSigIgnore = 1;   // SIG_IGN
 
 struct KernelSigaction {
   uint64_t handler;
@@ -33,7 +39,41 @@ KernelSigaction actions[kSignalCount + 1];
 uint64_t blocked;
 SignalStack alternate_stack = {0, SS_DISABLE, 0, 0};
 
+// Signals whose default action is not to terminate: ignore (SIGCHLD, SIGCONT,
+// SIGURG, SIGWINCH) or stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU; no job control here).
+bool default_keeps_running(uint64_t signal) {
+  return (signal >= 17 && signal <= 23) || signal == 28;
+}
+
+// The app sent itself `signal`. Blocked signals stay pending (and, with no
+// delivery, are never delivered); a handler cannot run yet, so that case is
+// ENOSYS rather than a silent success. glibc's abort() then falls back to
+// SIG_DFL and raises again, which terminates.
+int64_t send_to_self(uint64_t signal) {
+  if (signal > kSignalCount) return error(EINVAL);
+  if (signal == 0) return 0;
+  if ((blocked & (1ull << (signal - 1))) != 0) return 0;
+  const uint64_t handler = actions[signal].handler;
+  if (handler == kSigIgnore) return 0;
+  if (handler != kSigDefault) return error(ENOSYS);
+  if (default_keeps_running(signal)) return 0;
+  hypercall_exit(static_cast<int64_t>(128 + signal), static_cast<int64_t>(signal));
+}
+
 }  // namespace
+
+int64_t sys_kill(uint64_t pid, uint64_t signal) {
+  const auto target = static_cast<int64_t>(pid);
+  // 0 and -1 name every process the app may signal: only itself.
+  if (target != static_cast<int64_t>(kAppId) && target != 0 && target != -1) return error(ESRCH);
+  return send_to_self(signal);
+}
+
+int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal) {
+  if (static_cast<int64_t>(process) <= 0 || static_cast<int64_t>(thread) <= 0) return error(EINVAL);
+  if (process != kAppId || thread != kAppId) return error(ESRCH);
+  return send_to_self(signal);
+}
 
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size) {
   if (set_size != kSigsetSize || signal == 0 || signal > kSignalCount) return error(EINVAL);

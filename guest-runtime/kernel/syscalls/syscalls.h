@@ -30,6 +30,8 @@ int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeou
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);
 int64_t sys_rt_sigprocmask(uint64_t how, uint64_t set, uint64_t old_set, uint64_t set_size);
 int64_t sys_sigaltstack(uint64_t stack, uint64_t old_stack);
+int64_t sys_kill(uint64_t pid, uint64_t signal);
+int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal);
 
 // time.cpp
 int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec);
