@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 
+#include "arch/cpuid.h"
 #include "arch/descriptor_tables.h"
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
@@ -132,6 +133,7 @@ class MicroVm {
     if (!vcpu) return std::unexpected(vcpu.error());
     auto cpuid = kvm->supported_cpuid();
     if (!cpuid) return std::unexpected(cpuid.error());
+    describe_caches_in_leaf2(*cpuid, host_caches());
     stats_.vm_created = monotonic_ns();
 
     auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());

@@ -1,0 +1,93 @@
+#include "arch/cpuid.h"
+
+#include <gtest/gtest.h>
+
+namespace hyperlet {
+namespace {
+
+const std::vector<CacheInfo> kThisHost = {
+    {1, CacheType::kData, 48 << 10, 12, 64},
+    {1, CacheType::kInstruction, 64 << 10, 16, 64},
+    {2, CacheType::kUnified, 2 << 20, 16, 64},
+    {3, CacheType::kUnified, 480ull << 20, 16, 64},
+};
+
+kvm_cpuid_entry2 leaf(std::uint32_t function, std::uint32_t eax, std::uint32_t ebx = 0, std::uint32_t ecx = 0,
+                      std::uint32_t edx = 0) {
+  kvm_cpuid_entry2 entry{};
+  entry.function = function;
+  entry.eax = eax;
+  entry.ebx = ebx;
+  entry.ecx = ecx;
+  entry.edx = edx;
+  return entry;
+}
+
+TEST(CacheDescriptor, PicksTheLargestDescriptorNotLargerThanTheCache) {
+  EXPECT_EQ(cache_descriptor({1, CacheType::kData, 48 << 10, 12, 64}), 0x2c);        // 32K
+  EXPECT_EQ(cache_descriptor({1, CacheType::kData, 24 << 10, 6, 64}), 0x0e);         // 24K exactly
+  EXPECT_EQ(cache_descriptor({1, CacheType::kInstruction, 64 << 10, 8, 64}), 0x30);  // 32K
+  EXPECT_EQ(cache_descriptor({2, CacheType::kUnified, 2 << 20, 16, 64}), 0x7d);      // 2M
+  EXPECT_EQ(cache_descriptor({2, CacheType::kUnified, 1280 << 10, 10, 64}), 0x7c);   // 1M
+  EXPECT_EQ(cache_descriptor({3, CacheType::kUnified, 480ull << 20, 16, 64}), 0xec);  // 24M, the largest
+  EXPECT_EQ(cache_descriptor({3, CacheType::kUnified, 8 << 20, 16, 64}), 0xde);
+}
+
+TEST(CacheDescriptor, NoneWhenEveryDescriptorIsLarger) {
+  EXPECT_EQ(cache_descriptor({1, CacheType::kData, 8 << 10, 2, 64}), std::nullopt);
+  EXPECT_EQ(cache_descriptor({2, CacheType::kUnified, 128 << 10, 8, 64}), std::nullopt);
+  EXPECT_EQ(cache_descriptor({4, CacheType::kUnified, 64 << 20, 16, 64}), std::nullopt);
+}
+
+TEST(DescribeCaches, ReplacesALeaf2ThatDefersToLeaf4) {
+  std::vector<kvm_cpuid_entry2> table = {leaf(0, 36), leaf(2, 0x00feff01, 0xf0), leaf(4, 0x121)};
+  describe_caches_in_leaf2(table, kThisHost);
+  // One round; L1d 0x2c, L1i 0x30, L2 0x7d in eax; L3 0xec in ebx.
+  EXPECT_EQ(table[1].eax, 0x7d302c01u);
+  EXPECT_EQ(table[1].ebx, 0xecu);
+  EXPECT_EQ(table[1].ecx, 0u);
+  EXPECT_EQ(table[1].edx, 0u);
+  EXPECT_EQ(table[2].eax, 0x121u) << "other leaves are untouched";
+}
+
+TEST(DescribeCaches, KeepsALeaf2ThatAlreadyDescribesItsCaches) {
+  std::vector<kvm_cpuid_entry2> table = {leaf(2, 0x665b5001, 0, 0, 0x007a7000)};
+  describe_caches_in_leaf2(table, kThisHost);
+  EXPECT_EQ(table[0].eax, 0x665b5001u);
+  EXPECT_EQ(table[0].edx, 0x007a7000u);
+}
+
+TEST(DescribeCaches, IgnoresFfInAnInvalidRegister) {
+  std::vector<kvm_cpuid_entry2> table = {leaf(2, 0x00000001, 0x800000ff)};
+  describe_caches_in_leaf2(table, kThisHost);
+  EXPECT_EQ(table[0].eax, 0x00000001u);
+}
+
+TEST(DescribeCaches, KeepsLeaf4PathWhenALevelHasNoDescriptor) {
+  std::vector<kvm_cpuid_entry2> table = {leaf(2, 0x00feff01)};
+  auto caches = kThisHost;
+  caches[0].size = 4 << 10;  // smaller than any L1d descriptor
+  describe_caches_in_leaf2(table, caches);
+  EXPECT_EQ(table[0].eax, 0x00feff01u);
+}
+
+TEST(DescribeCaches, LeavesTableAloneWithoutHostCachesOrLeaf2) {
+  std::vector<kvm_cpuid_entry2> table = {leaf(2, 0x00feff01)};
+  describe_caches_in_leaf2(table, {});
+  EXPECT_EQ(table[0].eax, 0x00feff01u);
+  std::vector<kvm_cpuid_entry2> no_leaf2 = {leaf(0, 1)};
+  describe_caches_in_leaf2(no_leaf2, kThisHost);
+  EXPECT_EQ(no_leaf2[0].eax, 1u);
+}
+
+TEST(DescribeCaches, SkipsLevel4) {
+  std::vector<kvm_cpuid_entry2> table = {leaf(2, 0x00feff01)};
+  auto caches = kThisHost;
+  caches.push_back({4, CacheType::kUnified, 128 << 20, 16, 64});
+  describe_caches_in_leaf2(table, caches);
+  EXPECT_EQ(table[0].eax, 0x7d302c01u);
+  EXPECT_EQ(table[0].ebx, 0xecu);
+}
+
+}  // namespace
+}  // namespace hyperlet
