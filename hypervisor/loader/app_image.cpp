@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -36,12 +37,53 @@ Result<AppImage> AppImage::open(const std::string& path) {
     }
     image.mapping_ = Mapping(address, static_cast<std::size_t>(info.st_size));
   }
+  image.fd_ = std::move(fd);
   auto elf = parse_elf(image.bytes(), path);
   if (!elf) return std::unexpected(elf.error());
   image.elf_ = std::move(*elf);
   image.load_bias_ = image.elf_.position_independent ? abi::kPieLoadBase - image.elf_.lowest_address : 0;
   return image;
 }
+
+namespace {
+
+constexpr std::uint64_t kPage = abi::kPageSize;
+constexpr std::uint64_t page_down(std::uint64_t value) { return value & ~(kPage - 1); }
+constexpr std::uint64_t page_up(std::uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
+
+// Whole pages of the segment's file bytes, mapped from the file; false when the
+// segment's address and offset disagree modulo the page size.
+bool map_segment(GuestMemory& memory, const AppImage& image, const LoadSegment& segment) {
+  const std::uint64_t address = segment.virtual_address + image.load_bias();
+  if (segment.file_size == 0) return true;
+  if ((address - segment.file_offset) % kPage != 0) return false;
+  const std::uint64_t start = page_down(address);
+  const std::uint64_t end = page_up(address + segment.file_size);
+  return memory.map_file(start, end - start, image.fd(), segment.file_offset - (address - start));
+}
+
+// The segment's exact bytes in its first and last mapped page: those pages may
+// hold bytes of a neighbouring segment or of the file beyond this segment
+// (where .bss must read as zero).
+void fix_segment_edges(GuestMemory& memory, const AppImage& image, const LoadSegment& segment) {
+  const std::uint64_t address = segment.virtual_address + image.load_bias();
+  const std::uint64_t file_end = address + segment.file_size;
+  const std::uint64_t mapped_end = page_up(file_end);
+  auto copy = [&](std::uint64_t from, std::uint64_t to) {
+    if (to > from) {
+      memory.write_bytes(from, image.bytes().subspan(segment.file_offset + (from - address), to - from));
+    }
+  };
+  copy(address, std::min(file_end, page_up(address + 1)));
+  copy(std::max(address, page_down(file_end == address ? address : file_end - 1)), file_end);
+  const std::uint64_t zero_end = std::min(address + segment.memory_size, mapped_end);
+  if (zero_end > file_end) {
+    auto tail = memory.span(file_end, zero_end - file_end);
+    std::memset(tail->data(), 0, tail->size());
+  }
+}
+
+}  // namespace
 
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
                             const SyscallSiteCache* rewrite_syscalls) {
@@ -54,9 +96,13 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
       return fail(ExitStatus::kGuestMemoryTooSmall, "{}: segment at {:#x} does not fit in guest memory",
                   image.path(), address);
     }
-    std::memcpy(target->data(), image.bytes().data() + segment.file_offset, segment.file_size);
+    if (!map_segment(memory, image, segment)) {
+      std::memcpy(target->data(), image.bytes().data() + segment.file_offset, segment.file_size);
+    }
     if (segment.executable) code.push_back(CodeRange{segment.file_offset, segment.file_size});
   }
+  // After every mapping, so that no later mapping overwrites an edge.
+  for (const LoadSegment& segment : image.elf().segments) fix_segment_edges(memory, image, segment);
   if (rewrite_syscalls == nullptr) return report;
   const SiteTable table = rewrite_syscalls->sites(image.identity(), image.bytes(), code, report.sites_scanned);
   std::size_t range = 0;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/mapping.h"
+#include "core/unique_fd.h"
 #include "loader/elf_file.h"
 #include "loader/symbols.h"
 #include "loader/syscall_site_cache.h"
@@ -21,6 +22,7 @@ class AppImage {
   const ElfFile& elf() const { return elf_; }
   std::span<const std::byte> bytes() const { return {mapping_.data(), mapping_.size()}; }
   const std::string& path() const { return path_; }
+  int fd() const { return fd_.get(); }
   // Added to every address in the file (non-zero for static-pie).
   std::uint64_t load_bias() const { return load_bias_; }
   std::uint64_t start() const { return elf_.lowest_address + load_bias_; }
@@ -33,6 +35,7 @@ class AppImage {
  private:
   AppImage() = default;
   std::string path_;
+  UniqueFd fd_;  // kept open: load_app maps the segments from it
   Mapping mapping_;
   ElfFile elf_{};
   std::uint64_t load_bias_ = 0;
@@ -44,8 +47,10 @@ struct LoadReport {
   bool sites_scanned = false;  // false: they came from the cache
 };
 
-// Copies the segments into guest memory; with a site cache, also turns every
-// `syscall` of the executable segments into the trap (abi.h).
+// Puts the segments into guest memory, mapped privately from the file where the
+// layout allows (a page-by-page memcpy of a 1.3 MB C++ hello cost ~1 ms of host
+// page faults here); with a site cache, also turns every `syscall` of the
+// executable segments into the trap (abi.h).
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
                             const SyscallSiteCache* rewrite_syscalls);
 

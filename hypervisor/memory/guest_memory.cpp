@@ -33,6 +33,24 @@ bool GuestMemory::write_bytes(std::uint64_t address, std::span<const std::byte> 
   return true;
 }
 
+bool GuestMemory::map_file(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (address % page != 0 || length % page != 0 || offset % page != 0 || length == 0) return false;
+  auto target = span(address, length);
+  if (!target) return false;
+  void* mapped = ::mmap(target->data(), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                        static_cast<off_t>(offset));
+  if (mapped != target->data()) return false;
+  // Private copies of every page now, made by the kernel in one pass (faster here
+  // than a memcpy that faults page by page): KVM's shadow MMU maps up to eight
+  // neighbouring pages per guest fault, but only pages the host has mapped
+  // writable, so untouched copy-on-write pages would cost the guest ~2.5x the
+  // page faults (C++ hello: 129 instead of 52). Kernels before 5.14 lack the
+  // advice; the mapping is then merely lazier.
+  ::madvise(mapped, length, MADV_POPULATE_WRITE);
+  return true;
+}
+
 bool GuestMemory::discard(std::uint64_t address, std::uint64_t length) {
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   if (address % page != 0 || length % page != 0) return false;

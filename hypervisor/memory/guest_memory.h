@@ -43,6 +43,10 @@ class GuestMemory {
 
   bool write_bytes(std::uint64_t address, std::span<const std::byte> bytes);
 
+  // Maps `length` bytes of `fd` from `offset` privately over guest pages at
+  // `address` (all page-aligned) and populates them writable.
+  bool map_file(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset);
+
   // Gives the pages back to the host; they read as zero afterwards.
   bool discard(std::uint64_t address, std::uint64_t length);
 

@@ -168,7 +168,7 @@ class MicroVm {
       }
     }
     stats_.exited = monotonic_ns();
-    collect_guest_stats(*memory);
+    if (options_.stats) collect_guest_stats(*memory);
     return outcome;
   }
 
