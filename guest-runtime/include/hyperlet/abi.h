@@ -42,6 +42,23 @@ struct VdsoData {
   int64_t realtime_offset_ns;   // kvmclock + this = CLOCK_REALTIME
   int64_t monotonic_offset_ns;  // kvmclock + this = CLOCK_MONOTONIC
 };
+// What the app may learn about its VM (<hyperlet/guest.h>), on the same page.
+// The auxv entry kAuxvGuestInfo points at it; it is absent when run natively.
+inline constexpr uint64_t kGuestInfoAddr = kPvclockAddr + 0xc00;
+inline constexpr uint64_t kAuxvGuestInfo = 0x4859;  // "HY"; Linux's AT_* stop below 64
+struct GuestInfo {
+  uint32_t abi_version;
+  uint32_t reserved;
+  uint64_t memory_size;
+  // Host CLOCK_MONOTONIC (which is also the guest's) at each point, in ns.
+  uint64_t launched_ns;     // hyperlet's main() began
+  uint64_t vm_created_ns;
+  uint64_t image_loaded_ns;
+};
+
+// Syscalls only hyperlet knows; Linux answers -ENOSYS, so the same binary runs natively.
+inline constexpr uint64_t kSyscallReady = 0x10000001;  // "ready to serve"; returns 0
+
 // Room for the vDSO image, readable and executable from ring 3.
 inline constexpr uint64_t kVdsoAddr = 0x40000;
 inline constexpr uint64_t kVdsoMaxSize = 0x10000;
