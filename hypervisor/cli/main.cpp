@@ -10,7 +10,9 @@
 
 #include <hyperlet/abi.h>
 
+#include "cli/inspect.h"
 #include "cli/units.h"
+#include "loader/manifest_writer.h"
 #include "core/exit_status.h"
 #include "vm/micro_vm.h"
 
@@ -36,7 +38,8 @@ std::string exit_status_help() {
 // options, so the split happens before CLI11 sees the command line.
 constexpr std::string_view kOptionsWithValue[] = {"--memory", "--env", "--timeout", "--syscall-entry"};
 
-std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<std::string>& app_arguments) {
+std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<std::string>& app_arguments,
+                                             bool& arguments_given) {
   std::vector<std::string> ours(argv, argv + argc);
   std::size_t index = 1;
   while (index < ours.size() && ours[index] != "run") {
@@ -56,6 +59,7 @@ std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<
   }
   if (index >= ours.size()) return ours;  // no APP: CLI11 reports it
   app_arguments.assign(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
+  arguments_given = !app_arguments.empty();
   if (!app_arguments.empty() && app_arguments.front() == "--") app_arguments.erase(app_arguments.begin());
   ours.erase(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
   return ours;
@@ -77,7 +81,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   RunOptions options;
-  std::string memory_text = "128M";
+  std::string memory_text;
   std::string timeout_text;
   std::string entry_text = "auto";
   std::vector<std::string> env;
@@ -89,8 +93,8 @@ int main(int argc, char** argv) {
                   "separate APP from its arguments)")
       ->required();
   run->add_option("--memory", memory_text,
-                  "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G")
-      ->default_str("128M");
+                  "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G (default: the "
+                  "image's manifest, else 128M)");
   run->add_option("--env", env,
                   "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
                   "none of hyperlet's environment otherwise")
@@ -105,11 +109,36 @@ int main(int argc, char** argv) {
       ->default_str("auto");
   run->add_flag("--trace", options.trace,
                 "Print every syscall (name, arguments, result) and hypercall to stderr");
+  run->add_flag("--exit-on-ready", options.exit_on_ready,
+                "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
+                "experiments)");
   run->add_flag("--stats", options.stats,
                 "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times");
 
+  std::string image_path;
+  bool json = false;
+  CLI::App* inspect = app.add_subcommand(
+      "inspect", "Show what an image is and whether it can run: format, entry, segments, guest ABI, "
+                 "manifest, syscall sites (exit status 0 if it can run, else as `run` would end)");
+  inspect->add_option("IMAGE", image_path, "The program file to inspect")->required();
+  inspect->add_flag("--json", json, "Print the report as JSON");
+
+  Manifest new_manifest;
+  std::string manifest_memory;
+  CLI::App* manifest = app.add_subcommand(
+      "manifest", "Write the manifest (defaults for `run`) and the table of syscall sites into IMAGE, "
+                  "in place; the toolchain's last step after linking");
+  manifest->add_option("IMAGE", image_path, "The static program to annotate")->required();
+  manifest->add_option("--memory", manifest_memory, "Default guest memory, e.g. 64M");
+  manifest->add_option("--env", new_manifest.environment, "Default environment variable KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  std::vector<std::string> manifest_args;
+  manifest->add_option("--arg", manifest_args, "Default argument for the app (repeatable, in order)")
+      ->allow_extra_args(false);
+
   std::vector<std::string> app_arguments;
-  std::vector<std::string> command_line = split_app_arguments(argc, argv, app_arguments);
+  std::vector<std::string> command_line =
+      split_app_arguments(argc, argv, app_arguments, options.arguments_given);
   std::reverse(command_line.begin(), command_line.end());
   command_line.pop_back();  // CLI11 takes the arguments without the program name, reversed
   try {
@@ -123,9 +152,30 @@ int main(int argc, char** argv) {
 
   options.arguments = std::move(app_arguments);
 
-  auto memory = parse_size(memory_text);
-  if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
-  options.memory_size = *memory;
+  if (inspect->parsed()) return inspect_image(image_path, json);
+  if (manifest->parsed()) {
+    if (!manifest_memory.empty()) {
+      auto size = parse_size(manifest_memory);
+      if (!size) return report(Error{ExitStatus::kUsage, "invalid --memory: " + size.error()});
+      new_manifest.memory_size = *size;
+      new_manifest.memory_text = manifest_memory;
+    }
+    for (const std::string& variable : new_manifest.environment) {
+      if (variable.find('=') == std::string::npos || variable.front() == '=') {
+        return report(Error{ExitStatus::kUsage, fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
+      }
+    }
+    if (!manifest_args.empty()) new_manifest.arguments = manifest_args;
+    auto written = write_manifest(image_path, new_manifest);
+    if (!written) return report(written.error());
+    return 0;
+  }
+
+  if (!memory_text.empty()) {
+    auto memory = parse_size(memory_text);
+    if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
+    options.memory_size = *memory;
+  }
   if (!timeout_text.empty()) {
     auto timeout = parse_duration(timeout_text);
     if (!timeout) return report(Error{ExitStatus::kUsage, "invalid --timeout: " + timeout.error()});

@@ -41,6 +41,7 @@ HostSyscallTable make_host_syscall_table() {
   register_clock_syscalls(table);
   register_random_syscalls(table);
   register_filesystem_syscalls(table);
+  register_guest_control_syscalls(table);
   return table;
 }
 

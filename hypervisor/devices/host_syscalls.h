@@ -48,6 +48,8 @@ class SyscallContext {
   const std::string& exe_path() const { return exe_path_; }
   // Set by a sleep interrupted by the run's deadline.
   bool interrupted = false;
+  // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).
+  std::optional<std::uint64_t> ready_ns;
 
  private:
   GuestMemory& memory_;
@@ -71,6 +73,7 @@ void register_console_syscalls(HostSyscallTable& table);
 void register_clock_syscalls(HostSyscallTable& table);
 void register_random_syscalls(HostSyscallTable& table);
 void register_filesystem_syscalls(HostSyscallTable& table);
+void register_guest_control_syscalls(HostSyscallTable& table);
 
 HostSyscallTable make_host_syscall_table();
 

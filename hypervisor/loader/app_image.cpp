@@ -41,6 +41,9 @@ Result<AppImage> AppImage::open(const std::string& path) {
   auto elf = parse_elf(image.bytes(), path);
   if (!elf) return std::unexpected(elf.error());
   image.elf_ = std::move(*elf);
+  auto notes = read_image_notes(image.bytes(), path);
+  if (!notes) return std::unexpected(notes.error());
+  image.notes_ = std::move(*notes);
   image.load_bias_ = image.elf_.position_independent ? abi::kPieLoadBase - image.elf_.lowest_address : 0;
   return image;
 }
@@ -83,6 +86,37 @@ void fix_segment_edges(GuestMemory& memory, const AppImage& image, const LoadSeg
   }
 }
 
+// The manifest's sites as offsets into each code range, each one checked to be
+// a `syscall` in the file: a table that does not match the code is refused
+// rather than trusted to rewrite bytes.
+Result<SiteTable> sites_from_manifest(const AppImage& image, const std::vector<std::uint64_t>& sites) {
+  SiteTable table;
+  std::vector<const LoadSegment*> code;
+  for (const LoadSegment& segment : image.elf().segments) {
+    if (segment.executable) code.push_back(&segment);
+  }
+  table.resize(code.size());
+  for (std::uint64_t site : sites) {
+    bool placed = false;
+    for (std::size_t i = 0; i < code.size() && !placed; ++i) {
+      const LoadSegment& segment = *code[i];
+      if (site < segment.virtual_address || site + 2 > segment.virtual_address + segment.file_size) continue;
+      const std::uint64_t offset = site - segment.virtual_address;
+      const auto* bytes = reinterpret_cast<const unsigned char*>(image.bytes().data() + segment.file_offset + offset);
+      if (bytes[0] != 0x0f || bytes[1] != 0x05) break;
+      table[i].push_back(offset);
+      placed = true;
+    }
+    if (!placed) {
+      return fail(ExitStatus::kBadImage,
+                  "cannot run {}: its manifest lists a syscall at {:#x} that is not one in the code (was "
+                  "the image changed after `hyperlet manifest`? run it again)",
+                  image.path(), site);
+    }
+  }
+  return table;
+}
+
 }  // namespace
 
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
@@ -104,7 +138,17 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
   // After every mapping, so that no later mapping overwrites an edge.
   for (const LoadSegment& segment : image.elf().segments) fix_segment_edges(memory, image, segment);
   if (rewrite_syscalls == nullptr) return report;
-  const SiteTable table = rewrite_syscalls->sites(image.identity(), image.bytes(), code, report.sites_scanned);
+  SiteTable table;
+  if (image.notes().syscall_sites) {
+    auto from_manifest = sites_from_manifest(image, *image.notes().syscall_sites);
+    if (!from_manifest) return std::unexpected(from_manifest.error());
+    table = std::move(*from_manifest);
+    report.sites_from = SiteSource::kManifest;
+  } else {
+    bool scanned = false;
+    table = rewrite_syscalls->sites(image.identity(), image.bytes(), code, scanned);
+    report.sites_from = scanned ? SiteSource::kScan : SiteSource::kCache;
+  }
   std::size_t range = 0;
   for (const LoadSegment& segment : image.elf().segments) {
     if (!segment.executable) continue;

@@ -9,6 +9,7 @@
 #include "core/mapping.h"
 #include "core/unique_fd.h"
 #include "loader/elf_file.h"
+#include "loader/manifest.h"
 #include "loader/symbols.h"
 #include "loader/syscall_site_cache.h"
 #include "memory/guest_memory.h"
@@ -20,6 +21,8 @@ class AppImage {
   static Result<AppImage> open(const std::string& path);
 
   const ElfFile& elf() const { return elf_; }
+  // The manifest and syscall-site notes the toolchain wrote, if any.
+  const ImageNotes& notes() const { return notes_; }
   std::span<const std::byte> bytes() const { return {mapping_.data(), mapping_.size()}; }
   const std::string& path() const { return path_; }
   int fd() const { return fd_.get(); }
@@ -38,13 +41,16 @@ class AppImage {
   UniqueFd fd_;  // kept open: load_app maps the segments from it
   Mapping mapping_;
   ElfFile elf_{};
+  ImageNotes notes_;
   std::uint64_t load_bias_ = 0;
   struct stat identity_ {};
 };
 
+enum class SiteSource { kNone, kManifest, kCache, kScan };
+
 struct LoadReport {
   std::uint64_t syscall_sites = 0;
-  bool sites_scanned = false;  // false: they came from the cache
+  SiteSource sites_from = SiteSource::kNone;
 };
 
 // Puts the segments into guest memory, mapped privately from the file where the

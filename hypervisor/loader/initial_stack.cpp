@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include <hyperlet/abi.h>
+
 namespace hyperlet {
 namespace {
 
@@ -69,6 +71,7 @@ InitialStack build_initial_stack(const InitialStackInput& input) {
   aux(AT_EXECFN, address_of(exec_filename));
   aux(AT_PLATFORM, address_of(platform));
   aux(AT_MINSIGSTKSZ, kMinimumSignalStack);
+  if (input.guest_info != 0) aux(abi::kAuxvGuestInfo, input.guest_info);
   aux(AT_NULL, 0);
   if (words.size() % 2 != 0) words.push_back(0);  // keep argc 16-byte aligned
 

@@ -19,6 +19,7 @@ struct InitialStackInput {
   std::uint64_t program_header_size;     // AT_PHENT
   std::uint64_t entry;                   // AT_ENTRY
   std::uint64_t vdso;                    // AT_SYSINFO_EHDR (0: none)
+  std::uint64_t guest_info = 0;          // abi::kAuxvGuestInfo (0: none)
   std::uint64_t hwcap;                   // AT_HWCAP (CPUID.1:EDX)
   std::array<std::uint8_t, 16> random;   // AT_RANDOM bytes
 };

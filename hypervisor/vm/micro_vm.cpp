@@ -116,7 +116,8 @@ class MicroVm {
 
     auto image = AppImage::open(options_.app_path);
     if (!image) return std::unexpected(image.error());
-    auto layout = compute_guest_layout(options_.memory_size, image->start(), image->end());
+    effective_ = apply_manifest(options_, image->notes().manifest ? &*image->notes().manifest : nullptr);
+    auto layout = compute_guest_layout(effective_.memory_size, image->start(), image->end());
     if (!layout) return std::unexpected(layout.error());
     layout_ = *layout;
 
@@ -124,7 +125,7 @@ class MicroVm {
     if (!kvm) return std::unexpected(kvm.error());
     auto vm = VmFd::create(*kvm);
     if (!vm) return std::unexpected(vm.error());
-    auto memory = GuestMemory::create(options_.memory_size);
+    auto memory = GuestMemory::create(effective_.memory_size);
     if (!memory) return std::unexpected(memory.error());
     if (auto ok = vm->map_memory(0, memory->host_base(), memory->size()); !ok) {
       return std::unexpected(ok.error());
@@ -147,13 +148,19 @@ class MicroVm {
     auto loaded = load_app(*memory, *image, trap ? &site_cache : nullptr);
     if (!loaded) return std::unexpected(loaded.error());
     stats_.syscall_sites = loaded->syscall_sites;
-    stats_.syscall_sites_cached = trap && !loaded->sites_scanned;
+    stats_.syscall_sites_from = loaded->sites_from == SiteSource::kManifest ? "from the image's manifest"
+                                : loaded->sites_from == SiteSource::kCache  ? "from the site cache"
+                                : loaded->sites_from == SiteSource::kScan   ? "found by decoding the image"
+                                                                            : "";
     if (auto ok = write_boot_info(*memory, *vm, *image, *cpuid, trap); !ok) {
       return std::unexpected(ok.error());
     }
     if (auto ok = setup_vcpu(*vcpu, *cpuid, *kernel, layout_); !ok) return std::unexpected(ok.error());
     image_ = &*image;
     stats_.image_loaded = monotonic_ns();
+    const abi::GuestInfo guest_info{abi::kAbiVersion, 0, effective_.memory_size, stats_.started,
+                                    stats_.vm_created, stats_.image_loaded};
+    memory->write(abi::kGuestInfoAddr, guest_info);
 
     DeadlineTimer deadline;
     if (options_.timeout) {
@@ -178,9 +185,10 @@ class MicroVm {
     InitialStackInput stack_input;
     stack_input.stack_top = layout_.stack_top;
     stack_input.arguments.push_back(options_.app_path);
-    stack_input.arguments.insert(stack_input.arguments.end(), options_.arguments.begin(),
-                                 options_.arguments.end());
-    stack_input.environment = options_.environment;
+    stack_input.arguments.insert(stack_input.arguments.end(), effective_.arguments.begin(),
+                                 effective_.arguments.end());
+    stack_input.environment = effective_.environment;
+    stack_input.guest_info = abi::kGuestInfoAddr;
     stack_input.exec_filename = options_.app_path;
     stack_input.program_headers = image.program_headers();
     stack_input.program_header_count = image.elf().program_header_count;
@@ -271,6 +279,10 @@ class MicroVm {
           ++stats_.hypercalls[std::string(hypercall_name(call))];
           auto finished = hypercalls.handle(call, argument_address);
           if (context.interrupted && g_deadline_passed.load()) return timeout_error(vcpu);
+          if (context.ready_ns && stats_.ready == 0) {
+            stats_.ready = *context.ready_ns;
+            if (options_.exit_on_ready) return 0;
+          }
           if (!finished) break;
           // An app fault's report already says where, and a signal needs no place;
           // a broken hypercall needs the rip.
@@ -347,6 +359,7 @@ class MicroVm {
   }
 
   const RunOptions& options_;
+  EffectiveRun effective_{};
   RunStats& stats_;
   GuestLayout layout_{};
   const AppImage* image_ = nullptr;
@@ -358,11 +371,6 @@ class MicroVm {
 };
 
 }  // namespace
-
-SyscallEntry resolve_syscall_entry(SyscallEntry requested) {
-  if (requested != SyscallEntry::kAuto) return requested;
-  return ::access("/sys/module/kvm_pvm", F_OK) == 0 ? SyscallEntry::kTrap : SyscallEntry::kSyscall;
-}
 
 Result<int> run_microvm(const RunOptions& options, RunStats& stats) {
   MicroVm vm(options, stats);

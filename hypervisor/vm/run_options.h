@@ -12,11 +12,16 @@ namespace hyperlet {
 
 enum class SyscallEntry { kAuto, kSyscall, kTrap };
 
+// What the command line says. The image's manifest fills in what it leaves out:
+// memory and arguments are replaced by the command line's, environment
+// variables are merged (the command line wins for the same KEY).
 struct RunOptions {
   std::string app_path;
   std::vector<std::string> arguments;    // argv[1..]
-  std::vector<std::string> environment;  // KEY=VALUE, exactly what the app sees
-  std::uint64_t memory_size = kDefaultGuestMemory;
+  bool arguments_given = false;          // anything after APP, even a lone "--"
+  std::vector<std::string> environment;  // KEY=VALUE
+  std::optional<std::uint64_t> memory_size;
+  bool exit_on_ready = false;
   std::optional<std::chrono::nanoseconds> timeout;
   SyscallEntry syscall_entry = SyscallEntry::kAuto;
   bool trace = false;
@@ -26,5 +31,15 @@ struct RunOptions {
 // On kvm_pvm a ring-3 `syscall` never reaches ring 0 (see docs/DESIGN.md), so
 // `auto` picks the trap there and the native instruction everywhere else.
 SyscallEntry resolve_syscall_entry(SyscallEntry requested);
+
+struct Manifest;
+
+// The app's memory, argv[1..] and environment after applying the manifest.
+struct EffectiveRun {
+  std::uint64_t memory_size;
+  std::vector<std::string> arguments;
+  std::vector<std::string> environment;
+};
+EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest);
 
 }  // namespace hyperlet

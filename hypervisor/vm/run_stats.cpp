@@ -25,6 +25,7 @@ std::string format_stats(const RunStats& stats) {
   phase("image loaded", stats.image_loaded);
   phase("first instruction", stats.first_instruction);
   phase("app entry", stats.app_entry);
+  if (stats.ready != 0) phase("ready", stats.ready);
   phase("exit", stats.exited);
   auto table = [&](const char* title, const std::map<std::string, std::uint64_t>& counts) {
     std::uint64_t total = 0;
@@ -40,7 +41,8 @@ std::string format_stats(const RunStats& stats) {
     for (const auto& [name, count] : stats.kvm_vcpu) out += fmt::format("    {:<20} {}\n", name, count);
   }
   out += fmt::format("  syscall entry: {} ({} sites rewritten{})\n", stats.syscall_entry,
-                     stats.syscall_sites, stats.syscall_sites_cached ? ", from the site cache" : "");
+                     stats.syscall_sites,
+                     stats.syscall_sites_from.empty() ? "" : ", " + stats.syscall_sites_from);
   out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,
                      stats.guest_pages_touched * 4);
   return out;

@@ -14,13 +14,14 @@ struct RunStats {
   std::uint64_t image_loaded = 0;
   std::uint64_t first_instruction = 0;
   std::uint64_t app_entry = 0;
+  std::uint64_t ready = 0;  // the app called hyperlet::ready()
   std::uint64_t exited = 0;
   std::map<std::string, std::uint64_t> exits;       // by KVM exit reason
   std::map<std::string, std::uint64_t> hypercalls;  // by kind
   std::map<std::string, std::uint64_t> syscalls;    // by name
   std::map<std::string, std::uint64_t> kvm_vcpu;    // KVM's own non-zero vCPU counters
   std::uint64_t syscall_sites = 0;
-  bool syscall_sites_cached = false;
+  std::string syscall_sites_from;  // where the site table came from
   std::uint64_t guest_pages_touched = 0;
   std::string syscall_entry;
 };

@@ -1,0 +1,127 @@
+#include "cli/inspect.h"
+
+#include <elf.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
+#include <nlohmann/json.hpp>
+
+#include "loader/app_image.h"
+#include "memory/guest_layout.h"
+
+namespace hyperlet {
+namespace {
+
+std::string flags_text(const LoadSegment& segment) {
+  return fmt::format("r{}{}", segment.writable ? 'w' : '-', segment.executable ? 'x' : '-');
+}
+
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= (1ull << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+  if (bytes >= (1ull << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / (1 << 10));
+  return fmt::format("{} B", bytes);
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : " ") + item;
+  return out;
+}
+
+nlohmann::json manifest_to_json(const Manifest& manifest) {
+  nlohmann::json json;
+  json["abi"] = manifest.abi;
+  json["memory"] = manifest.memory_size ? nlohmann::json(*manifest.memory_size) : nlohmann::json(nullptr);
+  json["env"] = manifest.environment;
+  json["args"] = manifest.arguments ? nlohmann::json(*manifest.arguments) : nlohmann::json(nullptr);
+  return json;
+}
+
+int print_failure(const std::string& path, const Error& error, bool json) {
+  if (json) {
+    nlohmann::json out;
+    out["path"] = path;
+    out["runnable"] = false;
+    out["problem"] = error.message;
+    out["hyperlet_abi"] = abi::kAbiVersion;
+    fmt::print("{}\n", out.dump(2));
+  } else {
+    fmt::print("image:         {}\nruns:          no: {}\n", path, error.message);
+  }
+  return to_int(error.status);
+}
+
+}  // namespace
+
+int inspect_image(const std::string& path, bool json) {
+  auto image = AppImage::open(path);
+  if (!image) return print_failure(path, image.error(), json);
+  const ElfFile& elf = image->elf();
+  const Manifest* manifest = image->notes().manifest ? &*image->notes().manifest : nullptr;
+  const std::uint64_t memory = manifest != nullptr && manifest->memory_size ? *manifest->memory_size
+                                                                            : kDefaultGuestMemory;
+  // Would it fit the memory it would get?
+  auto layout = compute_guest_layout(memory, image->start(), image->end());
+  const bool runnable = layout.has_value();
+
+  if (json) {
+    nlohmann::json out;
+    out["path"] = path;
+    out["runnable"] = runnable;
+    out["problem"] = runnable ? nlohmann::json(nullptr) : nlohmann::json(layout.error().message);
+    out["hyperlet_abi"] = abi::kAbiVersion;
+    out["elf"] = {{"type", elf.position_independent ? "static-pie" : "static"},
+                  {"machine", "x86-64"},
+                  {"entry", image->entry()},
+                  {"load_bias", image->load_bias()},
+                  {"image_start", image->start()},
+                  {"image_end", image->end()}};
+    nlohmann::json segments = nlohmann::json::array();
+    for (const LoadSegment& segment : elf.segments) {
+      segments.push_back({{"address", segment.virtual_address + image->load_bias()},
+                          {"file_size", segment.file_size},
+                          {"memory_size", segment.memory_size},
+                          {"flags", flags_text(segment)}});
+    }
+    out["elf"]["segments"] = segments;
+    out["manifest"] = manifest != nullptr ? manifest_to_json(*manifest) : nlohmann::json(nullptr);
+    out["memory"] = memory;
+    out["syscall_sites"] = image->notes().syscall_sites
+                               ? nlohmann::json(image->notes().syscall_sites->size())
+                               : nlohmann::json(nullptr);
+    fmt::print("{}\n", out.dump(2));
+    return runnable ? 0 : to_int(layout.error().status);
+  }
+
+  std::string text;
+  text += fmt::format("image:         {}\n", path);
+  text += fmt::format("format:        {} x86-64 ELF{}\n", elf.position_independent ? "static-pie" : "static",
+                      elf.position_independent ? fmt::format(" (loaded at {:#x})", image->start()) : "");
+  text += fmt::format("entry:         {:#x}\n", image->entry());
+  text += fmt::format("memory image:  {:#x}-{:#x} ({})\n", image->start(), image->end(),
+                      size_text(image->end() - image->start()));
+  text += fmt::format("segments:      {}\n", elf.segments.size());
+  for (const LoadSegment& segment : elf.segments) {
+    text += fmt::format("  {:#10x}  {}  file {:>10}  memory {:>10}\n", segment.virtual_address + image->load_bias(),
+                        flags_text(segment), size_text(segment.file_size), size_text(segment.memory_size));
+  }
+  if (manifest != nullptr) {
+    text += fmt::format("guest ABI:     {} (this hyperlet: {})\n", manifest->abi, abi::kAbiVersion);
+    text += fmt::format("manifest:      memory {}\n", manifest->memory_size ? manifest->memory_text : "(default)");
+    text += fmt::format("               env {}\n", manifest->environment.empty() ? "(none)" : join(manifest->environment));
+    text += fmt::format("               args {}\n", manifest->arguments ? join(*manifest->arguments) : "(none)");
+  } else {
+    text += "guest ABI:     not recorded (no hyperlet manifest: defaults apply)\n";
+  }
+  text += fmt::format("memory:        {} MiB{}\n", memory >> 20, manifest != nullptr && manifest->memory_size ? "" : " (default)");
+  text += image->notes().syscall_sites
+              ? fmt::format("syscall sites: {} recorded in the image\n", image->notes().syscall_sites->size())
+              : std::string("syscall sites: not recorded (found by decoding at the first run, then cached)\n");
+  text += runnable ? std::string("runs:          yes\n") : fmt::format("runs:          no: {}\n", layout.error().message);
+  fmt::print("{}", text);
+  return runnable ? 0 : to_int(layout.error().status);
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,17 @@
+// Calls only hyperlet knows (abi::kSyscallReady): the app telling its host how
+// it is doing. Linux answers these numbers with ENOSYS, so natively they are no-ops.
+#include <hyperlet/abi.h>
+
+#include "devices/host_syscalls.h"
+#include "vm/run_stats.h"
+
+namespace hyperlet {
+
+void register_guest_control_syscalls(HostSyscallTable& table) {
+  table.add(abi::kSyscallReady, [](SyscallContext& context, const SyscallArguments&) -> std::int64_t {
+    if (!context.ready_ns) context.ready_ns = monotonic_ns();
+    return 0;
+  });
+}
+
+}  // namespace hyperlet

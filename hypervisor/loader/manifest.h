@@ -1,0 +1,40 @@
+// Reading and writing an image's hyperlet notes (guest-runtime/include/hyperlet/
+// manifest.h): the defaults the app was packaged with and its syscall sites.
+// Bytes in, values or a precise complaint out, so every malformed note is
+// unit-tested.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace hyperlet {
+
+struct Manifest {
+  std::uint32_t abi = 0;
+  std::optional<std::uint64_t> memory_size;
+  std::string memory_text;  // as written, for display ("128M")
+  std::vector<std::string> environment;              // KEY=VALUE
+  std::optional<std::vector<std::string>> arguments;  // argv[1..]
+};
+
+struct ImageNotes {
+  std::optional<Manifest> manifest;
+  std::optional<std::vector<std::uint64_t>> syscall_sites;  // link-time addresses
+};
+
+// Finds and checks both notes in an ELF file. No notes is not an error.
+Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::string& name);
+
+// The JSON text of a manifest (the note's description).
+std::string manifest_json(const Manifest& manifest);
+
+// Complete ELF notes (header, name, description, padding), ready for a section.
+std::vector<std::byte> manifest_note(const Manifest& manifest);
+std::vector<std::byte> syscall_sites_note(const std::vector<std::uint64_t>& sites);
+
+}  // namespace hyperlet
