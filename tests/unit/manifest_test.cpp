@@ -1,0 +1,180 @@
+// The image notes: round trips, and every way a note can be malformed.
+#include "loader/manifest.h"
+
+#include <elf.h>
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
+#include <hyperlet/manifest.h>
+
+#include "elf_builder.h"
+#include "test_printers.h"
+
+namespace hyperlet {
+namespace {
+
+using testing::ElfImage;
+using testing::to_bytes;
+
+constexpr std::uint64_t kNotesAt = 0x2400;
+constexpr std::uint64_t kSectionTableAt = 0x2c00;
+
+// An executable with one SHT_NOTE section holding `notes` (raw bytes).
+std::vector<std::byte> image_with_notes(const std::vector<std::byte>& notes) {
+  ElfImage image = ElfImage::static_executable();
+  image.file_size = kSectionTableAt + 2 * sizeof(Elf64_Shdr);
+  image.header.e_shoff = kSectionTableAt;
+  Elf64_Shdr null_section{};
+  Elf64_Shdr note_section{};
+  note_section.sh_type = SHT_NOTE;
+  note_section.sh_offset = kNotesAt;
+  note_section.sh_size = notes.size();
+  image.section_headers = {null_section, note_section};
+  image.add_blob(kNotesAt, notes);
+  return image.bytes();
+}
+
+std::vector<std::byte> raw_note(std::uint32_t type, const std::vector<std::byte>& description,
+                                std::uint32_t announced_size) {
+  std::vector<std::byte> bytes(12 + 12 + ((description.size() + 3) & ~std::size_t{3}));
+  const std::uint32_t header[3] = {9, announced_size, type};
+  std::memcpy(bytes.data(), header, 12);
+  std::memcpy(bytes.data() + 12, "hyperlet", 9);
+  std::memcpy(bytes.data() + 24, description.data(), description.size());
+  return bytes;
+}
+
+Result<ImageNotes> notes_of(std::string_view json) {
+  const auto description = to_bytes(json);
+  return read_image_notes(
+      image_with_notes(raw_note(manifest::kNoteManifest, description, static_cast<std::uint32_t>(description.size()))),
+      "app");
+}
+
+void expect_refused(const Result<ImageNotes>& notes, std::string_view part) {
+  ASSERT_FALSE(notes.has_value());
+  EXPECT_EQ(notes.error().status, ExitStatus::kBadImage);
+  EXPECT_NE(notes.error().message.find(part), std::string::npos) << notes.error().message;
+}
+
+TEST(Manifest, NoNotesIsNotAnError) {
+  auto notes = read_image_notes(ElfImage::static_executable().bytes(), "app");
+  ASSERT_TRUE(notes.has_value());
+  EXPECT_FALSE(notes->manifest.has_value());
+  EXPECT_FALSE(notes->syscall_sites.has_value());
+}
+
+TEST(Manifest, RoundTripsEveryField) {
+  Manifest written;
+  written.abi = abi::kAbiVersion;
+  written.memory_size = 64ull << 20;
+  written.memory_text = "64M";
+  written.environment = {"GREETING=hi", "EMPTY="};
+  written.arguments = std::vector<std::string>{"one", "two words", "--flag"};
+  std::vector<std::byte> notes = manifest_note(written);
+  const auto sites = syscall_sites_note({0x401000, 0x401010, 0x402000});
+  notes.insert(notes.end(), sites.begin(), sites.end());
+  auto read = read_image_notes(image_with_notes(notes), "app");
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  ASSERT_TRUE(read->manifest.has_value());
+  EXPECT_EQ(read->manifest->abi, abi::kAbiVersion);
+  EXPECT_EQ(read->manifest->memory_size, 64ull << 20);
+  EXPECT_EQ(read->manifest->memory_text, "64M");
+  EXPECT_EQ(read->manifest->environment, written.environment);
+  EXPECT_EQ(read->manifest->arguments, written.arguments);
+  EXPECT_EQ(read->syscall_sites, (std::vector<std::uint64_t>{0x401000, 0x401010, 0x402000}));
+}
+
+TEST(Manifest, MinimalManifestHasOnlyAbi) {
+  auto notes = notes_of(R"({"abi": 1})");
+  ASSERT_TRUE(notes.has_value());
+  EXPECT_FALSE(notes->manifest->memory_size.has_value());
+  EXPECT_TRUE(notes->manifest->environment.empty());
+  EXPECT_FALSE(notes->manifest->arguments.has_value());
+}
+
+TEST(Manifest, EmptyArgsArrayMeansNoArguments) {
+  auto notes = notes_of(R"({"abi": 1, "args": []})");
+  ASSERT_TRUE(notes.has_value());
+  ASSERT_TRUE(notes->manifest->arguments.has_value());
+  EXPECT_TRUE(notes->manifest->arguments->empty());
+}
+
+TEST(Manifest, NewerAbiIsRefusedWithAHint) {
+  expect_refused(notes_of(R"({"abi": 2})"), "built for hyperlet guest ABI 2");
+  expect_refused(notes_of(R"({"abi": 2})"), "use a newer hyperlet");
+}
+
+TEST(Manifest, MalformedJsonAndFieldsAreRefused) {
+  expect_refused(notes_of("{\"abi\": 1"), "not valid JSON");
+  expect_refused(notes_of("[1, 2]"), "not a JSON object");
+  expect_refused(notes_of(R"({"memory": "64M"})"), "no \"abi\"");
+  expect_refused(notes_of(R"({"abi": "1"})"), "no \"abi\"");
+  expect_refused(notes_of(R"({"abi": 0})"), "\"abi\" is 0");
+  expect_refused(notes_of(R"({"abi": 1, "memory": 64})"), "\"memory\" is not a string");
+  expect_refused(notes_of(R"({"abi": 1, "memory": "lots"})"), "\"memory\"");
+  expect_refused(notes_of(R"({"abi": 1, "env": "A=1"})"), "\"env\" is not an array");
+  expect_refused(notes_of(R"({"abi": 1, "env": ["NOVALUE"]})"), "not KEY=VALUE");
+  expect_refused(notes_of(R"({"abi": 1, "args": [1]})"), "\"args\" holds a non-string");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": []})"), "unknown key \"volumes\"");
+}
+
+TEST(Manifest, TruncatedNoteIsRefused) {
+  const auto description = to_bytes(std::string_view(R"({"abi": 1})"));
+  auto note = raw_note(manifest::kNoteManifest, description, 4000);  // announces more than there is
+  expect_refused(read_image_notes(image_with_notes(note), "app"), "truncated");
+}
+
+TEST(Manifest, UnknownNoteTypeIsRefused) {
+  auto note = raw_note(7, to_bytes(std::string_view("xx")), 2);
+  expect_refused(read_image_notes(image_with_notes(note), "app"), "unknown type 7");
+}
+
+TEST(Manifest, OtherOwnersNotesAreIgnored) {
+  std::vector<std::byte> gnu(12 + 4 + 4);
+  const std::uint32_t header[3] = {4, 4, NT_GNU_ABI_TAG};
+  std::memcpy(gnu.data(), header, 12);
+  std::memcpy(gnu.data() + 12, "GNU", 4);
+  auto notes = read_image_notes(image_with_notes(gnu), "app");
+  ASSERT_TRUE(notes.has_value());
+  EXPECT_FALSE(notes->manifest.has_value());
+}
+
+TEST(SyscallSitesNote, WrongSizesAndOrderAreRefused) {
+  auto sites_note = [](std::uint32_t version, std::uint32_t count, std::vector<std::uint64_t> sites) {
+    std::vector<std::byte> description(8 + sites.size() * 8);
+    const std::uint32_t header[2] = {version, count};
+    std::memcpy(description.data(), header, 8);
+    std::memcpy(description.data() + 8, sites.data(), sites.size() * 8);
+    return raw_note(manifest::kNoteSyscallSites, description, static_cast<std::uint32_t>(description.size()));
+  };
+  expect_refused(read_image_notes(image_with_notes(sites_note(1, 3, {0x401000, 0x401008})), "app"),
+                 "3 sites need 32 bytes");
+  expect_refused(read_image_notes(image_with_notes(sites_note(9, 1, {0x401000})), "app"), "unknown version 9");
+  expect_refused(read_image_notes(image_with_notes(sites_note(1, 2, {0x402000, 0x401000})), "app"),
+                 "ascending");
+  expect_refused(read_image_notes(image_with_notes(sites_note(1, 2, {0x401000, 0x401000})), "app"),
+                 "ascending");
+  auto short_note = raw_note(manifest::kNoteSyscallSites, to_bytes(std::string_view("abcd")), 4);
+  expect_refused(read_image_notes(image_with_notes(short_note), "app"), "truncated header");
+}
+
+TEST(SyscallSitesNote, EmptyTableIsValid) {
+  auto notes = read_image_notes(image_with_notes(syscall_sites_note({})), "app");
+  ASSERT_TRUE(notes.has_value());
+  ASSERT_TRUE(notes->syscall_sites.has_value());
+  EXPECT_TRUE(notes->syscall_sites->empty());
+}
+
+TEST(ManifestJson, OmitsWhatIsNotSet) {
+  Manifest manifest;
+  manifest.abi = 1;
+  EXPECT_EQ(manifest_json(manifest), R"({"abi":1})");
+  manifest.arguments = std::vector<std::string>{};
+  EXPECT_EQ(manifest_json(manifest), R"({"abi":1,"args":[]})");
+}
+
+}  // namespace
+}  // namespace hyperlet
