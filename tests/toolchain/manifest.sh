@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# (c) Manifest defaults apply and the command line overrides them: an image
+# built with --hyperlet-memory/-env/-arg runs with those, and `hyperlet run`
+# --memory, --env and args after APP take precedence. Natively the manifest
+# changes nothing.
+#   manifest.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build_dir=$1 source_dir=$2
+. "$source_dir/common.sh"
+wrapper=$build_dir/hyperlet-c++
+hyperlet=$build_dir/hyperlet
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+"$wrapper" -O2 "$source_dir/external/main.cpp" -o app --hyperlet-memory=64M --hyperlet-env=GREETING=hi \
+  --hyperlet-arg=one --hyperlet-arg='two words'
+check_image app
+echo "ok: both notes written"
+expect_output "native run ignores the manifest" "$(native_output)" ./app
+
+# A manifest value hyperlet refuses fails the link and leaves no image.
+if "$wrapper" "$source_dir/external/main.cpp" -o bad --hyperlet-memory=lots 2>/dev/null; then
+  echo "FAIL: --hyperlet-memory=lots was accepted" >&2
+  exit 1
+fi
+[[ ! -e bad ]] || { echo "FAIL: a failed manifest step left an image" >&2; exit 1; }
+echo "ok: a bad manifest value fails the build"
+
+require_kvm
+expect_output "defaults from the manifest" "$(vm_output 64 hi one 'two words')" "$hyperlet" run ./app
+expect_output "--env overrides" "$(vm_output 64 bye one 'two words')" "$hyperlet" run --env GREETING=bye ./app
+expect_output "args after APP override" "$(vm_output 64 hi three)" "$hyperlet" run ./app three
+expect_output "--memory overrides" "$(vm_output 96 hi one 'two words')" "$hyperlet" run --memory 96M ./app
+expect_output "all three at once" "$(vm_output 32 bye four)" "$hyperlet" run --memory 32M --env GREETING=bye ./app four
