@@ -28,18 +28,20 @@ function(hyperlet_add_executable name)
   # (faster than ld.bfd, and the linker the toolchain is tested with).
   target_link_options(${name} PRIVATE -static -fuse-ld=lld)
 
+  # Always --option=value: a separate value that starts with "-" (ARGS --port)
+  # would be read as an option of `hyperlet manifest`.
   set(manifest_options)
   if(DEFINED arg_MEMORY)
-    list(APPEND manifest_options --memory ${arg_MEMORY})
+    list(APPEND manifest_options --memory=${arg_MEMORY})
   endif()
   foreach(variable IN LISTS arg_ENV)
     if(NOT variable MATCHES "^[^=]+=")
       message(FATAL_ERROR "hyperlet_add_executable(${name}): ENV ${variable}: expected KEY=VALUE")
     endif()
-    list(APPEND manifest_options --env ${variable})
+    list(APPEND manifest_options --env=${variable})
   endforeach()
   foreach(argument IN LISTS arg_ARGS)
-    list(APPEND manifest_options --arg ${argument})
+    list(APPEND manifest_options --arg=${argument})
   endforeach()
 
   # The manifest is part of linking: an image without its notes would still
