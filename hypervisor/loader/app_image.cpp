@@ -15,6 +15,41 @@
 
 namespace hyperlet {
 
+namespace {
+
+// The manifest's sites as offsets into each code range, each one checked to be
+// a `syscall` in the file: a table that does not match the code is refused
+// rather than trusted to rewrite bytes.
+Result<SiteTable> sites_from_manifest(const AppImage& image, const std::vector<std::uint64_t>& sites) {
+  SiteTable table;
+  std::vector<const LoadSegment*> code;
+  for (const LoadSegment& segment : image.elf().segments) {
+    if (segment.executable) code.push_back(&segment);
+  }
+  table.resize(code.size());
+  for (std::uint64_t site : sites) {
+    bool placed = false;
+    for (std::size_t i = 0; i < code.size() && !placed; ++i) {
+      const LoadSegment& segment = *code[i];
+      if (site < segment.virtual_address || site + 2 > segment.virtual_address + segment.file_size) continue;
+      const std::uint64_t offset = site - segment.virtual_address;
+      const auto* bytes = reinterpret_cast<const unsigned char*>(image.bytes().data() + segment.file_offset + offset);
+      if (bytes[0] != 0x0f || bytes[1] != 0x05) break;
+      table[i].push_back(offset);
+      placed = true;
+    }
+    if (!placed) {
+      return fail(ExitStatus::kBadImage,
+                  "cannot run {}: its manifest lists a syscall at {:#x} that is not one in the code (was "
+                  "the image changed after `hyperlet manifest`? run it again)",
+                  image.path(), site);
+    }
+  }
+  return table;
+}
+
+}  // namespace
+
 Result<AppImage> AppImage::open(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
@@ -44,6 +79,11 @@ Result<AppImage> AppImage::open(const std::string& path) {
   auto notes = read_image_notes(image.bytes(), path);
   if (!notes) return std::unexpected(notes.error());
   image.notes_ = std::move(*notes);
+  if (image.notes_.syscall_sites) {
+    auto table = sites_from_manifest(image, *image.notes_.syscall_sites);
+    if (!table) return std::unexpected(table.error());
+    image.manifest_sites_ = std::move(*table);
+  }
   image.load_bias_ = image.elf_.position_independent ? abi::kPieLoadBase - image.elf_.lowest_address : 0;
   return image;
 }
@@ -86,37 +126,6 @@ void fix_segment_edges(GuestMemory& memory, const AppImage& image, const LoadSeg
   }
 }
 
-// The manifest's sites as offsets into each code range, each one checked to be
-// a `syscall` in the file: a table that does not match the code is refused
-// rather than trusted to rewrite bytes.
-Result<SiteTable> sites_from_manifest(const AppImage& image, const std::vector<std::uint64_t>& sites) {
-  SiteTable table;
-  std::vector<const LoadSegment*> code;
-  for (const LoadSegment& segment : image.elf().segments) {
-    if (segment.executable) code.push_back(&segment);
-  }
-  table.resize(code.size());
-  for (std::uint64_t site : sites) {
-    bool placed = false;
-    for (std::size_t i = 0; i < code.size() && !placed; ++i) {
-      const LoadSegment& segment = *code[i];
-      if (site < segment.virtual_address || site + 2 > segment.virtual_address + segment.file_size) continue;
-      const std::uint64_t offset = site - segment.virtual_address;
-      const auto* bytes = reinterpret_cast<const unsigned char*>(image.bytes().data() + segment.file_offset + offset);
-      if (bytes[0] != 0x0f || bytes[1] != 0x05) break;
-      table[i].push_back(offset);
-      placed = true;
-    }
-    if (!placed) {
-      return fail(ExitStatus::kBadImage,
-                  "cannot run {}: its manifest lists a syscall at {:#x} that is not one in the code (was "
-                  "the image changed after `hyperlet manifest`? run it again)",
-                  image.path(), site);
-    }
-  }
-  return table;
-}
-
 }  // namespace
 
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
@@ -139,10 +148,8 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
   for (const LoadSegment& segment : image.elf().segments) fix_segment_edges(memory, image, segment);
   if (rewrite_syscalls == nullptr) return report;
   SiteTable table;
-  if (image.notes().syscall_sites) {
-    auto from_manifest = sites_from_manifest(image, *image.notes().syscall_sites);
-    if (!from_manifest) return std::unexpected(from_manifest.error());
-    table = std::move(*from_manifest);
+  if (image.manifest_sites()) {
+    table = *image.manifest_sites();
     report.sites_from = SiteSource::kManifest;
   } else {
     bool scanned = false;

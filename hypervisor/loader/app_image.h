@@ -23,6 +23,9 @@ class AppImage {
   const ElfFile& elf() const { return elf_; }
   // The manifest and syscall-site notes the toolchain wrote, if any.
   const ImageNotes& notes() const { return notes_; }
+  // The recorded syscall sites as offsets per executable segment, checked
+  // against the code when the image was opened.
+  const std::optional<SiteTable>& manifest_sites() const { return manifest_sites_; }
   std::span<const std::byte> bytes() const { return {mapping_.data(), mapping_.size()}; }
   const std::string& path() const { return path_; }
   int fd() const { return fd_.get(); }
@@ -42,6 +45,7 @@ class AppImage {
   Mapping mapping_;
   ElfFile elf_{};
   ImageNotes notes_;
+  std::optional<SiteTable> manifest_sites_;
   std::uint64_t load_bias_ = 0;
   struct stat identity_ {};
 };
