@@ -24,9 +24,14 @@ std::string size_text(std::uint64_t bytes) {
   return fmt::format("{} B", bytes);
 }
 
+// Shell-like, so that empty items and spaces stay visible.
 std::string join(const std::vector<std::string>& items) {
   std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : " ") + item;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string& item = items[i];
+    const bool quote = item.empty() || item.find_first_of(" \t'\"") != std::string::npos;
+    out += (i == 0 ? "" : " ") + (quote ? "'" + item + "'" : item);
+  }
   return out;
 }
 

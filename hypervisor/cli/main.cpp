@@ -139,14 +139,24 @@ int main(int argc, char** argv) {
   std::vector<std::string> app_arguments;
   std::vector<std::string> command_line =
       split_app_arguments(argc, argv, app_arguments, options.arguments_given);
+  // CLI11 reads "--arg=" as a missing value; an empty value is a value ("--arg" "").
+  for (std::size_t i = 0; i < command_line.size(); ++i) {
+    if (command_line[i].starts_with("--") && command_line[i].size() > 3 &&
+        command_line[i].find('=') == command_line[i].size() - 1) {
+      command_line[i].pop_back();
+      command_line.insert(command_line.begin() + static_cast<std::ptrdiff_t>(i) + 1, "");
+      ++i;
+    }
+  }
   std::reverse(command_line.begin(), command_line.end());
   command_line.pop_back();  // CLI11 takes the arguments without the program name, reversed
   try {
     app.parse(command_line);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);
-    fmt::print(stderr, "hyperlet: {} (see hyperlet {} --help)\n", error.what(),
-               app.get_subcommands().empty() ? "" : "run");
+    const auto parsed = app.get_subcommands();
+    fmt::print(stderr, "hyperlet: {} (see hyperlet {}--help)\n", error.what(),
+               parsed.empty() ? "" : parsed.front()->get_name() + " ");
     return to_int(ExitStatus::kUsage);
   }
 
