@@ -5,19 +5,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "loader/file_bytes.h"
+
 namespace hyperlet {
 namespace {
 
 constexpr std::uint64_t kPage = 4096;
 // No sane program has segments beyond this; it also keeps sums from overflowing.
 constexpr std::uint64_t kAddressLimit = 1ull << 47;
-
-template <typename T>
-bool read_at(std::span<const std::byte> file, std::uint64_t offset, T& out) {
-  if (offset > file.size() || sizeof(T) > file.size() - offset) return false;
-  std::memcpy(&out, file.data() + offset, sizeof(T));
-  return true;
-}
 
 }  // namespace
 

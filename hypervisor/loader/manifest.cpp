@@ -11,19 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/units.h"
+#include "loader/file_bytes.h"
 
 namespace hyperlet {
 namespace {
 
 constexpr std::size_t kNameSize = sizeof(manifest::kNoteName);  // 9, with the NUL
 constexpr std::size_t align4(std::size_t value) { return (value + 3) & ~std::size_t{3}; }
-
-template <typename T>
-bool read_at(std::span<const std::byte> file, std::uint64_t offset, T& out) {
-  if (offset > file.size() || sizeof(T) > file.size() - offset) return false;
-  std::memcpy(&out, file.data() + offset, sizeof(T));
-  return true;
-}
 
 std::vector<std::byte> note(std::uint32_t type, std::span<const std::byte> description) {
   std::vector<std::byte> bytes(sizeof(Elf64_Nhdr) + align4(kNameSize) + align4(description.size()));

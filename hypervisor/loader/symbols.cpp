@@ -7,17 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "loader/file_bytes.h"
+
 namespace hyperlet {
-namespace {
-
-template <typename T>
-bool read_at(std::span<const std::byte> file, std::uint64_t offset, T& out) {
-  if (offset > file.size() || sizeof(T) > file.size() - offset) return false;
-  std::memcpy(&out, file.data() + offset, sizeof(T));
-  return true;
-}
-
-}  // namespace
 
 SymbolTable SymbolTable::from_elf(std::span<const std::byte> file, std::uint64_t load_bias) {
   SymbolTable table;
