@@ -21,6 +21,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_mprotect: return sys_mprotect(a[0], a[1], a[2]);
     case __NR_mremap: return sys_mremap(a[0], a[1], a[2], a[3], a[4]);
     case __NR_madvise: return sys_madvise(a[0], a[1], a[2]);
+    case __NR_msync: return sys_msync(a[0], a[1], a[2]);
     case __NR_arch_prctl: return sys_arch_prctl(a[0], a[1]);
     case __NR_set_tid_address: return kIdentityId;
     case __NR_set_robust_list: return 0;

@@ -36,7 +36,7 @@ std::string exit_status_help() {
 
 // Everything after APP belongs to the app, even words that look like hyperlet's
 // options, so the split happens before CLI11 sees the command line.
-constexpr std::string_view kOptionsWithValue[] = {"--memory", "--env", "--timeout", "--syscall-entry"};
+constexpr std::string_view kOptionsWithValue[] = {"--memory", "--env", "--volume", "--timeout", "--syscall-entry"};
 
 std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<std::string>& app_arguments,
                                              bool& arguments_given) {
@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   std::string timeout_text;
   std::string entry_text = "auto";
   std::vector<std::string> env;
+  std::vector<std::string> volumes;
 
   CLI::App* run = app.add_subcommand("run", "Run APP in a new microVM; its output and exit status are hyperlet's");
   run->add_option("APP", options.app_path,
@@ -98,6 +99,11 @@ int main(int argc, char** argv) {
   run->add_option("--env", env,
                   "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
                   "none of hyperlet's environment otherwise")
+      ->allow_extra_args(false);
+  run->add_option("--volume", volumes,
+                  "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
+                  "(repeatable). The app sees only granted directories; paths are resolved beneath "
+                  "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
       ->allow_extra_args(false);
   run->add_option("--timeout", timeout_text,
                   "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
@@ -198,6 +204,11 @@ int main(int argc, char** argv) {
     }
   }
   options.environment = env;
+  for (const std::string& text : volumes) {
+    auto volume = parse_volume_spec(text);
+    if (!volume) return report(volume.error());
+    options.volumes.push_back(std::move(*volume));
+  }
   options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
                           : entry_text == "syscall" ? SyscallEntry::kSyscall
                                                     : SyscallEntry::kAuto;

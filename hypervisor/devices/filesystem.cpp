@@ -1,64 +1,815 @@
-// The app's view of a filesystem. No host directory is reachable yet, so every
-// path answers ENOENT, except /proc/self/exe, which names the app itself.
+// Files: the guest's fd table and the volumes granted with --volume.
+//
+// Every path is made absolute against the guest's cwd (or a directory fd's guest
+// path), normalised, and looked up among the volumes (devices/volumes.h). Inside
+// a volume it is resolved on the host beneath the volume's directory fd with
+// openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): "..", absolute symlinks and
+// /proc magic links cannot leave the volume. Operations on a name (mkdir, unlink,
+// rename, symlink, readlink, lstat) open the parent that way and act on one
+// component. A path outside every volume is ENOENT; "/" and the directories
+// leading to volumes are read-only and list only the way to the volumes. Writes
+// to a :ro volume are refused here with EROFS. Bulk data moves between the host
+// fd and the checked guest span directly (no bounce buffer).
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <expected>
+#include <memory>
+#include <vector>
 
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
 namespace {
 
-std::int64_t read_link(SyscallContext& context, std::uint64_t path_address, std::uint64_t buffer,
-                       std::uint64_t size) {
-  auto path = context.user_string(path_address);
-  if (!path) return -EFAULT;
-  if (*path != "/proc/self/exe") return -ENOENT;
-  const std::string& target = context.exe_path();
-  const std::uint64_t length = std::min<std::uint64_t>(size, target.size());
-  auto out = context.user_span(buffer, length);
-  if (!out) return -EFAULT;
-  std::memcpy(out->data(), target.data(), length);
-  return static_cast<std::int64_t>(length);
+template <typename T>
+using Sys = std::expected<T, int>;  // a value or an errno
+
+constexpr std::uint64_t kMaxIo = 0x7ffff000;  // Linux's MAX_RW_COUNT
+constexpr std::uint64_t kMaxIovecs = 1024;    // UIO_MAXIOV
+constexpr std::uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+constexpr std::uint64_t kKernelLargefile = 0100000;  // O_LARGEFILE as the kernel spells it on x86-64
+constexpr std::uint64_t kOpenFlags = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                                     O_DSYNC | O_DIRECT | kKernelLargefile | O_DIRECTORY | O_NOFOLLOW |
+                                     O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
+
+std::int64_t result_of(ssize_t value) { return value < 0 ? -errno : value; }
+// Linux takes fds (and AT_FDCWD) as int.
+std::int64_t fd_argument(std::uint64_t value) { return static_cast<std::int32_t>(value); }
+template <typename T>
+std::int64_t error_of(const Sys<T>& failed) {
+  return -failed.error();
 }
 
-std::int64_t no_such_path(SyscallContext& context, std::uint64_t path_address) {
-  return context.user_string(path_address) ? -ENOENT : -EFAULT;
+// ---------------------------------------------------------------- paths
+
+struct Target {
+  std::string path;  // normalised guest path
+  GuestLocation location;
+  bool outside() const { return location.kind == GuestLocation::Kind::kOutside; }
+  bool ancestor() const { return location.kind == GuestLocation::Kind::kAncestor; }
+  bool in_volume() const { return location.kind == GuestLocation::Kind::kVolume; }
+  bool read_only() const { return !in_volume() || location.volume->read_only; }
+  bool volume_root() const { return in_volume() && location.relative.empty(); }
+};
+
+Sys<std::string> base_directory(const SyscallContext& context, std::int64_t dirfd) {
+  if (dirfd == AT_FDCWD) return context.files.cwd;
+  const OpenFile* file = context.files.fds.get(dirfd);
+  if (file == nullptr) return std::unexpected(EBADF);
+  if (file->guest_path.empty() || !file->directory) return std::unexpected(ENOTDIR);
+  return file->guest_path;
+}
+
+Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, const std::string& text) {
+  if (text.empty()) return std::unexpected(ENOENT);
+  std::string base = "/";
+  if (!text.starts_with('/')) {
+    auto dir = base_directory(context, dirfd);
+    if (!dir) return std::unexpected(dir.error());
+    base = std::move(*dir);
+  }
+  auto path = normalize_guest_path(base, text);
+  if (!path) return std::unexpected(ENAMETOOLONG);
+  Target target{std::move(*path), {}};
+  target.location = locate(context.files.volumes, target.path);
+  return target;
+}
+
+Sys<Target> resolve(const SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address) {
+  auto text = context.user_path(path_address);
+  if (!text) return std::unexpected(text.error());
+  return resolve_text(context, dirfd, *text);
+}
+
+Sys<UniqueFd> open_beneath(const Volume& volume, const std::string& relative, std::uint64_t flags,
+                           std::uint64_t mode) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.mode = mode;
+  how.resolve = kResolve;
+  const long fd = ::syscall(SYS_openat2, volume.dir.get(), relative.empty() ? "." : relative.c_str(), &how,
+                            sizeof how);
+  // EXDEV: the path tried to leave the volume. In the guest's view it leads nowhere.
+  if (fd < 0) return std::unexpected(errno == EXDEV ? ENOENT : errno);
+  return UniqueFd(static_cast<int>(fd));
+}
+
+// What a host *at() call acts on: `fd` itself (name empty), or `name` in directory `fd`.
+struct HostObject {
+  int fd = -1;
+  UniqueFd owned;
+  std::string name;
+  const char* at_name() const { return name.empty() ? "" : name.c_str(); }
+  int at_flags() const { return name.empty() ? AT_EMPTY_PATH : AT_SYMLINK_NOFOLLOW; }
+};
+
+// The object a volume path names. follow: through a final symlink (which must
+// itself stay in the volume); otherwise the name in its parent directory.
+Sys<HostObject> host_object(const Target& target, bool follow) {
+  const Volume& volume = *target.location.volume;
+  const std::string& relative = target.location.relative;
+  HostObject object;
+  if (relative.empty()) {
+    object.fd = volume.dir.get();
+    return object;
+  }
+  if (follow) {
+    auto fd = open_beneath(volume, relative, O_PATH, 0);
+    if (!fd) return std::unexpected(fd.error());
+    object.fd = fd->get();
+    object.owned = std::move(*fd);
+    return object;
+  }
+  const std::size_t slash = relative.rfind('/');
+  auto parent = open_beneath(volume, slash == std::string::npos ? "" : relative.substr(0, slash),
+                             O_PATH | O_DIRECTORY, 0);
+  if (!parent) return std::unexpected(parent.error());
+  object.fd = parent->get();
+  object.owned = std::move(*parent);
+  object.name = slash == std::string::npos ? relative : relative.substr(slash + 1);
+  return object;
+}
+
+// The name a path-changing operation (mkdir, unlink, rename, symlink, link) acts on.
+Sys<HostObject> name_to_change(const Target& target) {
+  if (target.outside()) return std::unexpected(ENOENT);
+  if (target.ancestor() || target.volume_root()) return std::unexpected(EBUSY);
+  if (target.read_only()) return std::unexpected(EROFS);
+  return host_object(target, false);
+}
+
+std::string proc_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// ---------------------------------------------------------------- directories above the volumes
+
+struct stat ancestor_stat() {
+  struct stat info {};
+  info.st_mode = S_IFDIR | 0555;
+  info.st_nlink = 2;
+  info.st_ino = 1;
+  info.st_blksize = 4096;
+  return info;
+}
+
+struct statx ancestor_statx() {
+  struct statx info {};
+  info.stx_mask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_INO;
+  info.stx_mode = S_IFDIR | 0555;
+  info.stx_nlink = 2;
+  info.stx_ino = 1;
+  info.stx_blksize = 4096;
+  return info;
+}
+
+std::int64_t ancestor_getdents(SyscallContext& context, OpenFile& file, std::uint64_t address, std::uint64_t count) {
+  auto out = context.user_span(address, count);
+  if (!out) return -EFAULT;
+  std::size_t used = 0;
+  const std::size_t total = file.ancestor_entries.size() + 2;
+  while (file.ancestor_position < total) {
+    const std::size_t index = file.ancestor_position;
+    const std::string name = index == 0 ? "." : index == 1 ? ".." : file.ancestor_entries[index - 2];
+    const std::size_t length = (19 + name.size() + 1 + 7) & ~std::size_t{7};
+    if (used + length > out->size()) {
+      if (used == 0) return -EINVAL;
+      break;
+    }
+    std::byte* entry = out->data() + used;
+    std::memset(entry, 0, length);
+    const std::uint64_t inode = index + 1;
+    const std::int64_t next = static_cast<std::int64_t>(index + 1);
+    const auto record = static_cast<std::uint16_t>(length);
+    const unsigned char type = DT_DIR;
+    std::memcpy(entry, &inode, 8);
+    std::memcpy(entry + 8, &next, 8);
+    std::memcpy(entry + 16, &record, 2);
+    std::memcpy(entry + 18, &type, 1);
+    std::memcpy(entry + 19, name.data(), name.size());
+    used += length;
+    ++file.ancestor_position;
+  }
+  return static_cast<std::int64_t>(used);
+}
+
+// ---------------------------------------------------------------- open, close, dup
+
+std::int64_t open_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t flags,
+                       std::uint64_t mode) {
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  flags &= kOpenFlags;
+  const bool cloexec = (flags & O_CLOEXEC) != 0;
+  const bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
+  const bool creates = (flags & O_CREAT) != 0 || tmpfile;
+  const bool writes = (flags & O_PATH) == 0 && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0);
+  auto file = std::make_shared<OpenFile>();
+  file->guest_path = target->path;
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) {
+    if (writes || creates) return -EISDIR;
+    file->directory = true;
+    file->ancestor_entries = ancestor_entries(context.files.volumes, target->path);
+    return context.files.fds.add(std::move(file), cloexec);
+  }
+  const Volume& volume = *target->location.volume;
+  std::uint64_t host_flags = flags & ~static_cast<std::uint64_t>(O_CLOEXEC);
+  if (volume.read_only && (writes || tmpfile)) return -EROFS;
+  if (volume.read_only && creates) host_flags &= ~static_cast<std::uint64_t>(O_CREAT | O_EXCL);
+  const std::uint64_t host_mode = creates ? (mode & 07777 & ~static_cast<std::uint64_t>(context.files.umask)) : 0;
+  auto fd = open_beneath(volume, target->location.relative, host_flags, host_mode);
+  if (!fd) return volume.read_only && creates && fd.error() == ENOENT ? -EROFS : error_of(fd);
+  struct stat info {};
+  if (::fstat(fd->get(), &info) != 0) return -errno;
+  // Device nodes stay the host's, even in a granted directory.
+  if ((flags & O_PATH) == 0 && (S_ISCHR(info.st_mode) || S_ISBLK(info.st_mode))) return -EACCES;
+  file->directory = S_ISDIR(info.st_mode);
+  file->volume = &volume;
+  file->host_fd = fd->get();
+  file->owned = std::move(*fd);
+  return context.files.fds.add(std::move(file), cloexec);
+}
+
+std::int64_t dup3(SyscallContext& context, std::int64_t fd, std::int64_t target, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(O_CLOEXEC)) != 0) return -EINVAL;
+  if (fd == target) return -EINVAL;
+  return context.files.fds.duplicate_to(fd, target, (flags & O_CLOEXEC) != 0);
+}
+
+std::int64_t make_pipe(SyscallContext& context, std::uint64_t address, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) != 0) return -EINVAL;
+  auto out = context.user_span(address, 2 * sizeof(int));
+  if (!out) return -EFAULT;
+  int ends[2];
+  if (::pipe2(ends, static_cast<int>(flags) | O_CLOEXEC) != 0) return -errno;
+  int guest[2];
+  FdTable& fds = context.files.fds;
+  for (int i = 0; i < 2; ++i) {
+    auto file = std::make_shared<OpenFile>();
+    file->host_fd = ends[i];
+    file->owned = UniqueFd(ends[i]);
+    guest[i] = fds.add(std::move(file), (flags & O_CLOEXEC) != 0);
+  }
+  if (guest[0] < 0 || guest[1] < 0) {
+    if (guest[0] >= 0) fds.close(guest[0]);
+    if (guest[1] >= 0) fds.close(guest[1]);
+    return -EMFILE;
+  }
+  std::memcpy(out->data(), guest, sizeof guest);
+  return 0;
+}
+
+std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t command, std::uint64_t argument) {
+  FdTable& fds = context.files.fds;
+  OpenFile* file = fds.get(fd);
+  if (file == nullptr) return -EBADF;
+  switch (command) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      const auto minimum = static_cast<std::int64_t>(static_cast<std::int32_t>(argument));
+      if (minimum < 0 || minimum >= FdTable::kHiddenLimit) return -EINVAL;
+      return fds.add(fds.share(fd), command == F_DUPFD_CLOEXEC, static_cast<int>(minimum));
+    }
+    case F_GETFD: return fds.cloexec(fd) ? FD_CLOEXEC : 0;
+    case F_SETFD: fds.set_cloexec(fd, (argument & FD_CLOEXEC) != 0); return 0;
+    case F_GETFL:
+      if (file->is_ancestor()) return O_RDONLY | O_DIRECTORY | kKernelLargefile;
+      return result_of(::fcntl(file->host_fd, F_GETFL));
+    case F_SETFL:
+      // hyperlet's own stdin/stdout/stderr keep their flags: they are shared with
+      // whoever started hyperlet. Accepted, not applied.
+      if (file->is_ancestor() || file->owned.get() < 0) return 0;
+      return result_of(::fcntl(file->host_fd, F_SETFL,
+                               static_cast<int>(argument & (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME))));
+    case F_GETLK:
+    case F_SETLK:
+    case F_SETLKW:
+    case F_OFD_GETLK:
+    case F_OFD_SETLK:
+    case F_OFD_SETLKW: {
+      if (file->is_ancestor()) return -EBADF;
+      auto lock = context.read<struct flock>(argument);
+      if (!lock) return -EFAULT;
+      if (::fcntl(file->host_fd, static_cast<int>(command), &*lock) != 0) {
+        if (errno == EINTR) context.interrupted = true;
+        return -errno;
+      }
+      if (command == F_GETLK || command == F_OFD_GETLK) {
+        if (lock->l_type != F_UNLCK) lock->l_pid = lock->l_pid == 0 ? 0 : 1;  // the guest's only process
+        if (!context.write(argument, *lock)) return -EFAULT;
+      }
+      return 0;
+    }
+    case F_GETPIPE_SZ:
+    case F_SETPIPE_SZ:
+      if (file->is_ancestor()) return -EBADF;
+      return result_of(::fcntl(file->host_fd, static_cast<int>(command), static_cast<int>(argument)));
+    default: return -EINVAL;
+  }
+}
+
+// ---------------------------------------------------------------- data
+
+std::optional<std::vector<iovec>> host_iovecs(const SyscallContext& context, std::uint64_t address,
+                                              std::uint64_t count) {
+  std::vector<iovec> result;
+  std::uint64_t total = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto entry = context.read<iovec>(address + i * sizeof(iovec));
+    if (!entry) return std::nullopt;
+    if (entry->iov_len == 0) continue;
+    auto bytes = context.user_span(reinterpret_cast<std::uint64_t>(entry->iov_base), entry->iov_len);
+    if (!bytes) return std::nullopt;
+    const std::uint64_t length = std::min<std::uint64_t>(bytes->size(), kMaxIo - total);
+    if (length == 0) break;
+    result.push_back(iovec{bytes->data(), length});
+    total += length;
+  }
+  return result;
+}
+
+enum class Io { kRead, kWrite };
+
+// read, write, pread64, pwrite64 (offset < 0 means the file position).
+std::int64_t transfer(SyscallContext& context, Io io, std::int64_t fd, std::uint64_t address, std::uint64_t length,
+                      std::int64_t offset, bool positioned) {
+  const OpenFile* file = context.files.fds.get(fd);
+  if (file == nullptr) return -EBADF;
+  if (file->is_ancestor()) return io == Io::kRead ? -EISDIR : -EBADF;
+  auto buffer = context.user_span(address, length);
+  if (!buffer) return -EFAULT;
+  const std::size_t size = std::min<std::uint64_t>(buffer->size(), kMaxIo);
+  if (io == Io::kRead) {
+    return result_of(positioned ? ::pread(file->host_fd, buffer->data(), size, offset)
+                                : ::read(file->host_fd, buffer->data(), size));
+  }
+  return result_of(positioned ? ::pwrite(file->host_fd, buffer->data(), size, offset)
+                              : ::write(file->host_fd, buffer->data(), size));
+}
+
+// readv, writev, preadv(2), pwritev(2).
+std::int64_t transfer_vector(SyscallContext& context, Io io, std::int64_t fd, std::uint64_t address,
+                             std::uint64_t count, std::int64_t offset, bool positioned) {
+  const OpenFile* file = context.files.fds.get(fd);
+  if (file == nullptr) return -EBADF;
+  if (file->is_ancestor()) return io == Io::kRead ? -EISDIR : -EBADF;
+  if (count > kMaxIovecs) return -EINVAL;
+  auto vectors = host_iovecs(context, address, count);
+  if (!vectors) return -EFAULT;
+  if (vectors->empty()) return 0;
+  const int n = static_cast<int>(vectors->size());
+  if (io == Io::kRead) {
+    return result_of(positioned ? ::preadv(file->host_fd, vectors->data(), n, offset)
+                                : ::readv(file->host_fd, vectors->data(), n));
+  }
+  return result_of(positioned ? ::pwritev(file->host_fd, vectors->data(), n, offset)
+                              : ::writev(file->host_fd, vectors->data(), n));
+}
+
+// Operations that change a file through its fd: only for files of a writable volume.
+Sys<const OpenFile*> changeable_file(const SyscallContext& context, std::int64_t fd) {
+  const OpenFile* file = context.files.fds.get(fd);
+  if (file == nullptr) return std::unexpected(EBADF);
+  if (file->is_ancestor() || file->in_read_only_volume()) return std::unexpected(EROFS);
+  if (file->volume == nullptr) return std::unexpected(EINVAL);  // console, pipes
+  return file;
+}
+
+// ---------------------------------------------------------------- metadata
+
+std::int64_t stat_file(SyscallContext& context, const OpenFile& file, std::uint64_t out) {
+  struct stat info = ancestor_stat();  // on x86-64 the kernel's struct stat is glibc's
+  if (!file.is_ancestor() && ::fstat(file.host_fd, &info) != 0) return -errno;
+  return context.write(out, info) ? 0 : -EFAULT;
+}
+
+std::int64_t stat_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t out,
+                       std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)) != 0) {
+    return -EINVAL;
+  }
+  auto text = context.user_path(path_address);
+  if (!text) return -text.error();
+  if (text->empty() && (flags & AT_EMPTY_PATH) != 0 && dirfd != AT_FDCWD) {
+    const OpenFile* file = context.files.fds.get(dirfd);
+    return file == nullptr ? -EBADF : stat_file(context, *file, out);
+  }
+  auto target = resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
+  if (!target) return error_of(target);
+  if (!context.user_span(out, sizeof(struct stat))) return -EFAULT;
+  if (target->outside()) return -ENOENT;
+  struct stat info = ancestor_stat();
+  if (target->in_volume()) {
+    auto object = host_object(*target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!object) return error_of(object);
+    if (::fstatat(object->fd, object->at_name(), &info, object->at_flags()) != 0) return -errno;
+  }
+  return context.write(out, info) ? 0 : -EFAULT;
+}
+
+std::int64_t statx_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                        std::uint64_t flags, std::uint64_t mask, std::uint64_t out) {
+  constexpr std::uint64_t kKnown = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
+  if ((flags & ~kKnown) != 0 || (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE) return -EINVAL;
+  auto text = context.user_path(path_address);
+  if (!text) return -text.error();
+  const unsigned host_mask = static_cast<unsigned>(mask);
+  const int sync = static_cast<int>(flags & AT_STATX_SYNC_TYPE);
+  struct statx info = ancestor_statx();
+  if (text->empty() && (flags & AT_EMPTY_PATH) != 0 && dirfd != AT_FDCWD) {
+    const OpenFile* file = context.files.fds.get(dirfd);
+    if (file == nullptr) return -EBADF;
+    if (!file->is_ancestor() && ::statx(file->host_fd, "", AT_EMPTY_PATH | sync, host_mask, &info) != 0) {
+      return -errno;
+    }
+    return context.write(out, info) ? 0 : -EFAULT;
+  }
+  auto target = resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
+  if (!target) return error_of(target);
+  if (!context.user_span(out, sizeof(struct statx))) return -EFAULT;
+  if (target->outside()) return -ENOENT;
+  if (target->in_volume()) {
+    auto object = host_object(*target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!object) return error_of(object);
+    if (::statx(object->fd, object->at_name(), object->at_flags() | sync, host_mask, &info) != 0) return -errno;
+  }
+  return context.write(out, info) ? 0 : -EFAULT;
+}
+
+std::int64_t access_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                         std::uint64_t mode, std::uint64_t flags) {
+  if ((mode & ~static_cast<std::uint64_t>(R_OK | W_OK | X_OK)) != 0) return -EINVAL;
+  if ((flags & ~static_cast<std::uint64_t>(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) return (mode & W_OK) != 0 ? -EROFS : 0;
+  auto object = host_object(*target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+  if (!object) return error_of(object);
+  const int host_flags = object->at_flags() | static_cast<int>(flags & AT_EACCESS);
+  if (::syscall(SYS_faccessat2, object->fd, object->at_name(), static_cast<int>(mode), host_flags) != 0) {
+    return -errno;
+  }
+  return (mode & W_OK) != 0 && target->read_only() ? -EROFS : 0;
+}
+
+std::int64_t readlink_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                           std::uint64_t buffer, std::uint64_t size) {
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (static_cast<std::int32_t>(size) <= 0) return -EINVAL;
+  auto out = context.user_span(buffer, static_cast<std::uint32_t>(size));
+  if (!out) return -EFAULT;
+  if (target->outside()) {
+    if (target->path != "/proc/self/exe") return -ENOENT;
+    const std::string& exe = context.exe_path();
+    const std::size_t length = std::min(out->size(), exe.size());
+    std::memcpy(out->data(), exe.data(), length);
+    return static_cast<std::int64_t>(length);
+  }
+  if (target->ancestor() || target->volume_root()) return -EINVAL;
+  auto object = host_object(*target, false);
+  if (!object) return error_of(object);
+  return result_of(::readlinkat(object->fd, object->at_name(), reinterpret_cast<char*>(out->data()), out->size()));
+}
+
+std::int64_t mkdir_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t mode) {
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (target->ancestor() || target->volume_root()) return -EEXIST;
+  if (target->in_volume() && target->read_only()) {
+    // Linux says EEXIST before EROFS; `mkdir -p` relies on it.
+    auto object = host_object(*target, false);
+    struct stat info {};
+    if (object && ::fstatat(object->fd, object->at_name(), &info, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
+  }
+  auto object = name_to_change(*target);
+  if (!object) return error_of(object);
+  const auto host_mode = static_cast<mode_t>(mode & 07777 & ~static_cast<std::uint64_t>(context.files.umask));
+  return ::mkdirat(object->fd, object->at_name(), host_mode) == 0 ? 0 : -errno;
+}
+
+std::int64_t unlink_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                         std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_REMOVEDIR)) != 0) return -EINVAL;
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (target->ancestor() && (flags & AT_REMOVEDIR) == 0) return -EISDIR;
+  auto object = name_to_change(*target);
+  if (!object) return error_of(object);
+  return ::unlinkat(object->fd, object->at_name(), static_cast<int>(flags)) == 0 ? 0 : -errno;
+}
+
+std::int64_t rename_path(SyscallContext& context, std::int64_t old_dirfd, std::uint64_t old_address,
+                         std::int64_t new_dirfd, std::uint64_t new_address, std::uint64_t flags) {
+  auto from = resolve(context, old_dirfd, old_address);
+  if (!from) return error_of(from);
+  auto to = resolve(context, new_dirfd, new_address);
+  if (!to) return error_of(to);
+  auto old_object = name_to_change(*from);
+  if (!old_object) return error_of(old_object);
+  auto new_object = name_to_change(*to);
+  if (!new_object) return error_of(new_object);
+  if (from->location.volume != to->location.volume) return -EXDEV;
+  return ::renameat2(old_object->fd, old_object->at_name(), new_object->fd, new_object->at_name(),
+                     static_cast<unsigned>(flags)) == 0
+             ? 0
+             : -errno;
+}
+
+std::int64_t link_path(SyscallContext& context, std::int64_t old_dirfd, std::uint64_t old_address,
+                       std::int64_t new_dirfd, std::uint64_t new_address, std::uint64_t flags) {
+  // AT_SYMLINK_FOLLOW would let the host follow a symlink the guest made: not offered.
+  if (flags != 0) return -EINVAL;
+  auto from = resolve(context, old_dirfd, old_address);
+  if (!from) return error_of(from);
+  auto to = resolve(context, new_dirfd, new_address);
+  if (!to) return error_of(to);
+  if (from->ancestor() || from->volume_root()) return -EPERM;
+  auto old_object = name_to_change(*from);
+  if (!old_object) return error_of(old_object);
+  auto new_object = name_to_change(*to);
+  if (!new_object) return error_of(new_object);
+  if (from->location.volume != to->location.volume) return -EXDEV;
+  return ::linkat(old_object->fd, old_object->at_name(), new_object->fd, new_object->at_name(), 0) == 0 ? 0
+                                                                                                      : -errno;
+}
+
+std::int64_t symlink_path(SyscallContext& context, std::uint64_t target_address, std::int64_t dirfd,
+                          std::uint64_t path_address) {
+  auto contents = context.user_path(target_address);
+  if (!contents) return -contents.error();
+  if (contents->empty()) return -ENOENT;
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (target->ancestor() || target->volume_root()) return -EEXIST;
+  auto object = name_to_change(*target);
+  if (!object) return error_of(object);
+  // Stored as written: the host only ever follows it beneath the volume.
+  return ::symlinkat(contents->c_str(), object->fd, object->at_name()) == 0 ? 0 : -errno;
+}
+
+std::int64_t chmod_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t mode,
+                        std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW)) != 0) return -EINVAL;
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->read_only()) return -EROFS;
+  if ((flags & AT_SYMLINK_NOFOLLOW) != 0) return -EOPNOTSUPP;  // as Linux for symlinks
+  auto object = host_object(*target, true);
+  if (!object) return error_of(object);
+  return ::chmod(proc_fd_path(object->fd).c_str(), static_cast<mode_t>(mode & 07777)) == 0 ? 0 : -errno;
+}
+
+std::int64_t utimens(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                     std::uint64_t times_address, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
+  timespec times[2];
+  if (times_address != 0) {
+    auto bytes = context.user_span(times_address, sizeof times);
+    if (!bytes) return -EFAULT;
+    std::memcpy(times, bytes->data(), sizeof times);
+  }
+  const timespec* host_times = times_address != 0 ? times : nullptr;
+  if (path_address == 0) {  // utimensat(fd, NULL, ...): the fd itself (futimens)
+    auto file = changeable_file(context, dirfd);
+    if (!file) return error_of(file);
+    return ::utimensat(AT_FDCWD, proc_fd_path((*file)->host_fd).c_str(), host_times, 0) == 0 ? 0 : -errno;
+  }
+  auto target = resolve(context, dirfd, path_address);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->read_only()) return -EROFS;
+  const bool follow = (flags & AT_SYMLINK_NOFOLLOW) == 0;
+  auto object = host_object(*target, follow);
+  if (!object) return error_of(object);
+  if (object->name.empty()) {
+    return ::utimensat(AT_FDCWD, proc_fd_path(object->fd).c_str(), host_times, 0) == 0 ? 0 : -errno;
+  }
+  return ::utimensat(object->fd, object->at_name(), host_times, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+}
+
+std::int64_t truncate_path(SyscallContext& context, std::uint64_t path_address, std::int64_t length) {
+  auto target = resolve(context, AT_FDCWD, path_address);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) return -EISDIR;
+  if (target->read_only()) return -EROFS;
+  auto fd = open_beneath(*target->location.volume, target->location.relative, O_WRONLY, 0);
+  if (!fd) return error_of(fd);
+  return ::ftruncate(fd->get(), length) == 0 ? 0 : -errno;
+}
+
+std::int64_t change_directory(SyscallContext& context, Sys<Target> target) {
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->in_volume()) {
+    auto fd = open_beneath(*target->location.volume, target->location.relative, O_PATH | O_DIRECTORY, 0);
+    if (!fd) return error_of(fd);
+  }
+  context.files.cwd = target->path;
+  return 0;
+}
+
+std::int64_t send_file(SyscallContext& context, std::int64_t out_fd, std::int64_t in_fd, std::uint64_t offset_address,
+                       std::uint64_t count) {
+  const OpenFile* out = context.files.fds.get(out_fd);
+  const OpenFile* in = context.files.fds.get(in_fd);
+  if (out == nullptr || in == nullptr || out->is_ancestor() || in->is_ancestor()) return -EBADF;
+  const std::size_t size = std::min<std::uint64_t>(count, kMaxIo);
+  if (offset_address == 0) return result_of(::sendfile(out->host_fd, in->host_fd, nullptr, size));
+  auto offset = context.read<off_t>(offset_address);
+  if (!offset) return -EFAULT;
+  const ssize_t sent = ::sendfile(out->host_fd, in->host_fd, &*offset, size);
+  if (sent < 0) return -errno;
+  return context.write(offset_address, *offset) ? sent : -EFAULT;
 }
 
 }  // namespace
 
 void register_filesystem_syscalls(HostSyscallTable& table) {
-  table.add(SYS_readlink, [](SyscallContext& context, const SyscallArguments& a) {
-    return read_link(context, a[0], a[1], a[2]);
+  using C = SyscallContext;
+  using A = SyscallArguments;
+  using R = std::int64_t;
+  const std::int64_t cwd = AT_FDCWD;
+
+  // ---- open, close, dup, pipes
+  table.add(SYS_open, [cwd](C& c, const A& a) -> R { return open_path(c, cwd, a[0], a[1], a[2]); });
+  table.add(SYS_creat, [cwd](C& c, const A& a) -> R {
+    return open_path(c, cwd, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
   });
-  table.add(SYS_readlinkat, [](SyscallContext& context, const SyscallArguments& a) {
-    return read_link(context, a[1], a[2], a[3]);
+  table.add(SYS_openat, [](C& c, const A& a) -> R { return open_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
+  table.add(SYS_close, [](C& c, const A& a) -> R { return c.files.fds.close(fd_argument(a[0])); });
+  table.add(SYS_dup, [](C& c, const A& a) -> R {
+    auto file = c.files.fds.share(fd_argument(a[0]));
+    return file == nullptr ? -EBADF : c.files.fds.add(std::move(file), false);
   });
-  table.add(SYS_open, [](SyscallContext& context, const SyscallArguments& a) {
-    return no_such_path(context, a[0]);
+  table.add(SYS_dup2, [](C& c, const A& a) -> R {
+    const std::int64_t fd = fd_argument(a[0]), target = fd_argument(a[1]);
+    if (fd == target) return c.files.fds.get(fd) != nullptr ? target : -EBADF;
+    return c.files.fds.duplicate_to(fd, target, false);
   });
-  table.add(SYS_openat, [](SyscallContext& context, const SyscallArguments& a) {
-    return no_such_path(context, a[1]);
+  table.add(SYS_dup3, [](C& c, const A& a) -> R { return dup3(c, fd_argument(a[0]), fd_argument(a[1]), a[2]); });
+  table.add(SYS_fcntl, [](C& c, const A& a) -> R { return fcntl_call(c, fd_argument(a[0]), a[1], a[2]); });
+  table.add(SYS_pipe, [](C& c, const A& a) -> R { return make_pipe(c, a[0], 0); });
+  table.add(SYS_pipe2, [](C& c, const A& a) -> R { return make_pipe(c, a[0], a[1]); });
+  table.add(SYS_umask, [](C& c, const A& a) -> R {
+    return static_cast<R>(std::exchange(c.files.umask, static_cast<mode_t>(a[0] & 0777)));
   });
-  table.add(SYS_access, [](SyscallContext& context, const SyscallArguments& a) {
-    return no_such_path(context, a[0]);
+
+  // ---- data
+  table.add(SYS_read, [](C& c, const A& a) -> R { return transfer(c, Io::kRead, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_write, [](C& c, const A& a) -> R { return transfer(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_pread64, [](C& c, const A& a) -> R {
+    return transfer(c, Io::kRead, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
   });
-  table.add(SYS_faccessat, [](SyscallContext& context, const SyscallArguments& a) {
-    return no_such_path(context, a[1]);
+  table.add(SYS_pwrite64, [](C& c, const A& a) -> R {
+    return transfer(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
   });
-  table.add(SYS_faccessat2, [](SyscallContext& context, const SyscallArguments& a) {
-    return no_such_path(context, a[1]);
+  table.add(SYS_readv, [](C& c, const A& a) -> R { return transfer_vector(c, Io::kRead, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_writev, [](C& c, const A& a) -> R { return transfer_vector(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_preadv, [](C& c, const A& a) -> R {
+    return transfer_vector(c, Io::kRead, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
   });
-  table.add(SYS_getcwd, [](SyscallContext& context, const SyscallArguments& a) -> std::int64_t {
-    if (a[1] < 2) return -ERANGE;
-    auto out = context.user_span(a[0], 2);
+  table.add(SYS_pwritev, [](C& c, const A& a) -> R {
+    return transfer_vector(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
+  });
+  table.add(SYS_preadv2, [](C& c, const A& a) -> R {
+    if (a[5] != 0) return -EOPNOTSUPP;
+    const auto offset = static_cast<std::int64_t>(a[3]);
+    return transfer_vector(c, Io::kRead, fd_argument(a[0]), a[1], a[2], offset, offset != -1);
+  });
+  table.add(SYS_pwritev2, [](C& c, const A& a) -> R {
+    if (a[5] != 0) return -EOPNOTSUPP;
+    const auto offset = static_cast<std::int64_t>(a[3]);
+    return transfer_vector(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], offset, offset != -1);
+  });
+  table.add(SYS_lseek, [](C& c, const A& a) -> R {
+    OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor()) {
+      if (a[1] != 0 || a[2] != SEEK_SET) return -EINVAL;
+      file->ancestor_position = 0;
+      return 0;
+    }
+    return result_of(::lseek(file->host_fd, static_cast<off_t>(a[1]), static_cast<int>(a[2])));
+  });
+  table.add(SYS_sendfile, [](C& c, const A& a) -> R { return send_file(c, fd_argument(a[0]), fd_argument(a[1]), a[2], a[3]); });
+  table.add(SYS_getdents64, [](C& c, const A& a) -> R {
+    OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    const std::uint64_t count = static_cast<std::uint32_t>(a[2]);
+    if (file->is_ancestor()) return ancestor_getdents(c, *file, a[1], count);
+    if (!file->directory) return -ENOTDIR;
+    auto out = c.user_span(a[1], count);
     if (!out) return -EFAULT;
-    std::memcpy(out->data(), "/", 2);
-    return 2;
+    return result_of(::syscall(SYS_getdents64, file->host_fd, out->data(), out->size()));
+  });
+
+  // ---- the file behind an fd
+  table.add(SYS_fstat, [](C& c, const A& a) -> R {
+    const OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    return file == nullptr ? -EBADF : stat_file(c, *file, a[1]);
+  });
+  table.add(SYS_ftruncate, [](C& c, const A& a) -> R {
+    auto file = changeable_file(c, fd_argument(a[0]));
+    if (!file) return error_of(file);
+    return ::ftruncate((*file)->host_fd, static_cast<off_t>(a[1])) == 0 ? 0 : -errno;
+  });
+  table.add(SYS_fallocate, [](C& c, const A& a) -> R {
+    auto file = changeable_file(c, fd_argument(a[0]));
+    if (!file) return error_of(file);
+    return ::fallocate((*file)->host_fd, static_cast<int>(a[1]), static_cast<off_t>(a[2]), static_cast<off_t>(a[3])) == 0
+               ? 0
+               : -errno;
+  });
+  table.add(SYS_fchmod, [](C& c, const A& a) -> R {
+    auto file = changeable_file(c, fd_argument(a[0]));
+    if (!file) return error_of(file);
+    return ::chmod(proc_fd_path((*file)->host_fd).c_str(), static_cast<mode_t>(a[1] & 07777)) == 0 ? 0 : -errno;
+  });
+  auto sync = [](C& c, const A& a, bool data_only) -> R {
+    const OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor()) return 0;
+    return (data_only ? ::fdatasync(file->host_fd) : ::fsync(file->host_fd)) == 0 ? 0 : -errno;
+  };
+  table.add(SYS_fsync, [sync](C& c, const A& a) -> R { return sync(c, a, false); });
+  table.add(SYS_fdatasync, [sync](C& c, const A& a) -> R { return sync(c, a, true); });
+  table.add(SYS_fadvise64, [](C& c, const A& a) -> R {
+    const OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor()) return 0;
+    return -::posix_fadvise(file->host_fd, static_cast<off_t>(a[1]), static_cast<off_t>(a[2]), static_cast<int>(a[3]));
+  });
+  table.add(SYS_flock, [](C& c, const A& a) -> R {
+    const OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor()) return 0;
+    if (::flock(file->host_fd, static_cast<int>(a[1])) == 0) return 0;
+    if (errno == EINTR) c.interrupted = true;
+    return -errno;
+  });
+
+  // ---- paths
+  table.add(SYS_stat, [cwd](C& c, const A& a) -> R { return stat_path(c, cwd, a[0], a[1], 0); });
+  table.add(SYS_lstat, [cwd](C& c, const A& a) -> R { return stat_path(c, cwd, a[0], a[1], AT_SYMLINK_NOFOLLOW); });
+  table.add(SYS_newfstatat, [](C& c, const A& a) -> R { return stat_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
+  table.add(SYS_statx, [](C& c, const A& a) -> R { return statx_path(c, fd_argument(a[0]), a[1], a[2], a[3], a[4]); });
+  table.add(SYS_access, [cwd](C& c, const A& a) -> R { return access_path(c, cwd, a[0], a[1], 0); });
+  table.add(SYS_faccessat, [](C& c, const A& a) -> R { return access_path(c, fd_argument(a[0]), a[1], a[2], 0); });
+  table.add(SYS_faccessat2, [](C& c, const A& a) -> R { return access_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
+  table.add(SYS_readlink, [cwd](C& c, const A& a) -> R { return readlink_path(c, cwd, a[0], a[1], a[2]); });
+  table.add(SYS_readlinkat, [](C& c, const A& a) -> R { return readlink_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
+  table.add(SYS_mkdir, [cwd](C& c, const A& a) -> R { return mkdir_path(c, cwd, a[0], a[1]); });
+  table.add(SYS_mkdirat, [](C& c, const A& a) -> R { return mkdir_path(c, fd_argument(a[0]), a[1], a[2]); });
+  table.add(SYS_unlink, [cwd](C& c, const A& a) -> R { return unlink_path(c, cwd, a[0], 0); });
+  table.add(SYS_rmdir, [cwd](C& c, const A& a) -> R { return unlink_path(c, cwd, a[0], AT_REMOVEDIR); });
+  table.add(SYS_unlinkat, [](C& c, const A& a) -> R { return unlink_path(c, fd_argument(a[0]), a[1], a[2]); });
+  table.add(SYS_rename, [cwd](C& c, const A& a) -> R { return rename_path(c, cwd, a[0], cwd, a[1], 0); });
+  table.add(SYS_renameat, [](C& c, const A& a) -> R {
+    return rename_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], 0);
+  });
+  table.add(SYS_renameat2, [](C& c, const A& a) -> R {
+    return rename_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4]);
+  });
+  table.add(SYS_link, [cwd](C& c, const A& a) -> R { return link_path(c, cwd, a[0], cwd, a[1], 0); });
+  table.add(SYS_linkat, [](C& c, const A& a) -> R {
+    return link_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4]);
+  });
+  table.add(SYS_symlink, [cwd](C& c, const A& a) -> R { return symlink_path(c, a[0], cwd, a[1]); });
+  table.add(SYS_symlinkat, [](C& c, const A& a) -> R { return symlink_path(c, a[0], fd_argument(a[1]), a[2]); });
+  table.add(SYS_chmod, [cwd](C& c, const A& a) -> R { return chmod_path(c, cwd, a[0], a[1], 0); });
+  table.add(SYS_fchmodat, [](C& c, const A& a) -> R { return chmod_path(c, fd_argument(a[0]), a[1], a[2], 0); });
+  table.add(SYS_utimensat, [](C& c, const A& a) -> R { return utimens(c, fd_argument(a[0]), a[1], a[2], a[3]); });
+  table.add(SYS_truncate, [](C& c, const A& a) -> R { return truncate_path(c, a[0], static_cast<std::int64_t>(a[1])); });
+
+  // ---- the working directory
+  table.add(SYS_getcwd, [](C& c, const A& a) -> R {
+    const std::string& path = c.files.cwd;
+    if (a[1] < path.size() + 1) return -ERANGE;
+    auto out = c.user_span(a[0], path.size() + 1);
+    if (!out) return -EFAULT;
+    std::memcpy(out->data(), path.c_str(), path.size() + 1);
+    return static_cast<R>(path.size() + 1);
+  });
+  table.add(SYS_chdir, [cwd](C& c, const A& a) -> R { return change_directory(c, resolve(c, cwd, a[0])); });
+  table.add(SYS_fchdir, [](C& c, const A& a) -> R {
+    const OpenFile* file = c.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->guest_path.empty() || !file->directory) return -ENOTDIR;
+    return change_directory(c, resolve_text(c, AT_FDCWD, file->guest_path));
   });
 }
 

@@ -28,6 +28,17 @@ std::optional<std::string> SyscallContext::user_string(std::uint64_t address,
   return std::string(text, length);
 }
 
+std::expected<std::string, int> SyscallContext::user_path(std::uint64_t address) const {
+  if (address < abi::kUserSpaceStart || address >= layout_.page_tables_base) return std::unexpected(EFAULT);
+  const std::uint64_t available = std::min<std::uint64_t>(kGuestPathMax, layout_.page_tables_base - address);
+  auto bytes = memory_.span(address, available);
+  if (!bytes) return std::unexpected(EFAULT);
+  const char* text = reinterpret_cast<const char*>(bytes->data());
+  const std::size_t length = strnlen(text, available);
+  if (length == available) return std::unexpected(available == kGuestPathMax ? ENAMETOOLONG : EFAULT);
+  return std::string(text, length);
+}
+
 std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& context,
                                     const SyscallArguments& args) const {
   auto it = handlers_.find(number);

@@ -5,12 +5,15 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <expected>
 #include <functional>
 #include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
 
+#include "devices/fd_table.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 
@@ -28,6 +31,9 @@ class SyscallContext {
   std::optional<std::span<std::byte>> user_span(std::uint64_t address, std::uint64_t length) const;
   // A NUL-terminated string in app memory, at most max_length bytes.
   std::optional<std::string> user_string(std::uint64_t address, std::size_t max_length = 4096) const;
+  // A path argument as Linux reads it: -EFAULT for a bad pointer, -ENAMETOOLONG
+  // when no NUL comes within kGuestPathMax bytes.
+  std::expected<std::string, int> user_path(std::uint64_t address) const;
 
   template <typename T>
   std::optional<T> read(std::uint64_t address) const {
@@ -46,6 +52,8 @@ class SyscallContext {
   }
 
   const std::string& exe_path() const { return exe_path_; }
+  // The app's files: fd table (console 0-2 included), volumes, cwd.
+  GuestFiles files;
   // Set by a sleep interrupted by the run's deadline.
   bool interrupted = false;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).

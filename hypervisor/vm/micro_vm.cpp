@@ -114,6 +114,8 @@ class MicroVm {
     const bool trap = resolve_syscall_entry(options_.syscall_entry) == SyscallEntry::kTrap;
     stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
 
+    auto volumes = open_volumes(options_.volumes);
+    if (!volumes) return std::unexpected(volumes.error());
     auto image = AppImage::open(options_.app_path);
     if (!image) return std::unexpected(image.error());
     effective_ = apply_manifest(options_, image->notes().manifest ? &*image->notes().manifest : nullptr);
@@ -167,6 +169,8 @@ class MicroVm {
       if (auto ok = deadline.arm(*options_.timeout); !ok) return std::unexpected(ok.error());
     }
     SyscallContext context(*memory, layout_, boot_exe_path_);
+    context.files.volumes = std::move(*volumes);
+    raise_host_open_file_limit();
     auto outcome = run_loop(*vcpu, *memory, context);
     g_running_vcpu.store(nullptr);
     if (options_.stats) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/volumes.h"
 #include "memory/guest_layout.h"
 
 namespace hyperlet {
@@ -21,6 +22,7 @@ struct RunOptions {
   bool arguments_given = false;          // anything after APP, even a lone "--"
   std::vector<std::string> environment;  // KEY=VALUE
   std::optional<std::uint64_t> memory_size;
+  std::vector<VolumeSpec> volumes;       // --volume HOST_DIR:GUEST_DIR[:ro]
   bool exit_on_ready = false;
   std::optional<std::chrono::nanoseconds> timeout;
   SyscallEntry syscall_entry = SyscallEntry::kAuto;

@@ -1,4 +1,4 @@
-// brk, mmap and friends for anonymous memory.
+// brk, mmap and friends for anonymous memory, and mmap of files.
 //
 // The host maps all of the app's memory present and writable before boot, so
 // handing out memory is address arithmetic: brk grows up from the image, mmap
@@ -7,6 +7,13 @@
 // (kDiscard), which both frees host memory and makes them read as zero again.
 // Only PROT_NONE is enforced (by clearing the present bit), which is what guard
 // pages need; every other protection maps read-write-execute.
+//
+// A file mapping is anonymous memory filled with one pread64 from the host.
+// A writable MAP_SHARED mapping keeps the file open on the host (a hidden fd from
+// fcntl F_DUPFD at >= 1024, out of the app's fd range) and is written back with
+// pwrite64 on msync, munmap and exit; only the part the file covered at mmap
+// time is written, so a mapping never grows its file.
+#include <linux/fcntl.h>
 #include <linux/mman.h>
 
 #include "../boot_info.h"
@@ -39,6 +46,75 @@ struct Arena {
 };
 
 Arena arena;
+
+constexpr int kMaxSharedMaps = 16;
+constexpr uint64_t kHiddenFdBase = 1024;  // the host's FdTable::kLimit
+
+struct SharedMap {
+  uint64_t start;
+  uint64_t length;
+  uint64_t fd;  // hidden host-side fd
+  uint64_t offset;
+};
+
+SharedMap shared_maps[kMaxSharedMaps];
+int shared_count;
+
+int64_t host_call(uint64_t number, uint64_t a0, uint64_t a1, uint64_t a2 = 0, uint64_t a3 = 0) {
+  const uint64_t args[6] = {a0, a1, a2, a3, 0, 0};
+  return forward_to_host(number, args);
+}
+
+void write_back(uint64_t start, uint64_t end) {
+  for (int i = 0; i < shared_count; ++i) {
+    const SharedMap& map = shared_maps[i];
+    const uint64_t low = start > map.start ? start : map.start;
+    const uint64_t high = end < map.start + map.length ? end : map.start + map.length;
+    if (low < high) host_call(__NR_pwrite64, map.fd, low, high - low, map.offset + (low - map.start));
+  }
+}
+
+// [start, end) is no longer mapped: trim or drop shared maps, closing unused fds.
+void forget_shared(uint64_t start, uint64_t end) {
+  for (int i = 0; i < shared_count;) {
+    SharedMap& map = shared_maps[i];
+    const uint64_t map_end = map.start + map.length;
+    if (map_end <= start || map.start >= end) {
+      ++i;
+    } else if (map.start < start) {
+      if (map_end > end && shared_count < kMaxSharedMaps) {
+        shared_maps[shared_count++] = SharedMap{end, map_end - end, map.fd, map.offset + (end - map.start)};
+      }
+      map.length = start - map.start;
+      ++i;
+    } else if (map_end > end) {
+      map.offset += end - map.start;
+      map.length = map_end - end;
+      map.start = end;
+      ++i;
+    } else {
+      const uint64_t fd = map.fd;
+      shared_maps[i] = shared_maps[--shared_count];
+      bool in_use = false;
+      for (int j = 0; j < shared_count; ++j) in_use = in_use || shared_maps[j].fd == fd;
+      if (!in_use) host_call(__NR_close, fd, 0);
+    }
+  }
+}
+
+// Fills a fresh mapping from the file; remembers a writable shared one.
+int64_t map_file(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
+                 uint64_t offset) {
+  const int64_t read = host_call(__NR_pread64, fd, address, length, offset);
+  if (read < 0) return read == error(ESPIPE) || read == error(EISDIR) ? error(ENODEV) : read;
+  if ((flags & MAP_TYPE) != MAP_SHARED || (prot & PROT_WRITE) == 0 || read == 0) return 0;
+  if (shared_count == kMaxSharedMaps) return error(ENOMEM);
+  const int64_t hidden = host_call(__NR_fcntl, fd, F_DUPFD_CLOEXEC, kHiddenFdBase);
+  if (hidden < 0) return hidden;
+  shared_maps[shared_count++] =
+      SharedMap{address, static_cast<uint64_t>(read), static_cast<uint64_t>(hidden), offset};
+  return 0;
+}
 
 uint64_t page_up(uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
 
@@ -218,10 +294,9 @@ int64_t sys_brk(uint64_t address) {
 
 int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
                  uint64_t offset) {
-  (void)fd;
-  (void)offset;
   if (length == 0 || page_up(length) < length) return error(EINVAL);
-  if ((flags & MAP_ANONYMOUS) == 0) return error(ENODEV);
+  const bool file = (flags & MAP_ANONYMOUS) == 0;
+  if (file && (offset & (kPage - 1)) != 0) return error(EINVAL);
   const uint64_t type = flags & MAP_TYPE;
   if (type != MAP_PRIVATE && type != MAP_SHARED) return error(EINVAL);
   length = page_up(length);
@@ -235,6 +310,13 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
     result = allocate(length);
     if (result == 0) return error(ENOMEM);
   }
+  if (file) {
+    const int64_t filled = map_file(result, length, prot, flags, fd, offset);
+    if (filled != 0) {
+      sys_munmap(result, length);
+      return filled;
+    }
+  }
   apply_protection(result, length, prot);
   return static_cast<int64_t>(result);
 }
@@ -244,10 +326,29 @@ int64_t sys_munmap(uint64_t address, uint64_t length) {
   length = page_up(length);
   if (!user_range_ok(address, length)) return error(EINVAL);
   if (!in_mmap_region(address, length)) return 0;  // nothing of ours is mapped there
+  if (shared_count != 0) {
+    write_back(address, address + length);
+    forget_shared(address, address + length);
+  }
   discard(address, length);
   if (arena.protected_pages != 0) set_present(address, length, true);
   add_hole(address, address + length);
   return 0;
+}
+
+int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags) {
+  if ((address & (kPage - 1)) != 0 || (flags & ~uint64_t{MS_ASYNC | MS_SYNC | MS_INVALIDATE}) != 0 ||
+      (flags & (MS_ASYNC | MS_SYNC)) == (MS_ASYNC | MS_SYNC)) {
+    return error(EINVAL);
+  }
+  length = page_up(length);
+  if (!user_range_ok(address, length)) return error(ENOMEM);
+  write_back(address, address + length);
+  return 0;
+}
+
+void write_back_shared_maps() {
+  if (shared_count != 0) write_back(0, ~0ull);
 }
 
 int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot) {

@@ -104,6 +104,9 @@ int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeou
   }
 }
 
-void sys_exit_group(uint64_t status) { hypercall_exit(static_cast<int64_t>(status & 0xff)); }
+void sys_exit_group(uint64_t status) {
+  write_back_shared_maps();
+  hypercall_exit(static_cast<int64_t>(status & 0xff));
+}
 
 }  // namespace hyperlet::kernel

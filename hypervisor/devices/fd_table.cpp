@@ -1,0 +1,79 @@
+#include "devices/fd_table.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include <sys/resource.h>
+
+namespace hyperlet {
+
+FdTable::FdTable() : entries_(3) {
+  for (int fd = 0; fd < 3; ++fd) {
+    auto console = std::make_shared<OpenFile>();
+    console->host_fd = fd;
+    entries_[static_cast<std::size_t>(fd)].file = std::move(console);
+  }
+}
+
+OpenFile* FdTable::get(std::int64_t fd) const {
+  if (fd < 0 || fd >= static_cast<std::int64_t>(entries_.size())) return nullptr;
+  return entries_[static_cast<std::size_t>(fd)].file.get();
+}
+
+std::shared_ptr<OpenFile> FdTable::share(std::int64_t fd) const {
+  if (get(fd) == nullptr) return nullptr;
+  return entries_[static_cast<std::size_t>(fd)].file;
+}
+
+int FdTable::add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum) {
+  const int limit = minimum >= kLimit ? kHiddenLimit : kLimit;
+  for (int fd = std::max(minimum, 0); fd < limit; ++fd) {
+    const auto index = static_cast<std::size_t>(fd);
+    if (index >= entries_.size()) entries_.resize(index + 1);
+    if (entries_[index].file == nullptr) {
+      entries_[index] = Entry{std::move(file), cloexec};
+      return fd;
+    }
+  }
+  return -EMFILE;
+}
+
+int FdTable::close(std::int64_t fd) {
+  if (get(fd) == nullptr) return -EBADF;
+  entries_[static_cast<std::size_t>(fd)] = Entry{};
+  while (!entries_.empty() && entries_.back().file == nullptr) entries_.pop_back();
+  return 0;
+}
+
+int FdTable::duplicate_to(std::int64_t fd, std::int64_t target, bool cloexec) {
+  if (get(fd) == nullptr || target < 0 || target >= kLimit) return -EBADF;
+  const auto index = static_cast<std::size_t>(target);
+  if (index >= entries_.size()) entries_.resize(index + 1);
+  entries_[index] = Entry{entries_[static_cast<std::size_t>(fd)].file, cloexec};
+  return static_cast<int>(target);
+}
+
+bool FdTable::cloexec(std::int64_t fd) const {
+  return get(fd) != nullptr && entries_[static_cast<std::size_t>(fd)].cloexec;
+}
+
+void FdTable::set_cloexec(std::int64_t fd, bool value) {
+  if (get(fd) != nullptr) entries_[static_cast<std::size_t>(fd)].cloexec = value;
+}
+
+void raise_host_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 4096);
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = wanted;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+int FdTable::open_count() const {
+  int count = 0;
+  for (const Entry& entry : entries_) count += entry.file != nullptr ? 1 : 0;
+  return count;
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,75 @@
+// The guest's file descriptors, kept on the host: one table for everything the
+// app has open (console, volume files and directories, pipes). Guest fds are
+// small ints handed out lowest-first like Linux; each maps to an open file that
+// dup'd fds share (and with it the host fd's offset and status flags).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/unique_fd.h"
+#include "devices/volumes.h"
+
+namespace hyperlet {
+
+struct OpenFile {
+  int host_fd = -1;      // -1 for a directory above the volumes (kAncestor)
+  UniqueFd owned;        // empty for the console: hyperlet's own 0-2 are never closed
+  std::string guest_path;  // normalised guest path, for *at() and fchdir; empty for console/pipes
+  const Volume* volume = nullptr;  // the volume it was opened from, if any
+  bool directory = false;
+  // A directory above the volumes: its entries, and how far getdents64 got.
+  std::vector<std::string> ancestor_entries;
+  std::size_t ancestor_position = 0;
+  bool is_ancestor() const { return host_fd < 0; }
+  bool in_read_only_volume() const { return volume != nullptr && volume->read_only; }
+};
+
+class FdTable {
+ public:
+  // Linux's RLIMIT_NOFILE as the guest kernel reports it.
+  static constexpr int kLimit = 1024;
+  // Above the limit, out of the app's reach through open/dup: the guest kernel
+  // keeps files of MAP_SHARED mappings here (fcntl F_DUPFD with a minimum >= kLimit).
+  static constexpr int kHiddenLimit = kLimit + 64;
+
+  // 0, 1, 2: hyperlet's stdin, stdout, stderr.
+  FdTable();
+
+  OpenFile* get(std::int64_t fd) const;
+  std::shared_ptr<OpenFile> share(std::int64_t fd) const;
+  // The lowest free fd >= minimum, or -EMFILE (minimum >= kLimit: the hidden range).
+  int add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum = 0);
+  // 0, or -EBADF.
+  int close(std::int64_t fd);
+  // dup2/dup3 semantics: `target` now refers to fd's file; returns target or -EBADF.
+  int duplicate_to(std::int64_t fd, std::int64_t target, bool cloexec);
+  bool cloexec(std::int64_t fd) const;
+  void set_cloexec(std::int64_t fd, bool value);
+  int open_count() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<OpenFile> file;
+    bool cloexec = false;
+  };
+  std::vector<Entry> entries_;
+};
+
+// The guest may hold FdTable::kHiddenLimit files besides hyperlet's own: raise the
+// host process's soft RLIMIT_NOFILE so that the guest's limit is the one it meets.
+void raise_host_open_file_limit();
+
+// Everything the file syscalls share: the fd table, the volumes, cwd, umask.
+struct GuestFiles {
+  FdTable fds;
+  std::vector<Volume> volumes;
+  std::string cwd = "/";
+  mode_t umask = 022;
+};
+
+}  // namespace hyperlet
