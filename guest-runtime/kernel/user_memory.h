@@ -1,5 +1,8 @@
 // Checks on pointers the app hands to the kernel. Guest memory is identity-mapped,
-// so a user pointer is usable once it lies wholly inside the app's part of memory.
+// so a user pointer is usable once it lies wholly inside the app's part of memory
+// and outside the unmapped guard below the stack (touching it from ring 0 would
+// be a kernel page fault instead of EFAULT). Pages the app made PROT_NONE are
+// not checked here.
 #pragma once
 
 #include <stdint.h>
@@ -10,8 +13,10 @@ namespace hyperlet::kernel {
 
 inline bool user_range_ok(uint64_t address, uint64_t length) {
   const uint64_t end = address + length;
-  return end >= address && address >= abi::kUserSpaceStart &&
-         end <= boot_info().page_tables_base;
+  const abi::BootInfo& info = boot_info();
+  const bool in_app = end >= address && address >= abi::kUserSpaceStart && end <= info.page_tables_base;
+  const bool touches_guard = address < info.stack_bottom && end > info.mmap_top;
+  return in_app && !touches_guard;
 }
 
 template <typename T>

@@ -486,6 +486,12 @@ TEST_F(HyperletRun, NativeRunsOfRaiseSignalEndBySignal) {
   EXPECT_EQ(run_process({program("raise_signal"), "term"}).status, 143);
 }
 
+TEST_F(HyperletRun, SyscallPointersIntoTheStackGuardAreEfault) {
+  const auto result = hyperlet_run({program("guard_pointer")});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "clock_gettime=-1 EFAULT uname=-1 EFAULT\n") << describe(result);
+}
+
 // ---------------------------------------------------------------- limits
 
 TEST_F(HyperletRun, InfiniteLoopStoppedByTimeout) {
