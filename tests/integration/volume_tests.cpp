@@ -1,0 +1,323 @@
+// Volumes in real microVMs: busybox applets on a temporary host directory, a C++
+// program (fstream, std::filesystem, mmap) whose output equals its native run,
+// hostile requests (file_hostile), and bad --volume values.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "process.h"
+
+namespace hyperlet::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kHyperlet = HYPERLET_BINARY;
+const std::string kProgramsDir = HYPERLET_TEST_PROGRAMS_DIR;
+const std::string kBusybox = "/bin/busybox";
+std::string program(const std::string& name) { return kProgramsDir + "/" + name; }
+
+std::string describe(const ProcessResult& result) {
+  return "status " + std::to_string(result.status) + "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "hyperlet-volume-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+class VolumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = kvm_unusable_reason(); !reason.empty()) {
+      GTEST_SKIP() << "no usable /dev/kvm: " << reason;
+    }
+    std::ofstream(dir_ / "hello.txt") << "hello from the host\n";
+  }
+  ProcessResult run(std::vector<std::string> args, const std::string& mode = "") {
+    args.insert(args.begin(), {kHyperlet, "run", "--volume", dir_.path().string() + ":/data" + mode});
+    return run_process(args);
+  }
+  ProcessResult busybox(std::vector<std::string> args) {
+    args.insert(args.begin(), kBusybox);
+    return run(args);
+  }
+  TempDir dir_;
+};
+
+#define SKIP_WITHOUT_BUSYBOX() \
+  if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)"
+
+// ---------------------------------------------------------------- busybox
+
+TEST_F(VolumeTest, BusyboxCatWcSha256sum) {
+  SKIP_WITHOUT_BUSYBOX();
+  auto result = busybox({"cat", "/data/hello.txt"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "hello from the host\n");
+  result = busybox({"wc", "-l", "-c", "/data/hello.txt"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "        1        20 /data/hello.txt\n");
+  // Real, varied bytes: a copy of busybox itself, checked against the host's sha256sum.
+  fs::copy_file(kBusybox, dir_ / "blob");
+  result = busybox({"sha256sum", "/data/blob"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  const auto native = run_process({kBusybox, "sha256sum", dir_ / "blob"});
+  EXPECT_EQ(result.out.substr(0, 64), native.out.substr(0, 64));
+}
+
+TEST_F(VolumeTest, BusyboxLsSeesOnlyTheVolumes) {
+  SKIP_WITHOUT_BUSYBOX();
+  fs::create_directory(dir_ / "sub");
+  auto result = busybox({"ls", "/data"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "hello.txt\nsub\n");
+  result = busybox({"ls", "/"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "data\n");
+  result = busybox({"ls", "/etc"});
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.err.find("No such file or directory"), std::string::npos) << describe(result);
+}
+
+TEST_F(VolumeTest, BusyboxChangesShowOnTheHost) {
+  SKIP_WITHOUT_BUSYBOX();
+  for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+           {"mkdir", "-p", "/data/a/b/c"},
+           {"cp", "/data/hello.txt", "/data/a/b/copy.txt"},
+           {"mv", "/data/a/b/copy.txt", "/data/a/moved.txt"},
+           {"ln", "-s", "../hello.txt", "/data/a/link"},
+           {"sh", "-c", "echo written by sh > /data/a/echo.txt"},
+           {"rm", "-r", "/data/a/b"}}) {
+    const auto result = busybox(command);
+    ASSERT_EQ(result.status, 0) << command[0] << ": " << describe(result);
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "a/b"));
+  EXPECT_EQ(slurp(dir_ / "a/moved.txt"), "hello from the host\n");
+  EXPECT_EQ(fs::read_symlink(dir_ / "a/link"), "../hello.txt");
+  EXPECT_EQ(slurp(dir_ / "a/echo.txt"), "written by sh\n");
+  const auto result = busybox({"cat", "/data/a/link"});
+  EXPECT_EQ(result.out, "hello from the host\n");
+}
+
+// ---------------------------------------------------------------- C++ programs
+
+TEST_F(VolumeTest, CppFileTourMatchesItsNativeRun) {
+  TempDir native_dir;
+  const auto native = run_process({program("file_tour"), native_dir.path().string()});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  const auto guest = run({program("file_tour"), "/data"});
+  ASSERT_EQ(guest.status, 0) << describe(guest);
+  EXPECT_EQ(guest.out, native.out);
+  EXPECT_NE(guest.out.find("after munmap: 'third'"), std::string::npos) << guest.out;
+  // The shared mapping left open at exit was written back too.
+  EXPECT_EQ(slurp(dir_ / "tour/shared.bin"), slurp(native_dir / "tour/shared.bin"));
+  EXPECT_EQ(slurp(dir_ / "tour/shared.bin").substr(2 * 4096, 5), "THIRD");
+  EXPECT_EQ(slurp(dir_ / "tour/moved.txt"), slurp(native_dir / "tour/moved.txt"));
+}
+
+// ---------------------------------------------------------------- hostile requests
+
+class HostileTest : public VolumeTest {
+ protected:
+  void SetUp() override {
+    VolumeTest::SetUp();
+    if (IsSkipped()) return;
+    fs::create_directory(dir_ / "sub");
+    std::ofstream(dir_ / "inside.txt") << "inside";
+    fs::create_symlink("/etc/passwd", dir_ / "abs");
+    fs::create_symlink("../../../../../../../../etc/passwd", dir_ / "rel");
+    fs::create_symlink("/etc", dir_ / "etcdir");
+    fs::create_symlink("inside.txt", dir_ / "good");
+    fs::create_symlink("/proc/self/root", dir_ / "proclink");
+    fs::create_symlink("/proc/self/fd/0", dir_ / "fdlink");
+    fs::create_symlink("/dev/null", dir_ / "devlink");
+  }
+  std::string hostile(const std::string& section, const std::string& mode = "") {
+    const auto result = run({program("file_hostile"), section}, mode);
+    EXPECT_EQ(result.status, 0) << describe(result);
+    return result.out;
+  }
+};
+
+TEST_F(HostileTest, DotDotStaysInside) {
+  EXPECT_EQ(hostile("dotdot"),
+            "/data/../etc/passwd: ENOENT\n"
+            "/data/../../../../etc/passwd: ENOENT\n"
+            "cwd ../../etc/passwd: ENOENT\n"
+            "  read [inside]\n"
+            "cwd sub/../inside.txt: ok\n"
+            "openat(sub, ../../etc/passwd): ENOENT\n"
+            "openat(sub, ../inside.txt): ok\n"
+            "mkdir /data/../escaped: ENOENT\n"
+            "/etc/passwd: ENOENT\n");
+  EXPECT_FALSE(fs::exists(dir_.path().parent_path() / "escaped"));
+}
+
+TEST_F(HostileTest, SymlinksCannotLeaveTheVolume) {
+  const auto before = fs::last_write_time("/etc/passwd");
+  EXPECT_EQ(hostile("symlinks"),
+            "absolute symlink: ENOENT\n"
+            "relative symlink out: ENOENT\n"
+            "symlinked dir out: ENOENT\n"
+            "  read [inside]\n"
+            "symlink in: ok\n"
+            "stat absolute symlink: ENOENT\n"
+            "lstat absolute symlink: ok\n"
+            "readlink absolute symlink: ok\n"
+            "  target [/etc/passwd]\n"
+            "write through symlink out: ENOENT\n"
+            "create through symlinked dir: ENOENT\n"
+            "chmod through symlink out: ENOENT\n");
+  EXPECT_EQ(fs::last_write_time("/etc/passwd"), before);
+  EXPECT_FALSE(fs::exists("/etc/new"));
+}
+
+TEST_F(HostileTest, ReadOnlyVolumeRefusesWritesWithErofs) {
+  EXPECT_EQ(hostile("readonly", ":ro"),
+            "  read [inside]\n"
+            "read: ok\n"
+            "open O_WRONLY: EROFS\n"
+            "open O_RDWR: EROFS\n"
+            "open O_TRUNC: EROFS\n"
+            "create: EROFS\n"
+            "mkdir: EROFS\n"
+            "mkdir existing: EEXIST\n"
+            "unlink: EROFS\n"
+            "rmdir: EROFS\n"
+            "rename: EROFS\n"
+            "symlink: EROFS\n"
+            "chmod: EROFS\n"
+            "truncate: EROFS\n"
+            "utimensat: EROFS\n"
+            "write to read-only fd: EBADF\n"
+            "fchmod: EROFS\n"
+            "ftruncate: EROFS\n"
+            "access W_OK: EROFS\n"
+            "access R_OK: ok\n");
+  EXPECT_EQ(slurp(dir_ / "inside.txt"), "inside");
+  EXPECT_FALSE(fs::exists(dir_ / "new.txt"));
+  EXPECT_FALSE(fs::exists(dir_ / "newdir"));
+  EXPECT_EQ(fs::status(dir_ / "inside.txt").permissions() & fs::perms::others_write, fs::perms::none);
+}
+
+TEST_F(HostileTest, ProcAndDevAreNotReachable) {
+  EXPECT_EQ(hostile("proc"),
+            "/proc/self/root/etc/passwd: ENOENT\n"
+            "/proc/1/root/etc/passwd: ENOENT\n"
+            "/dev/null: ENOENT\n"
+            "/dev/mem: ENOENT\n"
+            "volume link to /proc/self/root: ENOENT\n"
+            "volume link to /proc/self/fd/0: ENOENT\n"
+            "volume link to /dev/null: ENOENT\n"
+            "readlink /proc/self/exe: ok\n"
+            "  is absolute [1]\n");
+}
+
+TEST_F(HostileTest, HugeAndNegativeLengths) {
+  EXPECT_EQ(hostile("lengths"),
+            "read SIZE_MAX: EFAULT\n"
+            "read -5: EFAULT\n"
+            "read 1<<40: EFAULT\n"
+            "write SIZE_MAX: EFAULT\n"
+            "pread offset -1: EINVAL\n"
+            "pwrite offset -1: EINVAL\n"
+            "lseek to -10: EINVAL\n"
+            "lseek whence 99: EINVAL\n"
+            "ftruncate -1: EINVAL\n"
+            "readv iovcnt -1: EINVAL\n"
+            "readv iovcnt 5000: EINVAL\n"
+            "readv huge iov_len: EFAULT\n"
+            "getdents64 count -1: EFAULT\n"
+            "getdents64 count 1: EINVAL\n"
+            "readlink size -1: EINVAL\n"
+            "getcwd size 0: ERANGE\n"
+            "fallocate len -1: EINVAL\n");
+  EXPECT_EQ(slurp(dir_ / "inside.txt"), "inside");
+}
+
+TEST_F(HostileTest, BadPointersAreEfault) {
+  EXPECT_EQ(hostile("pointers"),
+            "open(NULL): EFAULT\n"
+            "open(1): EFAULT\n"
+            "open(kernel): EFAULT\n"
+            "open(-1): EFAULT\n"
+            "read into NULL: EFAULT\n"
+            "read into kernel: EFAULT\n"
+            "read into -4096: EFAULT\n"
+            "fstat into kernel: EFAULT\n"
+            "stat into NULL: EFAULT\n"
+            "getcwd into NULL: EFAULT\n"
+            "pipe into NULL: EFAULT\n"
+            "readv iovec NULL: EFAULT\n"
+            "readv iov_base kernel: EFAULT\n"
+            "rename from NULL: EFAULT\n"
+            "symlink target NULL: EFAULT\n"
+            "utimensat times kernel: EFAULT\n");
+}
+
+TEST_F(HostileTest, FdExhaustionIsEmfile) {
+  EXPECT_EQ(hostile("emfile"),
+            "opened 1021, last fd 1023, then EMFILE\n"
+            "pipe at the limit: EMFILE\n"
+            "dup at the limit: EMFILE\n"
+            "dup2 to 1024: EBADF\n"
+            "open after a close: ok\n"
+            "open after closing all: ok\n");
+}
+
+TEST_F(HostileTest, OversizedPathsAreEnametoolong) {
+  EXPECT_EQ(hostile("names"),
+            "5000-byte path: ENAMETOOLONG\n"
+            "  read [inside]\n"
+            "4094-byte path: ok\n"
+            "4096-byte path: ENAMETOOLONG\n"
+            "300-byte name: ENAMETOOLONG\n"
+            "mkdir 5000-byte path: ENAMETOOLONG\n"
+            "stat 5000-byte path: ENAMETOOLONG\n"
+            "empty path: ENOENT\n");
+}
+
+// ---------------------------------------------------------------- bad --volume values
+
+TEST(VolumeOption, BadValuesFailWith125AndOneLine) {
+  TempDir dir;
+  const std::string app = program("exit_with");
+  for (const std::vector<std::string>& volumes : std::vector<std::vector<std::string>>{
+           {"/nonexistent/hyperlet:/data"},
+           {dir.path().string() + ":data"},
+           {dir.path().string() + ":/data", dir.path().string() + ":/data/"},
+           {dir.path().string() + ":/data:rx"},
+           {dir.path().string()}}) {
+    std::vector<std::string> args = {kHyperlet, "run"};
+    for (const auto& volume : volumes) args.insert(args.end(), {"--volume", volume});
+    args.push_back(app);
+    const auto result = run_process(args);
+    EXPECT_EQ(result.status, 125) << volumes.back() << "\n" << describe(result);
+    EXPECT_TRUE(result.err.starts_with("hyperlet: invalid --volume")) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
+}
+
+}  // namespace
+}  // namespace hyperlet::testing

@@ -1,0 +1,77 @@
+// The guest's fd table (devices/fd_table.h): lowest-first allocation, the limit,
+// dup semantics, the hidden range for the guest kernel's shared mappings.
+#include "devices/fd_table.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+#include <gtest/gtest.h>
+
+namespace hyperlet {
+namespace {
+
+std::shared_ptr<OpenFile> pipe_end() {
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = 42;  // never touched: not owned
+  return file;
+}
+
+TEST(FdTable, StartsWithTheConsole) {
+  FdTable fds;
+  EXPECT_EQ(fds.open_count(), 3);
+  for (int fd = 0; fd < 3; ++fd) {
+    ASSERT_NE(fds.get(fd), nullptr);
+    EXPECT_EQ(fds.get(fd)->host_fd, fd);
+    EXPECT_FALSE(fds.get(fd)->owned.valid());
+  }
+  EXPECT_EQ(fds.get(3), nullptr);
+  EXPECT_EQ(fds.get(-1), nullptr);
+  EXPECT_EQ(fds.get(1ll << 40), nullptr);
+}
+
+TEST(FdTable, HandsOutTheLowestFreeNumber) {
+  FdTable fds;
+  EXPECT_EQ(fds.add(pipe_end(), false), 3);
+  EXPECT_EQ(fds.add(pipe_end(), false), 4);
+  EXPECT_EQ(fds.close(0), 0);
+  EXPECT_EQ(fds.add(pipe_end(), true), 0);
+  EXPECT_TRUE(fds.cloexec(0));
+  EXPECT_EQ(fds.add(pipe_end(), false, 10), 10);
+  EXPECT_EQ(fds.close(10), 0);
+  EXPECT_EQ(fds.close(10), -EBADF);
+  EXPECT_EQ(fds.close(-5), -EBADF);
+}
+
+TEST(FdTable, StopsAtTheLimitWithEmfile) {
+  FdTable fds;
+  for (int fd = 3; fd < FdTable::kLimit; ++fd) ASSERT_EQ(fds.add(pipe_end(), false), fd);
+  EXPECT_EQ(fds.add(pipe_end(), false), -EMFILE);
+  EXPECT_EQ(fds.open_count(), FdTable::kLimit);
+  // The hidden range is separate and bounded too.
+  for (int fd = FdTable::kLimit; fd < FdTable::kHiddenLimit; ++fd) {
+    ASSERT_EQ(fds.add(pipe_end(), true, FdTable::kLimit), fd);
+  }
+  EXPECT_EQ(fds.add(pipe_end(), true, FdTable::kLimit), -EMFILE);
+  EXPECT_EQ(fds.close(500), 0);
+  EXPECT_EQ(fds.add(pipe_end(), false), 500);
+}
+
+TEST(FdTable, DuplicatesShareTheFile) {
+  FdTable fds;
+  const int fd = fds.add(pipe_end(), false);
+  EXPECT_EQ(fds.duplicate_to(fd, 1, true), 1);
+  EXPECT_EQ(fds.get(1), fds.get(fd));
+  EXPECT_TRUE(fds.cloexec(1));
+  EXPECT_EQ(fds.close(fd), 0);
+  ASSERT_NE(fds.get(1), nullptr);
+  EXPECT_EQ(fds.get(1)->host_fd, 42);
+  EXPECT_EQ(fds.duplicate_to(fd, 5, false), -EBADF);
+  EXPECT_EQ(fds.duplicate_to(1, FdTable::kLimit, false), -EBADF);
+  EXPECT_EQ(fds.duplicate_to(1, -1, false), -EBADF);
+  EXPECT_EQ(fds.duplicate_to(1, 700, false), 700);
+  EXPECT_EQ(fds.add(pipe_end(), false), 3);
+}
+
+}  // namespace
+}  // namespace hyperlet

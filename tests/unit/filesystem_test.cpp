@@ -1,0 +1,123 @@
+// The file syscalls served on the host (devices/filesystem.cpp), called through
+// the host syscall table against real guest memory and a temporary volume.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include <hyperlet/abi.h>
+
+#include "devices/host_syscalls.h"
+
+namespace hyperlet {
+namespace {
+
+class FilesystemSyscalls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-fs-XXXXXX").string();
+    host_dir_ = ::mkdtemp(pattern.data());
+    std::ofstream(host_dir_ + "/hello.txt") << "hello volume";
+    std::filesystem::create_symlink("/etc/passwd", host_dir_ + "/escape");
+    auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x4a1234);
+    ASSERT_TRUE(layout.has_value());
+    layout_ = *layout;
+    auto memory = GuestMemory::create(layout_.memory_size);
+    ASSERT_TRUE(memory.has_value());
+    memory_.emplace(std::move(*memory));
+    context_.emplace(*memory_, layout_, "/apps/hello");
+    auto volumes = open_volumes({{host_dir_, "/data", false}});
+    ASSERT_TRUE(volumes.has_value());
+    context_->files.volumes = std::move(*volumes);
+  }
+  void TearDown() override { std::filesystem::remove_all(host_dir_); }
+
+  std::uint64_t put(const std::string& text) {
+    const std::uint64_t address = layout_.heap_start + next_;
+    auto bytes = memory_->span(address, text.size() + 1);
+    std::memcpy(bytes->data(), text.c_str(), text.size() + 1);
+    next_ += (text.size() + 1 + 15) & ~std::size_t{15};
+    return address;
+  }
+  std::int64_t call(std::uint64_t number, SyscallArguments args) { return table_.call(number, *context_, args); }
+
+  std::string host_dir_;
+  GuestLayout layout_{};
+  std::optional<GuestMemory> memory_;
+  std::optional<SyscallContext> context_;
+  HostSyscallTable table_ = make_host_syscall_table();
+  std::uint64_t next_ = 0;
+};
+
+TEST_F(FilesystemSyscalls, OpenReadsIntoGuestMemory) {
+  const std::int64_t fd = call(SYS_openat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/hello.txt"), O_RDONLY});
+  ASSERT_EQ(fd, 3);
+  const std::uint64_t buffer = layout_.heap_start + 0x10000;
+  EXPECT_EQ(call(SYS_read, {3, buffer, 64}), 12);
+  EXPECT_EQ(std::memcmp(memory_->span(buffer, 12)->data(), "hello volume", 12), 0);
+  EXPECT_EQ(call(SYS_read, {3, abi::kBootInfoAddr, 64}), -EFAULT);
+  EXPECT_EQ(call(SYS_read, {3, buffer, ~0ull}), -EFAULT);
+  EXPECT_EQ(call(SYS_close, {3}), 0);
+  EXPECT_EQ(call(SYS_close, {3}), -EBADF);
+}
+
+TEST_F(FilesystemSyscalls, PathsOutsideTheVolumeAreEnoent) {
+  EXPECT_EQ(call(SYS_open, {put("/etc/passwd"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(call(SYS_open, {put("/data/../etc/passwd"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(call(SYS_open, {put("/data/escape"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(call(SYS_open, {put("/"), O_RDONLY | O_DIRECTORY}), 3);  // the way to the volumes
+  EXPECT_EQ(call(SYS_open, {put("/"), O_WRONLY}), -EISDIR);
+  EXPECT_EQ(call(SYS_mkdir, {put("/data/../outside"), 0755}), -ENOENT);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(host_dir_).parent_path() / "outside"));
+}
+
+TEST_F(FilesystemSyscalls, PathArgumentsAreCheckedLikeLinux) {
+  EXPECT_EQ(call(SYS_open, {0, O_RDONLY}), -EFAULT);
+  EXPECT_EQ(call(SYS_open, {abi::kBootInfoAddr, O_RDONLY}), -EFAULT);
+  EXPECT_EQ(call(SYS_open, {put(std::string(5000, 'a')), O_RDONLY}), -ENAMETOOLONG);
+  // Unterminated up to the end of app memory: the string runs into memory the app cannot read.
+  const std::uint64_t end = layout_.page_tables_base;
+  std::memset(memory_->span(end - 100, 100)->data(), 'x', 100);
+  EXPECT_EQ(call(SYS_open, {end - 100, O_RDONLY}), -EFAULT);
+  EXPECT_EQ(call(SYS_open, {put(""), O_RDONLY}), -ENOENT);
+}
+
+TEST_F(FilesystemSyscalls, WorkingDirectoryAndDirectoryFds) {
+  EXPECT_EQ(call(SYS_chdir, {put("/data")}), 0);
+  const std::uint64_t buffer = layout_.heap_start + 0x10000;
+  EXPECT_EQ(call(SYS_getcwd, {buffer, 64}), 6);
+  EXPECT_STREQ(reinterpret_cast<const char*>(memory_->span(buffer, 6)->data()), "/data");
+  EXPECT_EQ(call(SYS_getcwd, {buffer, 5}), -ERANGE);
+  EXPECT_EQ(call(SYS_open, {put("hello.txt"), O_RDONLY}), 3);
+  EXPECT_EQ(call(SYS_chdir, {put("/nowhere")}), -ENOENT);
+  EXPECT_EQ(call(SYS_chdir, {put("hello.txt")}), -ENOTDIR);
+  const std::int64_t dir = call(SYS_open, {put("/data"), O_RDONLY | O_DIRECTORY});
+  ASSERT_EQ(dir, 4);
+  EXPECT_EQ(call(SYS_openat, {4, put("hello.txt"), O_RDONLY}), 5);
+  EXPECT_EQ(call(SYS_openat, {3, put("x"), O_RDONLY}), -ENOTDIR);
+  EXPECT_EQ(call(SYS_openat, {99, put("x"), O_RDONLY}), -EBADF);
+}
+
+TEST_F(FilesystemSyscalls, ConsoleIsPartOfTheTable) {
+  EXPECT_EQ(call(SYS_dup, {1}), 3);
+  EXPECT_EQ(call(SYS_close, {0}), 0);
+  EXPECT_EQ(call(SYS_open, {put("/data/hello.txt"), O_RDONLY}), 0);  // the lowest free fd
+  EXPECT_EQ(call(SYS_dup2, {0, 1}), 1);
+  const std::uint64_t buffer = layout_.heap_start + 0x10000;
+  EXPECT_EQ(call(SYS_read, {1, buffer, 5}), 5);  // fd 1 now reads the file
+  EXPECT_EQ(call(SYS_dup3, {0, 0, 0}), -EINVAL);
+  EXPECT_EQ(call(SYS_fcntl, {0, F_GETFD}), 0);
+  EXPECT_EQ(call(SYS_fcntl, {0, F_SETFD, FD_CLOEXEC}), 0);
+  EXPECT_EQ(call(SYS_fcntl, {0, F_GETFD}), FD_CLOEXEC);
+  EXPECT_EQ(call(SYS_fcntl, {0, F_DUPFD, 100}), 100);
+}
+
+}  // namespace
+}  // namespace hyperlet
