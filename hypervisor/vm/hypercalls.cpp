@@ -8,6 +8,7 @@
 
 #include "devices/syscall_names.h"
 #include "vm/fault_report.h"
+#include "vm/syscall_arity.h"
 
 namespace hyperlet {
 namespace {
@@ -37,9 +38,14 @@ std::string_view hypercall_name(std::uint64_t call) {
 }
 
 std::string format_syscall(const abi::SyscallArgs& call) {
-  // Trailing zero arguments are dropped: the table of each syscall's arity is not kept here.
+  // The syscall's own arguments; for one not in the arity table, all six
+  // registers without the trailing zeros.
   int count = 6;
-  while (count > 0 && call.args[count - 1] == 0) --count;
+  if (auto arity = syscall_arity(call.number)) {
+    count = *arity;
+  } else {
+    while (count > 0 && call.args[count - 1] == 0) --count;
+  }
   std::string arguments;
   for (int i = 0; i < count; ++i) {
     if (i != 0) arguments += ", ";
