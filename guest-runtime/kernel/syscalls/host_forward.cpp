@@ -1,5 +1,9 @@
 // Syscalls that need the host (I/O, sleeping, entropy, anything unknown) cross in
 // one coarse hypercall; the host checks every guest address they carry.
+//
+// Every instruction here is emulated on kvm_pvm (~0.5 us) and every forwarded
+// syscall runs them: the copy is unrolled (a loop cost 36 instructions, this 12),
+// and the result is not cleared first because the host always writes it.
 #include "../hypercall.h"
 #include "syscalls.h"
 
@@ -8,8 +12,8 @@ namespace hyperlet::kernel {
 int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]) {
   abi::SyscallArgs& call = hypercall_args().syscall;
   call.number = number;
+#pragma GCC unroll 6
   for (int i = 0; i < 6; ++i) call.args[i] = args[i];
-  call.result = 0;
   hypercall(abi::Hypercall::kHostSyscall);
   return call.result;
 }
