@@ -36,7 +36,8 @@ std::string exit_status_help() {
 
 // Everything after APP belongs to the app, even words that look like hyperlet's
 // options, so the split happens before CLI11 sees the command line.
-constexpr std::string_view kOptionsWithValue[] = {"--memory", "--env", "--volume", "--timeout", "--syscall-entry"};
+constexpr std::string_view kOptionsWithValue[] = {"--memory",  "--env",           "--volume",       "--publish",
+                                                     "--timeout", "--syscall-entry", "--allow-connect"};
 
 std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<std::string>& app_arguments,
                                              bool& arguments_given) {
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
   std::string entry_text = "auto";
   std::vector<std::string> env;
   std::vector<std::string> volumes;
+  std::vector<std::string> publish;
+  std::vector<std::string> allow_connect;
 
   CLI::App* run = app.add_subcommand("run", "Run APP in a new microVM; its output and exit status are hyperlet's");
   run->add_option("APP", options.app_path,
@@ -104,6 +107,17 @@ int main(int argc, char** argv) {
                   "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
                   "(repeatable). The app sees only granted directories; paths are resolved beneath "
                   "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
+      ->allow_extra_args(false);
+  run->add_option("--publish", publish,
+                  "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
+                  "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
+                  "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
+                  "any other port is EACCES")
+      ->allow_extra_args(false);
+  run->add_option("--allow-connect", allow_connect,
+                  "Let the app connect (TCP) or send (UDP) to HOST:PORT or ADDR/PREFIX:PORT (repeatable; "
+                  "PORT may be *, a HOST name is resolved at start). Anything else is EACCES; nothing is "
+                  "reachable by default")
       ->allow_extra_args(false);
   run->add_option("--timeout", timeout_text,
                   "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
@@ -209,6 +223,17 @@ int main(int argc, char** argv) {
     if (!volume) return report(volume.error());
     options.volumes.push_back(std::move(*volume));
   }
+  for (const std::string& text : publish) {
+    auto rule = parse_publish_rule(text);
+    if (!rule) return report(rule.error());
+    options.network.publish.push_back(*rule);
+  }
+  for (const std::string& text : allow_connect) {
+    auto rules = parse_connect_rule(text);
+    if (!rules) return report(rules.error());
+    options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
+  }
+  if (auto ok = options.network.check(); !ok) return report(ok.error());
   options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
                           : entry_text == "syscall" ? SyscallEntry::kSyscall
                                                     : SyscallEntry::kAuto;

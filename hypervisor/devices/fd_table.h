@@ -16,6 +16,8 @@
 
 namespace hyperlet {
 
+struct SocketState;  // devices/sockets.h
+
 struct OpenFile {
   int host_fd = -1;      // -1 for a directory above the volumes (kAncestor)
   UniqueFd owned;        // empty for the console: hyperlet's own 0-2 are never closed
@@ -25,6 +27,8 @@ struct OpenFile {
   // A directory above the volumes: its entries, and how far getdents64 got.
   std::vector<std::string> ancestor_entries;
   std::size_t ancestor_position = 0;
+  // Set for the guest's sockets: what the network policy decided about it.
+  std::shared_ptr<SocketState> socket;
   bool is_ancestor() const { return host_fd < 0; }
   bool in_read_only_volume() const { return volume != nullptr && volume->read_only; }
 };

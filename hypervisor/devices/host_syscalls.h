@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "devices/fd_table.h"
+#include "devices/network_policy.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 
@@ -54,6 +55,10 @@ class SyscallContext {
   const std::string& exe_path() const { return exe_path_; }
   // The app's files: fd table (console 0-2 included), volumes, cwd.
   GuestFiles files;
+  // What --publish and --allow-connect grant.
+  NetworkPolicy network;
+  // --trace: devices print a line for each request the policy denies.
+  bool trace = false;
   // Set by a sleep interrupted by the run's deadline.
   bool interrupted = false;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).
@@ -82,6 +87,8 @@ void register_clock_syscalls(HostSyscallTable& table);
 void register_random_syscalls(HostSyscallTable& table);
 void register_filesystem_syscalls(HostSyscallTable& table);
 void register_guest_control_syscalls(HostSyscallTable& table);
+void register_socket_syscalls(HostSyscallTable& table);
+void register_readiness_syscalls(HostSyscallTable& table);
 
 HostSyscallTable make_host_syscall_table();
 

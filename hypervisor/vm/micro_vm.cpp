@@ -170,6 +170,10 @@ class MicroVm {
     }
     SyscallContext context(*memory, layout_, boot_exe_path_);
     context.files.volumes = std::move(*volumes);
+    context.network = options_.network;
+    context.trace = options_.trace;
+    // A write to a closed connection or pipe is EPIPE for the app, never hyperlet's death.
+    ::signal(SIGPIPE, SIG_IGN);
     raise_host_open_file_limit();
     auto outcome = run_loop(*vcpu, *memory, context);
     g_running_vcpu.store(nullptr);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/network_policy.h"
 #include "devices/volumes.h"
 #include "memory/guest_layout.h"
 
@@ -23,6 +24,7 @@ struct RunOptions {
   std::vector<std::string> environment;  // KEY=VALUE
   std::optional<std::uint64_t> memory_size;
   std::vector<VolumeSpec> volumes;       // --volume HOST_DIR:GUEST_DIR[:ro]
+  NetworkPolicy network;                 // --publish, --allow-connect
   bool exit_on_ready = false;
   std::optional<std::chrono::nanoseconds> timeout;
   SyscallEntry syscall_entry = SyscallEntry::kAuto;

@@ -1,0 +1,322 @@
+// Readiness: poll, ppoll, select, pselect6, epoll and eventfd over the guest's fd
+// table (devices/fd_table.h). A guest that waits makes the host wait: each call
+// is one host ppoll/epoll_wait on the host fds behind the guest's, during which
+// the vCPU's thread sleeps. The run's deadline (SIGALRM, no SA_RESTART)
+// interrupts the wait and ends the run.
+//
+// An epoll instance is a host epoll fd. epoll_ctl registers the host fd behind
+// the guest fd with the guest's epoll_event unchanged, so epoll_wait's events
+// (whose data is the guest's own) are written straight into the guest's array.
+// A host fd closes when its last guest fd closes, which takes it out of every
+// epoll set, as on Linux.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "devices/host_syscalls.h"
+
+namespace hyperlet {
+namespace {
+
+using R = std::int64_t;
+// Linux refuses more pollfds than RLIMIT_NOFILE, which the guest reports as 1024.
+constexpr std::uint64_t kMaxPollFds = 1024;
+constexpr int kMaxEpollEvents = INT32_MAX / static_cast<int>(sizeof(epoll_event));
+constexpr long kNanosPerSecond = 1'000'000'000;
+
+std::int64_t fd_argument(std::uint64_t value) { return static_cast<std::int32_t>(value); }
+
+R interrupted_or(SyscallContext& context, int error) {
+  if (error == EINTR) context.interrupted = true;
+  return -error;
+}
+
+std::optional<timespec> checked_timespec(const timespec& value) {
+  if (value.tv_sec < 0 || value.tv_nsec < 0 || value.tv_nsec >= kNanosPerSecond) return std::nullopt;
+  return value;
+}
+
+// Polls guest fds (fd < 0 is skipped; an fd that is not open gets POLLNVAL; a
+// directory above the volumes is always readable), filling revents in place.
+R poll_guest_fds(SyscallContext& context, std::vector<pollfd>& fds, const timespec* timeout) {
+  std::vector<pollfd> host_fds;
+  host_fds.reserve(fds.size());
+  R known = 0;
+  for (auto& fd : fds) {
+    fd.revents = 0;
+    if (fd.fd < 0) continue;
+    const OpenFile* file = context.files.fds.get(fd.fd);
+    if (file == nullptr || file->is_ancestor()) {
+      fd.revents = file == nullptr ? POLLNVAL : static_cast<short>(fd.events & (POLLIN | POLLRDNORM));
+      known += fd.revents != 0 ? 1 : 0;
+      continue;
+    }
+    host_fds.push_back(pollfd{file->host_fd, fd.events, 0});
+  }
+  // With an answer already known, do not block.
+  const timespec zero{};
+  const int ready = ::ppoll(host_fds.data(), host_fds.size(), known != 0 ? &zero : timeout, nullptr);
+  if (ready < 0) return interrupted_or(context, errno);
+  for (std::size_t guest = 0, host = 0; guest < fds.size(); ++guest) {
+    if (fds[guest].fd < 0) continue;
+    const OpenFile* file = context.files.fds.get(fds[guest].fd);
+    if (file == nullptr || file->is_ancestor()) continue;
+    fds[guest].revents = host_fds[host++].revents;
+  }
+  return ready + known;
+}
+
+// poll/ppoll: the guest's pollfd array, polled on the host. Shells need this:
+// busybox's `read` polls stdin before each byte.
+R poll_call(SyscallContext& context, std::uint64_t address, std::uint64_t count, const timespec* timeout) {
+  if (count > kMaxPollFds) return -EINVAL;
+  auto bytes = context.user_span(address, count * sizeof(pollfd));
+  if (count != 0 && !bytes) return -EFAULT;
+  std::vector<pollfd> fds(count);
+  if (count != 0) std::memcpy(fds.data(), bytes->data(), bytes->size());
+  const R ready = poll_guest_fds(context, fds, timeout);
+  if (ready < 0) return ready;
+  if (count != 0) std::memcpy(bytes->data(), fds.data(), bytes->size());
+  return ready;
+}
+
+// select/pselect6 as poll: each set bit becomes a pollfd; the sets are rewritten
+// with the ready fds. A set bit for a closed fd is EBADF.
+R select_call(SyscallContext& context, std::uint64_t count, std::uint64_t read_address, std::uint64_t write_address,
+              std::uint64_t except_address, const timespec* timeout) {
+  if (static_cast<std::int32_t>(count) < 0) return -EINVAL;
+  const std::uint64_t nfds = std::min<std::uint64_t>(count, FdTable::kLimit);
+  const std::uint64_t words = (nfds + 63) / 64;
+  using Words = std::vector<std::uint64_t>;
+  Words sets[3] = {Words(words), Words(words), Words(words)};
+  const std::uint64_t addresses[3] = {read_address, write_address, except_address};
+  for (int set = 0; set < 3; ++set) {
+    if (addresses[set] == 0 || words == 0) continue;
+    auto bytes = context.user_span(addresses[set], words * 8);
+    if (!bytes) return -EFAULT;
+    std::memcpy(sets[set].data(), bytes->data(), words * 8);
+  }
+  auto is_set = [&](int set, std::uint64_t fd) { return (sets[set][fd / 64] >> (fd % 64) & 1) != 0; };
+  constexpr short kRead = POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR;
+  constexpr short kWrite = POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR;
+  constexpr short kExcept = POLLPRI;
+  std::vector<pollfd> fds;
+  for (std::uint64_t fd = 0; fd < nfds; ++fd) {
+    short events = 0;
+    if (is_set(0, fd)) events |= POLLIN | POLLRDNORM | POLLRDBAND;
+    if (is_set(1, fd)) events |= POLLOUT | POLLWRNORM | POLLWRBAND;
+    if (is_set(2, fd)) events |= POLLPRI;
+    if (events == 0) continue;
+    if (context.files.fds.get(static_cast<std::int64_t>(fd)) == nullptr) return -EBADF;
+    fds.push_back(pollfd{static_cast<int>(fd), events, 0});
+  }
+  const R ready = poll_guest_fds(context, fds, timeout);
+  if (ready < 0) return ready;
+  Words results[3] = {Words(words), Words(words), Words(words)};
+  R total = 0;
+  for (const pollfd& fd : fds) {
+    const auto index = static_cast<std::uint64_t>(fd.fd);
+    const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+    const short masks[3] = {kRead, kWrite, kExcept};
+    for (int set = 0; set < 3; ++set) {
+      if (is_set(set, index) && (fd.revents & masks[set]) != 0) {
+        results[set][index / 64] |= bit;
+        ++total;
+      }
+    }
+  }
+  for (int set = 0; set < 3; ++set) {
+    if (addresses[set] == 0 || words == 0) continue;
+    auto bytes = context.user_span(addresses[set], words * 8);
+    if (!bytes) return -EFAULT;
+    std::memcpy(bytes->data(), results[set].data(), words * 8);
+  }
+  return total;
+}
+
+timespec now() {
+  timespec value{};
+  ::clock_gettime(CLOCK_MONOTONIC, &value);
+  return value;
+}
+
+// What is left of `timeout` after waiting since `start` (never negative).
+timespec remaining(const timespec& timeout, const timespec& start) {
+  const timespec end = now();
+  const std::int64_t total = timeout.tv_sec * kNanosPerSecond + timeout.tv_nsec;
+  const std::int64_t waited = (end.tv_sec - start.tv_sec) * kNanosPerSecond + (end.tv_nsec - start.tv_nsec);
+  const std::int64_t left = std::max<std::int64_t>(total - waited, 0);
+  return timespec{static_cast<time_t>(left / kNanosPerSecond), static_cast<long>(left % kNanosPerSecond)};
+}
+
+// ---------------------------------------------------------------- epoll, eventfd, timerfd
+
+R add_host_fd(SyscallContext& context, int host, bool cloexec) {
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = host;
+  file->owned = UniqueFd(host);
+  return context.files.fds.add(std::move(file), cloexec);
+}
+
+R epoll_create_call(SyscallContext& context, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(EPOLL_CLOEXEC)) != 0) return -EINVAL;
+  const int host = ::epoll_create1(EPOLL_CLOEXEC);
+  if (host < 0) return -errno;
+  return add_host_fd(context, host, (flags & EPOLL_CLOEXEC) != 0);
+}
+
+R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t operation, std::uint64_t fd,
+                 std::uint64_t event_address) {
+  const OpenFile* epoll = context.files.fds.get(fd_argument(epoll_fd));
+  const OpenFile* target = context.files.fds.get(fd_argument(fd));
+  if (epoll == nullptr || target == nullptr) return -EBADF;
+  if (epoll->is_ancestor()) return -EINVAL;
+  if (target->is_ancestor()) return -EPERM;  // a directory, as on Linux
+  epoll_event event{};
+  if (operation != EPOLL_CTL_DEL) {
+    auto guest_event = context.read<epoll_event>(event_address);
+    if (!guest_event) return -EFAULT;
+    event = *guest_event;
+  }
+  return ::epoll_ctl(epoll->host_fd, static_cast<int>(operation), target->host_fd, &event) == 0 ? 0 : -errno;
+}
+
+R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t events_address,
+                  std::uint64_t max_events, int timeout_ms) {
+  const OpenFile* epoll = context.files.fds.get(fd_argument(epoll_fd));
+  if (epoll == nullptr) return -EBADF;
+  if (epoll->is_ancestor()) return -EINVAL;
+  const auto count = static_cast<std::int32_t>(max_events);
+  if (count <= 0 || count > kMaxEpollEvents) return -EINVAL;
+  auto events = context.user_span(events_address, static_cast<std::uint64_t>(count) * sizeof(epoll_event));
+  if (!events) return -EFAULT;
+  // The guest's array is written directly: epoll_event has one layout on both sides.
+  const int ready = ::epoll_wait(epoll->host_fd, reinterpret_cast<epoll_event*>(events->data()), count, timeout_ms);
+  if (ready < 0) return interrupted_or(context, errno);
+  return ready;
+}
+
+int timeout_milliseconds(const timespec& timeout) {
+  // epoll_wait takes milliseconds; round up so that a short wait is not a busy poll.
+  const std::int64_t ms = timeout.tv_sec * 1000 + (timeout.tv_nsec + 999'999) / 1'000'000;
+  return static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX));
+}
+
+}  // namespace
+
+void register_readiness_syscalls(HostSyscallTable& table) {
+  using C = SyscallContext;
+  using A = SyscallArguments;
+  table.add(SYS_poll, [](C& context, const A& a) -> R {
+    const auto milliseconds = static_cast<std::int32_t>(a[2]);  // int; negative waits forever
+    const timespec timeout{milliseconds / 1000, static_cast<long>(milliseconds % 1000) * 1'000'000};
+    return poll_call(context, a[0], a[1], milliseconds < 0 ? nullptr : &timeout);
+  });
+  table.add(SYS_ppoll, [](C& context, const A& a) -> R {
+    // a[3], the signal mask, does not matter: the guest delivers no signals yet.
+    if (a[2] == 0) return poll_call(context, a[0], a[1], nullptr);
+    auto timeout = context.read<timespec>(a[2]);
+    if (!timeout) return -EFAULT;
+    if (!checked_timespec(*timeout)) return -EINVAL;
+    const timespec start = now();
+    const R ready = poll_call(context, a[0], a[1], &*timeout);
+    if (ready >= 0 && !context.write(a[2], remaining(*timeout, start))) return -EFAULT;
+    return ready;
+  });
+  table.add(SYS_select, [](C& context, const A& a) -> R {
+    if (a[4] == 0) return select_call(context, a[0], a[1], a[2], a[3], nullptr);
+    auto interval = context.read<timeval>(a[4]);
+    if (!interval) return -EFAULT;
+    if (interval->tv_sec < 0 || interval->tv_usec < 0) return -EINVAL;
+    // Linux normalises oversized microseconds rather than refusing them.
+    const timespec timeout{interval->tv_sec + interval->tv_usec / 1'000'000,
+                           static_cast<long>(interval->tv_usec % 1'000'000) * 1000};
+    const timespec start = now();
+    const R ready = select_call(context, a[0], a[1], a[2], a[3], &timeout);
+    if (ready >= 0) {
+      const timespec left = remaining(timeout, start);
+      if (!context.write(a[4], timeval{left.tv_sec, left.tv_nsec / 1000})) return -EFAULT;
+    }
+    return ready;
+  });
+  table.add(SYS_pselect6, [](C& context, const A& a) -> R {
+    // a[5] points at {sigmask, size}: no signals are delivered in the guest yet.
+    if (a[4] == 0) return select_call(context, a[0], a[1], a[2], a[3], nullptr);
+    auto timeout = context.read<timespec>(a[4]);
+    if (!timeout) return -EFAULT;
+    if (!checked_timespec(*timeout)) return -EINVAL;
+    const timespec start = now();
+    const R ready = select_call(context, a[0], a[1], a[2], a[3], &*timeout);
+    if (ready >= 0 && !context.write(a[4], remaining(*timeout, start))) return -EFAULT;
+    return ready;
+  });
+
+  table.add(SYS_epoll_create, [](C& context, const A& a) -> R {
+    if (static_cast<std::int32_t>(a[0]) <= 0) return -EINVAL;
+    return epoll_create_call(context, 0);
+  });
+  table.add(SYS_epoll_create1, [](C& context, const A& a) -> R { return epoll_create_call(context, a[0]); });
+  table.add(SYS_epoll_ctl, [](C& context, const A& a) -> R { return epoll_ctl_call(context, a[0], a[1], a[2], a[3]); });
+  table.add(SYS_epoll_wait, [](C& context, const A& a) -> R {
+    return epoll_wait_call(context, a[0], a[1], a[2], static_cast<std::int32_t>(a[3]));
+  });
+  table.add(SYS_epoll_pwait, [](C& context, const A& a) -> R {
+    return epoll_wait_call(context, a[0], a[1], a[2], static_cast<std::int32_t>(a[3]));
+  });
+  table.add(SYS_epoll_pwait2, [](C& context, const A& a) -> R {
+    if (a[3] == 0) return epoll_wait_call(context, a[0], a[1], a[2], -1);
+    auto timeout = context.read<timespec>(a[3]);
+    if (!timeout) return -EFAULT;
+    if (!checked_timespec(*timeout)) return -EINVAL;
+    return epoll_wait_call(context, a[0], a[1], a[2], timeout_milliseconds(*timeout));
+  });
+
+  auto eventfd = [](C& context, std::uint64_t initial, std::uint64_t flags) -> R {
+    if ((flags & ~static_cast<std::uint64_t>(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) != 0) return -EINVAL;
+    const int host = ::eventfd(static_cast<unsigned>(initial),
+                               static_cast<int>(flags & (EFD_NONBLOCK | EFD_SEMAPHORE)) | EFD_CLOEXEC);
+    if (host < 0) return -errno;
+    return add_host_fd(context, host, (flags & EFD_CLOEXEC) != 0);
+  };
+  table.add(SYS_eventfd, [eventfd](C& context, const A& a) -> R { return eventfd(context, a[0], 0); });
+  table.add(SYS_eventfd2, [eventfd](C& context, const A& a) -> R { return eventfd(context, a[0], a[1]); });
+
+  // timerfd: the guest's clocks are the host's (boot_info offsets), so times carry over.
+  table.add(SYS_timerfd_create, [](C& context, const A& a) -> R {
+    const auto clock = static_cast<clockid_t>(a[0]);
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME) return -EINVAL;
+    if ((a[1] & ~static_cast<std::uint64_t>(TFD_CLOEXEC | TFD_NONBLOCK)) != 0) return -EINVAL;
+    const int host = ::timerfd_create(clock, static_cast<int>(a[1] & TFD_NONBLOCK) | TFD_CLOEXEC);
+    if (host < 0) return -errno;
+    return add_host_fd(context, host, (a[1] & TFD_CLOEXEC) != 0);
+  });
+  table.add(SYS_timerfd_settime, [](C& context, const A& a) -> R {
+    const OpenFile* file = context.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor()) return -EINVAL;
+    auto value = context.read<itimerspec>(a[2]);
+    if (!value) return -EFAULT;
+    itimerspec old{};
+    if (::timerfd_settime(file->host_fd, static_cast<int>(a[1]), &*value, &old) != 0) return -errno;
+    if (a[3] != 0 && !context.write(a[3], old)) return -EFAULT;
+    return 0;
+  });
+  table.add(SYS_timerfd_gettime, [](C& context, const A& a) -> R {
+    const OpenFile* file = context.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor()) return -EINVAL;
+    itimerspec value{};
+    if (::timerfd_gettime(file->host_fd, &value) != 0) return -errno;
+    return context.write(a[1], value) ? 0 : -EFAULT;
+  });
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,513 @@
+// Sockets: each guest socket is a host socket (always SOCK_CLOEXEC on the host;
+// SOCK_NONBLOCK as the guest asks), so a blocking call blocks the vCPU's thread on
+// the host and a non-blocking one answers at once: one exit per call either way.
+// Data moves between the host socket and the checked guest span directly.
+//
+// The policy (devices/network_policy.h) is applied here and nowhere else:
+// - bind to a port: only a --publish rule's GUEST_PORT, and the host socket is
+//   bound to the rule's HOST_ADDR:HOST_PORT; getsockname reports what the guest
+//   bound. bind to port 0 (an ephemeral port, as connect picks) is allowed.
+// - listen: only on a socket bound through a rule.
+// - connect, sendto/sendmsg with an address: only to an --allow-connect address.
+// Denials are EACCES, with a line on stderr under --trace.
+// read/write/readv/writev/sendfile/close/fcntl on sockets go through the fd
+// table's generic handlers (filesystem.cpp); hyperlet ignores SIGPIPE, so a
+// write to a closed connection is EPIPE.
+#include "devices/sockets.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <expected>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "devices/host_syscalls.h"
+
+namespace hyperlet {
+namespace {
+
+using R = std::int64_t;
+constexpr std::uint64_t kMaxIo = 0x7ffff000;
+constexpr std::uint64_t kMaxIovecs = 1024;
+constexpr std::uint64_t kMaxControl = 64 * 1024;
+constexpr socklen_t kMaxOption = 512;
+
+std::int64_t fd_argument(std::uint64_t value) { return static_cast<std::int32_t>(value); }
+
+void deny(const SyscallContext& context, std::string_view what) {
+  if (context.trace) fmt::print(stderr, "[hyperlet policy] denied: {}\n", what);
+}
+
+// The result of a host call that may block: the run's deadline (SIGALRM) ends it.
+R blocking_result(SyscallContext& context, ssize_t value) {
+  if (value >= 0) return value;
+  if (errno == EINTR) context.interrupted = true;
+  return -errno;
+}
+
+struct Socket {
+  OpenFile* file;
+  SocketState* state;
+};
+
+std::expected<Socket, int> socket_of(const SyscallContext& context, std::uint64_t fd) {
+  OpenFile* file = context.files.fds.get(fd_argument(fd));
+  if (file == nullptr) return std::unexpected(EBADF);
+  if (file->socket == nullptr) return std::unexpected(ENOTSOCK);
+  return Socket{file, file->socket.get()};
+}
+
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
+std::expected<Address, int> read_address(const SyscallContext& context, std::uint64_t address,
+                                         std::uint64_t length) {
+  if (static_cast<std::int32_t>(length) < 0 || length > sizeof(sockaddr_storage)) return std::unexpected(EINVAL);
+  Address result;
+  result.length = static_cast<socklen_t>(length);
+  if (length == 0) return result;
+  auto bytes = context.user_span(address, length);
+  if (!bytes) return std::unexpected(EFAULT);
+  std::memcpy(&result.storage, bytes->data(), length);
+  return result;
+}
+
+// Linux's move_addr_to_user: the guest's buffer gets what fits, *length the full size.
+R write_address(const SyscallContext& context, const Address& value, std::uint64_t address,
+                std::uint64_t length_address) {
+  if (address == 0 || length_address == 0) return 0;
+  auto capacity = context.read<std::int32_t>(length_address);
+  if (!capacity) return -EFAULT;
+  if (*capacity < 0) return -EINVAL;
+  const auto copied = std::min<std::uint64_t>(static_cast<std::uint64_t>(*capacity), value.length);
+  if (copied != 0) {
+    auto bytes = context.user_span(address, copied);
+    if (!bytes) return -EFAULT;
+    std::memcpy(bytes->data(), &value.storage, copied);
+  }
+  return context.write(length_address, static_cast<std::int32_t>(value.length)) ? 0 : -EFAULT;
+}
+
+// May the guest reach this destination? Checked for connect and addressed sends.
+R check_destination(const SyscallContext& context, const Address& destination, std::string_view call) {
+  if (destination.storage.ss_family == AF_UNSPEC) return 0;  // UDP: dissolve the association
+  auto endpoint = decode_endpoint(destination.storage, destination.length);
+  if (!endpoint) return -EINVAL;
+  if (context.network.may_connect(*endpoint)) return 0;
+  deny(context, fmt::format("{} to {} (no --allow-connect rule)", call, format_endpoint(*endpoint)));
+  return -EACCES;
+}
+
+std::optional<std::vector<iovec>> host_iovecs(const SyscallContext& context, std::uint64_t address,
+                                              std::uint64_t count) {
+  if (count > kMaxIovecs) return std::nullopt;
+  std::vector<iovec> result;
+  std::uint64_t total = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto entry = context.read<iovec>(address + i * sizeof(iovec));
+    if (!entry) return std::nullopt;
+    if (entry->iov_len == 0) continue;
+    auto bytes = context.user_span(reinterpret_cast<std::uint64_t>(entry->iov_base), entry->iov_len);
+    if (!bytes) return std::nullopt;
+    const std::uint64_t length = std::min<std::uint64_t>(bytes->size(), kMaxIo - total);
+    if (length == 0) break;
+    result.push_back(iovec{bytes->data(), length});
+    total += length;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- create, bind, listen, accept
+
+R create_socket(SyscallContext& context, std::uint64_t domain, std::uint64_t type, std::uint64_t protocol) {
+  if (domain != AF_INET && domain != AF_INET6) return -EAFNOSUPPORT;
+  const std::uint64_t flags = type & static_cast<std::uint64_t>(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const std::uint64_t kind = type & ~static_cast<std::uint64_t>(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  auto state = std::make_shared<SocketState>();
+  state->family = static_cast<int>(domain);
+  if (kind == SOCK_STREAM) {
+    if (protocol != 0 && protocol != IPPROTO_TCP) return -EPROTONOSUPPORT;
+    state->transport = Transport::kTcp;
+  } else if (kind == SOCK_DGRAM) {
+    if (protocol != 0 && protocol != IPPROTO_UDP) return -EPROTONOSUPPORT;
+    state->transport = Transport::kUdp;
+  } else if (kind == SOCK_RAW || kind == SOCK_PACKET) {
+    return -EPERM;
+  } else {
+    return -EINVAL;
+  }
+  const int host = ::socket(static_cast<int>(domain),
+                            static_cast<int>(kind | (flags & SOCK_NONBLOCK)) | SOCK_CLOEXEC,
+                            static_cast<int>(protocol));
+  if (host < 0) return -errno;
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = host;
+  file->owned = UniqueFd(host);
+  file->socket = std::move(state);
+  return context.files.fds.add(std::move(file), (flags & SOCK_CLOEXEC) != 0);
+}
+
+R bind_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address, std::uint64_t length) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  auto requested = read_address(context, address, length);
+  if (!requested) return -requested.error();
+  SocketState& state = *socket->state;
+  if (requested->storage.ss_family != state.family) return state.family == AF_INET6 ? -EINVAL : -EAFNOSUPPORT;
+  auto endpoint = decode_endpoint(requested->storage, requested->length);
+  if (!endpoint) return -EINVAL;
+  if (endpoint->port == 0) {
+    // An ephemeral port, as connect would pick: nothing can listen on it (see listen).
+    return ::bind(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&requested->storage),
+                  requested->length) == 0
+               ? 0
+               : -errno;
+  }
+  const PublishRule* rule = context.network.published(state.transport, endpoint->port);
+  if (rule == nullptr) {
+    deny(context, fmt::format("bind to {}/{} (no --publish rule for guest port {})", format_endpoint(*endpoint),
+                              transport_name(state.transport), endpoint->port));
+    return -EACCES;
+  }
+  Address host;
+  if (state.family == AF_INET) {
+    if (rule->host_address && rule->host_address->family != AF_INET) {
+      deny(context, fmt::format("bind of an IPv4 socket to guest port {}: the --publish rule's host address {} is IPv6",
+                                endpoint->port, format_ip_address(*rule->host_address)));
+      return -EADDRNOTAVAIL;
+    }
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(rule->host_port);
+    if (rule->host_address) std::memcpy(&in.sin_addr, rule->host_address->bytes.data(), 4);
+    std::memcpy(&host.storage, &in, sizeof in);
+    host.length = sizeof in;
+  } else {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(rule->host_port);
+    if (rule->host_address && rule->host_address->family == AF_INET6) {
+      std::memcpy(&in6.sin6_addr, rule->host_address->bytes.data(), 16);
+    } else if (rule->host_address) {  // IPv4 through an IPv6 socket: v4-mapped
+      in6.sin6_addr.s6_addr[10] = 0xff;
+      in6.sin6_addr.s6_addr[11] = 0xff;
+      std::memcpy(in6.sin6_addr.s6_addr + 12, rule->host_address->bytes.data(), 4);
+    }
+    std::memcpy(&host.storage, &in6, sizeof in6);
+    host.length = sizeof in6;
+  }
+  if (::bind(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&host.storage), host.length) != 0) {
+    return -errno;
+  }
+  state.rule = *rule;
+  state.bound = requested->storage;
+  state.bound_length = requested->length;
+  return 0;
+}
+
+R listen_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t backlog) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  if (socket->state->transport != Transport::kTcp) return -EOPNOTSUPP;
+  if (!socket->state->rule) {
+    deny(context, fmt::format("listen on guest fd {} (not bound to a --publish port)", fd_argument(fd)));
+    return -EACCES;
+  }
+  return ::listen(socket->file->host_fd, static_cast<int>(backlog)) == 0 ? 0 : -errno;
+}
+
+R accept_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address, std::uint64_t length_address,
+                std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return -EINVAL;
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  Address peer;
+  peer.length = sizeof peer.storage;
+  const int host = ::accept4(socket->file->host_fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                             static_cast<int>(flags & SOCK_NONBLOCK) | SOCK_CLOEXEC);
+  if (host < 0) return blocking_result(context, -1);
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = host;
+  file->owned = UniqueFd(host);
+  auto state = std::make_shared<SocketState>();
+  state->family = socket->state->family;
+  state->transport = socket->state->transport;
+  state->rule = socket->state->rule;
+  file->socket = std::move(state);
+  if (address != 0) {
+    // Checked before the fd is added, so a bad pointer leaves no fd behind.
+    if (R written = write_address(context, peer, address, length_address); written != 0) return written;
+  }
+  return context.files.fds.add(std::move(file), (flags & SOCK_CLOEXEC) != 0);
+}
+
+R connect_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address, std::uint64_t length) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  auto destination = read_address(context, address, length);
+  if (!destination) return -destination.error();
+  if (destination->length < sizeof(sa_family_t)) return -EINVAL;
+  if (R allowed = check_destination(context, *destination, "connect"); allowed != 0) return allowed;
+  const int status = ::connect(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&destination->storage),
+                               destination->length);
+  return blocking_result(context, status);
+}
+
+R socket_name(SyscallContext& context, std::uint64_t fd, std::uint64_t address, std::uint64_t length_address,
+              bool peer) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  Address name;
+  const SocketState& state = *socket->state;
+  if (!peer && state.bound) {
+    name.storage = *state.bound;
+    name.length = state.bound_length;
+  } else {
+    name.length = sizeof name.storage;
+    auto* raw = reinterpret_cast<sockaddr*>(&name.storage);
+    if ((peer ? ::getpeername(socket->file->host_fd, raw, &name.length)
+              : ::getsockname(socket->file->host_fd, raw, &name.length)) != 0) {
+      return -errno;
+    }
+    if (!peer && state.rule) {  // accepted through a published port: the guest's port
+      const std::uint16_t port = htons(state.rule->guest_port);
+      if (name.storage.ss_family == AF_INET) {
+        reinterpret_cast<sockaddr_in*>(&name.storage)->sin_port = port;
+      } else if (name.storage.ss_family == AF_INET6) {
+        reinterpret_cast<sockaddr_in6*>(&name.storage)->sin6_port = port;
+      }
+    }
+  }
+  if (address == 0) return -EFAULT;
+  return write_address(context, name, address, length_address);
+}
+
+// ---------------------------------------------------------------- options
+
+// The options a service sets; anything else is ENOPROTOOPT (never SO_BINDTODEVICE,
+// SO_MARK or other ways around the policy).
+bool option_allowed(int level, int name) {
+  switch (level) {
+    case SOL_SOCKET:
+      switch (name) {
+        case SO_REUSEADDR: case SO_REUSEPORT: case SO_KEEPALIVE: case SO_RCVBUF: case SO_SNDBUF:
+        case SO_ERROR: case SO_TYPE: case SO_DOMAIN: case SO_PROTOCOL: case SO_ACCEPTCONN: case SO_LINGER:
+        case SO_RCVTIMEO: case SO_SNDTIMEO: case SO_BROADCAST: case SO_OOBINLINE: case SO_RCVLOWAT:
+        case SO_SNDLOWAT: case SO_TIMESTAMP: case SO_TIMESTAMPNS: case SO_PRIORITY: case SO_INCOMING_CPU:
+        case SO_BUSY_POLL: case SO_ZEROCOPY:
+          return true;
+        default: return false;
+      }
+    case IPPROTO_TCP:
+      switch (name) {
+        case TCP_NODELAY: case TCP_MAXSEG: case TCP_CORK: case TCP_KEEPIDLE: case TCP_KEEPINTVL:
+        case TCP_KEEPCNT: case TCP_SYNCNT: case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_WINDOW_CLAMP:
+        case TCP_INFO: case TCP_QUICKACK: case TCP_CONGESTION: case TCP_USER_TIMEOUT: case TCP_FASTOPEN:
+        case TCP_NOTSENT_LOWAT:
+          return true;
+        default: return false;
+      }
+    case IPPROTO_IP:
+      switch (name) {
+        case IP_TOS: case IP_TTL: case IP_PKTINFO: case IP_RECVTOS: case IP_RECVTTL: case IP_MTU_DISCOVER:
+        case IP_MTU: case IP_RECVERR:
+          return true;
+        default: return false;
+      }
+    case IPPROTO_IPV6:
+      switch (name) {
+        case IPV6_V6ONLY: case IPV6_UNICAST_HOPS: case IPV6_TCLASS: case IPV6_RECVPKTINFO:
+        case IPV6_RECVTCLASS: case IPV6_MTU_DISCOVER: case IPV6_MTU: case IPV6_RECVERR:
+          return true;
+        default: return false;
+      }
+    case IPPROTO_UDP: return name == 1 /* UDP_CORK */ || name == 103 /* UDP_SEGMENT */ || name == 104 /* UDP_GRO */;
+    default: return false;
+  }
+}
+
+R set_option(SyscallContext& context, std::uint64_t fd, std::uint64_t level, std::uint64_t name,
+             std::uint64_t value, std::uint64_t length) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  const int level_value = static_cast<int>(level);
+  const int name_value = static_cast<int>(name);
+  if (!option_allowed(level_value, name_value)) return -ENOPROTOOPT;
+  if (static_cast<std::int32_t>(length) < 0) return -EINVAL;
+  if (length > kMaxOption) return -EINVAL;
+  std::vector<std::byte> buffer(length);
+  if (length != 0) {
+    auto bytes = context.user_span(value, length);
+    if (!bytes) return -EFAULT;
+    std::memcpy(buffer.data(), bytes->data(), length);
+  }
+  return ::setsockopt(socket->file->host_fd, level_value, name_value, buffer.data(),
+                      static_cast<socklen_t>(length)) == 0
+             ? 0
+             : -errno;
+}
+
+R get_option(SyscallContext& context, std::uint64_t fd, std::uint64_t level, std::uint64_t name,
+             std::uint64_t value, std::uint64_t length_address) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  const int level_value = static_cast<int>(level);
+  const int name_value = static_cast<int>(name);
+  if (!option_allowed(level_value, name_value)) return -ENOPROTOOPT;
+  auto capacity = context.read<std::int32_t>(length_address);
+  if (!capacity) return -EFAULT;
+  if (*capacity < 0) return -EINVAL;
+  auto length = static_cast<socklen_t>(std::min<std::int32_t>(*capacity, static_cast<std::int32_t>(kMaxOption)));
+  std::vector<std::byte> buffer(kMaxOption);
+  if (::getsockopt(socket->file->host_fd, level_value, name_value, buffer.data(), &length) != 0) return -errno;
+  if (length != 0) {
+    auto bytes = context.user_span(value, length);
+    if (!bytes) return -EFAULT;
+    std::memcpy(bytes->data(), buffer.data(), length);
+  }
+  return context.write(length_address, static_cast<std::int32_t>(length)) ? 0 : -EFAULT;
+}
+
+// ---------------------------------------------------------------- data
+
+R send_to(SyscallContext& context, const SyscallArguments& a) {
+  auto socket = socket_of(context, a[0]);
+  if (!socket) return -socket.error();
+  auto buffer = context.user_span(a[1], a[2]);
+  if (!buffer) return -EFAULT;
+  const int flags = static_cast<int>(a[3]) | MSG_NOSIGNAL;
+  const std::size_t size = std::min<std::uint64_t>(buffer->size(), kMaxIo);
+  if (a[4] == 0) return blocking_result(context, ::send(socket->file->host_fd, buffer->data(), size, flags));
+  auto destination = read_address(context, a[4], a[5]);
+  if (!destination) return -destination.error();
+  if (R allowed = check_destination(context, *destination, "sendto"); allowed != 0) return allowed;
+  return blocking_result(context, ::sendto(socket->file->host_fd, buffer->data(), size, flags,
+                                           reinterpret_cast<const sockaddr*>(&destination->storage),
+                                           destination->length));
+}
+
+R receive_from(SyscallContext& context, const SyscallArguments& a) {
+  auto socket = socket_of(context, a[0]);
+  if (!socket) return -socket.error();
+  auto buffer = context.user_span(a[1], a[2]);
+  if (!buffer) return -EFAULT;
+  const std::size_t size = std::min<std::uint64_t>(buffer->size(), kMaxIo);
+  Address source;
+  source.length = sizeof source.storage;
+  const ssize_t received = ::recvfrom(socket->file->host_fd, buffer->data(), size, static_cast<int>(a[3]),
+                                      reinterpret_cast<sockaddr*>(&source.storage), &source.length);
+  if (received < 0) return blocking_result(context, received);
+  if (a[4] != 0) {
+    if (R written = write_address(context, source, a[4], a[5]); written != 0) return written;
+  }
+  return received;
+}
+
+R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_address, std::uint64_t flags) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  auto message = context.read<msghdr>(message_address);
+  if (!message) return -EFAULT;
+  Address destination;
+  msghdr host{};
+  if (message->msg_name != nullptr && message->msg_namelen != 0) {
+    auto name = read_address(context, reinterpret_cast<std::uint64_t>(message->msg_name), message->msg_namelen);
+    if (!name) return -name.error();
+    destination = *name;
+    if (R allowed = check_destination(context, destination, "sendmsg"); allowed != 0) return allowed;
+    host.msg_name = &destination.storage;
+    host.msg_namelen = destination.length;
+  }
+  auto vectors = host_iovecs(context, reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
+  if (!vectors) return message->msg_iovlen > kMaxIovecs ? -EMSGSIZE : -EFAULT;
+  host.msg_iov = vectors->data();
+  host.msg_iovlen = vectors->size();
+  if (message->msg_controllen != 0) {
+    // Inet sockets take only IP/IPv6/UDP ancillary data (no SCM_RIGHTS).
+    if (message->msg_controllen > kMaxControl) return -ENOBUFS;
+    auto control = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_control), message->msg_controllen);
+    if (!control) return -EFAULT;
+    host.msg_control = control->data();
+    host.msg_controllen = control->size();
+  }
+  return blocking_result(context, ::sendmsg(socket->file->host_fd, &host, static_cast<int>(flags) | MSG_NOSIGNAL));
+}
+
+R receive_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_address, std::uint64_t flags) {
+  auto socket = socket_of(context, fd);
+  if (!socket) return -socket.error();
+  auto message = context.read<msghdr>(message_address);
+  if (!message) return -EFAULT;
+  Address source;
+  msghdr host{};
+  if (message->msg_name != nullptr) {
+    host.msg_name = &source.storage;
+    host.msg_namelen = sizeof source.storage;
+  }
+  auto vectors = host_iovecs(context, reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
+  if (!vectors) return message->msg_iovlen > kMaxIovecs ? -EMSGSIZE : -EFAULT;
+  host.msg_iov = vectors->data();
+  host.msg_iovlen = vectors->size();
+  if (message->msg_controllen != 0) {
+    auto control = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_control),
+                                     std::min<std::uint64_t>(message->msg_controllen, kMaxControl));
+    if (!control) return -EFAULT;
+    host.msg_control = control->data();
+    host.msg_controllen = control->size();
+  }
+  const ssize_t received = ::recvmsg(socket->file->host_fd, &host, static_cast<int>(flags & ~MSG_CMSG_CLOEXEC));
+  if (received < 0) return blocking_result(context, received);
+  if (message->msg_name != nullptr) {
+    source.length = host.msg_namelen;
+    const auto copied = std::min<std::uint64_t>(message->msg_namelen, source.length);
+    if (copied != 0) {
+      auto bytes = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_name), copied);
+      if (!bytes) return -EFAULT;
+      std::memcpy(bytes->data(), &source.storage, copied);
+    }
+    message->msg_namelen = source.length;
+  }
+  message->msg_controllen = host.msg_controllen;
+  message->msg_flags = host.msg_flags;
+  return context.write(message_address, *message) ? received : -EFAULT;
+}
+
+}  // namespace
+
+void register_socket_syscalls(HostSyscallTable& table) {
+  using C = SyscallContext;
+  using A = SyscallArguments;
+  table.add(SYS_socket, [](C& c, const A& a) -> R { return create_socket(c, a[0], a[1], a[2]); });
+  table.add(SYS_bind, [](C& c, const A& a) -> R { return bind_socket(c, a[0], a[1], a[2]); });
+  table.add(SYS_listen, [](C& c, const A& a) -> R { return listen_socket(c, a[0], a[1]); });
+  table.add(SYS_accept, [](C& c, const A& a) -> R { return accept_socket(c, a[0], a[1], a[2], 0); });
+  table.add(SYS_accept4, [](C& c, const A& a) -> R { return accept_socket(c, a[0], a[1], a[2], a[3]); });
+  table.add(SYS_connect, [](C& c, const A& a) -> R { return connect_socket(c, a[0], a[1], a[2]); });
+  table.add(SYS_getsockname, [](C& c, const A& a) -> R { return socket_name(c, a[0], a[1], a[2], false); });
+  table.add(SYS_getpeername, [](C& c, const A& a) -> R { return socket_name(c, a[0], a[1], a[2], true); });
+  table.add(SYS_setsockopt, [](C& c, const A& a) -> R { return set_option(c, a[0], a[1], a[2], a[3], a[4]); });
+  table.add(SYS_getsockopt, [](C& c, const A& a) -> R { return get_option(c, a[0], a[1], a[2], a[3], a[4]); });
+  table.add(SYS_shutdown, [](C& c, const A& a) -> R {
+    auto socket = socket_of(c, a[0]);
+    if (!socket) return -socket.error();
+    return ::shutdown(socket->file->host_fd, static_cast<int>(a[1])) == 0 ? 0 : -errno;
+  });
+  table.add(SYS_sendto, [](C& c, const A& a) -> R { return send_to(c, a); });
+  table.add(SYS_recvfrom, [](C& c, const A& a) -> R { return receive_from(c, a); });
+  table.add(SYS_sendmsg, [](C& c, const A& a) -> R { return send_message(c, a[0], a[1], a[2]); });
+  table.add(SYS_recvmsg, [](C& c, const A& a) -> R { return receive_message(c, a[0], a[1], a[2]); });
+  // Only inet sockets exist in the guest: no AF_UNIX pairs.
+  table.add(SYS_socketpair, [](C&, const A& a) -> R { return a[0] == AF_UNIX ? -EAFNOSUPPORT : -EOPNOTSUPP; });
+}
+
+}  // namespace hyperlet

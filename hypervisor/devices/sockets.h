@@ -1,0 +1,25 @@
+// The guest's sockets: real host sockets (AF_INET, AF_INET6; TCP, UDP) behind the
+// guest's fd table, reached only through devices/sockets.cpp, which applies the
+// network policy (devices/network_policy.h) to bind, listen, connect and send.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <optional>
+
+#include "devices/network_policy.h"
+
+namespace hyperlet {
+
+struct SocketState {
+  int family = AF_INET;
+  Transport transport = Transport::kTcp;
+  // The --publish rule it was bound through (or, for an accepted socket, its
+  // listener's): only these may listen, and their local port reads as the guest's.
+  std::optional<PublishRule> rule;
+  // The address the guest bound, which getsockname reports instead of the host's.
+  std::optional<sockaddr_storage> bound;
+  socklen_t bound_length = 0;
+};
+
+}  // namespace hyperlet
