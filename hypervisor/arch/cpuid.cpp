@@ -1,7 +1,5 @@
 #include "arch/cpuid.h"
 
-#include <cpuid.h>
-
 #include <algorithm>
 #include <array>
 
@@ -56,22 +54,30 @@ bool defers_to_leaf4(const kvm_cpuid_entry2& entry) {
 
 }  // namespace
 
-std::vector<CacheInfo> host_caches() {
+std::vector<CacheInfo> caches_from_cpuid(const std::vector<kvm_cpuid_entry2>& cpuid) {
   std::vector<CacheInfo> caches;
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0 || eax < 4) return caches;
+  auto leaf = [&](std::uint32_t function, std::uint32_t index) -> const kvm_cpuid_entry2* {
+    auto it = std::find_if(cpuid.begin(), cpuid.end(), [&](const kvm_cpuid_entry2& e) {
+      return e.function == function && e.index == index;
+    });
+    return it == cpuid.end() ? nullptr : &*it;
+  };
+  const kvm_cpuid_entry2* vendor = leaf(0, 0);
   // "GenuineIntel" in ebx, edx, ecx.
-  if (ebx != 0x756e6547 || edx != 0x49656e69 || ecx != 0x6c65746e) return caches;
-  for (unsigned index = 0; index < 16; ++index) {
-    __cpuid_count(4, index, eax, ebx, ecx, edx);
-    const unsigned type = eax & 0x1f;
-    if (type == 0) break;
-    const std::uint32_t ways = (ebx >> 22 & 0x3ff) + 1;
-    const std::uint32_t partitions = (ebx >> 12 & 0x3ff) + 1;
-    const std::uint32_t line = (ebx & 0xfff) + 1;
-    const std::uint64_t sets = std::uint64_t{ecx} + 1;
-    caches.push_back(CacheInfo{static_cast<std::uint8_t>(eax >> 5 & 7), static_cast<CacheType>(type),
-                               ways * partitions * line * sets, ways, line});
+  if (vendor == nullptr || vendor->eax < 4 || vendor->ebx != 0x756e6547 || vendor->edx != 0x49656e69 ||
+      vendor->ecx != 0x6c65746e) {
+    return caches;
+  }
+  for (std::uint32_t index = 0; index < 16; ++index) {
+    const kvm_cpuid_entry2* entry = leaf(4, index);
+    if (entry == nullptr || (entry->eax & 0x1f) == 0) break;
+    const std::uint32_t ways = (entry->ebx >> 22 & 0x3ff) + 1;
+    const std::uint32_t partitions = (entry->ebx >> 12 & 0x3ff) + 1;
+    const std::uint32_t line = (entry->ebx & 0xfff) + 1;
+    const std::uint64_t sets = std::uint64_t{entry->ecx} + 1;
+    caches.push_back(CacheInfo{static_cast<std::uint8_t>(entry->eax >> 5 & 7),
+                               static_cast<CacheType>(entry->eax & 0x1f), ways * partitions * line * sets,
+                               ways, line});
   }
   return caches;
 }

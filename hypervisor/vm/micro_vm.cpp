@@ -136,7 +136,7 @@ class MicroVm {
     if (!vcpu) return std::unexpected(vcpu.error());
     auto cpuid = kvm->supported_cpuid();
     if (!cpuid) return std::unexpected(cpuid.error());
-    describe_caches_in_leaf2(*cpuid, host_caches());
+    describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     stats_.vm_created = monotonic_ns();
 
     auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());

@@ -23,6 +23,45 @@ kvm_cpuid_entry2 leaf(std::uint32_t function, std::uint32_t eax, std::uint32_t e
   return entry;
 }
 
+kvm_cpuid_entry2 subleaf(std::uint32_t function, std::uint32_t index, std::uint32_t eax, std::uint32_t ebx,
+                         std::uint32_t ecx) {
+  kvm_cpuid_entry2 entry = leaf(function, eax, ebx, ecx);
+  entry.index = index;
+  entry.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+  return entry;
+}
+
+TEST(CachesFromCpuid, ReadsLeaf4OfAnIntelTable) {
+  // This machine's leaf 4: L1d 48K 12-way, L1i 64K 16-way, L2 2M 16-way, L3 480M 16-way; 64-byte lines.
+  const std::vector<kvm_cpuid_entry2> table = {
+      leaf(0, 36, 0x756e6547, 0x6c65746e, 0x49656e69),
+      subleaf(4, 0, 0x121, 0x02c0003f, 63), subleaf(4, 1, 0x122, 0x03c0003f, 63),
+      subleaf(4, 2, 0x143, 0x03c0003f, 2047), subleaf(4, 3, 0x4163, 0x03c0003f, 491519),
+      subleaf(4, 4, 0, 0, 0)};
+  const auto caches = caches_from_cpuid(table);
+  ASSERT_EQ(caches.size(), 4u);
+  EXPECT_EQ(caches[0].level, 1);
+  EXPECT_EQ(caches[0].type, CacheType::kData);
+  EXPECT_EQ(caches[0].size, 48u << 10);
+  EXPECT_EQ(caches[0].ways, 12u);
+  EXPECT_EQ(caches[0].line, 64u);
+  EXPECT_EQ(caches[1].type, CacheType::kInstruction);
+  EXPECT_EQ(caches[1].size, 64u << 10);
+  EXPECT_EQ(caches[2].level, 2);
+  EXPECT_EQ(caches[2].size, 2u << 20);
+  EXPECT_EQ(caches[3].level, 3);
+  EXPECT_EQ(caches[3].size, 480ull << 20);
+}
+
+TEST(CachesFromCpuid, NothingForOtherVendorsOrWithoutLeaf4) {
+  const std::vector<kvm_cpuid_entry2> amd = {leaf(0, 16, 0x68747541, 0x444d4163, 0x69746e65),
+                                             subleaf(4, 0, 0x121, 0x02c0003f, 63)};
+  EXPECT_TRUE(caches_from_cpuid(amd).empty());
+  const std::vector<kvm_cpuid_entry2> old_intel = {leaf(0, 2, 0x756e6547, 0x6c65746e, 0x49656e69)};
+  EXPECT_TRUE(caches_from_cpuid(old_intel).empty());
+  EXPECT_TRUE(caches_from_cpuid({}).empty());
+}
+
 TEST(CacheDescriptor, PicksTheLargestDescriptorNotLargerThanTheCache) {
   EXPECT_EQ(cache_descriptor({1, CacheType::kData, 48 << 10, 12, 64}), 0x2c);        // 32K
   EXPECT_EQ(cache_descriptor({1, CacheType::kData, 24 << 10, 6, 64}), 0x0e);         // 24K exactly
