@@ -122,6 +122,9 @@ Result<std::vector<ConnectRule>> parse_connect_rule(std::string_view text) {
     if (!port) return bad(fmt::format("'{}' is not a port (1-65535 or *)", port_text));
   }
   if (host.empty()) return bad("empty host");
+  if (!host.starts_with('[') && host.find(':') != std::string_view::npos) {
+    return bad("IPv6 addresses go in brackets: [ADDR]:PORT");
+  }
   std::optional<int> prefix;
   if (const std::size_t slash = host.rfind('/'); slash != std::string_view::npos && !host.ends_with(']')) {
     const std::string_view prefix_text = host.substr(slash + 1);

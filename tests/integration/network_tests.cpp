@@ -1,0 +1,333 @@
+// Network: real clients against published guest ports (the http-server sample
+// serving a temporary volume, an echo server), a guest client reaching a host
+// server through --allow-connect, denials (EACCES and a --trace line), waits
+// with timeouts, --timeout while blocked, and bad rules. Skips without /dev/kvm.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "process.h"
+
+namespace hyperlet::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kHyperlet = HYPERLET_BINARY;
+const std::string kNetTool = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/net_tool";
+const std::string kHttpServer = HYPERLET_HTTP_SERVER_SAMPLE;
+const std::string kCurl = HYPERLET_CURL;
+
+std::string describe(const ProcessResult& result) {
+  return "status " + std::to_string(result.status) + "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
+}
+
+ProcessResult hyperlet(std::vector<std::string> args) {
+  args.insert(args.begin(), kHyperlet);
+  return run_process(args);
+}
+
+std::future<ProcessResult> start_hyperlet(std::vector<std::string> args) {
+  args.insert(args.begin(), kHyperlet);
+  return std::async(std::launch::async, [args] { return run_process(args); });
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+sockaddr_in loopback(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return address;
+}
+
+// A port nobody uses right now (the kernel's pick), for tests running in parallel.
+int free_port(int type = SOCK_STREAM) {
+  Fd fd(::socket(AF_INET, type, 0));
+  sockaddr_in address = loopback(0);
+  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  return ntohs(address.sin_port);
+}
+
+// Connects to 127.0.0.1:port, retrying while the guest is still starting.
+Fd connect_when_up(int port) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address = loopback(port);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+    std::this_thread::sleep_for(20ms);
+  }
+  return Fd();
+}
+
+void send_all(const Fd& fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t sent = ::send(fd.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    if (sent <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(sent));
+  }
+}
+
+// Reads until `count` complete HTTP responses (with Content-Length) arrived, or EOF.
+std::string read_responses(const Fd& fd, int count) {
+  std::string data;
+  char buffer[4096];
+  for (;;) {
+    int complete = 0;
+    std::size_t at = 0;
+    for (;;) {
+      const std::size_t end = data.find("\r\n\r\n", at);
+      if (end == std::string::npos) break;
+      const std::size_t length_at = data.find("Content-Length: ", at);
+      if (length_at == std::string::npos || length_at > end) break;
+      const std::size_t length = std::stoul(data.substr(length_at + 16));
+      if (data.size() < end + 4 + length) break;
+      at = end + 4 + length;
+      ++complete;
+    }
+    if (complete >= count) return data;
+    const ssize_t got = ::recv(fd.get(), buffer, sizeof buffer, 0);
+    if (got <= 0) return data;
+    data.append(buffer, static_cast<std::size_t>(got));
+  }
+}
+
+class TempSite {
+ public:
+  TempSite() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-site-XXXXXX").string();
+    directory_ = ::mkdtemp(pattern.data());
+    std::ofstream(directory_ + "/index.html") << "<h1>hello from a volume</h1>\n";
+    std::filesystem::create_directory(directory_ + "/docs");
+    std::ofstream(directory_ + "/docs/a.txt") << std::string(100'000, 'a');
+  }
+  ~TempSite() { std::filesystem::remove_all(directory_); }
+  const std::string& path() const { return directory_; }
+
+ private:
+  std::string directory_;
+};
+
+class Network : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto reason = kvm_unusable_reason(); !reason.empty()) GTEST_SKIP() << reason;
+  }
+};
+
+TEST_F(Network, HttpServerServesVolumeFilesWithKeepAlive) {
+  TempSite site;
+  const int port = free_port();
+  auto server = start_hyperlet({"run", "--timeout", "20s", "--volume", site.path() + ":/www:ro", "--publish",
+                                "127.0.0.1:" + std::to_string(port) + ":8080", kHttpServer, "--requests", "4"});
+  Fd client = connect_when_up(port);
+  ASSERT_GE(client.get(), 0);
+  // Two requests pipelined on one connection, then two more on the same connection.
+  send_all(client, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /docs/a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string first = read_responses(client, 2);
+  EXPECT_NE(first.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << first.substr(0, 300);
+  EXPECT_NE(first.find("<h1>hello from a volume</h1>"), std::string::npos);
+  EXPECT_NE(first.find("Content-Length: 100000\r\n"), std::string::npos);
+  EXPECT_NE(first.find(std::string(100'000, 'a')), std::string::npos);
+  send_all(client, "GET /../etc/passwd HTTP/1.1\r\n\r\nGET /missing HTTP/1.1\r\n\r\n");
+  const std::string second = read_responses(client, 2);
+  EXPECT_NE(second.find("HTTP/1.1 400 Bad Request"), std::string::npos) << second;
+  EXPECT_NE(second.find("HTTP/1.1 404 Not Found"), std::string::npos) << second;
+  EXPECT_NE(second.find("Connection: close"), std::string::npos) << second;  // the 4th response, --requests 4
+  const ProcessResult result = server.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.out.find("serving /www on port 8080"), std::string::npos);
+}
+
+TEST_F(Network, CurlGetsFilesFromThePublishedPort) {
+  if (kCurl.empty()) GTEST_SKIP() << "curl is not installed (scripts/install-deps)";
+  TempSite site;
+  const int port = free_port();
+  auto server = start_hyperlet({"run", "--timeout", "20s", "--volume", site.path() + ":/www", "--publish",
+                                std::to_string(port) + ":80", kHttpServer, "--port", "80", "--requests", "2"});
+  ASSERT_GE(connect_when_up(port).get(), 0);  // up (this connection sends nothing)
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  // Two URLs in one curl: the second reuses the connection (keep-alive).
+  const ProcessResult curl = run_process({kCurl, "-sS", "--fail", base + "/", base + "/index.html"});
+  EXPECT_EQ(curl.status, 0) << describe(curl);
+  EXPECT_EQ(curl.out, "<h1>hello from a volume</h1>\n<h1>hello from a volume</h1>\n");
+  const ProcessResult result = server.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+}
+
+TEST_F(Network, EchoServerInTheGuestSeesItsOwnPort) {
+  const int port = free_port();
+  auto server = start_hyperlet({"run", "--timeout", "20s", "--publish", "127.0.0.1:" + std::to_string(port) + ":80",
+                                kNetTool, "echo-server", "80", "2"});
+  for (const std::string& message : {std::string("first message"), std::string(300'000, 'x')}) {
+    Fd client = connect_when_up(port);
+    ASSERT_GE(client.get(), 0);
+    std::thread writer([&] {
+      send_all(client, message);
+      ::shutdown(client.get(), SHUT_WR);
+    });
+    std::string reply;
+    char buffer[65536];
+    for (ssize_t got; (got = ::recv(client.get(), buffer, sizeof buffer, 0)) > 0;) {
+      reply.append(buffer, static_cast<std::size_t>(got));
+    }
+    writer.join();
+    EXPECT_EQ(reply.size(), message.size());
+    EXPECT_TRUE(reply == message);
+  }
+  const ProcessResult result = server.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "listening on guest port 80\nconnection 1: 13 bytes\nconnection 2: 300000 bytes\n");
+}
+
+TEST_F(Network, EchoServerOnIpv6Dualstack) {
+  const int port = free_port();
+  auto server = start_hyperlet({"run", "--timeout", "20s", "--publish", std::to_string(port) + ":7000", kNetTool,
+                                "echo-server", "7000", "1", "tcp6"});
+  Fd client = connect_when_up(port);  // IPv4 into the guest's [::] socket
+  ASSERT_GE(client.get(), 0);
+  send_all(client, "over v4");
+  ::shutdown(client.get(), SHUT_WR);
+  char buffer[64];
+  const ssize_t got = ::recv(client.get(), buffer, sizeof buffer, MSG_WAITALL);
+  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(std::max<ssize_t>(got, 0))), "over v4");
+  const ProcessResult result = server.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+}
+
+TEST_F(Network, GuestClientReachesAnAllowedHostServer) {
+  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address = loopback(0);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  std::thread echo([&] {
+    Fd connection(::accept(listener.get(), nullptr, nullptr));
+    char buffer[256];
+    for (ssize_t got; (got = ::recv(connection.get(), buffer, sizeof buffer, 0)) > 0;) {
+      send_all(connection, std::string_view(buffer, static_cast<std::size_t>(got)));
+    }
+  });
+  const ProcessResult result = hyperlet({"run", "--timeout", "20s", "--allow-connect",
+                                         "127.0.0.0/8:" + std::to_string(port), kNetTool, "echo-client", "127.0.0.1",
+                                         std::to_string(port), "from the guest"});
+  echo.join();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "reply: from the guest\n");
+}
+
+TEST_F(Network, UdpEchoThroughAPublishedPort) {
+  const int port = free_port(SOCK_DGRAM);
+  auto server = start_hyperlet({"run", "--timeout", "20s", "--publish", std::to_string(port) + ":5353/udp",
+                                "--allow-connect", "127.0.0.1:*", kNetTool, "udp-echo", "5353"});
+  Fd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  timeval wait{0, 100'000};
+  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  sockaddr_in address = loopback(port);
+  std::string reply;
+  for (int attempt = 0; attempt < 100 && reply.empty(); ++attempt) {  // until the guest has bound
+    ::sendto(client.get(), "ping", 4, 0, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    char buffer[16];
+    const ssize_t got = ::recv(client.get(), buffer, sizeof buffer, 0);
+    if (got > 0) reply.assign(buffer, static_cast<std::size_t>(got));
+  }
+  EXPECT_EQ(reply, "ping");
+  const ProcessResult result = server.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "udp ready\nudp echoed 4 bytes\n");
+}
+
+TEST_F(Network, ConnectToADeniedAddressIsEacces) {
+  const ProcessResult result =
+      hyperlet({"run", "--trace", "--timeout", "20s", "--allow-connect", "127.0.0.1:1", kNetTool, "connect",
+                "127.0.0.1", "2"});
+  EXPECT_EQ(result.status, 2) << describe(result);
+  EXPECT_EQ(result.out, "connect: EACCES\n");
+  EXPECT_NE(result.err.find("[hyperlet policy] denied: connect to 127.0.0.1:2 (no --allow-connect rule)"),
+            std::string::npos)
+      << result.err;
+  // Nothing is reachable by default.
+  const ProcessResult bare = hyperlet({"run", "--timeout", "20s", kNetTool, "connect", "::1", "80"});
+  EXPECT_EQ(bare.out, "connect: EACCES\n") << describe(bare);
+}
+
+TEST_F(Network, BindToAnUnpublishedPortIsEacces) {
+  const ProcessResult result =
+      hyperlet({"run", "--trace", "--timeout", "20s", "--publish", "18081:81", kNetTool, "bind", "82"});
+  EXPECT_EQ(result.status, 2) << describe(result);
+  EXPECT_EQ(result.out, "bind: EACCES\n");
+  EXPECT_NE(result.err.find("[hyperlet policy] denied: bind to 0.0.0.0:82/tcp (no --publish rule for guest port 82)"),
+            std::string::npos)
+      << result.err;
+  // Port 0 binds (an ephemeral port, as connect would pick) but cannot listen.
+  const ProcessResult ephemeral = hyperlet({"run", "--timeout", "20s", kNetTool, "bind", "0"});
+  EXPECT_EQ(ephemeral.out, "listen: EACCES\n") << describe(ephemeral);
+}
+
+TEST_F(Network, WaitsWithTimeoutsMatchTheNativeRun) {
+  const int port = free_port();
+  const ProcessResult native = run_process({kNetTool, "waits", std::to_string(free_port())});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  const ProcessResult result = hyperlet({"run", "--timeout", "20s", "--publish", std::to_string(port) + ":9000",
+                                         kNetTool, "waits", "9000"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+}
+
+TEST_F(Network, TimeoutEndsAnAppBlockedInAccept) {
+  const int port = free_port();
+  const ProcessResult result = hyperlet({"run", "--timeout", "500ms", "--publish", std::to_string(port) + ":9001",
+                                         kNetTool, "block", "9001"});
+  EXPECT_EQ(result.status, 124) << describe(result);
+  EXPECT_EQ(result.out, "blocking\n");
+  EXPECT_LT(result.elapsed, 5s);
+}
+
+TEST(NetworkRules, BadRulesExitWith125AndOneLine) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--publish", "8080"},          {"--publish", "0:80"},          {"--publish", "8080:80/sctp"},
+      {"--publish", "::1:8080:80"},   {"--publish", "localhost:1:2"}, {"--allow-connect", "10.0.0.1"},
+      {"--allow-connect", "10.0.0.0/40:80"}, {"--allow-connect", "[::1]:99999"},
+      {"--publish", "8080:80", "--publish", "8081:80"},
+  };
+  for (const auto& options : cases) {
+    std::vector<std::string> args = {"run"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(kNetTool);
+    const ProcessResult result = hyperlet(args);
+    EXPECT_EQ(result.status, 125) << options[1] << "\n" << describe(result);
+    EXPECT_TRUE(result.err.starts_with("hyperlet: invalid --")) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
+}
+
+}  // namespace
+}  // namespace hyperlet::testing
