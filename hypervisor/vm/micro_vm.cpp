@@ -236,10 +236,10 @@ class MicroVm {
     clock_gettime(CLOCK_REALTIME, &realtime);
     clock_gettime(CLOCK_MONOTONIC, &monotonic);
     auto ns = [](const timespec& t) { return t.tv_sec * 1'000'000'000ll + t.tv_nsec; };
-    info.realtime_offset_ns = ns(realtime) - static_cast<std::int64_t>(*clock);
-    info.monotonic_offset_ns = ns(monotonic) - static_cast<std::int64_t>(*clock);
-    monotonic_offset_ns_ = info.monotonic_offset_ns;
-    const abi::VdsoData vdso_data{info.realtime_offset_ns, info.monotonic_offset_ns};
+    // kvmclock counts from the VM's creation; these offsets turn it into the host's clocks.
+    const abi::VdsoData vdso_data{ns(realtime) - static_cast<std::int64_t>(*clock),
+                                  ns(monotonic) - static_cast<std::int64_t>(*clock)};
+    monotonic_offset_ns_ = vdso_data.monotonic_offset_ns;
     if (!memory.write(abi::kVdsoDataAddr, vdso_data)) {
       return fail(ExitStatus::kUsage, "vDSO data does not fit in guest memory");
     }

@@ -164,10 +164,6 @@ struct BootInfo {
   // Ring-3 entry.
   uint64_t entry;
   uint64_t initial_rsp;
-  // Time: kvmclock counts nanoseconds since the VM was created; adding these
-  // offsets gives CLOCK_REALTIME and CLOCK_MONOTONIC as the host sees them.
-  int64_t realtime_offset_ns;
-  int64_t monotonic_offset_ns;
   // Boot timestamps taken by the guest kernel (kvmclock ns), read by the host for --stats.
   uint64_t kernel_entry_ns;
   uint64_t app_entry_ns;
