@@ -35,12 +35,17 @@ std::string exit_status_help() {
 }
 
 // Everything after APP belongs to the app, even words that look like hyperlet's
-// options, so the split happens before CLI11 sees the command line.
-constexpr std::string_view kOptionsWithValue[] = {"--memory",  "--env",           "--volume",       "--publish",
-                                                     "--timeout", "--syscall-entry", "--allow-connect"};
+// options, so the split happens before CLI11 sees the command line. Which of
+// `run`'s options take a value is asked of CLI11, so the two cannot disagree.
+bool takes_value(const CLI::App& run, const std::string& word) {
+  const auto options = run.get_options([&](const CLI::Option* option) {
+    return option->nonpositional() && option->get_type_size() != 0 && option->check_lname(word.substr(2));
+  });
+  return word.starts_with("--") && !options.empty();
+}
 
-std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<std::string>& app_arguments,
-                                             bool& arguments_given) {
+std::vector<std::string> split_app_arguments(const CLI::App& run, int argc, char** argv,
+                                             std::vector<std::string>& app_arguments, bool& arguments_given) {
   std::vector<std::string> ours(argv, argv + argc);
   std::size_t index = 1;
   while (index < ours.size() && ours[index] != "run") {
@@ -54,9 +59,7 @@ std::vector<std::string> split_app_arguments(int argc, char** argv, std::vector<
       break;
     }
     if (!word.starts_with("-")) break;
-    const bool takes_value = std::find(std::begin(kOptionsWithValue), std::end(kOptionsWithValue), word) !=
-                             std::end(kOptionsWithValue);
-    if (takes_value) ++index;
+    if (takes_value(run, word)) ++index;
   }
   if (index >= ours.size()) return ours;  // no APP: CLI11 reports it
   app_arguments.assign(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
@@ -158,7 +161,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> app_arguments;
   std::vector<std::string> command_line =
-      split_app_arguments(argc, argv, app_arguments, options.arguments_given);
+      split_app_arguments(*run, argc, argv, app_arguments, options.arguments_given);
   // CLI11 reads "--arg=" as a missing value; an empty value is a value ("--arg" "").
   for (std::size_t i = 0; i < command_line.size(); ++i) {
     if (command_line[i].starts_with("--") && command_line[i].size() > 3 &&

@@ -44,13 +44,13 @@ inline constexpr std::array kExitStatusTable = {
     ExitStatusDescription{ExitStatus::kImageNotFound, "the app file does not exist"},
     ExitStatusDescription{ExitStatus::kAppSigill, "the app ran an illegal instruction (SIGILL)"},
     ExitStatusDescription{ExitStatus::kAppSigtrap, "the app hit a breakpoint (SIGTRAP)"},
+    ExitStatusDescription{ExitStatus::kAppSigabrt,
+                          "the app aborted: abort(), an uncaught C++ exception (SIGABRT); other "
+                          "signals it sends itself likewise end with 128 + the signal"},
     ExitStatusDescription{ExitStatus::kAppSigbus, "the app made an alignment fault (SIGBUS)"},
     ExitStatusDescription{ExitStatus::kAppSigfpe, "the app divided by zero (SIGFPE)"},
     ExitStatusDescription{ExitStatus::kAppSigsegv,
                           "the app faulted: bad memory access, stack overflow (SIGSEGV)"},
-    ExitStatusDescription{ExitStatus::kAppSigabrt,
-                          "the app aborted: abort(), an uncaught C++ exception (SIGABRT); other "
-                          "signals it sends itself likewise end with 128 + the signal"},
 };
 
 constexpr int to_int(ExitStatus status) { return static_cast<int>(status); }
