@@ -39,7 +39,7 @@ std::string exit_status_help() {
 // `run`'s options take a value is asked of CLI11, so the two cannot disagree.
 bool takes_value(const CLI::App& run, const std::string& word) {
   const auto options = run.get_options([&](const CLI::Option* option) {
-    return option->nonpositional() && option->get_type_size() != 0 && option->check_lname(word.substr(2));
+    return option->nonpositional() && option->get_items_expected_min() > 0 && option->check_lname(word.substr(2));
   });
   return word.starts_with("--") && !options.empty();
 }
