@@ -49,6 +49,7 @@ struct Connection {
   std::string input;
   std::string output;  // what the socket did not take yet
   bool close_after_output = false;
+  bool waiting_to_write = false;  // EPOLLOUT is in its epoll registration
 };
 
 class Server {
@@ -151,15 +152,16 @@ class Server {
     while (!connection.output.empty()) {
       const ssize_t sent = write(connection.fd, connection.output.data(), connection.output.size());
       if (sent < 0) {
-        if (errno == EAGAIN) {
-          watch(connection.fd, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-          return true;
-        }
-        return false;
+        if (errno != EAGAIN) return false;
+        if (!connection.waiting_to_write) watch(connection.fd, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+        connection.waiting_to_write = true;
+        return true;
       }
       connection.output.erase(0, static_cast<std::size_t>(sent));
-      if (connection.output.empty()) watch(connection.fd, EPOLLIN, EPOLL_CTL_MOD);
     }
+    // Only a change of interest costs an epoll_ctl.
+    if (connection.waiting_to_write) watch(connection.fd, EPOLLIN, EPOLL_CTL_MOD);
+    connection.waiting_to_write = false;
     return !connection.close_after_output;
   }
 
