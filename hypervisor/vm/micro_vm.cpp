@@ -68,6 +68,10 @@ class DeadlineTimer {
     spec.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
     spec.it_value.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
     if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    // After the deadline the signal repeats: a blocking host call (a sleep, a
+    // poll, a read of stdin) that began just after the first signal would
+    // otherwise never be interrupted.
+    spec.it_interval.tv_nsec = 10'000'000;
     timer_settime(timer_, 0, &spec, nullptr);
     return {};
   }
