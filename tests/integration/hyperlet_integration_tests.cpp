@@ -1,7 +1,7 @@
 // End-to-end tests: run the real hyperlet binary on real static programs and
 // check what a user sees — stdout, stderr, exit status — exactly where possible.
 #include <gtest/gtest.h>
-
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -490,6 +490,25 @@ TEST_F(HyperletRun, SyscallPointersIntoTheStackGuardAreEfault) {
   const auto result = hyperlet_run({program("guard_pointer")});
   EXPECT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, "clock_gettime=-1 EFAULT uname=-1 EFAULT\n") << describe(result);
+}
+
+// Runs as an unprivileged user (needs root and util-linux's setpriv): /dev/kvm is
+// then not permitted, and hyperlet must say so and how to fix it.
+TEST(KvmAccess, PermissionDeniedSaysHowToFix) {
+  if (::geteuid() != 0 || ::access("/usr/bin/setpriv", X_OK) != 0) {
+    GTEST_SKIP() << "needs root and /usr/bin/setpriv to run hyperlet as an unprivileged user";
+  }
+  struct stat device {};
+  if (::stat("/dev/kvm", &device) != 0 || (device.st_mode & S_IROTH) != 0) {
+    GTEST_SKIP() << "/dev/kvm is missing or world-accessible here";
+  }
+  const auto result = run_process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   kHyperlet, "run", program("exit_with"), "0"});
+  EXPECT_EQ(result.status, 120) << describe(result);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("hyperlet: cannot open /dev/kvm: permission denied"), std::string::npos)
+      << describe(result);
+  EXPECT_NE(result.err.find("kvm group"), std::string::npos) << describe(result);
 }
 
 // ---------------------------------------------------------------- limits
