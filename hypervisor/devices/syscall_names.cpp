@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <hyperlet/abi.h>
 
 namespace hyperlet {
 namespace {
@@ -19,6 +20,7 @@ std::string syscall_name(std::uint64_t number) {
   const auto* it = std::find_if(std::begin(kNames), std::end(kNames),
                                 [&](const auto& entry) { return entry.first == number; });
   if (it != std::end(kNames)) return std::string(it->second);
+  if (number == abi::kSyscallReady) return "hyperlet_ready";
   return fmt::format("syscall_{}", number);
 }
 
