@@ -6,6 +6,8 @@
 #include <array>
 #include <utility>
 
+#include <hyperlet/abi.h>
+
 namespace hyperlet {
 namespace {
 
@@ -34,6 +36,7 @@ constexpr std::array<std::pair<std::uint64_t, int>, 99> kArity = {{
 }  // namespace
 
 std::optional<int> syscall_arity(std::uint64_t number) {
+  if (number == abi::kSyscallReady) return 0;
   static const auto sorted = [] {
     auto table = kArity;
     std::sort(table.begin(), table.end());
