@@ -35,8 +35,6 @@ namespace {
 template <typename T>
 using Sys = std::expected<T, int>;  // a value or an errno
 
-constexpr std::uint64_t kMaxIo = 0x7ffff000;  // Linux's MAX_RW_COUNT
-constexpr std::uint64_t kMaxIovecs = 1024;    // UIO_MAXIOV
 constexpr std::uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 constexpr std::uint64_t kKernelLargefile = 0100000;  // O_LARGEFILE as the kernel spells it on x86-64
 constexpr std::uint64_t kOpenFlags = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
@@ -320,24 +318,6 @@ std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t 
 
 // ---------------------------------------------------------------- data
 
-std::optional<std::vector<iovec>> host_iovecs(const SyscallContext& context, std::uint64_t address,
-                                              std::uint64_t count) {
-  std::vector<iovec> result;
-  std::uint64_t total = 0;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    auto entry = context.read<iovec>(address + i * sizeof(iovec));
-    if (!entry) return std::nullopt;
-    if (entry->iov_len == 0) continue;
-    auto bytes = context.user_span(reinterpret_cast<std::uint64_t>(entry->iov_base), entry->iov_len);
-    if (!bytes) return std::nullopt;
-    const std::uint64_t length = std::min<std::uint64_t>(bytes->size(), kMaxIo - total);
-    if (length == 0) break;
-    result.push_back(iovec{bytes->data(), length});
-    total += length;
-  }
-  return result;
-}
-
 enum class Io { kRead, kWrite };
 
 // read, write, pread64, pwrite64 (offset < 0 means the file position).
@@ -364,7 +344,7 @@ std::int64_t transfer_vector(SyscallContext& context, Io io, std::int64_t fd, st
   if (file == nullptr) return -EBADF;
   if (file->is_ancestor()) return io == Io::kRead ? -EISDIR : -EBADF;
   if (count > kMaxIovecs) return -EINVAL;
-  auto vectors = host_iovecs(context, address, count);
+  auto vectors = context.user_iovecs(address, count);
   if (!vectors) return -EFAULT;
   if (vectors->empty()) return 0;
   const int n = static_cast<int>(vectors->size());

@@ -1,5 +1,6 @@
 #include "devices/host_syscalls.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +15,24 @@ std::optional<std::span<std::byte>> SyscallContext::user_span(std::uint64_t addr
     return std::nullopt;
   }
   return memory_.span(address, length);
+}
+
+std::optional<std::vector<iovec>> SyscallContext::user_iovecs(std::uint64_t address, std::uint64_t count) const {
+  if (count > kMaxIovecs) return std::nullopt;
+  std::vector<iovec> result;
+  std::uint64_t total = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto entry = read<iovec>(address + i * sizeof(iovec));
+    if (!entry) return std::nullopt;
+    if (entry->iov_len == 0) continue;
+    auto bytes = user_span(reinterpret_cast<std::uint64_t>(entry->iov_base), entry->iov_len);
+    if (!bytes) return std::nullopt;
+    const std::uint64_t length = std::min<std::uint64_t>(bytes->size(), kMaxIo - total);
+    if (length == 0) break;
+    result.push_back(iovec{bytes->data(), length});
+    total += length;
+  }
+  return result;
 }
 
 std::optional<std::string> SyscallContext::user_string(std::uint64_t address,

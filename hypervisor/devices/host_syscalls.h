@@ -3,6 +3,8 @@
 // everything unregistered answers -ENOSYS.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "devices/fd_table.h"
 #include "devices/network_policy.h"
@@ -22,6 +25,10 @@ namespace hyperlet {
 
 using SyscallArguments = std::array<std::uint64_t, 6>;
 
+// Linux's limits on one read/write (MAX_RW_COUNT) and on an iovec array (UIO_MAXIOV).
+inline constexpr std::uint64_t kMaxIo = 0x7ffff000;
+inline constexpr std::uint64_t kMaxIovecs = 1024;
+
 // What a host syscall handler may touch.
 class SyscallContext {
  public:
@@ -30,6 +37,10 @@ class SyscallContext {
 
   // App memory only: [kUserSpaceStart, page tables). Never the kernel's pages.
   std::optional<std::span<std::byte>> user_span(std::uint64_t address, std::uint64_t length) const;
+  // The app's iovec array as host iovecs over checked app memory, capped at
+  // kMaxIo bytes in total as Linux does; nullopt for a bad address or more than
+  // kMaxIovecs entries. Data then moves between host fds and guest memory directly.
+  std::optional<std::vector<iovec>> user_iovecs(std::uint64_t address, std::uint64_t count) const;
   // A NUL-terminated string in app memory, at most max_length bytes.
   std::optional<std::string> user_string(std::uint64_t address, std::size_t max_length = 4096) const;
   // A path argument as Linux reads it: -EFAULT for a bad pointer, -ENAMETOOLONG

@@ -35,8 +35,6 @@ namespace hyperlet {
 namespace {
 
 using R = std::int64_t;
-constexpr std::uint64_t kMaxIo = 0x7ffff000;
-constexpr std::uint64_t kMaxIovecs = 1024;
 constexpr std::uint64_t kMaxControl = 64 * 1024;
 constexpr socklen_t kMaxOption = 512;
 
@@ -106,25 +104,6 @@ R check_destination(const SyscallContext& context, const Address& destination, s
   if (context.network.may_connect(*endpoint)) return 0;
   deny(context, fmt::format("{} to {} (no --allow-connect rule)", call, format_endpoint(*endpoint)));
   return -EACCES;
-}
-
-std::optional<std::vector<iovec>> host_iovecs(const SyscallContext& context, std::uint64_t address,
-                                              std::uint64_t count) {
-  if (count > kMaxIovecs) return std::nullopt;
-  std::vector<iovec> result;
-  std::uint64_t total = 0;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    auto entry = context.read<iovec>(address + i * sizeof(iovec));
-    if (!entry) return std::nullopt;
-    if (entry->iov_len == 0) continue;
-    auto bytes = context.user_span(reinterpret_cast<std::uint64_t>(entry->iov_base), entry->iov_len);
-    if (!bytes) return std::nullopt;
-    const std::uint64_t length = std::min<std::uint64_t>(bytes->size(), kMaxIo - total);
-    if (length == 0) break;
-    result.push_back(iovec{bytes->data(), length});
-    total += length;
-  }
-  return result;
 }
 
 // ---------------------------------------------------------------- create, bind, listen, accept
@@ -428,7 +407,7 @@ R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_
     host.msg_name = &destination.storage;
     host.msg_namelen = destination.length;
   }
-  auto vectors = host_iovecs(context, reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
+  auto vectors = context.user_iovecs(reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
   if (!vectors) return message->msg_iovlen > kMaxIovecs ? -EMSGSIZE : -EFAULT;
   host.msg_iov = vectors->data();
   host.msg_iovlen = vectors->size();
@@ -454,7 +433,7 @@ R receive_message(SyscallContext& context, std::uint64_t fd, std::uint64_t messa
     host.msg_name = &source.storage;
     host.msg_namelen = sizeof source.storage;
   }
-  auto vectors = host_iovecs(context, reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
+  auto vectors = context.user_iovecs(reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
   if (!vectors) return message->msg_iovlen > kMaxIovecs ? -EMSGSIZE : -EFAULT;
   host.msg_iov = vectors->data();
   host.msg_iovlen = vectors->size();
