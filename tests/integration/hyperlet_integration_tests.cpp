@@ -76,11 +76,6 @@ class TempFile {
   std::string path_;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 template <typename T>
 void put(std::string& bytes, std::size_t offset, T value) {
   if (bytes.size() < offset + sizeof value) bytes.resize(offset + sizeof value, '\0');
@@ -88,12 +83,6 @@ void put(std::string& bytes, std::size_t offset, T value) {
 }
 
 // Prints everything a failed assertion needs to explain a run.
-std::string describe(const ProcessResult& result) {
-  return "status " + std::to_string(result.status) + (result.killed_by_safety_timeout ? " (KILLED: hung)" : "") +
-         "\n--- stdout ---\n" + result.out.substr(0, 4000) + "\n--- stderr ---\n" + result.err.substr(0, 4000) +
-         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error);
-}
-
 class HyperletRun : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -25,10 +25,6 @@ ProcessResult hyperlet(std::vector<std::string> args) {
   return run_process(args);
 }
 
-std::string describe(const ProcessResult& result) {
-  return "status " + std::to_string(result.status) + "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
-}
-
 // A copy of a test program in a temporary directory, removed afterwards.
 class ImageCopy {
  public:

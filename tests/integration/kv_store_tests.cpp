@@ -35,17 +35,6 @@ using namespace std::chrono_literals;
 const std::string kHyperlet = HYPERLET_BINARY;
 const std::string kKvStore = HYPERLET_KV_STORE_SAMPLE;
 
-std::string describe(const ProcessResult& result) {
-  return "status " + std::to_string(result.status) + "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class TempDir {
  public:
   TempDir() {

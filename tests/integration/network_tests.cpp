@@ -29,10 +29,6 @@ const std::string kNetTool = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/net_too
 const std::string kHttpServer = HYPERLET_HTTP_SERVER_SAMPLE;
 const std::string kCurl = HYPERLET_CURL;
 
-std::string describe(const ProcessResult& result) {
-  return "status " + std::to_string(result.status) + "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
-}
-
 ProcessResult hyperlet(std::vector<std::string> args) {
   args.insert(args.begin(), kHyperlet);
   return run_process(args);

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 extern char** environ;
 
@@ -170,6 +172,19 @@ std::string kvm_unusable_reason() {
   if (fd < 0) return std::string("open(\"/dev/kvm\", O_RDWR): ") + std::strerror(errno);
   ::close(fd);
   return {};
+}
+
+std::string describe(const ProcessResult& result) {
+  return "status " + std::to_string(result.status) + (result.killed_by_safety_timeout ? " (KILLED: hung)" : "") +
+         "\n--- stdout ---\n" + result.out.substr(0, 4000) + "\n--- stderr ---\n" + result.err.substr(0, 4000) +
+         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace hyperlet::testing

@@ -35,4 +35,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 // Why /dev/kvm cannot be used here, or an empty string when it can.
 std::string kvm_unusable_reason();
 
+// A result as a failing assertion should show it: status, stdout, stderr.
+std::string describe(const ProcessResult& result);
+
+// A whole file's bytes (empty if it cannot be read).
+std::string read_file(const std::string& path);
+
 }  // namespace hyperlet::testing

@@ -21,17 +21,6 @@ const std::string kProgramsDir = HYPERLET_TEST_PROGRAMS_DIR;
 const std::string kBusybox = "/bin/busybox";
 std::string program(const std::string& name) { return kProgramsDir + "/" + name; }
 
-std::string describe(const ProcessResult& result) {
-  return "status " + std::to_string(result.status) + "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class TempDir {
  public:
   TempDir() {
@@ -113,9 +102,9 @@ TEST_F(VolumeTest, BusyboxChangesShowOnTheHost) {
     ASSERT_EQ(result.status, 0) << command[0] << ": " << describe(result);
   }
   EXPECT_FALSE(fs::exists(dir_ / "a/b"));
-  EXPECT_EQ(slurp(dir_ / "a/moved.txt"), "hello from the host\n");
+  EXPECT_EQ(read_file(std::string(dir_ / "a/moved.txt")), "hello from the host\n");
   EXPECT_EQ(fs::read_symlink(dir_ / "a/link"), "../hello.txt");
-  EXPECT_EQ(slurp(dir_ / "a/echo.txt"), "written by sh\n");
+  EXPECT_EQ(read_file(std::string(dir_ / "a/echo.txt")), "written by sh\n");
   const auto result = busybox({"cat", "/data/a/link"});
   EXPECT_EQ(result.out, "hello from the host\n");
 }
@@ -131,9 +120,9 @@ TEST_F(VolumeTest, CppFileTourMatchesItsNativeRun) {
   EXPECT_EQ(guest.out, native.out);
   EXPECT_NE(guest.out.find("after munmap: 'third'"), std::string::npos) << guest.out;
   // The shared mapping left open at exit was written back too.
-  EXPECT_EQ(slurp(dir_ / "tour/shared.bin"), slurp(native_dir / "tour/shared.bin"));
-  EXPECT_EQ(slurp(dir_ / "tour/shared.bin").substr(2 * 4096, 5), "THIRD");
-  EXPECT_EQ(slurp(dir_ / "tour/moved.txt"), slurp(native_dir / "tour/moved.txt"));
+  EXPECT_EQ(read_file(std::string(dir_ / "tour/shared.bin")), read_file(std::string(native_dir / "tour/shared.bin")));
+  EXPECT_EQ(read_file(std::string(dir_ / "tour/shared.bin")).substr(2 * 4096, 5), "THIRD");
+  EXPECT_EQ(read_file(std::string(dir_ / "tour/moved.txt")), read_file(std::string(native_dir / "tour/moved.txt")));
 }
 
 // ---------------------------------------------------------------- hostile requests
@@ -215,7 +204,7 @@ TEST_F(HostileTest, ReadOnlyVolumeRefusesWritesWithErofs) {
             "ftruncate: EROFS\n"
             "access W_OK: EROFS\n"
             "access R_OK: ok\n");
-  EXPECT_EQ(slurp(dir_ / "inside.txt"), "inside");
+  EXPECT_EQ(read_file(std::string(dir_ / "inside.txt")), "inside");
   EXPECT_FALSE(fs::exists(dir_ / "new.txt"));
   EXPECT_FALSE(fs::exists(dir_ / "newdir"));
   EXPECT_EQ(fs::status(dir_ / "inside.txt").permissions() & fs::perms::others_write, fs::perms::none);
@@ -253,7 +242,7 @@ TEST_F(HostileTest, HugeAndNegativeLengths) {
             "readlink size -1: EINVAL\n"
             "getcwd size 0: ERANGE\n"
             "fallocate len -1: EINVAL\n");
-  EXPECT_EQ(slurp(dir_ / "inside.txt"), "inside");
+  EXPECT_EQ(read_file(std::string(dir_ / "inside.txt")), "inside");
 }
 
 TEST_F(HostileTest, BadPointersAreEfault) {
