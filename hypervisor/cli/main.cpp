@@ -13,6 +13,7 @@
 #include "cli/inspect.h"
 #include "cli/units.h"
 #include "loader/manifest_writer.h"
+#include "memory/guest_layout.h"
 #include "core/exit_status.h"
 #include "vm/micro_vm.h"
 
@@ -207,6 +208,11 @@ int main(int argc, char** argv) {
   if (!memory_text.empty()) {
     auto memory = parse_size(memory_text);
     if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
+    if (*memory < kMinimumGuestMemory || *memory > kMaximumGuestMemory || *memory % (2u << 20) != 0) {
+      return report(Error{ExitStatus::kUsage,
+                          fmt::format("invalid --memory '{}': must be a multiple of 2M between {}M and {}G",
+                                      memory_text, kMinimumGuestMemory >> 20, kMaximumGuestMemory >> 30)});
+    }
     options.memory_size = *memory;
   }
   if (!timeout_text.empty()) {

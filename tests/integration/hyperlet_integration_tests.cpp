@@ -629,7 +629,13 @@ TEST_F(HyperletRun, MemoryNotMultipleOf2MIsUsageError) {
   const auto result = hyperlet_run({"--memory", "3M", program("exit_with"), "0"});
   EXPECT_EQ(result.status, 125) << describe(result);
   EXPECT_EQ(result.out, "");
-  expect_one_hyperlet_line(result, "hyperlet: .*memory.*");
+  expect_one_hyperlet_line(result, "hyperlet: invalid --memory '3M': must be a multiple of 2M between 8M and 16G");
+}
+
+TEST_F(HyperletRun, MemoryAboveTheMaximumIsUsageError) {
+  const auto result = hyperlet_run({"--memory", "17G", program("exit_with"), "0"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: invalid --memory '17G': must be a multiple of 2M between 8M and 16G");
 }
 
 TEST_F(HyperletRun, UnparsableTimeoutIsUsageError) {
