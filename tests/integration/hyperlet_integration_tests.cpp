@@ -475,6 +475,13 @@ TEST_F(HyperletRun, NativeRunsOfRaiseSignalEndBySignal) {
   EXPECT_EQ(run_process({program("raise_signal"), "term"}).status, 143);
 }
 
+TEST_F(HyperletRun, SyscallPointersIntoProtNonePagesAreEfault) {
+  const auto result = hyperlet_run({program("protected_pointer")});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "protected=-1 EFAULT ok=0 straddle=-1 EFAULT\n") << describe(result);
+  EXPECT_EQ(run_process({program("protected_pointer")}).out, result.out) << "the native run must agree";
+}
+
 TEST_F(HyperletRun, SyscallPointersIntoTheStackGuardAreEfault) {
   const auto result = hyperlet_run({program("guard_pointer")});
   EXPECT_EQ(result.status, 0) << describe(result);

@@ -40,7 +40,6 @@ struct Range {
 struct Arena {
   uint64_t brk;
   uint64_t mmap_low;     // everything in [mmap_low, mmap_top) is mapped or a hole
-  uint64_t protected_pages;  // pages currently not present because of PROT_NONE
   int hole_count;
   Range holes[kMaxHoles];
 };
@@ -158,7 +157,7 @@ void set_present(uint64_t address, uint64_t length, bool present) {
     const bool was_present = (pte & kPresent) != 0;
     if (was_present == present) continue;
     pte = present ? (pte | kPresent) : (pte & ~kPresent);
-    arena.protected_pages += present ? -1ull : 1ull;
+    protected_pages += present ? -1ull : 1ull;
     asm volatile("invlpg (%0)" : : "r"(page) : "memory");
   }
 }
@@ -166,7 +165,7 @@ void set_present(uint64_t address, uint64_t length, bool present) {
 void apply_protection(uint64_t address, uint64_t length, uint64_t prot) {
   if (prot == PROT_NONE) {
     set_present(address, length, false);
-  } else if (arena.protected_pages != 0) {
+  } else if (protected_pages != 0) {
     set_present(address, length, true);
   }
 }
@@ -274,10 +273,28 @@ bool in_mmap_region(uint64_t address, uint64_t length) {
 
 }  // namespace
 
+uint64_t protected_pages;
+
+bool user_pages_present(uint64_t address, uint64_t length) {
+  const auto* ptes = reinterpret_cast<const volatile uint64_t*>(boot_info().pte_base);
+  const auto* pdes = reinterpret_cast<const volatile uint64_t*>(boot_info().pde_base);
+  for (uint64_t page = address & ~(kPage - 1); page < address + length;) {
+    const uint64_t pde = pdes[page / kRegion];
+    if ((pde & kPresent) == 0) return false;
+    if ((pde & abi::kPdeLargePage) != 0) {
+      page = (page & ~(kRegion - 1)) + kRegion;
+      continue;
+    }
+    if ((ptes[page / kPage] & kPresent) == 0) return false;
+    page += kPage;
+  }
+  return true;
+}
+
 void init_memory() {
   arena.brk = boot_info().heap_start;
   arena.mmap_low = boot_info().mmap_top;
-  arena.protected_pages = 0;
+  protected_pages = 0;
   arena.hole_count = 0;
 }
 
@@ -331,7 +348,7 @@ int64_t sys_munmap(uint64_t address, uint64_t length) {
     forget_shared(address, address + length);
   }
   discard(address, length);
-  if (arena.protected_pages != 0) set_present(address, length, true);
+  if (protected_pages != 0) set_present(address, length, true);
   add_hole(address, address + length);
   return 0;
 }
