@@ -27,6 +27,8 @@
 #include <memory>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -81,6 +83,10 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   if (!path) return std::unexpected(ENAMETOOLONG);
   Target target{std::move(*path), {}};
   target.location = locate(context.files.volumes, target.path);
+  // The policy's answer is ENOENT, which says nothing about why: --trace says it.
+  if (context.trace && target.outside()) {
+    fmt::print(stderr, "[hyperlet policy] denied: {} is outside every --volume\n", target.path);
+  }
   return target;
 }
 

@@ -89,6 +89,16 @@ TEST_F(VolumeTest, BusyboxLsSeesOnlyTheVolumes) {
   EXPECT_NE(result.err.find("No such file or directory"), std::string::npos) << describe(result);
 }
 
+TEST_F(VolumeTest, TraceSaysWhyAPathOutsideTheVolumesIsNotFound) {
+  SKIP_WITHOUT_BUSYBOX();
+  auto result = run({"--trace", kBusybox, "cat", "/etc/passwd"});
+  EXPECT_EQ(result.status, 1) << describe(result);
+  EXPECT_NE(result.err.find("[hyperlet policy] denied: /etc/passwd is outside every --volume\n"), std::string::npos)
+      << describe(result);
+  result = busybox({"cat", "/etc/passwd"});
+  EXPECT_EQ(result.err.find("[hyperlet policy]"), std::string::npos) << "only under --trace: " << describe(result);
+}
+
 TEST_F(VolumeTest, BusyboxChangesShowOnTheHost) {
   SKIP_WITHOUT_BUSYBOX();
   for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
