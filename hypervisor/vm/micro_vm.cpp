@@ -23,6 +23,7 @@
 #include "devices/syscall_names.h"
 #include "kvm/kvm.h"
 #include "kvm/kvm_stats.h"
+#include "kvm/supported_cpuid_cache.h"
 #include "loader/app_image.h"
 #include "loader/initial_stack.h"
 #include "loader/kernel_image.h"
@@ -138,7 +139,9 @@ class MicroVm {
     }
     auto vcpu = vm->create_vcpu(*kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
-    auto cpuid = kvm->supported_cpuid();
+    auto cpuid = supported_cpuid_cached(*kvm, SyscallSiteCache::default_directory().transform(
+                                                    [](const auto& sites) { return sites.parent_path(); }),
+                                        supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     stats_.vm_created = monotonic_ns();
