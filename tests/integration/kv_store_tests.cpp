@@ -35,19 +35,6 @@ using namespace std::chrono_literals;
 const std::string kHyperlet = HYPERLET_BINARY;
 const std::string kKvStore = HYPERLET_KV_STORE_SAMPLE;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-kv-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // A port nobody uses right now (the kernel's pick), for tests running in parallel.
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -203,7 +190,7 @@ TEST_F(KvStore, KeysSurviveSigkillOfTheMicroVm) {
   std::vector<std::string> many;
   for (int i = 0; i < 200; ++i) many.push_back("SET key" + std::to_string(i) + " value " + std::to_string(i * i));
   {
-    Server server(in_microvm(data_.path(), port), logs_.path() + "/first");
+    Server server(in_microvm(data_.path().string(), port), logs_ / "first");
     ASSERT_TRUE(server.started());
     Client client(port);
     ASSERT_TRUE(client.connected()) << server.output();
@@ -216,14 +203,14 @@ TEST_F(KvStore, KeysSurviveSigkillOfTheMicroVm) {
     EXPECT_NE(server.output().find("kv-store: 0 keys from /data/kv.log, serving on port"), std::string::npos)
         << server.output();
   }
-  Server again(in_microvm(data_.path(), port), logs_.path() + "/second");
+  Server again(in_microvm(data_.path().string(), port), logs_ / "second");
   Client client(port);
   ASSERT_TRUE(client.connected()) << again.output();
   EXPECT_EQ(client.ask(kReadBack), kReadBackAnswers) << again.output();
   EXPECT_EQ(client.ask({"GET key0", "GET key199", "GET key200"}), "VALUE value 0\nVALUE value 39601\nNOTFOUND");
   EXPECT_NE(again.output().find("kv-store: 203 keys from /data/kv.log"), std::string::npos) << again.output();
   // The log is plain lines on the host, one per change.
-  const std::string log = read_file(data_.path() + "/kv.log");
+  const std::string log = read_file(data_ / "kv.log");
   EXPECT_TRUE(log.starts_with("SET alpha 1\nSET beta two words\nSET alpha 1b\nDEL beta\nSET empty \nSET crlf yes\n"))
       << log.substr(0, 200);
   EXPECT_TRUE(log.ends_with("SET key199 value 39601\n"));
@@ -234,13 +221,13 @@ TEST_F(KvStore, NativeRunAnswersTheSameAndReadsTheSameLog) {
   const int port = free_port();
   std::string native_answers, native_read_back;
   {
-    Server server(natively(native_data.path(), port), logs_.path() + "/native");
+    Server server(natively(native_data.path().string(), port), logs_ / "native");
     Client client(port);
     ASSERT_TRUE(client.connected()) << server.output();
     native_answers = client.ask(kSession);
   }
   {
-    Server server(natively(native_data.path(), port), logs_.path() + "/native-again");
+    Server server(natively(native_data.path().string(), port), logs_ / "native-again");
     Client client(port);
     ASSERT_TRUE(client.connected()) << server.output();
     native_read_back = client.ask(kReadBack);
@@ -248,35 +235,35 @@ TEST_F(KvStore, NativeRunAnswersTheSameAndReadsTheSameLog) {
   EXPECT_EQ(native_answers, kSessionAnswers);
   EXPECT_EQ(native_read_back, kReadBackAnswers);
   {
-    Server server(in_microvm(data_.path(), port), logs_.path() + "/vm");
+    Server server(in_microvm(data_.path().string(), port), logs_ / "vm");
     Client client(port);
     ASSERT_TRUE(client.connected()) << server.output();
     EXPECT_EQ(client.ask(kSession), native_answers) << server.output();
   }
-  EXPECT_EQ(read_file(data_.path() + "/kv.log"), read_file(native_data.path() + "/kv.log"));
+  EXPECT_EQ(read_file(data_ / "kv.log"), read_file(native_data / "kv.log"));
   // The microVM reads the log the native run wrote.
-  Server server(in_microvm(native_data.path(), port), logs_.path() + "/vm-on-native");
+  Server server(in_microvm(native_data.path().string(), port), logs_ / "vm-on-native");
   Client client(port);
   ASSERT_TRUE(client.connected()) << server.output();
   EXPECT_EQ(client.ask(kReadBack), native_read_back) << server.output();
 }
 
 TEST_F(KvStore, TornLastRecordIsCutOff) {
-  std::ofstream(data_.path() + "/kv.log") << "SET a 1\nSET b 2\nDEL a\nSET c 3";  // killed mid-write
+  std::ofstream(data_ / "kv.log") << "SET a 1\nSET b 2\nDEL a\nSET c 3";  // killed mid-write
   const int port = free_port();
-  Server server(in_microvm(data_.path(), port), logs_.path() + "/vm");
+  Server server(in_microvm(data_.path().string(), port), logs_ / "vm");
   Client client(port);
   ASSERT_TRUE(client.connected()) << server.output();
   EXPECT_EQ(client.ask({"GET a", "GET b", "GET c", "SET d 4"}), "NOTFOUND\nVALUE 2\nNOTFOUND\nOK");
-  EXPECT_EQ(read_file(data_.path() + "/kv.log"), "SET a 1\nSET b 2\nDEL a\nSET d 4\n");
+  EXPECT_EQ(read_file(data_ / "kv.log"), "SET a 1\nSET b 2\nDEL a\nSET d 4\n");
   EXPECT_NE(server.output().find("kv-store: dropped a torn record of 7 bytes at the end of /data/kv.log"),
             std::string::npos)
       << server.output();
 }
 
 TEST_F(KvStore, CorruptLogRefusesToStart) {
-  std::ofstream(data_.path() + "/kv.log") << "SET a 1\nGARBAGE\n";
-  const ProcessResult result = run_process(in_microvm(data_.path(), free_port()));
+  std::ofstream(data_ / "kv.log") << "SET a 1\nGARBAGE\n";
+  const ProcessResult result = run_process(in_microvm(data_.path().string(), free_port()));
   EXPECT_EQ(result.status, 1) << describe(result);
   EXPECT_EQ(result.err, "kv-store: /data/kv.log:2: not a log record; refusing to start\n");
 }
@@ -284,29 +271,29 @@ TEST_F(KvStore, CorruptLogRefusesToStart) {
 TEST_F(KvStore, ReadOnlyVolumeFailsToStartWithAClearMessage) {
   const int port = free_port();
   // Empty volume: the log cannot be created.
-  const ProcessResult empty = run_process(in_microvm(data_.path(), port, true));
+  const ProcessResult empty = run_process(in_microvm(data_.path().string(), port, true));
   EXPECT_EQ(empty.status, 1) << describe(empty);
   EXPECT_EQ(empty.err,
             "kv-store: cannot open /data/kv.log for writing: Read-only file system "
             "(the data directory must be writable)\n");
-  EXPECT_FALSE(std::filesystem::exists(data_.path() + "/kv.log"));
+  EXPECT_FALSE(std::filesystem::exists(data_ / "kv.log"));
   // An existing log cannot be appended to; it is left as it was.
-  std::ofstream(data_.path() + "/kv.log") << "SET a 1\n";
-  const ProcessResult existing = run_process(in_microvm(data_.path(), port, true));
+  std::ofstream(data_ / "kv.log") << "SET a 1\n";
+  const ProcessResult existing = run_process(in_microvm(data_.path().string(), port, true));
   EXPECT_EQ(existing.status, 1) << describe(existing);
   EXPECT_EQ(existing.err, empty.err);
-  EXPECT_EQ(read_file(data_.path() + "/kv.log"), "SET a 1\n");
+  EXPECT_EQ(read_file(data_ / "kv.log"), "SET a 1\n");
 }
 
 TEST_F(KvStore, SecondStoreOnTheSameDirectoryIsRefused) {
   const int port = free_port();
-  Server server(in_microvm(data_.path(), port), logs_.path() + "/vm");
+  Server server(in_microvm(data_.path().string(), port), logs_ / "vm");
   Client client(port);
   ASSERT_TRUE(client.connected()) << server.output();
   // The native store sees the microVM's lock on the host file.
-  const ProcessResult second = run_process(natively(data_.path(), free_port()));
+  const ProcessResult second = run_process(natively(data_.path().string(), free_port()));
   EXPECT_EQ(second.status, 1) << describe(second);
-  EXPECT_TRUE(second.err.starts_with("kv-store: " + data_.path() + "/kv.log is in use by another kv-store"))
+  EXPECT_TRUE(second.err.starts_with("kv-store: " + (data_ / "kv.log") + " is in use by another kv-store"))
       << second.err;
   EXPECT_EQ(client.ask("SET still 1"), "OK");
 }

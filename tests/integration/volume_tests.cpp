@@ -21,20 +21,6 @@ const std::string kProgramsDir = HYPERLET_TEST_PROGRAMS_DIR;
 const std::string kBusybox = "/bin/busybox";
 std::string program(const std::string& name) { return kProgramsDir + "/" + name; }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hyperlet-volume-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
 class VolumeTest : public ::testing::Test {
  protected:
   void SetUp() override {
