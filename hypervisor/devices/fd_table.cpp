@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include <sys/resource.h>
 
@@ -32,6 +33,7 @@ int FdTable::add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum) {
     if (index >= entries_.size()) entries_.resize(index + 1);
     if (entries_[index].file == nullptr) {
       entries_[index] = Entry{std::move(file), cloexec};
+      changes_.push_back(fd);
       return fd;
     }
   }
@@ -41,6 +43,7 @@ int FdTable::add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum) {
 int FdTable::close(std::int64_t fd) {
   if (get(fd) == nullptr) return -EBADF;
   entries_[static_cast<std::size_t>(fd)] = Entry{};
+  changes_.push_back(static_cast<int>(fd));
   while (!entries_.empty() && entries_.back().file == nullptr) entries_.pop_back();
   return 0;
 }
@@ -50,6 +53,7 @@ int FdTable::duplicate_to(std::int64_t fd, std::int64_t target, bool cloexec) {
   const auto index = static_cast<std::size_t>(target);
   if (index >= entries_.size()) entries_.resize(index + 1);
   entries_[index] = Entry{entries_[static_cast<std::size_t>(fd)].file, cloexec};
+  changes_.push_back(static_cast<int>(target));
   return static_cast<int>(target);
 }
 
@@ -59,6 +63,12 @@ bool FdTable::cloexec(std::int64_t fd) const {
 
 void FdTable::set_cloexec(std::int64_t fd, bool value) {
   if (get(fd) != nullptr) entries_[static_cast<std::size_t>(fd)].cloexec = value;
+}
+
+std::vector<int> FdTable::take_changes() { return std::exchange(changes_, {}); }
+
+void FdTable::mark_changed(std::int64_t fd) {
+  if (get(fd) != nullptr) changes_.push_back(static_cast<int>(fd));
 }
 
 void raise_host_open_file_limit() {

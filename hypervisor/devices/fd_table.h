@@ -17,6 +17,7 @@
 namespace hyperlet {
 
 struct SocketState;  // devices/sockets.h
+struct EpollState;   // devices/readiness.cpp
 
 struct OpenFile {
   int host_fd = -1;      // -1 for a directory above the volumes (kAncestor)
@@ -29,6 +30,8 @@ struct OpenFile {
   std::size_t ancestor_position = 0;
   // Set for the guest's sockets: what the network policy decided about it.
   std::shared_ptr<SocketState> socket;
+  // Set for the guest's epoll instances: what each guest fd registered.
+  std::shared_ptr<EpollState> epoll;
   bool is_ancestor() const { return host_fd < 0; }
   bool in_read_only_volume() const { return volume != nullptr && volume->read_only; }
 };
@@ -55,6 +58,10 @@ class FdTable {
   bool cloexec(std::int64_t fd) const;
   void set_cloexec(std::int64_t fd, bool value);
   int open_count() const;
+  // The fds whose file changed (added, closed, replaced, or marked) since the
+  // last call: socket buffers (devices/socket_buffers.h) follow them.
+  std::vector<int> take_changes();
+  void mark_changed(std::int64_t fd);
 
  private:
   struct Entry {
@@ -62,6 +69,7 @@ class FdTable {
     bool cloexec = false;
   };
   std::vector<Entry> entries_;
+  std::vector<int> changes_;
 };
 
 // The guest may hold FdTable::kHiddenLimit files besides hyperlet's own: raise the

@@ -335,6 +335,11 @@ std::int64_t transfer(SyscallContext& context, Io io, std::int64_t fd, std::uint
   auto buffer = context.user_span(address, length);
   if (!buffer) return -EFAULT;
   const std::size_t size = std::min<std::uint64_t>(buffer->size(), kMaxIo);
+  if (io == Io::kRead && file->socket != nullptr) {
+    // Input the host already received for the app's socket buffers comes first.
+    const iovec whole{buffer->data(), size};
+    if (auto stashed = context.socket_buffers.read_stashed(context, *file->socket, {&whole, 1}, false)) return *stashed;
+  }
   if (io == Io::kRead) {
     return result_of(positioned ? ::pread(file->host_fd, buffer->data(), size, offset)
                                 : ::read(file->host_fd, buffer->data(), size));
@@ -354,6 +359,9 @@ std::int64_t transfer_vector(SyscallContext& context, Io io, std::int64_t fd, st
   if (!vectors) return -EFAULT;
   if (vectors->empty()) return 0;
   const int n = static_cast<int>(vectors->size());
+  if (io == Io::kRead && file->socket != nullptr) {
+    if (auto stashed = context.socket_buffers.read_stashed(context, *file->socket, *vectors, false)) return *stashed;
+  }
   if (io == Io::kRead) {
     return result_of(positioned ? ::preadv(file->host_fd, vectors->data(), n, offset)
                                 : ::readv(file->host_fd, vectors->data(), n));

@@ -1,6 +1,8 @@
-// Calls only hyperlet knows (abi::kSyscallReady): the app telling its host how
-// it is doing. Linux answers these numbers with ENOSYS, so natively they are no-ops.
+// Calls only hyperlet knows (abi::kSyscallReady, abi::kSyscallSocketBuffers): the
+// app telling its host how it is doing, or handing it memory to share. Linux
+// answers these numbers with ENOSYS, so natively they are no-ops.
 #include <hyperlet/abi.h>
+#include <hyperlet/socket_buffers.h>
 
 #include "devices/host_syscalls.h"
 #include "vm/run_stats.h"
@@ -11,6 +13,9 @@ void register_guest_control_syscalls(HostSyscallTable& table) {
   table.add(abi::kSyscallReady, [](SyscallContext& context, const SyscallArguments&) -> std::int64_t {
     if (!context.ready_ns) context.ready_ns = monotonic_ns();
     return 0;
+  });
+  table.add(abi::kSyscallSocketBuffers, [](SyscallContext& context, const SyscallArguments& a) -> std::int64_t {
+    return context.socket_buffers.attach(context, a[0], a[1]);
   });
 }
 

@@ -60,9 +60,12 @@ std::expected<std::string, int> SyscallContext::user_path(std::uint64_t address)
 
 std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& context,
                                     const SyscallArguments& args) const {
+  // The app's deferred socket writes happened before this call: send them first.
+  context.socket_buffers.send_deferred_writes(context);
   auto it = handlers_.find(number);
-  if (it == handlers_.end()) return -ENOSYS;
-  return it->second(context, args);
+  const std::int64_t result = it == handlers_.end() ? -ENOSYS : it->second(context, args);
+  context.socket_buffers.update_slots(context);
+  return result;
 }
 
 HostSyscallTable make_host_syscall_table() {

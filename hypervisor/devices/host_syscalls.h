@@ -18,6 +18,7 @@
 
 #include "devices/fd_table.h"
 #include "devices/network_policy.h"
+#include "devices/socket_buffers.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 
@@ -68,6 +69,8 @@ class SyscallContext {
   GuestFiles files;
   // What --publish and --allow-connect grant.
   NetworkPolicy network;
+  // Memory the guest library shares for its connections' reads and writes.
+  SocketBuffers socket_buffers;
   // --trace: devices print a line for each request the policy denies.
   bool trace = false;
   // Set by a sleep interrupted by the run's deadline.

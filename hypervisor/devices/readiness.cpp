@@ -5,10 +5,13 @@
 // interrupts the wait and ends the run.
 //
 // An epoll instance is a host epoll fd. epoll_ctl registers the host fd behind
-// the guest fd with the guest's epoll_event unchanged, so epoll_wait's events
-// (whose data is the guest's own) are written straight into the guest's array.
-// A host fd closes when its last guest fd closes, which takes it out of every
-// epoll set, as on Linux.
+// the guest fd with the guest fd as the event's data and keeps the guest's own
+// data and events beside it (EpollState), so that epoll_wait knows which guest
+// fd each event is for: the connections it finds readable get their input
+// stashed in the app's socket buffers (devices/socket_buffers.h), and a
+// connection whose stashed input the app has not read yet stays readable, as
+// its socket would. A host fd closes when its last guest fd closes, which takes
+// it out of every epoll set, as on Linux.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -16,14 +19,28 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
+
+struct EpollState {
+  struct Registration {
+    std::uint64_t data;    // the guest's epoll_event.data
+    std::uint32_t events;  // the guest's epoll_event.events
+    std::weak_ptr<OpenFile> file;
+    bool armed = true;  // EPOLLONESHOT: not reported since the last ADD/MOD
+  };
+  std::unordered_map<std::int64_t, Registration> by_fd;
+};
+
 namespace {
 
 using R = std::int64_t;
@@ -45,33 +62,42 @@ std::optional<timespec> checked_timespec(const timespec& value) {
 }
 
 // Polls guest fds (fd < 0 is skipped; an fd that is not open gets POLLNVAL; a
-// directory above the volumes is always readable), filling revents in place.
+// directory above the volumes is always readable, and so is a connection with
+// stashed input the app has not read), filling revents in place.
 R poll_guest_fds(SyscallContext& context, std::vector<pollfd>& fds, const timespec* timeout) {
+  constexpr short kReadable = POLLIN | POLLRDNORM;
   std::vector<pollfd> host_fds;
   host_fds.reserve(fds.size());
-  R known = 0;
+  bool answer_known = false;
   for (auto& fd : fds) {
     fd.revents = 0;
     if (fd.fd < 0) continue;
     const OpenFile* file = context.files.fds.get(fd.fd);
     if (file == nullptr || file->is_ancestor()) {
-      fd.revents = file == nullptr ? POLLNVAL : static_cast<short>(fd.events & (POLLIN | POLLRDNORM));
-      known += fd.revents != 0 ? 1 : 0;
+      fd.revents = file == nullptr ? POLLNVAL : static_cast<short>(fd.events & kReadable);
+      answer_known = answer_known || fd.revents != 0;
       continue;
+    }
+    if (file->socket != nullptr &&
+        context.socket_buffers.unread_input(context, *file->socket) != 0) {
+      fd.revents = static_cast<short>(fd.events & kReadable);
+      answer_known = answer_known || fd.revents != 0;
     }
     host_fds.push_back(pollfd{file->host_fd, fd.events, 0});
   }
   // With an answer already known, do not block.
   const timespec zero{};
-  const int ready = ::ppoll(host_fds.data(), host_fds.size(), known != 0 ? &zero : timeout, nullptr);
-  if (ready < 0) return interrupted_or(context, errno);
+  if (::ppoll(host_fds.data(), host_fds.size(), answer_known ? &zero : timeout, nullptr) < 0) {
+    return interrupted_or(context, errno);
+  }
+  R ready = 0;
   for (std::size_t guest = 0, host = 0; guest < fds.size(); ++guest) {
     if (fds[guest].fd < 0) continue;
     const OpenFile* file = context.files.fds.get(fds[guest].fd);
-    if (file == nullptr || file->is_ancestor()) continue;
-    fds[guest].revents = host_fds[host++].revents;
+    if (file != nullptr && !file->is_ancestor()) fds[guest].revents |= host_fds[host++].revents;
+    ready += fds[guest].revents != 0 ? 1 : 0;
   }
-  return ready + known;
+  return ready;
 }
 
 // poll/ppoll: the guest's pollfd array, polled on the host. Shells need this:
@@ -159,10 +185,12 @@ timespec remaining(const timespec& timeout, const timespec& start) {
 
 // ---------------------------------------------------------------- epoll, eventfd, timerfd
 
-R add_host_fd(SyscallContext& context, int host, bool cloexec) {
+R add_host_fd(SyscallContext& context, int host, bool cloexec,
+              std::shared_ptr<EpollState> epoll = nullptr) {
   auto file = std::make_shared<OpenFile>();
   file->host_fd = host;
   file->owned = UniqueFd(host);
+  file->epoll = std::move(epoll);
   return context.files.fds.add(std::move(file), cloexec);
 }
 
@@ -170,13 +198,13 @@ R epoll_create_call(SyscallContext& context, std::uint64_t flags) {
   if ((flags & ~static_cast<std::uint64_t>(EPOLL_CLOEXEC)) != 0) return -EINVAL;
   const int host = ::epoll_create1(EPOLL_CLOEXEC);
   if (host < 0) return -errno;
-  return add_host_fd(context, host, (flags & EPOLL_CLOEXEC) != 0);
+  return add_host_fd(context, host, (flags & EPOLL_CLOEXEC) != 0, std::make_shared<EpollState>());
 }
 
-R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t operation, std::uint64_t fd,
-                 std::uint64_t event_address) {
+R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t operation,
+                 std::uint64_t fd, std::uint64_t event_address) {
   const OpenFile* epoll = context.files.fds.get(fd_argument(epoll_fd));
-  const OpenFile* target = context.files.fds.get(fd_argument(fd));
+  std::shared_ptr<OpenFile> target = context.files.fds.share(fd_argument(fd));
   if (epoll == nullptr || target == nullptr) return -EBADF;
   if (epoll->is_ancestor()) return -EINVAL;
   if (target->is_ancestor()) return -EPERM;  // a directory, as on Linux
@@ -186,22 +214,83 @@ R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t 
     if (!guest_event) return -EFAULT;
     event = *guest_event;
   }
-  return ::epoll_ctl(epoll->host_fd, static_cast<int>(operation), target->host_fd, &event) == 0 ? 0 : -errno;
+  const epoll_event guest_event = event;
+  event.data.u64 = static_cast<std::uint64_t>(fd_argument(fd));
+  if (::epoll_ctl(epoll->host_fd, static_cast<int>(operation), target->host_fd, &event) != 0)
+    return -errno;
+  if (epoll->epoll == nullptr) return 0;  // not an epoll fd: the host refused above
+  if (operation == EPOLL_CTL_DEL) {
+    epoll->epoll->by_fd.erase(fd_argument(fd));
+  } else {
+    epoll->epoll->by_fd[fd_argument(fd)] = {guest_event.data.u64, guest_event.events, target, true};
+  }
+  return 0;
+}
+
+// Connections whose stashed input the app has not read are readable for a
+// level-triggered EPOLLIN registration, even when their socket has nothing more.
+void add_stashed_readiness(SyscallContext& context, EpollState& state,
+                           std::vector<epoll_event>& ready, std::size_t limit) {
+  for (const int fd : context.socket_buffers.fds_with_unread_input(context)) {
+    if (ready.size() == limit) return;
+    auto it = state.by_fd.find(fd);
+    if (it == state.by_fd.end()) continue;
+    const EpollState::Registration& registration = it->second;
+    if ((registration.events & EPOLLIN) == 0 || (registration.events & EPOLLET) != 0 ||
+        !registration.armed)
+      continue;
+    if (registration.file.lock() != context.files.fds.share(fd)) continue;
+    epoll_event event{};
+    event.events = EPOLLIN | (registration.events & EPOLLRDNORM);
+    event.data.u64 = static_cast<std::uint64_t>(fd);
+    ready.push_back(event);
+  }
 }
 
 R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t events_address,
                   std::uint64_t max_events, int timeout_ms) {
   const OpenFile* epoll = context.files.fds.get(fd_argument(epoll_fd));
   if (epoll == nullptr) return -EBADF;
-  if (epoll->is_ancestor()) return -EINVAL;
+  if (epoll->is_ancestor() || epoll->epoll == nullptr) return -EINVAL;
   const auto count = static_cast<std::int32_t>(max_events);
   if (count <= 0 || count > kMaxEpollEvents) return -EINVAL;
-  auto events = context.user_span(events_address, static_cast<std::uint64_t>(count) * sizeof(epoll_event));
+  auto events =
+      context.user_span(events_address, static_cast<std::uint64_t>(count) * sizeof(epoll_event));
   if (!events) return -EFAULT;
-  // The guest's array is written directly: epoll_event has one layout on both sides.
-  const int ready = ::epoll_wait(epoll->host_fd, reinterpret_cast<epoll_event*>(events->data()), count, timeout_ms);
-  if (ready < 0) return interrupted_or(context, errno);
-  return ready;
+  EpollState& state = *epoll->epoll;
+  const auto limit = static_cast<std::size_t>(count);
+  std::vector<epoll_event> ready;
+  add_stashed_readiness(context, state, ready, limit);
+  const std::size_t stashed = ready.size();
+  if (ready.size() < limit) {
+    // Readiness already known: look, do not wait.
+    std::vector<epoll_event> host(std::min<std::size_t>(limit - ready.size(), 1024));
+    const int found = ::epoll_wait(epoll->host_fd, host.data(), static_cast<int>(host.size()),
+                                   ready.empty() ? timeout_ms : 0);
+    if (found < 0 && ready.empty()) return interrupted_or(context, errno);
+    for (int i = 0; i < found; ++i) {
+      const epoll_event& event = host[static_cast<std::size_t>(i)];
+      auto same =
+          std::find_if(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(stashed),
+                       [&](const epoll_event& known) { return known.data.u64 == event.data.u64; });
+      if (same != ready.begin() + static_cast<std::ptrdiff_t>(stashed)) {
+        same->events |= event.events;
+      } else {
+        ready.push_back(event);
+      }
+      if ((event.events & EPOLLIN) != 0)
+        context.socket_buffers.stash_input(context, static_cast<std::int64_t>(event.data.u64));
+    }
+  }
+  // Back to the guest's own data.
+  for (epoll_event& event : ready) {
+    auto it = state.by_fd.find(static_cast<std::int64_t>(event.data.u64));
+    if (it == state.by_fd.end()) continue;
+    event.data.u64 = it->second.data;
+    if ((it->second.events & EPOLLONESHOT) != 0) it->second.armed = false;
+  }
+  std::memcpy(events->data(), ready.data(), ready.size() * sizeof(epoll_event));
+  return static_cast<R>(ready.size());
 }
 
 int timeout_milliseconds(const timespec& timeout) {

@@ -222,6 +222,7 @@ R accept_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address
   state->family = socket->state->family;
   state->transport = socket->state->transport;
   state->rule = socket->state->rule;
+  state->connected = state->transport == Transport::kTcp;
   file->socket = std::move(state);
   if (address != 0) {
     // Checked before the fd is added, so a bad pointer leaves no fd behind.
@@ -239,6 +240,11 @@ R connect_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t addres
   if (R allowed = check_destination(context, *destination, "connect"); allowed != 0) return allowed;
   const int status = ::connect(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&destination->storage),
                                destination->length);
+  if (status == 0 && socket->state->transport == Transport::kTcp && !socket->state->connected) {
+    // A connection now: socket buffers may serve it (not yet while a non-blocking connect is in progress).
+    socket->state->connected = true;
+    context.files.fds.mark_changed(fd_argument(fd));
+  }
   return blocking_result(context, status);
 }
 
@@ -381,9 +387,19 @@ R receive_from(SyscallContext& context, const SyscallArguments& a) {
   auto buffer = context.user_span(a[1], a[2]);
   if (!buffer) return -EFAULT;
   const std::size_t size = std::min<std::uint64_t>(buffer->size(), kMaxIo);
+  const int flags = static_cast<int>(a[3]);
+  const iovec whole{buffer->data(), size};
+  if (auto stashed = context.socket_buffers.read_stashed(context, *socket->state, {&whole, 1}, (flags & MSG_PEEK) != 0)) {
+    // Input the host received for the app's socket buffers comes first. A TCP
+    // recvfrom reports no source address (length 0), as on Linux.
+    if (a[4] != 0) {
+      if (R written = write_address(context, Address{}, a[4], a[5]); written != 0) return written;
+    }
+    return *stashed;
+  }
   Address source;
   source.length = sizeof source.storage;
-  const ssize_t received = ::recvfrom(socket->file->host_fd, buffer->data(), size, static_cast<int>(a[3]),
+  const ssize_t received = ::recvfrom(socket->file->host_fd, buffer->data(), size, flags,
                                       reinterpret_cast<sockaddr*>(&source.storage), &source.length);
   if (received < 0) return blocking_result(context, received);
   if (a[4] != 0) {
@@ -444,7 +460,14 @@ R receive_message(SyscallContext& context, std::uint64_t fd, std::uint64_t messa
     host.msg_control = control->data();
     host.msg_controllen = control->size();
   }
-  const ssize_t received = ::recvmsg(socket->file->host_fd, &host, static_cast<int>(flags & ~MSG_CMSG_CLOEXEC));
+  ssize_t received = -1;
+  if (auto stashed = context.socket_buffers.read_stashed(context, *socket->state, *vectors, (flags & MSG_PEEK) != 0)) {
+    received = *stashed;  // socket buffers' input first; no address or control data on TCP
+    host.msg_namelen = 0;
+    host.msg_controllen = 0;
+  } else {
+    received = ::recvmsg(socket->file->host_fd, &host, static_cast<int>(flags & ~MSG_CMSG_CLOEXEC));
+  }
   if (received < 0) return blocking_result(context, received);
   if (message->msg_name != nullptr) {
     source.length = host.msg_namelen;

@@ -20,6 +20,10 @@ struct SocketState {
   // The address the guest bound, which getsockname reports instead of the host's.
   std::optional<sockaddr_storage> bound;
   socklen_t bound_length = 0;
+  // A TCP connection (accepted, or connected by the guest): it may use socket buffers.
+  bool connected = false;
+  // Its slot in the guest's socket buffers (devices/socket_buffers.h), or -1.
+  int slot = -1;
 };
 
 }  // namespace hyperlet

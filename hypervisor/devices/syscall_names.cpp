@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
+#include <hyperlet/socket_buffers.h>
 
 namespace hyperlet {
 namespace {
@@ -21,6 +22,7 @@ std::string syscall_name(std::uint64_t number) {
                                 [&](const auto& entry) { return entry.first == number; });
   if (it != std::end(kNames)) return std::string(it->second);
   if (number == abi::kSyscallReady) return "hyperlet_ready";
+  if (number == abi::kSyscallSocketBuffers) return "hyperlet_socket_buffers";
   return fmt::format("syscall_{}", number);
 }
 

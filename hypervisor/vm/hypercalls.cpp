@@ -59,6 +59,12 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     return fail(ExitStatus::kVmFailure, "hypercall {} passed an argument address {:#x} outside guest memory",
                 hypercall_name(call), argument_address);
   };
+  // The app's deferred socket writes were made before it exited or faulted: they
+  // reach their connections, as a process's writes outlive it.
+  if (call == static_cast<std::uint64_t>(abi::Hypercall::kExit) ||
+      call == static_cast<std::uint64_t>(abi::Hypercall::kFault)) {
+    context_.socket_buffers.send_deferred_writes(context_);
+  }
   switch (static_cast<abi::Hypercall>(call)) {
     case abi::Hypercall::kExit: {
       auto args = memory_.read<abi::ExitArgs>(argument_address);

@@ -264,6 +264,16 @@ class MicroVm {
   }
 
   Result<int> run_loop(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context) {
+    Result<int> result = run_until_stopped(vcpu, memory, context);
+    // However the run ended (a deadline, --exit-on-ready), what the app wrote
+    // reaches its connections if they take it now.
+    context.socket_buffers.send_deferred_writes(context, false);
+    stats_.deferred_writes = context.socket_buffers.counters().deferred_writes;
+    stats_.stashed_inputs = context.socket_buffers.counters().stashed_inputs;
+    return result;
+  }
+
+  Result<int> run_until_stopped(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context) {
     HypercallHandler hypercalls(memory, layout_, context, host_syscalls_, options_.trace,
                                 [this]() -> const SymbolTable& { return symbols(); });
     kvm_run* run = vcpu.run();

@@ -45,6 +45,10 @@ std::string format_stats(const RunStats& stats) {
                      stats.syscall_sites_from.empty() ? "" : ", " + stats.syscall_sites_from);
   out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,
                      stats.guest_pages_touched * 4);
+  if (stats.deferred_writes != 0 || stats.stashed_inputs != 0) {
+    out += fmt::format("  socket buffers: {} deferred writes sent, {} inputs stashed\n", stats.deferred_writes,
+                       stats.stashed_inputs);
+  }
   return out;
 }
 

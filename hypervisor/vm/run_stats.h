@@ -24,6 +24,10 @@ struct RunStats {
   std::string syscall_sites_from;  // where the site table came from
   std::uint64_t guest_pages_touched = 0;
   std::string syscall_entry;
+  // Socket buffers (devices/socket_buffers.h): work done for the app's ring-3
+  // reads and writes, which the syscall counts above do not see.
+  std::uint64_t deferred_writes = 0;
+  std::uint64_t stashed_inputs = 0;
 };
 
 std::uint64_t monotonic_ns();

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <hyperlet/abi.h>
+#include <hyperlet/socket_buffers.h>
 
 namespace hyperlet {
 namespace {
@@ -37,6 +38,7 @@ constexpr std::array<std::pair<std::uint64_t, int>, 99> kArity = {{
 
 std::optional<int> syscall_arity(std::uint64_t number) {
   if (number == abi::kSyscallReady) return 0;
+  if (number == abi::kSyscallSocketBuffers) return 2;
   static const auto sorted = [] {
     auto table = kArity;
     std::sort(table.begin(), table.end());

@@ -1,0 +1,251 @@
+#include "devices/socket_buffers.h"
+
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
+#include <linux/sock_diag.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <unordered_set>
+
+#include "devices/host_syscalls.h"
+#include "devices/sockets.h"
+
+namespace hyperlet {
+namespace {
+
+using Shared = abi::SocketBuffers;  // the layout in guest memory
+using abi::SocketSlot;
+
+constexpr std::uint64_t kOutputUsedOffset = offsetof(Shared, output_used);
+constexpr std::uint64_t kOutputOffset = offsetof(Shared, output);
+// Most an app may defer on one connection between two forwarded syscalls.
+constexpr std::int64_t kMaxCredit = 64 * 1024;
+
+bool has_slot(std::int64_t fd) { return fd >= 0 && fd < abi::kSocketBufferSlots; }
+
+// Sends all of `data`, waiting for room when may_block. False when the
+// connection failed or (may_block false, or the run's deadline) gave up.
+bool send_all(SyscallContext& context, int host_fd, std::span<const std::byte> data, bool may_block) {
+  while (!data.empty()) {
+    const ssize_t sent = ::send(host_fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) {
+      data = data.subspan(static_cast<std::size_t>(sent));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN || !may_block) return false;
+    pollfd writable{host_fd, POLLOUT, 0};
+    if (::poll(&writable, 1, -1) < 0 && errno == EINTR) {
+      context.interrupted = true;  // the run's deadline
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::uint64_t SocketBuffers::slot_address(int slot) const {
+  return address_ + offsetof(Shared, slots) + static_cast<std::uint64_t>(slot) * sizeof(SocketSlot);
+}
+
+std::uint64_t SocketBuffers::input_address(int slot) const {
+  return address_ + offsetof(Shared, input) + static_cast<std::uint64_t>(slot) * abi::kSocketInputSize;
+}
+
+void SocketBuffers::write_slot(SyscallContext& context, int slot, const SocketSlot& value) const {
+  context.write(slot_address(slot), value);
+}
+
+std::uint32_t SocketBuffers::taken(const SyscallContext& context, int slot) const {
+  auto value = context.read<std::uint32_t>(slot_address(slot) + offsetof(SocketSlot, input_taken));
+  return std::min(value.value_or(stashed_[static_cast<std::size_t>(slot)]), stashed_[static_cast<std::size_t>(slot)]);
+}
+
+std::int64_t SocketBuffers::attach(SyscallContext& context, std::uint64_t address, std::uint64_t size) {
+  if (attached()) return -EINVAL;
+  if (size != sizeof(Shared) || address % abi::kPageSize != 0) return -EINVAL;
+  auto header = context.user_span(address, size);
+  if (!header) return -EFAULT;
+  auto version = context.read<std::uint32_t>(address + offsetof(Shared, version));
+  if (!version || *version != abi::kSocketBuffersVersion) return -EINVAL;
+  address_ = address;
+  context.write(address_ + kOutputUsedOffset, std::uint32_t{0});
+  // Slots start empty: connections already open get one as if they were new.
+  for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) write_slot(context, slot, {});
+  for (int fd = 0; fd < static_cast<int>(abi::kSocketBufferSlots); ++fd) context.files.fds.mark_changed(fd);
+  return 0;
+}
+
+void SocketBuffers::refresh_credit(SyscallContext& context, int slot, int host_fd) const {
+  // Deferred bytes must fit the socket's send buffer so that sending them does
+  // not wait: half the free room (the kernel also counts its own overhead).
+  std::uint32_t info[SK_MEMINFO_VARS]{};
+  socklen_t length = sizeof info;
+  std::int64_t credit = 0;
+  if (::getsockopt(host_fd, SOL_SOCKET, SO_MEMINFO, info, &length) == 0) {
+    const std::int64_t free =
+        static_cast<std::int64_t>(info[SK_MEMINFO_SNDBUF]) - static_cast<std::int64_t>(info[SK_MEMINFO_WMEM_QUEUED]);
+    credit = std::clamp<std::int64_t>(free / 2, 0, kMaxCredit);
+  }
+  context.write(slot_address(slot) + offsetof(SocketSlot, output_credit), static_cast<std::uint32_t>(credit));
+}
+
+void SocketBuffers::claim(SyscallContext& context, int slot, const std::shared_ptr<SocketState>& socket, int host_fd) {
+  const auto index = static_cast<std::size_t>(slot);
+  owners_[index] = socket;
+  socket->slot = slot;
+  stashed_[index] = 0;
+  write_slot(context, slot, SocketSlot{abi::kSlotStream, 0, 0, 0});
+  refresh_credit(context, slot, host_fd);
+}
+
+void SocketBuffers::release(SyscallContext& context, int slot) {
+  const auto index = static_cast<std::size_t>(slot);
+  if (auto owner = owners_[index].lock(); owner != nullptr && owner->slot == slot) owner->slot = -1;
+  owners_[index].reset();
+  stashed_[index] = 0;
+  write_slot(context, slot, {});
+}
+
+void SocketBuffers::update_slots(SyscallContext& context) {
+  const std::vector<int> changed = context.files.fds.take_changes();
+  if (!attached()) return;
+  for (const int fd : changed) {
+    if (!has_slot(fd)) continue;
+    const auto index = static_cast<std::size_t>(fd);
+    const OpenFile* file = context.files.fds.get(fd);
+    const std::shared_ptr<SocketState> owner = owners_[index].lock();
+    if (owner != nullptr && (file == nullptr || file->socket != owner)) {
+      // The fd now names something else. Unread input stays readable through
+      // any other fd of the same socket (read_stashed releases the slot when it
+      // is drained); ring 3 stops using the slot at once.
+      if (unread_input(context, *owner) == 0) {
+        release(context, fd);
+      } else {
+        context.write(slot_address(fd) + offsetof(SocketSlot, flags), std::uint32_t{0});
+        context.write(slot_address(fd) + offsetof(SocketSlot, output_credit), std::uint32_t{0});
+      }
+    } else if (owner == nullptr && !owners_[index].expired()) {
+      release(context, fd);
+    } else if (owner == nullptr && stashed_[index] != 0) {
+      release(context, fd);  // its socket is gone
+    }
+    if (file == nullptr || file->socket == nullptr || owners_[index].lock() != nullptr) continue;
+    const std::shared_ptr<SocketState>& socket = file->socket;
+    if (socket->transport != Transport::kTcp || !socket->connected || socket->slot >= 0) continue;
+    claim(context, fd, socket, file->host_fd);
+  }
+}
+
+void SocketBuffers::stash_input(SyscallContext& context, std::int64_t guest_fd) {
+  if (!attached() || !has_slot(guest_fd)) return;
+  const int slot = static_cast<int>(guest_fd);
+  const auto index = static_cast<std::size_t>(slot);
+  const OpenFile* file = context.files.fds.get(guest_fd);
+  const std::shared_ptr<SocketState> owner = owners_[index].lock();
+  if (file == nullptr || owner == nullptr || file->socket != owner) return;
+  if (unread_input(context, *owner) != 0) return;
+  auto input = context.user_span(input_address(slot), abi::kSocketInputSize);
+  if (!input) return;
+  const ssize_t received = ::recv(file->host_fd, input->data(), input->size(), MSG_DONTWAIT);
+  // End of stream and errors are left for the app's own read to meet.
+  if (received <= 0) return;
+  stashed_[index] = static_cast<std::uint32_t>(received);
+  context.write(slot_address(slot) + offsetof(SocketSlot, input_taken), std::uint32_t{0});
+  context.write(slot_address(slot) + offsetof(SocketSlot, input_length), static_cast<std::uint32_t>(received));
+  ++counters_.stashed_inputs;
+  // A request came in, so a reply will go out: let the app defer what its socket can take now.
+  refresh_credit(context, slot, file->host_fd);
+}
+
+std::uint32_t SocketBuffers::unread_input(const SyscallContext& context, const SocketState& socket) const {
+  if (!attached() || socket.slot < 0) return 0;
+  return stashed_[static_cast<std::size_t>(socket.slot)] - taken(context, socket.slot);
+}
+
+std::vector<int> SocketBuffers::fds_with_unread_input(const SyscallContext& context) const {
+  std::vector<int> fds;
+  if (!attached()) return fds;
+  for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) {
+    if (stashed_[static_cast<std::size_t>(slot)] != 0 &&
+        taken(context, slot) < stashed_[static_cast<std::size_t>(slot)]) {
+      fds.push_back(slot);
+    }
+  }
+  return fds;
+}
+
+std::optional<std::int64_t> SocketBuffers::read_stashed(SyscallContext& context, SocketState& socket,
+                                                        std::span<const iovec> into, bool peek) {
+  const std::uint32_t unread = unread_input(context, socket);
+  if (unread == 0) return std::nullopt;
+  const int slot = socket.slot;
+  const std::uint32_t start = taken(context, slot);
+  auto input = context.user_span(input_address(slot) + start, unread);
+  if (!input) return std::nullopt;
+  std::size_t copied = 0;
+  for (const iovec& vector : into) {
+    const std::size_t part = std::min(vector.iov_len, input->size() - copied);
+    // The stash and the destination are both guest memory: memmove, in case they overlap.
+    std::memmove(vector.iov_base, input->data() + copied, part);
+    copied += part;
+    if (copied == input->size()) break;
+  }
+  if (!peek) {
+    context.write(slot_address(slot) + offsetof(SocketSlot, input_taken), start + static_cast<std::uint32_t>(copied));
+    // A slot kept only for this input (its fd was closed) is free once it is read.
+    const auto flags = context.read<std::uint32_t>(slot_address(slot) + offsetof(SocketSlot, flags));
+    if (copied == unread && flags.value_or(0) == 0) release(context, slot);
+  }
+  return static_cast<std::int64_t>(copied);
+}
+
+void SocketBuffers::send_deferred_writes(SyscallContext& context, bool may_block) {
+  if (!attached()) return;
+  const std::uint32_t used =
+      std::min(context.read<std::uint32_t>(address_ + kOutputUsedOffset).value_or(0), abi::kDeferredOutputSize);
+  if (used == 0) return;
+  context.write(address_ + kOutputUsedOffset, std::uint32_t{0});
+  auto output = context.user_span(address_ + kOutputOffset, used);
+  if (!output) return;
+  std::unordered_set<int> failed;
+  std::vector<int> sent_to;
+  std::size_t position = 0;
+  while (position + sizeof(abi::DeferredWrite) <= output->size()) {
+    abi::DeferredWrite record{};
+    std::memcpy(&record, output->data() + position, sizeof record);
+    const std::size_t data_start = position + sizeof record;
+    if (record.length > output->size() - data_start) break;  // a torn record: nothing more is trusted
+    const auto data = std::span<const std::byte>(output->data() + data_start, record.length);
+    position += abi::deferred_write_span(record.length);
+    const int fd = static_cast<int>(record.fd);
+    const OpenFile* file = has_slot(fd) ? context.files.fds.get(fd) : nullptr;
+    // Only a guest that ignored its slot's flags names anything else.
+    if (file == nullptr || file->socket == nullptr || file->socket->slot != fd || failed.contains(fd)) continue;
+    ++counters_.deferred_writes;
+    const bool complete = send_all(context, file->host_fd, data, may_block);
+    if (context.trace) {
+      fmt::print(stderr, "[hyperlet host] write({}, {} bytes) deferred{}\n", fd, record.length,
+                 complete ? "" : ": not sent");
+    }
+    if (!complete) {
+      // The connection failed: the app's next write goes to the host and meets the error.
+      failed.insert(fd);
+      context.write(slot_address(fd) + offsetof(SocketSlot, output_credit), std::uint32_t{0});
+      if (context.interrupted) return;
+      continue;
+    }
+    if (std::find(sent_to.begin(), sent_to.end(), fd) == sent_to.end()) sent_to.push_back(fd);
+  }
+  for (const int fd : sent_to) {
+    if (!failed.contains(fd)) refresh_credit(context, fd, context.files.fds.get(fd)->host_fd);
+  }
+}
+
+}  // namespace hyperlet
