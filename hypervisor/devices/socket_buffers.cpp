@@ -131,10 +131,8 @@ void SocketBuffers::update_slots(SyscallContext& context) {
         context.write(slot_address(fd) + offsetof(SocketSlot, flags), std::uint32_t{0});
         context.write(slot_address(fd) + offsetof(SocketSlot, output_credit), std::uint32_t{0});
       }
-    } else if (owner == nullptr && !owners_[index].expired()) {
-      release(context, fd);
-    } else if (owner == nullptr && stashed_[index] != 0) {
-      release(context, fd);  // its socket is gone
+    } else if (owner == nullptr) {
+      release(context, fd);  // its socket is gone, or it never had one
     }
     if (file == nullptr || file->socket == nullptr || owners_[index].lock() != nullptr) continue;
     const std::shared_ptr<SocketState>& socket = file->socket;

@@ -161,6 +161,57 @@ TEST_F(Network, HttpServerServesVolumeFilesWithKeepAlive) {
   EXPECT_NE(result.out.find("serving /www on port 8080"), std::string::npos);
 }
 
+// The sample is built with the toolchain, so its reads and writes on connections
+// go through socket buffers (devices/socket_buffers.h): many connections, requests
+// larger than a slot, responses larger than a deferred write, all in order, and
+// far fewer VM exits than requests.
+TEST_F(Network, SocketBuffersServeManyConnectionsInOrderWithFewExits) {
+  TempSite site;
+  const int port = free_port();
+  constexpr int kConnections = 8;
+  constexpr int kRounds = 25;
+  constexpr int kRequests = kConnections * kRounds + 3;  // the last three on one connection
+  auto server = start_hyperlet({"run", "--stats", "--timeout", "30s", "--volume", site.path() + ":/www:ro",
+                                "--publish", "127.0.0.1:" + std::to_string(port) + ":8080", kHttpServer,
+                                "--requests", std::to_string(kRequests)});
+  std::vector<Fd> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.push_back(connect_when_up(port));
+    ASSERT_GE(clients.back().get(), 0);
+  }
+  const std::string index = "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int round = 0; round < kRounds; ++round) {
+    for (const Fd& client : clients) send_all(client, index);
+    for (const Fd& client : clients) {
+      const std::string response = read_responses(client, 1);
+      ASSERT_TRUE(response.starts_with("HTTP/1.1 200 OK\r\n")) << response;
+      ASSERT_TRUE(response.ends_with("\r\n\r\n<h1>hello from a volume</h1>\n")) << response;
+    }
+  }
+  // One request bigger than a slot's 4 KiB of input, pipelined between small ones,
+  // with a 100 kB response (sent by the host directly) in the middle: in order.
+  const std::string large_request = "GET /docs/a.txt HTTP/1.1\r\nX-Padding: " + std::string(6000, 'p') + "\r\n\r\n";
+  send_all(clients[0], index + large_request + "GET /index.html HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string responses = read_responses(clients[0], 3);
+  const std::size_t first = responses.find("<h1>hello from a volume</h1>");
+  const std::size_t body = responses.find(std::string(100'000, 'a'));
+  const std::size_t last = responses.rfind("<h1>hello from a volume</h1>");
+  EXPECT_TRUE(first != std::string::npos && body != std::string::npos && last != std::string::npos &&
+              first < body && body < last)
+      << responses.size();
+  clients.clear();  // the server exits once its last connection is gone
+  const ProcessResult result = server.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  const std::size_t line = result.err.find("socket buffers: ");
+  ASSERT_NE(line, std::string::npos) << result.err;
+  EXPECT_GE(std::stoul(result.err.substr(line + 16)), static_cast<unsigned long>(kConnections * kRounds))
+      << "deferred writes";
+  const std::size_t exits = result.err.find("VM exits: ");
+  ASSERT_NE(exits, std::string::npos);
+  // Without socket buffers: at least one exit per read and per write, 2 per request.
+  EXPECT_LT(std::stoul(result.err.substr(exits + 10)), static_cast<unsigned long>(kRequests)) << result.err;
+}
+
 TEST_F(Network, CurlGetsFilesFromThePublishedPort) {
   if (kCurl.empty()) GTEST_SKIP() << "curl is not installed (scripts/install-deps)";
   TempSite site;
