@@ -5,6 +5,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
+#include <hyperlet/socket_buffers.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -18,11 +21,6 @@
 #include <cstring>
 #include <optional>
 #include <string>
-
-#include <gtest/gtest.h>
-
-#include <hyperlet/abi.h>
-#include <hyperlet/socket_buffers.h>
 
 #include "core/unique_fd.h"
 #include "devices/host_syscalls.h"
@@ -317,8 +315,8 @@ TEST_F(SocketBuffersTest, EpollStashesReadableConnectionsAndKeepsUnreadOnesReada
   event.data.u64 = 0x1234567890;
   const std::uint64_t event_address = layout_.heap_start + 0x1000;
   ASSERT_TRUE(context_->write(event_address, event));
-  ASSERT_EQ(call(SYS_epoll_ctl, {static_cast<std::uint64_t>(epoll), EPOLL_CTL_ADD, static_cast<std::uint64_t>(fd),
-                                 event_address}),
+  ASSERT_EQ(call(SYS_epoll_ctl,
+                 {static_cast<std::uint64_t>(epoll), EPOLL_CTL_ADD, static_cast<std::uint64_t>(fd), event_address}),
             0);
   send_text(peer, "GET / HTTP/1.1\r\n\r\n");
   const std::uint64_t events = layout_.heap_start + 0x2000;
@@ -336,8 +334,8 @@ TEST_F(SocketBuffersTest, EpollStashesReadableConnectionsAndKeepsUnreadOnesReada
   // Edge-triggered: reported when it arrives, not again while it sits unread.
   event.events = EPOLLIN | EPOLLET;
   ASSERT_TRUE(context_->write(event_address, event));
-  ASSERT_EQ(call(SYS_epoll_ctl, {static_cast<std::uint64_t>(epoll), EPOLL_CTL_MOD, static_cast<std::uint64_t>(fd),
-                                 event_address}),
+  ASSERT_EQ(call(SYS_epoll_ctl,
+                 {static_cast<std::uint64_t>(epoll), EPOLL_CTL_MOD, static_cast<std::uint64_t>(fd), event_address}),
             0);
   send_text(peer, "again");
   ASSERT_EQ(wait(2000), 1);
