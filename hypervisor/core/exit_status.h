@@ -24,6 +24,10 @@ enum class ExitStatus : int {
   kAppSigfpe = 128 + 8,
   kAppSigsegv = 128 + 11,
   kAppSigabrt = 128 + 6,
+  // hyperlet was asked to stop (Ctrl-C, kill): it stops the app, as a shell
+  // would report for a native program killed by the same signal.
+  kStoppedBySigint = 128 + 2,
+  kStoppedBySigterm = 128 + 15,
 };
 
 struct ExitStatusDescription {
@@ -51,6 +55,9 @@ inline constexpr std::array kExitStatusTable = {
     ExitStatusDescription{ExitStatus::kAppSigfpe, "the app divided by zero (SIGFPE)"},
     ExitStatusDescription{ExitStatus::kAppSigsegv,
                           "the app faulted: bad memory access, stack overflow (SIGSEGV)"},
+    ExitStatusDescription{ExitStatus::kStoppedBySigint,
+                          "hyperlet got SIGINT (Ctrl-C) and stopped the app (--stats are still printed)"},
+    ExitStatusDescription{ExitStatus::kStoppedBySigterm, "hyperlet got SIGTERM and stopped the app"},
 };
 
 constexpr int to_int(ExitStatus status) { return static_cast<int>(status); }

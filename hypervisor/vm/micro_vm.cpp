@@ -38,51 +38,60 @@
 namespace hyperlet {
 namespace {
 
-// The deadline signal interrupts KVM_RUN; immediate_exit covers the window where
-// it arrives between runs.
-std::atomic<bool> g_deadline_passed{false};
+// What ends a run from outside: SIGALRM (--timeout), SIGINT or SIGTERM (the
+// user). The signal interrupts KVM_RUN and blocking host calls (no SA_RESTART);
+// immediate_exit covers the window where it arrives between runs; after it the
+// timer repeats every 10 ms, since a blocking host call (a sleep, a poll, a read
+// of stdin) that began just after the first signal would otherwise never end.
+std::atomic<int> g_stop_signal{0};
 std::atomic<kvm_run*> g_running_vcpu{nullptr};
+timer_t g_stop_timer{};
+std::atomic<bool> g_stop_timer_created{false};
 
-void on_deadline(int) {
-  g_deadline_passed.store(true);
-  if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+void repeat_every_10ms(const timespec& first) {
+  itimerspec spec{};
+  spec.it_value = first;
+  spec.it_interval.tv_nsec = 10'000'000;
+  timer_settime(g_stop_timer, 0, &spec, nullptr);  // async-signal-safe
 }
 
-class DeadlineTimer {
+void on_stop_signal(int signal) {
+  int none = 0;
+  g_stop_signal.compare_exchange_strong(none, signal);
+  if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+  if (signal != SIGALRM && g_stop_timer_created.load()) repeat_every_10ms(timespec{0, 10'000'000});
+}
+
+class StopSignals {
  public:
-  Result<void> arm(std::chrono::nanoseconds timeout) {
+  Result<void> install() {
     struct sigaction action {};
-    action.sa_handler = on_deadline;
+    action.sa_handler = on_stop_signal;
     sigemptyset(&action.sa_mask);
     action.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR
-    if (sigaction(SIGALRM, &action, nullptr) != 0) {
-      return fail(ExitStatus::kUsage, "cannot install the timeout handler: {}", std::strerror(errno));
+    for (const int signal : {SIGALRM, SIGINT, SIGTERM}) {
+      if (sigaction(signal, &action, nullptr) != 0) {
+        return fail(ExitStatus::kUsage, "cannot install a signal handler: {}", std::strerror(errno));
+      }
     }
     sigevent event{};
     event.sigev_notify = SIGEV_SIGNAL;
     event.sigev_signo = SIGALRM;
-    if (timer_create(CLOCK_MONOTONIC, &event, &timer_) != 0) {
-      return fail(ExitStatus::kUsage, "cannot create the timeout timer: {}", std::strerror(errno));
+    if (timer_create(CLOCK_MONOTONIC, &event, &g_stop_timer) != 0) {
+      return fail(ExitStatus::kUsage, "cannot create the stop timer: {}", std::strerror(errno));
     }
-    armed_ = true;
-    itimerspec spec{};
-    spec.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
-    spec.it_value.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
-    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
-    // After the deadline the signal repeats: a blocking host call (a sleep, a
-    // poll, a read of stdin) that began just after the first signal would
-    // otherwise never be interrupted.
-    spec.it_interval.tv_nsec = 10'000'000;
-    timer_settime(timer_, 0, &spec, nullptr);
+    g_stop_timer_created.store(true);
     return {};
   }
-  ~DeadlineTimer() {
-    if (armed_) timer_delete(timer_);
+  void arm_deadline(std::chrono::nanoseconds timeout) {
+    timespec first{static_cast<time_t>(timeout.count() / 1'000'000'000),
+                   static_cast<long>(timeout.count() % 1'000'000'000)};
+    if (first.tv_sec == 0 && first.tv_nsec == 0) first.tv_nsec = 1;
+    repeat_every_10ms(first);
   }
-
- private:
-  timer_t timer_{};
-  bool armed_ = false;
+  ~StopSignals() {
+    if (g_stop_timer_created.exchange(false)) timer_delete(g_stop_timer);
+  }
 };
 
 std::string exit_reason_name(std::uint32_t reason) {
@@ -171,10 +180,9 @@ class MicroVm {
                                     stats_.vm_created, stats_.image_loaded};
     memory->write(abi::kGuestInfoAddr, guest_info);
 
-    DeadlineTimer deadline;
-    if (options_.timeout) {
-      if (auto ok = deadline.arm(*options_.timeout); !ok) return std::unexpected(ok.error());
-    }
+    StopSignals stop_signals;
+    if (auto ok = stop_signals.install(); !ok) return std::unexpected(ok.error());
+    if (options_.timeout) stop_signals.arm_deadline(*options_.timeout);
     SyscallContext context(*memory, layout_, boot_exe_path_);
     context.files.volumes = std::move(*volumes);
     context.network = options_.network;
@@ -279,7 +287,7 @@ class MicroVm {
     kvm_run* run = vcpu.run();
     g_running_vcpu.store(run);
     for (;;) {
-      if (g_deadline_passed.load()) return timeout_error(vcpu);
+      if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       if (::ioctl(vcpu.fd(), KVM_RUN, 0) != 0) {
         if (errno == EINTR || errno == EAGAIN) {
           run->immediate_exit = 0;
@@ -303,7 +311,7 @@ class MicroVm {
           std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
           ++stats_.hypercalls[std::string(hypercall_name(call))];
           auto finished = hypercalls.handle(call, argument_address);
-          if (context.interrupted && g_deadline_passed.load()) return timeout_error(vcpu);
+          if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;
             if (options_.exit_on_ready) return 0;
@@ -355,7 +363,12 @@ class MicroVm {
     return std::unexpected(Error{status, what + where});
   }
 
-  Result<int> timeout_error(const Vcpu& vcpu) {
+  Result<int> stopped_error(const Vcpu& vcpu) {
+    const int signal = g_stop_signal.load();
+    if (signal != SIGALRM) {
+      return std::unexpected(
+          Error{static_cast<ExitStatus>(128 + signal), fmt::format("stopped by SIG{}", sigabbrev_np(signal))});
+    }
     const double seconds = static_cast<double>(options_.timeout->count()) / 1e9;
     return fail_at(vcpu, ExitStatus::kTimeout, fmt::format("the app ran past --timeout {:g}s and was stopped", seconds));
   }

@@ -358,6 +358,24 @@ TEST_F(Network, TimeoutEndsAnAppBlockedInAccept) {
   EXPECT_LT(result.elapsed, 5s);
 }
 
+// Ctrl-C or kill stop the app wherever it is (here blocked in accept on the host)
+// with the status a shell reports for a program killed by that signal, and
+// --stats are still printed.
+TEST_F(Network, SigintAndSigtermStopAnAppBlockedInAccept) {
+  for (const auto& [signal, status] : {std::pair{"INT", 130}, std::pair{"TERM", 143}}) {
+    const int port = free_port();
+    const std::string script = "\"$0\" run --stats --publish " + std::to_string(port) +
+                               ":9001 \"$1\" block 9001 & sleep 1; kill -" + signal + " $!; wait $!";
+    const ProcessResult result = run_process({"/bin/sh", "-c", script, kHyperlet, kNetTool});
+    EXPECT_EQ(result.status, status) << describe(result);
+    EXPECT_EQ(result.out, "blocking\n");
+    EXPECT_NE(result.err.find("hyperlet stats:"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find(std::string("hyperlet: stopped by SIG") + signal + "\n"), std::string::npos)
+        << result.err;
+    EXPECT_LT(result.elapsed, 5s);
+  }
+}
+
 TEST(NetworkRules, BadRulesExitWith125AndOneLine) {
   const std::vector<std::vector<std::string>> cases = {
       {"--publish", "8080"},          {"--publish", "0:80"},          {"--publish", "8080:80/sctp"},
