@@ -61,6 +61,7 @@ struct Target {
   bool in_volume() const { return location.kind == GuestLocation::Kind::kVolume; }
   bool read_only() const { return !in_volume() || location.volume->read_only; }
   bool volume_root() const { return in_volume() && location.relative.empty(); }
+  bool trace = false;  // --trace: say why the host refuses to resolve it (open_beneath)
 };
 
 Sys<std::string> base_directory(const SyscallContext& context, std::int64_t dirfd) {
@@ -83,6 +84,7 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   if (!path) return std::unexpected(ENAMETOOLONG);
   Target target{std::move(*path), {}};
   target.location = locate(context.files.volumes, target.path);
+  target.trace = context.trace;
   // The policy's answer is ENOENT, which says nothing about why: --trace says it.
   if (context.trace && target.outside()) {
     fmt::print(stderr, "[hyperlet policy] denied: {} is outside every --volume\n", target.path);
@@ -96,17 +98,29 @@ Sys<Target> resolve(const SyscallContext& context, std::int64_t dirfd, std::uint
   return resolve_text(context, dirfd, *text);
 }
 
-Sys<UniqueFd> open_beneath(const Volume& volume, const std::string& relative, std::uint64_t flags,
+// `relative` (the target's path below its volume, or a parent of it) opened beneath the
+// target's volume.
+Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, std::uint64_t flags,
                            std::uint64_t mode) {
+  const Volume& volume = *target.location.volume;
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.mode = mode;
   how.resolve = kResolve;
   const long fd = ::syscall(SYS_openat2, volume.dir.get(), relative.empty() ? "." : relative.c_str(), &how,
                             sizeof how);
-  // EXDEV: the path tried to leave the volume. In the guest's view it leads nowhere.
-  if (fd < 0) return std::unexpected(errno == EXDEV ? ENOENT : errno);
-  return UniqueFd(static_cast<int>(fd));
+  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+  const int error = errno;
+  if (error != EXDEV) return std::unexpected(error);
+  // EXDEV: a symlink on the host (absolute, or with ".." above the volume) tried to
+  // leave the volume. In the guest's view it leads nowhere, like a path outside every
+  // volume; --trace says why, as for those.
+  if (target.trace) {
+    fmt::print(stderr,
+               "[hyperlet policy] denied: {} leads out of --volume {} (through a symlink)\n",
+               target.path, volume.guest_dir);
+  }
+  return std::unexpected(ENOENT);
 }
 
 // What a host *at() call acts on: `fd` itself (name empty), or `name` in directory `fd`.
@@ -129,14 +143,14 @@ Sys<HostObject> host_object(const Target& target, bool follow) {
     return object;
   }
   if (follow) {
-    auto fd = open_beneath(volume, relative, O_PATH, 0);
+    auto fd = open_beneath(target, relative, O_PATH, 0);
     if (!fd) return std::unexpected(fd.error());
     object.fd = fd->get();
     object.owned = std::move(*fd);
     return object;
   }
   const std::size_t slash = relative.rfind('/');
-  auto parent = open_beneath(volume, slash == std::string::npos ? "" : relative.substr(0, slash),
+  auto parent = open_beneath(target, slash == std::string::npos ? "" : relative.substr(0, slash),
                              O_PATH | O_DIRECTORY, 0);
   if (!parent) return std::unexpected(parent.error());
   object.fd = parent->get();
@@ -231,7 +245,7 @@ std::int64_t open_path(SyscallContext& context, std::int64_t dirfd, std::uint64_
   if (volume.read_only && (writes || tmpfile)) return -EROFS;
   if (volume.read_only && creates) host_flags &= ~static_cast<std::uint64_t>(O_CREAT | O_EXCL);
   const std::uint64_t host_mode = creates ? (mode & 07777 & ~static_cast<std::uint64_t>(context.files.umask)) : 0;
-  auto fd = open_beneath(volume, target->location.relative, host_flags, host_mode);
+  auto fd = open_beneath(*target, target->location.relative, host_flags, host_mode);
   if (!fd) return volume.read_only && creates && fd.error() == ENOENT ? -EROFS : error_of(fd);
   struct stat info {};
   if (::fstat(fd->get(), &info) != 0) return -errno;
@@ -592,7 +606,7 @@ std::int64_t truncate_path(SyscallContext& context, std::uint64_t path_address, 
   if (target->outside()) return -ENOENT;
   if (target->ancestor()) return -EISDIR;
   if (target->read_only()) return -EROFS;
-  auto fd = open_beneath(*target->location.volume, target->location.relative, O_WRONLY, 0);
+  auto fd = open_beneath(*target, target->location.relative, O_WRONLY, 0);
   if (!fd) return error_of(fd);
   return ::ftruncate(fd->get(), length) == 0 ? 0 : -errno;
 }
@@ -601,7 +615,7 @@ std::int64_t change_directory(SyscallContext& context, Sys<Target> target) {
   if (!target) return error_of(target);
   if (target->outside()) return -ENOENT;
   if (target->in_volume()) {
-    auto fd = open_beneath(*target->location.volume, target->location.relative, O_PATH | O_DIRECTORY, 0);
+    auto fd = open_beneath(*target, target->location.relative, O_PATH | O_DIRECTORY, 0);
     if (!fd) return error_of(fd);
   }
   context.files.cwd = target->path;

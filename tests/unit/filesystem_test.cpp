@@ -78,6 +78,23 @@ TEST_F(FilesystemSyscalls, PathsOutsideTheVolumeAreEnoent) {
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(host_dir_).parent_path() / "outside"));
 }
 
+TEST_F(FilesystemSyscalls, TraceSaysWhenASymlinkLeadsOutOfTheVolume) {
+  context_->trace = true;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(SYS_open, {put("/data/escape"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(call(SYS_mkdir, {put("/data/escape/x"), 0755}), -ENOENT);  // through the parent
+  EXPECT_EQ(call(SYS_open, {put("/data/hello.txt"), O_RDONLY}), 3);
+  const std::string traced = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(
+      traced,
+      "[hyperlet policy] denied: /data/escape leads out of --volume /data (through a symlink)\n"
+      "[hyperlet policy] denied: /data/escape/x leads out of --volume /data (through a symlink)\n");
+  context_->trace = false;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(SYS_open, {put("/data/escape"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
 TEST_F(FilesystemSyscalls, PathArgumentsAreCheckedLikeLinux) {
   EXPECT_EQ(call(SYS_open, {0, O_RDONLY}), -EFAULT);
   EXPECT_EQ(call(SYS_open, {abi::kBootInfoAddr, O_RDONLY}), -EFAULT);
