@@ -12,10 +12,13 @@
 // fd and the checked guest span directly (no bounce buffer).
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -636,6 +639,54 @@ std::int64_t send_file(SyscallContext& context, std::int64_t out_fd, std::int64_
   return context.write(offset_address, *offset) ? sent : -EFAULT;
 }
 
+// ---------------------------------------------------------------- statfs
+
+// On x86-64 the kernel's struct statfs is glibc's.
+static_assert(sizeof(struct statfs) == 120);
+constexpr long kStatfsValid = 0x0020;  // ST_VALID: the kernel sets it in every f_flags
+
+// "/" and the directories above the volumes are hyperlet's own: an empty,
+// read-only in-memory file system (nothing can be created there), reported as an
+// empty ramfs would be.
+struct statfs ancestor_statfs() {
+  struct statfs info {};
+  info.f_type = RAMFS_MAGIC;
+  info.f_bsize = 4096;
+  info.f_frsize = 4096;
+  info.f_namelen = 255;
+  info.f_flags = kStatfsValid | ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC;
+  return info;
+}
+
+// The host's answer for the file system behind host_fd; a :ro volume reads as a
+// read-only file system, as a read-only bind mount does, so that apps checking
+// statvfs before writing see the truth.
+std::int64_t statfs_host(SyscallContext& context, int host_fd, const Volume* volume,
+                         std::uint64_t out) {
+  struct statfs info {};
+  if (::fstatfs(host_fd, &info) != 0) return -errno;
+  if (volume != nullptr && volume->read_only) info.f_flags |= ST_RDONLY;
+  return context.write(out, info) ? 0 : -EFAULT;
+}
+
+std::int64_t statfs_path(SyscallContext& context, std::uint64_t path_address, std::uint64_t out) {
+  auto target = resolve(context, AT_FDCWD, path_address);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) return context.write(out, ancestor_statfs()) ? 0 : -EFAULT;
+  auto object = host_object(*target, true);  // statfs follows a final symlink
+  if (!object) return error_of(object);
+  return statfs_host(context, object->fd, target->location.volume, out);
+}
+
+std::int64_t statfs_file(SyscallContext& context, std::int64_t fd, std::uint64_t out) {
+  const OpenFile* file = context.files.fds.get(fd);
+  if (file == nullptr) return -EBADF;
+  if (file->is_ancestor()) return context.write(out, ancestor_statfs()) ? 0 : -EFAULT;
+  // Console, pipes and sockets answer as on Linux (the host's pipefs, sockfs, tty).
+  return statfs_host(context, file->host_fd, file->volume, out);
+}
+
 }  // namespace
 
 void register_filesystem_syscalls(HostSyscallTable& table) {
@@ -794,6 +845,11 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   table.add(SYS_fchmodat, [](C& c, const A& a) -> R { return chmod_path(c, fd_argument(a[0]), a[1], a[2], 0); });
   table.add(SYS_utimensat, [](C& c, const A& a) -> R { return utimens(c, fd_argument(a[0]), a[1], a[2], a[3]); });
   table.add(SYS_truncate, [](C& c, const A& a) -> R { return truncate_path(c, a[0], static_cast<std::int64_t>(a[1])); });
+
+  // ---- file systems, owners, copies between files
+  table.add(SYS_statfs, [](C& c, const A& a) -> R { return statfs_path(c, a[0], a[1]); });
+  table.add(SYS_fstatfs,
+            [](C& c, const A& a) -> R { return statfs_file(c, fd_argument(a[0]), a[1]); });
 
   // ---- the working directory
   table.add(SYS_getcwd, [](C& c, const A& a) -> R {

@@ -1,10 +1,14 @@
 // The file syscalls served on the host (devices/filesystem.cpp), called through
 // the host syscall table against real guest memory and a temporary volume.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -134,6 +138,92 @@ TEST_F(FilesystemSyscalls, ConsoleIsPartOfTheTable) {
   EXPECT_EQ(call(SYS_fcntl, {0, F_SETFD, FD_CLOEXEC}), 0);
   EXPECT_EQ(call(SYS_fcntl, {0, F_GETFD}), FD_CLOEXEC);
   EXPECT_EQ(call(SYS_fcntl, {0, F_DUPFD, 100}), 100);
+}
+
+// ---------------------------------------------------------------- statfs, owners, copy_file_range
+
+class MoreFilesystemSyscalls : public FilesystemSyscalls {
+ protected:
+  void SetUp() override {
+    FilesystemSyscalls::SetUp();
+    std::filesystem::create_directory(host_dir_ + "/ro");
+    std::ofstream(host_dir_ + "/ro/kept.txt") << "kept";
+    auto volumes =
+        open_volumes({{host_dir_, "/data", false}, {host_dir_ + "/ro", "/srv/ro", true}});
+    ASSERT_TRUE(volumes.has_value());
+    context_->files.volumes = std::move(*volumes);
+  }
+  struct statfs guest_statfs(std::uint64_t address) {
+    struct statfs info {};
+    std::memcpy(&info, memory_->span(address, sizeof info)->data(), sizeof info);
+    return info;
+  }
+  std::int64_t open(const std::string& path, std::uint64_t flags, std::uint64_t mode = 0644) {
+    return call(SYS_open, {put(path), flags, mode});
+  }
+  struct stat host_lstat(const std::string& name) {
+    struct stat info {};
+    EXPECT_EQ(::lstat((host_dir_ + "/" + name).c_str(), &info), 0) << name;
+    return info;
+  }
+  std::uint64_t buffer() const { return layout_.heap_start + 0x20000; }
+};
+
+TEST_F(MoreFilesystemSyscalls, StatfsOfAVolumeIsTheHostsFileSystem) {
+  struct statfs host {};
+  ASSERT_EQ(::statfs(host_dir_.c_str(), &host), 0);
+  EXPECT_EQ(call(SYS_statfs, {put("/data"), buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, host.f_type);
+  EXPECT_EQ(guest_statfs(buffer()).f_bsize, host.f_bsize);
+  EXPECT_EQ(guest_statfs(buffer()).f_blocks, host.f_blocks);
+  EXPECT_EQ(guest_statfs(buffer()).f_flags & ST_RDONLY, host.f_flags & ST_RDONLY);
+  EXPECT_EQ(call(SYS_statfs, {put("/data/hello.txt"), buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, host.f_type);
+  // A :ro volume is a read-only file system to the guest, whatever the host's is.
+  EXPECT_EQ(call(SYS_statfs, {put("/srv/ro/kept.txt"), buffer()}), 0);
+  EXPECT_NE(guest_statfs(buffer()).f_flags & ST_RDONLY, 0);
+  const std::int64_t fd = open("/data/hello.txt", O_RDONLY);
+  ASSERT_EQ(fd, 3);
+  std::memset(memory_->span(buffer(), sizeof(struct statfs))->data(), 0, sizeof(struct statfs));
+  EXPECT_EQ(call(SYS_fstatfs, {3, buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, host.f_type);
+  EXPECT_EQ(guest_statfs(buffer()).f_blocks, host.f_blocks);
+  EXPECT_EQ(open("/srv/ro", O_RDONLY | O_DIRECTORY), 4);
+  EXPECT_EQ(call(SYS_fstatfs, {4, buffer()}), 0);
+  EXPECT_NE(guest_statfs(buffer()).f_flags & ST_RDONLY, 0);
+  EXPECT_EQ(call(SYS_fstatfs, {1, buffer()}), 0);  // the console: whatever hyperlet's stdout is on
+}
+
+TEST_F(MoreFilesystemSyscalls, StatfsAboveTheVolumesIsAnEmptyReadOnlyFileSystem) {
+  for (const char* path : {"/", "/srv"}) {
+    std::memset(memory_->span(buffer(), sizeof(struct statfs))->data(), 0xff,
+                sizeof(struct statfs));
+    EXPECT_EQ(call(SYS_statfs, {put(path), buffer()}), 0) << path;
+    const struct statfs info = guest_statfs(buffer());
+    EXPECT_EQ(info.f_type, RAMFS_MAGIC);
+    EXPECT_EQ(info.f_bsize, 4096);
+    EXPECT_EQ(info.f_blocks, 0u);
+    EXPECT_EQ(info.f_namelen, 255);
+    EXPECT_EQ(info.f_flags & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC),
+              ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC);
+  }
+  ASSERT_EQ(open("/", O_RDONLY | O_DIRECTORY), 3);
+  EXPECT_EQ(call(SYS_fstatfs, {3, buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, RAMFS_MAGIC);
+}
+
+TEST_F(MoreFilesystemSyscalls, StatfsErrorsAreLinuxs) {
+  EXPECT_EQ(call(SYS_statfs, {put("/etc"), buffer()}), -ENOENT);          // outside every volume
+  EXPECT_EQ(call(SYS_statfs, {put("/data/escape"), buffer()}), -ENOENT);  // a symlink out
+  EXPECT_EQ(call(SYS_statfs, {put("/data/missing"), buffer()}), -ENOENT);
+  EXPECT_EQ(call(SYS_statfs, {put("/data/hello.txt/x"), buffer()}), -ENOTDIR);
+  EXPECT_EQ(call(SYS_statfs, {0, buffer()}), -EFAULT);
+  EXPECT_EQ(call(SYS_statfs, {put("/data"), abi::kBootInfoAddr}), -EFAULT);
+  EXPECT_EQ(call(SYS_statfs, {put("/"), 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_statfs, {put("/data"), layout_.page_tables_base - 8}), -EFAULT);
+  EXPECT_EQ(call(SYS_fstatfs, {99, buffer()}), -EBADF);
+  EXPECT_EQ(call(SYS_fstatfs, {static_cast<std::uint64_t>(-1), buffer()}), -EBADF);
+  EXPECT_EQ(call(SYS_fstatfs, {0, abi::kBootInfoAddr}), -EFAULT);
 }
 
 }  // namespace
