@@ -687,6 +687,91 @@ std::int64_t statfs_file(SyscallContext& context, std::int64_t fd, std::uint64_t
   return statfs_host(context, file->host_fd, file->volume, out);
 }
 
+// ---------------------------------------------------------------- owners
+
+// The guest sees itself as uid 0, but it is not root on the host's files: a change
+// of owner is allowed only as Linux allows it without CAP_CHOWN (fs/attr.c
+// chown_ok/chgrp_ok), judged against hyperlet's own credentials. The owner may
+// "change" the uid only to the file's own uid, and the group to the file's group
+// or to one hyperlet is a member of; nobody else may change either; -1 changes
+// nothing. A hyperlet run by a user would get the same EPERM from the host; a
+// hyperlet run by root (CI, containers) must not let the guest give files in a
+// volume away to other users, so the rule is applied here and not left to the host.
+bool in_own_groups(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int count = ::getgroups(0, nullptr);
+  if (count <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  const int filled = ::getgroups(count, groups.data());
+  return filled > 0 &&
+         std::find(groups.begin(), groups.begin() + filled, gid) != groups.begin() + filled;
+}
+
+bool may_change_owner(const struct stat& info, uid_t uid, gid_t gid) {
+  const bool owner = info.st_uid == ::geteuid();
+  if (uid != static_cast<uid_t>(-1) && !(owner && uid == info.st_uid)) return false;
+  if (gid != static_cast<gid_t>(-1) && !(owner && (gid == info.st_gid || in_own_groups(gid))))
+    return false;
+  return true;
+}
+
+// fd: an O_PATH fd of the object itself (never a name that could change in between).
+std::int64_t change_owner(int fd, std::uint64_t uid_argument, std::uint64_t gid_argument) {
+  const auto uid = static_cast<uid_t>(uid_argument);  // Linux takes uid_t/gid_t: the low 32 bits
+  const auto gid = static_cast<gid_t>(gid_argument);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return -errno;
+  if (!may_change_owner(info, uid, gid)) return -EPERM;
+  return ::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0 ? 0 : -errno;
+}
+
+// chown, lchown, fchownat. A path outside every volume is ENOENT; "/" and the
+// directories above the volumes, and :ro volumes, are EROFS (as chmod).
+std::int64_t chown_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                        std::uint64_t uid, std::uint64_t gid, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0)
+    return -EINVAL;
+  auto text = context.user_path(path_address);
+  if (!text) return -text.error();
+  if (text->empty() && (flags & AT_EMPTY_PATH) != 0 &&
+      dirfd != AT_FDCWD) {  // the fd itself, O_PATH too
+    const OpenFile* file = context.files.fds.get(dirfd);
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor() || file->in_read_only_volume()) return -EROFS;
+    if (file->volume == nullptr) return -EINVAL;  // console, pipes, sockets: as fchmod
+    return change_owner(file->host_fd, uid, gid);
+  }
+  auto target =
+      resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) return -EROFS;
+  const bool follow = (flags & AT_SYMLINK_NOFOLLOW) == 0;
+  // The object itself as an O_PATH fd; without follow, a final symlink is the link.
+  HostObject object;
+  if (target->volume_root()) {
+    object.fd = target->location.volume->dir.get();
+  } else {
+    auto fd =
+        open_beneath(*target, target->location.relative, O_PATH | (follow ? 0 : O_NOFOLLOW), 0);
+    if (!fd) return error_of(fd);
+    object.fd = fd->get();
+    object.owned = std::move(*fd);
+  }
+  if (target->read_only()) return -EROFS;
+  return change_owner(object.fd, uid, gid);
+}
+
+std::int64_t chown_file(SyscallContext& context, std::int64_t fd, std::uint64_t uid,
+                        std::uint64_t gid) {
+  auto file = changeable_file(context, fd);
+  if (!file) return error_of(file);
+  const int status = ::fcntl((*file)->host_fd, F_GETFL);
+  if (status < 0) return -errno;
+  if ((status & O_PATH) != 0) return -EBADF;  // as Linux: fchown needs a real open file
+  return change_owner((*file)->host_fd, uid, gid);
+}
+
 }  // namespace
 
 void register_filesystem_syscalls(HostSyscallTable& table) {
@@ -850,6 +935,16 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   table.add(SYS_statfs, [](C& c, const A& a) -> R { return statfs_path(c, a[0], a[1]); });
   table.add(SYS_fstatfs,
             [](C& c, const A& a) -> R { return statfs_file(c, fd_argument(a[0]), a[1]); });
+  table.add(SYS_chown,
+            [cwd](C& c, const A& a) -> R { return chown_path(c, cwd, a[0], a[1], a[2], 0); });
+  table.add(SYS_lchown, [cwd](C& c, const A& a) -> R {
+    return chown_path(c, cwd, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW);
+  });
+  table.add(SYS_fchownat, [](C& c, const A& a) -> R {
+    return chown_path(c, fd_argument(a[0]), a[1], a[2], a[3], a[4]);
+  });
+  table.add(SYS_fchown,
+            [](C& c, const A& a) -> R { return chown_file(c, fd_argument(a[0]), a[1], a[2]); });
 
   // ---- the working directory
   table.add(SYS_getcwd, [](C& c, const A& a) -> R {

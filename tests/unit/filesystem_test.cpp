@@ -226,5 +226,82 @@ TEST_F(MoreFilesystemSyscalls, StatfsErrorsAreLinuxs) {
   EXPECT_EQ(call(SYS_fstatfs, {0, abi::kBootInfoAddr}), -EFAULT);
 }
 
+TEST_F(MoreFilesystemSyscalls, OwnersChangeOnlyAsAnUnprivilegedOwnerCould) {
+  const struct stat before = host_lstat("hello.txt");
+  ASSERT_EQ(before.st_uid, ::geteuid());
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  const std::uint64_t path = put("/data/hello.txt");
+  EXPECT_EQ(call(SYS_chown, {path, none, none}), 0);
+  EXPECT_EQ(call(SYS_chown, {path, before.st_uid, before.st_gid}), 0);
+  EXPECT_EQ(call(SYS_chown, {path, before.st_uid, ::getegid()}), 0);
+  // Linux takes uid_t: the upper half of the register is not part of it.
+  EXPECT_EQ(call(SYS_chown, {path, (std::uint64_t{1} << 32) | before.st_uid, none}), 0);
+  // Giving the file away, or to a group hyperlet is not in: EPERM, even when hyperlet is root.
+  EXPECT_EQ(call(SYS_chown, {path, before.st_uid + 1, none}), -EPERM);
+  EXPECT_EQ(call(SYS_chown, {path, 0x7ffffff0, none}), -EPERM);
+  EXPECT_EQ(call(SYS_chown, {path, none, 0x7ffffff0}), -EPERM);
+  EXPECT_EQ(call(SYS_lchown, {path, before.st_uid + 1, before.st_gid}), -EPERM);
+  const struct stat after = host_lstat("hello.txt");
+  EXPECT_EQ(after.st_uid, before.st_uid);
+  EXPECT_EQ(after.st_gid, ::getegid());
+}
+
+TEST_F(MoreFilesystemSyscalls, ChownFollowsSymlinksAndLchownDoesNot) {
+  const std::uint32_t uid = ::geteuid();
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  // "escape" points at /etc/passwd: following it leaves the volume; the link itself is inside.
+  EXPECT_EQ(call(SYS_chown, {put("/data/escape"), uid, none}), -ENOENT);
+  EXPECT_EQ(call(SYS_lchown, {put("/data/escape"), uid, none}), 0);
+  EXPECT_EQ(call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid,
+                                none, AT_SYMLINK_NOFOLLOW}),
+            0);
+  EXPECT_EQ(
+      call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid, none, 0}),
+      -ENOENT);
+  std::filesystem::create_symlink("hello.txt", host_dir_ + "/good");
+  EXPECT_EQ(call(SYS_chown, {put("/data/good"), uid, none}), 0);
+  EXPECT_EQ(call(SYS_chown, {put("/data"), uid, none}), 0);  // the volume's own directory
+  ASSERT_EQ(open("/data", O_RDONLY | O_DIRECTORY), 3);
+  EXPECT_EQ(call(SYS_fchownat, {3, put("hello.txt"), uid, none, 0}), 0);
+  EXPECT_EQ(call(SYS_fchownat, {3, put(""), uid, none, AT_EMPTY_PATH}), 0);
+  EXPECT_EQ(call(SYS_fchownat, {3, put(""), uid, none, 0}), -ENOENT);
+  EXPECT_EQ(call(SYS_fchownat, {3, put("hello.txt"), uid, none, 0x8000}), -EINVAL);
+}
+
+TEST_F(MoreFilesystemSyscalls, ChownErrorsAreLinuxs) {
+  const std::uint32_t uid = ::geteuid();
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  EXPECT_EQ(call(SYS_chown, {put("/etc/passwd"), uid, none}), -ENOENT);
+  EXPECT_EQ(call(SYS_chown, {put("/data/missing"), uid, none}), -ENOENT);
+  EXPECT_EQ(call(SYS_chown, {put("/"), none, none}), -EROFS);
+  EXPECT_EQ(call(SYS_chown, {put("/srv"), none, none}), -EROFS);
+  EXPECT_EQ(call(SYS_chown, {put("/srv/ro/kept.txt"), uid, none}), -EROFS);
+  EXPECT_EQ(call(SYS_chown, {put("/srv/ro/missing"), uid, none}),
+            -ENOENT);  // lookup first, as Linux
+  EXPECT_EQ(call(SYS_chown, {0, uid, none}), -EFAULT);
+  EXPECT_EQ(call(SYS_chown, {abi::kBootInfoAddr, uid, none}), -EFAULT);
+  EXPECT_EQ(call(SYS_chown, {put(std::string(5000, 'a')), uid, none}), -ENAMETOOLONG);
+}
+
+TEST_F(MoreFilesystemSyscalls, FchownActsOnTheOpenFile) {
+  const struct stat before = host_lstat("hello.txt");
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  ASSERT_EQ(open("/data/hello.txt", O_RDWR), 3);
+  EXPECT_EQ(call(SYS_fchown, {3, before.st_uid, before.st_gid}), 0);
+  EXPECT_EQ(call(SYS_fchown, {3, before.st_uid + 1, none}), -EPERM);
+  ASSERT_EQ(open("/data/hello.txt", O_PATH), 4);
+  EXPECT_EQ(call(SYS_fchown, {4, none, none}), -EBADF);  // O_PATH: as Linux
+  EXPECT_EQ(call(SYS_fchownat, {4, put(""), before.st_uid, none, AT_EMPTY_PATH}),
+            0);  // but this works
+  ASSERT_EQ(open("/srv/ro/kept.txt", O_RDONLY), 5);
+  EXPECT_EQ(call(SYS_fchown, {5, none, none}), -EROFS);
+  ASSERT_EQ(open("/", O_RDONLY | O_DIRECTORY), 6);
+  EXPECT_EQ(call(SYS_fchown, {6, none, none}), -EROFS);
+  EXPECT_EQ(call(SYS_fchown, {1, none, none}), -EINVAL);  // hyperlet's own stdout stays its own
+  EXPECT_EQ(call(SYS_fchownat, {1, put(""), none, none, AT_EMPTY_PATH}), -EINVAL);
+  EXPECT_EQ(call(SYS_fchown, {99, none, none}), -EBADF);
+  EXPECT_EQ(host_lstat("hello.txt").st_uid, before.st_uid);
+}
+
 }  // namespace
 }  // namespace hyperlet
