@@ -772,6 +772,44 @@ std::int64_t chown_file(SyscallContext& context, std::int64_t fd, std::uint64_t 
   return change_owner((*file)->host_fd, uid, gid);
 }
 
+// ---------------------------------------------------------------- copy_file_range
+
+// Between two guest fds, by the host's copy_file_range on the host fds: the host
+// checks what Linux checks (a read-only or O_APPEND destination is EBADF, a
+// directory EISDIR, anything but regular files EINVAL, overlapping ranges in one
+// file EINVAL). Offsets are read and written back through the checked accessors,
+// in Linux's order (fds, then offsets, then flags); the length is capped at
+// MAX_RW_COUNT, so a huge one is a short copy.
+std::int64_t copy_range(SyscallContext& context, std::int64_t in_fd,
+                        std::uint64_t in_offset_address, std::int64_t out_fd,
+                        std::uint64_t out_offset_address, std::uint64_t length,
+                        std::uint64_t flags) {
+  const OpenFile* in = context.files.fds.get(in_fd);
+  const OpenFile* out = context.files.fds.get(out_fd);
+  if (in == nullptr || out == nullptr) return -EBADF;
+  std::optional<loff_t> in_offset;
+  std::optional<loff_t> out_offset;
+  if (in_offset_address != 0 && !(in_offset = context.read<loff_t>(in_offset_address)))
+    return -EFAULT;
+  if (out_offset_address != 0 && !(out_offset = context.read<loff_t>(out_offset_address)))
+    return -EFAULT;
+  if (flags != 0) return -EINVAL;
+  if (in->is_ancestor() || out->is_ancestor()) return -EISDIR;
+  // Files of a :ro volume are only ever open read-only, so the host says EBADF
+  // too; refused here as well, whatever the host fd would allow.
+  if (out->in_read_only_volume() && !out->directory) return -EBADF;
+  const std::size_t size = std::min<std::uint64_t>(length, kMaxIo);
+  const ssize_t copied =
+      ::copy_file_range(in->host_fd, in_offset ? &*in_offset : nullptr, out->host_fd,
+                        out_offset ? &*out_offset : nullptr, size, 0);
+  if (copied < 0) return -errno;
+  if (copied > 0) {
+    if (in_offset && !context.write(in_offset_address, *in_offset)) return -EFAULT;
+    if (out_offset && !context.write(out_offset_address, *out_offset)) return -EFAULT;
+  }
+  return copied;
+}
+
 }  // namespace
 
 void register_filesystem_syscalls(HostSyscallTable& table) {
@@ -945,6 +983,9 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   });
   table.add(SYS_fchown,
             [](C& c, const A& a) -> R { return chown_file(c, fd_argument(a[0]), a[1], a[2]); });
+  table.add(SYS_copy_file_range, [](C& c, const A& a) -> R {
+    return copy_range(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4], a[5]);
+  });
 
   // ---- the working directory
   table.add(SYS_getcwd, [](C& c, const A& a) -> R {

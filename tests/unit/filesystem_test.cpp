@@ -303,5 +303,70 @@ TEST_F(MoreFilesystemSyscalls, FchownActsOnTheOpenFile) {
   EXPECT_EQ(host_lstat("hello.txt").st_uid, before.st_uid);
 }
 
+TEST_F(MoreFilesystemSyscalls, CopyFileRangeBetweenGuestFds) {
+  std::ofstream(host_dir_ + "/src") << "0123456789";
+  ASSERT_EQ(open("/data/src", O_RDONLY), 3);
+  ASSERT_EQ(open("/data/dst", O_RDWR | O_CREAT | O_EXCL), 4);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, 0, 4, 0}), 4);  // at the file positions
+  EXPECT_EQ(call(SYS_lseek, {3, 0, SEEK_CUR}), 4);
+  EXPECT_EQ(call(SYS_lseek, {4, 0, SEEK_CUR}), 4);
+  // With offsets: read and written back in guest memory, file positions untouched.
+  const std::uint64_t in = buffer(), out = buffer() + 8;
+  ASSERT_TRUE(context_->write<loff_t>(in, 6));
+  ASSERT_TRUE(context_->write<loff_t>(out, 10));
+  EXPECT_EQ(call(SYS_copy_file_range, {3, in, 4, out, 100, 0}), 4);  // short: the end of the source
+  EXPECT_EQ(context_->read<loff_t>(in), 10);
+  EXPECT_EQ(context_->read<loff_t>(out), 14);
+  EXPECT_EQ(call(SYS_lseek, {3, 0, SEEK_CUR}), 4);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, in, 4, out, 100, 0}), 0);  // at the end: nothing
+  EXPECT_EQ(context_->read<loff_t>(in), 10);
+  // A huge length copies what there is.
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, 0, ~0ull, 0}), 6);
+  std::ifstream copy(host_dir_ + "/dst");
+  const std::string text((std::istreambuf_iterator<char>(copy)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, std::string("0123456789") + "6789");
+}
+
+TEST_F(MoreFilesystemSyscalls, CopyFileRangeRefusesWhatLinuxRefuses) {
+  std::ofstream(host_dir_ + "/src") << "0123456789";
+  ASSERT_EQ(open("/data/src", O_RDONLY), 3);
+  ASSERT_EQ(open("/data/dst", O_WRONLY | O_CREAT), 4);
+  ASSERT_EQ(open("/srv/ro/kept.txt", O_RDONLY), 5);
+  ASSERT_EQ(open("/data", O_RDONLY | O_DIRECTORY), 6);
+  ASSERT_EQ(open("/", O_RDONLY | O_DIRECTORY), 7);
+  ASSERT_EQ(open("/data/app", O_WRONLY | O_CREAT | O_APPEND), 8);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, 0, 1, 1}), -EINVAL);  // flags
+  EXPECT_EQ(call(SYS_copy_file_range, {99, 0, 4, 0, 1, 0}), -EBADF);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 99, 0, 1, 0}), -EBADF);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 5, 0, 1, 0}), -EBADF);  // into a :ro volume
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 3, 0, 1, 0}), -EBADF);  // into a read-only fd
+  EXPECT_EQ(call(SYS_copy_file_range, {4, 0, 5, 0, 1, 0}), -EBADF);  // from a write-only fd
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 8, 0, 1, 0}), -EBADF);  // O_APPEND
+  EXPECT_EQ(call(SYS_copy_file_range, {6, 0, 4, 0, 1, 0}), -EISDIR);
+  EXPECT_EQ(call(SYS_copy_file_range, {7, 0, 4, 0, 1, 0}), -EISDIR);  // above the volumes
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 7, 0, 1, 0}), -EISDIR);
+  // Offsets: bad pointers are EFAULT before anything is copied, negative ones EINVAL.
+  EXPECT_EQ(call(SYS_copy_file_range, {3, abi::kBootInfoAddr, 4, 0, 1, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, layout_.page_tables_base - 4, 1, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, ~0ull - 3, 4, 0, 1, 0}), -EFAULT);
+  // A negative offset: whatever the host kernel answers (EINVAL or EOVERFLOW by version).
+  ASSERT_TRUE(context_->write<loff_t>(buffer(), -1));
+  const int host_in = ::open((host_dir_ + "/src").c_str(), O_RDONLY | O_CLOEXEC);
+  const int host_out = ::open((host_dir_ + "/dst").c_str(), O_WRONLY | O_CLOEXEC);
+  loff_t negative = -1;
+  ASSERT_EQ(::copy_file_range(host_in, &negative, host_out, nullptr, 1, 0), -1);
+  const int host_error = errno;
+  ::close(host_in);
+  ::close(host_out);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, buffer(), 4, 0, 1, 0}), -host_error);
+  EXPECT_EQ(context_->read<loff_t>(buffer()), -1);
+  // Pipes are not files to copy between.
+  ASSERT_EQ(call(SYS_pipe, {buffer()}), 0);
+  const auto ends = context_->read<std::array<int, 2>>(buffer());
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, static_cast<std::uint64_t>((*ends)[1]), 0, 1, 0}),
+            -EINVAL);
+  EXPECT_EQ(std::filesystem::file_size(host_dir_ + "/dst"), 0u);
+}
+
 }  // namespace
 }  // namespace hyperlet
