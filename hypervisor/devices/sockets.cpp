@@ -9,6 +9,8 @@
 //   bound. bind to port 0 (an ephemeral port, as connect picks) is allowed.
 // - listen: only on a socket bound through a rule.
 // - connect, sendto/sendmsg with an address: only to an --allow-connect address.
+// socketpair(AF_UNIX) makes a pair inside the guest that reaches nothing outside;
+// no AF_UNIX address is ever bound or reached on the host.
 // Denials are EACCES, with a line on stderr under --trace.
 // read/write/readv/writev/sendfile/close/fcntl on sockets go through the fd
 // table's generic handlers (filesystem.cpp); hyperlet ignores SIGPIPE, so a
@@ -412,7 +414,11 @@ R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_
   host.msg_iov = vectors->data();
   host.msg_iovlen = vectors->size();
   if (message->msg_controllen != 0) {
-    // Inet sockets take only IP/IPv6/UDP ancillary data (no SCM_RIGHTS).
+    // Inet sockets take only IP/IPv6/UDP ancillary data (no SCM_RIGHTS). On the
+    // guest's AF_UNIX pairs SCM_RIGHTS would pass hyperlet's own fds and
+    // SCM_CREDENTIALS its pid: none is offered (EINVAL, Linux's answer to a
+    // control message it does not know).
+    if (socket->state->family == AF_UNIX) return -EINVAL;
     if (message->msg_controllen > kMaxControl) return -ENOBUFS;
     auto control = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_control), message->msg_controllen);
     if (!control) return -EFAULT;
@@ -461,6 +467,55 @@ R receive_message(SyscallContext& context, std::uint64_t fd, std::uint64_t messa
   return context.write(message_address, *message) ? received : -EFAULT;
 }
 
+// ---------------------------------------------------------------- pairs
+
+// socketpair(AF_UNIX): a connected pair inside the guest, like pipe2. It reaches
+// nothing outside, so no policy decides about it. Both ends are sockets to the
+// guest (send/recv/shutdown/getsockopt work), and the calls that could name
+// something on the host still go through the policy's checks, which know no
+// AF_UNIX address: bind, connect and addressed sends with a sockaddr_un are
+// EINVAL (no path on the host is ever bound or reached), and ancillary data
+// (SCM_RIGHTS, SCM_CREDENTIALS) is refused in send_message.
+R socket_pair(SyscallContext& context, std::uint64_t domain, std::uint64_t type,
+              std::uint64_t protocol, std::uint64_t address) {
+  const std::uint64_t flags = type & ~static_cast<std::uint64_t>(0xf);  // SOCK_TYPE_MASK
+  std::uint64_t kind = type & 0xf;
+  if ((flags & ~static_cast<std::uint64_t>(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return -EINVAL;
+  // Inet sockets exist in the guest but make no pairs (Linux says EOPNOTSUPP);
+  // other families do not exist in the guest at all (as socket() answers).
+  if (domain == AF_INET || domain == AF_INET6) return -EOPNOTSUPP;
+  if (domain != AF_UNIX) return -EAFNOSUPPORT;
+  if (protocol != 0 && protocol != AF_UNIX) return -EPROTONOSUPPORT;
+  if (kind == SOCK_RAW) kind = SOCK_DGRAM;  // as Linux's unix_create
+  if (kind != SOCK_STREAM && kind != SOCK_DGRAM && kind != SOCK_SEQPACKET) return -ESOCKTNOSUPPORT;
+  auto out = context.user_span(address, 2 * sizeof(int));
+  if (!out) return -EFAULT;
+  int ends[2];
+  if (::socketpair(AF_UNIX, static_cast<int>(kind | (flags & SOCK_NONBLOCK)) | SOCK_CLOEXEC, 0,
+                   ends) != 0) {
+    return -errno;
+  }
+  int guest[2];
+  FdTable& fds = context.files.fds;
+  for (int i = 0; i < 2; ++i) {
+    auto file = std::make_shared<OpenFile>();
+    file->host_fd = ends[i];
+    file->owned = UniqueFd(ends[i]);
+    auto state = std::make_shared<SocketState>();
+    state->family = AF_UNIX;
+    state->transport = kind == SOCK_DGRAM ? Transport::kUdp : Transport::kTcp;
+    file->socket = std::move(state);
+    guest[i] = fds.add(std::move(file), (flags & SOCK_CLOEXEC) != 0);
+  }
+  if (guest[0] < 0 || guest[1] < 0) {
+    if (guest[0] >= 0) fds.close(guest[0]);
+    if (guest[1] >= 0) fds.close(guest[1]);
+    return -EMFILE;
+  }
+  std::memcpy(out->data(), guest, sizeof guest);
+  return 0;
+}
+
 }  // namespace
 
 void register_socket_syscalls(HostSyscallTable& table) {
@@ -485,8 +540,8 @@ void register_socket_syscalls(HostSyscallTable& table) {
   table.add(SYS_recvfrom, [](C& c, const A& a) -> R { return receive_from(c, a); });
   table.add(SYS_sendmsg, [](C& c, const A& a) -> R { return send_message(c, a[0], a[1], a[2]); });
   table.add(SYS_recvmsg, [](C& c, const A& a) -> R { return receive_message(c, a[0], a[1], a[2]); });
-  // Only inet sockets exist in the guest: no AF_UNIX pairs.
-  table.add(SYS_socketpair, [](C&, const A& a) -> R { return a[0] == AF_UNIX ? -EAFNOSUPPORT : -EOPNOTSUPP; });
+  table.add(SYS_socketpair,
+            [](C& c, const A& a) -> R { return socket_pair(c, a[0], a[1], a[2], a[3]); });
 }
 
 }  // namespace hyperlet
