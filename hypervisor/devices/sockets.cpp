@@ -8,7 +8,8 @@
 //   bound to the rule's HOST_ADDR:HOST_PORT; getsockname reports what the guest
 //   bound. bind to port 0 (an ephemeral port, as connect picks) is allowed.
 // - listen: only on a socket bound through a rule.
-// - connect, sendto/sendmsg with an address: only to an --allow-connect address.
+// - connect, sendto/sendmsg/sendmmsg with an address: only to an --allow-connect
+//   address (each message of a sendmmsg on its own).
 // socketpair(AF_UNIX) makes a pair inside the guest that reaches nothing outside;
 // no AF_UNIX address is ever bound or reached on the host.
 // Denials are EACCES, with a line on stderr under --trace.
@@ -23,8 +24,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <expected>
 #include <memory>
 #include <vector>
@@ -394,7 +398,8 @@ R receive_from(SyscallContext& context, const SyscallArguments& a) {
   return received;
 }
 
-R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_address, std::uint64_t flags) {
+R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_address,
+               std::uint64_t flags, std::string_view call = "sendmsg") {
   auto socket = socket_of(context, fd);
   if (!socket) return -socket.error();
   auto message = context.read<msghdr>(message_address);
@@ -405,7 +410,7 @@ R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_
     auto name = read_address(context, reinterpret_cast<std::uint64_t>(message->msg_name), message->msg_namelen);
     if (!name) return -name.error();
     destination = *name;
-    if (R allowed = check_destination(context, destination, "sendmsg"); allowed != 0) return allowed;
+    if (R allowed = check_destination(context, destination, call); allowed != 0) return allowed;
     host.msg_name = &destination.storage;
     host.msg_namelen = destination.length;
   }
@@ -467,7 +472,7 @@ R receive_message(SyscallContext& context, std::uint64_t fd, std::uint64_t messa
   return context.write(message_address, *message) ? received : -EFAULT;
 }
 
-// ---------------------------------------------------------------- pairs
+// ---------------------------------------------------------------- pairs, batches
 
 // socketpair(AF_UNIX): a connected pair inside the guest, like pipe2. It reaches
 // nothing outside, so no policy decides about it. Both ends are sockets to the
@@ -516,6 +521,88 @@ R socket_pair(SyscallContext& context, std::uint64_t domain, std::uint64_t type,
   return 0;
 }
 
+// sendmmsg/recvmmsg: send_message/receive_message once per mmsghdr, so every
+// message is checked exactly as by sendmsg/recvmsg (the policy decides about each
+// message's own destination). As Linux: vlen is an unsigned int capped at
+// UIO_MAXIOV; the first message's error is the call's answer; an error later ends
+// the batch and the call answers how many went through (Linux keeps a receive
+// error as the socket's pending error; here the next call meets it again if it
+// persists). Each mmsghdr's msg_len is written through the checked accessor.
+constexpr std::uint64_t kMaxMessages = 1024;  // UIO_MAXIOV
+static_assert(sizeof(mmsghdr) == 64 && offsetof(mmsghdr, msg_len) == sizeof(msghdr));
+
+std::uint64_t message_count(std::uint64_t vlen) {
+  return std::min<std::uint64_t>(static_cast<std::uint32_t>(vlen), kMaxMessages);
+}
+
+R send_messages(SyscallContext& context, std::uint64_t fd, std::uint64_t vector, std::uint64_t vlen,
+                std::uint64_t flags) {
+  if (auto socket = socket_of(context, fd); !socket) return -socket.error();
+  const std::uint64_t count = message_count(vlen);
+  std::uint64_t sent = 0;
+  for (; sent < count; ++sent) {
+    const std::uint64_t entry = vector + sent * sizeof(mmsghdr);
+    const R result = send_message(context, fd, entry, flags, "sendmmsg");
+    R error = result < 0 ? result : 0;
+    if (error == 0 &&
+        !context.write(entry + offsetof(mmsghdr, msg_len), static_cast<unsigned>(result))) {
+      error = -EFAULT;
+    }
+    if (error != 0) return sent != 0 ? static_cast<R>(sent) : error;
+  }
+  return static_cast<R>(sent);
+}
+
+// recvmmsg's timeout is Linux's: checked after each message (it does not bound a
+// blocking receive), and what is left of it written back.
+R receive_messages(SyscallContext& context, std::uint64_t fd, std::uint64_t vector,
+                   std::uint64_t vlen, std::uint64_t flags, std::uint64_t timeout_address) {
+  if (auto socket = socket_of(context, fd); !socket) return -socket.error();
+  constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
+  auto now = [] {
+    timespec value{};
+    ::clock_gettime(CLOCK_MONOTONIC, &value);
+    return static_cast<std::int64_t>(value.tv_sec) * kNanosPerSecond + value.tv_nsec;
+  };
+  std::optional<timespec> timeout;
+  std::int64_t deadline = 0;
+  if (timeout_address != 0) {
+    timeout = context.read<timespec>(timeout_address);
+    if (!timeout) return -EFAULT;
+    if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= kNanosPerSecond)
+      return -EINVAL;
+    const std::int64_t start = now();
+    deadline = timeout->tv_sec > (INT64_MAX - start) / kNanosPerSecond - 1
+                   ? INT64_MAX
+                   : start + timeout->tv_sec * kNanosPerSecond + timeout->tv_nsec;
+  }
+  const std::uint64_t count = message_count(vlen);
+  int message_flags = static_cast<int>(flags & ~static_cast<std::uint64_t>(MSG_WAITFORONE));
+  std::uint64_t received = 0;
+  R error = 0;
+  while (received < count) {
+    const std::uint64_t entry = vector + received * sizeof(mmsghdr);
+    const R result = receive_message(context, fd, entry, static_cast<std::uint64_t>(message_flags));
+    if (result < 0) {
+      error = result;
+      break;
+    }
+    if (!context.write(entry + offsetof(mmsghdr, msg_len), static_cast<unsigned>(result))) {
+      error = -EFAULT;
+      break;
+    }
+    ++received;
+    if ((flags & MSG_WAITFORONE) != 0) message_flags |= MSG_DONTWAIT;
+    if (timeout) {
+      const std::int64_t left = std::max<std::int64_t>(deadline - now(), 0);
+      timeout = timespec{left / kNanosPerSecond, left % kNanosPerSecond};
+      if (left == 0) break;
+    }
+  }
+  if (timeout && !context.write(timeout_address, *timeout)) return -EFAULT;
+  return received != 0 ? static_cast<R>(received) : error;
+}
+
 }  // namespace
 
 void register_socket_syscalls(HostSyscallTable& table) {
@@ -542,6 +629,11 @@ void register_socket_syscalls(HostSyscallTable& table) {
   table.add(SYS_recvmsg, [](C& c, const A& a) -> R { return receive_message(c, a[0], a[1], a[2]); });
   table.add(SYS_socketpair,
             [](C& c, const A& a) -> R { return socket_pair(c, a[0], a[1], a[2], a[3]); });
+  table.add(SYS_sendmmsg,
+            [](C& c, const A& a) -> R { return send_messages(c, a[0], a[1], a[2], a[3]); });
+  table.add(SYS_recvmmsg, [](C& c, const A& a) -> R {
+    return receive_messages(c, a[0], a[1], a[2], a[3], a[4]);
+  });
 }
 
 }  // namespace hyperlet

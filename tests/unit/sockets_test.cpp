@@ -1,6 +1,7 @@
 // The socket syscalls served on the host (devices/sockets.cpp) that need no
-// network: socketpair, called through the host syscall table against real guest
-// memory.
+// network: socketpair, and sendmmsg/recvmmsg on pairs and on loopback UDP with the
+// --allow-connect policy, called through the host syscall table against real
+// guest memory.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -234,6 +235,141 @@ TEST_F(SocketSyscalls, SocketpairNamesNothingOnTheHost) {
   EXPECT_EQ(call(SYS_sendmsg, {static_cast<std::uint64_t>(a), put_value(message), 0}), 1);
   const std::uint64_t buffer = allocate(16);
   EXPECT_EQ(call(SYS_read, {static_cast<std::uint64_t>(b), buffer, 16}), 1);
+}
+
+// ---------------------------------------------------------------- sendmmsg, recvmmsg
+
+TEST_F(SocketSyscalls, SendmmsgAndRecvmmsgMoveBatches) {
+  pair(SOCK_DGRAM | SOCK_NONBLOCK);
+  const Batch out = batch({"one", "two!", "three"});
+  EXPECT_EQ(call(SYS_sendmmsg, {3, out.vector, 3, 0}), 3);
+  EXPECT_EQ(entry(out, 0).msg_len, 3u);
+  EXPECT_EQ(entry(out, 2).msg_len, 5u);
+  const Batch in = batch({"", "", "", "", ""}, {}, 0, 16);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 5, 0, 0}), 3);  // then EAGAIN: what came
+  EXPECT_EQ(entry(in, 0).msg_len, 3u);
+  EXPECT_EQ(text(in.buffers[0], 3), "one");
+  EXPECT_EQ(entry(in, 1).msg_len, 4u);
+  EXPECT_EQ(text(in.buffers[1], 4), "two!");
+  EXPECT_EQ(text(in.buffers[2], 5), "three");
+  EXPECT_EQ(entry(in, 3).msg_len, 0xdeadu);  // untouched
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 5, 0, 0}), -EAGAIN);
+  // MSG_WAITFORONE on a blocking socket: what is there after the first, without waiting.
+  pair(SOCK_DGRAM);
+  EXPECT_EQ(call(SYS_sendmmsg, {5, out.vector, 2, 0}), 2);
+  EXPECT_EQ(call(SYS_recvmmsg, {6, in.vector, 5, MSG_WAITFORONE, 0}), 2);
+}
+
+TEST_F(SocketSyscalls, RecvmmsgTimeoutIsCheckedAfterEachMessageAndWrittenBack) {
+  pair(SOCK_DGRAM | SOCK_NONBLOCK);
+  const Batch out = batch({"a", "b"});
+  EXPECT_EQ(call(SYS_sendmmsg, {3, out.vector, 2, 0}), 2);
+  const Batch in = batch({"", "", ""}, {}, 0, 8);
+  const std::uint64_t timeout = put_value(timespec{5, 0});
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, timeout}), 2);
+  const timespec left = get<timespec>(timeout);
+  EXPECT_EQ(left.tv_sec, 4);  // most of it is left
+  EXPECT_GT(left.tv_nsec, 0);
+  // A timeout already used up: one message, then the call ends.
+  EXPECT_EQ(call(SYS_sendmmsg, {3, out.vector, 2, 0}), 2);
+  const std::uint64_t zero = put_value(timespec{0, 0});
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, zero}), 1);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, put_value(timespec{0, -1})}), -EINVAL);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, put_value(timespec{-1, 0})}), -EINVAL);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, put_value(timespec{0, 1'000'000'000})}),
+            -EINVAL);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, abi::kBootInfoAddr}), -EFAULT);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 3, 0, put_value(timespec{INT64_MAX, 0})}), 1);
+}
+
+TEST_F(SocketSyscalls, HostileBatchesAreRefusedLikeLinux) {
+  pair(SOCK_STREAM | SOCK_NONBLOCK);
+  const Batch one = batch({"x"});
+  EXPECT_EQ(call(SYS_sendmmsg, {99, one.vector, 1, 0}), -EBADF);
+  EXPECT_EQ(call(SYS_sendmmsg, {0, one.vector, 1, 0}), -ENOTSOCK);
+  EXPECT_EQ(call(SYS_recvmmsg, {0, one.vector, 1, 0, 0}), -ENOTSOCK);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, one.vector, 0, 0}), 0);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, one.vector, 0, 0, 0}), 0);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, 0, 1, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, abi::kBootInfoAddr, 1, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, ~0ull - 32, 4, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, layout_.page_tables_base - 32, 4, 0, 0}), -EFAULT);
+  // vlen is an unsigned int: the upper half of the register is not part of it.
+  EXPECT_EQ(call(SYS_sendmmsg, {3, one.vector, (std::uint64_t{1} << 32) | 1, 0}), 1);
+  // A bad second entry: the first went, so the answer is 1.
+  const Batch two = batch({"y", "z"});
+  mmsghdr bad = entry(two, 1);
+  bad.msg_hdr.msg_iov = reinterpret_cast<iovec*>(abi::kBootInfoAddr);
+  ASSERT_TRUE(context_->write(two.vector + sizeof(mmsghdr), bad));
+  EXPECT_EQ(call(SYS_sendmmsg, {3, two.vector, 0xffffffff, 0}), 1);
+  EXPECT_EQ(entry(two, 1).msg_len, 0xdeadu);
+  // vlen is capped at UIO_MAXIOV: 1025 empty messages on a stream send 1024.
+  const Batch many = batch(std::vector<std::string>(1025));
+  EXPECT_EQ(call(SYS_sendmmsg, {3, many.vector, 1025, 0}), 1024);
+  EXPECT_EQ(entry(many, 1023).msg_len, 0u);
+  EXPECT_EQ(entry(many, 1024).msg_len, 0xdeadu);
+  const Batch in = batch({"", "", "", ""}, {}, 0, 8);
+  EXPECT_EQ(call(SYS_recvmmsg, {4, in.vector, 4, 0, 0}), 1);  // "xy" on a stream: one read
+  EXPECT_EQ(text(in.buffers[0], 2), "xy");
+}
+
+// The policy decides about each message's own destination, exactly as for sendmsg.
+TEST_F(SocketSyscalls, SendmmsgChecksEveryDestination) {
+  const int receiver = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ASSERT_GE(receiver, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(receiver, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(receiver, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const int port = ntohs(address.sin_port);
+  auto rule = parse_connect_rule("127.0.0.1:" + std::to_string(port));
+  ASSERT_TRUE(rule.has_value());
+  context_->network.connect = *rule;
+  const std::uint64_t allowed = put_value(address);
+  sockaddr_in other = address;
+  const int denied_port = port == 65535 ? port - 1 : port + 1;
+  other.sin_port = htons(static_cast<std::uint16_t>(denied_port));
+  const std::uint64_t denied = put_value(other);
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_DGRAM, 0}), 3);
+
+  context_->trace = true;
+  ::testing::internal::CaptureStderr();
+  const Batch mixed =
+      batch({"first", "denied", "third"}, {allowed, denied, allowed}, sizeof address);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, mixed.vector, 3, 0}), 1);
+  const Batch refused = batch({"denied"}, {denied}, sizeof address);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, refused.vector, 1, 0}), -EACCES);
+  const std::string traced = ::testing::internal::GetCapturedStderr();
+  const std::string line =
+      "[hyperlet policy] denied: sendmmsg to 127.0.0.1:" + std::to_string(denied_port) +
+      " (no --allow-connect rule)\n";
+  EXPECT_EQ(traced, line + line);
+
+  const Batch good = batch({"second", "last"}, {allowed, allowed}, sizeof address);
+  EXPECT_EQ(call(SYS_sendmmsg, {3, good.vector, 2, 0}), 2);
+  std::vector<std::string> received;
+  char buffer[64];
+  for (ssize_t got; (got = ::recv(receiver, buffer, sizeof buffer, 0)) > 0;) {
+    received.emplace_back(buffer, static_cast<std::size_t>(got));
+  }
+  EXPECT_EQ(received, (std::vector<std::string>{"first", "second", "last"}));
+
+  // recvmmsg reports each source, like recvmsg (the guest socket got a port when it sent).
+  const std::uint64_t name = put_value(sockaddr_in{});
+  const std::uint64_t name_length = put_value(static_cast<int>(sizeof(sockaddr_in)));
+  ASSERT_EQ(call(SYS_getsockname, {3, name, name_length}), 0);
+  const sockaddr_in guest = get<sockaddr_in>(name);
+  ASSERT_EQ(
+      ::sendto(receiver, "back", 4, 0, reinterpret_cast<const sockaddr*>(&guest), sizeof guest), 4);
+  const std::uint64_t source = put_value(sockaddr_in{});
+  const Batch in = batch({""}, {source}, sizeof(sockaddr_in), 8);
+  EXPECT_EQ(call(SYS_recvmmsg, {3, in.vector, 1, 0, 0}), 1);
+  EXPECT_EQ(text(in.buffers[0], 4), "back");
+  EXPECT_EQ(get<sockaddr_in>(source).sin_port, htons(static_cast<std::uint16_t>(port)));
+  EXPECT_EQ(entry(in, 0).msg_hdr.msg_namelen, sizeof(sockaddr_in));
+  ::close(receiver);
 }
 
 }  // namespace
