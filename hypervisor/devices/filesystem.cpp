@@ -12,10 +12,13 @@
 // fd and the checked guest span directly (no bounce buffer).
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -61,6 +64,7 @@ struct Target {
   bool in_volume() const { return location.kind == GuestLocation::Kind::kVolume; }
   bool read_only() const { return !in_volume() || location.volume->read_only; }
   bool volume_root() const { return in_volume() && location.relative.empty(); }
+  bool trace = false;  // --trace: say why the host refuses to resolve it (open_beneath)
 };
 
 Sys<std::string> base_directory(const SyscallContext& context, std::int64_t dirfd) {
@@ -83,6 +87,7 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   if (!path) return std::unexpected(ENAMETOOLONG);
   Target target{std::move(*path), {}};
   target.location = locate(context.files.volumes, target.path);
+  target.trace = context.trace;
   // The policy's answer is ENOENT, which says nothing about why: --trace says it.
   if (context.trace && target.outside()) {
     fmt::print(stderr, "[hyperlet policy] denied: {} is outside every --volume\n", target.path);
@@ -96,17 +101,29 @@ Sys<Target> resolve(const SyscallContext& context, std::int64_t dirfd, std::uint
   return resolve_text(context, dirfd, *text);
 }
 
-Sys<UniqueFd> open_beneath(const Volume& volume, const std::string& relative, std::uint64_t flags,
+// `relative` (the target's path below its volume, or a parent of it) opened beneath the
+// target's volume.
+Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, std::uint64_t flags,
                            std::uint64_t mode) {
+  const Volume& volume = *target.location.volume;
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.mode = mode;
   how.resolve = kResolve;
   const long fd = ::syscall(SYS_openat2, volume.dir.get(), relative.empty() ? "." : relative.c_str(), &how,
                             sizeof how);
-  // EXDEV: the path tried to leave the volume. In the guest's view it leads nowhere.
-  if (fd < 0) return std::unexpected(errno == EXDEV ? ENOENT : errno);
-  return UniqueFd(static_cast<int>(fd));
+  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+  const int error = errno;
+  if (error != EXDEV) return std::unexpected(error);
+  // EXDEV: a symlink on the host (absolute, or with ".." above the volume) tried to
+  // leave the volume. In the guest's view it leads nowhere, like a path outside every
+  // volume; --trace says why, as for those.
+  if (target.trace) {
+    fmt::print(stderr,
+               "[hyperlet policy] denied: {} leads out of --volume {} (through a symlink)\n",
+               target.path, volume.guest_dir);
+  }
+  return std::unexpected(ENOENT);
 }
 
 // What a host *at() call acts on: `fd` itself (name empty), or `name` in directory `fd`.
@@ -129,14 +146,14 @@ Sys<HostObject> host_object(const Target& target, bool follow) {
     return object;
   }
   if (follow) {
-    auto fd = open_beneath(volume, relative, O_PATH, 0);
+    auto fd = open_beneath(target, relative, O_PATH, 0);
     if (!fd) return std::unexpected(fd.error());
     object.fd = fd->get();
     object.owned = std::move(*fd);
     return object;
   }
   const std::size_t slash = relative.rfind('/');
-  auto parent = open_beneath(volume, slash == std::string::npos ? "" : relative.substr(0, slash),
+  auto parent = open_beneath(target, slash == std::string::npos ? "" : relative.substr(0, slash),
                              O_PATH | O_DIRECTORY, 0);
   if (!parent) return std::unexpected(parent.error());
   object.fd = parent->get();
@@ -231,7 +248,7 @@ std::int64_t open_path(SyscallContext& context, std::int64_t dirfd, std::uint64_
   if (volume.read_only && (writes || tmpfile)) return -EROFS;
   if (volume.read_only && creates) host_flags &= ~static_cast<std::uint64_t>(O_CREAT | O_EXCL);
   const std::uint64_t host_mode = creates ? (mode & 07777 & ~static_cast<std::uint64_t>(context.files.umask)) : 0;
-  auto fd = open_beneath(volume, target->location.relative, host_flags, host_mode);
+  auto fd = open_beneath(*target, target->location.relative, host_flags, host_mode);
   if (!fd) return volume.read_only && creates && fd.error() == ENOENT ? -EROFS : error_of(fd);
   struct stat info {};
   if (::fstat(fd->get(), &info) != 0) return -errno;
@@ -600,7 +617,7 @@ std::int64_t truncate_path(SyscallContext& context, std::uint64_t path_address, 
   if (target->outside()) return -ENOENT;
   if (target->ancestor()) return -EISDIR;
   if (target->read_only()) return -EROFS;
-  auto fd = open_beneath(*target->location.volume, target->location.relative, O_WRONLY, 0);
+  auto fd = open_beneath(*target, target->location.relative, O_WRONLY, 0);
   if (!fd) return error_of(fd);
   return ::ftruncate(fd->get(), length) == 0 ? 0 : -errno;
 }
@@ -609,7 +626,7 @@ std::int64_t change_directory(SyscallContext& context, Sys<Target> target) {
   if (!target) return error_of(target);
   if (target->outside()) return -ENOENT;
   if (target->in_volume()) {
-    auto fd = open_beneath(*target->location.volume, target->location.relative, O_PATH | O_DIRECTORY, 0);
+    auto fd = open_beneath(*target, target->location.relative, O_PATH | O_DIRECTORY, 0);
     if (!fd) return error_of(fd);
   }
   context.files.cwd = target->path;
@@ -628,6 +645,177 @@ std::int64_t send_file(SyscallContext& context, std::int64_t out_fd, std::int64_
   const ssize_t sent = ::sendfile(out->host_fd, in->host_fd, &*offset, size);
   if (sent < 0) return -errno;
   return context.write(offset_address, *offset) ? sent : -EFAULT;
+}
+
+// ---------------------------------------------------------------- statfs
+
+// On x86-64 the kernel's struct statfs is glibc's.
+static_assert(sizeof(struct statfs) == 120);
+constexpr long kStatfsValid = 0x0020;  // ST_VALID: the kernel sets it in every f_flags
+
+// "/" and the directories above the volumes are hyperlet's own: an empty,
+// read-only in-memory file system (nothing can be created there), reported as an
+// empty ramfs would be.
+struct statfs ancestor_statfs() {
+  struct statfs info {};
+  info.f_type = RAMFS_MAGIC;
+  info.f_bsize = 4096;
+  info.f_frsize = 4096;
+  info.f_namelen = 255;
+  info.f_flags = kStatfsValid | ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC;
+  return info;
+}
+
+// The host's answer for the file system behind host_fd; a :ro volume reads as a
+// read-only file system, as a read-only bind mount does, so that apps checking
+// statvfs before writing see the truth.
+std::int64_t statfs_host(SyscallContext& context, int host_fd, const Volume* volume,
+                         std::uint64_t out) {
+  struct statfs info {};
+  if (::fstatfs(host_fd, &info) != 0) return -errno;
+  if (volume != nullptr && volume->read_only) info.f_flags |= ST_RDONLY;
+  return context.write(out, info) ? 0 : -EFAULT;
+}
+
+std::int64_t statfs_path(SyscallContext& context, std::uint64_t path_address, std::uint64_t out) {
+  auto target = resolve(context, AT_FDCWD, path_address);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) return context.write(out, ancestor_statfs()) ? 0 : -EFAULT;
+  auto object = host_object(*target, true);  // statfs follows a final symlink
+  if (!object) return error_of(object);
+  return statfs_host(context, object->fd, target->location.volume, out);
+}
+
+std::int64_t statfs_file(SyscallContext& context, std::int64_t fd, std::uint64_t out) {
+  const OpenFile* file = context.files.fds.get(fd);
+  if (file == nullptr) return -EBADF;
+  if (file->is_ancestor()) return context.write(out, ancestor_statfs()) ? 0 : -EFAULT;
+  // Console, pipes and sockets answer as on Linux (the host's pipefs, sockfs, tty).
+  return statfs_host(context, file->host_fd, file->volume, out);
+}
+
+// ---------------------------------------------------------------- owners
+
+// The guest sees itself as uid 0, but it is not root on the host's files: a change
+// of owner is allowed only as Linux allows it without CAP_CHOWN (fs/attr.c
+// chown_ok/chgrp_ok), judged against hyperlet's own credentials. The owner may
+// "change" the uid only to the file's own uid, and the group to the file's group
+// or to one hyperlet is a member of; nobody else may change either; -1 changes
+// nothing. A hyperlet run by a user would get the same EPERM from the host; a
+// hyperlet run by root (CI, containers) must not let the guest give files in a
+// volume away to other users, so the rule is applied here and not left to the host.
+bool in_own_groups(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int count = ::getgroups(0, nullptr);
+  if (count <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  const int filled = ::getgroups(count, groups.data());
+  return filled > 0 &&
+         std::find(groups.begin(), groups.begin() + filled, gid) != groups.begin() + filled;
+}
+
+bool may_change_owner(const struct stat& info, uid_t uid, gid_t gid) {
+  const bool owner = info.st_uid == ::geteuid();
+  if (uid != static_cast<uid_t>(-1) && !(owner && uid == info.st_uid)) return false;
+  if (gid != static_cast<gid_t>(-1) && !(owner && (gid == info.st_gid || in_own_groups(gid))))
+    return false;
+  return true;
+}
+
+// fd: an O_PATH fd of the object itself (never a name that could change in between).
+std::int64_t change_owner(int fd, std::uint64_t uid_argument, std::uint64_t gid_argument) {
+  const auto uid = static_cast<uid_t>(uid_argument);  // Linux takes uid_t/gid_t: the low 32 bits
+  const auto gid = static_cast<gid_t>(gid_argument);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return -errno;
+  if (!may_change_owner(info, uid, gid)) return -EPERM;
+  return ::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0 ? 0 : -errno;
+}
+
+// chown, lchown, fchownat. A path outside every volume is ENOENT; "/" and the
+// directories above the volumes, and :ro volumes, are EROFS (as chmod).
+std::int64_t chown_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
+                        std::uint64_t uid, std::uint64_t gid, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0)
+    return -EINVAL;
+  auto text = context.user_path(path_address);
+  if (!text) return -text.error();
+  if (text->empty() && (flags & AT_EMPTY_PATH) != 0 &&
+      dirfd != AT_FDCWD) {  // the fd itself, O_PATH too
+    const OpenFile* file = context.files.fds.get(dirfd);
+    if (file == nullptr) return -EBADF;
+    if (file->is_ancestor() || file->in_read_only_volume()) return -EROFS;
+    if (file->volume == nullptr) return -EINVAL;  // console, pipes, sockets: as fchmod
+    return change_owner(file->host_fd, uid, gid);
+  }
+  auto target =
+      resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
+  if (!target) return error_of(target);
+  if (target->outside()) return -ENOENT;
+  if (target->ancestor()) return -EROFS;
+  const bool follow = (flags & AT_SYMLINK_NOFOLLOW) == 0;
+  // The object itself as an O_PATH fd; without follow, a final symlink is the link.
+  HostObject object;
+  if (target->volume_root()) {
+    object.fd = target->location.volume->dir.get();
+  } else {
+    auto fd =
+        open_beneath(*target, target->location.relative, O_PATH | (follow ? 0 : O_NOFOLLOW), 0);
+    if (!fd) return error_of(fd);
+    object.fd = fd->get();
+    object.owned = std::move(*fd);
+  }
+  if (target->read_only()) return -EROFS;
+  return change_owner(object.fd, uid, gid);
+}
+
+std::int64_t chown_file(SyscallContext& context, std::int64_t fd, std::uint64_t uid,
+                        std::uint64_t gid) {
+  auto file = changeable_file(context, fd);
+  if (!file) return error_of(file);
+  const int status = ::fcntl((*file)->host_fd, F_GETFL);
+  if (status < 0) return -errno;
+  if ((status & O_PATH) != 0) return -EBADF;  // as Linux: fchown needs a real open file
+  return change_owner((*file)->host_fd, uid, gid);
+}
+
+// ---------------------------------------------------------------- copy_file_range
+
+// Between two guest fds, by the host's copy_file_range on the host fds: the host
+// checks what Linux checks (a read-only or O_APPEND destination is EBADF, a
+// directory EISDIR, anything but regular files EINVAL, overlapping ranges in one
+// file EINVAL). Offsets are read and written back through the checked accessors,
+// in Linux's order (fds, then offsets, then flags); the length is capped at
+// MAX_RW_COUNT, so a huge one is a short copy.
+std::int64_t copy_range(SyscallContext& context, std::int64_t in_fd,
+                        std::uint64_t in_offset_address, std::int64_t out_fd,
+                        std::uint64_t out_offset_address, std::uint64_t length,
+                        std::uint64_t flags) {
+  const OpenFile* in = context.files.fds.get(in_fd);
+  const OpenFile* out = context.files.fds.get(out_fd);
+  if (in == nullptr || out == nullptr) return -EBADF;
+  std::optional<loff_t> in_offset;
+  std::optional<loff_t> out_offset;
+  if (in_offset_address != 0 && !(in_offset = context.read<loff_t>(in_offset_address)))
+    return -EFAULT;
+  if (out_offset_address != 0 && !(out_offset = context.read<loff_t>(out_offset_address)))
+    return -EFAULT;
+  if (flags != 0) return -EINVAL;
+  if (in->is_ancestor() || out->is_ancestor()) return -EISDIR;
+  // Files of a :ro volume are only ever open read-only, so the host says EBADF
+  // too; refused here as well, whatever the host fd would allow.
+  if (out->in_read_only_volume() && !out->directory) return -EBADF;
+  const std::size_t size = std::min<std::uint64_t>(length, kMaxIo);
+  const ssize_t copied =
+      ::copy_file_range(in->host_fd, in_offset ? &*in_offset : nullptr, out->host_fd,
+                        out_offset ? &*out_offset : nullptr, size, 0);
+  if (copied < 0) return -errno;
+  if (copied > 0) {
+    if (in_offset && !context.write(in_offset_address, *in_offset)) return -EFAULT;
+    if (out_offset && !context.write(out_offset_address, *out_offset)) return -EFAULT;
+  }
+  return copied;
 }
 
 }  // namespace
@@ -788,6 +976,24 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   table.add(SYS_fchmodat, [](C& c, const A& a) -> R { return chmod_path(c, fd_argument(a[0]), a[1], a[2], 0); });
   table.add(SYS_utimensat, [](C& c, const A& a) -> R { return utimens(c, fd_argument(a[0]), a[1], a[2], a[3]); });
   table.add(SYS_truncate, [](C& c, const A& a) -> R { return truncate_path(c, a[0], static_cast<std::int64_t>(a[1])); });
+
+  // ---- file systems, owners, copies between files
+  table.add(SYS_statfs, [](C& c, const A& a) -> R { return statfs_path(c, a[0], a[1]); });
+  table.add(SYS_fstatfs,
+            [](C& c, const A& a) -> R { return statfs_file(c, fd_argument(a[0]), a[1]); });
+  table.add(SYS_chown,
+            [cwd](C& c, const A& a) -> R { return chown_path(c, cwd, a[0], a[1], a[2], 0); });
+  table.add(SYS_lchown, [cwd](C& c, const A& a) -> R {
+    return chown_path(c, cwd, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW);
+  });
+  table.add(SYS_fchownat, [](C& c, const A& a) -> R {
+    return chown_path(c, fd_argument(a[0]), a[1], a[2], a[3], a[4]);
+  });
+  table.add(SYS_fchown,
+            [](C& c, const A& a) -> R { return chown_file(c, fd_argument(a[0]), a[1], a[2]); });
+  table.add(SYS_copy_file_range, [](C& c, const A& a) -> R {
+    return copy_range(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4], a[5]);
+  });
 
   // ---- the working directory
   table.add(SYS_getcwd, [](C& c, const A& a) -> R {

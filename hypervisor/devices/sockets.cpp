@@ -8,7 +8,10 @@
 //   bound to the rule's HOST_ADDR:HOST_PORT; getsockname reports what the guest
 //   bound. bind to port 0 (an ephemeral port, as connect picks) is allowed.
 // - listen: only on a socket bound through a rule.
-// - connect, sendto/sendmsg with an address: only to an --allow-connect address.
+// - connect, sendto/sendmsg/sendmmsg with an address: only to an --allow-connect
+//   address (each message of a sendmmsg on its own).
+// socketpair(AF_UNIX) makes a pair inside the guest that reaches nothing outside;
+// no AF_UNIX address is ever bound or reached on the host.
 // Denials are EACCES, with a line on stderr under --trace.
 // read/write/readv/writev/sendfile/close/fcntl on sockets go through the fd
 // table's generic handlers (filesystem.cpp); hyperlet ignores SIGPIPE, so a
@@ -21,8 +24,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <expected>
 #include <memory>
 #include <vector>
@@ -408,7 +414,8 @@ R receive_from(SyscallContext& context, const SyscallArguments& a) {
   return received;
 }
 
-R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_address, std::uint64_t flags) {
+R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_address,
+               std::uint64_t flags, std::string_view call = "sendmsg") {
   auto socket = socket_of(context, fd);
   if (!socket) return -socket.error();
   auto message = context.read<msghdr>(message_address);
@@ -419,7 +426,7 @@ R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_
     auto name = read_address(context, reinterpret_cast<std::uint64_t>(message->msg_name), message->msg_namelen);
     if (!name) return -name.error();
     destination = *name;
-    if (R allowed = check_destination(context, destination, "sendmsg"); allowed != 0) return allowed;
+    if (R allowed = check_destination(context, destination, call); allowed != 0) return allowed;
     host.msg_name = &destination.storage;
     host.msg_namelen = destination.length;
   }
@@ -428,7 +435,11 @@ R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_
   host.msg_iov = vectors->data();
   host.msg_iovlen = vectors->size();
   if (message->msg_controllen != 0) {
-    // Inet sockets take only IP/IPv6/UDP ancillary data (no SCM_RIGHTS).
+    // Inet sockets take only IP/IPv6/UDP ancillary data (no SCM_RIGHTS). On the
+    // guest's AF_UNIX pairs SCM_RIGHTS would pass hyperlet's own fds and
+    // SCM_CREDENTIALS its pid: none is offered (EINVAL, Linux's answer to a
+    // control message it does not know).
+    if (socket->state->family == AF_UNIX) return -EINVAL;
     if (message->msg_controllen > kMaxControl) return -ENOBUFS;
     auto control = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_control), message->msg_controllen);
     if (!control) return -EFAULT;
@@ -484,6 +495,137 @@ R receive_message(SyscallContext& context, std::uint64_t fd, std::uint64_t messa
   return context.write(message_address, *message) ? received : -EFAULT;
 }
 
+// ---------------------------------------------------------------- pairs, batches
+
+// socketpair(AF_UNIX): a connected pair inside the guest, like pipe2. It reaches
+// nothing outside, so no policy decides about it. Both ends are sockets to the
+// guest (send/recv/shutdown/getsockopt work), and the calls that could name
+// something on the host still go through the policy's checks, which know no
+// AF_UNIX address: bind, connect and addressed sends with a sockaddr_un are
+// EINVAL (no path on the host is ever bound or reached), and ancillary data
+// (SCM_RIGHTS, SCM_CREDENTIALS) is refused in send_message.
+R socket_pair(SyscallContext& context, std::uint64_t domain, std::uint64_t type,
+              std::uint64_t protocol, std::uint64_t address) {
+  const std::uint64_t flags = type & ~static_cast<std::uint64_t>(0xf);  // SOCK_TYPE_MASK
+  std::uint64_t kind = type & 0xf;
+  if ((flags & ~static_cast<std::uint64_t>(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return -EINVAL;
+  // Inet sockets exist in the guest but make no pairs (Linux says EOPNOTSUPP);
+  // other families do not exist in the guest at all (as socket() answers).
+  if (domain == AF_INET || domain == AF_INET6) return -EOPNOTSUPP;
+  if (domain != AF_UNIX) return -EAFNOSUPPORT;
+  if (protocol != 0 && protocol != AF_UNIX) return -EPROTONOSUPPORT;
+  if (kind == SOCK_RAW) kind = SOCK_DGRAM;  // as Linux's unix_create
+  if (kind != SOCK_STREAM && kind != SOCK_DGRAM && kind != SOCK_SEQPACKET) return -ESOCKTNOSUPPORT;
+  auto out = context.user_span(address, 2 * sizeof(int));
+  if (!out) return -EFAULT;
+  int ends[2];
+  if (::socketpair(AF_UNIX, static_cast<int>(kind | (flags & SOCK_NONBLOCK)) | SOCK_CLOEXEC, 0,
+                   ends) != 0) {
+    return -errno;
+  }
+  int guest[2];
+  FdTable& fds = context.files.fds;
+  for (int i = 0; i < 2; ++i) {
+    auto file = std::make_shared<OpenFile>();
+    file->host_fd = ends[i];
+    file->owned = UniqueFd(ends[i]);
+    auto state = std::make_shared<SocketState>();
+    state->family = AF_UNIX;
+    state->transport = kind == SOCK_DGRAM ? Transport::kUdp : Transport::kTcp;
+    file->socket = std::move(state);
+    guest[i] = fds.add(std::move(file), (flags & SOCK_CLOEXEC) != 0);
+  }
+  if (guest[0] < 0 || guest[1] < 0) {
+    if (guest[0] >= 0) fds.close(guest[0]);
+    if (guest[1] >= 0) fds.close(guest[1]);
+    return -EMFILE;
+  }
+  std::memcpy(out->data(), guest, sizeof guest);
+  return 0;
+}
+
+// sendmmsg/recvmmsg: send_message/receive_message once per mmsghdr, so every
+// message is checked exactly as by sendmsg/recvmsg (the policy decides about each
+// message's own destination). As Linux: vlen is an unsigned int capped at
+// UIO_MAXIOV; the first message's error is the call's answer; an error later ends
+// the batch and the call answers how many went through (Linux keeps a receive
+// error as the socket's pending error; here the next call meets it again if it
+// persists). Each mmsghdr's msg_len is written through the checked accessor.
+constexpr std::uint64_t kMaxMessages = 1024;  // UIO_MAXIOV
+static_assert(sizeof(mmsghdr) == 64 && offsetof(mmsghdr, msg_len) == sizeof(msghdr));
+
+std::uint64_t message_count(std::uint64_t vlen) {
+  return std::min<std::uint64_t>(static_cast<std::uint32_t>(vlen), kMaxMessages);
+}
+
+R send_messages(SyscallContext& context, std::uint64_t fd, std::uint64_t vector, std::uint64_t vlen,
+                std::uint64_t flags) {
+  if (auto socket = socket_of(context, fd); !socket) return -socket.error();
+  const std::uint64_t count = message_count(vlen);
+  std::uint64_t sent = 0;
+  for (; sent < count; ++sent) {
+    const std::uint64_t entry = vector + sent * sizeof(mmsghdr);
+    const R result = send_message(context, fd, entry, flags, "sendmmsg");
+    R error = result < 0 ? result : 0;
+    if (error == 0 &&
+        !context.write(entry + offsetof(mmsghdr, msg_len), static_cast<unsigned>(result))) {
+      error = -EFAULT;
+    }
+    if (error != 0) return sent != 0 ? static_cast<R>(sent) : error;
+  }
+  return static_cast<R>(sent);
+}
+
+// recvmmsg's timeout is Linux's: checked after each message (it does not bound a
+// blocking receive), and what is left of it written back.
+R receive_messages(SyscallContext& context, std::uint64_t fd, std::uint64_t vector,
+                   std::uint64_t vlen, std::uint64_t flags, std::uint64_t timeout_address) {
+  if (auto socket = socket_of(context, fd); !socket) return -socket.error();
+  constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
+  auto now = [] {
+    timespec value{};
+    ::clock_gettime(CLOCK_MONOTONIC, &value);
+    return static_cast<std::int64_t>(value.tv_sec) * kNanosPerSecond + value.tv_nsec;
+  };
+  std::optional<timespec> timeout;
+  std::int64_t deadline = 0;
+  if (timeout_address != 0) {
+    timeout = context.read<timespec>(timeout_address);
+    if (!timeout) return -EFAULT;
+    if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= kNanosPerSecond)
+      return -EINVAL;
+    const std::int64_t start = now();
+    deadline = timeout->tv_sec > (INT64_MAX - start) / kNanosPerSecond - 1
+                   ? INT64_MAX
+                   : start + timeout->tv_sec * kNanosPerSecond + timeout->tv_nsec;
+  }
+  const std::uint64_t count = message_count(vlen);
+  int message_flags = static_cast<int>(flags & ~static_cast<std::uint64_t>(MSG_WAITFORONE));
+  std::uint64_t received = 0;
+  R error = 0;
+  while (received < count) {
+    const std::uint64_t entry = vector + received * sizeof(mmsghdr);
+    const R result = receive_message(context, fd, entry, static_cast<std::uint64_t>(message_flags));
+    if (result < 0) {
+      error = result;
+      break;
+    }
+    if (!context.write(entry + offsetof(mmsghdr, msg_len), static_cast<unsigned>(result))) {
+      error = -EFAULT;
+      break;
+    }
+    ++received;
+    if ((flags & MSG_WAITFORONE) != 0) message_flags |= MSG_DONTWAIT;
+    if (timeout) {
+      const std::int64_t left = std::max<std::int64_t>(deadline - now(), 0);
+      timeout = timespec{left / kNanosPerSecond, left % kNanosPerSecond};
+      if (left == 0) break;
+    }
+  }
+  if (timeout && !context.write(timeout_address, *timeout)) return -EFAULT;
+  return received != 0 ? static_cast<R>(received) : error;
+}
+
 }  // namespace
 
 void register_socket_syscalls(HostSyscallTable& table) {
@@ -508,8 +650,13 @@ void register_socket_syscalls(HostSyscallTable& table) {
   table.add(SYS_recvfrom, [](C& c, const A& a) -> R { return receive_from(c, a); });
   table.add(SYS_sendmsg, [](C& c, const A& a) -> R { return send_message(c, a[0], a[1], a[2]); });
   table.add(SYS_recvmsg, [](C& c, const A& a) -> R { return receive_message(c, a[0], a[1], a[2]); });
-  // Only inet sockets exist in the guest: no AF_UNIX pairs.
-  table.add(SYS_socketpair, [](C&, const A& a) -> R { return a[0] == AF_UNIX ? -EAFNOSUPPORT : -EOPNOTSUPP; });
+  table.add(SYS_socketpair,
+            [](C& c, const A& a) -> R { return socket_pair(c, a[0], a[1], a[2], a[3]); });
+  table.add(SYS_sendmmsg,
+            [](C& c, const A& a) -> R { return send_messages(c, a[0], a[1], a[2], a[3]); });
+  table.add(SYS_recvmmsg, [](C& c, const A& a) -> R {
+    return receive_messages(c, a[0], a[1], a[2], a[3], a[4]);
+  });
 }
 
 }  // namespace hyperlet

@@ -12,7 +12,7 @@
 namespace hyperlet {
 namespace {
 
-constexpr std::array<std::pair<std::uint64_t, int>, 99> kArity = {{
+constexpr std::array<std::pair<std::uint64_t, int>, 109> kArity = {{
     {SYS_read, 3}, {SYS_write, 3}, {SYS_open, 3}, {SYS_close, 1}, {SYS_stat, 2}, {SYS_fstat, 2},
     {SYS_lstat, 2}, {SYS_poll, 3}, {SYS_lseek, 3}, {SYS_mmap, 6}, {SYS_mprotect, 3}, {SYS_munmap, 2},
     {SYS_brk, 1}, {SYS_rt_sigaction, 4}, {SYS_rt_sigprocmask, 4}, {SYS_ioctl, 3}, {SYS_pread64, 4},
@@ -32,6 +32,9 @@ constexpr std::array<std::pair<std::uint64_t, int>, 99> kArity = {{
     {SYS_newfstatat, 4}, {SYS_unlinkat, 3}, {SYS_renameat, 4}, {SYS_readlinkat, 4}, {SYS_faccessat, 3},
     {SYS_pselect6, 6}, {SYS_ppoll, 5}, {SYS_set_robust_list, 2}, {SYS_epoll_pwait, 6},
     {SYS_eventfd2, 2}, {SYS_epoll_create1, 1}, {SYS_dup3, 3}, {SYS_pipe2, 2}, {SYS_prlimit64, 4},
+    {SYS_statfs, 2}, {SYS_fstatfs, 2}, {SYS_chown, 3}, {SYS_fchown, 3}, {SYS_lchown, 3},
+    {SYS_fchownat, 5}, {SYS_copy_file_range, 6}, {SYS_socketpair, 4}, {SYS_sendmmsg, 4},
+    {SYS_recvmmsg, 5},
 }};
 
 }  // namespace

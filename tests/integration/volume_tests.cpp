@@ -178,6 +178,22 @@ TEST_F(HostileTest, SymlinksCannotLeaveTheVolume) {
   EXPECT_FALSE(fs::exists("/etc/new"));
 }
 
+TEST_F(HostileTest, TraceSaysWhyASymlinkOutOfTheVolumeIsNotFound) {
+  SKIP_WITHOUT_BUSYBOX();
+  for (const std::string name : {"abs", "rel", "etcdir/passwd"}) {
+    auto result = run({"--trace", kBusybox, "cat", "/data/" + name});
+    EXPECT_EQ(result.status, 1) << describe(result);
+    EXPECT_NE(result.err.find("No such file or directory"), std::string::npos) << describe(result);
+    EXPECT_NE(result.err.find("[hyperlet policy] denied: /data/" + name +
+                              " leads out of --volume /data (through a symlink)\n"),
+              std::string::npos)
+        << describe(result);
+  }
+  const auto quiet = busybox({"cat", "/data/abs"});
+  EXPECT_EQ(quiet.err.find("[hyperlet policy]"), std::string::npos)
+      << "only under --trace: " << describe(quiet);
+}
+
 TEST_F(HostileTest, ReadOnlyVolumeRefusesWritesWithErofs) {
   EXPECT_EQ(hostile("readonly", ":ro"),
             "  read [inside]\n"

@@ -1,10 +1,14 @@
 // The file syscalls served on the host (devices/filesystem.cpp), called through
 // the host syscall table against real guest memory and a temporary volume.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -78,6 +82,23 @@ TEST_F(FilesystemSyscalls, PathsOutsideTheVolumeAreEnoent) {
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(host_dir_).parent_path() / "outside"));
 }
 
+TEST_F(FilesystemSyscalls, TraceSaysWhenASymlinkLeadsOutOfTheVolume) {
+  context_->trace = true;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(SYS_open, {put("/data/escape"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(call(SYS_mkdir, {put("/data/escape/x"), 0755}), -ENOENT);  // through the parent
+  EXPECT_EQ(call(SYS_open, {put("/data/hello.txt"), O_RDONLY}), 3);
+  const std::string traced = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(
+      traced,
+      "[hyperlet policy] denied: /data/escape leads out of --volume /data (through a symlink)\n"
+      "[hyperlet policy] denied: /data/escape/x leads out of --volume /data (through a symlink)\n");
+  context_->trace = false;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(SYS_open, {put("/data/escape"), O_RDONLY}), -ENOENT);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
 TEST_F(FilesystemSyscalls, PathArgumentsAreCheckedLikeLinux) {
   EXPECT_EQ(call(SYS_open, {0, O_RDONLY}), -EFAULT);
   EXPECT_EQ(call(SYS_open, {abi::kBootInfoAddr, O_RDONLY}), -EFAULT);
@@ -117,6 +138,234 @@ TEST_F(FilesystemSyscalls, ConsoleIsPartOfTheTable) {
   EXPECT_EQ(call(SYS_fcntl, {0, F_SETFD, FD_CLOEXEC}), 0);
   EXPECT_EQ(call(SYS_fcntl, {0, F_GETFD}), FD_CLOEXEC);
   EXPECT_EQ(call(SYS_fcntl, {0, F_DUPFD, 100}), 100);
+}
+
+// ---------------------------------------------------------------- statfs, owners, copy_file_range
+
+class MoreFilesystemSyscalls : public FilesystemSyscalls {
+ protected:
+  void SetUp() override {
+    FilesystemSyscalls::SetUp();
+    std::filesystem::create_directory(host_dir_ + "/ro");
+    std::ofstream(host_dir_ + "/ro/kept.txt") << "kept";
+    auto volumes =
+        open_volumes({{host_dir_, "/data", false}, {host_dir_ + "/ro", "/srv/ro", true}});
+    ASSERT_TRUE(volumes.has_value());
+    context_->files.volumes = std::move(*volumes);
+  }
+  struct statfs guest_statfs(std::uint64_t address) {
+    struct statfs info {};
+    std::memcpy(&info, memory_->span(address, sizeof info)->data(), sizeof info);
+    return info;
+  }
+  std::int64_t open(const std::string& path, std::uint64_t flags, std::uint64_t mode = 0644) {
+    return call(SYS_open, {put(path), flags, mode});
+  }
+  struct stat host_lstat(const std::string& name) {
+    struct stat info {};
+    EXPECT_EQ(::lstat((host_dir_ + "/" + name).c_str(), &info), 0) << name;
+    return info;
+  }
+  std::uint64_t buffer() const { return layout_.heap_start + 0x20000; }
+};
+
+TEST_F(MoreFilesystemSyscalls, StatfsOfAVolumeIsTheHostsFileSystem) {
+  struct statfs host {};
+  ASSERT_EQ(::statfs(host_dir_.c_str(), &host), 0);
+  EXPECT_EQ(call(SYS_statfs, {put("/data"), buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, host.f_type);
+  EXPECT_EQ(guest_statfs(buffer()).f_bsize, host.f_bsize);
+  EXPECT_EQ(guest_statfs(buffer()).f_blocks, host.f_blocks);
+  EXPECT_EQ(guest_statfs(buffer()).f_flags & ST_RDONLY, host.f_flags & ST_RDONLY);
+  EXPECT_EQ(call(SYS_statfs, {put("/data/hello.txt"), buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, host.f_type);
+  // A :ro volume is a read-only file system to the guest, whatever the host's is.
+  EXPECT_EQ(call(SYS_statfs, {put("/srv/ro/kept.txt"), buffer()}), 0);
+  EXPECT_NE(guest_statfs(buffer()).f_flags & ST_RDONLY, 0);
+  const std::int64_t fd = open("/data/hello.txt", O_RDONLY);
+  ASSERT_EQ(fd, 3);
+  std::memset(memory_->span(buffer(), sizeof(struct statfs))->data(), 0, sizeof(struct statfs));
+  EXPECT_EQ(call(SYS_fstatfs, {3, buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, host.f_type);
+  EXPECT_EQ(guest_statfs(buffer()).f_blocks, host.f_blocks);
+  EXPECT_EQ(open("/srv/ro", O_RDONLY | O_DIRECTORY), 4);
+  EXPECT_EQ(call(SYS_fstatfs, {4, buffer()}), 0);
+  EXPECT_NE(guest_statfs(buffer()).f_flags & ST_RDONLY, 0);
+  EXPECT_EQ(call(SYS_fstatfs, {1, buffer()}), 0);  // the console: whatever hyperlet's stdout is on
+}
+
+TEST_F(MoreFilesystemSyscalls, StatfsAboveTheVolumesIsAnEmptyReadOnlyFileSystem) {
+  for (const char* path : {"/", "/srv"}) {
+    std::memset(memory_->span(buffer(), sizeof(struct statfs))->data(), 0xff,
+                sizeof(struct statfs));
+    EXPECT_EQ(call(SYS_statfs, {put(path), buffer()}), 0) << path;
+    const struct statfs info = guest_statfs(buffer());
+    EXPECT_EQ(info.f_type, RAMFS_MAGIC);
+    EXPECT_EQ(info.f_bsize, 4096);
+    EXPECT_EQ(info.f_blocks, 0u);
+    EXPECT_EQ(info.f_namelen, 255);
+    EXPECT_EQ(info.f_flags & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC),
+              ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC);
+  }
+  ASSERT_EQ(open("/", O_RDONLY | O_DIRECTORY), 3);
+  EXPECT_EQ(call(SYS_fstatfs, {3, buffer()}), 0);
+  EXPECT_EQ(guest_statfs(buffer()).f_type, RAMFS_MAGIC);
+}
+
+TEST_F(MoreFilesystemSyscalls, StatfsErrorsAreLinuxs) {
+  EXPECT_EQ(call(SYS_statfs, {put("/etc"), buffer()}), -ENOENT);          // outside every volume
+  EXPECT_EQ(call(SYS_statfs, {put("/data/escape"), buffer()}), -ENOENT);  // a symlink out
+  EXPECT_EQ(call(SYS_statfs, {put("/data/missing"), buffer()}), -ENOENT);
+  EXPECT_EQ(call(SYS_statfs, {put("/data/hello.txt/x"), buffer()}), -ENOTDIR);
+  EXPECT_EQ(call(SYS_statfs, {0, buffer()}), -EFAULT);
+  EXPECT_EQ(call(SYS_statfs, {put("/data"), abi::kBootInfoAddr}), -EFAULT);
+  EXPECT_EQ(call(SYS_statfs, {put("/"), 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_statfs, {put("/data"), layout_.page_tables_base - 8}), -EFAULT);
+  EXPECT_EQ(call(SYS_fstatfs, {99, buffer()}), -EBADF);
+  EXPECT_EQ(call(SYS_fstatfs, {static_cast<std::uint64_t>(-1), buffer()}), -EBADF);
+  EXPECT_EQ(call(SYS_fstatfs, {0, abi::kBootInfoAddr}), -EFAULT);
+}
+
+TEST_F(MoreFilesystemSyscalls, OwnersChangeOnlyAsAnUnprivilegedOwnerCould) {
+  const struct stat before = host_lstat("hello.txt");
+  ASSERT_EQ(before.st_uid, ::geteuid());
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  const std::uint64_t path = put("/data/hello.txt");
+  EXPECT_EQ(call(SYS_chown, {path, none, none}), 0);
+  EXPECT_EQ(call(SYS_chown, {path, before.st_uid, before.st_gid}), 0);
+  EXPECT_EQ(call(SYS_chown, {path, before.st_uid, ::getegid()}), 0);
+  // Linux takes uid_t: the upper half of the register is not part of it.
+  EXPECT_EQ(call(SYS_chown, {path, (std::uint64_t{1} << 32) | before.st_uid, none}), 0);
+  // Giving the file away, or to a group hyperlet is not in: EPERM, even when hyperlet is root.
+  EXPECT_EQ(call(SYS_chown, {path, before.st_uid + 1, none}), -EPERM);
+  EXPECT_EQ(call(SYS_chown, {path, 0x7ffffff0, none}), -EPERM);
+  EXPECT_EQ(call(SYS_chown, {path, none, 0x7ffffff0}), -EPERM);
+  EXPECT_EQ(call(SYS_lchown, {path, before.st_uid + 1, before.st_gid}), -EPERM);
+  const struct stat after = host_lstat("hello.txt");
+  EXPECT_EQ(after.st_uid, before.st_uid);
+  EXPECT_EQ(after.st_gid, ::getegid());
+}
+
+TEST_F(MoreFilesystemSyscalls, ChownFollowsSymlinksAndLchownDoesNot) {
+  const std::uint32_t uid = ::geteuid();
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  // "escape" points at /etc/passwd: following it leaves the volume; the link itself is inside.
+  EXPECT_EQ(call(SYS_chown, {put("/data/escape"), uid, none}), -ENOENT);
+  EXPECT_EQ(call(SYS_lchown, {put("/data/escape"), uid, none}), 0);
+  EXPECT_EQ(call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid,
+                                none, AT_SYMLINK_NOFOLLOW}),
+            0);
+  EXPECT_EQ(
+      call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid, none, 0}),
+      -ENOENT);
+  std::filesystem::create_symlink("hello.txt", host_dir_ + "/good");
+  EXPECT_EQ(call(SYS_chown, {put("/data/good"), uid, none}), 0);
+  EXPECT_EQ(call(SYS_chown, {put("/data"), uid, none}), 0);  // the volume's own directory
+  ASSERT_EQ(open("/data", O_RDONLY | O_DIRECTORY), 3);
+  EXPECT_EQ(call(SYS_fchownat, {3, put("hello.txt"), uid, none, 0}), 0);
+  EXPECT_EQ(call(SYS_fchownat, {3, put(""), uid, none, AT_EMPTY_PATH}), 0);
+  EXPECT_EQ(call(SYS_fchownat, {3, put(""), uid, none, 0}), -ENOENT);
+  EXPECT_EQ(call(SYS_fchownat, {3, put("hello.txt"), uid, none, 0x8000}), -EINVAL);
+}
+
+TEST_F(MoreFilesystemSyscalls, ChownErrorsAreLinuxs) {
+  const std::uint32_t uid = ::geteuid();
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  EXPECT_EQ(call(SYS_chown, {put("/etc/passwd"), uid, none}), -ENOENT);
+  EXPECT_EQ(call(SYS_chown, {put("/data/missing"), uid, none}), -ENOENT);
+  EXPECT_EQ(call(SYS_chown, {put("/"), none, none}), -EROFS);
+  EXPECT_EQ(call(SYS_chown, {put("/srv"), none, none}), -EROFS);
+  EXPECT_EQ(call(SYS_chown, {put("/srv/ro/kept.txt"), uid, none}), -EROFS);
+  EXPECT_EQ(call(SYS_chown, {put("/srv/ro/missing"), uid, none}),
+            -ENOENT);  // lookup first, as Linux
+  EXPECT_EQ(call(SYS_chown, {0, uid, none}), -EFAULT);
+  EXPECT_EQ(call(SYS_chown, {abi::kBootInfoAddr, uid, none}), -EFAULT);
+  EXPECT_EQ(call(SYS_chown, {put(std::string(5000, 'a')), uid, none}), -ENAMETOOLONG);
+}
+
+TEST_F(MoreFilesystemSyscalls, FchownActsOnTheOpenFile) {
+  const struct stat before = host_lstat("hello.txt");
+  const std::uint64_t none = static_cast<std::uint32_t>(-1);
+  ASSERT_EQ(open("/data/hello.txt", O_RDWR), 3);
+  EXPECT_EQ(call(SYS_fchown, {3, before.st_uid, before.st_gid}), 0);
+  EXPECT_EQ(call(SYS_fchown, {3, before.st_uid + 1, none}), -EPERM);
+  ASSERT_EQ(open("/data/hello.txt", O_PATH), 4);
+  EXPECT_EQ(call(SYS_fchown, {4, none, none}), -EBADF);  // O_PATH: as Linux
+  EXPECT_EQ(call(SYS_fchownat, {4, put(""), before.st_uid, none, AT_EMPTY_PATH}),
+            0);  // but this works
+  ASSERT_EQ(open("/srv/ro/kept.txt", O_RDONLY), 5);
+  EXPECT_EQ(call(SYS_fchown, {5, none, none}), -EROFS);
+  ASSERT_EQ(open("/", O_RDONLY | O_DIRECTORY), 6);
+  EXPECT_EQ(call(SYS_fchown, {6, none, none}), -EROFS);
+  EXPECT_EQ(call(SYS_fchown, {1, none, none}), -EINVAL);  // hyperlet's own stdout stays its own
+  EXPECT_EQ(call(SYS_fchownat, {1, put(""), none, none, AT_EMPTY_PATH}), -EINVAL);
+  EXPECT_EQ(call(SYS_fchown, {99, none, none}), -EBADF);
+  EXPECT_EQ(host_lstat("hello.txt").st_uid, before.st_uid);
+}
+
+TEST_F(MoreFilesystemSyscalls, CopyFileRangeBetweenGuestFds) {
+  std::ofstream(host_dir_ + "/src") << "0123456789";
+  ASSERT_EQ(open("/data/src", O_RDONLY), 3);
+  ASSERT_EQ(open("/data/dst", O_RDWR | O_CREAT | O_EXCL), 4);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, 0, 4, 0}), 4);  // at the file positions
+  EXPECT_EQ(call(SYS_lseek, {3, 0, SEEK_CUR}), 4);
+  EXPECT_EQ(call(SYS_lseek, {4, 0, SEEK_CUR}), 4);
+  // With offsets: read and written back in guest memory, file positions untouched.
+  const std::uint64_t in = buffer(), out = buffer() + 8;
+  ASSERT_TRUE(context_->write<loff_t>(in, 6));
+  ASSERT_TRUE(context_->write<loff_t>(out, 10));
+  EXPECT_EQ(call(SYS_copy_file_range, {3, in, 4, out, 100, 0}), 4);  // short: the end of the source
+  EXPECT_EQ(context_->read<loff_t>(in), 10);
+  EXPECT_EQ(context_->read<loff_t>(out), 14);
+  EXPECT_EQ(call(SYS_lseek, {3, 0, SEEK_CUR}), 4);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, in, 4, out, 100, 0}), 0);  // at the end: nothing
+  EXPECT_EQ(context_->read<loff_t>(in), 10);
+  // A huge length copies what there is.
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, 0, ~0ull, 0}), 6);
+  std::ifstream copy(host_dir_ + "/dst");
+  const std::string text((std::istreambuf_iterator<char>(copy)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, std::string("0123456789") + "6789");
+}
+
+TEST_F(MoreFilesystemSyscalls, CopyFileRangeRefusesWhatLinuxRefuses) {
+  std::ofstream(host_dir_ + "/src") << "0123456789";
+  ASSERT_EQ(open("/data/src", O_RDONLY), 3);
+  ASSERT_EQ(open("/data/dst", O_WRONLY | O_CREAT), 4);
+  ASSERT_EQ(open("/srv/ro/kept.txt", O_RDONLY), 5);
+  ASSERT_EQ(open("/data", O_RDONLY | O_DIRECTORY), 6);
+  ASSERT_EQ(open("/", O_RDONLY | O_DIRECTORY), 7);
+  ASSERT_EQ(open("/data/app", O_WRONLY | O_CREAT | O_APPEND), 8);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, 0, 1, 1}), -EINVAL);  // flags
+  EXPECT_EQ(call(SYS_copy_file_range, {99, 0, 4, 0, 1, 0}), -EBADF);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 99, 0, 1, 0}), -EBADF);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 5, 0, 1, 0}), -EBADF);  // into a :ro volume
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 3, 0, 1, 0}), -EBADF);  // into a read-only fd
+  EXPECT_EQ(call(SYS_copy_file_range, {4, 0, 5, 0, 1, 0}), -EBADF);  // from a write-only fd
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 8, 0, 1, 0}), -EBADF);  // O_APPEND
+  EXPECT_EQ(call(SYS_copy_file_range, {6, 0, 4, 0, 1, 0}), -EISDIR);
+  EXPECT_EQ(call(SYS_copy_file_range, {7, 0, 4, 0, 1, 0}), -EISDIR);  // above the volumes
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 7, 0, 1, 0}), -EISDIR);
+  // Offsets: bad pointers are EFAULT before anything is copied, negative ones EINVAL.
+  EXPECT_EQ(call(SYS_copy_file_range, {3, abi::kBootInfoAddr, 4, 0, 1, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, 4, layout_.page_tables_base - 4, 1, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, ~0ull - 3, 4, 0, 1, 0}), -EFAULT);
+  // A negative offset: whatever the host kernel answers (EINVAL or EOVERFLOW by version).
+  ASSERT_TRUE(context_->write<loff_t>(buffer(), -1));
+  const int host_in = ::open((host_dir_ + "/src").c_str(), O_RDONLY | O_CLOEXEC);
+  const int host_out = ::open((host_dir_ + "/dst").c_str(), O_WRONLY | O_CLOEXEC);
+  loff_t negative = -1;
+  ASSERT_EQ(::copy_file_range(host_in, &negative, host_out, nullptr, 1, 0), -1);
+  const int host_error = errno;
+  ::close(host_in);
+  ::close(host_out);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, buffer(), 4, 0, 1, 0}), -host_error);
+  EXPECT_EQ(context_->read<loff_t>(buffer()), -1);
+  // Pipes are not files to copy between.
+  ASSERT_EQ(call(SYS_pipe, {buffer()}), 0);
+  const auto ends = context_->read<std::array<int, 2>>(buffer());
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, static_cast<std::uint64_t>((*ends)[1]), 0, 1, 0}),
+            -EINVAL);
+  EXPECT_EQ(std::filesystem::file_size(host_dir_ + "/dst"), 0u);
 }
 
 }  // namespace
