@@ -64,7 +64,9 @@ std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& contex
   context.socket_buffers.send_deferred_writes(context);
   auto it = handlers_.find(number);
   const std::int64_t result = it == handlers_.end() ? -ENOSYS : it->second(context, args);
-  context.socket_buffers.update_slots(context);
+  const std::vector<int> changed = context.files.fds.take_changes();
+  context.socket_buffers.update_slots(context, changed);
+  context.file_ring.update_fds(context, changed);
   return result;
 }
 

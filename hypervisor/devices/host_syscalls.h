@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "devices/fd_table.h"
+#include "devices/file_ring.h"
 #include "devices/network_policy.h"
 #include "devices/socket_buffers.h"
 #include "memory/guest_layout.h"
@@ -71,6 +72,8 @@ class SyscallContext {
   NetworkPolicy network;
   // Memory the guest library shares for its connections' reads and writes.
   SocketBuffers socket_buffers;
+  // Memory the guest library shares for reads and writes of regular files.
+  FileRing file_ring;
   // --trace: devices print a line for each request the policy denies.
   bool trace = false;
   // Set by a sleep interrupted by the run's deadline.

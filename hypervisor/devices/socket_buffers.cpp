@@ -113,8 +113,7 @@ void SocketBuffers::release(SyscallContext& context, int slot) {
   write_slot(context, slot, {});
 }
 
-void SocketBuffers::update_slots(SyscallContext& context) {
-  const std::vector<int> changed = context.files.fds.take_changes();
+void SocketBuffers::update_slots(SyscallContext& context, std::span<const int> changed) {
   if (!attached()) return;
   for (const int fd : changed) {
     if (!has_slot(fd)) continue;

@@ -36,7 +36,7 @@ class SocketBuffers {
   // run's deadline interrupts the wait); without, what does not fit is dropped.
   void send_deferred_writes(SyscallContext& context, bool may_block = true);
   // Follows the fd table's changes: slots for new connections, none for closed ones.
-  void update_slots(SyscallContext& context);
+  void update_slots(SyscallContext& context, std::span<const int> changed);
   // The host's epoll_wait found guest_fd readable: fills its slot if the app has
   // read everything in it.
   void stash_input(SyscallContext& context, std::int64_t guest_fd);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
+#include <hyperlet/file_ring.h>
 #include <hyperlet/socket_buffers.h>
 
 namespace hyperlet {
@@ -23,6 +24,8 @@ std::string syscall_name(std::uint64_t number) {
   if (it != std::end(kNames)) return std::string(it->second);
   if (number == abi::kSyscallReady) return "hyperlet_ready";
   if (number == abi::kSyscallSocketBuffers) return "hyperlet_socket_buffers";
+  if (number == abi::kSyscallFileRing) return "hyperlet_file_ring";
+  if (number == abi::kSyscallFileRingKick) return "hyperlet_file_ring_kick";
   return fmt::format("syscall_{}", number);
 }
 

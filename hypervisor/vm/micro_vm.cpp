@@ -187,6 +187,7 @@ class MicroVm {
     context.files.volumes = std::move(*volumes);
     context.network = options_.network;
     context.trace = options_.trace;
+    context.file_ring.use_table(&host_syscalls_);
     // A write to a closed connection or pipe is EPIPE for the app, never hyperlet's death.
     ::signal(SIGPIPE, SIG_IGN);
     raise_host_open_file_limit();
@@ -278,6 +279,10 @@ class MicroVm {
     context.socket_buffers.send_deferred_writes(context, false);
     stats_.deferred_writes = context.socket_buffers.counters().deferred_writes;
     stats_.stashed_inputs = context.socket_buffers.counters().stashed_inputs;
+    const FileRing::Counters file_ring = context.file_ring.counters();
+    stats_.file_ring_requests = file_ring.requests;
+    stats_.file_ring_by_poller = file_ring.by_poller;
+    stats_.file_ring_kicks = file_ring.kicks;
     return result;
   }
 
@@ -310,7 +315,9 @@ class MicroVm {
           std::uint32_t argument_address = 0;
           std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
           ++stats_.hypercalls[std::string(hypercall_name(call))];
+          std::unique_lock io_lock(context.file_ring.mutex());  // the file ring's poller shares the fd table
           auto finished = hypercalls.handle(call, argument_address);
+          io_lock.unlock();
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;

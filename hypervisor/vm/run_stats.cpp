@@ -49,6 +49,10 @@ std::string format_stats(const RunStats& stats) {
     out += fmt::format("  socket buffers: {} deferred writes sent, {} inputs stashed\n", stats.deferred_writes,
                        stats.stashed_inputs);
   }
+  if (stats.file_ring_requests != 0) {
+    out += fmt::format("  file ring: {} reads and writes ({} by the poller), {} kicks\n", stats.file_ring_requests,
+                       stats.file_ring_by_poller, stats.file_ring_kicks);
+  }
   return out;
 }
 

@@ -28,6 +28,10 @@ struct RunStats {
   // reads and writes, which the syscall counts above do not see.
   std::uint64_t deferred_writes = 0;
   std::uint64_t stashed_inputs = 0;
+  // File ring (devices/file_ring.h): requests performed, by the poller, kicks.
+  std::uint64_t file_ring_requests = 0;
+  std::uint64_t file_ring_by_poller = 0;
+  std::uint64_t file_ring_kicks = 0;
 };
 
 std::uint64_t monotonic_ns();

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <hyperlet/abi.h>
+#include <hyperlet/file_ring.h>
 #include <hyperlet/socket_buffers.h>
 
 namespace hyperlet {
@@ -41,7 +42,8 @@ constexpr std::array<std::pair<std::uint64_t, int>, 109> kArity = {{
 
 std::optional<int> syscall_arity(std::uint64_t number) {
   if (number == abi::kSyscallReady) return 0;
-  if (number == abi::kSyscallSocketBuffers) return 2;
+  if (number == abi::kSyscallSocketBuffers || number == abi::kSyscallFileRing) return 2;
+  if (number == abi::kSyscallFileRingKick) return 0;
   static const auto sorted = [] {
     auto table = kArity;
     std::sort(table.begin(), table.end());

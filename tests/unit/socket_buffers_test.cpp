@@ -97,7 +97,7 @@ class SocketBuffersTest : public ::testing::Test {
     file->socket = std::make_shared<SocketState>();
     file->socket->connected = true;
     const int fd = context_->files.fds.add(std::move(file), false);
-    context_->socket_buffers.update_slots(*context_);
+    context_->socket_buffers.update_slots(*context_, context_->files.fds.take_changes());
     return fd;
   }
 
@@ -185,7 +185,7 @@ TEST_F(SocketBuffersTest, ConnectionsGetASlotFilesAndPipesDoNot) {
     file->host_fd = end;
     file->owned = UniqueFd(end);
     const int guest = context_->files.fds.add(std::move(file), false);
-    context_->socket_buffers.update_slots(*context_);
+    context_->socket_buffers.update_slots(*context_, context_->files.fds.take_changes());
     EXPECT_EQ(slot(guest).flags, 0u) << guest;
   }
   EXPECT_EQ(call(SYS_close, {static_cast<std::uint64_t>(fd)}), 0);
@@ -196,7 +196,7 @@ TEST_F(SocketBuffersTest, ConnectionsOpenBeforeAttachGetASlotToo) {
   UniqueFd peer;
   const int fd = connect_guest_socket(peer);
   attach();
-  context_->socket_buffers.update_slots(*context_);
+  context_->socket_buffers.update_slots(*context_, context_->files.fds.take_changes());
   EXPECT_EQ(slot(fd).flags, abi::kSlotStream);
 }
 

@@ -1,0 +1,175 @@
+#include "devices/file_ring.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
+
+#include "devices/host_syscalls.h"
+#include "devices/syscall_names.h"
+
+namespace hyperlet {
+namespace {
+
+using abi::FileRequest;
+using Shared = abi::FileRing;  // the layout in guest memory
+
+constexpr std::size_t kRequestOffset = offsetof(Shared, request);
+constexpr std::size_t kStateOffset = kRequestOffset + offsetof(FileRequest, state);
+constexpr std::size_t kResultOffset = kRequestOffset + offsetof(FileRequest, result);
+
+std::optional<std::uint64_t> syscall_of(std::uint32_t op) {
+  switch (op) {
+    case abi::kFileRead: return SYS_read;
+    case abi::kFileWrite: return SYS_write;
+    case abi::kFilePread: return SYS_pread64;
+    case abi::kFilePwrite: return SYS_pwrite64;
+    default: return std::nullopt;
+  }
+}
+
+bool is_regular_volume_file(const OpenFile* file) {
+  if (file == nullptr || file->volume == nullptr || file->directory || file->is_ancestor()) return false;
+  struct stat info {};
+  // A FIFO or a device in a volume could block: those keep the trap path.
+  return ::fstat(file->host_fd, &info) == 0 && S_ISREG(info.st_mode);
+}
+
+}  // namespace
+
+FileRing::~FileRing() {
+  stopping_.store(true);
+  {
+    std::lock_guard lock(control_mutex_);
+    wake_requested_ = true;
+  }
+  wake_.notify_all();
+  if (poller_.joinable()) poller_.join();
+}
+
+std::atomic_ref<std::uint32_t> FileRing::word(std::size_t offset) const {
+  return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(host_ring_ + offset));
+}
+
+std::int64_t FileRing::attach(SyscallContext& context, std::uint64_t address, std::uint64_t size) {
+  if (attached()) return -EINVAL;
+  if (size != sizeof(Shared) || address % abi::kPageSize != 0) return -EINVAL;
+  auto ring = context.user_span(address, size);
+  if (!ring) return -EFAULT;
+  auto version = context.read<std::uint32_t>(address + offsetof(Shared, version));
+  if (!version || *version != abi::kFileRingVersion) return -EINVAL;
+  address_ = address;
+  host_ring_ = ring->data();
+  context_ = &context;
+  word(offsetof(Shared, poller_active)).store(0);
+  word(kStateOffset).store(abi::kRequestFree);
+  std::memset(host_ring_ + offsetof(Shared, fd_flags), 0, abi::kFileRingFds);
+  // Files already open get their flags as if they were new.
+  for (int fd = 0; fd < static_cast<int>(abi::kFileRingFds); ++fd) context.files.fds.mark_changed(fd);
+  return 0;
+}
+
+void FileRing::update_fds(SyscallContext& context, std::span<const int> changed) {
+  if (!attached()) return;
+  for (const int fd : changed) {
+    if (fd < 0 || fd >= static_cast<int>(abi::kFileRingFds)) continue;
+    const bool regular = is_regular_volume_file(context.files.fds.get(fd));
+    host_ring_[offsetof(Shared, fd_flags) + static_cast<std::size_t>(fd)] =
+        std::byte{regular ? abi::kFdRegularFile : std::uint8_t{0}};
+  }
+}
+
+bool FileRing::perform(SyscallContext& context) {
+  if (!attached()) return false;
+  std::uint32_t expected = abi::kRequestSubmitted;
+  if (!word(kStateOffset).compare_exchange_strong(expected, abi::kRequestTaken, std::memory_order_acq_rel)) {
+    return false;
+  }
+  FileRequest request{};
+  std::memcpy(&request, host_ring_ + kRequestOffset, sizeof request);  // once: the guest may change it meanwhile
+  std::int64_t result = -EINVAL;
+  const auto number = syscall_of(request.op);
+  if (number && table_ != nullptr) {
+    const SyscallArguments arguments{static_cast<std::uint64_t>(static_cast<std::int64_t>(request.fd)),
+                                     request.buffer,
+                                     request.length,
+                                     static_cast<std::uint64_t>(request.offset),
+                                     0,
+                                     0};
+    result = table_->call(*number, context, arguments);
+    if (context.trace) {
+      fmt::print(stderr, "[hyperlet host] {}({}, {:#x}, {}) = {} (file ring)\n", syscall_name(*number), request.fd,
+                 request.buffer, request.length, result);
+    }
+  }
+  std::memcpy(host_ring_ + kResultOffset, &result, sizeof result);
+  word(kStateOffset).store(abi::kRequestDone, std::memory_order_release);
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+std::int64_t FileRing::kick(SyscallContext& context) {
+  if (!attached()) return -EINVAL;
+  kicks_.fetch_add(1, std::memory_order_relaxed);
+  perform(context);  // the vCPU thread holds io_mutex_ for the hypercall
+  if (!poller_.joinable()) {
+    // The run's stop signals (SIGALRM, SIGINT, SIGTERM) must reach the vCPU
+    // thread, whose KVM_RUN they interrupt: the poller blocks them all.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    poller_ = std::thread([this] { poll(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+  {
+    std::lock_guard lock(control_mutex_);
+    wake_requested_ = true;
+  }
+  wake_.notify_one();
+  return 0;
+}
+
+void FileRing::poll() {
+  auto active = word(offsetof(Shared, poller_active));
+  auto state = word(kStateOffset);
+  for (;;) {
+    {
+      std::unique_lock lock(control_mutex_);
+      wake_.wait(lock, [&] { return wake_requested_; });
+      wake_requested_ = false;
+    }
+    if (stopping_.load()) return;
+    active.store(1);
+    auto last = std::chrono::steady_clock::now();
+    while (!stopping_.load(std::memory_order_relaxed)) {
+      if (state.load(std::memory_order_acquire) == abi::kRequestSubmitted) {
+        std::lock_guard io(io_mutex_);
+        if (perform(*context_)) by_poller_.fetch_add(1, std::memory_order_relaxed);
+        last = std::chrono::steady_clock::now();
+        continue;
+      }
+      if (std::chrono::steady_clock::now() - last > kIdleWindow) {
+        // The guest stores its request before it reads poller_active; we clear
+        // poller_active before we look once more: one of us sees the other.
+        active.store(0);
+        if (state.load() != abi::kRequestSubmitted) break;
+        active.store(1);
+        continue;
+      }
+      __builtin_ia32_pause();
+    }
+    active.store(0);
+  }
+}
+
+FileRing::Counters FileRing::counters() const {
+  return Counters{requests_.load(), by_poller_.load(), kicks_.load()};
+}
+
+}  // namespace hyperlet
