@@ -7,13 +7,14 @@
 //
 // The ring is handed over after the app's fourth read or write on an fd above
 // stderr: an app that reads one small file never pays for it.
+#include "hyperlet/file_ring.h"
+
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 
-#include "hyperlet/file_ring.h"
 #include "hyperlet/guest.h"
 #include "io_paths.h"
 

@@ -22,7 +22,6 @@ bool defer_socket_write(int fd, const struct iovec* parts, int count, std::size_
 // regular file through the ring; false when the fd does not qualify. *result
 // is what the libc function returns (errno set on -1).
 // The buffer goes as an address: the host reads or writes it, never this code.
-bool file_ring_call(std::uint32_t op, int fd, std::uintptr_t buffer, std::size_t length, off_t offset,
-                    ssize_t* result);
+bool file_ring_call(std::uint32_t op, int fd, std::uintptr_t buffer, std::size_t length, off_t offset, ssize_t* result);
 
 }  // namespace hyperlet::io_paths

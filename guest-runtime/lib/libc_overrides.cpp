@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <climits>
-#include <cstdint>
 #include <csignal>
+#include <cstdint>
 
 #include "hyperlet/file_ring.h"
 #include "hyperlet/socket_buffers.h"
@@ -45,13 +45,15 @@ ssize_t read(int fd, void* buffer, size_t count) {
   const ssize_t stashed = io::take_socket_input(fd, buffer, count, false);
   if (stashed >= 0) return stashed;
   ssize_t result;
-  if (io::file_ring_call(abi::kFileRead, fd, reinterpret_cast<std::uintptr_t>(buffer), count, 0, &result)) return result;
+  if (io::file_ring_call(abi::kFileRead, fd, reinterpret_cast<std::uintptr_t>(buffer), count, 0, &result))
+    return result;
   return __libc_read(fd, buffer, count);
 }
 
 ssize_t pread64(int fd, void* buffer, size_t count, off_t offset) {
   ssize_t result;
-  if (io::file_ring_call(abi::kFilePread, fd, reinterpret_cast<std::uintptr_t>(buffer), count, offset, &result)) return result;
+  if (io::file_ring_call(abi::kFilePread, fd, reinterpret_cast<std::uintptr_t>(buffer), count, offset, &result))
+    return result;
   return __libc_pread64(fd, buffer, count, offset);
 }
 
@@ -66,16 +68,18 @@ ssize_t recv(int fd, void* buffer, size_t length, int flags) {
 }
 
 ssize_t write(int fd, const void* buffer, size_t count) {
-  const struct iovec whole{const_cast<void*>(buffer), count};
+  const struct iovec whole { const_cast<void*>(buffer), count };
   if (io::defer_socket_write(fd, &whole, 1, count)) return static_cast<ssize_t>(count);
   ssize_t result;
-  if (io::file_ring_call(abi::kFileWrite, fd, reinterpret_cast<std::uintptr_t>(buffer), count, 0, &result)) return result;
+  if (io::file_ring_call(abi::kFileWrite, fd, reinterpret_cast<std::uintptr_t>(buffer), count, 0, &result))
+    return result;
   return __libc_write(fd, buffer, count);
 }
 
 ssize_t pwrite64(int fd, const void* buffer, size_t count, off_t offset) {
   ssize_t result;
-  if (io::file_ring_call(abi::kFilePwrite, fd, reinterpret_cast<std::uintptr_t>(buffer), count, offset, &result)) return result;
+  if (io::file_ring_call(abi::kFilePwrite, fd, reinterpret_cast<std::uintptr_t>(buffer), count, offset, &result))
+    return result;
   return __libc_pwrite64(fd, buffer, count, offset);
 }
 
@@ -97,7 +101,7 @@ ssize_t writev(int fd, const struct iovec* parts, int count) {
 ssize_t send(int fd, const void* buffer, size_t length, int flags) {
   // hyperlet ignores SIGPIPE for the app anyway, so MSG_NOSIGNAL changes nothing here.
   if (only_flags(flags, MSG_DONTWAIT | MSG_NOSIGNAL)) {
-    const struct iovec whole{const_cast<void*>(buffer), length};
+    const struct iovec whole { const_cast<void*>(buffer), length };
     if (io::defer_socket_write(fd, &whole, 1, length)) return static_cast<ssize_t>(length);
   }
   return __libc_send(fd, buffer, length, flags);

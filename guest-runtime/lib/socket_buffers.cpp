@@ -9,6 +9,8 @@
 //
 // One vCPU and no guest threads: nothing here races with anything but the host,
 // which only touches the buffers while the app is stopped in a hypercall.
+#include "hyperlet/socket_buffers.h"
+
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -20,7 +22,6 @@
 
 #include "hyperlet/abi.h"
 #include "hyperlet/guest.h"
-#include "hyperlet/socket_buffers.h"
 #include "io_paths.h"
 
 namespace {
@@ -100,4 +101,3 @@ bool defer_socket_write(int fd, const struct iovec* parts, int count, size_t tot
 }
 
 }  // namespace hyperlet::io_paths
-

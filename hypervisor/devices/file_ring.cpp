@@ -1,5 +1,7 @@
 #include "devices/file_ring.h"
 
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -7,9 +9,6 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
-
-#include <fmt/format.h>
-#include <hyperlet/abi.h>
 
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
@@ -26,11 +25,16 @@ constexpr std::size_t kResultOffset = kRequestOffset + offsetof(FileRequest, res
 
 std::optional<std::uint64_t> syscall_of(std::uint32_t op) {
   switch (op) {
-    case abi::kFileRead: return SYS_read;
-    case abi::kFileWrite: return SYS_write;
-    case abi::kFilePread: return SYS_pread64;
-    case abi::kFilePwrite: return SYS_pwrite64;
-    default: return std::nullopt;
+    case abi::kFileRead:
+      return SYS_read;
+    case abi::kFileWrite:
+      return SYS_write;
+    case abi::kFilePread:
+      return SYS_pread64;
+    case abi::kFilePwrite:
+      return SYS_pwrite64;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -154,7 +158,7 @@ void FileRing::poll() {
         last = std::chrono::steady_clock::now();
         continue;
       }
-      if (std::chrono::steady_clock::now() - last > kIdleWindow) {
+      if (std::chrono::steady_clock::now() - last > idle_window_) {
         // The guest stores its request before it reads poller_active; we clear
         // poller_active before we look once more: one of us sees the other.
         active.store(0);
@@ -168,8 +172,6 @@ void FileRing::poll() {
   }
 }
 
-FileRing::Counters FileRing::counters() const {
-  return Counters{requests_.load(), by_poller_.load(), kicks_.load()};
-}
+FileRing::Counters FileRing::counters() const { return Counters{requests_.load(), by_poller_.load(), kicks_.load()}; }
 
 }  // namespace hyperlet

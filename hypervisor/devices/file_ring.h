@@ -10,6 +10,8 @@
 // a hypercall at once.
 #pragma once
 
+#include <hyperlet/file_ring.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,8 +20,6 @@
 #include <span>
 #include <thread>
 
-#include <hyperlet/file_ring.h>
-
 namespace hyperlet {
 
 class SyscallContext;
@@ -27,7 +27,8 @@ class HostSyscallTable;
 
 class FileRing {
  public:
-  // How long the poller keeps polling after the last request.
+  // How long the poller keeps polling after the last request: long enough for
+  // an app's next call in a read loop, short enough not to burn a CPU for long.
   static constexpr std::chrono::microseconds kIdleWindow{500};
 
   FileRing() = default;
@@ -37,6 +38,8 @@ class FileRing {
 
   // The handlers requests are performed with (the run's host syscall table).
   void use_table(const HostSyscallTable* table) { table_ = table; }
+  // Tests lengthen it so that a busy machine cannot close it between two requests.
+  void set_idle_window(std::chrono::microseconds window) { idle_window_ = window; }
   // abi::kSyscallFileRing.
   std::int64_t attach(SyscallContext& context, std::uint64_t address, std::uint64_t size);
   bool attached() const { return address_ != 0; }
@@ -62,6 +65,7 @@ class FileRing {
   std::atomic_ref<std::uint32_t> word(std::size_t offset) const;
 
   const HostSyscallTable* table_ = nullptr;
+  std::chrono::microseconds idle_window_ = kIdleWindow;
   SyscallContext* context_ = nullptr;
   std::uint64_t address_ = 0;
   std::byte* host_ring_ = nullptr;  // the ring in hyperlet's mapping of guest memory

@@ -1,0 +1,242 @@
+// The file ring's host half (devices/file_ring.h) with real files in a volume,
+// through the host syscall table; the guest's half is played by writes into
+// guest memory, and by a second thread where the guest would spin in ring 3.
+#include "devices/file_ring.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
+#include <hyperlet/file_ring.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "devices/host_syscalls.h"
+
+namespace hyperlet {
+namespace {
+
+using abi::FileRequest;
+using Shared = abi::FileRing;
+using namespace std::chrono_literals;
+
+class FileRingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-ring-XXXXXX").string();
+    host_dir_ = ::mkdtemp(pattern.data());
+    std::ofstream(host_dir_ + "/data.txt") << "0123456789abcdef";
+    auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x4a1234);
+    ASSERT_TRUE(layout.has_value());
+    layout_ = *layout;
+    auto memory = GuestMemory::create(layout_.memory_size);
+    ASSERT_TRUE(memory.has_value());
+    memory_.emplace(std::move(*memory));
+    context_.emplace(*memory_, layout_, "/apps/reader");
+    auto volumes = open_volumes({{host_dir_, "/data", false}});
+    ASSERT_TRUE(volumes.has_value());
+    context_->files.volumes = std::move(*volumes);
+    context_->file_ring.use_table(&table_);
+    ring_ = (layout_.heap_start + 0x100000) & ~std::uint64_t{0xfff};
+    ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, version), abi::kFileRingVersion));
+  }
+  void TearDown() override {
+    context_.reset();  // stops the poller before the memory goes
+    std::filesystem::remove_all(host_dir_);
+  }
+
+  std::int64_t call(std::uint64_t number, SyscallArguments args) { return table_.call(number, *context_, args); }
+  std::uint64_t put(const std::string& text) {
+    const std::uint64_t address = layout_.heap_start + 0x200000;
+    std::memcpy(memory_->span(address, text.size() + 1)->data(), text.c_str(), text.size() + 1);
+    return address;
+  }
+  std::int64_t open(const std::string& path, int flags) {
+    return call(SYS_openat, {static_cast<std::uint64_t>(AT_FDCWD), put(path), static_cast<std::uint64_t>(flags), 0644});
+  }
+  void attach() { ASSERT_EQ(call(abi::kSyscallFileRing, {ring_, sizeof(Shared)}), 0); }
+  std::uint8_t flags(std::int64_t fd) {
+    return *context_->read<std::uint8_t>(ring_ + offsetof(Shared, fd_flags) + static_cast<std::uint64_t>(fd));
+  }
+  std::atomic_ref<std::uint32_t> state() {
+    auto bytes = memory_->span(ring_ + offsetof(Shared, request) + offsetof(FileRequest, state), 4);
+    return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(bytes->data()));
+  }
+  FileRequest request() { return *context_->read<FileRequest>(ring_ + offsetof(Shared, request)); }
+  // What the guest library does before it waits.
+  void submit(std::uint32_t op, std::int64_t fd, std::uint64_t buffer, std::uint64_t length, std::int64_t offset = 0) {
+    FileRequest value{};
+    value.op = op;
+    value.fd = static_cast<std::int32_t>(fd);
+    value.buffer = buffer;
+    value.length = length;
+    value.offset = offset;
+    ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, request), value));
+    state().store(abi::kRequestSubmitted);
+  }
+  // A request performed by a kick, as the vCPU thread does it (under the lock).
+  std::int64_t kicked(std::uint32_t op, std::int64_t fd, std::uint64_t buffer, std::uint64_t length,
+                      std::int64_t offset = 0) {
+    submit(op, fd, buffer, length, offset);
+    std::lock_guard lock(context_->file_ring.mutex());
+    EXPECT_EQ(call(abi::kSyscallFileRingKick, {}), 0);
+    EXPECT_EQ(state().load(), abi::kRequestDone);
+    state().store(abi::kRequestFree);
+    return request().result;
+  }
+  std::string guest_text(std::uint64_t address, std::size_t length) {
+    return std::string(reinterpret_cast<const char*>(memory_->span(address, length)->data()), length);
+  }
+
+  std::string host_dir_;
+  GuestLayout layout_{};
+  std::optional<GuestMemory> memory_;
+  std::optional<SyscallContext> context_;
+  HostSyscallTable table_ = make_host_syscall_table();
+  std::uint64_t ring_ = 0;
+};
+
+TEST_F(FileRingTest, AttachChecksSizeAlignmentVersionAndAddress) {
+  EXPECT_EQ(call(abi::kSyscallFileRing, {ring_, sizeof(Shared) + 1}), -EINVAL);
+  EXPECT_EQ(call(abi::kSyscallFileRing, {ring_ + 64, sizeof(Shared)}), -EINVAL);
+  EXPECT_EQ(call(abi::kSyscallFileRing, {abi::kKernelImageBase, sizeof(Shared)}), -EFAULT);
+  ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, version), std::uint32_t{7}));
+  EXPECT_EQ(call(abi::kSyscallFileRing, {ring_, sizeof(Shared)}), -EINVAL);
+  ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, version), abi::kFileRingVersion));
+  EXPECT_EQ(call(abi::kSyscallFileRingKick, {}), -EINVAL);  // nothing attached
+  attach();
+  EXPECT_EQ(call(abi::kSyscallFileRing, {ring_, sizeof(Shared)}), -EINVAL);  // only once
+}
+
+TEST_F(FileRingTest, OnlyRegularFilesOfVolumesAreFlagged) {
+  const std::int64_t before = open("/data/data.txt", O_RDONLY);
+  attach();
+  EXPECT_EQ(flags(before), abi::kFdRegularFile);  // open before the ring came
+  const std::int64_t directory = open("/data", O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(directory, 0);
+  EXPECT_EQ(flags(directory), 0);
+  ASSERT_EQ(::mkfifo((host_dir_ + "/fifo").c_str(), 0600), 0);
+  const std::int64_t fifo = open("/data/fifo", O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(fifo, 0);
+  EXPECT_EQ(flags(fifo), 0);  // a FIFO could block: not through the ring
+  const std::uint64_t pipe_fds = layout_.heap_start;
+  ASSERT_EQ(call(SYS_pipe2, {pipe_fds, 0}), 0);
+  EXPECT_EQ(flags(*context_->read<std::int32_t>(pipe_fds)), 0);
+  EXPECT_EQ(flags(0), 0);
+  EXPECT_EQ(flags(1), 0);
+  EXPECT_EQ(call(SYS_close, {static_cast<std::uint64_t>(before)}), 0);
+  EXPECT_EQ(flags(before), 0);
+}
+
+TEST_F(FileRingTest, KickPerformsReadsAndWritesLikeTheSyscalls) {
+  attach();
+  const std::int64_t fd = open("/data/data.txt", O_RDWR);
+  const std::uint64_t buffer = layout_.heap_start + 0x1000;
+  EXPECT_EQ(kicked(abi::kFileRead, fd, buffer, 4), 4);
+  EXPECT_EQ(guest_text(buffer, 4), "0123");
+  EXPECT_EQ(kicked(abi::kFileRead, fd, buffer, 4), 4);  // the file position moved
+  EXPECT_EQ(guest_text(buffer, 4), "4567");
+  EXPECT_EQ(kicked(abi::kFilePread, fd, buffer, 6, 10), 6);
+  EXPECT_EQ(guest_text(buffer, 6), "abcdef");
+  std::memcpy(memory_->span(buffer, 3)->data(), "XYZ", 3);
+  EXPECT_EQ(kicked(abi::kFilePwrite, fd, buffer, 3, 0), 3);
+  EXPECT_EQ(kicked(abi::kFileWrite, fd, buffer, 3), 3);  // at the position: 8
+  std::ifstream file(host_dir_ + "/data.txt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(file), {}), "XYZ34567XYZbcdef");
+  const FileRing::Counters counters = context_->file_ring.counters();
+  EXPECT_EQ(counters.requests, 5u);
+  EXPECT_EQ(counters.kicks, 5u);
+}
+
+TEST_F(FileRingTest, HostileRequestsGetTheErrorsASyscallWould) {
+  attach();
+  const std::int64_t fd = open("/data/data.txt", O_RDONLY);
+  const std::uint64_t buffer = layout_.heap_start + 0x1000;
+  EXPECT_EQ(kicked(99, fd, buffer, 4), -EINVAL);             // no such operation
+  EXPECT_EQ(kicked(abi::kFileRead, 77, buffer, 4), -EBADF);  // not open
+  EXPECT_EQ(kicked(abi::kFileRead, -1, buffer, 4), -EBADF);
+  EXPECT_EQ(kicked(abi::kFileRead, fd, abi::kBootInfoAddr, 4), -EFAULT);  // the guest kernel's memory
+  EXPECT_EQ(kicked(abi::kFileRead, fd, buffer, ~0ull), -EFAULT);          // huge length
+  EXPECT_EQ(kicked(abi::kFileWrite, fd, buffer, 4), -EBADF);              // opened read-only
+  EXPECT_EQ(kicked(abi::kFilePread, fd, buffer, 4, -1), -EINVAL);         // negative offset
+  // A kick with nothing submitted, or a request already done, performs nothing.
+  const std::uint64_t before = context_->file_ring.counters().requests;
+  {
+    std::lock_guard lock(context_->file_ring.mutex());
+    state().store(abi::kRequestDone);
+    EXPECT_EQ(call(abi::kSyscallFileRingKick, {}), 0);
+  }
+  EXPECT_EQ(context_->file_ring.counters().requests, before);
+}
+
+TEST_F(FileRingTest, ThePollerPerformsRequestsWithoutAKick) {
+  attach();
+  const std::int64_t fd = open("/data/data.txt", O_RDONLY);
+  const std::uint64_t buffer = layout_.heap_start + 0x1000;
+  context_->file_ring.set_idle_window(300ms);
+  EXPECT_EQ(kicked(abi::kFileRead, fd, buffer, 2), 2);  // starts the poller
+  // Like the guest library: submit, look at poller_active, kick only if it is 0,
+  // and wait. The poller is first given time to start polling (a thread start).
+  auto poller_active = [&] { return *context_->read<std::uint32_t>(ring_ + offsetof(Shared, poller_active)) != 0; };
+  for (int i = 0; i < 7; ++i) {
+    if (i == 0) {
+      const auto started = std::chrono::steady_clock::now() + 2s;
+      while (!poller_active() && std::chrono::steady_clock::now() < started) std::this_thread::yield();
+    }
+    submit(abi::kFilePread, fd, buffer, 2, 2 * (i + 1));
+    if (!poller_active()) {
+      std::lock_guard lock(context_->file_ring.mutex());
+      call(abi::kSyscallFileRingKick, {});
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (state().load() != abi::kRequestDone && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    ASSERT_EQ(state().load(), abi::kRequestDone);
+    EXPECT_EQ(request().result, 2);
+    EXPECT_EQ(guest_text(buffer, 2), std::string("0123456789abcdef").substr(2 * (i + 1), 2));
+    state().store(abi::kRequestFree);
+  }
+  EXPECT_GE(context_->file_ring.counters().by_poller, 6u);
+  // Idle for longer than its window, the poller stops polling.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (*context_->read<std::uint32_t>(ring_ + offsetof(Shared, poller_active)) != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(*context_->read<std::uint32_t>(ring_ + offsetof(Shared, poller_active)), 0u);
+}
+
+TEST_F(FileRingTest, ThePollerWaitsForTheVcpuThreadsHypercall) {
+  attach();
+  const std::int64_t fd = open("/data/data.txt", O_RDONLY);
+  const std::uint64_t buffer = layout_.heap_start + 0x1000;
+  EXPECT_EQ(kicked(abi::kFileRead, fd, buffer, 1), 1);  // starts the poller
+  std::unique_lock hypercall(context_->file_ring.mutex());
+  submit(abi::kFilePread, fd, buffer, 1, 5);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(state().load(), abi::kRequestSubmitted);  // not while the vCPU thread holds the lock
+  hypercall.unlock();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (state().load() != abi::kRequestDone && std::chrono::steady_clock::now() < deadline) {
+    if (*context_->read<std::uint32_t>(ring_ + offsetof(Shared, poller_active)) == 0) {
+      std::lock_guard lock(context_->file_ring.mutex());  // its window closed meanwhile: kick, as the guest would
+      call(abi::kSyscallFileRingKick, {});
+    }
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(state().load(), abi::kRequestDone);
+  EXPECT_EQ(guest_text(buffer, 1), "5");
+}
+
+}  // namespace
+}  // namespace hyperlet
