@@ -11,7 +11,7 @@
 
 namespace hyperlet::io_paths {
 
-// Socket buffers: hands them to the host (at the app's first epoll_wait).
+// Socket buffers: hands them to the host (at the app's first epoll_wait, accept or connect).
 void attach_socket_buffers_once();
 // Stashed input of a connection, or -1 when there is none.
 ssize_t take_socket_input(int fd, void* buffer, std::size_t count, bool peek);

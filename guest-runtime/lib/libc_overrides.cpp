@@ -27,6 +27,8 @@ ssize_t __libc_pwrite64(int fd, const void* buffer, size_t count, off_t offset);
 ssize_t __writev(int fd, const struct iovec* parts, int count);
 ssize_t __libc_send(int fd, const void* buffer, size_t length, int flags);
 ssize_t __libc_recv(int fd, void* buffer, size_t length, int flags);
+int __libc_accept(int fd, struct sockaddr* address, socklen_t* length);
+int __libc_connect(int fd, const struct sockaddr* address, socklen_t length);
 
 extern const int hyperlet_libc_overrides_linked;
 const int hyperlet_libc_overrides_linked = 1;
@@ -105,6 +107,23 @@ ssize_t send(int fd, const void* buffer, size_t length, int flags) {
     if (io::defer_socket_write(fd, &whole, 1, length)) return static_cast<ssize_t>(length);
   }
   return __libc_send(fd, buffer, length, flags);
+}
+
+// A server or client making connections gains from socket buffers even without
+// epoll: a blocking request/response loop defers its write to the read that follows.
+int accept(int fd, struct sockaddr* address, socklen_t* length) {
+  io::attach_socket_buffers_once();
+  return __libc_accept(fd, address, length);
+}
+
+int accept4(int fd, struct sockaddr* address, socklen_t* length, int flags) {
+  io::attach_socket_buffers_once();
+  return static_cast<int>(syscall(SYS_accept4, fd, address, length, flags));
+}
+
+int connect(int fd, const struct sockaddr* address, socklen_t length) {
+  io::attach_socket_buffers_once();
+  return __libc_connect(fd, address, length);
 }
 
 int epoll_pwait(int epoll_fd, struct epoll_event* events, int max_events, int timeout, const sigset_t* mask) {

@@ -36,7 +36,8 @@ std::atomic<bool> g_attach_tried{false};
 
 namespace hyperlet::io_paths {
 
-// Called by the app's first epoll_wait: an event loop is what gains from the buffers.
+// Called by the app's first epoll_wait, accept or connect: programs with
+// connections are what gains from the buffers.
 void attach_socket_buffers_once() {
   if (g_attach_tried.exchange(true, std::memory_order_relaxed) || !hyperlet::in_microvm()) return;
   const int saved_errno = errno;
