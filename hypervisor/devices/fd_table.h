@@ -32,6 +32,10 @@ struct OpenFile {
   std::shared_ptr<SocketState> socket;
   // Set for the guest's epoll instances: what each guest fd registered.
   std::shared_ptr<EpollState> epoll;
+  // Extra host fds of this file, for a second guest fd of it in one epoll set
+  // (the host kernel keys registrations by host fd); closed with the file, which
+  // takes them out of their epoll sets as Linux does when the last fd goes.
+  std::vector<UniqueFd> epoll_duplicates;
   bool is_ancestor() const { return host_fd < 0; }
   bool in_read_only_volume() const { return volume != nullptr && volume->read_only; }
 };

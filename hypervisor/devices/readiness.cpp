@@ -12,6 +12,7 @@
 // connection whose stashed input the app has not read yet stays readable, as
 // its socket would. A host fd closes when its last guest fd closes, which takes
 // it out of every epoll set, as on Linux.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -36,6 +37,7 @@ struct EpollState {
     std::uint64_t data;    // the guest's epoll_event.data
     std::uint32_t events;  // the guest's epoll_event.events
     std::weak_ptr<OpenFile> file;
+    int host_fd;        // the host fd registered: the file's own, or one of its epoll_duplicates
     bool armed = true;  // EPOLLONESHOT: not reported since the last ADD/MOD
   };
   std::unordered_map<std::int64_t, Registration> by_fd;
@@ -216,13 +218,41 @@ R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t 
   }
   const epoll_event guest_event = event;
   event.data.u64 = static_cast<std::uint64_t>(fd_argument(fd));
-  if (::epoll_ctl(epoll->host_fd, static_cast<int>(operation), target->host_fd, &event) != 0)
-    return -errno;
-  if (epoll->epoll == nullptr) return 0;  // not an epoll fd: the host refused above
+  if (epoll->epoll == nullptr) {
+    // Not an epoll fd: the host answers (EINVAL) as Linux would.
+    return ::epoll_ctl(epoll->host_fd, static_cast<int>(operation), target->host_fd, &event) == 0 ? 0 : -errno;
+  }
+  auto& registrations = epoll->epoll->by_fd;
+  auto existing = registrations.find(fd_argument(fd));
+  const bool registered = existing != registrations.end() && existing->second.file.lock() == target;
+  int host_fd = registered ? existing->second.host_fd : target->host_fd;
+  if (operation == EPOLL_CTL_ADD && !registered) {
+    // Another guest fd of the same file may hold the file's host fd in this set
+    // already: Linux allows both (it keys by file and fd), the host only by fd.
+    const bool file_in_set = std::any_of(registrations.begin(), registrations.end(), [&](const auto& entry) {
+      return entry.second.host_fd == target->host_fd && entry.second.file.lock() == target;
+    });
+    if (file_in_set) {
+      host_fd = ::fcntl(target->host_fd, F_DUPFD_CLOEXEC, 0);
+      if (host_fd < 0) return -errno;
+      target->epoll_duplicates.emplace_back(host_fd);
+    }
+  }
+  if (operation != EPOLL_CTL_ADD && !registered) return -ENOENT;
+  if (::epoll_ctl(epoll->host_fd, static_cast<int>(operation), host_fd, &event) != 0) {
+    const int error = errno;
+    if (operation == EPOLL_CTL_ADD && host_fd != target->host_fd) {
+      std::erase_if(target->epoll_duplicates, [&](const UniqueFd& duplicate) { return duplicate.get() == host_fd; });
+    }
+    return -error;
+  }
   if (operation == EPOLL_CTL_DEL) {
-    epoll->epoll->by_fd.erase(fd_argument(fd));
+    registrations.erase(existing);
+    if (host_fd != target->host_fd) {
+      std::erase_if(target->epoll_duplicates, [&](const UniqueFd& duplicate) { return duplicate.get() == host_fd; });
+    }
   } else {
-    epoll->epoll->by_fd[fd_argument(fd)] = {guest_event.data.u64, guest_event.events, target, true};
+    registrations[fd_argument(fd)] = {guest_event.data.u64, guest_event.events, target, host_fd, true};
   }
   return 0;
 }

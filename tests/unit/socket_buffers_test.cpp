@@ -343,6 +343,48 @@ TEST_F(SocketBuffersTest, EpollStashesReadableConnectionsAndKeepsUnreadOnesReada
   EXPECT_EQ(wait(0), 0);
 }
 
+// Not socket buffers, but the epoll registrations they rely on: Linux keys a
+// registration by file and fd, so two dups of one connection may both be in
+// one epoll set; the host keys by host fd and gets a duplicate for the second.
+TEST_F(SocketBuffersTest, TwoDupsOfOneConnectionInOneEpollSet) {
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  const R copy = call(SYS_dup, {static_cast<std::uint64_t>(fd)});
+  ASSERT_GE(copy, 0);
+  const R epoll = call(SYS_epoll_create1, {0});
+  ASSERT_GE(epoll, 0);
+  const std::uint64_t event_address = layout_.heap_start + 0x1000;
+  auto control = [&](int operation, R target, std::uint64_t data) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = data;
+    EXPECT_TRUE(context_->write(event_address, event));
+    return call(SYS_epoll_ctl, {static_cast<std::uint64_t>(epoll), static_cast<std::uint64_t>(operation),
+                                static_cast<std::uint64_t>(target), event_address});
+  };
+  EXPECT_EQ(control(EPOLL_CTL_ADD, fd, 1), 0);
+  EXPECT_EQ(control(EPOLL_CTL_ADD, copy, 2), 0);
+  EXPECT_EQ(control(EPOLL_CTL_ADD, fd, 1), -EEXIST);  // the same fd twice is still refused
+  send_text(peer, "x");
+  const std::uint64_t events = layout_.heap_start + 0x2000;
+  ASSERT_EQ(call(SYS_epoll_wait, {static_cast<std::uint64_t>(epoll), events, 8, 2000}), 2);
+  const std::uint64_t first = context_->read<epoll_event>(events)->data.u64;
+  const std::uint64_t second = context_->read<epoll_event>(events + sizeof(epoll_event))->data.u64;
+  EXPECT_EQ(first + second, 3u);
+  EXPECT_EQ(control(EPOLL_CTL_DEL, copy, 0), 0);
+  EXPECT_EQ(control(EPOLL_CTL_MOD, copy, 0), -ENOENT);
+  ASSERT_EQ(call(SYS_epoll_wait, {static_cast<std::uint64_t>(epoll), events, 8, 0}), 1);
+  EXPECT_EQ(context_->read<epoll_event>(events)->data.u64, 1u);
+  // The duplicate does not outlive the file: closing both fds closes the connection.
+  EXPECT_EQ(control(EPOLL_CTL_ADD, copy, 2), 0);
+  EXPECT_EQ(call(SYS_close, {static_cast<std::uint64_t>(fd)}), 0);
+  EXPECT_EQ(call(SYS_close, {static_cast<std::uint64_t>(copy)}), 0);
+  ASSERT_TRUE(readable_within(peer, 2000));
+  char byte;
+  EXPECT_EQ(::recv(peer.get(), &byte, 1, 0), 0);  // end of stream, not a timeout
+  EXPECT_EQ(call(SYS_epoll_wait, {static_cast<std::uint64_t>(epoll), events, 8, 0}), 0);
+}
+
 TEST_F(SocketBuffersTest, PollSeesUnreadInput) {
   attach();
   UniqueFd peer;
