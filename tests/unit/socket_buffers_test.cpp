@@ -377,6 +377,7 @@ TEST_F(SocketBuffersTest, TwoDupsOfOneConnectionInOneEpollSet) {
   EXPECT_EQ(context_->read<epoll_event>(events)->data.u64, 1u);
   // The duplicate does not outlive the file: closing both fds closes the connection.
   EXPECT_EQ(control(EPOLL_CTL_ADD, copy, 2), 0);
+  EXPECT_EQ(guest_read(SYS_read, fd, 1), "x");  // unread input would make the close a reset
   EXPECT_EQ(call(SYS_close, {static_cast<std::uint64_t>(fd)}), 0);
   EXPECT_EQ(call(SYS_close, {static_cast<std::uint64_t>(copy)}), 0);
   ASSERT_TRUE(readable_within(peer, 2000));
