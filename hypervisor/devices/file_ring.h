@@ -28,8 +28,11 @@ class HostSyscallTable;
 class FileRing {
  public:
   // How long the poller keeps polling after the last request: long enough for
-  // an app's next call in a read loop, short enough not to burn a CPU for long.
-  static constexpr std::chrono::microseconds kIdleWindow{500};
+  // an app's next call in a read loop even when the poller lost its CPU for a
+  // time slice meanwhile (then it would wrongly see a pause), short enough not
+  // to burn a CPU for long. It yields while it polls, so that other threads
+  // of a busy machine still run.
+  static constexpr std::chrono::microseconds kIdleWindow{2000};
 
   FileRing() = default;
   FileRing(const FileRing&) = delete;

@@ -147,8 +147,9 @@ TEST_F(VolumeTest, FileRingCopiesExactlyWithFewExits) {
       << guest.err;
   const unsigned long calls = std::stoul(guest.err.substr(calls_at + 12));
   EXPECT_GE(std::stoul(guest.err.substr(ring_at + 11)), calls - 8) << guest.err;  // all but the first few
-  // Through the trap path each call would be an exit.
-  EXPECT_LT(std::stoul(guest.err.substr(exits_at + 10)), calls / 4) << guest.err;
+  // Through the trap path each call would be an exit. (An idle machine gives a
+  // handful; a busy one, where the poller loses its CPU, more kicks.)
+  EXPECT_LT(std::stoul(guest.err.substr(exits_at + 10)), calls / 2) << guest.err;
 }
 
 // ---------------------------------------------------------------- hostile requests
