@@ -28,6 +28,12 @@ class Mapping {
 
   std::byte* data() const { return static_cast<std::byte*>(address_); }
   std::size_t size() const { return length_; }
+  // Forgets the region without unmapping it (the process's exit, or a process
+  // sharing the memory, unmaps it).
+  void release() {
+    address_ = nullptr;
+    length_ = 0;
+  }
   void reset() {
     if (address_ != nullptr) ::munmap(address_, length_);
     address_ = nullptr;

@@ -21,6 +21,9 @@ class GuestMemory {
   std::uint64_t size() const { return mapping_.size(); }
   // For KVM_SET_USER_MEMORY_REGION only.
   std::byte* host_base() const { return mapping_.data(); }
+  // At the end of a run with a teardown reaper (vm/teardown_reaper.h): the
+  // reaper's exit unmaps guest memory, off hyperlet's exit path.
+  void leave_mapped() { mapping_.release(); }
 
   // [address, address + length) as host bytes, or nullopt if any part lies outside.
   std::optional<std::span<std::byte>> span(std::uint64_t address, std::uint64_t length) const;

@@ -33,6 +33,7 @@
 #include "memory/page_tables.h"
 #include "vm/fault_report.h"
 #include "vm/hypercalls.h"
+#include "vm/teardown_reaper.h"
 #include "vm/vcpu_setup.h"
 
 namespace hyperlet {
@@ -148,6 +149,7 @@ class MicroVm {
     }
     auto vcpu = vm->create_vcpu(*kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
+    const bool reaper = start_teardown_reaper();
     auto cpuid = supported_cpuid_cached(*kvm, SyscallSiteCache::default_directory().transform(
                                                     [](const auto& sites) { return sites.parent_path(); }),
                                         supported_cpuid_key());
@@ -200,6 +202,7 @@ class MicroVm {
     }
     stats_.exited = monotonic_ns();
     if (options_.stats) collect_guest_stats(*memory);
+    if (reaper) memory->leave_mapped();  // the reaper's exit unmaps it
     return outcome;
   }
 

@@ -1,10 +1,14 @@
 // End-to-end tests: run the real hyperlet binary on real static programs and
 // check what a user sees — stdout, stderr, exit status — exactly where possible.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +16,7 @@
 #include <fstream>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "process.h"
@@ -673,6 +678,31 @@ TEST_F(HyperletRun, TracePrintsSyscallsToStderr) {
   EXPECT_NE(result.err.find("exit_group(0)"), std::string::npos) << describe(result);
   // stdout stays clean: the trace goes to stderr only.
   EXPECT_EQ(result.out.find("write("), std::string::npos);
+}
+
+// hyperlet leaves the VM's teardown to a reaper process (vm/teardown_reaper.h)
+// that ends as soon as hyperlet does. As a subreaper, this test inherits it and
+// sees it end; nothing of the run is left behind.
+TEST_F(HyperletRun, TeardownReaperEndsWithHyperlet) {
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const auto result = hyperlet_run({program("exit_with"), "7"});
+  EXPECT_EQ(result.status, 7) << describe(result);
+  int reaped = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG | __WALL);
+    if (pid > 0) {
+      ++reaped;
+      EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;  // PR_SET_PDEATHSIG
+      continue;
+    }
+    if (pid < 0 && errno == ECHILD) break;  // no children left at all
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "a process of the run outlived hyperlet";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(reaped, 1);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST_F(HyperletRun, StatsPrintsVmExits) {
