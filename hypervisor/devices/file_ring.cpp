@@ -152,11 +152,12 @@ void FileRing::poll() {
     if (stopping_.load()) return;
     active.store(1);
     auto last = std::chrono::steady_clock::now();
-    for (unsigned polls = 0; !stopping_.load(std::memory_order_relaxed); ++polls) {
+    for (unsigned empty_polls = 0; !stopping_.load(std::memory_order_relaxed);) {
       if (state.load(std::memory_order_acquire) == abi::kRequestSubmitted) {
         std::lock_guard io(io_mutex_);
         if (perform(*context_)) by_poller_.fetch_add(1, std::memory_order_relaxed);
         last = std::chrono::steady_clock::now();
+        empty_polls = 0;
         continue;
       }
       if (std::chrono::steady_clock::now() - last > idle_window_) {
@@ -168,7 +169,9 @@ void FileRing::poll() {
         continue;
       }
       __builtin_ia32_pause();
-      if (polls % 64 == 63) sched_yield();  // returns at once when nothing else wants this CPU
+      // After a few µs without a request, let other threads of a busy machine run
+      // (it returns at once when nothing else wants this CPU).
+      if (++empty_polls % 64 == 0) sched_yield();
     }
     active.store(0);
   }
