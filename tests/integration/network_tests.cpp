@@ -376,6 +376,54 @@ TEST_F(Network, SigintAndSigtermStopAnAppBlockedInAccept) {
   }
 }
 
+// busybox nc, an unmodified static binary (the trap path, no guest library):
+// as a client of a host server allowed by --allow-connect, and as a listener on
+// a published port.
+TEST_F(Network, BusyboxNcConnectsToAnAllowedHostServer) {
+  if (::access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "/bin/busybox missing (apt install busybox-static)";
+  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address = loopback(0);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  const std::string port = std::to_string(ntohs(address.sin_port));
+  std::string received;
+  std::thread server([&] {
+    Fd connection(::accept(listener.get(), nullptr, nullptr));
+    char buffer[256];
+    while (received.find('\n') == std::string::npos) {
+      const ssize_t got = ::recv(connection.get(), buffer, sizeof buffer, 0);
+      if (got <= 0) break;
+      received.append(buffer, static_cast<std::size_t>(got));
+    }
+    send_all(connection, "hello from the host\n");
+  });
+  ProcessOptions options;
+  options.stdin_data = "hello from busybox\n";
+  const ProcessResult result = run_process(
+      {kHyperlet, "run", "--allow-connect", "127.0.0.1:" + port, "/bin/busybox", "nc", "127.0.0.1", port}, options);
+  server.join();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(received, "hello from busybox\n");
+  EXPECT_EQ(result.out, "hello from the host\n");
+}
+
+TEST_F(Network, BusyboxNcListensOnAPublishedPort) {
+  if (::access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "/bin/busybox missing (apt install busybox-static)";
+  const int port = free_port();
+  auto listener = start_hyperlet({"run", "--timeout", "20s", "--publish", "127.0.0.1:" + std::to_string(port) + ":9000",
+                                  "/bin/busybox", "nc", "-l", "-p", "9000"});
+  {
+    Fd client = connect_when_up(port);
+    ASSERT_GE(client.get(), 0);
+    send_all(client, "from the host\n");
+  }  // closed: nc sees the end and exits
+  const ProcessResult result = listener.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "from the host\n");
+}
+
 TEST(NetworkRules, BadRulesExitWith125AndOneLine) {
   const std::vector<std::vector<std::string>> cases = {
       {"--publish", "8080"},          {"--publish", "0:80"},          {"--publish", "8080:80/sctp"},
