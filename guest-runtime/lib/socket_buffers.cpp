@@ -29,6 +29,8 @@ namespace {
 using hyperlet::abi::SocketBuffers;
 using hyperlet::abi::SocketSlot;
 
+constexpr std::uint64_t kMinimumMemory = 32ull << 20;
+
 SocketBuffers* g_buffers = nullptr;
 std::atomic<bool> g_attach_tried{false};
 
@@ -39,7 +41,10 @@ namespace hyperlet::io_paths {
 // Called by the app's first epoll_wait, accept or connect: programs with
 // connections are what gains from the buffers.
 void attach_socket_buffers_once() {
-  if (g_attach_tried.exchange(true, std::memory_order_relaxed) || !hyperlet::in_microvm()) return;
+  if (g_attach_tried.exchange(true, std::memory_order_relaxed)) return;
+  // 4.3 MiB of address space: not worth taking from a small VM.
+  const auto info = hyperlet::guest_info();
+  if (!info || info->memory_size < kMinimumMemory) return;
   const int saved_errno = errno;
   void* memory = mmap(nullptr, sizeof(SocketBuffers), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory != MAP_FAILED) {

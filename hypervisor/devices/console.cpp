@@ -52,6 +52,10 @@ void register_console_syscalls(HostSyscallTable& table) {
     if (a[1] == FIONREAD) {
       int available = 0;
       if (::ioctl(fd, FIONREAD, &available) != 0) return -errno;
+      // Bytes already received into the app's socket buffers are still unread.
+      if (file->socket != nullptr) {
+        available += static_cast<int>(context.socket_buffers.unread_input(context, *file->socket));
+      }
       return context.write(a[2], available) ? 0 : -EFAULT;
     }
     return -ENOTTY;

@@ -401,7 +401,13 @@ R receive_from(SyscallContext& context, const SyscallArguments& a) {
     if (a[4] != 0) {
       if (R written = write_address(context, Address{}, a[4], a[5]); written != 0) return written;
     }
-    return *stashed;
+    R received = *stashed;
+    // MSG_WAITALL (without MSG_PEEK) waits for the rest from the socket itself.
+    if ((flags & MSG_WAITALL) != 0 && (flags & MSG_PEEK) == 0 && static_cast<std::size_t>(received) < size) {
+      const ssize_t more = ::recv(socket->file->host_fd, buffer->data() + received, size - received, flags);
+      if (more > 0) received += more;
+    }
+    return received;
   }
   Address source;
   source.length = sizeof source.storage;

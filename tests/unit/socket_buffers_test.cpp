@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -216,6 +217,22 @@ TEST_F(SocketBuffersTest, StashedInputComesBeforeTheSocketsOwn) {
   EXPECT_EQ(slot(fd).input_taken, 11u);
   EXPECT_EQ(guest_read(SYS_recvfrom, fd, 100), "MORE");
   EXPECT_EQ(context_->socket_buffers.counters().stashed_inputs, 1u);
+}
+
+TEST_F(SocketBuffersTest, FionreadAndMsgWaitallCountStashedInput) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "12345");
+  stash(fd);
+  send_text(peer, "678");
+  pollfd arrived{context_->files.fds.get(fd)->host_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&arrived, 1, 2000), 1);
+  const std::uint64_t count = layout_.heap_start + 0x3000;
+  EXPECT_EQ(call(SYS_ioctl, {static_cast<std::uint64_t>(fd), FIONREAD, count}), 0);
+  EXPECT_EQ(*context_->read<int>(count), 8);
+  // MSG_WAITALL: the stashed bytes, then the rest from the socket.
+  EXPECT_EQ(guest_read(SYS_recvfrom, fd, 8, MSG_WAITALL), "12345678");
 }
 
 TEST_F(SocketBuffersTest, UnreadInputIsNotOverwritten) {
