@@ -123,9 +123,9 @@ TEST_F(VolumeTest, CppFileTourMatchesItsNativeRun) {
 
 // A program built with the toolchain copies a file in 4 KiB calls: in the
 // microVM its reads and writes take the file ring (a host thread performs them
-// while the app waits in ring 3), the copy is exact, failing calls fail as
-// natively, and the VM exits are a small fraction of the calls.
-TEST_F(VolumeTest, FileRingCopiesExactlyWithFewExits) {
+// while the app waits in ring 3), the copy is exact, and failing calls fail as
+// natively.
+TEST_F(VolumeTest, FileRingCopiesExactlyAndFailsLikeNative) {
   std::string data(3 * 1024 * 1024 + 123, '\0');
   std::uint32_t seed = 12345;
   for (char& byte : data) byte = static_cast<char>((seed = seed * 1103515245 + 12345) >> 24);
@@ -142,14 +142,12 @@ TEST_F(VolumeTest, FileRingCopiesExactlyWithFewExits) {
   EXPECT_TRUE(read_file(dir_ / "out.bin") == data);
   const std::size_t calls_at = guest.err.find("file calls: ");
   const std::size_t ring_at = guest.err.find("file ring: ");
-  const std::size_t exits_at = guest.err.find("VM exits: ");
-  ASSERT_TRUE(calls_at != std::string::npos && ring_at != std::string::npos && exits_at != std::string::npos)
-      << guest.err;
+  ASSERT_TRUE(calls_at != std::string::npos && ring_at != std::string::npos) << guest.err;
+  // All but the calls before the ring was handed over went through it. How many
+  // of them needed a kick (an exit) depends on the machine's load: that is for
+  // the benchmarks (scripts/bench-files), not for this test.
   const unsigned long calls = std::stoul(guest.err.substr(calls_at + 12));
-  EXPECT_GE(std::stoul(guest.err.substr(ring_at + 11)), calls - 8) << guest.err;  // all but the first few
-  // Through the trap path each call would be an exit. (An idle machine gives a
-  // handful; a busy one, where the poller loses its CPU, more kicks.)
-  EXPECT_LT(std::stoul(guest.err.substr(exits_at + 10)), calls / 2) << guest.err;
+  EXPECT_GE(std::stoul(guest.err.substr(ring_at + 11)), calls - 8) << guest.err;
 }
 
 // ---------------------------------------------------------------- hostile requests
