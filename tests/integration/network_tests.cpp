@@ -208,8 +208,10 @@ TEST_F(Network, SocketBuffersServeManyConnectionsInOrderWithFewExits) {
       << "deferred writes";
   const std::size_t exits = result.err.find("VM exits: ");
   ASSERT_NE(exits, std::string::npos);
-  // Without socket buffers: at least one exit per read and per write, 2 per request.
-  EXPECT_LT(std::stoul(result.err.substr(exits + 10)), static_cast<unsigned long>(kRequests)) << result.err;
+  // Through the trap path each request costs at least three exits (epoll_wait,
+  // read, write); with socket buffers at most one (an epoll_wait), however the
+  // machine's load spreads the requests over the waits.
+  EXPECT_LT(std::stoul(result.err.substr(exits + 10)), 2ul * kRequests) << result.err;
 }
 
 TEST_F(Network, CurlGetsFilesFromThePublishedPort) {
