@@ -40,6 +40,23 @@ int FdTable::add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum) {
   return -EMFILE;
 }
 
+std::expected<std::array<int, 2>, int> FdTable::add_pair(std::array<std::shared_ptr<OpenFile>, 2> files, bool cloexec) {
+  std::array<int, 2> fds{};
+  std::size_t found = 0;
+  for (int fd = 0; fd < kLimit && found < fds.size(); ++fd) {
+    const auto index = static_cast<std::size_t>(fd);
+    if (index >= entries_.size() || entries_[index].file == nullptr) fds[found++] = fd;
+  }
+  if (found < fds.size()) return std::unexpected(-EMFILE);
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    const auto index = static_cast<std::size_t>(fds[i]);
+    if (index >= entries_.size()) entries_.resize(index + 1);
+    entries_[index] = Entry{std::move(files[i]), cloexec};
+    changes_.push_back(fds[i]);
+  }
+  return fds;
+}
+
 int FdTable::close(std::int64_t fd) {
   if (get(fd) == nullptr) return -EBADF;
   entries_[static_cast<std::size_t>(fd)] = Entry{};

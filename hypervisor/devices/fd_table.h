@@ -6,7 +6,9 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
+#include <expected>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +57,9 @@ class FdTable {
   std::shared_ptr<OpenFile> share(std::int64_t fd) const;
   // The lowest free fd >= minimum, or -EMFILE (minimum >= kLimit: the hidden range).
   int add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum = 0);
+  // Both ends of a pipe or socket pair at the two lowest free fds, or neither
+  // (-EMFILE, the table untouched) when fewer than two are free.
+  std::expected<std::array<int, 2>, int> add_pair(std::array<std::shared_ptr<OpenFile>, 2> files, bool cloexec);
   // 0, or -EBADF.
   int close(std::int64_t fd);
   // dup2/dup3 semantics: `target` now refers to fd's file; returns target or -EBADF.

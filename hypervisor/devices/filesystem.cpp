@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <expected>
@@ -273,20 +274,15 @@ std::int64_t make_pipe(SyscallContext& context, std::uint64_t address, std::uint
   if (!out) return -EFAULT;
   int ends[2];
   if (::pipe2(ends, static_cast<int>(flags) | O_CLOEXEC) != 0) return -errno;
-  int guest[2];
-  FdTable& fds = context.files.fds;
-  for (int i = 0; i < 2; ++i) {
-    auto file = std::make_shared<OpenFile>();
-    file->host_fd = ends[i];
-    file->owned = UniqueFd(ends[i]);
-    guest[i] = fds.add(std::move(file), (flags & O_CLOEXEC) != 0);
+  std::array<std::shared_ptr<OpenFile>, 2> files;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    files[i] = std::make_shared<OpenFile>();
+    files[i]->host_fd = ends[i];
+    files[i]->owned = UniqueFd(ends[i]);
   }
-  if (guest[0] < 0 || guest[1] < 0) {
-    if (guest[0] >= 0) fds.close(guest[0]);
-    if (guest[1] >= 0) fds.close(guest[1]);
-    return -EMFILE;
-  }
-  std::memcpy(out->data(), guest, sizeof guest);
+  auto guest = context.files.fds.add_pair(std::move(files), (flags & O_CLOEXEC) != 0);
+  if (!guest) return guest.error();
+  std::memcpy(out->data(), guest->data(), sizeof *guest);
   return 0;
 }
 

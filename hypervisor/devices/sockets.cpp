@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -529,24 +530,19 @@ R socket_pair(SyscallContext& context, std::uint64_t domain, std::uint64_t type,
                    ends) != 0) {
     return -errno;
   }
-  int guest[2];
-  FdTable& fds = context.files.fds;
-  for (int i = 0; i < 2; ++i) {
-    auto file = std::make_shared<OpenFile>();
-    file->host_fd = ends[i];
-    file->owned = UniqueFd(ends[i]);
+  std::array<std::shared_ptr<OpenFile>, 2> files;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    files[i] = std::make_shared<OpenFile>();
+    files[i]->host_fd = ends[i];
+    files[i]->owned = UniqueFd(ends[i]);
     auto state = std::make_shared<SocketState>();
     state->family = AF_UNIX;
     state->transport = kind == SOCK_DGRAM ? Transport::kUdp : Transport::kTcp;
-    file->socket = std::move(state);
-    guest[i] = fds.add(std::move(file), (flags & SOCK_CLOEXEC) != 0);
+    files[i]->socket = std::move(state);
   }
-  if (guest[0] < 0 || guest[1] < 0) {
-    if (guest[0] >= 0) fds.close(guest[0]);
-    if (guest[1] >= 0) fds.close(guest[1]);
-    return -EMFILE;
-  }
-  std::memcpy(out->data(), guest, sizeof guest);
+  auto guest = context.files.fds.add_pair(std::move(files), (flags & SOCK_CLOEXEC) != 0);
+  if (!guest) return guest.error();
+  std::memcpy(out->data(), guest->data(), sizeof *guest);
   return 0;
 }
 

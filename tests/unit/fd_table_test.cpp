@@ -1,10 +1,15 @@
 // The guest's fd table (devices/fd_table.h): lowest-first allocation, the limit,
-// dup semantics, the hidden range for the guest kernel's shared mappings.
+// dup semantics, the hidden range for the guest kernel's shared mappings, pairs
+// (pipe2, socketpair) added whole or not at all.
 #include "devices/fd_table.h"
 
 #include <fcntl.h>
 
+#include <array>
 #include <cerrno>
+#include <expected>
+#include <memory>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -71,6 +76,46 @@ TEST(FdTable, DuplicatesShareTheFile) {
   EXPECT_EQ(fds.duplicate_to(1, -1, false), -EBADF);
   EXPECT_EQ(fds.duplicate_to(1, 700, false), 700);
   EXPECT_EQ(fds.add(pipe_end(), false), 3);
+}
+
+TEST(FdTable, AddsAPairAtTheTwoLowestFreeNumbers) {
+  FdTable fds;
+  EXPECT_EQ(fds.add(pipe_end(), false), 3);
+  EXPECT_EQ(fds.add(pipe_end(), false), 4);
+  EXPECT_EQ(fds.close(1), 0);
+  fds.take_changes();
+  const std::array<std::shared_ptr<OpenFile>, 2> files{pipe_end(), pipe_end()};
+  auto pair = fds.add_pair(files, true);
+  ASSERT_TRUE(pair.has_value());
+  EXPECT_EQ(*pair, (std::array<int, 2>{1, 5}));
+  EXPECT_EQ(fds.get(1), files[0].get());
+  EXPECT_EQ(fds.get(5), files[1].get());
+  EXPECT_TRUE(fds.cloexec(1));
+  EXPECT_TRUE(fds.cloexec(5));
+  EXPECT_EQ(fds.take_changes(), (std::vector<int>{1, 5}));
+  pair = fds.add_pair({pipe_end(), pipe_end()}, false);
+  ASSERT_TRUE(pair.has_value());
+  EXPECT_EQ(*pair, (std::array<int, 2>{6, 7}));
+  EXPECT_FALSE(fds.cloexec(6));
+}
+
+TEST(FdTable, AddsBothOfAPairOrNeither) {
+  FdTable fds;
+  for (int fd = 3; fd < FdTable::kLimit; ++fd) ASSERT_EQ(fds.add(pipe_end(), false), fd);
+  // The hidden range does not count.
+  EXPECT_EQ(fds.add(pipe_end(), true, FdTable::kLimit), FdTable::kLimit);
+  EXPECT_EQ(fds.add_pair({pipe_end(), pipe_end()}, false), std::unexpected(-EMFILE));
+  EXPECT_EQ(fds.close(500), 0);
+  fds.take_changes();
+  // One free number: no half pair, nothing changed.
+  EXPECT_EQ(fds.add_pair({pipe_end(), pipe_end()}, false), std::unexpected(-EMFILE));
+  EXPECT_EQ(fds.get(500), nullptr);
+  EXPECT_EQ(fds.open_count(), FdTable::kLimit);
+  EXPECT_TRUE(fds.take_changes().empty());
+  EXPECT_EQ(fds.close(1023), 0);
+  auto pair = fds.add_pair({pipe_end(), pipe_end()}, false);
+  ASSERT_TRUE(pair.has_value());
+  EXPECT_EQ(*pair, (std::array<int, 2>{500, 1023}));
 }
 
 }  // namespace
