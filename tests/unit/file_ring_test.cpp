@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "devices/host_syscalls.h"
+#include "test_guest.h"
 
 namespace hyperlet {
 namespace {
@@ -30,32 +31,18 @@ using abi::FileRequest;
 using Shared = abi::FileRing;
 using namespace std::chrono_literals;
 
-class FileRingTest : public ::testing::Test {
+// TestGuest stops the poller (destroys the context) before the memory goes.
+class FileRingTest : public ::testing::Test, protected TestGuest {
  protected:
+  FileRingTest() : TestGuest(kDefaultMemorySize, "/apps/reader") {}
+
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-ring-XXXXXX").string();
-    host_dir_ = ::mkdtemp(pattern.data());
     std::ofstream(host_dir_ + "/data.txt") << "0123456789abcdef";
-    auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x4a1234);
-    ASSERT_TRUE(layout.has_value());
-    layout_ = *layout;
-    auto memory = GuestMemory::create(layout_.memory_size);
-    ASSERT_TRUE(memory.has_value());
-    memory_.emplace(std::move(*memory));
-    context_.emplace(*memory_, layout_, "/apps/reader");
-    auto volumes = open_volumes({{host_dir_, "/data", false}});
-    ASSERT_TRUE(volumes.has_value());
-    context_->files.volumes = std::move(*volumes);
     context_->file_ring.use_table(&table_);
     ring_ = (layout_.heap_start + 0x100000) & ~std::uint64_t{0xfff};
     ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, version), abi::kFileRingVersion));
   }
-  void TearDown() override {
-    context_.reset();  // stops the poller before the memory goes
-    std::filesystem::remove_all(host_dir_);
-  }
 
-  std::int64_t call(std::uint64_t number, SyscallArguments args) { return table_.call(number, *context_, args); }
   std::uint64_t put(const std::string& text) {
     const std::uint64_t address = layout_.heap_start + 0x200000;
     std::memcpy(memory_->span(address, text.size() + 1)->data(), text.c_str(), text.size() + 1);
@@ -98,11 +85,7 @@ class FileRingTest : public ::testing::Test {
     return std::string(reinterpret_cast<const char*>(memory_->span(address, length)->data()), length);
   }
 
-  std::string host_dir_;
-  GuestLayout layout_{};
-  std::optional<GuestMemory> memory_;
-  std::optional<SyscallContext> context_;
-  HostSyscallTable table_ = make_host_syscall_table();
+  const std::string host_dir_ = mount_temp_volume("hyperlet-ring");
   std::uint64_t ring_ = 0;
 };
 

@@ -19,29 +19,17 @@
 #include <hyperlet/abi.h>
 
 #include "devices/host_syscalls.h"
+#include "test_guest.h"
 
 namespace hyperlet {
 namespace {
 
-class FilesystemSyscalls : public ::testing::Test {
+class FilesystemSyscalls : public ::testing::Test, protected TestGuest {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hyperlet-fs-XXXXXX").string();
-    host_dir_ = ::mkdtemp(pattern.data());
     std::ofstream(host_dir_ + "/hello.txt") << "hello volume";
     std::filesystem::create_symlink("/etc/passwd", host_dir_ + "/escape");
-    auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x4a1234);
-    ASSERT_TRUE(layout.has_value());
-    layout_ = *layout;
-    auto memory = GuestMemory::create(layout_.memory_size);
-    ASSERT_TRUE(memory.has_value());
-    memory_.emplace(std::move(*memory));
-    context_.emplace(*memory_, layout_, "/apps/hello");
-    auto volumes = open_volumes({{host_dir_, "/data", false}});
-    ASSERT_TRUE(volumes.has_value());
-    context_->files.volumes = std::move(*volumes);
   }
-  void TearDown() override { std::filesystem::remove_all(host_dir_); }
 
   std::uint64_t put(const std::string& text) {
     const std::uint64_t address = layout_.heap_start + next_;
@@ -50,13 +38,8 @@ class FilesystemSyscalls : public ::testing::Test {
     next_ += (text.size() + 1 + 15) & ~std::size_t{15};
     return address;
   }
-  std::int64_t call(std::uint64_t number, SyscallArguments args) { return table_.call(number, *context_, args); }
 
-  std::string host_dir_;
-  GuestLayout layout_{};
-  std::optional<GuestMemory> memory_;
-  std::optional<SyscallContext> context_;
-  HostSyscallTable table_ = make_host_syscall_table();
+  const std::string host_dir_ = mount_temp_volume("hyperlet-fs");
   std::uint64_t next_ = 0;
 };
 

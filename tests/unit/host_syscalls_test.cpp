@@ -11,6 +11,7 @@
 
 #include <hyperlet/abi.h>
 
+#include "test_guest.h"
 #include "test_printers.h"
 
 namespace hyperlet {
@@ -18,28 +19,14 @@ namespace {
 
 constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
 
-class SyscallContextTest : public ::testing::Test {
+class SyscallContextTest : public ::testing::Test, protected TestGuest {
  protected:
-  void SetUp() override {
-    auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x4a1234);
-    ASSERT_TRUE(layout.has_value());
-    layout_ = *layout;
-    auto memory = GuestMemory::create(layout_.memory_size);
-    ASSERT_TRUE(memory.has_value());
-    memory_.emplace(std::move(*memory));
-    context_.emplace(*memory_, layout_, "/apps/hello");
-  }
-
   void put_string(std::uint64_t address, const std::string& text, bool terminate = true) {
     auto bytes = memory_->span(address, text.size() + (terminate ? 1 : 0));
     ASSERT_TRUE(bytes.has_value());
     std::memcpy(bytes->data(), text.data(), text.size());
     if (terminate) (*bytes)[text.size()] = std::byte{0};
   }
-
-  GuestLayout layout_{};
-  std::optional<GuestMemory> memory_;
-  std::optional<SyscallContext> context_;
 };
 
 TEST_F(SyscallContextTest, UserSpanInsideAppMemory) {

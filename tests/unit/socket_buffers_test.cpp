@@ -26,6 +26,7 @@
 #include "core/unique_fd.h"
 #include "devices/host_syscalls.h"
 #include "devices/sockets.h"
+#include "test_guest.h"
 
 namespace hyperlet {
 namespace {
@@ -34,22 +35,16 @@ using abi::SocketSlot;
 using Shared = abi::SocketBuffers;
 using R = std::int64_t;
 
-class SocketBuffersTest : public ::testing::Test {
+// 32 MiB: socket buffers are handed over only with that much guest memory.
+class SocketBuffersTest : public ::testing::Test, protected TestGuest {
  protected:
+  SocketBuffersTest() : TestGuest(32ull << 20, "/apps/server") {}
+
   void SetUp() override {
-    auto layout = compute_guest_layout(32ull << 20, 0x400000, 0x4a1234);
-    ASSERT_TRUE(layout.has_value());
-    layout_ = *layout;
-    auto memory = GuestMemory::create(layout_.memory_size);
-    ASSERT_TRUE(memory.has_value());
-    memory_.emplace(std::move(*memory));
-    context_.emplace(*memory_, layout_, "/apps/server");
     buffers_ = (layout_.heap_start + 0x100000) & ~std::uint64_t{0xfff};
     ASSERT_LT(buffers_ + sizeof(Shared), layout_.page_tables_base);
     put<std::uint32_t>(offsetof(Shared, version), abi::kSocketBuffersVersion);
   }
-
-  R call(std::uint64_t number, SyscallArguments args) { return table_.call(number, *context_, args); }
 
   template <typename T>
   void put(std::uint64_t offset, const T& value) {
@@ -152,10 +147,6 @@ class SocketBuffersTest : public ::testing::Test {
                        used + abi::deferred_write_span(static_cast<std::uint32_t>(data.size())));
   }
 
-  GuestLayout layout_{};
-  std::optional<GuestMemory> memory_;
-  std::optional<SyscallContext> context_;
-  HostSyscallTable table_ = make_host_syscall_table();
   std::uint64_t buffers_ = 0;
 };
 

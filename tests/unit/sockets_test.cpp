@@ -26,26 +26,17 @@
 #include <hyperlet/abi.h>
 
 #include "devices/host_syscalls.h"
+#include "test_guest.h"
 
 namespace hyperlet {
 namespace {
 
-class SocketSyscalls : public ::testing::Test {
+class SocketSyscalls : public ::testing::Test, protected TestGuest {
  protected:
   void SetUp() override {
     ::signal(SIGPIPE, SIG_IGN);  // as hyperlet does: a write to a closed pair is EPIPE
-    auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x4a1234);
-    ASSERT_TRUE(layout.has_value());
-    layout_ = *layout;
-    auto memory = GuestMemory::create(layout_.memory_size);
-    ASSERT_TRUE(memory.has_value());
-    memory_.emplace(std::move(*memory));
-    context_.emplace(*memory_, layout_, "/apps/hello");
   }
 
-  std::int64_t call(std::uint64_t number, SyscallArguments args) {
-    return table_.call(number, *context_, args);
-  }
   // Guest memory for the test's own data, 16-byte aligned.
   std::uint64_t allocate(std::size_t size) {
     const std::uint64_t address = layout_.heap_start + next_;
@@ -112,10 +103,6 @@ class SocketSyscalls : public ::testing::Test {
     return get<mmsghdr>(batch.vector + index * sizeof(mmsghdr));
   }
 
-  GuestLayout layout_{};
-  std::optional<GuestMemory> memory_;
-  std::optional<SyscallContext> context_;
-  HostSyscallTable table_ = make_host_syscall_table();
   std::uint64_t next_ = 0;
 };
 
