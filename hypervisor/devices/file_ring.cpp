@@ -64,6 +64,10 @@ std::atomic_ref<std::uint32_t> FileRing::word(std::size_t offset) const {
 
 std::int64_t FileRing::attach(SyscallContext& context, std::uint64_t address, std::uint64_t size) {
   if (attached()) return -EINVAL;
+  // The app spins while the poller works: with one CPU they would take turns by
+  // time slices, far slower than the trap path. The guest library then keeps that.
+  cpu_set_t cpus;
+  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) return -EOPNOTSUPP;
   if (size != sizeof(Shared) || address % abi::kPageSize != 0) return -EINVAL;
   auto ring = context.user_span(address, size);
   if (!ring) return -EFAULT;

@@ -4,6 +4,7 @@
 #include "devices/file_ring.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
 #include <hyperlet/file_ring.h>
@@ -99,6 +100,23 @@ TEST_F(FileRingTest, AttachChecksSizeAlignmentVersionAndAddress) {
   EXPECT_EQ(call(abi::kSyscallFileRingKick, {}), -EINVAL);  // nothing attached
   attach();
   EXPECT_EQ(call(abi::kSyscallFileRing, {ring_, sizeof(Shared)}), -EINVAL);  // only once
+}
+
+TEST_F(FileRingTest, RefusedWithOneCpu) {
+  cpu_set_t all, one;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "this machine lets the test use one CPU only";
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &all)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+  EXPECT_EQ(call(abi::kSyscallFileRing, {ring_, sizeof(Shared)}), -EOPNOTSUPP);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof all, &all), 0);
+  attach();
 }
 
 TEST_F(FileRingTest, OnlyRegularFilesOfVolumesAreFlagged) {

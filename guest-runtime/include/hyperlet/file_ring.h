@@ -22,7 +22,8 @@ namespace hyperlet::abi {
 
 // syscall(kSyscallFileRing, address, size): hands the host a page-aligned
 // FileRing in app memory. 0, or -EINVAL (size, alignment, version, already
-// given), -EFAULT (not app memory). Linux answers -ENOSYS.
+// given), -EFAULT (not app memory), -EOPNOTSUPP (hyperlet may use only one CPU:
+// the app's waiting and the host's poller would take turns). Linux answers -ENOSYS.
 inline constexpr uint64_t kSyscallFileRing = 0x10000003;
 // syscall(kSyscallFileRingKick): the host performs a submitted request now and
 // starts its poller. Returns 0.
