@@ -136,6 +136,10 @@ int main(int argc, char** argv) {
   run->add_flag("--exit-on-ready", options.exit_on_ready,
                 "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
                 "experiments)");
+  bool no_seccomp = false;
+  run->add_flag("--no-seccomp", no_seccomp,
+                "Run without hyperlet's own seccomp filter, which limits hyperlet (not the app) to the "
+                "host syscalls serving a guest needs; only for finding a hyperlet bug the filter stopped");
   run->add_flag("--stats", options.stats,
                 "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times");
 
@@ -205,6 +209,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  options.seccomp = !no_seccomp;
   if (!memory_text.empty()) {
     auto memory = parse_size(memory_text);
     if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});

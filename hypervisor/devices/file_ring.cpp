@@ -129,9 +129,11 @@ std::int64_t FileRing::kick(SyscallContext& context) {
   perform(context);  // the vCPU thread holds io_mutex_ for the hypercall
   if (!poller_.joinable()) {
     // The run's stop signals (SIGALRM, SIGINT, SIGTERM) must reach the vCPU
-    // thread, whose KVM_RUN they interrupt: the poller blocks them all.
+    // thread, whose KVM_RUN they interrupt: the poller blocks them all, except
+    // SIGSYS, with which the host's seccomp filter reports a syscall it stopped.
     sigset_t all, previous;
     sigfillset(&all);
+    sigdelset(&all, SIGSYS);
     pthread_sigmask(SIG_BLOCK, &all, &previous);
     poller_ = std::thread([this] { poll(); });
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);

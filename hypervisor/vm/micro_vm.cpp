@@ -32,6 +32,7 @@
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
 #include "vm/fault_report.h"
+#include "vm/host_seccomp.h"
 #include "vm/hypercalls.h"
 #include "vm/teardown_reaper.h"
 #include "vm/vcpu_setup.h"
@@ -193,6 +194,10 @@ class MicroVm {
     // A write to a closed connection or pipe is EPIPE for the app, never hyperlet's death.
     ::signal(SIGPIPE, SIG_IGN);
     raise_host_open_file_limit();
+    // From here on hyperlet only serves the guest: drop every other host syscall.
+    if (options_.seccomp) {
+      if (auto ok = restrict_host_syscalls(); !ok) return std::unexpected(ok.error());
+    }
     auto outcome = run_loop(*vcpu, *memory, context);
     g_running_vcpu.store(nullptr);
     if (options_.stats) {

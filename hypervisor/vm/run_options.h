@@ -30,6 +30,8 @@ struct RunOptions {
   SyscallEntry syscall_entry = SyscallEntry::kAuto;
   bool trace = false;
   bool stats = false;
+  // --no-seccomp clears it: the host's own syscall filter (vm/host_seccomp.h).
+  bool seccomp = true;
 };
 
 // On kvm_pvm a ring-3 `syscall` never reaches ring 0 (see docs/DESIGN.md), so

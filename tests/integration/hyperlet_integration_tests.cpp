@@ -705,6 +705,16 @@ TEST_F(HyperletRun, TeardownReaperEndsWithHyperlet) {
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+// hyperlet drops to a seccomp filter before the run loop (vm/host_seccomp.h);
+// every other test runs under it. --no-seccomp is the documented way around it.
+TEST_F(HyperletRun, NoSeccompRunsWithoutTheHostFilter) {
+  const auto help = run_process({kHyperlet, "run", "--help"});
+  EXPECT_NE(help.out.find("--no-seccomp"), std::string::npos) << describe(help);
+  const auto result = hyperlet_run({"--no-seccomp", program("exit_with"), "3"});
+  EXPECT_EQ(result.status, 3) << describe(result);
+  EXPECT_EQ(result.err, "");
+}
+
 TEST_F(HyperletRun, StatsPrintsVmExits) {
   const auto result = hyperlet_run({"--stats", program("exit_with"), "3"});
   EXPECT_EQ(result.status, 3) << describe(result);
