@@ -3,8 +3,8 @@
 // initializer list for vm/host_seccomp.cpp. Building the filter with libseccomp
 // at every start cost ~0.5 ms; loading a ready program costs a few µs
 // (Firecracker's seccompiler does the same).
-#include <linux/kvm.h>
 #include <linux/filter.h>
+#include <linux/kvm.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -33,14 +33,14 @@ const char* const kAllowed[] = {
     "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2", "lseek",
     "close", "open", "openat", "openat2", "newfstatat", "fstat", "stat", "lstat", "statx", "statfs", "fstatfs",
     "getdents64", "mkdirat", "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", "readlinkat", "faccessat",
-    "faccessat2", "access", "chmod", "fchmod", "fchmodat", "fchown", "fchownat", "utimensat", "ftruncate",
-    "fallocate", "fsync", "fdatasync", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "sendfile",
-    "copy_file_range", "fadvise64", "getcwd",
+    "faccessat2", "access", "chmod", "fchmod", "fchmodat", "fchown", "fchownat", "utimensat", "ftruncate", "fallocate",
+    "fsync", "fdatasync", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "sendfile", "copy_file_range", "fadvise64",
+    "getcwd",
     // sockets and readiness
     "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname", "getpeername",
-    "setsockopt", "getsockopt", "shutdown", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
-    "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
-    "epoll_pwait2", "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime"};
+    "setsockopt", "getsockopt", "shutdown", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "poll",
+    "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+    "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime"};
 
 // ioctl only with these requests: running the vCPU and reading its state, KVM's
 // statistics, and what the console device answers.

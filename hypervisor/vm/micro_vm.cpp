@@ -32,6 +32,7 @@
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
 #include "vm/fault_report.h"
+#include "vm/flush_timer.h"
 #include "vm/host_seccomp.h"
 #include "vm/hypercalls.h"
 #include "vm/teardown_reaper.h"
@@ -185,6 +186,7 @@ class MicroVm {
 
     StopSignals stop_signals;
     if (auto ok = stop_signals.install(); !ok) return std::unexpected(ok.error());
+    if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
     if (options_.timeout) stop_signals.arm_deadline(*options_.timeout);
     SyscallContext context(*memory, layout_, boot_exe_path_);
     context.files.volumes = std::move(*volumes);
@@ -299,14 +301,26 @@ class MicroVm {
                                 [this]() -> const SymbolTable& { return symbols(); });
     kvm_run* run = vcpu.run();
     g_running_vcpu.store(run);
+    g_flush_vcpu.store(run);
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
-      if (::ioctl(vcpu.fd(), KVM_RUN, 0) != 0) {
-        if (errno == EINTR || errno == EAGAIN) {
+      if (context.socket_buffers.attached()) flush_timer_.arm();
+      const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
+      const int run_errno = errno;
+      flush_timer_.disarm();
+      if (ran != 0) {
+        if (run_errno == EINTR || run_errno == EAGAIN) {
           run->immediate_exit = 0;
           ++stats_.exits["interrupted"];
+          if (context.socket_buffers.attached()) {
+            // The app ran for a while without a syscall: what it deferred goes out now.
+            std::lock_guard io_lock(context.file_ring.mutex());
+            context.socket_buffers.send_deferred_writes(context);
+            if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
+          }
           continue;
         }
+        errno = run_errno;
         return fail(ExitStatus::kVmFailure, "KVM_RUN failed: {}", std::strerror(errno));
       }
       ++stats_.exits[exit_reason_name(run->exit_reason)];
@@ -421,6 +435,7 @@ class MicroVm {
   std::int64_t monotonic_offset_ns_ = 0;
   std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
+  FlushTimer flush_timer_;  // kicks the guest out of a long run to send deferred socket writes
 };
 
 }  // namespace

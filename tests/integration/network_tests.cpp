@@ -25,7 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::string kHyperlet = HYPERLET_BINARY;
-const std::string kNetTool = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/net_tool";
+const std::string kProgramsDir = HYPERLET_TEST_PROGRAMS_DIR;
+const std::string kNetTool = kProgramsDir + "/net_tool";
 const std::string kHttpServer = HYPERLET_HTTP_SERVER_SAMPLE;
 const std::string kCurl = HYPERLET_CURL;
 
@@ -424,6 +425,32 @@ TEST_F(Network, BusyboxNcListensOnAPublishedPort) {
   const ProcessResult result = listener.get();
   EXPECT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, "from the host\n");
+}
+
+// A deferred write reaches its connection while the app computes without a
+// syscall (the flush timer kicks the vCPU out after ~10 ms), not at its exit.
+TEST_F(Network, DeferredWritesGoOutWhileTheAppComputes) {
+  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address = loopback(0);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  const std::string port = std::to_string(ntohs(address.sin_port));
+  auto app = start_hyperlet({"run", "--stats", "--allow-connect", "127.0.0.1:" + port,
+                             kProgramsDir + "/send_then_compute", port, "3000"});
+  Fd connection(::accept(listener.get(), nullptr, nullptr));
+  ASSERT_GE(connection.get(), 0);
+  const auto accepted = std::chrono::steady_clock::now();
+  char buffer[16];
+  const ssize_t got = ::recv(connection.get(), buffer, 6, MSG_WAITALL);
+  const auto first_data = std::chrono::steady_clock::now() - accepted;
+  EXPECT_EQ(std::string(buffer, got > 0 ? static_cast<std::size_t>(got) : 0), "hello\n");
+  // The app computes for 3 s after sending; the line must not wait for that.
+  EXPECT_LT(first_data, 1500ms);
+  const ProcessResult result = app.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.err.find("socket buffers: 2 deferred writes sent"), std::string::npos) << result.err;
 }
 
 TEST(NetworkRules, BadRulesExitWith125AndOneLine) {

@@ -1,0 +1,38 @@
+// Deferred socket writes (devices/socket_buffers.h) normally go out at the
+// app's next syscall. An app that writes and then computes without one would
+// hold them back; while socket buffers are in use, a one-shot timer armed
+// around each KVM_RUN takes the vCPU out of the guest after kFlushAfter, and the
+// run loop sends what was deferred. Outside KVM_RUN the timer is off, so no
+// blocking host call is ever interrupted by it.
+#pragma once
+
+#include <linux/kvm.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace hyperlet {
+
+// The vCPU whose KVM_RUN the timer interrupts (set by the run loop).
+extern std::atomic<kvm_run*> g_flush_vcpu;
+
+class FlushTimer {
+ public:
+  static constexpr std::chrono::milliseconds kFlushAfter{10};
+
+  // For the calling thread (the vCPU's), whose KVM_RUN the signal interrupts.
+  Result<void> create();
+  void arm();
+  void disarm();
+  ~FlushTimer();
+
+ private:
+  timer_t timer_{};
+  bool created_ = false;
+  bool armed_ = false;
+};
+
+}  // namespace hyperlet
