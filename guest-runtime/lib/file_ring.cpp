@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "hyperlet/guest.h"
@@ -28,7 +29,8 @@ constexpr int kAttachAfterCalls = 4;
 constexpr unsigned kSpinsBeforeRecheck = 1u << 16;
 
 FileRing* g_ring = nullptr;
-int g_calls_before_attach = kAttachAfterCalls;
+// Atomic only for native runs of multi-threaded apps; a microVM has one app thread.
+std::atomic<int> g_calls_before_attach{kAttachAfterCalls};
 
 void attach() {
   if (!hyperlet::in_microvm()) return;
@@ -58,8 +60,11 @@ bool file_ring_call(std::uint32_t op, int fd, std::uintptr_t buffer, std::size_t
                     ssize_t* result) {
   if (fd < 3) return false;
   if (g_ring == nullptr) {
-    // One app thread in a microVM; natively this counts down once and stops.
-    if (g_calls_before_attach > 0 && --g_calls_before_attach == 0) attach();
+    // Natively this counts down once and stops (attach finds no microVM).
+    if (g_calls_before_attach.load(std::memory_order_relaxed) > 0 &&
+        g_calls_before_attach.fetch_sub(1, std::memory_order_relaxed) == 1) {
+      attach();
+    }
     if (g_ring == nullptr) return false;
   }
   if (static_cast<unsigned>(fd) >= abi::kFileRingFds || (g_ring->fd_flags[fd] & abi::kFdRegularFile) == 0) {
