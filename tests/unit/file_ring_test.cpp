@@ -180,6 +180,33 @@ TEST_F(FileRingTest, HostileRequestsGetTheErrorsASyscallWould) {
   EXPECT_EQ(context_->file_ring.counters().requests, before);
 }
 
+// Random requests (any op, fd, address, length, offset), kicked: each gets a
+// syscall's answer, none reaches outside app memory or the guest's own fds.
+TEST_F(FileRingTest, RandomRequestsGetAnswersNotCrashes) {
+  attach();
+  const std::int64_t fd = open("/data/data.txt", O_RDWR);
+  std::uint64_t state = 0x2545f4914f6cdd1du;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::uint64_t addresses[] = {0, abi::kBootInfoAddr, layout_.heap_start + 0x1000, layout_.page_tables_base - 8,
+                                     layout_.memory_size, ~0ull};
+  for (int round = 0; round < 1000; ++round) {
+    const auto op = static_cast<std::uint32_t>(next() % 6);  // 4 and 5 are no operation
+    const std::int64_t target = next() % 3 == 0 ? static_cast<std::int64_t>(next() % 2048) - 1024 : fd;
+    const std::uint64_t address = addresses[next() % std::size(addresses)];
+    const std::uint64_t length = next() % 3 == 0 ? next() : next() % 64;
+    const auto offset = static_cast<std::int64_t>(next() % 3 == 0 ? next() : next() % 32);
+    const std::int64_t result = kicked(op, target, address, length, offset);
+    EXPECT_TRUE(result >= 0 ? result <= static_cast<std::int64_t>(length) : result >= -4095) << result;
+  }
+  // The volume's file is still what the valid writes made it: 16 bytes or more, readable.
+  EXPECT_GE(kicked(abi::kFilePread, fd, layout_.heap_start + 0x1000, 4, 0), 0);
+}
+
 TEST_F(FileRingTest, ThePollerPerformsRequestsWithoutAKick) {
   attach();
   const std::int64_t fd = open("/data/data.txt", O_RDONLY);

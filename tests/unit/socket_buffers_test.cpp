@@ -293,6 +293,55 @@ TEST_F(SocketBuffersTest, MalformedOutputIsDroppedNotSent) {
   EXPECT_EQ(context_->socket_buffers.counters().deferred_writes, 0u);
 }
 
+// The guest owns the shared area and may write anything into it at any time:
+// 2,000 rounds of random slots, counts and records around real host calls.
+// What must hold: no crash, nothing read or written outside app memory (the
+// checked accessors would fail the calls), and a forwarded read never returns
+// more than asked or more than a slot can hold.
+TEST_F(SocketBuffersTest, RandomSharedMemoryNeverHurtsTheHost) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  std::uint64_t state = 0x9e3779b97f4a7c15u;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::uint64_t buffer = layout_.heap_start;
+  for (int round = 0; round < 2000; ++round) {
+    // Random words over the header, the slots around the connection, and the output area.
+    for (int i = 0; i < 8; ++i) {
+      const std::uint64_t where = next() % 4;
+      const auto value = static_cast<std::uint32_t>(next());
+      if (where == 0) put<std::uint32_t>(offsetof(Shared, output_used), value % (2 * abi::kDeferredOutputSize));
+      if (where == 1) put<std::uint32_t>(slot_offset(fd, (next() % 4) * 4), value);
+      if (where == 2) put<std::uint32_t>(offsetof(Shared, output) + (next() % 64) * 4, value);
+      if (where == 3) put<std::uint32_t>(offsetof(Shared, output) + (next() % 64) * 4, static_cast<std::uint32_t>(fd));
+    }
+    if (round % 50 == 0) send_text(peer, "data");
+    switch (next() % 4) {
+      case 0: context_->socket_buffers.send_deferred_writes(*context_, false); break;
+      case 1: context_->socket_buffers.stash_input(*context_, fd); break;
+      case 2: {
+        const std::uint64_t length = next() % 8192;
+        const R got = call(SYS_recvfrom, {static_cast<std::uint64_t>(fd), buffer, length, MSG_DONTWAIT, 0, 0});
+        EXPECT_LE(got, static_cast<R>(std::min<std::uint64_t>(length, 1u << 20)));
+        break;
+      }
+      case 3: {
+        const std::uint64_t fds = layout_.heap_start + 0x8000;
+        ASSERT_TRUE(context_->write(fds, pollfd{fd, POLLIN, 0}));
+        EXPECT_GE(call(SYS_poll, {fds, 1, 0}), 0);
+        break;
+      }
+    }
+    EXPECT_LE(context_->socket_buffers.unread_input(*context_, *context_->files.fds.get(fd)->socket),
+              abi::kSocketInputSize);
+  }
+}
+
 TEST_F(SocketBuffersTest, AWriteToABrokenConnectionStopsDeferring) {
   attach();
   ::signal(SIGPIPE, SIG_IGN);  // as hyperlet's main() does: the app sees EPIPE
