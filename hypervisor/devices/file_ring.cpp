@@ -89,6 +89,7 @@ void FileRing::update_fds(SyscallContext& context, std::span<const int> changed)
   for (const int fd : changed) {
     if (fd < 0 || fd >= static_cast<int>(abi::kFileRingFds)) continue;
     const bool regular = is_regular_volume_file(context.files.fds.get(fd));
+    regular_[static_cast<std::size_t>(fd)] = regular;
     host_ring_[offsetof(Shared, fd_flags) + static_cast<std::size_t>(fd)] =
         std::byte{regular ? abi::kFdRegularFile : std::uint8_t{0}};
   }
@@ -104,14 +105,17 @@ bool FileRing::perform(SyscallContext& context) {
   std::memcpy(&request, host_ring_ + kRequestOffset, sizeof request);  // once: the guest may change it meanwhile
   std::int64_t result = -EINVAL;
   const auto number = syscall_of(request.op);
-  if (number && table_ != nullptr) {
+  const bool regular = request.fd >= 0 && request.fd < static_cast<std::int32_t>(abi::kFileRingFds) &&
+                       regular_[static_cast<std::size_t>(request.fd)];
+  if (!regular) result = -EBADF;  // not a file the ring serves (closed, a socket, a pipe...)
+  if (number && regular && table_ != nullptr) {
     const SyscallArguments arguments{static_cast<std::uint64_t>(static_cast<std::int64_t>(request.fd)),
                                      request.buffer,
                                      request.length,
                                      static_cast<std::uint64_t>(request.offset),
                                      0,
                                      0};
-    result = table_->call(*number, context, arguments);
+    result = table_->call_handler(*number, context, arguments);
     if (context.trace) {
       fmt::print(stderr, "[hyperlet host] {}({}, {:#x}, {}) = {} (file ring)\n", syscall_name(*number), request.fd,
                  request.buffer, request.length, result);

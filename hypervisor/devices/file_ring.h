@@ -12,6 +12,7 @@
 
 #include <hyperlet/file_ring.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -72,6 +73,10 @@ class FileRing {
   SyscallContext* context_ = nullptr;
   std::uint64_t address_ = 0;
   std::byte* host_ring_ = nullptr;  // the ring in hyperlet's mapping of guest memory
+  // The host's own record of which guest fds are regular volume files (the
+  // guest's copy, fd_flags, is only a hint it may overwrite): a request for any
+  // other fd is refused, so the poller never blocks on a socket or a pipe.
+  std::array<bool, abi::kFileRingFds> regular_{};
 
   std::mutex io_mutex_;
   std::mutex control_mutex_;

@@ -62,12 +62,17 @@ std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& contex
                                     const SyscallArguments& args) const {
   // The app's deferred socket writes happened before this call: send them first.
   context.socket_buffers.send_deferred_writes(context);
-  auto it = handlers_.find(number);
-  const std::int64_t result = it == handlers_.end() ? -ENOSYS : it->second(context, args);
+  const std::int64_t result = call_handler(number, context, args);
   const std::vector<int> changed = context.files.fds.take_changes();
   context.socket_buffers.update_slots(context, changed);
   context.file_ring.update_fds(context, changed);
   return result;
+}
+
+std::int64_t HostSyscallTable::call_handler(std::uint64_t number, SyscallContext& context,
+                                            const SyscallArguments& args) const {
+  auto it = handlers_.find(number);
+  return it == handlers_.end() ? -ENOSYS : it->second(context, args);
 }
 
 HostSyscallTable make_host_syscall_table() {

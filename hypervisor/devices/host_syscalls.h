@@ -92,7 +92,13 @@ using HostSyscallHandler = std::function<std::int64_t(SyscallContext&, const Sys
 class HostSyscallTable {
  public:
   void add(std::uint64_t number, HostSyscallHandler handler) { handlers_[number] = std::move(handler); }
+  // A forwarded syscall: the app's deferred socket writes are sent first, and
+  // socket buffers and the file ring follow the fd table's changes after.
   std::int64_t call(std::uint64_t number, SyscallContext& context, const SyscallArguments& args) const;
+  // Only the handler: for the file ring's reads and writes of regular files,
+  // which change no fd and have no order to keep with the app's sockets (and
+  // whose poller thread must never wait for a socket's room).
+  std::int64_t call_handler(std::uint64_t number, SyscallContext& context, const SyscallArguments& args) const;
 
  private:
   std::unordered_map<std::uint64_t, HostSyscallHandler> handlers_;

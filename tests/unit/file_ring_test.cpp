@@ -170,6 +170,14 @@ TEST_F(FileRingTest, HostileRequestsGetTheErrorsASyscallWould) {
   EXPECT_EQ(kicked(abi::kFileRead, fd, buffer, ~0ull), -EFAULT);          // huge length
   EXPECT_EQ(kicked(abi::kFileWrite, fd, buffer, 4), -EBADF);              // opened read-only
   EXPECT_EQ(kicked(abi::kFilePread, fd, buffer, 4, -1), -EINVAL);         // negative offset
+  // An fd that is not a regular volume file is refused even if the guest marks it
+  // as one: a read of an empty pipe would otherwise block the host.
+  const std::uint64_t pipe_fds = layout_.heap_start + 0x3000;
+  ASSERT_EQ(call(SYS_pipe2, {pipe_fds, 0}), 0);
+  const std::int32_t pipe_read = *context_->read<std::int32_t>(pipe_fds);
+  ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, fd_flags) + static_cast<std::uint64_t>(pipe_read),
+                              abi::kFdRegularFile));
+  EXPECT_EQ(kicked(abi::kFileRead, pipe_read, buffer, 4), -EBADF);
   // A kick with nothing submitted, or a request already done, performs nothing.
   const std::uint64_t before = context_->file_ring.counters().requests;
   {
