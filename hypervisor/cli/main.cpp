@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
                 "Run without hyperlet's own seccomp filter, which limits hyperlet (not the app) to the "
                 "host syscalls serving a guest needs; only for finding a hyperlet bug the filter stopped");
   run->add_flag("--stats", options.stats,
-                "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times");
+                "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times, and "
+                "the I/O that socket buffers and the file ring did without a syscall");
 
   std::string image_path;
   bool json = false;

@@ -46,6 +46,8 @@ inline constexpr std::array kExitStatusTable = {
     ExitStatusDescription{ExitStatus::kBadImage,
                           "the file is not a static x86-64 ELF program (or is malformed)"},
     ExitStatusDescription{ExitStatus::kImageNotFound, "the app file does not exist"},
+    ExitStatusDescription{ExitStatus::kStoppedBySigint,
+                          "hyperlet got SIGINT (Ctrl-C) and stopped the app (--stats are still printed)"},
     ExitStatusDescription{ExitStatus::kAppSigill, "the app ran an illegal instruction (SIGILL)"},
     ExitStatusDescription{ExitStatus::kAppSigtrap, "the app hit a breakpoint (SIGTRAP)"},
     ExitStatusDescription{ExitStatus::kAppSigabrt,
@@ -55,8 +57,6 @@ inline constexpr std::array kExitStatusTable = {
     ExitStatusDescription{ExitStatus::kAppSigfpe, "the app divided by zero (SIGFPE)"},
     ExitStatusDescription{ExitStatus::kAppSigsegv,
                           "the app faulted: bad memory access, stack overflow (SIGSEGV)"},
-    ExitStatusDescription{ExitStatus::kStoppedBySigint,
-                          "hyperlet got SIGINT (Ctrl-C) and stopped the app (--stats are still printed)"},
     ExitStatusDescription{ExitStatus::kStoppedBySigterm, "hyperlet got SIGTERM and stopped the app"},
 };
 
