@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loader/app_image.h"
+#include "loader/symbols.h"
 #include "memory/guest_layout.h"
 
 namespace hyperlet {
@@ -67,6 +68,8 @@ int inspect_image(const std::string& path, bool json) {
   const Manifest* manifest = image->notes().manifest ? &*image->notes().manifest : nullptr;
   const std::uint64_t memory = manifest != nullptr && manifest->memory_size ? *manifest->memory_size
                                                                             : kDefaultGuestMemory;
+  // Linked against the guest library's I/O overrides (socket buffers, file ring)?
+  const std::optional<bool> io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
   // Would it fit the memory it would get?
   auto layout = compute_guest_layout(memory, image->start(), image->end());
   const bool runnable = layout.has_value();
@@ -93,6 +96,7 @@ int inspect_image(const std::string& path, bool json) {
     out["elf"]["segments"] = segments;
     out["manifest"] = manifest != nullptr ? manifest_to_json(*manifest) : nlohmann::json(nullptr);
     out["memory"] = memory;
+    out["io_without_traps"] = io_paths ? nlohmann::json(*io_paths) : nlohmann::json(nullptr);
     out["syscall_sites"] = image->notes().syscall_sites
                                ? nlohmann::json(image->notes().syscall_sites->size())
                                : nlohmann::json(nullptr);
@@ -124,6 +128,11 @@ int inspect_image(const std::string& path, bool json) {
   text += image->notes().syscall_sites
               ? fmt::format("syscall sites: {} recorded in the image\n", image->notes().syscall_sites->size())
               : std::string("syscall sites: not recorded (found by decoding at the first run, then cached)\n");
+  text += !io_paths  ? std::string("I/O paths:     unknown (no symbol table)\n")
+          : *io_paths ? std::string("I/O paths:     socket buffers and file ring (guest library linked): reads and "
+                                    "writes of connections and volume files without a trap per call\n")
+                      : std::string("I/O paths:     every I/O call is a trap and a VM exit (not linked with the guest "
+                                    "library; build with the toolchain for socket buffers and the file ring)\n");
   text += runnable ? std::string("runs:          yes\n") : fmt::format("runs:          no: {}\n", layout.error().message);
   fmt::print("{}", text);
   return runnable ? 0 : to_int(layout.error().status);

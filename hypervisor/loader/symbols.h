@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hyperlet {
@@ -27,5 +28,9 @@ class SymbolTable {
   };
   std::vector<Function> functions_;  // sorted by address
 };
+
+// Does the file's symbol table define `name`? nullopt when it has no symbol
+// table (stripped), so the answer is unknown.
+std::optional<bool> elf_defines_symbol(std::span<const std::byte> file, std::string_view name);
 
 }  // namespace hyperlet

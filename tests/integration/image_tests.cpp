@@ -163,6 +163,24 @@ TEST_F(ImageTest, InspectPlainStaticBinaryWithoutManifest) {
   EXPECT_EQ(json["runnable"], true);
 }
 
+// Whether an image's I/O can skip the trap: linked with the guest library (the
+// toolchain), a plain static binary, or unknown once the symbols are stripped.
+TEST_F(ImageTest, InspectSaysWhetherIoSkipsTheTrap) {
+  auto toolchain = hyperlet({"inspect", program("file_copy")});
+  EXPECT_NE(toolchain.out.find("I/O paths:     socket buffers and file ring (guest library linked)"), std::string::npos)
+      << toolchain.out;
+  EXPECT_EQ(nlohmann::json::parse(hyperlet({"inspect", "--json", program("file_copy")}).out)["io_without_traps"], true);
+  auto plain = hyperlet({"inspect", program("print_args")});
+  EXPECT_NE(plain.out.find("I/O paths:     every I/O call is a trap and a VM exit"), std::string::npos) << plain.out;
+  EXPECT_EQ(nlohmann::json::parse(hyperlet({"inspect", "--json", program("print_args")}).out)["io_without_traps"],
+            false);
+  ImageCopy stripped(program("file_copy"));
+  ASSERT_EQ(run_process({HYPERLET_OBJCOPY, "--strip-all", stripped.path()}).status, 0);
+  auto unknown = hyperlet({"inspect", stripped.path()});
+  EXPECT_NE(unknown.out.find("I/O paths:     unknown (no symbol table)"), std::string::npos) << unknown.out;
+  EXPECT_TRUE(nlohmann::json::parse(hyperlet({"inspect", "--json", stripped.path()}).out)["io_without_traps"].is_null());
+}
+
 TEST_F(ImageTest, InspectStaticPieShowsItsLoadAddress) {
   auto json = nlohmann::json::parse(hyperlet({"inspect", "--json", program("print_args_pie")}).out);
   EXPECT_EQ(json["elf"]["type"], "static-pie");

@@ -91,6 +91,18 @@ TEST(SymbolTable, ReadsFunctionSymbols) {
   EXPECT_EQ(table.describe(0x401010), "_start+0x10");
 }
 
+TEST(SymbolTable, DefinedSymbolsOfAnyTypeAndUnknownWithoutATable) {
+  SymbolImage elf;
+  const auto bytes = elf.bytes();
+  EXPECT_EQ(elf_defines_symbol(bytes, "main"), true);
+  EXPECT_EQ(elf_defines_symbol(bytes, "counter"), true);  // data counts too
+  EXPECT_EQ(elf_defines_symbol(bytes, "missing"), false);
+  EXPECT_EQ(elf_defines_symbol(bytes, "mai"), false);  // whole names only
+  elf.symbols[2].st_shndx = SHN_UNDEF;                  // main only referenced
+  EXPECT_EQ(elf_defines_symbol(elf.bytes(), "main"), false);
+  EXPECT_EQ(elf_defines_symbol(ElfImage::static_executable().bytes(), "main"), std::nullopt);  // stripped
+}
+
 TEST(SymbolTable, NothingBelowTheFirstFunction) {
   SymbolImage elf;
   const SymbolTable table = SymbolTable::from_elf(elf.bytes(), 0);
