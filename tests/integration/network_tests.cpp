@@ -71,6 +71,24 @@ int free_port(int type = SOCK_STREAM) {
   return ntohs(address.sin_port);
 }
 
+// A host server's listening socket on 127.0.0.1 at a port the kernel picks.
+struct HostListener {
+  Fd fd;
+  int port = 0;
+};
+HostListener listen_on_loopback() {
+  HostListener listener{Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))};
+  sockaddr_in address = loopback(0);
+  if (::bind(listener.fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(listener.fd.get(), 4) != 0) {
+    return listener;  // port 0: the test's connect or accept fails visibly
+  }
+  socklen_t length = sizeof address;
+  ::getsockname(listener.fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  listener.port = ntohs(address.sin_port);
+  return listener;
+}
+
 // Connects to 127.0.0.1:port, retrying while the guest is still starting.
 Fd connect_when_up(int port) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -272,13 +290,10 @@ TEST_F(Network, EchoServerOnIpv6Dualstack) {
 }
 
 TEST_F(Network, GuestClientReachesAnAllowedHostServer) {
-  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address = loopback(0);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.get(), 4), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  const int port = ntohs(address.sin_port);
+  const HostListener host = listen_on_loopback();
+  ASSERT_NE(host.port, 0);
+  const Fd& listener = host.fd;
+  const int port = host.port;
   std::thread echo([&] {
     Fd connection(::accept(listener.get(), nullptr, nullptr));
     char buffer[256];
@@ -384,13 +399,10 @@ TEST_F(Network, SigintAndSigtermStopAnAppBlockedInAccept) {
 // a published port.
 TEST_F(Network, BusyboxNcConnectsToAnAllowedHostServer) {
   if (::access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "/bin/busybox missing (apt install busybox-static)";
-  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address = loopback(0);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  const std::string port = std::to_string(ntohs(address.sin_port));
+  const HostListener host = listen_on_loopback();
+  ASSERT_NE(host.port, 0);
+  const Fd& listener = host.fd;
+  const std::string port = std::to_string(host.port);
   std::string received;
   std::thread server([&] {
     Fd connection(::accept(listener.get(), nullptr, nullptr));
@@ -430,13 +442,10 @@ TEST_F(Network, BusyboxNcListensOnAPublishedPort) {
 // A deferred write reaches its connection while the app computes without a
 // syscall (the flush timer kicks the vCPU out after ~10 ms), not at its exit.
 TEST_F(Network, DeferredWritesGoOutWhileTheAppComputes) {
-  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address = loopback(0);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  const std::string port = std::to_string(ntohs(address.sin_port));
+  const HostListener host = listen_on_loopback();
+  ASSERT_NE(host.port, 0);
+  const Fd& listener = host.fd;
+  const std::string port = std::to_string(host.port);
   auto app = start_hyperlet({"run", "--stats", "--allow-connect", "127.0.0.1:" + port,
                              kProgramsDir + "/send_then_compute", port, "3000"});
   Fd connection(::accept(listener.get(), nullptr, nullptr));
