@@ -9,7 +9,6 @@
 // stderr: an app that reads one small file never pays for it.
 #include "hyperlet/file_ring.h"
 
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,18 +33,8 @@ std::atomic<int> g_calls_before_attach{kAttachAfterCalls};
 
 void attach() {
   if (!hyperlet::in_microvm()) return;
-  const int saved_errno = errno;
-  void* memory = mmap(nullptr, sizeof(FileRing), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory != MAP_FAILED) {
-    auto* ring = static_cast<FileRing*>(memory);
-    ring->version = hyperlet::abi::kFileRingVersion;
-    if (syscall(static_cast<long>(hyperlet::abi::kSyscallFileRing), memory, sizeof(FileRing)) == 0) {
-      g_ring = ring;
-    } else {
-      munmap(memory, sizeof(FileRing));  // an older host: the trap path it is
-    }
-  }
-  errno = saved_errno;
+  g_ring = hyperlet::io_paths::share_with_host<FileRing>(hyperlet::abi::kFileRingVersion,
+                                                         static_cast<long>(hyperlet::abi::kSyscallFileRing));
 }
 
 void kick() { syscall(static_cast<long>(hyperlet::abi::kSyscallFileRingKick)); }

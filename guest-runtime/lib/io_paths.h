@@ -7,9 +7,20 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace hyperlet::io_paths {
+
+// Maps a zeroed Shared (whose first field is `version`), hands it to the host
+// with `syscall(number, address, size)` and returns it; nullptr when the host
+// refuses (an older hyperlet, too little memory): then the trap path it is.
+// errno is left as the app had it.
+void* share_with_host(std::size_t size, std::uint32_t version, long number);
+template <typename Shared>
+Shared* share_with_host(std::uint32_t version, long number) {
+  return static_cast<Shared*>(share_with_host(sizeof(Shared), version, number));
+}
 
 // Socket buffers: hands them to the host (at the app's first epoll_wait, accept or connect).
 void attach_socket_buffers_once();

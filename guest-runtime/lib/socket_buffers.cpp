@@ -11,7 +11,6 @@
 // which only touches the buffers while the app is stopped in a hypercall.
 #include "hyperlet/socket_buffers.h"
 
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -45,19 +44,10 @@ void attach_socket_buffers_once() {
   // 4.3 MiB of address space: not worth taking from a small VM.
   const auto info = hyperlet::guest_info();
   if (!info || info->memory_size < kMinimumMemory) return;
-  const int saved_errno = errno;
-  void* memory = mmap(nullptr, sizeof(SocketBuffers), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory != MAP_FAILED) {
-    auto* buffers = static_cast<SocketBuffers*>(memory);
-    buffers->version = hyperlet::abi::kSocketBuffersVersion;
-    if (syscall(static_cast<long>(hyperlet::abi::kSyscallSocketBuffers), memory, sizeof(SocketBuffers)) == 0) {
-      g_buffers = buffers;
-    } else {
-      munmap(memory, sizeof(SocketBuffers));  // an older host: the trap path it is
-    }
-  }
-  errno = saved_errno;
+  g_buffers = share_with_host<SocketBuffers>(hyperlet::abi::kSocketBuffersVersion,
+                                            static_cast<long>(hyperlet::abi::kSyscallSocketBuffers));
 }
+
 
 namespace {
 
