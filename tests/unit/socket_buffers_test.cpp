@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "core/unique_fd.h"
@@ -302,13 +303,8 @@ TEST_F(SocketBuffersTest, RandomSharedMemoryNeverHurtsTheHost) {
   attach();
   UniqueFd peer;
   const int fd = connect_guest_socket(peer);
-  std::uint64_t state = 0x9e3779b97f4a7c15u;
-  auto next = [&] {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  };
+  std::mt19937_64 random(0x9e3779b97f4a7c15u);  // fixed seed: the same rounds every run
+  auto next = [&] { return random(); };
   const std::uint64_t buffer = layout_.heap_start;
   for (int round = 0; round < 2000; ++round) {
     // Random words over the header, the slots around the connection, and the output area.
