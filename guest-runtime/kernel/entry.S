@@ -71,6 +71,9 @@ syscall_trap_entry:
   pushq %rdi
   movq %rsp, %rdi
   call handle_syscall
+// A new thread's first return to ring 3 starts here (threads.cpp: sys_clone).
+.global syscall_return
+syscall_return:
   popq %rdi
   popq %rsi
   popq %rdx
@@ -81,12 +84,13 @@ syscall_trap_entry:
   iretq
 
 // LSTAR target for the hardware `syscall` path: rcx = user rip, r11 = user
-// rflags, rsp still the user's. One vCPU, so one fixed kernel stack suffices.
+// rflags, rsp still the user's. One vCPU: the running thread's kernel stack,
+// the same one TSS.rsp0 gives the trap path (threads.cpp switches both).
 // It builds the interrupt frame the trap path gets from the CPU and joins it.
 .global syscall_entry
 syscall_entry:
   movq %rsp, user_rsp_scratch(%rip)
-  movq $KERNEL_STACK_TOP, %rsp
+  movq current_kernel_stack_top(%rip), %rsp
   pushq $USER_DS
   pushq user_rsp_scratch(%rip)
   pushq %r11
@@ -160,6 +164,27 @@ EXCEPTION_WITH_ERROR 29
 EXCEPTION_WITH_ERROR 30
 EXCEPTION_NO_ERROR 31
 
+// Cooperative thread switch (threads.cpp): thread_switch(&save_rsp, next_rsp)
+// saves the callee-saved registers and rsp on the current kernel stack and
+// resumes the thread whose kernel stack is at next_rsp.
+.global thread_switch
+thread_switch:
+  pushq %rbx
+  pushq %rbp
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbp
+  popq %rbx
+  ret
+
 // Every exception that gets here ends the VM (handle_exception reports it).
 exception_common:
   SAVE_REGS
@@ -168,6 +193,12 @@ exception_common:
 1:
   hlt
   jmp 1b
+
+.data
+.balign 8
+.global current_kernel_stack_top
+current_kernel_stack_top:
+  .quad KERNEL_STACK_TOP
 
 .bss
 .balign 8

@@ -10,7 +10,7 @@
 namespace hyperlet::kernel {
 namespace {
 
-constexpr uint64_t kIdentityId = 1;  // pid, tid: the app is process 1 of its VM
+constexpr uint64_t kIdentityId = 1;  // pid: the app is process 1 of its VM (its first thread's tid)
 
 int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
   handled_here = true;
@@ -23,21 +23,23 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_madvise: return sys_madvise(a[0], a[1], a[2]);
     case __NR_msync: return sys_msync(a[0], a[1], a[2]);
     case __NR_arch_prctl: return sys_arch_prctl(a[0], a[1]);
-    case __NR_set_tid_address: return kIdentityId;
-    case __NR_set_robust_list: return 0;
+    case __NR_set_tid_address: return sys_set_tid_address(a[0]);
+    case __NR_set_robust_list: return sys_set_robust_list(a[0], a[1]);
     case __NR_rseq: return error(ENOSYS);
     case __NR_prlimit64: return sys_prlimit64(a[0], a[1], a[2], a[3]);
     case __NR_getrlimit: return sys_prlimit64(0, a[0], 0, a[1]);
-    case __NR_getpid:
-    case __NR_gettid: return kIdentityId;
+    case __NR_getpid: return kIdentityId;
+    case __NR_gettid: return current_tid;
     case __NR_getppid: return 0;
     case __NR_getuid:
     case __NR_geteuid:
     case __NR_getgid:
     case __NR_getegid: return 0;
     case __NR_uname: return sys_uname(a[0]);
-    case __NR_sched_yield: return 0;
-    case __NR_futex: return sys_futex(a[0], a[1], a[2], a[3]);
+    case __NR_sched_yield: return sys_sched_yield();
+    case __NR_futex: return sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]);
+    case __NR_clone: return sys_clone(a);
+    case __NR_clone3: return error(ENOSYS);  // glibc then falls back to clone
     case __NR_rt_sigaction: return sys_rt_sigaction(a[0], a[1], a[2], a[3]);
     case __NR_rt_sigprocmask: return sys_rt_sigprocmask(a[0], a[1], a[2], a[3]);
     case __NR_sigaltstack: return sys_sigaltstack(a[0], a[1]);
@@ -53,7 +55,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_readlinkat:
       if (static_cast<int64_t>(a[0]) != -100 /* AT_FDCWD */) return forward_to_host(number, a);
       return sys_readlink(number, a[1], a[2], a[3], a);
-    case __NR_exit:
+    case __NR_exit: sys_exit_thread(a[0]);
     case __NR_exit_group: sys_exit_group(a[0]);
     default: handled_here = false; return forward_to_host(number, a);
   }

@@ -16,12 +16,20 @@ namespace hyperlet::kernel {
 extern uint64_t protected_pages;
 bool user_pages_present(uint64_t address, uint64_t length);
 
-inline bool user_range_ok(uint64_t address, uint64_t length) {
+// In the app's memory and off the stack guard, whether or not its pages are
+// present: what calls that change mappings (munmap, mprotect) check.
+inline bool user_range_mappable(uint64_t address, uint64_t length) {
   const uint64_t end = address + length;
   const abi::BootInfo& info = boot_info();
   const bool in_app = end >= address && address >= abi::kUserSpaceStart && end <= info.page_tables_base;
   const bool touches_guard = address < info.stack_bottom && end > info.mmap_top;
-  return in_app && !touches_guard && (protected_pages == 0 || user_pages_present(address, length));
+  return in_app && !touches_guard;
+}
+
+// What the kernel may read or write for the app.
+inline bool user_range_ok(uint64_t address, uint64_t length) {
+  return user_range_mappable(address, length) &&
+         (protected_pages == 0 || user_pages_present(address, length));
 }
 
 template <typename T>

@@ -8,6 +8,7 @@
 namespace hyperlet {
 
 enum class ExitStatus : int {
+  kAppDeadlock = 119,
   kKvmUnavailable = 120,
   kGuestMemoryTooSmall = 121,
   kVmFailure = 122,
@@ -36,6 +37,8 @@ struct ExitStatusDescription {
 };
 
 inline constexpr std::array kExitStatusTable = {
+    ExitStatusDescription{ExitStatus::kAppDeadlock,
+                          "every thread of the app waits on a futex with no timeout (a deadlock)"},
     ExitStatusDescription{ExitStatus::kKvmUnavailable, "/dev/kvm is missing or not permitted"},
     ExitStatusDescription{ExitStatus::kGuestMemoryTooSmall, "the app does not fit in --memory"},
     ExitStatusDescription{ExitStatus::kVmFailure,

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <ctime>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -32,6 +34,8 @@ std::string_view hypercall_name(std::uint64_t call) {
     case abi::Hypercall::kFault: return "fault";
     case abi::Hypercall::kDiscard: return "discard";
     case abi::Hypercall::kTrace: return "trace";
+    case abi::Hypercall::kSleep: return "sleep";
+    case abi::Hypercall::kDeadlock: return "deadlock";
     case abi::Hypercall::kCount: break;
   }
   return "unknown";
@@ -62,7 +66,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
   // The app's deferred socket writes were made before it exited or faulted: they
   // reach their connections, as a process's writes outlive it.
   if (call == static_cast<std::uint64_t>(abi::Hypercall::kExit) ||
-      call == static_cast<std::uint64_t>(abi::Hypercall::kFault)) {
+      call == static_cast<std::uint64_t>(abi::Hypercall::kFault) ||
+      call == static_cast<std::uint64_t>(abi::Hypercall::kDeadlock)) {
     context_.socket_buffers.send_deferred_writes(context_);
   }
   switch (static_cast<abi::Hypercall>(call)) {
@@ -110,6 +115,32 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
                    args->result);
       }
       return std::nullopt;
+    }
+    case abi::Hypercall::kSleep: {
+      // Every app thread waits and the earliest futex timeout is this far off.
+      auto args = memory_.read<abi::SleepArgs>(argument_address);
+      if (!args) return bad_arguments();
+      constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
+      constexpr std::uint64_t kMaxSeconds = std::uint64_t{1} << 40;
+      const timespec duration{static_cast<time_t>(std::min(args->nanoseconds / kNanosPerSecond, kMaxSeconds)),
+                              static_cast<long>(args->nanoseconds % kNanosPerSecond)};
+      // Interrupted (--timeout, Ctrl-C): the run loop sees the stop; otherwise the
+      // guest finds its deadline not yet reached and asks again.
+      if (::clock_nanosleep(CLOCK_MONOTONIC, 0, &duration, nullptr) == EINTR) context_.interrupted = true;
+      if (trace_) fmt::print(stderr, "[hyperlet hypercall] sleep({} ns)\n", args->nanoseconds);
+      return std::nullopt;
+    }
+    case abi::Hypercall::kDeadlock: {
+      auto args = memory_.read<abi::DeadlockArgs>(argument_address);
+      if (!args) return bad_arguments();
+      if (args->threads <= 1) {
+        return fail(ExitStatus::kAppDeadlock,
+                    "app deadlocked: its only thread waits on futex {:#x} with no timeout, and nothing can wake it",
+                    args->futex_address);
+      }
+      return fail(ExitStatus::kAppDeadlock,
+                  "app deadlocked: all {} of its threads wait on futexes with no timeout, and none can run",
+                  args->threads);
     }
     case abi::Hypercall::kFault: {
       auto args = memory_.read<abi::FaultArgs>(argument_address);

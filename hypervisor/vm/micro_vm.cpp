@@ -346,10 +346,11 @@ class MicroVm {
             if (options_.exit_on_ready) return 0;
           }
           if (!finished) break;
-          // An app fault's report already says where, and a signal needs no place;
-          // a broken hypercall needs the rip.
+          // An app fault's report already says where, a signal or a deadlock needs
+          // no place; a broken hypercall needs the rip.
           if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault) &&
-              call != static_cast<std::uint64_t>(abi::Hypercall::kExit)) {
+              call != static_cast<std::uint64_t>(abi::Hypercall::kExit) &&
+              call != static_cast<std::uint64_t>(abi::Hypercall::kDeadlock)) {
             return fail_at(vcpu, finished->error().status, finished->error().message);
           }
           return *finished;

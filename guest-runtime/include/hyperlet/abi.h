@@ -62,6 +62,11 @@ inline constexpr uint64_t kSyscallReady = 0x10000001;  // "ready to serve"; retu
 // Room for the vDSO image, readable and executable from ring 3.
 inline constexpr uint64_t kVdsoAddr = 0x40000;
 inline constexpr uint64_t kVdsoMaxSize = 0x10000;
+// Kernel stacks of the app's threads other than the first (which keeps
+// kKernelStackTop): kernel-only memory, one kThreadStackSize slot per thread.
+inline constexpr uint64_t kThreadStacksBottom = 0x60000;
+inline constexpr uint64_t kThreadStacksTop = 0x100000;
+inline constexpr uint64_t kThreadStackSize = 0x2000;
 inline constexpr uint64_t kKernelImageBase = 0x100000;
 inline constexpr uint64_t kKernelImageLimit = 0x200000;
 // Everything from here up to the page tables is the app's.
@@ -96,6 +101,8 @@ enum class Hypercall : uint16_t {
   kFault = 2,        // FaultArgs: an unhandled CPU exception; never returns.
   kDiscard = 3,      // DiscardArgs: give pages back; they read as zero afterwards.
   kTrace = 4,        // SyscallArgs: a syscall the guest handled itself (only with --trace).
+  kSleep = 5,        // SleepArgs: no app thread can run until a futex timeout; sleep that long.
+  kDeadlock = 6,     // DeadlockArgs: every app thread waits with no timeout; never returns.
   kCount
 };
 
@@ -127,8 +134,19 @@ struct DiscardArgs {
   int64_t result;
 };
 
+struct SleepArgs {
+  uint64_t nanoseconds;  // relative, CLOCK_MONOTONIC
+};
+
+struct DeadlockArgs {
+  uint64_t threads;         // live app threads, all waiting
+  uint64_t futex_address;   // what the running thread waits on
+};
+
 union HypercallArgs {
   ExitArgs exit;
+  SleepArgs sleep;
+  DeadlockArgs deadlock;
   SyscallArgs syscall;
   FaultArgs fault;
   DiscardArgs discard;

@@ -151,20 +151,41 @@ volatile uint64_t& page_table_entry(uint64_t page) {
   return ptes[page / kPage];
 }
 
+// Not-present pages per 2 MiB region (guest memory is at most 16 GiB), so that
+// making a large range present again (munmap, mprotect) skips the regions that
+// have none: a multi-threaded glibc app munmaps 64 MiB arena reservations.
+constexpr uint64_t kMaxRegions = (16ull << 30) / kRegion;
+uint16_t region_protected[kMaxRegions];
+
 void set_present(uint64_t address, uint64_t length, bool present) {
-  for (uint64_t page = address; page < address + length; page += kPage) {
+  const uint64_t end = address + length;
+  for (uint64_t page = address; page < end;) {
+    const uint64_t region = page / kRegion;
+    if (present && region_protected[region] == 0) {
+      page = (region + 1) * kRegion;
+      continue;
+    }
     volatile uint64_t& pte = page_table_entry(page);
     const bool was_present = (pte & kPresent) != 0;
-    if (was_present == present) continue;
-    pte = present ? (pte | kPresent) : (pte & ~kPresent);
-    protected_pages += present ? -1ull : 1ull;
-    asm volatile("invlpg (%0)" : : "r"(page) : "memory");
+    if (was_present != present) {
+      pte = present ? (pte | kPresent) : (pte & ~kPresent);
+      protected_pages += present ? -1ull : 1ull;
+      region_protected[region] = static_cast<uint16_t>(region_protected[region] + (present ? -1 : 1));
+      asm volatile("invlpg (%0)" : : "r"(page) : "memory");
+    }
+    page += kPage;
   }
 }
 
+// A PROT_NONE mapping this large is an address-space reservation (glibc's
+// per-thread malloc arenas reserve 64 MiB and more); clearing each of its pages
+// costs ~10 emulated instructions, so it stays accessible. Guard pages and
+// thread stacks (8 MiB) are smaller and enforced.
+constexpr uint64_t kLargestEnforcedNone = 16ull << 20;
+
 void apply_protection(uint64_t address, uint64_t length, uint64_t prot) {
   if (prot == PROT_NONE) {
-    set_present(address, length, false);
+    if (length <= kLargestEnforcedNone) set_present(address, length, false);
   } else if (protected_pages != 0) {
     set_present(address, length, true);
   }
@@ -341,7 +362,7 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
 int64_t sys_munmap(uint64_t address, uint64_t length) {
   if ((address & (kPage - 1)) != 0 || length == 0) return error(EINVAL);
   length = page_up(length);
-  if (!user_range_ok(address, length)) return error(EINVAL);
+  if (!user_range_mappable(address, length)) return error(EINVAL);
   if (!in_mmap_region(address, length)) return 0;  // nothing of ours is mapped there
   if (shared_count != 0) {
     write_back(address, address + length);
@@ -371,7 +392,9 @@ void write_back_shared_maps() {
 int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot) {
   if ((address & (kPage - 1)) != 0) return error(EINVAL);
   length = page_up(length);
-  if (!user_range_ok(address, length)) return error(ENOMEM);
+  // PROT_NONE pages (a thread stack's guard, a reservation) may be made usable again.
+  if (!user_range_mappable(address, length)) return error(ENOMEM);
+  if (prot != PROT_NONE && protected_pages == 0) return 0;
   set_present(address, length, prot != PROT_NONE);
   return 0;
 }
@@ -400,7 +423,7 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
 int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice) {
   if ((address & (kPage - 1)) != 0) return error(EINVAL);
   length = page_up(length);
-  if (!user_range_ok(address, length)) return error(ENOMEM);
+  if (!user_range_mappable(address, length)) return error(ENOMEM);
   if (advice == MADV_DONTNEED || advice == MADV_FREE) discard(address, length);
   return 0;
 }

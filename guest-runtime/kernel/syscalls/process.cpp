@@ -1,6 +1,5 @@
-// Process-wide state the app asks about or sets: FS base, limits, uname, futex, exit.
+// Process-wide state the app asks about or sets: FS base, limits, uname, exit.
 #include <asm/prctl.h>
-#include <linux/futex.h>
 #include <linux/resource.h>
 #include <linux/utsname.h>
 
@@ -83,25 +82,6 @@ int64_t sys_uname(uint64_t buffer) {
   copy_string(name->machine, "x86_64");
   copy_string(name->domainname, "(none)");
   return 0;
-}
-
-// One thread: a wait whose condition holds can never be woken.
-int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout) {
-  const uint64_t command = op & FUTEX_CMD_MASK;
-  switch (command) {
-    case FUTEX_WAIT:
-    case FUTEX_WAIT_BITSET: {
-      auto* word = user_pointer<uint32_t>(address);
-      if (word == nullptr) return error(EFAULT);
-      if (*word != static_cast<uint32_t>(value)) return error(EAGAIN);
-      return timeout != 0 ? error(ETIMEDOUT) : error(EDEADLK);
-    }
-    case FUTEX_WAKE:
-    case FUTEX_WAKE_BITSET:
-      return 0;
-    default:
-      return error(ENOSYS);
-  }
 }
 
 void sys_exit_group(uint64_t status) {

@@ -17,7 +17,7 @@ constexpr uint64_t kSignalCount = 64;
 constexpr uint64_t kSigsetSize = 8;
 constexpr uint64_t kSigKill = 9;
 constexpr uint64_t kSigStop = 19;
-constexpr uint64_t kAppId = 1;  // the app is process 1 and its only thread (syscall_dispatch.cpp)
+constexpr uint64_t kAppId = 1;  // the app is process 1 (syscall_dispatch.cpp)
 constexpr uint64_t kSigDefault = 0;  // SIG_DFL
 constexpr uint64_t kSigIgnore = 1;   // SIG_IGN
 
@@ -71,7 +71,7 @@ int64_t sys_kill(uint64_t pid, uint64_t signal) {
 
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal) {
   if (static_cast<int64_t>(process) <= 0 || static_cast<int64_t>(thread) <= 0) return error(EINVAL);
-  if (process != kAppId || thread != kAppId) return error(ESRCH);
+  if (process != kAppId || !thread_alive(thread)) return error(ESRCH);
   return send_to_self(signal);
 }
 

@@ -26,8 +26,18 @@ void write_back_shared_maps();
 int64_t sys_arch_prctl(uint64_t code, uint64_t address);
 int64_t sys_prlimit64(uint64_t pid, uint64_t resource, uint64_t new_limit, uint64_t old_limit);
 int64_t sys_uname(uint64_t buffer);
-int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout);
 [[noreturn]] void sys_exit_group(uint64_t status);
+
+// threads.cpp
+extern uint32_t current_tid;
+int64_t sys_clone(const uint64_t (&args)[6]);  // args is the SyscallFrame's start
+int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2,
+                  uint64_t value3);
+int64_t sys_sched_yield();
+int64_t sys_set_tid_address(uint64_t address);
+int64_t sys_set_robust_list(uint64_t head, uint64_t length);
+[[noreturn]] void sys_exit_thread(uint64_t status);
+bool thread_alive(uint64_t tid);
 
 // signals.cpp
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);

@@ -1,0 +1,367 @@
+// Threads on the one vCPU: clone with glibc's (or musl's) pthread flags, futex
+// wait and wake, sched_yield, exit of one thread, gettid.
+//
+// Scheduling is cooperative: a thread runs until it blocks in a futex wait,
+// yields or exits; only then does the kernel switch. Each thread has its own
+// kernel stack (the first keeps the boot stack, the others take a slot of
+// kernel-only memory at abi::kThreadStacksBottom), so a thread that blocks
+// simply stays inside its syscall on its own stack. A switch saves the
+// outgoing thread's callee-saved registers and rsp on its kernel stack (entry.S:
+// thread_switch), its SSE/x87 state with fxsave64 and its FS base; then it
+// points TSS.rsp0 and the LSTAR path's stack at the next thread's kernel stack,
+// loads its FS base and SSE state and returns into it.
+//
+// Until the first clone none of this runs: a single-threaded app pays nothing
+// on its syscalls or at boot (the thread table is .bss, never touched).
+#include <linux/futex.h>
+#include <linux/sched.h>
+
+#include "../errno.h"
+#include "../hypercall.h"
+#include "../time.h"
+#include "../trap_frame.h"
+#include "../user_memory.h"
+#include "syscalls.h"
+
+extern "C" {
+// entry.S
+extern uint64_t current_kernel_stack_top;  // the LSTAR path's kernel stack
+void thread_switch(uint64_t* save_rsp, uint64_t next_rsp);
+void syscall_return();
+}
+
+namespace hyperlet::kernel {
+
+uint32_t current_tid = 1;  // the app's first thread is tid 1 = pid
+
+namespace {
+
+constexpr uint32_t kMsrFsBase = 0xc0000100;
+constexpr uint64_t kTssRsp0 = abi::kTssAddr + 4;
+constexpr int kMaxThreads =
+    1 + static_cast<int>((abi::kThreadStacksTop - abi::kThreadStacksBottom) / abi::kThreadStackSize);
+// What pthread_create passes (CLONE_DETACHED is ignored by Linux since 2.6).
+constexpr uint64_t kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                                  CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
+                                  CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
+constexpr uint64_t kExitSignalMask = 0xff;
+
+enum class State : uint32_t { kFree = 0, kRunning, kRunnable, kWaiting };
+
+struct alignas(16) Thread {
+  uint8_t fpu[512];  // fxsave64 area; must stay 16-byte aligned
+  uint64_t saved_rsp;
+  uint64_t kernel_stack_top;
+  uint64_t fs_base;
+  uint64_t clear_child_tid;
+  uint64_t robust_list;
+  uint64_t futex_address;
+  uint64_t deadline_ns;  // kvmclock ns; meaningful when has_deadline
+  int64_t wake_result;   // what the blocked syscall returns: 0, or -ETIMEDOUT
+  uint32_t futex_bitset;
+  uint32_t tid;
+  State state;
+  bool has_deadline;
+};
+
+Thread threads[kMaxThreads];
+Thread* current = &threads[0];
+int slots_used = 1;   // threads[0, slots_used) may be in use; 1 until the first clone
+int live_threads = 1;
+uint32_t next_tid = 2;
+bool first_exited;
+uint64_t first_exit_status;
+
+void write_msr(uint32_t msr, uint64_t value) {
+  asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
+               "d"(static_cast<uint32_t>(value >> 32)));
+}
+
+uint64_t read_msr(uint32_t msr) {
+  uint32_t low, high;
+  asm volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
+  return (static_cast<uint64_t>(high) << 32) | low;
+}
+
+void save_fpu(Thread& thread) { asm volatile("fxsave64 %0" : "=m"(thread.fpu)); }
+void load_fpu(const Thread& thread) { asm volatile("fxrstor64 %0" : : "m"(thread.fpu)); }
+
+// Runs `next` instead of the current thread; returns when the current thread
+// is switched back to (an exiting thread never is).
+void switch_to(Thread& next) {
+  Thread& previous = *current;
+  next.state = State::kRunning;
+  if (&next == &previous) return;
+  if (previous.state != State::kFree) {
+    save_fpu(previous);
+    previous.fs_base = read_msr(kMsrFsBase);
+  }
+  current = &next;
+  current_tid = next.tid;
+  *reinterpret_cast<volatile uint64_t*>(kTssRsp0) = next.kernel_stack_top;
+  current_kernel_stack_top = next.kernel_stack_top;
+  write_msr(kMsrFsBase, next.fs_base);
+  load_fpu(next);
+  thread_switch(&previous.saved_rsp, next.saved_rsp);
+}
+
+// Makes waiting threads whose timeout has passed runnable; answers the
+// earliest deadline still ahead (0 if none).
+uint64_t expire_timeouts(uint64_t now) {
+  uint64_t earliest = 0;
+  for (int i = 0; i < slots_used; ++i) {
+    Thread& thread = threads[i];
+    if (thread.state != State::kWaiting || !thread.has_deadline) continue;
+    if (thread.deadline_ns <= now) {
+      thread.state = State::kRunnable;
+      thread.wake_result = error(ETIMEDOUT);
+    } else if (earliest == 0 || thread.deadline_ns < earliest) {
+      earliest = thread.deadline_ns;
+    }
+  }
+  return earliest;
+}
+
+// The current thread has blocked, yielded or exited (its state says which):
+// run the next runnable thread, round robin. With none, sleep on the host
+// until the earliest futex timeout; with no timeout either, nothing can ever
+// run again, and the run ends as a deadlock instead of hanging.
+void schedule() {
+  for (;;) {
+    const uint64_t earliest = expire_timeouts(kvmclock_ns());
+    const int start = static_cast<int>(current - threads);
+    for (int step = 1; step <= slots_used; ++step) {
+      Thread& candidate = threads[(start + step) % slots_used];
+      if (candidate.state == State::kRunnable) return switch_to(candidate);
+    }
+    if (earliest == 0) {
+      abi::DeadlockArgs& args = hypercall_args().deadlock;
+      args.threads = static_cast<uint64_t>(live_threads);
+      args.futex_address = 0;
+      for (int i = 0; i < slots_used && args.futex_address == 0; ++i) {
+        if (threads[i].state == State::kWaiting) args.futex_address = threads[i].futex_address;
+      }
+      hypercall(abi::Hypercall::kDeadlock);
+      for (;;) asm volatile("hlt");
+    }
+    const uint64_t now = kvmclock_ns();
+    if (earliest > now) {
+      hypercall_args().sleep.nanoseconds = earliest - now;
+      hypercall(abi::Hypercall::kSleep);
+    }
+  }
+}
+
+// Wakes up to `count` threads waiting on `address` whose bitset meets `bitset`.
+int64_t wake(uint64_t address, uint64_t count, uint32_t bitset) {
+  int64_t woken = 0;
+  for (int i = 0; i < slots_used && static_cast<uint64_t>(woken) < count; ++i) {
+    Thread& thread = threads[i];
+    if (thread.state == State::kWaiting && thread.futex_address == address &&
+        (thread.futex_bitset & bitset) != 0) {
+      thread.state = State::kRunnable;
+      thread.wake_result = 0;
+      ++woken;
+    }
+  }
+  return woken;
+}
+
+struct Timespec {
+  int64_t seconds;
+  int64_t nanoseconds;
+};
+
+int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolute, bool realtime,
+             uint32_t bitset) {
+  auto* word = user_pointer<uint32_t>(address);
+  if (word == nullptr) return error(EFAULT);
+  if (bitset == 0) return error(EINVAL);
+  bool has_deadline = false;
+  uint64_t deadline = 0;
+  const uint64_t now = kvmclock_ns();
+  if (timeout != 0) {
+    const auto* time = user_pointer<Timespec>(timeout);
+    if (time == nullptr) return error(EFAULT);
+    if (time->seconds < 0 || time->nanoseconds < 0 || time->nanoseconds >= 1'000'000'000) {
+      return error(EINVAL);
+    }
+    int64_t ns = time->seconds > (int64_t{1} << 33) ? int64_t{1} << 62
+                                                     : time->seconds * 1'000'000'000 + time->nanoseconds;
+    if (absolute) {
+      const auto& offsets = *reinterpret_cast<const abi::VdsoData*>(abi::kVdsoDataAddr);
+      ns -= realtime ? offsets.realtime_offset_ns : offsets.monotonic_offset_ns;
+    } else {
+      ns += static_cast<int64_t>(now);
+    }
+    has_deadline = true;
+    deadline = ns > 0 ? static_cast<uint64_t>(ns) : 1;
+  }
+  if (*word != expected) return error(EAGAIN);
+  if (has_deadline && deadline <= now) return error(ETIMEDOUT);
+  Thread& self = *current;
+  self.state = State::kWaiting;
+  self.futex_address = address;
+  self.futex_bitset = bitset;
+  self.has_deadline = has_deadline;
+  self.deadline_ns = deadline;
+  self.wake_result = 0;
+  schedule();
+  return current->wake_result;
+}
+
+// Moves up to `count` waiters of `from` to wait on `to` instead.
+int64_t requeue(uint64_t from, uint64_t to, uint64_t count) {
+  int64_t moved = 0;
+  for (int i = 0; i < slots_used && static_cast<uint64_t>(moved) < count; ++i) {
+    Thread& thread = threads[i];
+    if (thread.state == State::kWaiting && thread.futex_address == from) {
+      thread.futex_address = to;
+      ++moved;
+    }
+  }
+  return moved;
+}
+
+// The first clone makes the boot thread a proper table entry.
+void adopt_first_thread() {
+  Thread& first = threads[0];
+  first.tid = 1;
+  first.state = State::kRunning;
+  first.kernel_stack_top = abi::kKernelStackTop;
+}
+
+}  // namespace
+
+int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2,
+                  uint64_t value3) {
+  const uint64_t command = op & FUTEX_CMD_MASK;
+  const bool realtime = (op & FUTEX_CLOCK_REALTIME) != 0;
+  switch (command) {
+    case FUTEX_WAIT:
+      return wait(address, static_cast<uint32_t>(value), timeout, false, false, FUTEX_BITSET_MATCH_ANY);
+    case FUTEX_WAIT_BITSET:
+      return wait(address, static_cast<uint32_t>(value), timeout, true, realtime,
+                  static_cast<uint32_t>(value3));
+    case FUTEX_WAKE:
+    case FUTEX_WAKE_BITSET: {
+      const uint32_t bitset = command == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : static_cast<uint32_t>(value3);
+      if (bitset == 0) return error(EINVAL);
+      if (slots_used == 1) return 0;  // one thread, and it is not waiting
+      return wake(address, value, bitset);
+    }
+    case FUTEX_CMP_REQUEUE:
+    case FUTEX_REQUEUE: {
+      auto* word = user_pointer<uint32_t>(address);
+      if (word == nullptr || user_pointer<uint32_t>(address2) == nullptr) return error(EFAULT);
+      if (command == FUTEX_CMP_REQUEUE && *word != static_cast<uint32_t>(value3)) return error(EAGAIN);
+      if (slots_used == 1) return 0;
+      const int64_t woken = wake(address, value, FUTEX_BITSET_MATCH_ANY);
+      return woken + requeue(address, address2, timeout /* val2 */);
+    }
+    default:
+      return error(ENOSYS);
+  }
+}
+
+int64_t sys_clone(const uint64_t (&args)[6]) {
+  const uint64_t flags = args[0];
+  const uint64_t stack = args[1];
+  const uint64_t parent_tid = args[2];
+  const uint64_t child_tid = args[3];
+  const uint64_t tls = args[4];
+  // A new process (fork, vfork, posix_spawn) cannot exist in this VM.
+  if ((flags & (CLONE_THREAD | CLONE_VM)) != (CLONE_THREAD | CLONE_VM)) return error(ENOSYS);
+  if ((flags & CLONE_SIGHAND) == 0 || (flags & ~(kThreadFlags | kExitSignalMask)) != 0) return error(EINVAL);
+  uint32_t* parent_tid_word = nullptr;
+  uint32_t* child_tid_word = nullptr;
+  if ((flags & CLONE_PARENT_SETTID) != 0 && (parent_tid_word = user_pointer<uint32_t>(parent_tid)) == nullptr) {
+    return error(EFAULT);
+  }
+  if ((flags & CLONE_CHILD_SETTID) != 0 && (child_tid_word = user_pointer<uint32_t>(child_tid)) == nullptr) {
+    return error(EFAULT);
+  }
+  if (slots_used == 1) adopt_first_thread();
+  int slot = 1;
+  while (slot < kMaxThreads && threads[slot].state != State::kFree) ++slot;
+  if (slot == kMaxThreads) return error(EAGAIN);
+  if (slot == slots_used) ++slots_used;
+
+  Thread& child = threads[slot];
+  child = Thread{};
+  child.tid = next_tid++;
+  child.kernel_stack_top = abi::kThreadStacksBottom + static_cast<uint64_t>(slot) * abi::kThreadStackSize;
+  child.fs_base = (flags & CLONE_SETTLS) != 0 ? tls : read_msr(kMsrFsBase);
+  child.clear_child_tid = (flags & CLONE_CHILD_CLEARTID) != 0 ? child_tid : 0;
+  save_fpu(child);  // the child starts with the parent's SSE/x87 state
+
+  // The child returns from this syscall in ring 3 with the parent's registers,
+  // rax = 0 and the new stack: a copy of the parent's SyscallFrame on its
+  // kernel stack, under which thread_switch finds zeroed callee-saved registers
+  // and returns to entry.S's syscall_return. (glibc's and musl's clone child
+  // paths use only rax, rsp and the argument registers.)
+  const auto& parent_frame = reinterpret_cast<const SyscallFrame&>(args);
+  auto* frame = reinterpret_cast<SyscallFrame*>(child.kernel_stack_top - sizeof(SyscallFrame));
+  *frame = parent_frame;
+  frame->rax = 0;
+  if (stack != 0) frame->rsp = stack;
+  auto* words = reinterpret_cast<uint64_t*>(frame);
+  words[-1] = reinterpret_cast<uint64_t>(&syscall_return);
+  for (int i = 2; i <= 7; ++i) words[-i] = 0;
+  child.saved_rsp = reinterpret_cast<uint64_t>(&words[-7]);
+
+  if (parent_tid_word != nullptr) *parent_tid_word = child.tid;
+  if (child_tid_word != nullptr) *child_tid_word = child.tid;
+  child.state = State::kRunnable;
+  ++live_threads;
+  return child.tid;
+}
+
+int64_t sys_sched_yield() {
+  if (slots_used == 1) return 0;
+  current->state = State::kRunnable;
+  schedule();
+  return 0;
+}
+
+int64_t sys_set_tid_address(uint64_t address) {
+  current->clear_child_tid = address;
+  return current_tid;
+}
+
+int64_t sys_set_robust_list(uint64_t head, uint64_t length) {
+  if (length != 24) return error(EINVAL);  // sizeof(struct robust_list_head)
+  current->robust_list = head;
+  return 0;
+}
+
+bool thread_alive(uint64_t tid) {
+  if (tid == current_tid) return true;
+  for (int i = 0; i < slots_used; ++i) {
+    if (threads[i].state != State::kFree && threads[i].tid == tid) return true;
+  }
+  return false;
+}
+
+void sys_exit_thread(uint64_t status) {
+  if (live_threads == 1) sys_exit_group(first_exited ? first_exit_status : status);
+  Thread& self = *current;
+  // pthread_join waits for this word to become 0 (CLONE_CHILD_CLEARTID).
+  if (auto* word = user_pointer<uint32_t>(self.clear_child_tid); word != nullptr) {
+    *word = 0;
+    wake(self.clear_child_tid, 1, FUTEX_BITSET_MATCH_ANY);
+  }
+  if (&self == &threads[0]) {
+    // As in Linux, the process's exit status is then its first thread's.
+    first_exited = true;
+    first_exit_status = status;
+  }
+  // Its kernel stack stays in use until the switch below, and nothing can take
+  // the slot before then: one vCPU, and no interrupts.
+  self.state = State::kFree;
+  --live_threads;
+  schedule();
+  for (;;) asm volatile("hlt");
+}
+
+}  // namespace hyperlet::kernel

@@ -1,0 +1,220 @@
+// Ordinary C++ threads, one section per argv[1]; the output must be the same in
+// a microVM (one vCPU, cooperative guest-kernel threads) as natively.
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <numeric>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int parallel_sum() {
+  std::vector<long> values(400'000);
+  std::iota(values.begin(), values.end(), 1);
+  long partial[4] = {};
+  std::vector<std::thread> workers;
+  const std::size_t chunk = values.size() / 4;
+  for (int i = 0; i < 4; ++i) {
+    workers.emplace_back([&, i] {
+      long sum = 0;
+      for (std::size_t j = i * chunk; j < (i + 1) * chunk; ++j) sum += values[j];
+      partial[i] = sum;
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  long total = 0;
+  for (long part : partial) {
+    std::printf("part %ld\n", part);
+    total += part;
+  }
+  std::printf("total %ld (expected %ld)\n", total, 400'000L * 400'001L / 2);
+  return 0;
+}
+
+int producer_consumer() {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::queue<int> queue;
+  bool done = false;
+  long consumed = 0;
+  int items = 0;
+  std::thread consumer([&] {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      changed.wait(lock, [&] { return !queue.empty() || done; });
+      while (!queue.empty()) {
+        consumed += queue.front();
+        ++items;
+        queue.pop();
+        changed.notify_all();
+      }
+      if (done) return;
+    }
+  });
+  for (int i = 1; i <= 1000; ++i) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return queue.size() < 8; });  // a bounded queue: the producer waits too
+    queue.push(i);
+    changed.notify_all();
+  }
+  {
+    std::lock_guard lock(mutex);
+    done = true;
+  }
+  changed.notify_all();
+  consumer.join();
+  std::printf("consumed %d items, sum %ld\n", items, consumed);
+  // A timed wait that times out, with another thread alive but waiting.
+  std::unique_lock lock(mutex);
+  const auto start = std::chrono::steady_clock::now();
+  const bool woken = changed.wait_for(lock, std::chrono::milliseconds(30), [] { return false; });
+  const auto waited = std::chrono::steady_clock::now() - start;
+  std::printf("wait_for: %d, waited >= 30 ms: %d\n", woken, waited >= std::chrono::milliseconds(30));
+  return 0;
+}
+
+thread_local int per_thread = 7;
+thread_local std::string per_thread_name = "main";
+
+int thread_locals() {
+  per_thread = 1;
+  std::vector<std::thread> threads;
+  std::mutex print;
+  std::vector<std::string> seen(3);
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      const int initial = per_thread;
+      per_thread = 100 + i;
+      per_thread_name = "worker " + std::to_string(i);
+      std::this_thread::yield();
+      seen[i] = per_thread_name + ": initial " + std::to_string(initial) + ", now " + std::to_string(per_thread);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& line : seen) std::printf("%s\n", line.c_str());
+  std::printf("main: %s %d\n", per_thread_name.c_str(), per_thread);
+  return 0;
+}
+
+int exception_in_thread() {
+  std::string caught;
+  std::thread thrower([&] {
+    try {
+      throw std::runtime_error("thrown in a thread");
+    } catch (const std::exception& error) {
+      caught = error.what();
+    }
+  });
+  thrower.join();
+  std::printf("caught: %s\n", caught.c_str());
+  // An exception carried to the joining thread through a promise.
+  std::promise<int> promise;
+  auto future = promise.get_future();
+  std::thread failer([&] {
+    try {
+      throw std::logic_error("through a future");
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+    }
+  });
+  try {
+    future.get();
+  } catch (const std::logic_error& error) {
+    std::printf("future rethrew: %s\n", error.what());
+  }
+  failer.join();
+  return 0;
+}
+
+int async_future() {
+  auto square = std::async(std::launch::async, [](int x) { return x * x; }, 12);
+  auto text = std::async(std::launch::async, [] { return std::string("from async"); });
+  double floating = 0.5;
+  auto fp = std::async(std::launch::async, [floating] { return floating * 3.25; });
+  std::printf("%d %s %.4f\n", square.get(), text.get().c_str(), fp.get());
+  return 0;
+}
+
+int many_threads() {
+  long total = 0;
+  for (int i = 0; i < 200; ++i) {
+    long value = 0;
+    std::thread worker([&value, i] { value = i; });
+    worker.join();
+    total += value;
+  }
+  std::printf("200 threads, total %ld\n", total);
+  // Eight alive at once (each stack is 8 MiB of the 128 MiB guest), sharing a mutex.
+  std::mutex mutex;
+  long counter = 0;
+  std::vector<std::thread> workers;
+  for (int i = 0; i < 8; ++i) {
+    workers.emplace_back([&] {
+      for (int j = 0; j < 100; ++j) {
+        std::lock_guard lock(mutex);
+        ++counter;
+        if (j % 10 == 0) std::this_thread::yield();
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  std::printf("8 threads, counter %ld\n", counter);
+  return 0;
+}
+
+// Each thread holds one mutex and waits for the other's: they never finish.
+int deadlock() {
+  std::mutex first, second;
+  std::atomic<int> holding{0};
+  std::thread other([&] {
+    std::lock_guard hold(second);
+    ++holding;
+    while (holding.load() < 2) std::this_thread::yield();
+    std::lock_guard wait(first);
+  });
+  std::lock_guard hold(first);
+  ++holding;
+  while (holding.load() < 2) std::this_thread::yield();
+  std::printf("both hold a lock\n");
+  std::fflush(stdout);
+  std::lock_guard wait(second);
+  other.join();
+  return 0;
+}
+
+// A clone without CLONE_THREAD (a new process) is refused: fork() fails.
+int fork_like() {
+  const long result = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (result == 0) _exit(0);  // natively: the child
+  std::printf("clone(SIGCHLD) %s\n", result > 0 ? "made a process" : "failed");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string section = argc > 1 ? argv[1] : "";
+  if (section == "sum") return parallel_sum();
+  if (section == "producer-consumer") return producer_consumer();
+  if (section == "thread-local") return thread_locals();
+  if (section == "exception") return exception_in_thread();
+  if (section == "async") return async_future();
+  if (section == "many") return many_threads();
+  if (section == "deadlock") return deadlock();
+  if (section == "fork") return fork_like();
+  std::fprintf(stderr, "usage: threads sum|producer-consumer|thread-local|exception|async|many|deadlock|fork\n");
+  return 2;
+}
