@@ -28,7 +28,9 @@ constexpr int kAttachAfterCalls = 4;
 constexpr unsigned kSpinsBeforeRecheck = 1u << 16;
 
 FileRing* g_ring = nullptr;
-// Atomic only for native runs of multi-threaded apps; a microVM has one app thread.
+// Atomic for native runs of multi-threaded apps. In a microVM the app's threads
+// take turns only at futex waits, yields and exits (guest-kernel threads are
+// cooperative), so a request and the wait for it are never interleaved.
 std::atomic<int> g_calls_before_attach{kAttachAfterCalls};
 
 void attach() {

@@ -7,8 +7,10 @@
 // changes what the app sees, only what it costs: on kvm_pvm a syscall trap is
 // ~22 µs and a VM exit ~35 µs more, a ring-3 copy well under 1 µs.
 //
-// One vCPU and no guest threads: nothing here races with anything but the host,
-// which only touches the buffers while the app is stopped in a hypercall.
+// One vCPU, and the app's threads take turns only at futex waits, yields and
+// exits (guest-kernel threads are cooperative), never inside this code: nothing
+// here races with anything but the host, which only touches the buffers while
+// the app is stopped in a hypercall. Preemptive threads would need a lock here.
 #include "hyperlet/socket_buffers.h"
 
 #include <sys/syscall.h>
