@@ -6,6 +6,7 @@
 #define KERNEL_STACK_TOP 0x20000
 #define USER_DS (0x18 | 3)
 #define USER_CS (0x20 | 3)
+#define PREEMPT_VECTOR 0x20  // abi::kPreemptVector (checked in threads.cpp)
 
 .macro SAVE_REGS
   pushq %rax
@@ -163,6 +164,40 @@ EXCEPTION_NO_ERROR 28
 EXCEPTION_WITH_ERROR 29
 EXCEPTION_WITH_ERROR 30
 EXCEPTION_NO_ERROR 31
+
+// The end of a time slice: the host injects kPreemptVector (KVM_INTERRUPT)
+// only while the app has more than one thread, and only when the guest runs
+// with IF=1, which is ring 3 alone (every gate and the LSTAR path enter ring 0
+// with IF=0, and ring 0 never sets it): the kernel is never interrupted, so it
+// needs no reentrancy. The whole user register state goes into a TrapFrame on
+// the thread's kernel stack; handle_preempt may switch threads (thread_switch
+// keeps this frame where it is) and returns when this thread runs again.
+.global preempt_entry
+preempt_entry:
+  testb $3, 8(%rsp)         // interrupted ring 0? (cannot happen: IF=0 there)
+  jz 1f
+  pushq $0
+  pushq $PREEMPT_VECTOR
+  SAVE_REGS
+  call handle_preempt
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rbp
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rbx
+  popq %rax
+  addq $16, %rsp            // vector, error code
+1:
+  iretq
 
 // Cooperative thread switch (threads.cpp): thread_switch(&save_rsp, next_rsp)
 // saves the callee-saved registers and rsp on the current kernel stack and

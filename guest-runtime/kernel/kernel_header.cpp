@@ -5,6 +5,7 @@ extern "C" {
 void kernel_entry();
 void syscall_entry();
 void syscall_trap_entry();
+void preempt_entry();
 #define DECLARE_EXCEPTION(n) void exception_entry_##n();
 DECLARE_EXCEPTION(0) DECLARE_EXCEPTION(1) DECLARE_EXCEPTION(2) DECLARE_EXCEPTION(3)
 DECLARE_EXCEPTION(4) DECLARE_EXCEPTION(5) DECLARE_EXCEPTION(6) DECLARE_EXCEPTION(7)
@@ -38,4 +39,5 @@ DECLARE_EXCEPTION(28) DECLARE_EXCEPTION(29) DECLARE_EXCEPTION(30) DECLARE_EXCEPT
         ADDRESS(exception_entry_24), ADDRESS(exception_entry_25), ADDRESS(exception_entry_26),
         ADDRESS(exception_entry_27), ADDRESS(exception_entry_28), ADDRESS(exception_entry_29),
         ADDRESS(exception_entry_30), ADDRESS(exception_entry_31)},
+    .preempt_entry = ADDRESS(preempt_entry),
 };

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 
 #include "hyperlet/guest.h"
 #include "io_paths.h"
@@ -28,10 +29,12 @@ constexpr int kAttachAfterCalls = 4;
 constexpr unsigned kSpinsBeforeRecheck = 1u << 16;
 
 FileRing* g_ring = nullptr;
-// Atomic for native runs of multi-threaded apps. In a microVM the app's threads
-// take turns only at futex waits, yields and exits (guest-kernel threads are
-// cooperative), so a request and the wait for it are never interleaved.
+// Atomic for multi-threaded apps (natively, and in a microVM whose guest kernel
+// preempts threads at the end of their time slices).
 std::atomic<int> g_calls_before_attach{kAttachAfterCalls};
+// One request at a time: held from filling the request to reading its result,
+// so another thread never overwrites a request in flight (io_paths.h).
+hyperlet::io_paths::YieldingLock g_request_lock;
 
 void attach() {
   if (!hyperlet::in_microvm()) return;
@@ -61,6 +64,7 @@ bool file_ring_call(std::uint32_t op, int fd, std::uintptr_t buffer, std::size_t
   if (static_cast<unsigned>(fd) >= abi::kFileRingFds || (g_ring->fd_flags[fd] & abi::kFdRegularFile) == 0) {
     return false;
   }
+  const std::lock_guard hold(g_request_lock);
   abi::FileRequest& request = g_ring->request;
   request.op = op;
   request.fd = fd;

@@ -4,13 +4,37 @@
 // the fd or the call does not qualify, and the call then takes the trap path.
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 namespace hyperlet::io_paths {
+
+// Guards the updates of one shared area (the file ring's request, the socket
+// buffers) against the app's other threads. The guest kernel preempts a thread
+// at the end of its time slice anywhere in ring 3, so without it a second
+// thread could find a half-written request or deferred write. Uncontended it
+// is one atomic exchange and one store (tens of ns in ring 3); a thread that
+// finds it taken yields its slice (sched_yield), and round robin soon runs the
+// holder again, which needs no kernel help to finish: nothing in a guarded
+// section blocks on another app thread. (A flag the kernel checks before it
+// switches would cost the same uncontended, but would add ring-0 work, ~0.3 µs
+// an instruction on kvm_pvm, to every slice end and an ABI between the library
+// and the kernel; a lock keeps preemption unaware of the library.)
+class YieldingLock {
+ public:
+  void lock() {
+    while (locked_.exchange(true, std::memory_order_acquire)) sched_yield();
+  }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
 
 // Maps a zeroed Shared (whose first field is `version`), hands it to the host
 // with `syscall(number, address, size)` and returns it; nullptr when the host

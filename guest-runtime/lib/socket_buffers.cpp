@@ -7,10 +7,10 @@
 // changes what the app sees, only what it costs: on kvm_pvm a syscall trap is
 // ~22 µs and a VM exit ~35 µs more, a ring-3 copy well under 1 µs.
 //
-// One vCPU, and the app's threads take turns only at futex waits, yields and
-// exits (guest-kernel threads are cooperative), never inside this code: nothing
-// here races with anything but the host, which only touches the buffers while
-// the app is stopped in a hypercall. Preemptive threads would need a lock here.
+// One vCPU, but the guest kernel may preempt a thread anywhere in ring 3 at the
+// end of its time slice: a lock (io_paths.h) keeps the app's threads out of
+// each other's updates. The host touches the buffers only while the app is
+// stopped (a hypercall, a kick), and the app publishes output_used last.
 #include "hyperlet/socket_buffers.h"
 
 #include <sys/syscall.h>
@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "hyperlet/abi.h"
 #include "hyperlet/guest.h"
@@ -34,6 +35,7 @@ constexpr std::uint64_t kMinimumMemory = 32ull << 20;
 
 SocketBuffers* g_buffers = nullptr;
 std::atomic<bool> g_attach_tried{false};
+hyperlet::io_paths::YieldingLock g_buffers_lock;  // input positions, the output area, credits
 
 }  // namespace
 
@@ -64,6 +66,7 @@ SocketSlot* stream_slot(int fd) {
 ssize_t take_socket_input(int fd, void* buffer, size_t count, bool peek) {
   SocketSlot* slot = stream_slot(fd);
   if (slot == nullptr || count == 0) return -1;
+  const std::lock_guard hold(g_buffers_lock);
   const uint32_t length =
       slot->input_length < hyperlet::abi::kSocketInputSize ? slot->input_length : hyperlet::abi::kSocketInputSize;
   const uint32_t taken = slot->input_taken;
@@ -82,6 +85,8 @@ bool defer_socket_write(int fd, const struct iovec* parts, int count, size_t tot
   if (slot == nullptr || total == 0 || total > hyperlet::abi::kMaxDeferredWrite || total > slot->output_credit) {
     return false;
   }
+  const std::lock_guard hold(g_buffers_lock);
+  if (total > slot->output_credit) return false;  // another thread took the credit meanwhile
   const uint32_t used = g_buffers->output_used;
   const uint32_t span = hyperlet::abi::deferred_write_span(static_cast<uint32_t>(total));
   if (used > hyperlet::abi::kDeferredOutputSize || span > hyperlet::abi::kDeferredOutputSize - used) return false;

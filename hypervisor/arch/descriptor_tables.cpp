@@ -65,6 +65,7 @@ Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeade
                                  uses_fault_stack(vector) ? kFaultIst : 0);
   }
   idt[abi::kSyscallTrapVector] = interrupt_gate(kernel.syscall_trap_entry, 3, 0);
+  idt[abi::kPreemptVector] = interrupt_gate(kernel.preempt_entry, 0, 0);
   ok = ok && memory.write(abi::kIdtAddr, idt);
 
   ok = ok && memory.write<std::uint64_t>(tss_base + kTssRsp0, abi::kKernelStackTop);

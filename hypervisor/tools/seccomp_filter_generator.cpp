@@ -42,10 +42,11 @@ const char* const kAllowed[] = {
     "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
     "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime"};
 
-// ioctl only with these requests: running the vCPU and reading its state, KVM's
-// statistics, and what the console device answers.
-const unsigned long kAllowedIoctls[] = {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_STATS_FD,
-                                        TCGETS,  TIOCGWINSZ,   FIONREAD};
+// ioctl only with these requests: running the vCPU, injecting the time-slice
+// interrupt and reading its state, KVM's statistics, and what the console
+// device answers.
+const unsigned long kAllowedIoctls[] = {KVM_RUN,          KVM_INTERRUPT, KVM_GET_REGS, KVM_GET_SREGS,
+                                        KVM_GET_STATS_FD, TCGETS,        TIOCGWINSZ,   FIONREAD};
 
 int fail(const char* what, int error) {
   std::fprintf(stderr, "seccomp_filter_generator: %s: %s\n", what, std::strerror(error < 0 ? -error : error));

@@ -36,6 +36,7 @@ std::string_view hypercall_name(std::uint64_t call) {
     case abi::Hypercall::kTrace: return "trace";
     case abi::Hypercall::kSleep: return "sleep";
     case abi::Hypercall::kDeadlock: return "deadlock";
+    case abi::Hypercall::kThreadsStarted: return "threads-started";
     case abi::Hypercall::kCount: break;
   }
   return "unknown";
@@ -142,6 +143,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
                   "app deadlocked: all {} of its threads wait on futexes with no timeout, and none can run",
                   args->threads);
     }
+    case abi::Hypercall::kThreadsStarted:
+      return std::nullopt;  // the run loop reads PreemptState after every exit
     case abi::Hypercall::kFault: {
       auto args = memory_.read<abi::FaultArgs>(argument_address);
       if (!args) return bad_arguments();

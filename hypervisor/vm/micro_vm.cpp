@@ -106,6 +106,7 @@ std::string exit_reason_name(std::uint32_t reason) {
     case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
     case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
     case KVM_EXIT_INTR: return "interrupted";
+    case KVM_EXIT_IRQ_WINDOW_OPEN: return "irq-window";
     default: return fmt::format("reason-{}", reason);
   }
 }
@@ -304,7 +305,10 @@ class MicroVm {
     g_flush_vcpu.store(run);
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
-      if (context.socket_buffers.attached()) flush_timer_.arm();
+      // While the app has more than one thread, the same timer ends its time
+      // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.
+      const bool slicing = slicing_possible_ && app_threads(memory) > 1;
+      if (context.socket_buffers.attached() || slicing) flush_timer_.arm();
       const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
       const int run_errno = errno;
       flush_timer_.disarm();
@@ -312,6 +316,7 @@ class MicroVm {
         if (run_errno == EINTR || run_errno == EAGAIN) {
           run->immediate_exit = 0;
           ++stats_.exits["interrupted"];
+          if (slicing && g_stop_signal.load() == 0) end_time_slice(vcpu, *run);
           if (context.socket_buffers.attached()) {
             // The app ran for a while without a syscall: what it deferred goes out now.
             std::lock_guard io_lock(context.file_ring.mutex());
@@ -325,6 +330,10 @@ class MicroVm {
       }
       ++stats_.exits[exit_reason_name(run->exit_reason)];
       switch (run->exit_reason) {
+        case KVM_EXIT_IRQ_WINDOW_OPEN:
+          // The guest left ring 0 after a slice ended there: deliver it now.
+          if (slice_pending_) end_time_slice(vcpu, *run);
+          break;
         case KVM_EXIT_IO: {
           const auto& io = run->io;
           const std::uint64_t call = io.port - abi::kHypercallPortBase;
@@ -380,6 +389,31 @@ class MicroVm {
     }
   }
 
+  static std::uint32_t app_threads(const GuestMemory& memory) {
+    auto state = memory.read<abi::PreemptState>(abi::kPreemptStateAddr);
+    return state ? state->live_threads : 0;
+  }
+
+  // Ends the running thread's time slice: kPreemptVector goes in now if the
+  // guest can take an interrupt (IF=1: it was in ring 3), else KVM exits with
+  // KVM_EXIT_IRQ_WINDOW_OPEN when it next can (the iretq back to ring 3), and
+  // it goes in then. The guest kernel switches to its next runnable thread.
+  void end_time_slice(const Vcpu& vcpu, kvm_run& run) {
+    if (run.ready_for_interrupt_injection && run.if_flag) {
+      kvm_interrupt interrupt{abi::kPreemptVector};
+      run.request_interrupt_window = 0;
+      slice_pending_ = false;
+      if (::ioctl(vcpu.fd(), KVM_INTERRUPT, &interrupt) == 0) {
+        ++stats_.slices_injected;
+      } else {
+        slicing_possible_ = false;  // threads stay cooperative, as before
+      }
+      return;
+    }
+    run.request_interrupt_window = 1;
+    slice_pending_ = true;
+  }
+
   Result<int> fail_at(const Vcpu& vcpu, ExitStatus status, const std::string& what) {
     std::string where;
     if (auto regs = vcpu.regs()) {
@@ -417,6 +451,9 @@ class MicroVm {
       if (count && *count != 0) stats_.syscalls[syscall_name(number)] = *count;
     }
     stats_.guest_pages_touched = memory.resident_pages();
+    if (auto state = memory.read<abi::PreemptState>(abi::kPreemptStateAddr)) {
+      stats_.slices_received = state->preemptions;
+    }
   }
 
   // Parsed only when a report needs a name: a big symbol table costs milliseconds.
@@ -436,7 +473,9 @@ class MicroVm {
   std::int64_t monotonic_offset_ns_ = 0;
   std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
-  FlushTimer flush_timer_;  // kicks the guest out of a long run to send deferred socket writes
+  FlushTimer flush_timer_;  // kicks the guest out of a long run: deferred socket writes, time slices
+  bool slicing_possible_ = true;  // false once KVM refused KVM_INTERRUPT
+  bool slice_pending_ = false;    // a slice ended while the guest had IF=0 (in ring 0)
 };
 
 }  // namespace

@@ -53,6 +53,10 @@ std::string format_stats(const RunStats& stats) {
     out += fmt::format("  file ring: {} reads and writes ({} by the poller), {} kicks\n", stats.file_ring_requests,
                        stats.file_ring_by_poller, stats.file_ring_kicks);
   }
+  if (stats.slices_injected != 0) {
+    out += fmt::format("  thread time slices: {} ended by the host, {} received by the guest\n",
+                       stats.slices_injected, stats.slices_received);
+  }
   return out;
 }
 

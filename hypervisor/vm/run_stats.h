@@ -32,6 +32,9 @@ struct RunStats {
   std::uint64_t file_ring_requests = 0;
   std::uint64_t file_ring_by_poller = 0;
   std::uint64_t file_ring_kicks = 0;
+  // Time slices of the app's threads: interrupts injected, and received by the guest.
+  std::uint64_t slices_injected = 0;
+  std::uint64_t slices_received = 0;
 };
 
 std::uint64_t monotonic_ns();

@@ -57,6 +57,31 @@ TEST_F(Threads, DeadlockEndsTheRunWithOneLine) {
       << describe(result);
 }
 
+// Preemption (host time slices): threads that never block still take turns.
+TEST_F(Threads, TwoThreadsSpinningOnAtomicsForEachOther) { expect_same_as_native("spin-wait"); }
+
+TEST_F(Threads, PrinterRunsBesideAThreadThatComputesWithoutBlocking) {
+  expect_same_as_native("compute-and-print");
+}
+
+TEST_F(Threads, TimeSlicesEndOnlyWhileThreadsRun) {
+  const ProcessResult result = run_process({kHyperlet, "run", "--stats", "--timeout", "20s", kProgram, "spin-wait"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.err.find("thread time slices: "), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find("threads-started      1"), std::string::npos) << describe(result);
+}
+
+// No timer for a single-threaded app: 50 ms of computing is never interrupted.
+TEST_F(Threads, SingleThreadedAppGetsNoTimeSlices) {
+  const ProcessResult result =
+      run_process({kHyperlet, "run", "--stats", "--timeout", "20s", kProgram, "compute-alone"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "computed alone for some rounds\n");
+  EXPECT_EQ(result.err.find("interrupted"), std::string::npos) << describe(result);
+  EXPECT_EQ(result.err.find("time slices"), std::string::npos) << describe(result);
+  EXPECT_EQ(result.err.find("threads-started"), std::string::npos) << describe(result);
+}
+
 TEST_F(Threads, ForkLikeCloneStillFails) {
   const ProcessResult result = in_vm("fork");
   ASSERT_EQ(result.status, 0) << describe(result);

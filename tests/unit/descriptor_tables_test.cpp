@@ -94,6 +94,7 @@ class DescriptorTables : public ::testing::Test {
     kernel_.syscall_entry = 0x100200;
     kernel_.syscall_trap_entry = 0x1'0010'0300ull;  // exercises the high half
     for (std::uint32_t v = 0; v < abi::kExceptionVectors; ++v) kernel_.exception_entries[v] = 0x101000 + v * 0x10;
+    kernel_.preempt_entry = 0x102000;
     ASSERT_TRUE(write_descriptor_tables(*memory_, kernel_).has_value());
   }
 
@@ -145,6 +146,16 @@ TEST_F(DescriptorTables, SyscallTrapGateIsReachableFromRing3) {
   EXPECT_EQ(bits(gate.low, 32, 3), 0u);
 }
 
+// Only the host injects it (KVM_INTERRUPT): an `int 0x20` from the app is a #GP.
+TEST_F(DescriptorTables, PreemptGateIsAnInterruptGateForRing0Only) {
+  const GateDescriptor gate = idt(abi::kPreemptVector);
+  EXPECT_EQ(handler(gate), kernel_.preempt_entry);
+  EXPECT_EQ(bits(gate.low, 40, 4), 0xeu);  // interrupt gate: IF=0 in the handler
+  EXPECT_EQ(bits(gate.low, 45, 2), 0u);
+  EXPECT_EQ(bits(gate.low, 47, 1), 1u);
+  EXPECT_EQ(bits(gate.low, 32, 3), 0u);
+}
+
 TEST_F(DescriptorTables, ExceptionGates) {
   for (unsigned v = 0; v < abi::kExceptionVectors; ++v) {
     const GateDescriptor gate = idt(v);
@@ -165,7 +176,7 @@ TEST_F(DescriptorTables, ExceptionGates) {
 
 TEST_F(DescriptorTables, UnusedVectorsAreNotPresent) {
   for (unsigned v = abi::kExceptionVectors; v < 256; ++v) {
-    if (v == abi::kSyscallTrapVector) continue;
+    if (v == abi::kSyscallTrapVector || v == abi::kPreemptVector) continue;
     const GateDescriptor gate = idt(v);
     EXPECT_EQ(gate.low, 0u) << "vector " << v;
     EXPECT_EQ(gate.high, 0u) << "vector " << v;

@@ -29,6 +29,12 @@ inline constexpr uint64_t kHypercallArgsAddr = 0x5000;
 // One uint32_t counter per syscall number, kept by the guest kernel for --stats.
 inline constexpr uint64_t kSyscallCountsAddr = 0x6000;
 inline constexpr uint64_t kSyscallCountSlots = 512;
+// Written by the guest kernel, read by the host after every VM exit (PreemptState).
+inline constexpr uint64_t kPreemptStateAddr = kSyscallCountsAddr + kSyscallCountSlots * 4;
+struct PreemptState {
+  uint32_t live_threads;  // the app's threads alive; the host time-slices while > 1
+  uint32_t preemptions;   // slice ends (kPreemptVector) the guest kernel received
+};
 inline constexpr uint64_t kKernelStackBottom = 0x10000;
 inline constexpr uint64_t kKernelStackTop = 0x20000;
 // IST stack for faults that may arrive with a broken stack (#DF, #NMI, #MC, #PF).
@@ -87,6 +93,8 @@ inline constexpr uint32_t kGdtEntries = 7;  // null, 4 segments, TSS (2 slots)
 // `syscall` (0f 05) of the app into `int 0x81` (cd 81): same length, and a vector
 // nothing else uses, so real breakpoints stay breakpoints.
 inline constexpr uint8_t kSyscallTrapVector = 0x81;
+// The external interrupt the host injects (KVM_INTERRUPT) to end a thread's time slice.
+inline constexpr uint8_t kPreemptVector = 0x20;
 inline constexpr uint8_t kSyscallTrapOpcode[2] = {0xcd, kSyscallTrapVector};
 
 // ---- Hypercalls ----
@@ -103,6 +111,7 @@ enum class Hypercall : uint16_t {
   kTrace = 4,        // SyscallArgs: a syscall the guest handled itself (only with --trace).
   kSleep = 5,        // SleepArgs: no app thread can run until a futex timeout; sleep that long.
   kDeadlock = 6,     // DeadlockArgs: every app thread waits with no timeout; never returns.
+  kThreadsStarted = 7,  // none: a second thread now lives (PreemptState); time slices begin.
   kCount
 };
 
@@ -204,6 +213,7 @@ struct KernelHeader {
   uint64_t syscall_entry;         // LSTAR target (hardware syscall path)
   uint64_t syscall_trap_entry;    // IDT gate for kSyscallTrapVector (DPL 3)
   uint64_t exception_entries[kExceptionVectors];
+  uint64_t preempt_entry;         // IDT gate for kPreemptVector (DPL 0: only the host injects it)
 };
 
 // CPU exception vectors the host names in its reports.

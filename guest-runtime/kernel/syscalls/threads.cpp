@@ -1,8 +1,10 @@
 // Threads on the one vCPU: clone with glibc's (or musl's) pthread flags, futex
 // wait and wake, sched_yield, exit of one thread, gettid.
 //
-// Scheduling is cooperative: a thread runs until it blocks in a futex wait,
-// yields or exits; only then does the kernel switch. Each thread has its own
+// A thread runs until it blocks in a futex wait, yields or exits, or until the
+// host ends its time slice (10 ms, only while the app has more than one
+// thread) by injecting abi::kPreemptVector, which arrives only in ring 3
+// (entry.S: preempt_entry; handle_preempt below). Each thread has its own
 // kernel stack (the first keeps the boot stack, the others take a slot of
 // kernel-only memory at abi::kThreadStacksBottom), so a thread that blocks
 // simply stays inside its syscall on its own stack. A switch saves the
@@ -29,6 +31,7 @@ extern uint64_t current_kernel_stack_top;  // the LSTAR path's kernel stack
 void thread_switch(uint64_t* save_rsp, uint64_t next_rsp);
 void syscall_return();
 }
+static_assert(hyperlet::abi::kPreemptVector == 0x20, "entry.S: PREEMPT_VECTOR");
 
 namespace hyperlet::kernel {
 
@@ -71,6 +74,11 @@ int live_threads = 1;
 uint32_t next_tid = 2;
 bool first_exited;
 uint64_t first_exit_status;
+
+// What the host reads after every exit: it time-slices while live_threads > 1.
+volatile abi::PreemptState& preempt_state() {
+  return *reinterpret_cast<volatile abi::PreemptState*>(abi::kPreemptStateAddr);
+}
 
 void write_msr(uint32_t msr, uint64_t value) {
   asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
@@ -314,6 +322,10 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   if (child_tid_word != nullptr) *child_tid_word = child.tid;
   child.state = State::kRunnable;
   ++live_threads;
+  preempt_state().live_threads = static_cast<uint32_t>(live_threads);
+  // The host learns of a second thread only at an exit, and a clone makes
+  // none: one hypercall when time slices must begin.
+  if (live_threads == 2) hypercall(abi::Hypercall::kThreadsStarted);
   return child.tid;
 }
 
@@ -357,11 +369,24 @@ void sys_exit_thread(uint64_t status) {
     first_exit_status = status;
   }
   // Its kernel stack stays in use until the switch below, and nothing can take
-  // the slot before then: one vCPU, and no interrupts.
+  // the slot before then: one vCPU, and no interrupts in ring 0.
   self.state = State::kFree;
   --live_threads;
+  preempt_state().live_threads = static_cast<uint32_t>(live_threads);
   schedule();
   for (;;) asm volatile("hlt");
 }
 
 }  // namespace hyperlet::kernel
+
+// entry.S: preempt_entry, on the interrupted thread's kernel stack, interrupts
+// off. The thread's user registers are in `frame`, its SSE state still in the
+// CPU (switch_to saves it), so it becomes runnable and the next runnable
+// thread, round robin, runs; with none other, this one simply continues.
+extern "C" void handle_preempt(hyperlet::kernel::TrapFrame* /*frame*/) {
+  using namespace hyperlet::kernel;
+  preempt_state().preemptions = preempt_state().preemptions + 1;
+  if (live_threads <= 1) return;  // the other threads exited since the host looked
+  current->state = State::kRunnable;
+  schedule();  // returns when this thread is switched back to
+}

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -195,6 +196,53 @@ int deadlock() {
   return 0;
 }
 
+// Two threads that wait for each other by spinning on atomics, never blocking:
+// in a microVM only the host's time slices let the other one run.
+int spin_wait() {
+  std::atomic<int> ping{0}, pong{0};
+  std::thread other([&] {
+    while (ping.load() == 0) {
+    }
+    pong.store(1);
+  });
+  ping.store(1);
+  while (pong.load() == 0) {
+  }
+  other.join();
+  std::printf("ping and pong seen by spinning\n");
+  return 0;
+}
+
+// A thread that computes until told to stop, and one that prints and exits:
+// the printer must get its turn while the computing thread never blocks.
+int compute_and_print() {
+  std::atomic<bool> stop{false};
+  std::atomic<unsigned long> rounds{0};
+  std::thread computer([&] {
+    while (!stop.load(std::memory_order_relaxed)) rounds.fetch_add(1, std::memory_order_relaxed);
+  });
+  std::thread printer([&] {
+    while (rounds.load(std::memory_order_relaxed) == 0) {
+    }
+    for (int i = 1; i <= 3; ++i) std::printf("printer line %d\n", i);
+    std::fflush(stdout);
+  });
+  printer.join();
+  stop.store(true);
+  computer.join();
+  std::printf("computer stopped\n");
+  return 0;
+}
+
+// One thread computing for ~50 ms without a syscall: no time slice may end it.
+int compute_alone() {
+  const auto start = std::chrono::steady_clock::now();
+  unsigned long rounds = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(50)) ++rounds;
+  std::printf("computed alone for %s rounds\n", rounds > 0 ? "some" : "no");
+  return 0;
+}
+
 // A clone without CLONE_THREAD (a new process) is refused: fork() fails.
 int fork_like() {
   const long result = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -215,6 +263,11 @@ int main(int argc, char** argv) {
   if (section == "many") return many_threads();
   if (section == "deadlock") return deadlock();
   if (section == "fork") return fork_like();
-  std::fprintf(stderr, "usage: threads sum|producer-consumer|thread-local|exception|async|many|deadlock|fork\n");
+  if (section == "spin-wait") return spin_wait();
+  if (section == "compute-and-print") return compute_and_print();
+  if (section == "compute-alone") return compute_alone();
+  std::fprintf(stderr,
+               "usage: threads sum|producer-consumer|thread-local|exception|async|many|deadlock|fork|spin-wait|"
+               "compute-and-print|compute-alone\n");
   return 2;
 }
