@@ -6,6 +6,7 @@
 #include <hyperlet/abi.h>
 #include <hyperlet/pvclock.h>
 
+#include "msr.h"
 #include "boot_info.h"
 #include "syscalls/syscalls.h"
 #include "time.h"
@@ -14,17 +15,8 @@ static_assert(offsetof(hyperlet::abi::BootInfo, entry) == 0x58, "entry.S reads B
 static_assert(offsetof(hyperlet::abi::BootInfo, initial_rsp) == 0x60,
               "entry.S reads BootInfo.initial_rsp");
 
-namespace {
-constexpr uint32_t kMsrKvmSystemTimeNew = 0x4b564d01;
-
-void write_msr(uint32_t msr, uint64_t value) {
-  asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
-               "d"(static_cast<uint32_t>(value >> 32)));
-}
-}  // namespace
-
 extern "C" hyperlet::abi::BootInfo* kernel_main(hyperlet::abi::BootInfo* info) {
-  write_msr(kMsrKvmSystemTimeNew, hyperlet::abi::kPvclockAddr | 1);
+  hyperlet::kernel::write_msr(hyperlet::kernel::kMsrKvmSystemTimeNew, hyperlet::abi::kPvclockAddr | 1);
   hyperlet::kernel::init_memory();
   const uint64_t now = hyperlet::kernel::kvmclock_ns();
   info->kernel_entry_ns = now;

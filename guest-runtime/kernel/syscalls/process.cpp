@@ -3,6 +3,7 @@
 #include <linux/resource.h>
 #include <linux/utsname.h>
 
+#include "../msr.h"
 #include "../boot_info.h"
 #include "../errno.h"
 #include "../hypercall.h"
@@ -12,20 +13,8 @@
 namespace hyperlet::kernel {
 namespace {
 
-constexpr uint32_t kMsrFsBase = 0xc0000100;
-constexpr uint32_t kMsrGsBase = 0xc0000101;
 constexpr uint64_t kOpenFilesLimit = 1024;
 
-void write_msr(uint32_t msr, uint64_t value) {
-  asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
-               "d"(static_cast<uint32_t>(value >> 32)));
-}
-
-uint64_t read_msr(uint32_t msr) {
-  uint32_t low, high;
-  asm volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
-  return (static_cast<uint64_t>(high) << 32) | low;
-}
 
 void copy_string(char* dest, const char* text) {
   while ((*dest++ = *text++) != '\0') {

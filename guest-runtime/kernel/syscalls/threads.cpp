@@ -18,6 +18,7 @@
 #include <linux/futex.h>
 #include <linux/sched.h>
 
+#include "../msr.h"
 #include "../errno.h"
 #include "../hypercall.h"
 #include "../time.h"
@@ -39,7 +40,6 @@ uint32_t current_tid = 1;  // the app's first thread is tid 1 = pid
 
 namespace {
 
-constexpr uint32_t kMsrFsBase = 0xc0000100;
 constexpr uint64_t kTssRsp0 = abi::kTssAddr + 4;
 constexpr int kMaxThreads =
     1 + static_cast<int>((abi::kThreadStacksTop - abi::kThreadStacksBottom) / abi::kThreadStackSize);
@@ -80,16 +80,6 @@ volatile abi::PreemptState& preempt_state() {
   return *reinterpret_cast<volatile abi::PreemptState*>(abi::kPreemptStateAddr);
 }
 
-void write_msr(uint32_t msr, uint64_t value) {
-  asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)),
-               "d"(static_cast<uint32_t>(value >> 32)));
-}
-
-uint64_t read_msr(uint32_t msr) {
-  uint32_t low, high;
-  asm volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
-  return (static_cast<uint64_t>(high) << 32) | low;
-}
 
 void save_fpu(Thread& thread) { asm volatile("fxsave64 %0" : "=m"(thread.fpu)); }
 void load_fpu(const Thread& thread) { asm volatile("fxrstor64 %0" : : "m"(thread.fpu)); }
