@@ -1,24 +1,23 @@
 #include "devices/host_syscalls.h"
 
+#include <hyperlet/abi.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
-#include <hyperlet/abi.h>
+#include "core/checked_range.h"
 
 namespace hyperlet {
 
-std::optional<std::span<std::byte>> SyscallContext::user_span(std::uint64_t address,
-                                                              std::uint64_t length) const {
-  const std::uint64_t end = address + length;
-  if (end < address || address < abi::kUserSpaceStart || end > layout_.page_tables_base) {
-    return std::nullopt;
-  }
+std::optional<std::span<std::byte>> SyscallContext::user_span(std::uint64_t address, std::uint64_t length) const {
+  if (!range_between(address, length, abi::kUserSpaceStart, layout_.page_tables_base)) return std::nullopt;
   return memory_.span(address, length);
 }
 
 std::optional<std::vector<iovec>> SyscallContext::user_iovecs(std::uint64_t address, std::uint64_t count) const {
-  if (count > kMaxIovecs) return std::nullopt;
+  // The whole array is checked first, so no entry's address can wrap.
+  if (count > kMaxIovecs || !user_span(address, count * sizeof(iovec))) return std::nullopt;
   std::vector<iovec> result;
   std::uint64_t total = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
@@ -35,8 +34,7 @@ std::optional<std::vector<iovec>> SyscallContext::user_iovecs(std::uint64_t addr
   return result;
 }
 
-std::optional<std::string> SyscallContext::user_string(std::uint64_t address,
-                                                       std::size_t max_length) const {
+std::optional<std::string> SyscallContext::user_string(std::uint64_t address, std::size_t max_length) const {
   if (address < abi::kUserSpaceStart || address >= layout_.page_tables_base) return std::nullopt;
   const std::uint64_t available = std::min<std::uint64_t>(max_length, layout_.page_tables_base - address);
   auto bytes = memory_.span(address, available);
@@ -58,8 +56,7 @@ std::expected<std::string, int> SyscallContext::user_path(std::uint64_t address)
   return std::string(text, length);
 }
 
-std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& context,
-                                    const SyscallArguments& args) const {
+std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& context, const SyscallArguments& args) const {
   // The app's deferred socket writes happened before this call: send them first.
   context.socket_buffers.send_deferred_writes(context);
   const std::int64_t result = call_handler(number, context, args);

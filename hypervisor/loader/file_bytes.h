@@ -7,12 +7,14 @@
 #include <span>
 #include <type_traits>
 
+#include "core/checked_range.h"
+
 namespace hyperlet {
 
 template <typename T>
 bool read_at(std::span<const std::byte> file, std::uint64_t offset, T& out) {
   static_assert(std::is_trivially_copyable_v<T>);
-  if (offset > file.size() || sizeof(T) > file.size() - offset) return false;
+  if (!range_fits(offset, sizeof(T), file.size())) return false;
   std::memcpy(&out, file.data() + offset, sizeof(T));
   return true;
 }

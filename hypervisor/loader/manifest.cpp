@@ -1,16 +1,16 @@
 #include "loader/manifest.h"
 
 #include <elf.h>
-
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <hyperlet/manifest.h>
+
+#include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "cli/units.h"
+#include "core/checked_range.h"
 #include "loader/file_bytes.h"
 
 namespace hyperlet {
@@ -91,8 +91,7 @@ Result<std::vector<std::uint64_t>> parse_sites(std::span<const std::byte> descri
   }
   std::vector<std::uint64_t> sites(count);
   std::memcpy(sites.data(), description.data() + 8, sites.size() * 8);
-  if (!std::is_sorted(sites.begin(), sites.end()) ||
-      std::adjacent_find(sites.begin(), sites.end()) != sites.end()) {
+  if (!std::is_sorted(sites.begin(), sites.end()) || std::adjacent_find(sites.begin(), sites.end()) != sites.end()) {
     return bad("sites are not in ascending order");
   }
   return sites;
@@ -108,7 +107,7 @@ Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::
     Elf64_Shdr section;
     if (!read_at(file, header.e_shoff + std::uint64_t{i} * sizeof(Elf64_Shdr), section)) break;
     if (section.sh_type != SHT_NOTE) continue;
-    if (section.sh_offset > file.size() || section.sh_size > file.size() - section.sh_offset) continue;
+    if (!range_fits(section.sh_offset, section.sh_size, file.size())) continue;
     const auto contents = file.subspan(section.sh_offset, section.sh_size);
     for (std::uint64_t at = 0; at < contents.size();) {
       Elf64_Nhdr note_header;
@@ -116,9 +115,9 @@ Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::
       const std::uint64_t name_at = at + sizeof(note_header);
       const std::uint64_t description_at = name_at + align4(note_header.n_namesz);
       const std::uint64_t next = description_at + align4(note_header.n_descsz);
-      const bool ours = note_header.n_namesz == kNameSize && name_at + kNameSize <= contents.size() &&
+      const bool ours = note_header.n_namesz == kNameSize && range_fits(name_at, kNameSize, contents.size()) &&
                         std::memcmp(contents.data() + name_at, manifest::kNoteName, kNameSize) == 0;
-      if (ours && description_at + note_header.n_descsz > contents.size()) {
+      if (ours && !range_fits(description_at, note_header.n_descsz, contents.size())) {
         return fail(ExitStatus::kBadImage,
                     "cannot run {}: its hyperlet note is truncated ({} bytes of description announced, "
                     "{} present)",
@@ -137,8 +136,8 @@ Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::
           notes.syscall_sites = std::move(*sites);
         } else {
           return fail(ExitStatus::kBadImage,
-                      "cannot run {}: it has a hyperlet note of unknown type {} (made by a newer toolchain?)",
-                      name, note_header.n_type);
+                      "cannot run {}: it has a hyperlet note of unknown type {} (made by a newer toolchain?)", name,
+                      note_header.n_type);
         }
       }
       if (next <= at) break;

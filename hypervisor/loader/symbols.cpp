@@ -1,13 +1,13 @@
 #include "loader/symbols.h"
 
 #include <elf.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 #include <string_view>
 
-#include <fmt/format.h>
-
+#include "core/checked_range.h"
 #include "loader/file_bytes.h"
 
 namespace hyperlet {
@@ -28,7 +28,7 @@ bool for_each_symbol(std::span<const std::byte> file, Visit visit) {
     Elf64_Shdr strings;
     if (section.sh_link >= header.e_shnum ||
         !read_at(file, header.e_shoff + std::uint64_t{section.sh_link} * sizeof(Elf64_Shdr), strings) ||
-        strings.sh_offset > file.size() || strings.sh_size > file.size() - strings.sh_offset) {
+        !range_fits(strings.sh_offset, strings.sh_size, file.size())) {
       continue;
     }
     found_table = true;

@@ -1,13 +1,13 @@
 #include "loader/syscall_site_cache.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 
-#include <fmt/format.h>
-
+#include "core/checked_range.h"
 #include "loader/syscall_sites.h"
 
 namespace hyperlet {
@@ -33,9 +33,8 @@ std::optional<std::filesystem::path> SyscallSiteCache::default_directory() {
 
 std::optional<std::filesystem::path> SyscallSiteCache::entry_path(const struct stat& identity) const {
   if (!directory_) return std::nullopt;
-  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.sites", identity.st_dev, identity.st_ino,
-                                   identity.st_size, nanoseconds(identity.st_mtim),
-                                   nanoseconds(identity.st_ctim));
+  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.sites", identity.st_dev, identity.st_ino, identity.st_size,
+                                   nanoseconds(identity.st_mtim), nanoseconds(identity.st_ctim));
 }
 
 SiteTable SyscallSiteCache::sites(const struct stat& identity, std::span<const std::byte> file,
@@ -56,8 +55,7 @@ SiteTable SyscallSiteCache::sites(const struct stat& identity, std::span<const s
   return table;
 }
 
-std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path,
-                                                std::span<const std::byte> file,
+std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path, std::span<const std::byte> file,
                                                 const std::vector<CodeRange>& ranges) const {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -65,8 +63,7 @@ std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& pat
     return static_cast<bool>(in.read(reinterpret_cast<char*>(&word), sizeof(word)));
   };
   std::uint64_t magic = 0, range_count = 0;
-  if (!read_word(magic) || magic != kFormatMagic || !read_word(range_count) ||
-      range_count != ranges.size()) {
+  if (!read_word(magic) || magic != kFormatMagic || !read_word(range_count) || range_count != ranges.size()) {
     return std::nullopt;
   }
   SiteTable table(ranges.size());
@@ -75,7 +72,7 @@ std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& pat
     if (!read_word(count) || count > ranges[r].size / 2) return std::nullopt;
     table[r].resize(count);
     for (std::uint64_t& site : table[r]) {
-      if (!read_word(site) || site + 2 > ranges[r].size) return std::nullopt;
+      if (!read_word(site) || !range_fits(site, 2, ranges[r].size)) return std::nullopt;
       const auto* bytes = reinterpret_cast<const unsigned char*>(file.data() + ranges[r].file_offset + site);
       if (bytes[0] != 0x0f || bytes[1] != 0x05) return std::nullopt;  // stale entry
     }

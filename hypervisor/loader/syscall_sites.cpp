@@ -1,10 +1,11 @@
 #include "loader/syscall_sites.h"
 
 #include <Zydis/Zydis.h>
+#include <hyperlet/abi.h>
 
 #include <cstring>
 
-#include <hyperlet/abi.h>
+#include "core/checked_range.h"
 
 namespace hyperlet {
 
@@ -19,8 +20,8 @@ std::vector<std::uint64_t> find_syscall_sites(std::span<const std::byte> code) {
   std::uint64_t offset = 0;
   ZydisDecodedInstruction instruction;
   while (offset < code.size()) {
-    const ZyanStatus status = ZydisDecoderDecodeInstruction(
-        &decoder, nullptr, bytes + offset, code.size() - offset, &instruction);
+    const ZyanStatus status =
+        ZydisDecoderDecodeInstruction(&decoder, nullptr, bytes + offset, code.size() - offset, &instruction);
     if (!ZYAN_SUCCESS(status)) {
       ++offset;  // data or padding inside code: resynchronise one byte later
       continue;
@@ -35,7 +36,7 @@ std::vector<std::uint64_t> find_syscall_sites(std::span<const std::byte> code) {
 
 void rewrite_syscall_sites(std::span<std::byte> code, const std::vector<std::uint64_t>& sites) {
   for (std::uint64_t site : sites) {
-    if (site + 2 > code.size()) continue;
+    if (!range_fits(site, 2, code.size())) continue;
     std::memcpy(code.data() + site, abi::kSyscallTrapOpcode, 2);
   }
 }

@@ -1,13 +1,14 @@
 #include "vm/hypercalls.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <ctime>
-#include <algorithm>
 
-#include <fmt/format.h>
-
+#include "core/checked_range.h"
 #include "devices/syscall_names.h"
 #include "vm/fault_report.h"
 #include "vm/syscall_arity.h"
@@ -29,15 +30,24 @@ std::string format_result(std::int64_t result) {
 
 std::string_view hypercall_name(std::uint64_t call) {
   switch (static_cast<abi::Hypercall>(call)) {
-    case abi::Hypercall::kExit: return "exit";
-    case abi::Hypercall::kHostSyscall: return "host-syscall";
-    case abi::Hypercall::kFault: return "fault";
-    case abi::Hypercall::kDiscard: return "discard";
-    case abi::Hypercall::kTrace: return "trace";
-    case abi::Hypercall::kSleep: return "sleep";
-    case abi::Hypercall::kDeadlock: return "deadlock";
-    case abi::Hypercall::kThreadsStarted: return "threads-started";
-    case abi::Hypercall::kCount: break;
+    case abi::Hypercall::kExit:
+      return "exit";
+    case abi::Hypercall::kHostSyscall:
+      return "host-syscall";
+    case abi::Hypercall::kFault:
+      return "fault";
+    case abi::Hypercall::kDiscard:
+      return "discard";
+    case abi::Hypercall::kTrace:
+      return "trace";
+    case abi::Hypercall::kSleep:
+      return "sleep";
+    case abi::Hypercall::kDeadlock:
+      return "deadlock";
+    case abi::Hypercall::kThreadsStarted:
+      return "threads-started";
+    case abi::Hypercall::kCount:
+      break;
   }
   return "unknown";
 }
@@ -79,9 +89,9 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
         // Like a shell's "Aborted": one line, and the status a shell would report.
         const int signal = static_cast<int>(args->signal);
         const char* abbreviation = sigabbrev_np(signal);
-        return std::unexpected(Error{static_cast<ExitStatus>(128 + signal),
-                                     fmt::format("app killed by SIG{} ({})", abbreviation ? abbreviation : "?",
-                                                 strsignal(signal))});
+        return std::unexpected(
+            Error{static_cast<ExitStatus>(128 + signal),
+                  fmt::format("app killed by SIG{} ({})", abbreviation ? abbreviation : "?", strsignal(signal))});
       }
       if (trace_) fmt::print(stderr, "[hyperlet guest] exit_group({})\n", args->status);
       return static_cast<int>(args->status & 0xff);
@@ -106,14 +116,11 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       auto args = memory_.read<abi::DiscardArgs>(argument_address);
       if (!args) return bad_arguments();
       // Only the app's memory may be given back; never the kernel's or the page tables.
-      const std::uint64_t end = args->address + args->length;
-      const bool in_app = args->address >= abi::kUserSpaceStart && end >= args->address &&
-                          end <= layout_.page_tables_base;
+      const bool in_app = range_between(args->address, args->length, abi::kUserSpaceStart, layout_.page_tables_base);
       args->result = in_app && memory_.discard(args->address, args->length) ? 0 : -EINVAL;
       memory_.write(argument_address, *args);
       if (trace_) {
-        fmt::print(stderr, "[hyperlet hypercall] discard({:#x}, {}) = {}\n", args->address, args->length,
-                   args->result);
+        fmt::print(stderr, "[hyperlet hypercall] discard({:#x}, {}) = {}\n", args->address, args->length, args->result);
       }
       return std::nullopt;
     }
@@ -150,7 +157,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (!args) return bad_arguments();
       return std::unexpected(describe_fault(*args, layout_, symbols_()));
     }
-    case abi::Hypercall::kCount: break;
+    case abi::Hypercall::kCount:
+      break;
   }
   return fail(ExitStatus::kVmFailure, "unknown hypercall {}", call);
 }

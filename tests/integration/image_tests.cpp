@@ -1,14 +1,13 @@
 // Images with a hyperlet manifest: `hyperlet manifest`, `hyperlet inspect`,
 // the manifest's defaults under `run`, corrupted notes, and ready().
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
-#include <hyperlet/abi.h>
 #include <nlohmann/json.hpp>
 
 #include "process.h"
@@ -47,8 +46,8 @@ class ImageCopy {
 void put_raw_note(const ImageCopy& image, const std::string& section, const std::vector<char>& bytes) {
   const std::string note_file = image.directory() + "/note.bin";
   std::ofstream(note_file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  const auto result = run_process({HYPERLET_OBJCOPY, "--remove-section=" + section, "--add-section",
-                                   section + "=" + note_file, image.path()});
+  const auto result = run_process(
+      {HYPERLET_OBJCOPY, "--remove-section=" + section, "--add-section", section + "=" + note_file, image.path()});
   ASSERT_EQ(result.status, 0) << describe(result);
 }
 
@@ -153,8 +152,7 @@ TEST_F(ImageTest, InspectJsonOfAnAnnotatedImage) {
 TEST_F(ImageTest, InspectPlainStaticBinaryWithoutManifest) {
   auto report = hyperlet({"inspect", program("print_args")});
   EXPECT_EQ(report.status, 0) << describe(report);
-  EXPECT_NE(report.out.find("guest ABI:     not recorded (no hyperlet manifest: defaults apply)"),
-            std::string::npos)
+  EXPECT_NE(report.out.find("guest ABI:     not recorded (no hyperlet manifest: defaults apply)"), std::string::npos)
       << report.out;
   EXPECT_NE(report.out.find("memory:        128 MiB (default)"), std::string::npos) << report.out;
   auto json = nlohmann::json::parse(hyperlet({"inspect", "--json", program("print_args")}).out);
@@ -178,7 +176,8 @@ TEST_F(ImageTest, InspectSaysWhetherIoSkipsTheTrap) {
   ASSERT_EQ(run_process({HYPERLET_OBJCOPY, "--strip-all", stripped.path()}).status, 0);
   auto unknown = hyperlet({"inspect", stripped.path()});
   EXPECT_NE(unknown.out.find("I/O paths:     unknown (no symbol table)"), std::string::npos) << unknown.out;
-  EXPECT_TRUE(nlohmann::json::parse(hyperlet({"inspect", "--json", stripped.path()}).out)["io_without_traps"].is_null());
+  EXPECT_TRUE(
+      nlohmann::json::parse(hyperlet({"inspect", "--json", stripped.path()}).out)["io_without_traps"].is_null());
 }
 
 TEST_F(ImageTest, InspectStaticPieShowsItsLoadAddress) {
@@ -235,18 +234,24 @@ std::string sites(std::uint32_t version, std::uint32_t count, std::vector<std::u
 
 INSTANTIATE_TEST_SUITE_P(
     Notes, CorruptedManifest,
-    ::testing::Values(
-        CorruptNote{"Truncated", ".note.hyperlet.manifest", note(1, R"({"abi":1})", 500), "truncated"},
-        CorruptNote{"NotJson", ".note.hyperlet.manifest", note(1, "abi=1", 5), "not valid JSON"},
-        CorruptNote{"NewerAbi", ".note.hyperlet.manifest", note(1, R"({"abi":7})", 9), "guest ABI 7"},
-        CorruptNote{"UnknownKey", ".note.hyperlet.manifest", note(1, R"({"abi":1,"gpu":true})", 20),
-                    "unknown key \"gpu\""},
-        CorruptNote{"UnknownNoteType", ".note.hyperlet.manifest", note(9, "{}", 2), "unknown type 9"},
-        CorruptNote{"WrongSiteCount", ".note.hyperlet.sites", note(2, sites(1, 5, {0x401000}), 16),
-                    "5 sites need 48 bytes"},
-        CorruptNote{"SitesVersion", ".note.hyperlet.sites", note(2, sites(3, 0, {}), 8), "unknown version 3"},
-        CorruptNote{"SiteNotInCode", ".note.hyperlet.sites", note(2, sites(1, 1, {0x400000}), 16),
-                    "not one in the code"}),
+    ::testing::Values(CorruptNote{"Truncated", ".note.hyperlet.manifest", note(1, R"({"abi":1})", 500), "truncated"},
+                      CorruptNote{"NotJson", ".note.hyperlet.manifest", note(1, "abi=1", 5), "not valid JSON"},
+                      CorruptNote{"NewerAbi", ".note.hyperlet.manifest", note(1, R"({"abi":7})", 9), "guest ABI 7"},
+                      CorruptNote{"UnknownKey", ".note.hyperlet.manifest", note(1, R"({"abi":1,"gpu":true})", 20),
+                                  "unknown key \"gpu\""},
+                      CorruptNote{"UnknownNoteType", ".note.hyperlet.manifest", note(9, "{}", 2), "unknown type 9"},
+                      CorruptNote{"WrongSiteCount", ".note.hyperlet.sites", note(2, sites(1, 5, {0x401000}), 16),
+                                  "5 sites need 48 bytes"},
+                      CorruptNote{"SitesVersion", ".note.hyperlet.sites", note(2, sites(3, 0, {}), 8),
+                                  "unknown version 3"},
+                      CorruptNote{"SiteNotInCode", ".note.hyperlet.sites", note(2, sites(1, 1, {0x400000}), 16),
+                                  "not one in the code"},
+                      // A site whose end wraps past 2^64 once passed the range check and was
+                      // read far outside the image (a SIGSEGV of run and inspect).
+                      CorruptNote{"SiteWrapsAround", ".note.hyperlet.sites",
+                                  note(2, sites(1, 1, {0xffffffffffffffffull}), 16), "not one in the code"},
+                      CorruptNote{"SiteJustBelowTheTop", ".note.hyperlet.sites",
+                                  note(2, sites(1, 1, {0xfffffffffffffffeull}), 16), "not one in the code"}),
     [](const auto& test) { return std::string(test.param.name); });
 
 TEST_F(ImageTest, ReadyIsRecordedAndExitOnReadyStopsThere) {

@@ -1,6 +1,9 @@
 #include "loader/syscall_sites.h"
 
 #include <elf.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
 
 #include <cstdint>
 #include <cstring>
@@ -8,11 +11,6 @@
 #include <initializer_list>
 #include <iterator>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <hyperlet/abi.h>
 
 namespace hyperlet {
 namespace {
@@ -26,9 +24,7 @@ std::vector<std::byte> code(std::initializer_list<int> bytes) {
   return out;
 }
 
-TEST(FindSyscallSites, FindsBareSyscall) {
-  EXPECT_THAT(find_syscall_sites(code({0x0f, 0x05})), ElementsAre(0u));
-}
+TEST(FindSyscallSites, FindsBareSyscall) { EXPECT_THAT(find_syscall_sites(code({0x0f, 0x05})), ElementsAre(0u)); }
 
 TEST(FindSyscallSites, FindsSyscallsBetweenOtherInstructions) {
   const auto bytes = code({
@@ -76,9 +72,7 @@ TEST(FindSyscallSites, TruncatedInstructionAtEnd) {
   EXPECT_THAT(find_syscall_sites(code({0x0f, 0x05, 0xb8, 0x0f})), ElementsAre(0u));
 }
 
-TEST(FindSyscallSites, EmptyCode) {
-  EXPECT_THAT(find_syscall_sites({}), IsEmpty());
-}
+TEST(FindSyscallSites, EmptyCode) { EXPECT_THAT(find_syscall_sites({}), IsEmpty()); }
 
 TEST(RewriteSyscallSites, WritesTrapOpcode) {
   auto bytes = code({0x31, 0xff, 0x0f, 0x05, 0xb8, 0x0f, 0x05, 0x00, 0x00, 0x0f, 0x05});
@@ -98,6 +92,14 @@ TEST(RewriteSyscallSites, IgnoresSitesPastTheEnd) {
   auto bytes = code({0x0f, 0x05, 0x90});
   rewrite_syscall_sites(bytes, {2, 3, 100});
   EXPECT_EQ(bytes, code({0x0f, 0x05, 0x90}));
+}
+
+// `site + 2` wraps for these; a wrapping check would write before the code.
+TEST(RewriteSyscallSites, IgnoresSitesWhoseEndWrapsAround) {
+  std::vector<std::byte> memory(16, std::byte{0x90});
+  std::span<std::byte> bytes = std::span(memory).subspan(8, 4);
+  rewrite_syscall_sites(bytes, {~std::uint64_t{0}, ~std::uint64_t{0} - 1, ~std::uint64_t{0} - 7});
+  EXPECT_EQ(memory, std::vector<std::byte>(16, std::byte{0x90}));
 }
 
 TEST(FindSyscallSites, RealStaticBinary) {
