@@ -1,4 +1,6 @@
-// An app file opened for running: mapped read-only, parsed, and its symbol table.
+// An app file opened for running: copied into hyperlet's memory and parsed.
+// Nothing depends on the file afterwards, so truncating or replacing it while
+// the app runs changes nothing for the run.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +9,6 @@
 
 #include "core/error.h"
 #include "core/mapping.h"
-#include "core/unique_fd.h"
 #include "loader/elf_file.h"
 #include "loader/manifest.h"
 #include "loader/symbols.h"
@@ -26,9 +27,8 @@ class AppImage {
   // The recorded syscall sites as offsets per executable segment, checked
   // against the code when the image was opened.
   const std::optional<SiteTable>& manifest_sites() const { return manifest_sites_; }
-  std::span<const std::byte> bytes() const { return {mapping_.data(), mapping_.size()}; }
+  std::span<const std::byte> bytes() const { return {contents_.data(), contents_.size()}; }
   const std::string& path() const { return path_; }
-  int fd() const { return fd_.get(); }
   // Added to every address in the file (non-zero for static-pie).
   std::uint64_t load_bias() const { return load_bias_; }
   std::uint64_t start() const { return elf_.lowest_address + load_bias_; }
@@ -41,8 +41,7 @@ class AppImage {
  private:
   AppImage() = default;
   std::string path_;
-  UniqueFd fd_;  // kept open: load_app maps the segments from it
-  Mapping mapping_;
+  Mapping contents_;  // the file's bytes as they were when it was opened
   ElfFile elf_{};
   ImageNotes notes_;
   std::optional<SiteTable> manifest_sites_;
@@ -57,11 +56,8 @@ struct LoadReport {
   SiteSource sites_from = SiteSource::kNone;
 };
 
-// Puts the segments into guest memory, mapped privately from the file where the
-// layout allows (a page-by-page memcpy of a 1.3 MB C++ hello cost ~1 ms of host
-// page faults here); with a site cache, also turns every `syscall` of the
-// executable segments into the trap (abi.h).
-Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image,
-                            const SyscallSiteCache* rewrite_syscalls);
+// Copies the segments into guest memory; with a site cache, also turns every
+// `syscall` of the executable segments into the trap (abi.h).
+Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const SyscallSiteCache* rewrite_syscalls);
 
 }  // namespace hyperlet

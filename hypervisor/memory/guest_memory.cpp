@@ -3,26 +3,27 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
+
+#include "core/checked_range.h"
 
 namespace hyperlet {
 
 Result<GuestMemory> GuestMemory::create(std::uint64_t size) {
   // MAP_NORESERVE: a large --memory costs nothing until the guest touches it.
-  void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (address == MAP_FAILED) {
-    return fail(ExitStatus::kGuestMemoryTooSmall, "cannot reserve {} bytes of guest memory: {}",
-                size, std::strerror(errno));
+    return fail(ExitStatus::kGuestMemoryTooSmall, "cannot reserve {} bytes of guest memory: {}", size,
+                std::strerror(errno));
   }
   return GuestMemory(Mapping(address, size));
 }
 
-std::optional<std::span<std::byte>> GuestMemory::span(std::uint64_t address,
-                                                      std::uint64_t length) const {
-  if (address > size() || length > size() - address) return std::nullopt;
+std::optional<std::span<std::byte>> GuestMemory::span(std::uint64_t address, std::uint64_t length) const {
+  if (!range_fits(address, length, size())) return std::nullopt;
   return std::span<std::byte>(mapping_.data() + address, length);
 }
 
@@ -33,21 +34,14 @@ bool GuestMemory::write_bytes(std::uint64_t address, std::span<const std::byte> 
   return true;
 }
 
-bool GuestMemory::map_file(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset) {
+bool GuestMemory::populate(std::uint64_t address, std::uint64_t length) {
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  if (address % page != 0 || length % page != 0 || offset % page != 0 || length == 0) return false;
-  auto target = span(address, length);
-  if (!target) return false;
-  void* mapped = ::mmap(target->data(), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
-                        static_cast<off_t>(offset));
-  if (mapped != target->data()) return false;
-  // Private copies of every page now, made by the kernel in one pass (faster here
-  // than a memcpy that faults page by page): KVM's shadow MMU maps up to eight
-  // neighbouring pages per guest fault, but only pages the host has mapped
-  // writable, so untouched copy-on-write pages would cost the guest ~2.5x the
-  // page faults (C++ hello: 129 instead of 52). Kernels before 5.14 lack the
-  // advice; the mapping is then merely lazier.
-  ::madvise(mapped, length, MADV_POPULATE_WRITE);
+  if (length == 0) return true;
+  if (!span(address, length)) return false;
+  const std::uint64_t start = address & ~(page - 1);
+  const std::uint64_t end = std::min<std::uint64_t>((address + length + page - 1) & ~(page - 1), size());
+  // Kernels before 5.14 lack the advice; the pages are then faulted in lazily.
+  ::madvise(mapping_.data() + start, end - start, MADV_POPULATE_WRITE);
   return true;
 }
 

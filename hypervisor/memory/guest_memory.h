@@ -46,9 +46,9 @@ class GuestMemory {
 
   bool write_bytes(std::uint64_t address, std::span<const std::byte> bytes);
 
-  // Maps `length` bytes of `fd` from `offset` privately over guest pages at
-  // `address` (all page-aligned) and populates them writable.
-  bool map_file(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset);
+  // Backs the pages holding [address, address + length) writable in one pass,
+  // ahead of a copy that would otherwise fault them in one by one.
+  bool populate(std::uint64_t address, std::uint64_t length);
 
   // Gives the pages back to the host; they read as zero afterwards.
   bool discard(std::uint64_t address, std::uint64_t length);
