@@ -1,9 +1,11 @@
-// Build-time tool: compiles hyperlet's host seccomp rules (vm/host_seccomp.h
-// says what they are for) with libseccomp and prints the BPF program as a C++
-// initializer list for vm/host_seccomp.cpp. Building the filter with libseccomp
+// Build-time tool: compiles hyperlet's seccomp rules with libseccomp and prints
+// a BPF program as a C++ initializer list. `host` is hyperlet's own filter
+// (vm/host_seccomp.h says what it is for, vm/host_seccomp.cpp loads it);
+// `reaper` is the teardown reaper's (vm/teardown_reaper.cpp). Building the filter with libseccomp
 // at every start cost ~0.5 ms; loading a ready program costs a few µs
 // (Firecracker's seccompiler does the same).
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -48,17 +50,18 @@ const char* const kAllowed[] = {
 const unsigned long kAllowedIoctls[] = {KVM_RUN,          KVM_INTERRUPT, KVM_GET_REGS, KVM_GET_SREGS,
                                         KVM_GET_STATS_FD, TCGETS,        TIOCGWINSZ,   FIONREAD};
 
+// The teardown reaper only waits to be killed: it shares hyperlet's memory and
+// holds the VM's fds, so anything more would be a way around hyperlet's filter
+// for whoever took over hyperlet. It runs no libc and no signal handler. (And
+// one FUTEX_WAKE, below.)
+const char* const kReaperAllowed[] = {"pause", "exit", "exit_group"};
+
 int fail(const char* what, int error) {
   std::fprintf(stderr, "seccomp_filter_generator: %s: %s\n", what, std::strerror(error < 0 ? -error : error));
   return 1;
 }
 
-}  // namespace
-
-int main() {
-  // Anything else traps: vm/host_seccomp.cpp's SIGSYS handler names the syscall.
-  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_TRAP);
-  if (filter == nullptr) return fail("seccomp_init", EINVAL);
+int add_host_rules(scmp_filter_ctx filter) {
   for (const char* name : kAllowed) {
     const int number = seccomp_syscall_resolve_name(name);
     if (number == __NR_SCMP_ERROR) return fail(name, ENOENT);
@@ -81,6 +84,37 @@ int main() {
   if (int result = seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); result < 0) {
     return fail("clone3", result);
   }
+  return 0;
+}
+
+int add_reaper_rules(scmp_filter_ctx filter) {
+  for (const char* name : kReaperAllowed) {
+    const int number = seccomp_syscall_resolve_name(name);
+    if (number == __NR_SCMP_ERROR) return fail(name, ENOENT);
+    if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 0); result < 0) return fail(name, result);
+  }
+  // One FUTEX_WAKE tells hyperlet that the filter is in place.
+  if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(futex), 1, SCMP_A1(SCMP_CMP_EQ, FUTEX_WAKE));
+      result < 0) {
+    return fail("futex", result);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool reaper = argc == 2 && std::strcmp(argv[1], "reaper") == 0;
+  if (argc != 2 || (!reaper && std::strcmp(argv[1], "host") != 0)) {
+    std::fprintf(stderr, "usage: seccomp_filter_generator host|reaper\n");
+    return 2;
+  }
+  // hyperlet: anything else traps, and vm/host_seccomp.cpp's SIGSYS handler names
+  // the syscall. The reaper has no handler: anything else kills it, and its exit
+  // tears the VM down as it would have anyway.
+  scmp_filter_ctx filter = seccomp_init(reaper ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_TRAP);
+  if (filter == nullptr) return fail("seccomp_init", EINVAL);
+  if (int result = reaper ? add_reaper_rules(filter) : add_host_rules(filter); result != 0) return result;
   const int memory = memfd_create("bpf", 0);
   if (memory < 0) return fail("memfd_create", errno);
   if (int result = seccomp_export_bpf(filter, memory); result < 0) return fail("seccomp_export_bpf", result);

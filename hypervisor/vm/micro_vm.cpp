@@ -1,5 +1,7 @@
 #include "vm/micro_vm.h"
 
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -13,9 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
-#include <hyperlet/abi.h>
 
 #include "arch/cpuid.h"
 #include "arch/descriptor_tables.h"
@@ -99,15 +98,24 @@ class StopSignals {
 
 std::string exit_reason_name(std::uint32_t reason) {
   switch (reason) {
-    case KVM_EXIT_IO: return "io";
-    case KVM_EXIT_HLT: return "hlt";
-    case KVM_EXIT_MMIO: return "mmio";
-    case KVM_EXIT_SHUTDOWN: return "shutdown";
-    case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
-    case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
-    case KVM_EXIT_INTR: return "interrupted";
-    case KVM_EXIT_IRQ_WINDOW_OPEN: return "irq-window";
-    default: return fmt::format("reason-{}", reason);
+    case KVM_EXIT_IO:
+      return "io";
+    case KVM_EXIT_HLT:
+      return "hlt";
+    case KVM_EXIT_MMIO:
+      return "mmio";
+    case KVM_EXIT_SHUTDOWN:
+      return "shutdown";
+    case KVM_EXIT_FAIL_ENTRY:
+      return "fail-entry";
+    case KVM_EXIT_INTERNAL_ERROR:
+      return "internal-error";
+    case KVM_EXIT_INTR:
+      return "interrupted";
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+      return "irq-window";
+    default:
+      return fmt::format("reason-{}", reason);
   }
 }
 
@@ -152,10 +160,10 @@ class MicroVm {
     }
     auto vcpu = vm->create_vcpu(*kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
-    const bool reaper = start_teardown_reaper();
-    auto cpuid = supported_cpuid_cached(*kvm, SyscallSiteCache::default_directory().transform(
-                                                    [](const auto& sites) { return sites.parent_path(); }),
-                                        supported_cpuid_key());
+    bool reaper = start_teardown_reaper();
+    auto cpuid = supported_cpuid_cached(
+        *kvm, SyscallSiteCache::default_directory().transform([](const auto& sites) { return sites.parent_path(); }),
+        supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     stats_.vm_created = monotonic_ns();
@@ -181,8 +189,8 @@ class MicroVm {
     if (auto ok = setup_vcpu(*vcpu, *cpuid, *kernel, layout_); !ok) return std::unexpected(ok.error());
     image_ = &*image;
     stats_.image_loaded = monotonic_ns();
-    const abi::GuestInfo guest_info{abi::kAbiVersion, 0, effective_.memory_size, stats_.started,
-                                    stats_.vm_created, stats_.image_loaded};
+    const abi::GuestInfo guest_info{abi::kAbiVersion,   0, effective_.memory_size, stats_.started, stats_.vm_created,
+                                    stats_.image_loaded};
     memory->write(abi::kGuestInfoAddr, guest_info);
 
     StopSignals stop_signals;
@@ -197,6 +205,8 @@ class MicroVm {
     // A write to a closed connection or pipe is EPIPE for the app, never hyperlet's death.
     ::signal(SIGPIPE, SIG_IGN);
     raise_host_open_file_limit();
+    // The reaper shares this memory: it must be filtered before the guest runs.
+    if (reaper && !teardown_reaper_filtered()) reaper = false;
     // From here on hyperlet only serves the guest: drop every other host syscall.
     if (options_.seccomp) {
       if (auto ok = restrict_host_syscalls(); !ok) return std::unexpected(ok.error());
@@ -220,8 +230,7 @@ class MicroVm {
     InitialStackInput stack_input;
     stack_input.stack_top = layout_.stack_top;
     stack_input.arguments.push_back(options_.app_path);
-    stack_input.arguments.insert(stack_input.arguments.end(), effective_.arguments.begin(),
-                                 effective_.arguments.end());
+    stack_input.arguments.insert(stack_input.arguments.end(), effective_.arguments.begin(), effective_.arguments.end());
     stack_input.environment = effective_.environment;
     stack_input.guest_info = abi::kGuestInfoAddr;
     stack_input.exec_filename = options_.app_path;
@@ -337,8 +346,8 @@ class MicroVm {
         case KVM_EXIT_IO: {
           const auto& io = run->io;
           const std::uint64_t call = io.port - abi::kHypercallPortBase;
-          if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1 ||
-              io.port < abi::kHypercallPortBase || call >= static_cast<std::uint64_t>(abi::Hypercall::kCount)) {
+          if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1 || io.port < abi::kHypercallPortBase ||
+              call >= static_cast<std::uint64_t>(abi::Hypercall::kCount)) {
             return fail_at(vcpu, ExitStatus::kVmFailure,
                            fmt::format("unknown hypercall port {:#x} ({} bytes, {})", io.port, io.size,
                                        io.direction == KVM_EXIT_IO_OUT ? "out" : "in"));
@@ -375,13 +384,13 @@ class MicroVm {
                                      "guest instruction",
                                      run->internal.suberror));
         case KVM_EXIT_FAIL_ENTRY:
-          return fail_at(vcpu, ExitStatus::kVmFailure,
-                         fmt::format("VM entry failed (hardware reason {:#x})",
-                                     run->fail_entry.hardware_entry_failure_reason));
+          return fail_at(
+              vcpu, ExitStatus::kVmFailure,
+              fmt::format("VM entry failed (hardware reason {:#x})", run->fail_entry.hardware_entry_failure_reason));
         case KVM_EXIT_MMIO:
-          return fail_at(vcpu, ExitStatus::kVmFailure,
-                         fmt::format("the guest accessed guest-physical address {:#x} outside its memory",
-                                     run->mmio.phys_addr));
+          return fail_at(
+              vcpu, ExitStatus::kVmFailure,
+              fmt::format("the guest accessed guest-physical address {:#x} outside its memory", run->mmio.phys_addr));
         default:
           return fail_at(vcpu, ExitStatus::kVmFailure,
                          fmt::format("unexpected VM exit ({})", exit_reason_name(run->exit_reason)));
@@ -434,16 +443,17 @@ class MicroVm {
           Error{static_cast<ExitStatus>(128 + signal), fmt::format("stopped by SIG{}", sigabbrev_np(signal))});
     }
     const double seconds = static_cast<double>(options_.timeout->count()) / 1e9;
-    return fail_at(vcpu, ExitStatus::kTimeout, fmt::format("the app ran past --timeout {:g}s and was stopped", seconds));
+    return fail_at(vcpu, ExitStatus::kTimeout,
+                   fmt::format("the app ran past --timeout {:g}s and was stopped", seconds));
   }
 
   void collect_guest_stats(const GuestMemory& memory) {
     if (auto info = memory.read<abi::BootInfo>(abi::kBootInfoAddr)) {
       if (info->kernel_entry_ns != 0) {
-        stats_.first_instruction = static_cast<std::uint64_t>(
-            static_cast<std::int64_t>(info->kernel_entry_ns) + monotonic_offset_ns_);
-        stats_.app_entry = static_cast<std::uint64_t>(
-            static_cast<std::int64_t>(info->app_entry_ns) + monotonic_offset_ns_);
+        stats_.first_instruction =
+            static_cast<std::uint64_t>(static_cast<std::int64_t>(info->kernel_entry_ns) + monotonic_offset_ns_);
+        stats_.app_entry =
+            static_cast<std::uint64_t>(static_cast<std::int64_t>(info->app_entry_ns) + monotonic_offset_ns_);
       }
     }
     for (std::uint64_t number = 0; number < abi::kSyscallCountSlots; ++number) {
@@ -473,7 +483,7 @@ class MicroVm {
   std::int64_t monotonic_offset_ns_ = 0;
   std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
-  FlushTimer flush_timer_;  // kicks the guest out of a long run: deferred socket writes, time slices
+  FlushTimer flush_timer_;        // kicks the guest out of a long run: deferred socket writes, time slices
   bool slicing_possible_ = true;  // false once KVM refused KVM_INTERRUPT
   bool slice_pending_ = false;    // a slice ended while the guest had IF=0 (in ring 0)
 };

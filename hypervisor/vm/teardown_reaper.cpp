@@ -1,5 +1,8 @@
 #include "vm/teardown_reaper.h"
 
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -7,19 +10,38 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
+#include <ctime>
+#include <iterator>
 
 namespace hyperlet {
 namespace {
 
 constexpr std::size_t kReaperStack = 64 * 1024;
 
+// Compiled at build time from hypervisor/tools/seccomp_filter_generator.cpp.
+const sock_filter kReaperFilter[] = {
+#include "reaper_seccomp_filter.inc"
+};
+
+// How far the reaper got; it writes, hyperlet waits (a futex word in the memory
+// both share).
+enum ReaperState : int { kStarting = 0, kFiltered = 1, kFailed = 2 };
+std::atomic<int> g_reaper_state{kStarting};
+bool g_reaper_started = false;
+
 // The reaper shares hyperlet's memory and, through it, the main thread's TLS:
 // it must not touch errno or anything else of glibc's, so it makes raw syscalls.
-long raw_syscall(long number, long a = 0, long b = 0, long c = 0, long d = 0) {
+// Unused arguments are zero: prctl refuses options with stray upper arguments.
+long raw_syscall(long number, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
   long result;
   register long r10 asm("r10") = d;
-  asm volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+  register long r8 asm("r8") = e;
+  asm volatile("syscall"
+               : "=a"(result)
+               : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+               : "rcx", "r11", "memory");
   return result;
 }
 
@@ -29,6 +51,13 @@ int reaper(void* parent) {
   if (raw_syscall(SYS_getppid) != reinterpret_cast<long>(parent)) raw_syscall(SYS_exit, 0);
   // Whoever reads hyperlet's stdout and stderr sees them end when hyperlet ends.
   for (int fd = 0; fd < 3; ++fd) raw_syscall(SYS_close, fd);
+  const sock_fprog program{static_cast<unsigned short>(std::size(kReaperFilter)),
+                           const_cast<sock_filter*>(kReaperFilter)};
+  const bool filtered = raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1) == 0 &&
+                        raw_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, reinterpret_cast<long>(&program)) == 0;
+  g_reaper_state.store(filtered ? kFiltered : kFailed);
+  raw_syscall(SYS_futex, reinterpret_cast<long>(&g_reaper_state), FUTEX_WAKE, 1);
+  if (!filtered) raw_syscall(SYS_exit, 0);
   for (;;) raw_syscall(SYS_pause);
 }
 
@@ -50,7 +79,20 @@ bool start_teardown_reaper() {
     ::munmap(stack, kReaperStack);
     return false;
   }
+  g_reaper_started = true;
   return true;
+}
+
+bool teardown_reaper_filtered() {
+  if (!g_reaper_started) return false;
+  // Usually done by now: the reaper starts on the other CPU while the VM is set up.
+  const timespec limit{1, 0};
+  int state = g_reaper_state.load();
+  if (state == kStarting) {
+    ::syscall(SYS_futex, &g_reaper_state, FUTEX_WAIT, kStarting, &limit);
+    state = g_reaper_state.load();
+  }
+  return state == kFiltered;
 }
 
 }  // namespace hyperlet
