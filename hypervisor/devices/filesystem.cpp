@@ -12,6 +12,7 @@
 // fd and the checked guest span directly (no bounce buffer).
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
@@ -31,8 +32,6 @@
 #include <memory>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -44,8 +43,8 @@ using Sys = std::expected<T, int>;  // a value or an errno
 constexpr std::uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 constexpr std::uint64_t kKernelLargefile = 0100000;  // O_LARGEFILE as the kernel spells it on x86-64
 constexpr std::uint64_t kOpenFlags = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
-                                     O_DSYNC | O_DIRECT | kKernelLargefile | O_DIRECTORY | O_NOFOLLOW |
-                                     O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
+                                     O_DSYNC | O_DIRECT | kKernelLargefile | O_DIRECTORY | O_NOFOLLOW | O_NOATIME |
+                                     O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
 
 std::int64_t result_of(ssize_t value) { return value < 0 ? -errno : value; }
 // Linux takes fds (and AT_FDCWD) as int.
@@ -104,15 +103,13 @@ Sys<Target> resolve(const SyscallContext& context, std::int64_t dirfd, std::uint
 
 // `relative` (the target's path below its volume, or a parent of it) opened beneath the
 // target's volume.
-Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, std::uint64_t flags,
-                           std::uint64_t mode) {
+Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, std::uint64_t flags, std::uint64_t mode) {
   const Volume& volume = *target.location.volume;
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.mode = mode;
   how.resolve = kResolve;
-  const long fd = ::syscall(SYS_openat2, volume.dir.get(), relative.empty() ? "." : relative.c_str(), &how,
-                            sizeof how);
+  const long fd = ::syscall(SYS_openat2, volume.dir.get(), relative.empty() ? "." : relative.c_str(), &how, sizeof how);
   if (fd >= 0) return UniqueFd(static_cast<int>(fd));
   const int error = errno;
   if (error != EXDEV) return std::unexpected(error);
@@ -120,9 +117,8 @@ Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, st
   // leave the volume. In the guest's view it leads nowhere, like a path outside every
   // volume; --trace says why, as for those.
   if (target.trace) {
-    fmt::print(stderr,
-               "[hyperlet policy] denied: {} leads out of --volume {} (through a symlink)\n",
-               target.path, volume.guest_dir);
+    fmt::print(stderr, "[hyperlet policy] denied: {} leads out of --volume {} (through a symlink)\n", target.path,
+               volume.guest_dir);
   }
   return std::unexpected(ENOENT);
 }
@@ -154,8 +150,8 @@ Sys<HostObject> host_object(const Target& target, bool follow) {
     return object;
   }
   const std::size_t slash = relative.rfind('/');
-  auto parent = open_beneath(target, slash == std::string::npos ? "" : relative.substr(0, slash),
-                             O_PATH | O_DIRECTORY, 0);
+  auto parent =
+      open_beneath(target, slash == std::string::npos ? "" : relative.substr(0, slash), O_PATH | O_DIRECTORY, 0);
   if (!parent) return std::unexpected(parent.error());
   object.fd = parent->get();
   object.owned = std::move(*parent);
@@ -172,6 +168,54 @@ Sys<HostObject> name_to_change(const Target& target) {
 }
 
 std::string proc_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// Files the app may open for I/O: regular files and directories. Opening a
+// device node or a FIFO runs its driver's open on the host (a FIFO's blocks
+// hyperlet until a writer comes), so those are judged by an O_PATH fd, which
+// opens nothing, and never reopened.
+bool openable_for_io(mode_t mode) { return S_ISREG(mode) || S_ISDIR(mode); }
+
+// The object an O_PATH fd refers to, opened for I/O with `flags`. Going through
+// /proc/self/fd reopens that very inode, so nothing can be swapped in between
+// the check and the open.
+Sys<UniqueFd> reopen(int path_fd, std::uint64_t flags) {
+  const int fd =
+      ::open(proc_fd_path(path_fd).c_str(),
+             static_cast<int>(flags & ~static_cast<std::uint64_t>(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+  if (fd < 0) return std::unexpected(errno);
+  return UniqueFd(fd);
+}
+
+// A volume path opened for I/O (not O_PATH, not O_TMPFILE), creating it when
+// asked: looked up by O_PATH, checked, then reopened; a name that does not exist
+// is created with O_EXCL, so what is opened is always a new regular file.
+Sys<UniqueFd> open_for_io(const Target& target, std::uint64_t flags, std::uint64_t mode, bool may_create) {
+  const std::string& relative = target.location.relative;
+  const std::uint64_t lookup = O_PATH | (flags & (O_NOFOLLOW | O_DIRECTORY));
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto existing = open_beneath(target, relative, lookup, 0);
+    if (existing) {
+      if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return std::unexpected(EEXIST);
+      struct stat info {};
+      if (::fstat(existing->get(), &info) != 0) return std::unexpected(errno);
+      if (S_ISLNK(info.st_mode)) return std::unexpected(ELOOP);  // O_NOFOLLOW on a symlink, as Linux
+      if (S_ISDIR(info.st_mode) && (flags & O_CREAT) != 0) return std::unexpected(EISDIR);
+      if (!openable_for_io(info.st_mode)) {
+        if (target.trace) {
+          fmt::print(stderr, "[hyperlet policy] denied: {} is a device, FIFO or socket on the host\n", target.path);
+        }
+        return std::unexpected(EACCES);
+      }
+      return reopen(existing->get(), flags);
+    }
+    if (existing.error() != ENOENT || (flags & O_CREAT) == 0) return std::unexpected(existing.error());
+    if (!may_create) return std::unexpected(EROFS);
+    auto created = open_beneath(target, relative, flags | O_EXCL, mode);
+    // EEXIST without the app's O_EXCL: someone made the name in between; look again.
+    if (created || created.error() != EEXIST || (flags & O_EXCL) != 0) return created;
+  }
+  return std::unexpected(EEXIST);
+}
 
 // ---------------------------------------------------------------- directories above the volumes
 
@@ -245,16 +289,16 @@ std::int64_t open_path(SyscallContext& context, std::int64_t dirfd, std::uint64_
     return context.files.fds.add(std::move(file), cloexec);
   }
   const Volume& volume = *target->location.volume;
-  std::uint64_t host_flags = flags & ~static_cast<std::uint64_t>(O_CLOEXEC);
+  const std::uint64_t host_flags = flags & ~static_cast<std::uint64_t>(O_CLOEXEC);
   if (volume.read_only && (writes || tmpfile)) return -EROFS;
-  if (volume.read_only && creates) host_flags &= ~static_cast<std::uint64_t>(O_CREAT | O_EXCL);
   const std::uint64_t host_mode = creates ? (mode & 07777 & ~static_cast<std::uint64_t>(context.files.umask)) : 0;
-  auto fd = open_beneath(*target, target->location.relative, host_flags, host_mode);
-  if (!fd) return volume.read_only && creates && fd.error() == ENOENT ? -EROFS : error_of(fd);
+  // O_PATH opens nothing and O_TMPFILE makes a new regular file: both are safe
+  // as they are. Everything else is checked before it is opened for I/O.
+  auto fd = (flags & O_PATH) != 0 || tmpfile ? open_beneath(*target, target->location.relative, host_flags, host_mode)
+                                             : open_for_io(*target, host_flags, host_mode, !volume.read_only);
+  if (!fd) return error_of(fd);
   struct stat info {};
   if (::fstat(fd->get(), &info) != 0) return -errno;
-  // Device nodes stay the host's, even in a granted directory.
-  if ((flags & O_PATH) == 0 && (S_ISCHR(info.st_mode) || S_ISBLK(info.st_mode))) return -EACCES;
   file->directory = S_ISDIR(info.st_mode);
   file->volume = &volume;
   file->host_fd = fd->get();
@@ -297,8 +341,11 @@ std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t 
       if (minimum < 0 || minimum >= FdTable::kHiddenLimit) return -EINVAL;
       return fds.add(fds.share(fd), command == F_DUPFD_CLOEXEC, static_cast<int>(minimum));
     }
-    case F_GETFD: return fds.cloexec(fd) ? FD_CLOEXEC : 0;
-    case F_SETFD: fds.set_cloexec(fd, (argument & FD_CLOEXEC) != 0); return 0;
+    case F_GETFD:
+      return fds.cloexec(fd) ? FD_CLOEXEC : 0;
+    case F_SETFD:
+      fds.set_cloexec(fd, (argument & FD_CLOEXEC) != 0);
+      return 0;
     case F_GETFL:
       if (file->is_ancestor()) return O_RDONLY | O_DIRECTORY | kKernelLargefile;
       return result_of(::fcntl(file->host_fd, F_GETFL));
@@ -306,8 +353,8 @@ std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t 
       // hyperlet's own stdin/stdout/stderr keep their flags: they are shared with
       // whoever started hyperlet. Accepted, not applied.
       if (file->is_ancestor() || file->owned.get() < 0) return 0;
-      return result_of(::fcntl(file->host_fd, F_SETFL,
-                               static_cast<int>(argument & (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME))));
+      return result_of(
+          ::fcntl(file->host_fd, F_SETFL, static_cast<int>(argument & (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME))));
     case F_GETLK:
     case F_SETLK:
     case F_SETLKW:
@@ -331,7 +378,8 @@ std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t 
     case F_SETPIPE_SZ:
       if (file->is_ancestor()) return -EBADF;
       return result_of(::fcntl(file->host_fd, static_cast<int>(command), static_cast<int>(argument)));
-    default: return -EINVAL;
+    default:
+      return -EINVAL;
   }
 }
 
@@ -424,8 +472,8 @@ std::int64_t stat_path(SyscallContext& context, std::int64_t dirfd, std::uint64_
   return context.write(out, info) ? 0 : -EFAULT;
 }
 
-std::int64_t statx_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
-                        std::uint64_t flags, std::uint64_t mask, std::uint64_t out) {
+std::int64_t statx_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t flags,
+                        std::uint64_t mask, std::uint64_t out) {
   constexpr std::uint64_t kKnown = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
   if ((flags & ~kKnown) != 0 || (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE) return -EINVAL;
   auto text = context.user_path(path_address);
@@ -453,8 +501,8 @@ std::int64_t statx_path(SyscallContext& context, std::int64_t dirfd, std::uint64
   return context.write(out, info) ? 0 : -EFAULT;
 }
 
-std::int64_t access_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
-                         std::uint64_t mode, std::uint64_t flags) {
+std::int64_t access_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t mode,
+                         std::uint64_t flags) {
   if ((mode & ~static_cast<std::uint64_t>(R_OK | W_OK | X_OK)) != 0) return -EINVAL;
   if ((flags & ~static_cast<std::uint64_t>(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
   auto target = resolve(context, dirfd, path_address);
@@ -506,8 +554,7 @@ std::int64_t mkdir_path(SyscallContext& context, std::int64_t dirfd, std::uint64
   return ::mkdirat(object->fd, object->at_name(), host_mode) == 0 ? 0 : -errno;
 }
 
-std::int64_t unlink_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
-                         std::uint64_t flags) {
+std::int64_t unlink_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t flags) {
   if ((flags & ~static_cast<std::uint64_t>(AT_REMOVEDIR)) != 0) return -EINVAL;
   auto target = resolve(context, dirfd, path_address);
   if (!target) return error_of(target);
@@ -548,8 +595,7 @@ std::int64_t link_path(SyscallContext& context, std::int64_t old_dirfd, std::uin
   auto new_object = name_to_change(*to);
   if (!new_object) return error_of(new_object);
   if (from->location.volume != to->location.volume) return -EXDEV;
-  return ::linkat(old_object->fd, old_object->at_name(), new_object->fd, new_object->at_name(), 0) == 0 ? 0
-                                                                                                      : -errno;
+  return ::linkat(old_object->fd, old_object->at_name(), new_object->fd, new_object->at_name(), 0) == 0 ? 0 : -errno;
 }
 
 std::int64_t symlink_path(SyscallContext& context, std::uint64_t target_address, std::int64_t dirfd,
@@ -613,7 +659,14 @@ std::int64_t truncate_path(SyscallContext& context, std::uint64_t path_address, 
   if (target->outside()) return -ENOENT;
   if (target->ancestor()) return -EISDIR;
   if (target->read_only()) return -EROFS;
-  auto fd = open_beneath(*target, target->location.relative, O_WRONLY, 0);
+  // Judged by an O_PATH fd first: opening a FIFO for writing would block hyperlet.
+  auto path_fd = open_beneath(*target, target->location.relative, O_PATH, 0);
+  if (!path_fd) return error_of(path_fd);
+  struct stat info {};
+  if (::fstat(path_fd->get(), &info) != 0) return -errno;
+  if (S_ISDIR(info.st_mode)) return -EISDIR;
+  if (!S_ISREG(info.st_mode)) return -EINVAL;  // as Linux answers for anything but a file
+  auto fd = reopen(path_fd->get(), O_WRONLY);
   if (!fd) return error_of(fd);
   return ::ftruncate(fd->get(), length) == 0 ? 0 : -errno;
 }
@@ -665,8 +718,7 @@ struct statfs ancestor_statfs() {
 // The host's answer for the file system behind host_fd; a :ro volume reads as a
 // read-only file system, as a read-only bind mount does, so that apps checking
 // statvfs before writing see the truth.
-std::int64_t statfs_host(SyscallContext& context, int host_fd, const Volume* volume,
-                         std::uint64_t out) {
+std::int64_t statfs_host(SyscallContext& context, int host_fd, const Volume* volume, std::uint64_t out) {
   struct statfs info {};
   if (::fstatfs(host_fd, &info) != 0) return -errno;
   if (volume != nullptr && volume->read_only) info.f_flags |= ST_RDONLY;
@@ -707,15 +759,13 @@ bool in_own_groups(gid_t gid) {
   if (count <= 0) return false;
   std::vector<gid_t> groups(static_cast<std::size_t>(count));
   const int filled = ::getgroups(count, groups.data());
-  return filled > 0 &&
-         std::find(groups.begin(), groups.begin() + filled, gid) != groups.begin() + filled;
+  return filled > 0 && std::find(groups.begin(), groups.begin() + filled, gid) != groups.begin() + filled;
 }
 
 bool may_change_owner(const struct stat& info, uid_t uid, gid_t gid) {
   const bool owner = info.st_uid == ::geteuid();
   if (uid != static_cast<uid_t>(-1) && !(owner && uid == info.st_uid)) return false;
-  if (gid != static_cast<gid_t>(-1) && !(owner && (gid == info.st_gid || in_own_groups(gid))))
-    return false;
+  if (gid != static_cast<gid_t>(-1) && !(owner && (gid == info.st_gid || in_own_groups(gid)))) return false;
   return true;
 }
 
@@ -731,22 +781,19 @@ std::int64_t change_owner(int fd, std::uint64_t uid_argument, std::uint64_t gid_
 
 // chown, lchown, fchownat. A path outside every volume is ENOENT; "/" and the
 // directories above the volumes, and :ro volumes, are EROFS (as chmod).
-std::int64_t chown_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address,
-                        std::uint64_t uid, std::uint64_t gid, std::uint64_t flags) {
-  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0)
-    return -EINVAL;
+std::int64_t chown_path(SyscallContext& context, std::int64_t dirfd, std::uint64_t path_address, std::uint64_t uid,
+                        std::uint64_t gid, std::uint64_t flags) {
+  if ((flags & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
   auto text = context.user_path(path_address);
   if (!text) return -text.error();
-  if (text->empty() && (flags & AT_EMPTY_PATH) != 0 &&
-      dirfd != AT_FDCWD) {  // the fd itself, O_PATH too
+  if (text->empty() && (flags & AT_EMPTY_PATH) != 0 && dirfd != AT_FDCWD) {  // the fd itself, O_PATH too
     const OpenFile* file = context.files.fds.get(dirfd);
     if (file == nullptr) return -EBADF;
     if (file->is_ancestor() || file->in_read_only_volume()) return -EROFS;
     if (file->volume == nullptr) return -EINVAL;  // console, pipes, sockets: as fchmod
     return change_owner(file->host_fd, uid, gid);
   }
-  auto target =
-      resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
+  auto target = resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
   if (!target) return error_of(target);
   if (target->outside()) return -ENOENT;
   if (target->ancestor()) return -EROFS;
@@ -756,8 +803,7 @@ std::int64_t chown_path(SyscallContext& context, std::int64_t dirfd, std::uint64
   if (target->volume_root()) {
     object.fd = target->location.volume->dir.get();
   } else {
-    auto fd =
-        open_beneath(*target, target->location.relative, O_PATH | (follow ? 0 : O_NOFOLLOW), 0);
+    auto fd = open_beneath(*target, target->location.relative, O_PATH | (follow ? 0 : O_NOFOLLOW), 0);
     if (!fd) return error_of(fd);
     object.fd = fd->get();
     object.owned = std::move(*fd);
@@ -766,8 +812,7 @@ std::int64_t chown_path(SyscallContext& context, std::int64_t dirfd, std::uint64
   return change_owner(object.fd, uid, gid);
 }
 
-std::int64_t chown_file(SyscallContext& context, std::int64_t fd, std::uint64_t uid,
-                        std::uint64_t gid) {
+std::int64_t chown_file(SyscallContext& context, std::int64_t fd, std::uint64_t uid, std::uint64_t gid) {
   auto file = changeable_file(context, fd);
   if (!file) return error_of(file);
   const int status = ::fcntl((*file)->host_fd, F_GETFL);
@@ -784,28 +829,24 @@ std::int64_t chown_file(SyscallContext& context, std::int64_t fd, std::uint64_t 
 // file EINVAL). Offsets are read and written back through the checked accessors,
 // in Linux's order (fds, then offsets, then flags); the length is capped at
 // MAX_RW_COUNT, so a huge one is a short copy.
-std::int64_t copy_range(SyscallContext& context, std::int64_t in_fd,
-                        std::uint64_t in_offset_address, std::int64_t out_fd,
-                        std::uint64_t out_offset_address, std::uint64_t length,
+std::int64_t copy_range(SyscallContext& context, std::int64_t in_fd, std::uint64_t in_offset_address,
+                        std::int64_t out_fd, std::uint64_t out_offset_address, std::uint64_t length,
                         std::uint64_t flags) {
   const OpenFile* in = context.files.fds.get(in_fd);
   const OpenFile* out = context.files.fds.get(out_fd);
   if (in == nullptr || out == nullptr) return -EBADF;
   std::optional<loff_t> in_offset;
   std::optional<loff_t> out_offset;
-  if (in_offset_address != 0 && !(in_offset = context.read<loff_t>(in_offset_address)))
-    return -EFAULT;
-  if (out_offset_address != 0 && !(out_offset = context.read<loff_t>(out_offset_address)))
-    return -EFAULT;
+  if (in_offset_address != 0 && !(in_offset = context.read<loff_t>(in_offset_address))) return -EFAULT;
+  if (out_offset_address != 0 && !(out_offset = context.read<loff_t>(out_offset_address))) return -EFAULT;
   if (flags != 0) return -EINVAL;
   if (in->is_ancestor() || out->is_ancestor()) return -EISDIR;
   // Files of a :ro volume are only ever open read-only, so the host says EBADF
   // too; refused here as well, whatever the host fd would allow.
   if (out->in_read_only_volume() && !out->directory) return -EBADF;
   const std::size_t size = std::min<std::uint64_t>(length, kMaxIo);
-  const ssize_t copied =
-      ::copy_file_range(in->host_fd, in_offset ? &*in_offset : nullptr, out->host_fd,
-                        out_offset ? &*out_offset : nullptr, size, 0);
+  const ssize_t copied = ::copy_file_range(in->host_fd, in_offset ? &*in_offset : nullptr, out->host_fd,
+                                           out_offset ? &*out_offset : nullptr, size, 0);
   if (copied < 0) return -errno;
   if (copied > 0) {
     if (in_offset && !context.write(in_offset_address, *in_offset)) return -EFAULT;
@@ -824,9 +865,8 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
 
   // ---- open, close, dup, pipes
   table.add(SYS_open, [cwd](C& c, const A& a) -> R { return open_path(c, cwd, a[0], a[1], a[2]); });
-  table.add(SYS_creat, [cwd](C& c, const A& a) -> R {
-    return open_path(c, cwd, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
-  });
+  table.add(SYS_creat,
+            [cwd](C& c, const A& a) -> R { return open_path(c, cwd, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]); });
   table.add(SYS_openat, [](C& c, const A& a) -> R { return open_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
   table.add(SYS_close, [](C& c, const A& a) -> R { return c.files.fds.close(fd_argument(a[0])); });
   table.add(SYS_dup, [](C& c, const A& a) -> R {
@@ -847,16 +887,22 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   });
 
   // ---- data
-  table.add(SYS_read, [](C& c, const A& a) -> R { return transfer(c, Io::kRead, fd_argument(a[0]), a[1], a[2], 0, false); });
-  table.add(SYS_write, [](C& c, const A& a) -> R { return transfer(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_read,
+            [](C& c, const A& a) -> R { return transfer(c, Io::kRead, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_write,
+            [](C& c, const A& a) -> R { return transfer(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], 0, false); });
   table.add(SYS_pread64, [](C& c, const A& a) -> R {
     return transfer(c, Io::kRead, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
   });
   table.add(SYS_pwrite64, [](C& c, const A& a) -> R {
     return transfer(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
   });
-  table.add(SYS_readv, [](C& c, const A& a) -> R { return transfer_vector(c, Io::kRead, fd_argument(a[0]), a[1], a[2], 0, false); });
-  table.add(SYS_writev, [](C& c, const A& a) -> R { return transfer_vector(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], 0, false); });
+  table.add(SYS_readv, [](C& c, const A& a) -> R {
+    return transfer_vector(c, Io::kRead, fd_argument(a[0]), a[1], a[2], 0, false);
+  });
+  table.add(SYS_writev, [](C& c, const A& a) -> R {
+    return transfer_vector(c, Io::kWrite, fd_argument(a[0]), a[1], a[2], 0, false);
+  });
   table.add(SYS_preadv, [](C& c, const A& a) -> R {
     return transfer_vector(c, Io::kRead, fd_argument(a[0]), a[1], a[2], static_cast<std::int64_t>(a[3]), true);
   });
@@ -883,7 +929,8 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
     }
     return result_of(::lseek(file->host_fd, static_cast<off_t>(a[1]), static_cast<int>(a[2])));
   });
-  table.add(SYS_sendfile, [](C& c, const A& a) -> R { return send_file(c, fd_argument(a[0]), fd_argument(a[1]), a[2], a[3]); });
+  table.add(SYS_sendfile,
+            [](C& c, const A& a) -> R { return send_file(c, fd_argument(a[0]), fd_argument(a[1]), a[2], a[3]); });
   table.add(SYS_getdents64, [](C& c, const A& a) -> R {
     OpenFile* file = c.files.fds.get(fd_argument(a[0]));
     if (file == nullptr) return -EBADF;
@@ -908,7 +955,8 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   table.add(SYS_fallocate, [](C& c, const A& a) -> R {
     auto file = changeable_file(c, fd_argument(a[0]));
     if (!file) return error_of(file);
-    return ::fallocate((*file)->host_fd, static_cast<int>(a[1]), static_cast<off_t>(a[2]), static_cast<off_t>(a[3])) == 0
+    return ::fallocate((*file)->host_fd, static_cast<int>(a[1]), static_cast<off_t>(a[2]), static_cast<off_t>(a[3])) ==
+                   0
                ? 0
                : -errno;
   });
@@ -949,44 +997,39 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   table.add(SYS_faccessat, [](C& c, const A& a) -> R { return access_path(c, fd_argument(a[0]), a[1], a[2], 0); });
   table.add(SYS_faccessat2, [](C& c, const A& a) -> R { return access_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
   table.add(SYS_readlink, [cwd](C& c, const A& a) -> R { return readlink_path(c, cwd, a[0], a[1], a[2]); });
-  table.add(SYS_readlinkat, [](C& c, const A& a) -> R { return readlink_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
+  table.add(SYS_readlinkat,
+            [](C& c, const A& a) -> R { return readlink_path(c, fd_argument(a[0]), a[1], a[2], a[3]); });
   table.add(SYS_mkdir, [cwd](C& c, const A& a) -> R { return mkdir_path(c, cwd, a[0], a[1]); });
   table.add(SYS_mkdirat, [](C& c, const A& a) -> R { return mkdir_path(c, fd_argument(a[0]), a[1], a[2]); });
   table.add(SYS_unlink, [cwd](C& c, const A& a) -> R { return unlink_path(c, cwd, a[0], 0); });
   table.add(SYS_rmdir, [cwd](C& c, const A& a) -> R { return unlink_path(c, cwd, a[0], AT_REMOVEDIR); });
   table.add(SYS_unlinkat, [](C& c, const A& a) -> R { return unlink_path(c, fd_argument(a[0]), a[1], a[2]); });
   table.add(SYS_rename, [cwd](C& c, const A& a) -> R { return rename_path(c, cwd, a[0], cwd, a[1], 0); });
-  table.add(SYS_renameat, [](C& c, const A& a) -> R {
-    return rename_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], 0);
-  });
+  table.add(SYS_renameat,
+            [](C& c, const A& a) -> R { return rename_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], 0); });
   table.add(SYS_renameat2, [](C& c, const A& a) -> R {
     return rename_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4]);
   });
   table.add(SYS_link, [cwd](C& c, const A& a) -> R { return link_path(c, cwd, a[0], cwd, a[1], 0); });
-  table.add(SYS_linkat, [](C& c, const A& a) -> R {
-    return link_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4]);
-  });
+  table.add(SYS_linkat,
+            [](C& c, const A& a) -> R { return link_path(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4]); });
   table.add(SYS_symlink, [cwd](C& c, const A& a) -> R { return symlink_path(c, a[0], cwd, a[1]); });
   table.add(SYS_symlinkat, [](C& c, const A& a) -> R { return symlink_path(c, a[0], fd_argument(a[1]), a[2]); });
   table.add(SYS_chmod, [cwd](C& c, const A& a) -> R { return chmod_path(c, cwd, a[0], a[1], 0); });
   table.add(SYS_fchmodat, [](C& c, const A& a) -> R { return chmod_path(c, fd_argument(a[0]), a[1], a[2], 0); });
   table.add(SYS_utimensat, [](C& c, const A& a) -> R { return utimens(c, fd_argument(a[0]), a[1], a[2], a[3]); });
-  table.add(SYS_truncate, [](C& c, const A& a) -> R { return truncate_path(c, a[0], static_cast<std::int64_t>(a[1])); });
+  table.add(SYS_truncate,
+            [](C& c, const A& a) -> R { return truncate_path(c, a[0], static_cast<std::int64_t>(a[1])); });
 
   // ---- file systems, owners, copies between files
   table.add(SYS_statfs, [](C& c, const A& a) -> R { return statfs_path(c, a[0], a[1]); });
-  table.add(SYS_fstatfs,
-            [](C& c, const A& a) -> R { return statfs_file(c, fd_argument(a[0]), a[1]); });
-  table.add(SYS_chown,
-            [cwd](C& c, const A& a) -> R { return chown_path(c, cwd, a[0], a[1], a[2], 0); });
-  table.add(SYS_lchown, [cwd](C& c, const A& a) -> R {
-    return chown_path(c, cwd, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW);
-  });
-  table.add(SYS_fchownat, [](C& c, const A& a) -> R {
-    return chown_path(c, fd_argument(a[0]), a[1], a[2], a[3], a[4]);
-  });
-  table.add(SYS_fchown,
-            [](C& c, const A& a) -> R { return chown_file(c, fd_argument(a[0]), a[1], a[2]); });
+  table.add(SYS_fstatfs, [](C& c, const A& a) -> R { return statfs_file(c, fd_argument(a[0]), a[1]); });
+  table.add(SYS_chown, [cwd](C& c, const A& a) -> R { return chown_path(c, cwd, a[0], a[1], a[2], 0); });
+  table.add(SYS_lchown,
+            [cwd](C& c, const A& a) -> R { return chown_path(c, cwd, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW); });
+  table.add(SYS_fchownat,
+            [](C& c, const A& a) -> R { return chown_path(c, fd_argument(a[0]), a[1], a[2], a[3], a[4]); });
+  table.add(SYS_fchown, [](C& c, const A& a) -> R { return chown_file(c, fd_argument(a[0]), a[1], a[2]); });
   table.add(SYS_copy_file_range, [](C& c, const A& a) -> R {
     return copy_range(c, fd_argument(a[0]), a[1], fd_argument(a[2]), a[3], a[4], a[5]);
   });

@@ -4,10 +4,10 @@
 #include "devices/file_ring.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
 #include <hyperlet/file_ring.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -127,10 +127,6 @@ TEST_F(FileRingTest, OnlyRegularFilesOfVolumesAreFlagged) {
   const std::int64_t directory = open("/data", O_RDONLY | O_DIRECTORY);
   ASSERT_GE(directory, 0);
   EXPECT_EQ(flags(directory), 0);
-  ASSERT_EQ(::mkfifo((host_dir_ + "/fifo").c_str(), 0600), 0);
-  const std::int64_t fifo = open("/data/fifo", O_RDONLY | O_NONBLOCK);
-  ASSERT_GE(fifo, 0);
-  EXPECT_EQ(flags(fifo), 0);  // a FIFO could block: not through the ring
   const std::uint64_t pipe_fds = layout_.heap_start;
   ASSERT_EQ(call(SYS_pipe2, {pipe_fds, 0}), 0);
   EXPECT_EQ(flags(*context_->read<std::int32_t>(pipe_fds)), 0);
@@ -176,8 +172,8 @@ TEST_F(FileRingTest, HostileRequestsGetTheErrorsASyscallWould) {
   const std::uint64_t pipe_fds = layout_.heap_start + 0x3000;
   ASSERT_EQ(call(SYS_pipe2, {pipe_fds, 0}), 0);
   const std::int32_t pipe_read = *context_->read<std::int32_t>(pipe_fds);
-  ASSERT_TRUE(context_->write(ring_ + offsetof(Shared, fd_flags) + static_cast<std::uint64_t>(pipe_read),
-                              abi::kFdRegularFile));
+  ASSERT_TRUE(
+      context_->write(ring_ + offsetof(Shared, fd_flags) + static_cast<std::uint64_t>(pipe_read), abi::kFdRegularFile));
   EXPECT_EQ(kicked(abi::kFileRead, pipe_read, buffer, 4), -EBADF);
   // A kick with nothing submitted, or a request already done, performs nothing.
   const std::uint64_t before = context_->file_ring.counters().requests;
@@ -196,8 +192,8 @@ TEST_F(FileRingTest, RandomRequestsGetAnswersNotCrashes) {
   const std::int64_t fd = open("/data/data.txt", O_RDWR);
   std::mt19937_64 random(0x2545f4914f6cdd1du);  // fixed seed: the same rounds every run
   auto next = [&] { return random(); };
-  const std::uint64_t addresses[] = {0, abi::kBootInfoAddr, layout_.heap_start + 0x1000, layout_.page_tables_base - 8,
-                                     layout_.memory_size, ~0ull};
+  const std::uint64_t addresses[] = {
+      0, abi::kBootInfoAddr, layout_.heap_start + 0x1000, layout_.page_tables_base - 8, layout_.memory_size, ~0ull};
   for (int round = 0; round < 1000; ++round) {
     const auto op = static_cast<std::uint32_t>(next() % 6);  // 4 and 5 are no operation
     const std::int64_t target = next() % 3 == 0 ? static_cast<std::int64_t>(next() % 2048) - 1024 : fd;

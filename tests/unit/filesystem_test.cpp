@@ -1,11 +1,14 @@
 // The file syscalls served on the host (devices/filesystem.cpp), called through
 // the host syscall table against real guest memory and a temporary volume.
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <array>
@@ -13,10 +16,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
-
-#include <hyperlet/abi.h>
 
 #include "devices/host_syscalls.h"
 #include "test_guest.h"
@@ -72,10 +71,9 @@ TEST_F(FilesystemSyscalls, TraceSaysWhenASymlinkLeadsOutOfTheVolume) {
   EXPECT_EQ(call(SYS_mkdir, {put("/data/escape/x"), 0755}), -ENOENT);  // through the parent
   EXPECT_EQ(call(SYS_open, {put("/data/hello.txt"), O_RDONLY}), 3);
   const std::string traced = ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(
-      traced,
-      "[hyperlet policy] denied: /data/escape leads out of --volume /data (through a symlink)\n"
-      "[hyperlet policy] denied: /data/escape/x leads out of --volume /data (through a symlink)\n");
+  EXPECT_EQ(traced,
+            "[hyperlet policy] denied: /data/escape leads out of --volume /data (through a symlink)\n"
+            "[hyperlet policy] denied: /data/escape/x leads out of --volume /data (through a symlink)\n");
   context_->trace = false;
   ::testing::internal::CaptureStderr();
   EXPECT_EQ(call(SYS_open, {put("/data/escape"), O_RDONLY}), -ENOENT);
@@ -131,8 +129,7 @@ class MoreFilesystemSyscalls : public FilesystemSyscalls {
     FilesystemSyscalls::SetUp();
     std::filesystem::create_directory(host_dir_ + "/ro");
     std::ofstream(host_dir_ + "/ro/kept.txt") << "kept";
-    auto volumes =
-        open_volumes({{host_dir_, "/data", false}, {host_dir_ + "/ro", "/srv/ro", true}});
+    auto volumes = open_volumes({{host_dir_, "/data", false}, {host_dir_ + "/ro", "/srv/ro", true}});
     ASSERT_TRUE(volumes.has_value());
     context_->files.volumes = std::move(*volumes);
   }
@@ -179,8 +176,7 @@ TEST_F(MoreFilesystemSyscalls, StatfsOfAVolumeIsTheHostsFileSystem) {
 
 TEST_F(MoreFilesystemSyscalls, StatfsAboveTheVolumesIsAnEmptyReadOnlyFileSystem) {
   for (const char* path : {"/", "/srv"}) {
-    std::memset(memory_->span(buffer(), sizeof(struct statfs))->data(), 0xff,
-                sizeof(struct statfs));
+    std::memset(memory_->span(buffer(), sizeof(struct statfs))->data(), 0xff, sizeof(struct statfs));
     EXPECT_EQ(call(SYS_statfs, {put(path), buffer()}), 0) << path;
     const struct statfs info = guest_statfs(buffer());
     EXPECT_EQ(info.f_type, RAMFS_MAGIC);
@@ -235,12 +231,10 @@ TEST_F(MoreFilesystemSyscalls, ChownFollowsSymlinksAndLchownDoesNot) {
   // "escape" points at /etc/passwd: following it leaves the volume; the link itself is inside.
   EXPECT_EQ(call(SYS_chown, {put("/data/escape"), uid, none}), -ENOENT);
   EXPECT_EQ(call(SYS_lchown, {put("/data/escape"), uid, none}), 0);
-  EXPECT_EQ(call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid,
-                                none, AT_SYMLINK_NOFOLLOW}),
-            0);
   EXPECT_EQ(
-      call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid, none, 0}),
-      -ENOENT);
+      call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid, none, AT_SYMLINK_NOFOLLOW}),
+      0);
+  EXPECT_EQ(call(SYS_fchownat, {static_cast<std::uint64_t>(AT_FDCWD), put("/data/escape"), uid, none, 0}), -ENOENT);
   std::filesystem::create_symlink("hello.txt", host_dir_ + "/good");
   EXPECT_EQ(call(SYS_chown, {put("/data/good"), uid, none}), 0);
   EXPECT_EQ(call(SYS_chown, {put("/data"), uid, none}), 0);  // the volume's own directory
@@ -346,9 +340,57 @@ TEST_F(MoreFilesystemSyscalls, CopyFileRangeRefusesWhatLinuxRefuses) {
   // Pipes are not files to copy between.
   ASSERT_EQ(call(SYS_pipe, {buffer()}), 0);
   const auto ends = context_->read<std::array<int, 2>>(buffer());
-  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, static_cast<std::uint64_t>((*ends)[1]), 0, 1, 0}),
-            -EINVAL);
+  EXPECT_EQ(call(SYS_copy_file_range, {3, 0, static_cast<std::uint64_t>((*ends)[1]), 0, 1, 0}), -EINVAL);
   EXPECT_EQ(std::filesystem::file_size(host_dir_ + "/dst"), 0u);
+}
+
+// ---------------------------------------------------------------- what may be opened for I/O
+
+// FIFOs and device nodes in a volume are judged by an O_PATH fd and never opened
+// on the host: opening runs the driver (ENXIO, a tape rewinding) or blocks
+// hyperlet (a FIFO without a writer, truncate of a FIFO).
+TEST_F(MoreFilesystemSyscalls, FifosAreRefusedWithoutBlockingTheHost) {
+  ASSERT_EQ(::mkfifo((host_dir_ + "/fifo").c_str(), 0600), 0);
+  EXPECT_EQ(open("/data/fifo", O_RDONLY), -EACCES);  // would block without a writer
+  EXPECT_EQ(open("/data/fifo", O_WRONLY), -EACCES);
+  EXPECT_EQ(open("/data/fifo", O_RDWR | O_NONBLOCK), -EACCES);
+  EXPECT_EQ(call(SYS_truncate, {put("/data/fifo"), 0}), -EINVAL);  // as Linux answers
+  EXPECT_EQ(open("/data/fifo", O_PATH), 3);                        // opens nothing: allowed
+}
+
+TEST_F(MoreFilesystemSyscalls, DeviceNodesAreRefusedBeforeTheyAreOpened) {
+  if (::mknod((host_dir_ + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod needs root: " << std::strerror(errno);
+  }
+  // A character device with no driver behind it: opening it on the host would
+  // answer ENXIO, which is how the old code gave itself away.
+  ASSERT_EQ(::mknod((host_dir_ + "/nodriver").c_str(), S_IFCHR | 0666, makedev(240, 77)), 0);
+  EXPECT_EQ(open("/data/null", O_RDWR), -EACCES);
+  EXPECT_EQ(open("/data/nodriver", O_RDONLY), -EACCES);
+  EXPECT_EQ(open("/data/nodriver", O_WRONLY | O_CREAT, 0644), -EACCES);
+  EXPECT_EQ(call(SYS_truncate, {put("/data/null"), 0}), -EINVAL);
+  struct stat info {};
+  ASSERT_EQ(::stat((host_dir_ + "/null").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISCHR(info.st_mode));  // truncate left it alone
+}
+
+TEST_F(MoreFilesystemSyscalls, CreateFlagsOnExistingAndMissingFiles) {
+  // O_CREAT on an existing file of a :ro volume only opens it (Linux: success).
+  EXPECT_EQ(open("/srv/ro/kept.txt", O_RDONLY | O_CREAT), 3);
+  EXPECT_EQ(open("/srv/ro/missing.txt", O_RDONLY | O_CREAT), -EROFS);
+  EXPECT_EQ(open("/srv/ro/kept.txt", O_RDONLY | O_CREAT | O_EXCL), -EEXIST);
+  EXPECT_EQ(open("/data/hello.txt", O_RDWR | O_CREAT | O_EXCL), -EEXIST);
+  EXPECT_EQ(open("/data", O_RDONLY | O_CREAT), -EISDIR);
+  const std::int64_t created = open("/data/new.txt", O_WRONLY | O_CREAT | O_EXCL, 0600);
+  EXPECT_GE(created, 0);
+  EXPECT_TRUE(S_ISREG(host_lstat("new.txt").st_mode));
+  EXPECT_EQ(host_lstat("new.txt").st_mode & 0777, 0600u);
+  std::filesystem::create_symlink("hello.txt", host_dir_ + "/link");
+  EXPECT_EQ(open("/data/link", O_RDONLY | O_NOFOLLOW), -ELOOP);
+  EXPECT_GE(open("/data/link", O_RDONLY), 0);
+  const std::int64_t truncated = open("/data/hello.txt", O_WRONLY | O_TRUNC);
+  EXPECT_GE(truncated, 0);
+  EXPECT_EQ(host_lstat("hello.txt").st_size, 0);
 }
 
 }  // namespace
