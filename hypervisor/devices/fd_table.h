@@ -19,12 +19,39 @@
 namespace hyperlet {
 
 struct SocketState;  // devices/sockets.h
-struct EpollState;   // devices/readiness.cpp
+
+// A host fd that stands for a file in one more epoll set (see OpenFile), counted
+// while it is open: Linux's epoll costs an app no fds, so without a bound these
+// would be host fds the guest's own limits never see.
+class EpollDuplicate {
+ public:
+  EpollDuplicate(UniqueFd fd, std::shared_ptr<int> live) : fd_(std::move(fd)), live_(std::move(live)) { ++*live_; }
+  EpollDuplicate(EpollDuplicate&& other) noexcept = default;
+  EpollDuplicate& operator=(EpollDuplicate&& other) noexcept {
+    if (this != &other) {
+      release();
+      fd_ = std::move(other.fd_);
+      live_ = std::move(other.live_);
+    }
+    return *this;
+  }
+  ~EpollDuplicate() { release(); }
+  int get() const { return fd_.get(); }
+
+ private:
+  void release() {
+    if (live_) --*live_;
+    live_.reset();
+  }
+  UniqueFd fd_;
+  std::shared_ptr<int> live_;
+};
+struct EpollState;  // devices/readiness.cpp
 
 struct OpenFile {
-  int host_fd = -1;      // -1 for a directory above the volumes (kAncestor)
-  UniqueFd owned;        // empty for the console: hyperlet's own 0-2 are never closed
-  std::string guest_path;  // normalised guest path, for *at() and fchdir; empty for console/pipes
+  int host_fd = -1;                // -1 for a directory above the volumes (kAncestor)
+  UniqueFd owned;                  // empty for the console: hyperlet's own 0-2 are never closed
+  std::string guest_path;          // normalised guest path, for *at() and fchdir; empty for console/pipes
   const Volume* volume = nullptr;  // the volume it was opened from, if any
   bool directory = false;
   // A directory above the volumes: its entries, and how far getdents64 got.
@@ -37,7 +64,7 @@ struct OpenFile {
   // Extra host fds of this file, for a second guest fd of it in one epoll set
   // (the host kernel keys registrations by host fd); closed with the file, which
   // takes them out of their epoll sets as Linux does when the last fd goes.
-  std::vector<UniqueFd> epoll_duplicates;
+  std::vector<EpollDuplicate> epoll_duplicates;
   bool is_ancestor() const { return host_fd < 0; }
   bool in_read_only_volume() const { return volume != nullptr && volume->read_only; }
 };
@@ -87,7 +114,12 @@ void raise_host_open_file_limit();
 
 // Everything the file syscalls share: the fd table, the volumes, cwd, umask.
 struct GuestFiles {
+  // At most this many epoll duplicates live at once (ENOSPC beyond, as Linux
+  // answers past max_user_watches): with the guest's 1024 fds, the app holds at
+  // most about twice that many host fds.
+  static constexpr int kMaxEpollDuplicates = FdTable::kLimit;
   FdTable fds;
+  std::shared_ptr<int> epoll_duplicates_live = std::make_shared<int>(0);
   std::vector<Volume> volumes;
   std::string cwd = "/";
   mode_t umask = 022;

@@ -41,6 +41,18 @@ struct EpollState {
     bool armed = true;  // EPOLLONESHOT: not reported since the last ADD/MOD
   };
   std::unordered_map<std::int64_t, Registration> by_fd;
+
+  // A closed set gives back the duplicates it made; otherwise they would stay
+  // open with their file, and creating and closing sets would pile up host fds.
+  ~EpollState() {
+    for (const auto& [fd, registration] : by_fd) {
+      const auto file = registration.file.lock();
+      if (file != nullptr && registration.host_fd != file->host_fd) forget_duplicate(*file, registration.host_fd);
+    }
+  }
+  static void forget_duplicate(OpenFile& file, int host_fd) {
+    std::erase_if(file.epoll_duplicates, [&](const EpollDuplicate& duplicate) { return duplicate.get() == host_fd; });
+  }
 };
 
 namespace {
@@ -80,8 +92,7 @@ R poll_guest_fds(SyscallContext& context, std::vector<pollfd>& fds, const timesp
       answer_known = answer_known || fd.revents != 0;
       continue;
     }
-    if (file->socket != nullptr &&
-        context.socket_buffers.unread_input(context, *file->socket) != 0) {
+    if (file->socket != nullptr && context.socket_buffers.unread_input(context, *file->socket) != 0) {
       fd.revents = static_cast<short>(fd.events & kReadable);
       answer_known = answer_known || fd.revents != 0;
     }
@@ -187,8 +198,7 @@ timespec remaining(const timespec& timeout, const timespec& start) {
 
 // ---------------------------------------------------------------- epoll, eventfd, timerfd
 
-R add_host_fd(SyscallContext& context, int host, bool cloexec,
-              std::shared_ptr<EpollState> epoll = nullptr) {
+R add_host_fd(SyscallContext& context, int host, bool cloexec, std::shared_ptr<EpollState> epoll = nullptr) {
   auto file = std::make_shared<OpenFile>();
   file->host_fd = host;
   file->owned = UniqueFd(host);
@@ -203,8 +213,8 @@ R epoll_create_call(SyscallContext& context, std::uint64_t flags) {
   return add_host_fd(context, host, (flags & EPOLL_CLOEXEC) != 0, std::make_shared<EpollState>());
 }
 
-R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t operation,
-                 std::uint64_t fd, std::uint64_t event_address) {
+R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t operation, std::uint64_t fd,
+                 std::uint64_t event_address) {
   const OpenFile* epoll = context.files.fds.get(fd_argument(epoll_fd));
   std::shared_ptr<OpenFile> target = context.files.fds.share(fd_argument(fd));
   if (epoll == nullptr || target == nullptr) return -EBADF;
@@ -233,23 +243,24 @@ R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t 
       return entry.second.host_fd == target->host_fd && entry.second.file.lock() == target;
     });
     if (file_in_set) {
+      if (*context.files.epoll_duplicates_live >= GuestFiles::kMaxEpollDuplicates) return -ENOSPC;
       host_fd = ::fcntl(target->host_fd, F_DUPFD_CLOEXEC, 0);
       if (host_fd < 0) return -errno;
-      target->epoll_duplicates.emplace_back(host_fd);
+      target->epoll_duplicates.emplace_back(UniqueFd(host_fd), context.files.epoll_duplicates_live);
     }
   }
   if (operation != EPOLL_CTL_ADD && !registered) return -ENOENT;
   if (::epoll_ctl(epoll->host_fd, static_cast<int>(operation), host_fd, &event) != 0) {
     const int error = errno;
     if (operation == EPOLL_CTL_ADD && host_fd != target->host_fd) {
-      std::erase_if(target->epoll_duplicates, [&](const UniqueFd& duplicate) { return duplicate.get() == host_fd; });
+      EpollState::forget_duplicate(*target, host_fd);
     }
     return -error;
   }
   if (operation == EPOLL_CTL_DEL) {
     registrations.erase(existing);
     if (host_fd != target->host_fd) {
-      std::erase_if(target->epoll_duplicates, [&](const UniqueFd& duplicate) { return duplicate.get() == host_fd; });
+      EpollState::forget_duplicate(*target, host_fd);
     }
   } else {
     registrations[fd_argument(fd)] = {guest_event.data.u64, guest_event.events, target, host_fd, true};
@@ -259,16 +270,14 @@ R epoll_ctl_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t 
 
 // Connections whose stashed input the app has not read are readable for a
 // level-triggered EPOLLIN registration, even when their socket has nothing more.
-void add_stashed_readiness(SyscallContext& context, EpollState& state,
-                           std::vector<epoll_event>& ready, std::size_t limit) {
+void add_stashed_readiness(SyscallContext& context, EpollState& state, std::vector<epoll_event>& ready,
+                           std::size_t limit) {
   for (const int fd : context.socket_buffers.fds_with_unread_input(context)) {
     if (ready.size() == limit) return;
     auto it = state.by_fd.find(fd);
     if (it == state.by_fd.end()) continue;
     const EpollState::Registration& registration = it->second;
-    if ((registration.events & EPOLLIN) == 0 || (registration.events & EPOLLET) != 0 ||
-        !registration.armed)
-      continue;
+    if ((registration.events & EPOLLIN) == 0 || (registration.events & EPOLLET) != 0 || !registration.armed) continue;
     if (registration.file.lock() != context.files.fds.share(fd)) continue;
     epoll_event event{};
     event.events = EPOLLIN | (registration.events & EPOLLRDNORM);
@@ -284,8 +293,7 @@ R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t
   if (epoll->is_ancestor() || epoll->epoll == nullptr) return -EINVAL;
   const auto count = static_cast<std::int32_t>(max_events);
   if (count <= 0 || count > kMaxEpollEvents) return -EINVAL;
-  auto events =
-      context.user_span(events_address, static_cast<std::uint64_t>(count) * sizeof(epoll_event));
+  auto events = context.user_span(events_address, static_cast<std::uint64_t>(count) * sizeof(epoll_event));
   if (!events) return -EFAULT;
   EpollState& state = *epoll->epoll;
   const auto limit = static_cast<std::size_t>(count);
@@ -295,14 +303,13 @@ R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t
   if (ready.size() < limit) {
     // Readiness already known: look, do not wait.
     std::vector<epoll_event> host(std::min<std::size_t>(limit - ready.size(), 1024));
-    const int found = ::epoll_wait(epoll->host_fd, host.data(), static_cast<int>(host.size()),
-                                   ready.empty() ? timeout_ms : 0);
+    const int found =
+        ::epoll_wait(epoll->host_fd, host.data(), static_cast<int>(host.size()), ready.empty() ? timeout_ms : 0);
     if (found < 0 && ready.empty()) return interrupted_or(context, errno);
     for (int i = 0; i < found; ++i) {
       const epoll_event& event = host[static_cast<std::size_t>(i)];
-      auto same =
-          std::find_if(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(stashed),
-                       [&](const epoll_event& known) { return known.data.u64 == event.data.u64; });
+      auto same = std::find_if(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(stashed),
+                               [&](const epoll_event& known) { return known.data.u64 == event.data.u64; });
       if (same != ready.begin() + static_cast<std::ptrdiff_t>(stashed)) {
         same->events |= event.events;
       } else {
