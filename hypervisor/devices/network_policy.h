@@ -59,6 +59,14 @@ struct Endpoint {
 std::optional<Endpoint> decode_endpoint(const sockaddr_storage& address, socklen_t length);
 std::string format_endpoint(const Endpoint& endpoint);
 
+// A request refused before it reaches the host: the app's -error, and why for a
+// `[hyperlet policy] denied:` line under --trace (empty when it is only Linux's
+// own answer to a malformed request, which is no policy matter).
+struct Refusal {
+  int error = 0;
+  std::string why;
+};
+
 struct NetworkPolicy {
   std::vector<PublishRule> publish;
   std::vector<ConnectRule> connect;

@@ -9,7 +9,13 @@
 //   bound. bind to port 0 (an ephemeral port, as connect picks) is allowed.
 // - listen: only on a socket bound through a rule.
 // - connect, sendto/sendmsg/sendmmsg with an address: only to an --allow-connect
-//   address (each message of a sendmmsg on its own).
+//   address (each message of a sendmmsg on its own). The address is read as the
+//   host's Linux reads it (devices/destinations.h) and the host is handed only
+//   what was checked, rebuilt.
+// - control messages on send (devices/control_messages.h) and socket options
+//   (devices/socket_options.h): allow-lists, checked on hyperlet's own copy,
+//   which is what the host gets; nothing chooses the route, the interface or the
+//   source, and nothing needs a capability the app does not have.
 // socketpair(AF_UNIX) makes a pair inside the guest that reaches nothing outside;
 // no AF_UNIX address is ever bound or reached on the host.
 // Denials are EACCES, with a line on stderr under --trace.
@@ -36,7 +42,10 @@
 
 #include <fmt/format.h>
 
+#include "devices/control_messages.h"
+#include "devices/destinations.h"
 #include "devices/host_syscalls.h"
+#include "devices/socket_options.h"
 
 namespace hyperlet {
 namespace {
@@ -103,14 +112,24 @@ R write_address(const SyscallContext& context, const Address& value, std::uint64
   return context.write(length_address, static_cast<std::int32_t>(value.length)) ? 0 : -EFAULT;
 }
 
-// May the guest reach this destination? Checked for connect and addressed sends.
-R check_destination(const SyscallContext& context, const Address& destination, std::string_view call) {
-  if (destination.storage.ss_family == AF_UNSPEC) return 0;  // UDP: dissolve the association
-  auto endpoint = decode_endpoint(destination.storage, destination.length);
-  if (!endpoint) return -EINVAL;
-  if (context.network.may_connect(*endpoint)) return 0;
-  deny(context, fmt::format("{} to {} (no --allow-connect rule)", call, format_endpoint(*endpoint)));
-  return -EACCES;
+// The one gate for every call that names a destination (connect, sendto,
+// sendmsg, each message of sendmmsg): the guest's address is read as the host
+// kernel reads it for this socket, the policy decides about that reading, and
+// the caller hands the host only destination.host.
+std::expected<Destination, int> checked_destination(const SyscallContext& context, const SocketState& state,
+                                                    AddressUse use, const Address& address, std::string_view call) {
+  auto destination = read_destination(state.family, use, address.storage, address.length);
+  if (!destination) return std::unexpected(destination.error());
+  if (destination->kind != Destination::Kind::kEndpoint || context.network.may_connect(destination->endpoint)) {
+    return destination;
+  }
+  deny(context, fmt::format("{} to {} (no --allow-connect rule)", call, format_endpoint(destination->endpoint)));
+  return std::unexpected(EACCES);
+}
+
+R refused(const SyscallContext& context, const Refusal& refusal, std::string_view call) {
+  if (!refusal.why.empty()) deny(context, fmt::format("{}: {}", call, refusal.why));
+  return -refusal.error;
 }
 
 // ---------------------------------------------------------------- create, bind, listen, accept
@@ -241,13 +260,14 @@ R accept_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address
 R connect_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address, std::uint64_t length) {
   auto socket = socket_of(context, fd);
   if (!socket) return -socket.error();
-  auto destination = read_address(context, address, length);
+  auto requested = read_address(context, address, length);
+  if (!requested) return -requested.error();
+  auto destination = checked_destination(context, *socket->state, AddressUse::kConnect, *requested, "connect");
   if (!destination) return -destination.error();
-  if (destination->length < sizeof(sa_family_t)) return -EINVAL;
-  if (R allowed = check_destination(context, *destination, "connect"); allowed != 0) return allowed;
-  const int status = ::connect(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&destination->storage),
-                               destination->length);
-  if (status == 0 && socket->state->transport == Transport::kTcp && !socket->state->connected) {
+  const int status =
+      ::connect(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&destination->host), destination->host_length);
+  if (status == 0 && destination->kind == Destination::Kind::kEndpoint && socket->state->transport == Transport::kTcp &&
+      !socket->state->connected) {
     // A connection now: socket buffers may serve it (not yet while a non-blocking connect is in progress).
     socket->state->connected = true;
     context.files.fds.mark_changed(fd_argument(fd));
@@ -286,62 +306,24 @@ R socket_name(SyscallContext& context, std::uint64_t fd, std::uint64_t address, 
 
 // ---------------------------------------------------------------- options
 
-// The options a service sets; anything else is ENOPROTOOPT (never SO_BINDTODEVICE,
-// SO_MARK or other ways around the policy).
-bool option_allowed(int level, int name) {
-  switch (level) {
-    case SOL_SOCKET:
-      switch (name) {
-        case SO_REUSEADDR: case SO_REUSEPORT: case SO_KEEPALIVE: case SO_RCVBUF: case SO_SNDBUF:
-        case SO_ERROR: case SO_TYPE: case SO_DOMAIN: case SO_PROTOCOL: case SO_ACCEPTCONN: case SO_LINGER:
-        case SO_RCVTIMEO: case SO_SNDTIMEO: case SO_BROADCAST: case SO_OOBINLINE: case SO_RCVLOWAT:
-        case SO_SNDLOWAT: case SO_TIMESTAMP: case SO_TIMESTAMPNS: case SO_PRIORITY: case SO_INCOMING_CPU:
-        case SO_BUSY_POLL: case SO_ZEROCOPY:
-          return true;
-        default: return false;
-      }
-    case IPPROTO_TCP:
-      switch (name) {
-        case TCP_NODELAY: case TCP_MAXSEG: case TCP_CORK: case TCP_KEEPIDLE: case TCP_KEEPINTVL:
-        case TCP_KEEPCNT: case TCP_SYNCNT: case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_WINDOW_CLAMP:
-        case TCP_INFO: case TCP_QUICKACK: case TCP_CONGESTION: case TCP_USER_TIMEOUT: case TCP_FASTOPEN:
-        case TCP_NOTSENT_LOWAT:
-          return true;
-        default: return false;
-      }
-    case IPPROTO_IP:
-      switch (name) {
-        case IP_TOS: case IP_TTL: case IP_PKTINFO: case IP_RECVTOS: case IP_RECVTTL: case IP_MTU_DISCOVER:
-        case IP_MTU: case IP_RECVERR:
-          return true;
-        default: return false;
-      }
-    case IPPROTO_IPV6:
-      switch (name) {
-        case IPV6_V6ONLY: case IPV6_UNICAST_HOPS: case IPV6_TCLASS: case IPV6_RECVPKTINFO:
-        case IPV6_RECVTCLASS: case IPV6_MTU_DISCOVER: case IPV6_MTU: case IPV6_RECVERR:
-          return true;
-        default: return false;
-      }
-    case IPPROTO_UDP: return name == 1 /* UDP_CORK */ || name == 103 /* UDP_SEGMENT */ || name == 104 /* UDP_GRO */;
-    default: return false;
-  }
-}
-
 R set_option(SyscallContext& context, std::uint64_t fd, std::uint64_t level, std::uint64_t name,
              std::uint64_t value, std::uint64_t length) {
   auto socket = socket_of(context, fd);
   if (!socket) return -socket.error();
   const int level_value = static_cast<int>(level);
   const int name_value = static_cast<int>(name);
-  if (!option_allowed(level_value, name_value)) return -ENOPROTOOPT;
+  if (!may_get_option(level_value, name_value)) return -ENOPROTOOPT;  // not offered at all
   if (static_cast<std::int32_t>(length) < 0) return -EINVAL;
   if (length > kMaxOption) return -EINVAL;
+  // Checked on hyperlet's copy, and the copy is what the host gets.
   std::vector<std::byte> buffer(length);
   if (length != 0) {
     auto bytes = context.user_span(value, length);
     if (!bytes) return -EFAULT;
     std::memcpy(buffer.data(), bytes->data(), length);
+  }
+  if (auto allowed = check_set_option(socket->file->host_fd, level_value, name_value, buffer); !allowed) {
+    return refused(context, allowed.error(), "setsockopt");
   }
   return ::setsockopt(socket->file->host_fd, level_value, name_value, buffer.data(),
                       static_cast<socklen_t>(length)) == 0
@@ -355,7 +337,7 @@ R get_option(SyscallContext& context, std::uint64_t fd, std::uint64_t level, std
   if (!socket) return -socket.error();
   const int level_value = static_cast<int>(level);
   const int name_value = static_cast<int>(name);
-  if (!option_allowed(level_value, name_value)) return -ENOPROTOOPT;
+  if (!may_get_option(level_value, name_value)) return -ENOPROTOOPT;
   auto capacity = context.read<std::int32_t>(length_address);
   if (!capacity) return -EFAULT;
   if (*capacity < 0) return -EINVAL;
@@ -380,12 +362,13 @@ R send_to(SyscallContext& context, const SyscallArguments& a) {
   const int flags = static_cast<int>(a[3]) | MSG_NOSIGNAL;
   const std::size_t size = std::min<std::uint64_t>(buffer->size(), kMaxIo);
   if (a[4] == 0) return blocking_result(context, ::send(socket->file->host_fd, buffer->data(), size, flags));
-  auto destination = read_address(context, a[4], a[5]);
+  auto requested = read_address(context, a[4], a[5]);
+  if (!requested) return -requested.error();
+  auto destination = checked_destination(context, *socket->state, AddressUse::kSend, *requested, "sendto");
   if (!destination) return -destination.error();
-  if (R allowed = check_destination(context, *destination, "sendto"); allowed != 0) return allowed;
-  return blocking_result(context, ::sendto(socket->file->host_fd, buffer->data(), size, flags,
-                                           reinterpret_cast<const sockaddr*>(&destination->storage),
-                                           destination->length));
+  return blocking_result(context,
+                         ::sendto(socket->file->host_fd, buffer->data(), size, flags,
+                                  reinterpret_cast<const sockaddr*>(&destination->host), destination->host_length));
 }
 
 R receive_from(SyscallContext& context, const SyscallArguments& a) {
@@ -427,31 +410,34 @@ R send_message(SyscallContext& context, std::uint64_t fd, std::uint64_t message_
   if (!socket) return -socket.error();
   auto message = context.read<msghdr>(message_address);
   if (!message) return -EFAULT;
-  Address destination;
+  Destination destination;
   msghdr host{};
   if (message->msg_name != nullptr && message->msg_namelen != 0) {
     auto name = read_address(context, reinterpret_cast<std::uint64_t>(message->msg_name), message->msg_namelen);
     if (!name) return -name.error();
-    destination = *name;
-    if (R allowed = check_destination(context, destination, call); allowed != 0) return allowed;
-    host.msg_name = &destination.storage;
-    host.msg_namelen = destination.length;
+    auto checked = checked_destination(context, *socket->state, AddressUse::kSend, *name, call);
+    if (!checked) return -checked.error();
+    destination = *checked;
+    host.msg_name = &destination.host;
+    host.msg_namelen = destination.host_length;
   }
   auto vectors = context.user_iovecs(reinterpret_cast<std::uint64_t>(message->msg_iov), message->msg_iovlen);
   if (!vectors) return message->msg_iovlen > kMaxIovecs ? -EMSGSIZE : -EFAULT;
   host.msg_iov = vectors->data();
   host.msg_iovlen = vectors->size();
+  // The control messages are copied, checked against the allow-list and the
+  // copy handed to the host, so what the host kernel reads is what was checked.
+  std::vector<std::byte> control;
   if (message->msg_controllen != 0) {
-    // Inet sockets take only IP/IPv6/UDP ancillary data (no SCM_RIGHTS). On the
-    // guest's AF_UNIX pairs SCM_RIGHTS would pass hyperlet's own fds and
-    // SCM_CREDENTIALS its pid: none is offered (EINVAL, Linux's answer to a
-    // control message it does not know).
-    if (socket->state->family == AF_UNIX) return -EINVAL;
     if (message->msg_controllen > kMaxControl) return -ENOBUFS;
-    auto control = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_control), message->msg_controllen);
-    if (!control) return -EFAULT;
-    host.msg_control = control->data();
-    host.msg_controllen = control->size();
+    auto bytes = context.user_span(reinterpret_cast<std::uint64_t>(message->msg_control), message->msg_controllen);
+    if (!bytes) return -EFAULT;
+    control.assign(bytes->begin(), bytes->end());
+    if (auto allowed = check_control_messages(socket->state->family, control); !allowed) {
+      return refused(context, allowed.error(), call);
+    }
+    host.msg_control = control.data();
+    host.msg_controllen = control.size();
   }
   return blocking_result(context, ::sendmsg(socket->file->host_fd, &host, static_cast<int>(flags) | MSG_NOSIGNAL));
 }

@@ -14,6 +14,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -328,6 +329,66 @@ TEST_F(Network, UdpEchoThroughAPublishedPort) {
   const ProcessResult result = server.get();
   EXPECT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, "udp ready\nudp echoed 4 bytes\n");
+}
+
+// A host UDP socket on 127.0.0.1 at a port the kernel picks, and what reached it.
+struct HostUdpListener {
+  Fd fd{::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
+  int port = 0;
+  HostUdpListener() {
+    sockaddr_in address = loopback(0);
+    ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+    port = ntohs(address.sin_port);
+  }
+  std::vector<std::string> received() const {
+    std::vector<std::string> datagrams;
+    char buffer[256];
+    for (ssize_t got; (got = ::recv(fd.get(), buffer, sizeof buffer, 0)) >= 0;) {
+      datagrams.emplace_back(buffer, static_cast<std::size_t>(got));
+    }
+    return datagrams;
+  }
+};
+
+// Issue 8: Linux's UDP send reads an AF_UNSPEC destination as AF_INET, so these
+// sends reached a host listener with no rule at all. Every way of naming it is denied.
+TEST_F(Network, UdpSendsReachNothingWithoutARule) {
+  HostUdpListener listener;
+  ASSERT_NE(listener.port, 0);
+  const ProcessResult result = hyperlet(
+      {"run", "--trace", "--timeout", "20s", kNetTool, "udp-sends", "127.0.0.1", std::to_string(listener.port)});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "sendto-unspec: EACCES\nsendmsg-unspec: EACCES\nsendmmsg-unspec: EACCES\nsendto-any: EACCES\n"
+            "sendto-v4-mapped: EACCES\nsendmsg-source-route: EACCES\nsetsockopt-ip-options: EPERM\nsendto: EACCES\n");
+  const std::string denied = "[hyperlet policy] denied: sendto to 127.0.0.1:" + std::to_string(listener.port);
+  EXPECT_NE(result.err.find(denied + " (no --allow-connect rule)"), std::string::npos) << result.err;
+  EXPECT_EQ(listener.received(), std::vector<std::string>{});
+}
+
+// With a rule for the listener: the same addresses reach it (they mean it, as on
+// Linux), but IP options that would choose another first hop are refused.
+TEST_F(Network, IpOptionsCannotChooseTheRoute) {
+  HostUdpListener listener;
+  ASSERT_NE(listener.port, 0);
+  const std::string port = std::to_string(listener.port);
+  const ProcessResult result = hyperlet({"run", "--trace", "--timeout", "20s", "--allow-connect", "127.0.0.1:" + port,
+                                         kNetTool, "udp-sends", "127.0.0.1", port});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "sendto-unspec: ok\nsendmsg-unspec: ok\nsendmmsg-unspec: ok\nsendto-any: ok\nsendto-v4-mapped: ok\n"
+            "sendmsg-source-route: EPERM\nsetsockopt-ip-options: EPERM\nsendto: ok\n");
+  EXPECT_NE(result.err.find("[hyperlet policy] denied: sendmsg: control message IP_RETOPTS (it chooses the route"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("[hyperlet policy] denied: setsockopt: IP_OPTIONS (it chooses the route"),
+            std::string::npos)
+      << result.err;
+  EXPECT_EQ(listener.received(),
+            (std::vector<std::string>{"sendto-unspec", "sendmsg-unspec", "sendmmsg-unspec", "sendmmsg-unspec",
+                                      "sendto-any", "sendto-v4-mapped", "sendto"}));
 }
 
 TEST_F(Network, ConnectToADeniedAddressIsEacces) {

@@ -1,10 +1,16 @@
 // The socket syscalls served on the host (devices/sockets.cpp) that need no
-// network: socketpair, and sendmmsg/recvmmsg on pairs and on loopback UDP with the
-// --allow-connect policy, called through the host syscall table against real
-// guest memory.
+// network: socketpair, sendmmsg/recvmmsg on pairs and on loopback UDP with the
+// --allow-connect policy, and the policy's reading of destinations, control
+// messages and socket options against real loopback sockets, called through the
+// host syscall table against real guest memory.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -13,11 +19,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -357,6 +366,358 @@ TEST_F(SocketSyscalls, SendmmsgChecksEveryDestination) {
   EXPECT_EQ(get<sockaddr_in>(source).sin_port, htons(static_cast<std::uint16_t>(port)));
   EXPECT_EQ(entry(in, 0).msg_hdr.msg_namelen, sizeof(sockaddr_in));
   ::close(receiver);
+}
+
+// ---------------------------------------------------------------- destinations, control messages, options
+
+// A host UDP socket on a loopback address at a port the kernel picks, and what reached it.
+struct HostReceiver {
+  explicit HostReceiver(int socket_family = AF_INET) : family(socket_family) {
+    fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_storage address{};
+    socklen_t length = 0;
+    if (family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&address);
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      length = sizeof *in;
+    } else {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_addr = in6addr_loopback;
+      length = sizeof *in6;
+    }
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&address)->sin_port
+                                   : reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  }
+  ~HostReceiver() { ::close(fd); }
+  std::vector<std::string> received() const {
+    std::vector<std::string> datagrams;
+    char buffer[256];
+    for (ssize_t got; (got = ::recv(fd, buffer, sizeof buffer, 0)) >= 0;) {
+      datagrams.emplace_back(buffer, static_cast<std::size_t>(got));
+    }
+    return datagrams;
+  }
+  int family;
+  int fd = -1;
+  int port = 0;
+};
+
+sockaddr_in ipv4_address(sa_family_t family, const char* address, int port) {
+  sockaddr_in in{};
+  in.sin_family = family;
+  in.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, address, &in.sin_addr);
+  return in;
+}
+
+sockaddr_in6 ipv6_address(const char* address, int port) {
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET6, address, &in6.sin6_addr);
+  return in6;
+}
+
+class SocketPolicy : public SocketSyscalls {
+ protected:
+  void allow(const std::string& rule) {
+    auto rules = parse_connect_rule(rule);
+    ASSERT_TRUE(rules.has_value()) << rule;
+    context_->network.connect.insert(context_->network.connect.end(), rules->begin(), rules->end());
+  }
+  // A guest msghdr sending `payload` to the guest address `name` (0: none) with `control`.
+  std::uint64_t message(const std::string& payload, std::uint64_t name, socklen_t name_length,
+                        const std::vector<std::byte>& control = {}) {
+    msghdr header{};
+    const std::uint64_t data = put(payload);
+    header.msg_iov = reinterpret_cast<iovec*>(put_value(iovec{reinterpret_cast<void*>(data), payload.size()}));
+    header.msg_iovlen = 1;
+    header.msg_name = reinterpret_cast<void*>(name);
+    header.msg_namelen = name_length;
+    if (!control.empty()) {
+      const std::uint64_t bytes = allocate(control.size());
+      std::memcpy(memory_->span(bytes, control.size())->data(), control.data(), control.size());
+      header.msg_control = reinterpret_cast<void*>(bytes);
+      header.msg_controllen = control.size();
+    }
+    return put_value(header);
+  }
+  std::int64_t send_to(int fd, const std::string& payload, std::uint64_t name, socklen_t length) {
+    return call(SYS_sendto, {static_cast<std::uint64_t>(fd), put(payload), payload.size(), 0, name, length});
+  }
+};
+
+template <typename T>
+std::vector<std::byte> control_message(int level, int type, const T& value) {
+  std::vector<std::byte> bytes(CMSG_SPACE(sizeof(T)));
+  cmsghdr header{};
+  header.cmsg_len = CMSG_LEN(sizeof(T));
+  header.cmsg_level = level;
+  header.cmsg_type = type;
+  std::memcpy(bytes.data(), &header, sizeof header);
+  std::memcpy(bytes.data() + CMSG_LEN(0), &value, sizeof(T));
+  return bytes;
+}
+
+// Issue 8: with no rule at all, a UDP send whose sa_family is AF_UNSPEC reached a
+// host listener (Linux's UDP send reads AF_UNSPEC as AF_INET), by sendto, sendmsg
+// and sendmmsg alike.
+TEST_F(SocketPolicy, UdpSendWithAnUnspecifiedFamilyIsCheckedAsIpv4) {
+  HostReceiver receiver;
+  const std::uint64_t unspecified = put_value(ipv4_address(AF_UNSPEC, "127.0.0.1", receiver.port));
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_DGRAM, 0}), 3);
+  context_->trace = true;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(send_to(3, "sendto", unspecified, sizeof(sockaddr_in)), -EACCES);
+  EXPECT_EQ(call(SYS_sendmsg, {3, message("sendmsg", unspecified, sizeof(sockaddr_in)), 0}), -EACCES);
+  const Batch batch_of_two = batch({"sendmmsg", "sendmmsg"}, {unspecified, unspecified}, sizeof(sockaddr_in));
+  EXPECT_EQ(call(SYS_sendmmsg, {3, batch_of_two.vector, 2, 0}), -EACCES);
+  const std::string traced = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(traced.find("denied: sendto to 127.0.0.1:" + std::to_string(receiver.port) + " (no --allow-connect rule)"),
+            std::string::npos)
+      << traced;
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{});
+  // With a rule it is the IPv4 address it means, as on Linux.
+  allow("127.0.0.1:" + std::to_string(receiver.port));
+  EXPECT_EQ(send_to(3, "allowed", unspecified, sizeof(sockaddr_in)), 7);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{"allowed"});
+}
+
+// The unspecified address is "this host" to Linux: it is checked, and sent, as loopback.
+TEST_F(SocketPolicy, TheUnspecifiedAddressIsCheckedAsLoopback) {
+  HostReceiver receiver;
+  HostReceiver receiver6(AF_INET6);
+  const std::string port = std::to_string(receiver.port);
+  const std::string port6 = std::to_string(receiver6.port);
+  // Rules that name the unspecified address itself do not reach loopback.
+  allow("0.0.0.0/8:" + port);
+  allow("[::]:" + port6);
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_DGRAM, 0}), 3);
+  ASSERT_EQ(call(SYS_socket, {AF_INET6, SOCK_DGRAM, 0}), 4);
+  const std::uint64_t any = put_value(ipv4_address(AF_INET, "0.0.0.0", receiver.port));
+  const std::uint64_t any6 = put_value(ipv6_address("::", receiver6.port));
+  EXPECT_EQ(send_to(3, "any", any, sizeof(sockaddr_in)), -EACCES);
+  EXPECT_EQ(send_to(4, "any6", any6, sizeof(sockaddr_in6)), -EACCES);
+  EXPECT_EQ(call(SYS_connect, {4, any6, sizeof(sockaddr_in6)}), -EACCES);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{});
+  EXPECT_EQ(receiver6.received(), std::vector<std::string>{});
+  // Loopback's rules do.
+  allow("127.0.0.1:" + port);
+  allow("[::1]:" + port6);
+  EXPECT_EQ(send_to(3, "any", any, sizeof(sockaddr_in)), 3);
+  EXPECT_EQ(send_to(4, "any6", any6, sizeof(sockaddr_in6)), 4);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{"any"});
+  EXPECT_EQ(receiver6.received(), std::vector<std::string>{"any6"});
+}
+
+TEST_F(SocketPolicy, Ipv6SocketsAreCheckedWhereverTheyReallySend) {
+  HostReceiver receiver;
+  ASSERT_EQ(call(SYS_socket, {AF_INET6, SOCK_DGRAM, 0}), 3);
+  const std::uint64_t mapped = put_value(ipv6_address(("::ffff:127.0.0.1"), receiver.port));
+  const std::uint64_t plain = put_value(ipv4_address(AF_INET, "127.0.0.1", receiver.port));
+  const std::uint64_t unspecified = put_value(ipv4_address(AF_UNSPEC, "127.0.0.1", receiver.port));
+  EXPECT_EQ(send_to(3, "mapped", mapped, sizeof(sockaddr_in6)), -EACCES);
+  EXPECT_EQ(send_to(3, "plain", plain, sizeof(sockaddr_in)), -EACCES);
+  // AF_UNSPEC on an IPv6 socket means no address: the unconnected socket has none.
+  EXPECT_EQ(send_to(3, "unspecified", unspecified, sizeof(sockaddr_in)), -EDESTADDRREQ);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{});
+  allow("127.0.0.1:" + std::to_string(receiver.port));
+  EXPECT_EQ(send_to(3, "mapped", mapped, sizeof(sockaddr_in6)), 6);
+  EXPECT_EQ(send_to(3, "plain", plain, sizeof(sockaddr_in)), 5);
+  EXPECT_EQ(receiver.received(), (std::vector<std::string>{"mapped", "plain"}));
+}
+
+// connect may still dissolve an association with AF_UNSPEC; nothing else of that address is used.
+TEST_F(SocketPolicy, ConnectWithAnUnspecifiedFamilyStillDisconnects) {
+  HostReceiver receiver;
+  allow("127.0.0.1:" + std::to_string(receiver.port));
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_DGRAM, 0}), 3);
+  EXPECT_EQ(call(SYS_connect, {3, put_value(ipv4_address(AF_INET, "127.0.0.1", receiver.port)), sizeof(sockaddr_in)}),
+            0);
+  EXPECT_EQ(call(SYS_write, {3, put("connected"), 9}), 9);
+  EXPECT_EQ(call(SYS_connect, {3, put_value(ipv4_address(AF_UNSPEC, "10.1.1.1", 9)), sizeof(sockaddr_in)}), 0);
+  EXPECT_EQ(call(SYS_write, {3, put("after"), 5}), -EDESTADDRREQ);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{"connected"});
+}
+
+// TCP: an address on a send connects with MSG_FASTOPEN, so it is checked like connect.
+TEST_F(SocketPolicy, AnAddressOnATcpSendIsChecked) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in address = ipv4_address(AF_INET, "127.0.0.1", 0);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_STREAM, 0}), 3);
+  for (int family : {AF_INET, AF_UNSPEC}) {
+    sockaddr_in named = address;
+    named.sin_family = static_cast<sa_family_t>(family);
+    EXPECT_EQ(call(SYS_sendto, {3, put("syn data"), 8, MSG_FASTOPEN, put_value(named), sizeof named}), -EACCES);
+  }
+  EXPECT_EQ(::accept(listener, nullptr, nullptr), -1);  // nobody connected
+  EXPECT_EQ(errno, EAGAIN);
+  ::close(listener);
+}
+
+// An AF_PACKET view of lo: the IPv4 packets that went out to `first_hop`. Needs
+// CAP_NET_RAW (the tests run as root, as hyperlet does); nullopt without it.
+class LoopbackCapture {
+ public:
+  LoopbackCapture() {
+    fd_ = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_IP));
+    if (fd_ < 0) return;
+    sockaddr_ll link{};
+    link.sll_family = AF_PACKET;
+    link.sll_protocol = htons(ETH_P_IP);
+    link.sll_ifindex = static_cast<int>(::if_nametoindex("lo"));
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&link), sizeof link) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~LoopbackCapture() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  std::optional<int> packets_to(const char* first_hop) const {
+    if (fd_ < 0) return std::nullopt;
+    in_addr wanted{};
+    inet_pton(AF_INET, first_hop, &wanted);
+    int count = 0;
+    unsigned char packet[2048];
+    for (ssize_t got; (got = ::recv(fd_, packet, sizeof packet, 0)) >= static_cast<ssize_t>(sizeof(iphdr));) {
+      iphdr header{};
+      std::memcpy(&header, packet, sizeof header);
+      if (header.daddr == wanted.s_addr) ++count;
+    }
+    return count;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Issue 8: IP_RETOPTS with a loose source route, to an allowed destination, sent a
+// packet to its first hop, an address no rule allows (seen on lo).
+TEST_F(SocketPolicy, SourceRoutesNeverLeave) {
+  HostReceiver receiver;
+  allow("127.0.0.1:" + std::to_string(receiver.port));
+  LoopbackCapture capture;
+  const std::array<unsigned char, 8> loose_source_route{IPOPT_LSRR, 7, 4, 127, 0, 0, 9, IPOPT_END};
+  const auto control = control_message(IPPROTO_IP, IP_RETOPTS, loose_source_route);
+  const std::uint64_t destination = put_value(ipv4_address(AF_INET, "127.0.0.1", receiver.port));
+  const std::uint64_t mapped = put_value(ipv6_address("::ffff:127.0.0.1", receiver.port));
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_DGRAM, 0}), 3);
+  ASSERT_EQ(call(SYS_socket, {AF_INET6, SOCK_DGRAM, 0}), 4);
+  context_->trace = true;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(call(SYS_sendmsg, {3, message("routed", destination, sizeof(sockaddr_in), control), 0}), -EPERM);
+  // An IPv6 socket sending to IPv4 honours SOL_IP options too.
+  EXPECT_EQ(call(SYS_sendmsg, {4, message("routed", mapped, sizeof(sockaddr_in6), control), 0}), -EPERM);
+  // Each message of a batch is checked as by sendmsg.
+  mmsghdr batch_entry{};
+  batch_entry.msg_hdr = get<msghdr>(message("routed", destination, sizeof(sockaddr_in), control));
+  EXPECT_EQ(call(SYS_sendmmsg, {3, put_value(batch_entry), 1, 0}), -EPERM);
+  const std::string traced = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(traced.find("[hyperlet policy] denied: sendmsg: control message IP_RETOPTS (it chooses the route"),
+            std::string::npos)
+      << traced;
+  if (auto packets = capture.packets_to("127.0.0.9")) {
+    EXPECT_EQ(*packets, 0);
+  }
+  // Harmless control messages go with the data.
+  const auto ttl = control_message(IPPROTO_IP, IP_TTL, 9);
+  EXPECT_EQ(call(SYS_sendmsg, {3, message("ttl", destination, sizeof(sockaddr_in), ttl), 0}), 3);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{"ttl"});
+}
+
+TEST_F(SocketPolicy, Ipv6RoutingAndExtensionHeadersNeverLeave) {
+  HostReceiver receiver(AF_INET6);
+  allow("[::1]:" + std::to_string(receiver.port));
+  const std::uint64_t destination = put_value(ipv6_address("::1", receiver.port));
+  ASSERT_EQ(call(SYS_socket, {AF_INET6, SOCK_DGRAM, 0}), 3);
+  // A type 2 routing header through 2001:db8::9 (Mobile IPv6's, the one Linux sends).
+  std::array<unsigned char, 24> routing_header{0, 2, 2, 1};
+  inet_pton(AF_INET6, "2001:db8::9", routing_header.data() + 8);
+  const std::array<unsigned char, 8> padding_options{0, 0, 1, 4};  // PadN: a valid hop-by-hop header
+  for (int type : {IPV6_RTHDR, IPV6_2292RTHDR}) {
+    EXPECT_EQ(call(SYS_sendmsg, {3,
+                                 message("rthdr", destination, sizeof(sockaddr_in6),
+                                         control_message(IPPROTO_IPV6, type, routing_header)),
+                                 0}),
+              -EPERM)
+        << type;
+  }
+  for (int type : {IPV6_HOPOPTS, IPV6_DSTOPTS, IPV6_RTHDRDSTOPTS}) {
+    EXPECT_EQ(call(SYS_sendmsg, {3,
+                                 message("options", destination, sizeof(sockaddr_in6),
+                                         control_message(IPPROTO_IPV6, type, padding_options)),
+                                 0}),
+              -EPERM)
+        << type;
+  }
+  EXPECT_EQ(call(SYS_setsockopt, {3, IPPROTO_IPV6, IPV6_RTHDR, put_value(routing_header), routing_header.size()}),
+            -EPERM);
+  EXPECT_EQ(call(SYS_setsockopt, {3, IPPROTO_IPV6, IPV6_HOPOPTS, put_value(padding_options), padding_options.size()}),
+            -EPERM);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{});
+  const auto hop_limit = control_message(IPPROTO_IPV6, IPV6_HOPLIMIT, 9);
+  EXPECT_EQ(call(SYS_sendmsg, {3, message("hops", destination, sizeof(sockaddr_in6), hop_limit), 0}), 4);
+  EXPECT_EQ(receiver.received(), std::vector<std::string>{"hops"});
+}
+
+// Issue 8: hyperlet runs as root, so the host kernel let the app set what only
+// root may. It gets what an unprivileged process gets.
+TEST_F(SocketPolicy, SocketOptionsAnswerAsForAnUnprivilegedProcess) {
+  ASSERT_EQ(call(SYS_socket, {AF_INET, SOCK_STREAM, 0}), 3);
+  const auto set_int = [&](int level, int name, int value) {
+    return call(SYS_setsockopt, {3, static_cast<std::uint64_t>(level), static_cast<std::uint64_t>(name),
+                                 put_value(value), sizeof value});
+  };
+  context_->trace = true;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(set_int(SOL_SOCKET, SO_PRIORITY, 7), -EPERM);
+  EXPECT_EQ(set_int(SOL_SOCKET, SO_BUSY_POLL, 1000), -EPERM);
+  EXPECT_EQ(set_int(SOL_SOCKET, SO_MARK, 1), -EPERM);
+  EXPECT_EQ(set_int(SOL_SOCKET, SO_DEBUG, 1), -EACCES);
+  EXPECT_EQ(set_int(IPPROTO_IP, IP_TRANSPARENT, 1), -EPERM);
+  const std::array<unsigned char, 8> loose_source_route{IPOPT_LSRR, 7, 4, 127, 0, 0, 9, IPOPT_END};
+  EXPECT_EQ(call(SYS_setsockopt, {3, IPPROTO_IP, IP_OPTIONS, put_value(loose_source_route), 8}), -EPERM);
+  const std::string traced = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(traced.find("[hyperlet policy] denied: setsockopt: SO_PRIORITY (a priority above 6 needs CAP_NET_ADMIN)"),
+            std::string::npos)
+      << traced;
+  // What an unprivileged process may do still works, and reads back.
+  EXPECT_EQ(set_int(SOL_SOCKET, SO_PRIORITY, 6), 0);
+  const std::uint64_t value = put_value(0), length = put_value(static_cast<int>(sizeof(int)));
+  EXPECT_EQ(call(SYS_getsockopt, {3, SOL_SOCKET, SO_PRIORITY, value, length}), 0);
+  EXPECT_EQ(get<int>(value), 6);
+  EXPECT_EQ(call(SYS_getsockopt, {3, SOL_SOCKET, SO_MARK, value, length}), 0);
+  EXPECT_EQ(get<int>(value), 0);
+  EXPECT_EQ(set_int(IPPROTO_IP, IP_FREEBIND, 1), -ENOPROTOOPT);
+
+  // TCP_CONGESTION: a loaded algorithm outside tcp_allowed_congestion_control is
+  // root's only (as root the host would also load tcp_NAME modules on request).
+  std::ifstream allowed_file("/proc/sys/net/ipv4/tcp_allowed_congestion_control");
+  std::ifstream available_file("/proc/sys/net/ipv4/tcp_available_congestion_control");
+  std::vector<std::string> allowed, restricted;
+  for (std::string name; allowed_file >> name;) allowed.push_back(name);
+  for (std::string name; available_file >> name;) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) restricted.push_back(name);
+  }
+  ASSERT_FALSE(allowed.empty());
+  EXPECT_EQ(call(SYS_setsockopt, {3, IPPROTO_TCP, TCP_CONGESTION, put(allowed[0]), allowed[0].size()}), 0);
+  for (const std::string& name : restricted) {
+    EXPECT_EQ(call(SYS_setsockopt, {3, IPPROTO_TCP, TCP_CONGESTION, put(name), name.size()}), -EPERM) << name;
+  }
+  const std::uint64_t chosen = allocate(16);
+  const std::uint64_t chosen_length = put_value(16);
+  EXPECT_EQ(call(SYS_getsockopt, {3, IPPROTO_TCP, TCP_CONGESTION, chosen, chosen_length}), 0);
+  EXPECT_EQ(std::string(text(chosen, 16).c_str()), allowed[0]);
+  if (restricted.empty()) GTEST_SKIP() << "every loaded congestion control algorithm is allowed on this host";
 }
 
 }  // namespace

@@ -7,10 +7,14 @@
 //   connect ADDR PORT          try to connect; print the result
 //   waits PORT                 poll/ppoll/select/epoll on an idle listener with timeouts; eventfd
 //   block PORT                 block in accept forever (for --timeout)
+//   udp-sends ADDR PORT        UDP sends to IPv4 ADDR:PORT the ways a hostile app would
+//                              name it (AF_UNSPEC, 0.0.0.0, v4-mapped) and route it (IP
+//                              options); one "STEP: ok|ERRNO" line each, payload = STEP
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -169,6 +173,84 @@ int try_connect(const char* address, int port) {
   return 0;
 }
 
+// One line per step: its name (which is also the datagram's payload) and the result.
+void report(const char* step, ssize_t result) { std::printf("%s: %s\n", step, result >= 0 ? "ok" : error_name(errno)); }
+
+int udp_sends(const char* address, int port) {
+  in_addr host{};
+  if (inet_pton(AF_INET, address, &host) != 1) return fail("address");
+  const int udp = socket(AF_INET, SOCK_DGRAM, 0);
+  const int udp6 = socket(AF_INET6, SOCK_DGRAM, 0);
+  if (udp < 0 || udp6 < 0) return fail("socket");
+  // sa_family AF_UNSPEC, an IPv4 address and port in the rest: Linux's UDP send reads it as AF_INET.
+  sockaddr_in unspecified_family{};
+  unspecified_family.sin_family = AF_UNSPEC;
+  unspecified_family.sin_port = htons(static_cast<std::uint16_t>(port));
+  unspecified_family.sin_addr = host;
+  auto* unspec = reinterpret_cast<sockaddr*>(&unspecified_family);
+
+  const char* step = "sendto-unspec";
+  report(step, sendto(udp, step, std::strlen(step), 0, unspec, sizeof unspecified_family));
+
+  step = "sendmsg-unspec";
+  iovec data{const_cast<char*>(step), std::strlen(step)};
+  msghdr message{};
+  message.msg_name = unspec;
+  message.msg_namelen = sizeof unspecified_family;
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  report(step, sendmsg(udp, &message, 0));
+
+  step = "sendmmsg-unspec";
+  data = iovec{const_cast<char*>(step), std::strlen(step)};
+  mmsghdr batch[2] = {};
+  for (mmsghdr& entry : batch) entry.msg_hdr = message;
+  report(step, sendmmsg(udp, batch, 2, 0));
+
+  // 0.0.0.0 is "this host" to Linux: it reaches loopback.
+  step = "sendto-any";
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(static_cast<std::uint16_t>(port));
+  report(step, sendto(udp, step, std::strlen(step), 0, reinterpret_cast<sockaddr*>(&any), sizeof any));
+
+  step = "sendto-v4-mapped";
+  sockaddr_in6 mapped{};
+  mapped.sin6_family = AF_INET6;
+  mapped.sin6_port = htons(static_cast<std::uint16_t>(port));
+  mapped.sin6_addr.s6_addr[10] = 0xff;
+  mapped.sin6_addr.s6_addr[11] = 0xff;
+  std::memcpy(mapped.sin6_addr.s6_addr + 12, &host, 4);
+  report(step, sendto(udp6, step, std::strlen(step), 0, reinterpret_cast<sockaddr*>(&mapped), sizeof mapped));
+
+  // A loose source route through 127.0.0.9: the packet's first hop would be that address.
+  step = "sendmsg-source-route";
+  sockaddr_in destination{};
+  destination.sin_family = AF_INET;
+  destination.sin_port = htons(static_cast<std::uint16_t>(port));
+  destination.sin_addr = host;
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(8)] = {};
+  auto* header = reinterpret_cast<cmsghdr*>(control);
+  header->cmsg_level = IPPROTO_IP;
+  header->cmsg_type = IP_RETOPTS;
+  header->cmsg_len = CMSG_LEN(8);
+  const unsigned char loose_source_route[8] = {IPOPT_LSRR, 7, 4, 127, 0, 0, 9, IPOPT_END};
+  std::memcpy(CMSG_DATA(header), loose_source_route, sizeof loose_source_route);
+  data = iovec{const_cast<char*>(step), std::strlen(step)};
+  message.msg_name = &destination;
+  message.msg_namelen = sizeof destination;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  report(step, sendmsg(udp, &message, 0));
+
+  step = "setsockopt-ip-options";
+  report(step, setsockopt(udp, IPPROTO_IP, IP_OPTIONS, loose_source_route, sizeof loose_source_route));
+
+  step = "sendto";
+  report(step, sendto(udp, step, std::strlen(step), 0, reinterpret_cast<sockaddr*>(&destination), sizeof destination));
+  return 0;
+}
+
 int waits(int port) {
   const int fd = listener(port, false);
   if (fd < 0) return fail("listen");
@@ -252,6 +334,7 @@ int main(int argc, char** argv) {
   if (mode == "connect" && argc == 4) return try_connect(argv[2], number(3));
   if (mode == "waits" && argc == 3) return waits(number(2));
   if (mode == "block" && argc == 3) return block(number(2));
-  std::fprintf(stderr, "usage: net_tool echo-server|echo-client|udp-echo|bind|connect|waits|block ...\n");
+  if (mode == "udp-sends" && argc == 4) return udp_sends(argv[2], number(3));
+  std::fprintf(stderr, "usage: net_tool echo-server|echo-client|udp-echo|bind|connect|waits|block|udp-sends ...\n");
   return 64;
 }
