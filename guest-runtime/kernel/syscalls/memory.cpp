@@ -293,25 +293,29 @@ bool in_mmap_region(uint64_t address, uint64_t length) {
   return range_within(address, length, arena.mmap_low, boot_info().mmap_top);
 }
 
-}  // namespace
-
-uint64_t protected_pages;
-
-bool user_pages_present(uint64_t address, uint64_t length) {
+// Whether every page of [address, address + length) is present or, with
+// `present` false, every one is absent (a PROT_NONE mapping).
+bool pages_all(uint64_t address, uint64_t length, bool present) {
   const auto* ptes = reinterpret_cast<const volatile uint64_t*>(boot_info().pte_base);
   const auto* pdes = reinterpret_cast<const volatile uint64_t*>(boot_info().pde_base);
   for (uint64_t page = address & ~(kPage - 1); page < address + length;) {
     const uint64_t pde = pdes[page / kRegion];
-    if ((pde & kPresent) == 0) return false;
-    if ((pde & abi::kPdeLargePage) != 0) {
+    if ((pde & kPresent) == 0 || (pde & abi::kPdeLargePage) != 0) {
+      if (((pde & kPresent) != 0) != present) return false;
       page = (page & ~(kRegion - 1)) + kRegion;
       continue;
     }
-    if ((ptes[page / kPage] & kPresent) == 0) return false;
+    if (((ptes[page / kPage] & kPresent) != 0) != present) return false;
     page += kPage;
   }
   return true;
 }
+
+}  // namespace
+
+uint64_t protected_pages;
+
+bool user_pages_present(uint64_t address, uint64_t length) { return pages_all(address, length, true); }
 
 void init_memory() {
   arena.brk = boot_info().heap_start;
@@ -414,10 +418,17 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
     return static_cast<int64_t>(old_address);
   }
   if ((flags & MREMAP_MAYMOVE) == 0) return error(ENOMEM);
+  // The move copies the old pages in ring 0, so they must be present. Linux
+  // moves one mapping at a time: a range mixing PROT_NONE and accessible pages
+  // spans several and is EFAULT; a wholly PROT_NONE one moves and stays so.
+  const bool accessible = user_range_ok(old_address, old_length);
+  if (!accessible && !pages_all(old_address, old_length, false)) return error(EFAULT);
   const uint64_t moved = allocate(new_length);
   if (moved == 0) return error(ENOMEM);
+  if (!accessible) set_present(old_address, old_length, true);
   __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address), old_length);
   sys_munmap(old_address, old_length);
+  if (!accessible) apply_protection(moved, new_length, PROT_NONE);
   return static_cast<int64_t>(moved);
 }
 
