@@ -63,6 +63,7 @@ kernel_entry:
 // instruction saved here is ~0.5 us per syscall on kvm_pvm.
 .global syscall_trap_entry
 syscall_trap_entry:
+  cld                       // the app may have set DF: the kernel's memcpy/memset need it clear
   pushq %rax
   pushq %r9                 // pushed in reverse so that the six arguments lie
   pushq %r8                 // in memory in syscall order: the frame starts
@@ -208,6 +209,7 @@ EXCEPTION_NO_ERROR 31
 preempt_entry:
   testb $3, 8(%rsp)         // interrupted ring 0? (cannot happen: IF=0 there)
   jz 1f
+  cld                       // the app's DF is restored by iretq
   pushq $0
   pushq $PREEMPT_VECTOR
   SAVE_REGS
@@ -254,6 +256,7 @@ thread_switch:
 
 // Every exception that gets here ends the VM (handle_exception reports it).
 exception_common:
+  cld
   SAVE_REGS
   movq %rsp, %rdi
   call handle_exception
