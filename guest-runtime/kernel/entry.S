@@ -63,6 +63,7 @@ kernel_entry:
 // instruction saved here is ~0.5 us per syscall on kvm_pvm.
 .global syscall_trap_entry
 syscall_trap_entry:
+  cld                       // the app may have set DF: the kernel's memcpy/memset need it clear
   pushq %rax
   pushq %r9                 // pushed in reverse so that the six arguments lie
   pushq %r8                 // in memory in syscall order: the frame starts
@@ -101,14 +102,21 @@ syscall_entry:
 
 // On kvm_pvm a ring-3 `int 0x81` arrives here as #UD with rip at the
 // instruction. The fast path recognises our two bytes before saving anything,
-// steps over them and continues as the gate would have.
+// steps over them and continues as the gate would have. Only the byte at rip
+// is known to be mapped (the CPU fetched it in ring 3): a one-byte bad opcode
+// may be the last of its page with nothing, or a PROT_NONE page, after it. So
+// the fast path reads two bytes only when both lie in rip's page; at a page's
+// last byte, syscall_trap_at (exceptions.cpp) checks the page tables first.
 .global exception_entry_6
 exception_entry_6:
   testb $3, 8(%rsp)         // CS of the interrupted code: from ring 3?
   jz 1f
   pushq %rax
-  movq 8(%rsp), %rax        // rip; its bytes were just fetched, so they are mapped
-  cmpw $0x81cd, (%rax)      // cd 81 = int 0x81
+  movq 8(%rsp), %rax        // rip
+  incq %rax                 // the second byte of a trap: on rip's page?
+  testl $0xfff, %eax
+  jz 2f
+  cmpw $0x81cd, -1(%rax)    // cd 81 = int 0x81
   popq %rax
   jne 1f
   addq $2, (%rsp)
@@ -117,6 +125,31 @@ exception_entry_6:
   pushq $0
   pushq $6
   jmp exception_common
+2:                          // rip is the last byte of its page (rare): ask C++,
+  pushq %rcx                // saving what a call may clobber
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  pushq %r8
+  pushq %r9
+  pushq %r10
+  pushq %r11
+  movq 72(%rsp), %rdi       // rip
+  cld                       // compiled code assumes DF clear; the app's is in rflags
+  call syscall_trap_at
+  testb %al, %al            // the pops leave the flags alone
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rax
+  jz 1b
+  addq $2, (%rsp)
+  jmp syscall_trap_entry
 
 .macro EXCEPTION_NO_ERROR vector
 .global exception_entry_\vector
@@ -176,6 +209,7 @@ EXCEPTION_NO_ERROR 31
 preempt_entry:
   testb $3, 8(%rsp)         // interrupted ring 0? (cannot happen: IF=0 there)
   jz 1f
+  cld                       // the app's DF is restored by iretq
   pushq $0
   pushq $PREEMPT_VECTOR
   SAVE_REGS
@@ -222,6 +256,7 @@ thread_switch:
 
 // Every exception that gets here ends the VM (handle_exception reports it).
 exception_common:
+  cld
   SAVE_REGS
   movq %rsp, %rdi
   call handle_exception

@@ -1,7 +1,21 @@
 // A CPU exception the kernel cannot resolve ends the VM: the host gets the full
 // picture (vector, rip, faulting address, registers) and writes the report.
+#include <hyperlet/abi.h>
+
 #include "hypercall.h"
 #include "trap_frame.h"
+#include "user_memory.h"
+
+// entry.S, #UD from ring 3 at the last byte of a page: is it a rewritten
+// `int 0x81` whose second byte is on the next page? That page may be absent
+// (PROT_NONE, the stack guard, beyond the app's memory), so it is checked
+// before it is read.
+extern "C" bool syscall_trap_at(uint64_t rip) {
+  using namespace hyperlet;
+  if (!kernel::user_range_ok(rip, sizeof(abi::kSyscallTrapOpcode))) return false;
+  const auto* bytes = reinterpret_cast<const volatile uint8_t*>(rip);
+  return bytes[0] == abi::kSyscallTrapOpcode[0] && bytes[1] == abi::kSyscallTrapOpcode[1];
+}
 
 // (A #UD on a rewritten `int 0x81` never gets here: entry.S catches it first.)
 extern "C" [[noreturn]] void handle_exception(hyperlet::kernel::TrapFrame* frame) {

@@ -271,8 +271,9 @@ uint64_t allocate(uint64_t length) {
 }
 
 bool claim_fixed(uint64_t address, uint64_t length) {
+  if (!user_range_mappable(address, length) || address < heap_limit()) return false;
   const uint64_t end = address + length;
-  if (end < address || address < heap_limit() || end > boot_info().mmap_top) return false;
+  if (end > boot_info().mmap_top) return false;
   if (address >= arena.mmap_low) {
     claim_from_holes(address, end);
     return true;
@@ -287,30 +288,34 @@ bool claim_fixed(uint64_t address, uint64_t length) {
   return true;
 }
 
+// [mmap_low, mmap_top) is user memory: mmap_low never goes below heap_limit().
 bool in_mmap_region(uint64_t address, uint64_t length) {
-  const uint64_t end = address + length;
-  return end >= address && address >= arena.mmap_low && end <= boot_info().mmap_top;
+  return range_within(address, length, arena.mmap_low, boot_info().mmap_top);
+}
+
+// Whether every page of [address, address + length) is present or, with
+// `present` false, every one is absent (a PROT_NONE mapping).
+bool pages_all(uint64_t address, uint64_t length, bool present) {
+  const auto* ptes = reinterpret_cast<const volatile uint64_t*>(boot_info().pte_base);
+  const auto* pdes = reinterpret_cast<const volatile uint64_t*>(boot_info().pde_base);
+  for (uint64_t page = address & ~(kPage - 1); page < address + length;) {
+    const uint64_t pde = pdes[page / kRegion];
+    if ((pde & kPresent) == 0 || (pde & abi::kPdeLargePage) != 0) {
+      if (((pde & kPresent) != 0) != present) return false;
+      page = (page & ~(kRegion - 1)) + kRegion;
+      continue;
+    }
+    if (((ptes[page / kPage] & kPresent) != 0) != present) return false;
+    page += kPage;
+  }
+  return true;
 }
 
 }  // namespace
 
 uint64_t protected_pages;
 
-bool user_pages_present(uint64_t address, uint64_t length) {
-  const auto* ptes = reinterpret_cast<const volatile uint64_t*>(boot_info().pte_base);
-  const auto* pdes = reinterpret_cast<const volatile uint64_t*>(boot_info().pde_base);
-  for (uint64_t page = address & ~(kPage - 1); page < address + length;) {
-    const uint64_t pde = pdes[page / kRegion];
-    if ((pde & kPresent) == 0) return false;
-    if ((pde & abi::kPdeLargePage) != 0) {
-      page = (page & ~(kRegion - 1)) + kRegion;
-      continue;
-    }
-    if ((ptes[page / kPage] & kPresent) == 0) return false;
-    page += kPage;
-  }
-  return true;
-}
+bool user_pages_present(uint64_t address, uint64_t length) { return pages_all(address, length, true); }
 
 void init_memory() {
   arena.brk = boot_info().heap_start;
@@ -320,9 +325,14 @@ void init_memory() {
 }
 
 int64_t sys_brk(uint64_t address) {
-  if (address < boot_info().heap_start) return static_cast<int64_t>(arena.brk);
-  const uint64_t new_end = page_up(address);
-  if (new_end + kHeapGap > arena.mmap_low) return static_cast<int64_t>(arena.brk);
+  // Linux answers the current break to a request it cannot meet (brk(0), below
+  // the heap, into the mappings, wild values such as ~0 that would wrap).
+  const uint64_t heap_start = boot_info().heap_start;
+  if (address < heap_start || !in_user_space(heap_start, address - heap_start)) {
+    return static_cast<int64_t>(arena.brk);
+  }
+  const uint64_t new_end = page_up(address);  // cannot wrap: address is below page_tables_base
+  if (new_end > arena.mmap_low || arena.mmap_low - new_end < kHeapGap) return static_cast<int64_t>(arena.brk);
   const uint64_t old_end = page_up(arena.brk);
   // Memory brk hands out again must read as zero (glibc's malloc relies on it).
   if (new_end < old_end) discard(new_end, old_end - new_end);
@@ -332,12 +342,12 @@ int64_t sys_brk(uint64_t address) {
 
 int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
                  uint64_t offset) {
-  if (length == 0 || page_up(length) < length) return error(EINVAL);
+  if (length == 0) return error(EINVAL);
+  if (!round_up_to_pages(length)) return error(ENOMEM);
   const bool file = (flags & MAP_ANONYMOUS) == 0;
   if (file && (offset & (kPage - 1)) != 0) return error(EINVAL);
   const uint64_t type = flags & MAP_TYPE;
   if (type != MAP_PRIVATE && type != MAP_SHARED) return error(EINVAL);
-  length = page_up(length);
   uint64_t result = 0;
   if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0) {
     if ((address & (kPage - 1)) != 0) return error(EINVAL);
@@ -360,8 +370,7 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
 }
 
 int64_t sys_munmap(uint64_t address, uint64_t length) {
-  if ((address & (kPage - 1)) != 0 || length == 0) return error(EINVAL);
-  length = page_up(length);
+  if ((address & (kPage - 1)) != 0 || length == 0 || !round_up_to_pages(length)) return error(EINVAL);
   if (!user_range_mappable(address, length)) return error(EINVAL);
   if (!in_mmap_region(address, length)) return 0;  // nothing of ours is mapped there
   if (shared_count != 0) {
@@ -379,8 +388,7 @@ int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags) {
       (flags & (MS_ASYNC | MS_SYNC)) == (MS_ASYNC | MS_SYNC)) {
     return error(EINVAL);
   }
-  length = page_up(length);
-  if (!user_range_ok(address, length)) return error(ENOMEM);
+  if (!round_up_to_pages(length) || !user_range_ok(address, length)) return error(ENOMEM);
   write_back(address, address + length);
   return 0;
 }
@@ -391,9 +399,8 @@ void write_back_shared_maps() {
 
 int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot) {
   if ((address & (kPage - 1)) != 0) return error(EINVAL);
-  length = page_up(length);
   // PROT_NONE pages (a thread stack's guard, a reservation) may be made usable again.
-  if (!user_range_mappable(address, length)) return error(ENOMEM);
+  if (!round_up_to_pages(length) || !user_range_mappable(address, length)) return error(ENOMEM);
   if (prot != PROT_NONE && protected_pages == 0) return 0;
   set_present(address, length, prot != PROT_NONE);
   return 0;
@@ -404,25 +411,29 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
   (void)new_address;
   if ((old_address & (kPage - 1)) != 0 || new_length == 0) return error(EINVAL);
   if ((flags & MREMAP_FIXED) != 0) return error(EINVAL);
-  old_length = page_up(old_length);
-  new_length = page_up(new_length);
+  if (!round_up_to_pages(old_length) || !round_up_to_pages(new_length)) return error(EINVAL);
   if (!in_mmap_region(old_address, old_length)) return error(EFAULT);
   if (new_length <= old_length) {
     sys_munmap(old_address + new_length, old_length - new_length);
     return static_cast<int64_t>(old_address);
   }
   if ((flags & MREMAP_MAYMOVE) == 0) return error(ENOMEM);
+  // The move copies the old pages in ring 0, so they must be present. Linux
+  // moves one mapping at a time: a range mixing PROT_NONE and accessible pages
+  // spans several and is EFAULT; a wholly PROT_NONE one moves and stays so.
+  const bool accessible = user_range_ok(old_address, old_length);
+  if (!accessible && !pages_all(old_address, old_length, false)) return error(EFAULT);
   const uint64_t moved = allocate(new_length);
   if (moved == 0) return error(ENOMEM);
-  __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address),
-                   old_length);
+  if (!accessible) set_present(old_address, old_length, true);
+  __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address), old_length);
   sys_munmap(old_address, old_length);
+  if (!accessible) apply_protection(moved, new_length, PROT_NONE);
   return static_cast<int64_t>(moved);
 }
 
 int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice) {
-  if ((address & (kPage - 1)) != 0) return error(EINVAL);
-  length = page_up(length);
+  if ((address & (kPage - 1)) != 0 || !round_up_to_pages(length)) return error(EINVAL);
   if (!user_range_mappable(address, length)) return error(ENOMEM);
   if (advice == MADV_DONTNEED || advice == MADV_FREE) discard(address, length);
   return 0;

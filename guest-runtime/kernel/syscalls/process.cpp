@@ -26,10 +26,9 @@ void copy_string(char* dest, const char* text) {
 int64_t sys_arch_prctl(uint64_t code, uint64_t address) {
   switch (code) {
     case ARCH_SET_FS:
-      write_msr(kMsrFsBase, address);
-      return 0;
     case ARCH_SET_GS:
-      write_msr(kMsrGsBase, address);
+      if (!segment_base_ok(address)) return error(EPERM);
+      write_msr(code == ARCH_SET_FS ? kMsrFsBase : kMsrGsBase, address);
       return 0;
     case ARCH_GET_FS:
     case ARCH_GET_GS: {

@@ -233,6 +233,10 @@ void adopt_first_thread() {
 
 int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2,
                   uint64_t value3) {
+  // As Linux: a futex word is 4-byte aligned and in the app's memory, even for
+  // a wake, which never reads it.
+  if ((address & (sizeof(uint32_t) - 1)) != 0) return error(EINVAL);
+  if (!in_user_space(address, sizeof(uint32_t))) return error(EFAULT);
   const uint64_t command = op & FUTEX_CMD_MASK;
   const bool realtime = (op & FUTEX_CLOCK_REALTIME) != 0;
   switch (command) {
@@ -271,6 +275,8 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   // A new process (fork, vfork, posix_spawn) cannot exist in this VM.
   if ((flags & (CLONE_THREAD | CLONE_VM)) != (CLONE_THREAD | CLONE_VM)) return error(ENOSYS);
   if ((flags & CLONE_SIGHAND) == 0 || (flags & ~(kThreadFlags | kExitSignalMask)) != 0) return error(EINVAL);
+  // The child's FS base is loaded with wrmsr at its first switch.
+  if ((flags & CLONE_SETTLS) != 0 && !segment_base_ok(tls)) return error(EPERM);
   uint32_t* parent_tid_word = nullptr;
   uint32_t* child_tid_word = nullptr;
   if ((flags & CLONE_PARENT_SETTID) != 0 && (parent_tid_word = user_pointer<uint32_t>(parent_tid)) == nullptr) {
