@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loader/app_image.h"
+#include "loader/initial_stack.h"
 #include "loader/symbols.h"
 #include "memory/guest_layout.h"
 
@@ -70,8 +71,23 @@ int inspect_image(const std::string& path, bool json) {
                                                                             : kDefaultGuestMemory;
   // Linked against the guest library's I/O overrides (socket buffers, file ring)?
   const std::optional<bool> io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
-  // Would it fit the memory it would get?
+  // Would it fit the memory it would get, and its manifest's arguments its stack?
   auto layout = compute_guest_layout(memory, image->start(), image->end());
+  if (layout && manifest != nullptr) {
+    InitialStackInput stack_input{};
+    stack_input.stack_top = layout->stack_top;
+    stack_input.arguments.push_back(path);
+    if (manifest->arguments) {
+      stack_input.arguments.insert(stack_input.arguments.end(), manifest->arguments->begin(), manifest->arguments->end());
+    }
+    stack_input.environment = manifest->environment;
+    stack_input.exec_filename = path;
+    if (!leaves_room_to_run(build_initial_stack(stack_input), layout->stack_bottom)) {
+      layout = fail(ExitStatus::kBadImage,
+                    "its manifest's arguments and environment do not fit on the app's stack ({} KiB at {}M)",
+                    (layout->stack_top - layout->stack_bottom) >> 10, memory >> 20);
+    }
+  }
   const bool runnable = layout.has_value();
 
   if (json) {

@@ -196,6 +196,9 @@ int main(int argc, char** argv) {
     if (!manifest_memory.empty()) {
       auto size = parse_size(manifest_memory);
       if (!size) return report(Error{ExitStatus::kUsage, "invalid --memory: " + size.error()});
+      if (auto problem = guest_memory_size_problem(*size)) {
+        return report(Error{ExitStatus::kUsage, fmt::format("invalid --memory '{}': {}", manifest_memory, *problem)});
+      }
       new_manifest.memory_size = *size;
       new_manifest.memory_text = manifest_memory;
     }
@@ -214,10 +217,8 @@ int main(int argc, char** argv) {
   if (!memory_text.empty()) {
     auto memory = parse_size(memory_text);
     if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
-    if (*memory < kMinimumGuestMemory || *memory > kMaximumGuestMemory || *memory % (2u << 20) != 0) {
-      return report(Error{ExitStatus::kUsage,
-                          fmt::format("invalid --memory '{}': must be a multiple of 2M between {}M and {}G",
-                                      memory_text, kMinimumGuestMemory >> 20, kMaximumGuestMemory >> 30)});
+    if (auto problem = guest_memory_size_problem(*memory)) {
+      return report(Error{ExitStatus::kUsage, fmt::format("invalid --memory '{}': {}", memory_text, *problem)});
     }
     options.memory_size = *memory;
   }

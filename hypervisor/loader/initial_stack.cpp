@@ -84,4 +84,8 @@ InitialStack build_initial_stack(const InitialStackInput& input) {
   return stack;
 }
 
+bool leaves_room_to_run(const InitialStack& stack, std::uint64_t stack_bottom) {
+  return stack.stack_pointer >= stack_bottom + 4096;
+}
+
 }  // namespace hyperlet

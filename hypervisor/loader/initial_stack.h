@@ -31,4 +31,8 @@ struct InitialStack {
 
 InitialStack build_initial_stack(const InitialStackInput& input);
 
+// Whether the block leaves the app at least a page of its stack (which ends at
+// stack_bottom) to run on.
+bool leaves_room_to_run(const InitialStack& stack, std::uint64_t stack_bottom);
+
 }  // namespace hyperlet

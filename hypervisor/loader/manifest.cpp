@@ -11,6 +11,7 @@
 
 #include "cli/units.h"
 #include "core/checked_range.h"
+#include "memory/guest_layout.h"
 #include "loader/file_bytes.h"
 
 namespace hyperlet {
@@ -52,6 +53,10 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
       if (!value.is_string()) return bad("\"memory\" is not a string like \"128M\"");
       auto size = parse_size(value.get<std::string>());
       if (!size) return bad("\"memory\": " + size.error());
+      if (auto problem = guest_memory_size_problem(*size)) {
+        return bad(fmt::format("\"memory\" {}: {} (run `hyperlet manifest --memory` again)",
+                               value.get<std::string>(), *problem));
+      }
       result.memory_size = *size;
       result.memory_text = value.get<std::string>();
     } else if (key == "env" || key == "args") {

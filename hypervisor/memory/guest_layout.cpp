@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <hyperlet/abi.h>
 
 namespace hyperlet {
@@ -35,13 +36,18 @@ std::uint64_t smallest_fitting_memory(std::uint64_t image_end) {
 
 }  // namespace
 
+std::optional<std::string> guest_memory_size_problem(std::uint64_t memory_size) {
+  if (memory_size >= kMinimumGuestMemory && memory_size <= kMaximumGuestMemory && memory_size % kTwoMiB == 0) {
+    return std::nullopt;
+  }
+  return fmt::format("must be a multiple of 2M between {}M and {}G", kMinimumGuestMemory >> 20,
+                     kMaximumGuestMemory >> 30);
+}
+
 Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,
                                          std::uint64_t image_end) {
-  if (memory_size < kMinimumGuestMemory || memory_size > kMaximumGuestMemory ||
-      memory_size % kTwoMiB != 0) {
-    return fail(ExitStatus::kUsage,
-                "invalid guest memory size {} bytes: must be a multiple of 2M between {}M and {}G",
-                memory_size, kMinimumGuestMemory >> 20, kMaximumGuestMemory >> 30);
+  if (auto problem = guest_memory_size_problem(memory_size)) {
+    return fail(ExitStatus::kUsage, "invalid guest memory size {} bytes: {}", memory_size, *problem);
   }
   if (image_start < abi::kUserSpaceStart || image_end < image_start) {
     return fail(ExitStatus::kBadImage,

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "core/error.h"
 
@@ -31,6 +33,11 @@ struct GuestLayout {
   std::uint64_t page_directory_count;
   std::uint64_t page_table_count;
 };
+
+// Why a guest memory size cannot be used ("must be a multiple of 2M between 8M
+// and 16G"), or nothing when it can: one rule for --memory, the manifest and
+// `hyperlet manifest --memory`.
+std::optional<std::string> guest_memory_size_problem(std::uint64_t memory_size);
 
 // memory_size must be a multiple of 2 MiB in [kMinimumGuestMemory, kMaximumGuestMemory].
 Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,

@@ -245,7 +245,14 @@ class MicroVm {
       return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
     }
     const InitialStack stack = build_initial_stack(stack_input);
-    if (stack.stack_pointer < layout_.stack_bottom + abi::kPageSize) {
+    if (!leaves_room_to_run(stack, layout_.stack_bottom)) {
+      // Arguments from the image's manifest are the image's fault, not the command line's.
+      if (!options_.arguments_given && image.notes().manifest && image.notes().manifest->arguments) {
+        return fail(ExitStatus::kBadImage,
+                    "cannot run {}: its manifest's arguments and environment do not fit on the app's stack "
+                    "({} KiB at --memory {}M)",
+                    options_.app_path, (layout_.stack_top - layout_.stack_bottom) >> 10, layout_.memory_size >> 20);
+      }
       return fail(ExitStatus::kUsage, "arguments and environment do not fit on the app's stack");
     }
     memory.write_bytes(stack.stack_pointer, stack.bytes);

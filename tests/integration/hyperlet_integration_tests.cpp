@@ -568,6 +568,13 @@ TEST_F(HyperletRun, MissingFileIs127) {
   expect_one_hyperlet_line(result, "hyperlet: cannot open /nonexistent/hyperlet-test-app: No such file or directory");
 }
 
+// ENOTDIR is "no such file" too, as a shell reports it (127), not a bad file (126).
+TEST_F(HyperletRun, PathThroughANonDirectoryIs127) {
+  const auto result = hyperlet_run({program("exit_with") + "/app"});
+  EXPECT_EQ(result.status, 127) << describe(result);
+  expect_one_hyperlet_line(result, "hyperlet: cannot open " + program("exit_with") + "/app: Not a directory");
+}
+
 TEST_F(HyperletRun, NonElfIs126) {
   const TempFile file("#!/bin/sh\necho this is a script, not an ELF\n");
   const auto result = hyperlet_run({file.path()});

@@ -239,6 +239,10 @@ INSTANTIATE_TEST_SUITE_P(
                       CorruptNote{"NewerAbi", ".note.hyperlet.manifest", note(1, R"({"abi":7})", 9), "guest ABI 7"},
                       CorruptNote{"UnknownKey", ".note.hyperlet.manifest", note(1, R"({"abi":1,"gpu":true})", 20),
                                   "unknown key \"gpu\""},
+                      // Exited 125 "invalid guest memory size" without naming the manifest.
+                      CorruptNote{"MemoryRunCannotUse", ".note.hyperlet.manifest",
+                                  note(1, R"({"abi":1,"memory":"3M"})", 23),
+                                  "its hyperlet manifest is malformed: \"memory\" 3M: must be a multiple of 2M"},
                       CorruptNote{"UnknownNoteType", ".note.hyperlet.manifest", note(9, "{}", 2), "unknown type 9"},
                       CorruptNote{"WrongSiteCount", ".note.hyperlet.sites", note(2, sites(1, 5, {0x401000}), 16),
                                   "5 sites need 48 bytes"},
@@ -287,6 +291,34 @@ TEST_F(ImageTest, ManifestRefusesBadOptionsAndFiles) {
   EXPECT_EQ(bad_env.status, 125);
   EXPECT_NE(bad_env.err.find("expected KEY=VALUE"), std::string::npos);
   EXPECT_EQ(hyperlet({"manifest", image.path(), "--memory", "lots"}).status, 125);
+  // A size run would refuse is refused when it is written, not at every run.
+  auto odd_memory = hyperlet({"manifest", image.path(), "--memory", "3M"});
+  EXPECT_EQ(odd_memory.status, 125) << describe(odd_memory);
+  EXPECT_NE(odd_memory.err.find("invalid --memory '3M': must be a multiple of 2M"), std::string::npos)
+      << describe(odd_memory);
+}
+
+// Arguments written into the manifest that leave no stack to run on: inspect
+// said "runs: yes", run then failed with "bad command line" (125).
+TEST_F(ImageTest, ManifestArgumentsThatDoNotFitTheStackAreTheImagesFault) {
+  ImageCopy image(program("print_args"));
+  const std::string json = R"({"abi":1,"memory":"8M","args":[")" + std::string(600 * 1024, 'a') + R"("]})";
+  put_raw_note(image, ".note.hyperlet.manifest",
+               note(1, json, static_cast<std::uint32_t>(json.size())));
+  auto report = hyperlet({"inspect", image.path()});
+  EXPECT_EQ(report.status, 126) << report.out;
+  EXPECT_NE(report.out.find("runs:          no: its manifest's arguments and environment do not fit on the "
+                            "app's stack (512 KiB at 8M)"),
+            std::string::npos)
+      << report.out;
+  auto run = hyperlet({"run", image.path()});
+  EXPECT_EQ(run.status, 126) << describe(run);
+  EXPECT_NE(run.err.find("its manifest's arguments and environment do not fit"), std::string::npos)
+      << describe(run);
+  // Arguments on the command line replace the manifest's: then it runs.
+  run = hyperlet({"run", image.path(), "short"});
+  EXPECT_EQ(run.status, 0) << describe(run);
+  EXPECT_EQ(run.out, "argc=2\n[short]\n");
 }
 
 }  // namespace
