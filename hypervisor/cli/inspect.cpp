@@ -1,11 +1,10 @@
 #include "cli/inspect.h"
 
 #include <elf.h>
-
-#include <cstring>
-
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
+
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "loader/app_image.h"
@@ -67,8 +66,8 @@ int inspect_image(const std::string& path, bool json) {
   if (!image) return print_failure(path, image.error(), json);
   const ElfFile& elf = image->elf();
   const Manifest* manifest = image->notes().manifest ? &*image->notes().manifest : nullptr;
-  const std::uint64_t memory = manifest != nullptr && manifest->memory_size ? *manifest->memory_size
-                                                                            : kDefaultGuestMemory;
+  const std::uint64_t memory =
+      manifest != nullptr && manifest->memory_size ? *manifest->memory_size : kDefaultGuestMemory;
   // Linked against the guest library's I/O overrides (socket buffers, file ring)?
   const std::optional<bool> io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
   // Would it fit the memory it would get, and its manifest's arguments its stack?
@@ -78,7 +77,8 @@ int inspect_image(const std::string& path, bool json) {
     stack_input.stack_top = layout->stack_top;
     stack_input.arguments.push_back(path);
     if (manifest->arguments) {
-      stack_input.arguments.insert(stack_input.arguments.end(), manifest->arguments->begin(), manifest->arguments->end());
+      stack_input.arguments.insert(stack_input.arguments.end(), manifest->arguments->begin(),
+                                   manifest->arguments->end());
     }
     stack_input.environment = manifest->environment;
     stack_input.exec_filename = path;
@@ -113,9 +113,8 @@ int inspect_image(const std::string& path, bool json) {
     out["manifest"] = manifest != nullptr ? manifest_to_json(*manifest) : nlohmann::json(nullptr);
     out["memory"] = memory;
     out["io_without_traps"] = io_paths ? nlohmann::json(*io_paths) : nlohmann::json(nullptr);
-    out["syscall_sites"] = image->notes().syscall_sites
-                               ? nlohmann::json(image->notes().syscall_sites->size())
-                               : nlohmann::json(nullptr);
+    out["syscall_sites"] =
+        image->notes().syscall_sites ? nlohmann::json(image->notes().syscall_sites->size()) : nlohmann::json(nullptr);
     fmt::print("{}\n", out.dump(2));
     return runnable ? 0 : to_int(layout.error().status);
   }
@@ -135,21 +134,26 @@ int inspect_image(const std::string& path, bool json) {
   if (manifest != nullptr) {
     text += fmt::format("guest ABI:     {} (this hyperlet: {})\n", manifest->abi, abi::kAbiVersion);
     text += fmt::format("manifest:      memory {}\n", manifest->memory_size ? manifest->memory_text : "(default)");
-    text += fmt::format("               env {}\n", manifest->environment.empty() ? "(none)" : join(manifest->environment));
+    text +=
+        fmt::format("               env {}\n", manifest->environment.empty() ? "(none)" : join(manifest->environment));
     text += fmt::format("               args {}\n", manifest->arguments ? join(*manifest->arguments) : "(none)");
   } else {
     text += "guest ABI:     not recorded (no hyperlet manifest: defaults apply)\n";
   }
-  text += fmt::format("memory:        {} MiB{}\n", memory >> 20, manifest != nullptr && manifest->memory_size ? "" : " (default)");
+  text += fmt::format("memory:        {} MiB{}\n", memory >> 20,
+                      manifest != nullptr && manifest->memory_size ? "" : " (default)");
   text += image->notes().syscall_sites
               ? fmt::format("syscall sites: {} recorded in the image\n", image->notes().syscall_sites->size())
               : std::string("syscall sites: not recorded (found by decoding at the first run, then cached)\n");
-  text += !io_paths  ? std::string("I/O paths:     unknown (no symbol table)\n")
-          : *io_paths ? std::string("I/O paths:     socket buffers and file ring (guest library linked): reads and "
-                                    "writes of connections and volume files without a trap per call\n")
-                      : std::string("I/O paths:     every I/O call is a trap and a VM exit (not linked with the guest "
-                                    "library; build with the toolchain for socket buffers and the file ring)\n");
-  text += runnable ? std::string("runs:          yes\n") : fmt::format("runs:          no: {}\n", layout.error().message);
+  text += !io_paths   ? std::string("I/O paths:     unknown (no symbol table)\n")
+          : *io_paths ? std::string(
+                            "I/O paths:     socket buffers and file ring (guest library linked): reads and "
+                            "writes of connections and volume files without a trap per call\n")
+                      : std::string(
+                            "I/O paths:     every I/O call is a trap and a VM exit (not linked with the guest "
+                            "library; build with the toolchain for socket buffers and the file ring)\n");
+  text +=
+      runnable ? std::string("runs:          yes\n") : fmt::format("runs:          no: {}\n", layout.error().message);
   fmt::print("{}", text);
   return runnable ? 0 : to_int(layout.error().status);
 }

@@ -1,10 +1,10 @@
 #include "devices/fd_table.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <utility>
-
-#include <sys/resource.h>
 
 namespace hyperlet {
 
@@ -18,6 +18,7 @@ FdTable::FdTable() : entries_(3) {
 
 OpenFile* FdTable::get(std::int64_t fd) const {
   if (fd < 0 || fd >= static_cast<std::int64_t>(entries_.size())) return nullptr;
+  if (fd >= kLimit && !hidden_reachable_) return nullptr;
   return entries_[static_cast<std::size_t>(fd)].file.get();
 }
 
@@ -27,6 +28,7 @@ std::shared_ptr<OpenFile> FdTable::share(std::int64_t fd) const {
 }
 
 int FdTable::add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum) {
+  if (minimum >= kLimit && !hidden_reachable_) return -EINVAL;  // as Linux past RLIMIT_NOFILE
   const int limit = minimum >= kLimit ? kHiddenLimit : kLimit;
   for (int fd = std::max(minimum, 0); fd < limit; ++fd) {
     const auto index = static_cast<std::size_t>(fd);

@@ -73,12 +73,17 @@ class FdTable {
  public:
   // Linux's RLIMIT_NOFILE as the guest kernel reports it.
   static constexpr int kLimit = 1024;
-  // Above the limit, out of the app's reach through open/dup: the guest kernel
-  // keeps files of MAP_SHARED mappings here (fcntl F_DUPFD with a minimum >= kLimit).
+  // Above the limit, out of the app's reach: the guest kernel keeps files of
+  // MAP_SHARED mappings here (fcntl F_DUPFD with a minimum >= kLimit), through
+  // its own hypercall (abi::Hypercall::kKernelHostSyscall). An app's request
+  // can neither make nor use one.
   static constexpr int kHiddenLimit = kLimit + 64;
 
   // 0, 1, 2: hyperlet's stdin, stdout, stderr.
   FdTable();
+
+  // Whether fds at and above kLimit exist for the request being served.
+  void set_hidden_reachable(bool reachable) { hidden_reachable_ = reachable; }
 
   OpenFile* get(std::int64_t fd) const;
   std::shared_ptr<OpenFile> share(std::int64_t fd) const;
@@ -100,6 +105,7 @@ class FdTable {
   void mark_changed(std::int64_t fd);
 
  private:
+  bool hidden_reachable_ = false;
   struct Entry {
     std::shared_ptr<OpenFile> file;
     bool cloexec = false;

@@ -1,10 +1,9 @@
 #include "loader/initial_stack.h"
 
 #include <elf.h>
+#include <hyperlet/abi.h>
 
 #include <cstring>
-
-#include <hyperlet/abi.h>
 
 namespace hyperlet {
 namespace {

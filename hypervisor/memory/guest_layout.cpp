@@ -1,9 +1,9 @@
 #include "memory/guest_layout.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
+
+#include <algorithm>
 
 namespace hyperlet {
 namespace {
@@ -77,8 +77,8 @@ Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_
     const std::uint64_t needed = smallest_fitting_memory(image_end);
     if (needed == 0) {
       return fail(ExitStatus::kGuestMemoryTooSmall,
-                  "the app image ends at {:#x} and does not fit in the largest guest memory ({}G)",
-                  image_end, kMaximumGuestMemory >> 30);
+                  "the app image ends at {:#x} and does not fit in the largest guest memory ({}G)", image_end,
+                  kMaximumGuestMemory >> 30);
     }
     return fail(ExitStatus::kGuestMemoryTooSmall,
                 "the app image ends at {:#x} and does not fit in {} MiB of guest memory "

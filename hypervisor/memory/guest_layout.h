@@ -21,7 +21,7 @@ struct GuestLayout {
   std::uint64_t image_start;
   std::uint64_t image_end;
   std::uint64_t heap_start;
-  std::uint64_t mmap_top;      // == bottom of the stack guard
+  std::uint64_t mmap_top;  // == bottom of the stack guard
   std::uint64_t stack_bottom;
   std::uint64_t stack_top;
   // Page tables: [page_tables_base, memory_size), kernel-only.
@@ -40,7 +40,6 @@ struct GuestLayout {
 std::optional<std::string> guest_memory_size_problem(std::uint64_t memory_size);
 
 // memory_size must be a multiple of 2 MiB in [kMinimumGuestMemory, kMaximumGuestMemory].
-Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,
-                                         std::uint64_t image_end);
+Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start, std::uint64_t image_end);
 
 }  // namespace hyperlet

@@ -46,6 +46,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "deadlock";
     case abi::Hypercall::kThreadsStarted:
       return "threads-started";
+    case abi::Hypercall::kKernelHostSyscall:
+      return "kernel-host-syscall";
     case abi::Hypercall::kCount:
       break;
   }
@@ -96,12 +98,17 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (trace_) fmt::print(stderr, "[hyperlet guest] exit_group({})\n", args->status);
       return static_cast<int>(args->status & 0xff);
     }
-    case abi::Hypercall::kHostSyscall: {
+    case abi::Hypercall::kHostSyscall:
+    case abi::Hypercall::kKernelHostSyscall: {
       auto args = memory_.read<abi::SyscallArgs>(argument_address);
       if (!args) return bad_arguments();
       SyscallArguments values;
       std::copy(std::begin(args->args), std::end(args->args), values.begin());
+      // Only the guest kernel's own calls reach its hidden fds (its MAP_SHARED files).
+      const bool own_call = call == static_cast<std::uint64_t>(abi::Hypercall::kKernelHostSyscall);
+      context_.files.fds.set_hidden_reachable(own_call);
       args->result = host_syscalls_.call(args->number, context_, values);
+      context_.files.fds.set_hidden_reachable(false);
       memory_.write(argument_address, *args);
       if (trace_) fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(*args));
       return std::nullopt;

@@ -174,6 +174,23 @@ class HostileTest : public VolumeTest {
   }
 };
 
+// Linux's access rules for file mappings, and the guest kernel's own fds above
+// the app's limit out of its reach (F_DUPFD 1030 reached them before).
+TEST_F(HostileTest, FileMappingsFollowTheFdsAccessAndHiddenFdsStayHidden) {
+  EXPECT_EQ(hostile("mappings"),
+            "MAP_SHARED|PROT_WRITE of an O_RDONLY fd: EACCES\n"
+            "MAP_PRIVATE|PROT_WRITE of an O_RDONLY fd: ok\n"
+            "mmap of an O_WRONLY fd: EACCES\n"
+            "MAP_SHARED|PROT_WRITE of an O_RDWR fd: ok\n"
+            "fcntl(F_DUPFD, 1030): EINVAL\n"
+            "fcntl(F_DUPFD_CLOEXEC, 1024): EINVAL\n"
+            "read(1024): EBADF\n"
+            "close(1024): EBADF\n"
+            "msync: ok\n"
+            "  read [INSIDE]\n"
+            "read back: ok\n");
+}
+
 TEST_F(HostileTest, DotDotStaysInside) {
   EXPECT_EQ(hostile("dotdot"),
             "/data/../etc/passwd: ENOENT\n"

@@ -112,6 +112,8 @@ enum class Hypercall : uint16_t {
   kSleep = 5,        // SleepArgs: no app thread can run until a futex timeout; sleep that long.
   kDeadlock = 6,     // DeadlockArgs: every app thread waits with no timeout; never returns.
   kThreadsStarted = 7,  // none: a second thread now lives (PreemptState); time slices begin.
+  kKernelHostSyscall = 8,  // SyscallArgs: as kHostSyscall, made by the guest kernel for itself (it alone
+                           // reaches the fds it keeps above the app's limit)
   kCount
 };
 

@@ -18,4 +18,12 @@ int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]) {
   return call.result;
 }
 
+int64_t kernel_call_to_host(uint64_t number, const uint64_t (&args)[6]) {
+  abi::SyscallArgs& call = hypercall_args().syscall;
+  call.number = number;
+  for (int i = 0; i < 6; ++i) call.args[i] = args[i];
+  hypercall(abi::Hypercall::kKernelHostSyscall);
+  return call.result;
+}
+
 }  // namespace hyperlet::kernel

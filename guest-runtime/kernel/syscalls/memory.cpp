@@ -61,16 +61,22 @@ int shared_count;
 
 int64_t host_call(uint64_t number, uint64_t a0, uint64_t a1, uint64_t a2 = 0, uint64_t a3 = 0) {
   const uint64_t args[6] = {a0, a1, a2, a3, 0, 0};
-  return forward_to_host(number, args);
+  return kernel_call_to_host(number, args);
 }
 
-void write_back(uint64_t start, uint64_t end) {
+// 0, or the first error the host's write-back met (msync reports it, as Linux does).
+int64_t write_back(uint64_t start, uint64_t end) {
+  int64_t first_error = 0;
   for (int i = 0; i < shared_count; ++i) {
     const SharedMap& map = shared_maps[i];
     const uint64_t low = start > map.start ? start : map.start;
     const uint64_t high = end < map.start + map.length ? end : map.start + map.length;
-    if (low < high) host_call(__NR_pwrite64, map.fd, low, high - low, map.offset + (low - map.start));
+    if (low >= high) continue;
+    const int64_t written = host_call(__NR_pwrite64, map.fd, low, high - low, map.offset + (low - map.start));
+    if (first_error == 0 && written < 0) first_error = written;
+    if (first_error == 0 && written >= 0 && static_cast<uint64_t>(written) < high - low) first_error = error(EIO);
   }
+  return first_error;
 }
 
 // [start, end) is no longer mapped: trim or drop shared maps, closing unused fds.
@@ -104,6 +110,14 @@ void forget_shared(uint64_t start, uint64_t end) {
 // Fills a fresh mapping from the file; remembers a writable shared one.
 int64_t map_file(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
                  uint64_t offset) {
+  // Linux's access rules: a file mapping needs a readable fd, a shared writable
+  // one an fd open for reading and writing and not for appending. Without this
+  // check, a read-only fd's stores were silently never written.
+  const int64_t status = host_call(__NR_fcntl, fd, F_GETFL, 0);
+  if (status < 0) return status;
+  const bool shared_writable = (flags & MAP_TYPE) == MAP_SHARED && (prot & PROT_WRITE) != 0;
+  if ((status & O_ACCMODE) == O_WRONLY) return error(EACCES);
+  if (shared_writable && ((status & O_ACCMODE) != O_RDWR || (status & O_APPEND) != 0)) return error(EACCES);
   const int64_t read = host_call(__NR_pread64, fd, address, length, offset);
   if (read < 0) return read == error(ESPIPE) || read == error(EISDIR) ? error(ENODEV) : read;
   if ((flags & MAP_TYPE) != MAP_SHARED || (prot & PROT_WRITE) == 0 || read == 0) return 0;
@@ -389,8 +403,7 @@ int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags) {
     return error(EINVAL);
   }
   if (!round_up_to_pages(length) || !user_range_ok(address, length)) return error(ENOMEM);
-  write_back(address, address + length);
-  return 0;
+  return write_back(address, address + length);
 }
 
 void write_back_shared_maps() {

@@ -61,5 +61,8 @@ int64_t sys_readlink(uint64_t number, uint64_t path, uint64_t buffer, uint64_t s
 
 // host_forward.cpp
 int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]);
+// A host syscall the guest kernel makes for itself (not on the app's behalf):
+// only these reach the fds it keeps above the app's fd limit.
+int64_t kernel_call_to_host(uint64_t number, const uint64_t (&args)[6]);
 
 }  // namespace hyperlet::kernel

@@ -3,6 +3,7 @@
 // the host test prepared it (see volume_tests.cpp).
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -121,7 +122,8 @@ int main(int argc, char** argv) {
       const int dir = ::open("/data", O_RDONLY | O_DIRECTORY);
       show("getdents64 count -1", raw(SYS_getdents64, dir, reinterpret_cast<long>(buffer), -1));
       show("getdents64 count 1", raw(SYS_getdents64, dir, reinterpret_cast<long>(buffer), 1));
-      show("readlink size -1", raw(SYS_readlink, reinterpret_cast<long>("/data/good"), reinterpret_cast<long>(buffer), -1));
+      show("readlink size -1",
+           raw(SYS_readlink, reinterpret_cast<long>("/data/good"), reinterpret_cast<long>(buffer), -1));
       show("getcwd size 0", raw(SYS_getcwd, reinterpret_cast<long>(buffer), 0));
       show("fallocate len -1", ::fallocate(fd, 0, 0, -1));
     } else if (section == "pointers") {
@@ -142,7 +144,8 @@ int main(int argc, char** argv) {
       show("readv iov_base kernel", raw(SYS_readv, fd, reinterpret_cast<long>(&bad), 1));
       show("rename from NULL", raw(SYS_rename, 0, reinterpret_cast<long>("/data/x")));
       show("symlink target NULL", raw(SYS_symlink, 0, reinterpret_cast<long>("/data/x")));
-      show("utimensat times kernel", raw(SYS_utimensat, AT_FDCWD, reinterpret_cast<long>("/data/inside.txt"), kKernelAddress));
+      show("utimensat times kernel",
+           raw(SYS_utimensat, AT_FDCWD, reinterpret_cast<long>("/data/inside.txt"), kKernelAddress));
     } else if (section == "emfile") {
       int opened = 0, last = -1;
       for (;;) {
@@ -160,6 +163,31 @@ int main(int argc, char** argv) {
       show("open after a close", ::open("/data/inside.txt", O_RDONLY));
       for (int fd = 3; fd <= last; ++fd) ::close(fd);
       show("open after closing all", ::open("/data/inside.txt", O_RDONLY));
+    } else if (section == "mappings") {
+      // A shared writable mapping needs an fd open for reading and writing.
+      const int read_only = ::open("/data/inside.txt", O_RDONLY);
+      void* refused = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, read_only, 0);
+      show("MAP_SHARED|PROT_WRITE of an O_RDONLY fd", refused == MAP_FAILED ? -1 : 0);
+      void* private_copy = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, read_only, 0);
+      show("MAP_PRIVATE|PROT_WRITE of an O_RDONLY fd", private_copy == MAP_FAILED ? -1 : 0);
+      const int write_only = ::open("/data/inside.txt", O_WRONLY);
+      void* unreadable = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE, write_only, 0);
+      show("mmap of an O_WRONLY fd", unreadable == MAP_FAILED ? -1 : 0);
+      const int read_write = ::open("/data/inside.txt", O_RDWR);
+      auto* shared = static_cast<char*>(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, read_write, 0));
+      show("MAP_SHARED|PROT_WRITE of an O_RDWR fd", shared == MAP_FAILED ? -1 : 0);
+      // The guest kernel keeps that file open above the app's fd limit; the app
+      // can neither make nor use such an fd.
+      show("fcntl(F_DUPFD, 1030)", ::fcntl(read_write, F_DUPFD, 1030));
+      show("fcntl(F_DUPFD_CLOEXEC, 1024)", ::fcntl(read_write, F_DUPFD_CLOEXEC, 1024));
+      char byte;
+      show("read(1024)", ::read(1024, &byte, 1));
+      show("close(1024)", ::close(1024));
+      if (shared != MAP_FAILED) {
+        std::memcpy(shared, "INSIDE", 6);
+        show("msync", ::msync(shared, 4096, MS_SYNC));
+      }
+      show("read back", open_read("/data/inside.txt"));
     } else if (section == "names") {
       const std::string long_path(5000, 'a');
       show("5000-byte path", ::open(long_path.c_str(), O_RDONLY));
@@ -172,7 +200,8 @@ int main(int argc, char** argv) {
       const std::string long_name = "/data/" + std::string(300, 'c');
       show("300-byte name", ::open(long_name.c_str(), O_RDONLY | O_CREAT, 0644));
       show("mkdir 5000-byte path", ::mkdir(long_path.c_str(), 0755));
-      show("stat 5000-byte path", raw(SYS_stat, reinterpret_cast<long>(long_path.c_str()), reinterpret_cast<long>(&errno)));
+      show("stat 5000-byte path",
+           raw(SYS_stat, reinterpret_cast<long>(long_path.c_str()), reinterpret_cast<long>(&errno)));
       show("empty path", ::open("", O_RDONLY));
     }
   }
