@@ -69,7 +69,19 @@ int inspect_image(const std::string& path, bool json) {
   const std::uint64_t memory =
       manifest != nullptr && manifest->memory_size ? *manifest->memory_size : kDefaultGuestMemory;
   // Linked against the guest library's I/O overrides (socket buffers, file ring)?
-  const std::optional<bool> io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
+  std::optional<bool> io_paths;  // unknown without a symbol table
+  if (image->read_symbols()) io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
+  // The recorded sites must be syscalls in the code, as `run` checks when loading.
+  if (image->manifest_sites()) {
+    if (auto ok = image->read_code(); !ok) return print_failure(path, ok.error(), json);
+    std::vector<std::span<const std::byte>> code;
+    for (const LoadSegment& segment : elf.segments) {
+      if (segment.executable) code.push_back(image->bytes().subspan(segment.file_offset, segment.file_size));
+    }
+    if (auto site = first_site_not_a_syscall(*image, *image->manifest_sites(), code)) {
+      return print_failure(path, Error{ExitStatus::kBadImage, not_a_syscall_message(*image, *site)}, json);
+    }
+  }
   // Would it fit the memory it would get, and its manifest's arguments its stack?
   auto layout = compute_guest_layout(memory, image->start(), image->end());
   if (layout && manifest != nullptr) {

@@ -1,6 +1,8 @@
 #include "loader/app_image.h"
 
+#include <elf.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,15 +14,17 @@
 
 #include "core/checked_range.h"
 #include "core/unique_fd.h"
+#include "loader/file_bytes.h"
 #include "loader/syscall_sites.h"
 
 namespace hyperlet {
 
 namespace {
 
-// The manifest's sites as offsets into each code range, each one checked to be
-// a `syscall` in the file: a table that does not match the code is refused
-// rather than trusted to rewrite bytes.
+// The manifest's sites as offsets into each code range, each one checked to lie
+// inside an executable segment's bytes; load_app (and inspect) check that each
+// is a `syscall`, so a table that does not match the code is refused rather than
+// trusted to rewrite bytes.
 Result<SiteTable> sites_from_manifest(const AppImage& image, const std::vector<std::uint64_t>& sites) {
   SiteTable table;
   std::vector<const LoadSegment*> code;
@@ -33,55 +37,82 @@ Result<SiteTable> sites_from_manifest(const AppImage& image, const std::vector<s
     for (std::size_t i = 0; i < code.size() && !placed; ++i) {
       const LoadSegment& segment = *code[i];
       if (!range_within(site, 2, segment.virtual_address, segment.file_size)) continue;
-      const std::uint64_t offset = site - segment.virtual_address;
-      const auto* bytes = reinterpret_cast<const unsigned char*>(image.bytes().data() + segment.file_offset + offset);
-      if (bytes[0] != 0x0f || bytes[1] != 0x05) break;
-      table[i].push_back(offset);
+      table[i].push_back(site - segment.virtual_address);
       placed = true;
     }
-    if (!placed) {
-      return fail(ExitStatus::kBadImage,
-                  "cannot run {}: its manifest lists a syscall at {:#x} that is not one in the code (was "
-                  "the image changed after `hyperlet manifest`? run it again)",
-                  image.path(), site);
-    }
+    if (!placed) return fail(ExitStatus::kBadImage, "{}", not_a_syscall_message(image, site));
   }
   return table;
 }
 
-}  // namespace
-
-namespace {
-
-// The whole file copied into private anonymous memory. Mapping the file instead
-// would tie the run to it: when anyone truncates the file (the app itself,
-// through a writable volume, or a copy over the image on the host), the kernel
-// takes the pages away from every mapping of it, even private copies made by
-// writing, and the next access is a SIGBUS in hyperlet or an EFAULT from
-// KVM_RUN. A copy costs one read of the file into pre-faulted pages.
-Result<Mapping> read_whole_file(int fd, std::uint64_t size, const std::string& path) {
-  if (size == 0) return Mapping();
-  void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (address == MAP_FAILED) {
-    return fail(ExitStatus::kBadImage, "cannot read {}: {}", path, std::strerror(errno));
-  }
-  Mapping copy(address, size);
+Result<void> read_exactly(int fd, std::byte* target, std::uint64_t length, std::uint64_t offset,
+                          const std::string& path) {
   std::uint64_t done = 0;
-  while (done < size) {
-    const ssize_t got = ::pread(fd, copy.data() + done, size - done, static_cast<off_t>(done));
+  while (done < length) {
+    const ssize_t got = ::pread(fd, target + done, length - done, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return fail(ExitStatus::kBadImage, "cannot read {}: {}", path, std::strerror(errno));
     if (got == 0) {
-      return fail(ExitStatus::kBadImage, "cannot run {}: the file shrank while it was being read ({} of {} bytes)",
-                  path, done, size);
+      return fail(ExitStatus::kBadImage, "cannot run {}: the file shrank while it was being read", path);
     }
     done += static_cast<std::uint64_t>(got);
   }
-  ::mprotect(copy.data(), size, PROT_READ);  // the loader only reads it
-  return copy;
+  return {};
 }
 
 }  // namespace
+
+std::string not_a_syscall_message(const AppImage& image, std::uint64_t site) {
+  return fmt::format(
+      "cannot run {}: its manifest lists a syscall at {:#x} that is not one in the code (was the image changed "
+      "after `hyperlet manifest`? run it again)",
+      image.path(), site);
+}
+
+Result<void> AppImage::read_range(std::uint64_t offset, std::uint64_t length) const {
+  if (offset >= contents_.size()) return {};
+  length = std::min(length, contents_.size() - offset);
+  return read_exactly(fd_.get(), contents_.data() + offset, length, offset, path_);
+}
+
+Result<void> AppImage::read_into(std::span<std::byte> target, std::uint64_t offset) const {
+  if (!range_fits(offset, target.size(), contents_.size())) {
+    return fail(ExitStatus::kBadImage, "cannot run {}: a segment lies outside the file", path_);
+  }
+  return read_exactly(fd_.get(), target.data(), target.size(), offset, path_);
+}
+
+Result<void> AppImage::read_code() const {
+  for (const LoadSegment& segment : elf_.segments) {
+    if (!segment.executable) continue;
+    if (auto ok = read_range(segment.file_offset, segment.file_size); !ok) return ok;
+  }
+  return {};
+}
+
+bool AppImage::read_symbols() const {
+  // Only from the file that was opened: a replaced or rewritten file would name
+  // the wrong functions, and a shrunk one is read short (an error, never a SIGBUS).
+  struct stat now {};
+  if (::fstat(fd_.get(), &now) != 0 || now.st_ino != identity_.st_ino || now.st_dev != identity_.st_dev ||
+      now.st_size != identity_.st_size || now.st_mtim.tv_sec != identity_.st_mtim.tv_sec ||
+      now.st_mtim.tv_nsec != identity_.st_mtim.tv_nsec || now.st_ctim.tv_sec != identity_.st_ctim.tv_sec ||
+      now.st_ctim.tv_nsec != identity_.st_ctim.tv_nsec) {
+    return false;
+  }
+  Elf64_Ehdr header;
+  if (!read_at(bytes(), 0, header) || header.e_shentsize != sizeof(Elf64_Shdr)) return false;
+  auto section_at = [&](std::uint64_t index, Elf64_Shdr& section) {
+    return index < header.e_shnum && read_at(bytes(), header.e_shoff + index * sizeof(Elf64_Shdr), section);
+  };
+  for (std::uint16_t i = 0; i < header.e_shnum; ++i) {
+    Elf64_Shdr section, strings;
+    if (!section_at(i, section) || section.sh_type != SHT_SYMTAB) continue;
+    if (!read_range(section.sh_offset, section.sh_size)) return false;
+    if (section_at(section.sh_link, strings) && !read_range(strings.sh_offset, strings.sh_size)) return false;
+  }
+  return true;
+}
 
 Result<AppImage> AppImage::open(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -98,9 +129,33 @@ Result<AppImage> AppImage::open(const std::string& path) {
   AppImage image;
   image.path_ = path;
   image.identity_ = info;
-  auto copy = read_whole_file(fd.get(), static_cast<std::uint64_t>(info.st_size), path);
-  if (!copy) return std::unexpected(copy.error());
-  image.contents_ = std::move(*copy);
+  image.fd_ = std::move(fd);
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size > 0) {
+    // Reserved, not backed: debug sections and the rest are never read.
+    void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (address == MAP_FAILED) {
+      return fail(ExitStatus::kBadImage, "cannot read {}: {}", path, std::strerror(errno));
+    }
+    image.contents_ = Mapping(address, size);
+  }
+  // The ELF header, then the tables it points to, then the notes.
+  if (auto ok = image.read_range(0, 4096); !ok) return std::unexpected(ok.error());
+  Elf64_Ehdr header;
+  if (read_at(image.bytes(), 0, header)) {
+    const std::uint64_t program_headers = std::uint64_t{header.e_phnum} * sizeof(Elf64_Phdr);
+    if (auto ok = image.read_range(header.e_phoff, program_headers); !ok) return std::unexpected(ok.error());
+    if (header.e_shentsize == sizeof(Elf64_Shdr)) {
+      const std::uint64_t section_headers = std::uint64_t{header.e_shnum} * sizeof(Elf64_Shdr);
+      if (auto ok = image.read_range(header.e_shoff, section_headers); !ok) return std::unexpected(ok.error());
+      for (std::uint16_t i = 0; i < header.e_shnum; ++i) {
+        Elf64_Shdr section;
+        if (!read_at(image.bytes(), header.e_shoff + std::uint64_t{i} * sizeof(Elf64_Shdr), section)) break;
+        if (section.sh_type != SHT_NOTE) continue;
+        if (auto ok = image.read_range(section.sh_offset, section.sh_size); !ok) return std::unexpected(ok.error());
+      }
+    }
+  }
   auto elf = parse_elf(image.bytes(), path);
   if (!elf) return std::unexpected(elf.error());
   image.elf_ = std::move(*elf);
@@ -116,9 +171,27 @@ Result<AppImage> AppImage::open(const std::string& path) {
   return image;
 }
 
+std::optional<std::uint64_t> first_site_not_a_syscall(const AppImage& image, const SiteTable& table,
+                                                      const std::vector<std::span<const std::byte>>& code) {
+  std::size_t range = 0;
+  for (const LoadSegment& segment : image.elf().segments) {
+    if (!segment.executable) continue;
+    if (range >= table.size() || range >= code.size()) break;
+    for (std::uint64_t offset : table[range]) {
+      const bool fits = range_fits(offset, 2, code[range].size());
+      if (!fits || code[range][offset] != std::byte{0x0f} || code[range][offset + 1] != std::byte{0x05}) {
+        return segment.virtual_address + offset;
+      }
+    }
+    ++range;
+  }
+  return std::nullopt;
+}
+
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const SyscallSiteCache* rewrite_syscalls) {
   LoadReport report;
-  std::vector<CodeRange> code;
+  std::vector<std::span<const std::byte>> code;
+  std::vector<std::span<std::byte>> writable_code;
   for (const LoadSegment& segment : image.elf().segments) {
     const std::uint64_t address = segment.virtual_address + image.load_bias();
     auto target = memory.span(address, segment.memory_size);
@@ -126,30 +199,35 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
       return fail(ExitStatus::kGuestMemoryTooSmall, "{}: segment at {:#x} does not fit in guest memory", image.path(),
                   address);
     }
-    // Backed in one pass first: faulting page by page inside the copy cost ~1 ms
+    // Backed in one pass first: faulting page by page inside the read cost ~1 ms
     // of host page faults for a 1.3 MB C++ hello here. Populated pages also let
     // KVM's shadow MMU prefetch neighbours (it maps only host-writable pages).
     memory.populate(address, segment.memory_size);
-    std::memcpy(target->data(), image.bytes().data() + segment.file_offset, segment.file_size);
-    if (segment.executable) code.push_back(CodeRange{segment.file_offset, segment.file_size});
+    // Straight from the file into guest memory: one copy, and the file is not
+    // needed afterwards. The rest of the segment (.bss) is fresh memory: zero.
+    const auto file_bytes = target->first(segment.file_size);
+    if (auto ok = image.read_into(file_bytes, segment.file_offset); !ok) return std::unexpected(ok.error());
+    if (segment.executable) {
+      code.push_back(file_bytes);
+      writable_code.push_back(file_bytes);
+    }
   }
   if (rewrite_syscalls == nullptr) return report;
   SiteTable table;
   if (image.manifest_sites()) {
     table = *image.manifest_sites();
+    if (auto site = first_site_not_a_syscall(image, table, code)) {
+      return fail(ExitStatus::kBadImage, "{}", not_a_syscall_message(image, *site));
+    }
     report.sites_from = SiteSource::kManifest;
   } else {
     bool scanned = false;
-    table = rewrite_syscalls->sites(image.identity(), image.bytes(), code, scanned);
+    table = rewrite_syscalls->sites(image.identity(), code, scanned);
     report.sites_from = scanned ? SiteSource::kScan : SiteSource::kCache;
   }
-  std::size_t range = 0;
-  for (const LoadSegment& segment : image.elf().segments) {
-    if (!segment.executable) continue;
-    auto target = memory.span(segment.virtual_address + image.load_bias(), segment.file_size);
-    rewrite_syscall_sites(*target, table[range]);
+  for (std::size_t range = 0; range < writable_code.size() && range < table.size(); ++range) {
+    rewrite_syscall_sites(writable_code[range], table[range]);
     report.syscall_sites += table[range].size();
-    ++range;
   }
   return report;
 }

@@ -1,6 +1,9 @@
 #include "loader/manifest_writer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
+#include <hyperlet/manifest.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,10 +15,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/format.h>
-#include <hyperlet/abi.h>
-#include <hyperlet/manifest.h>
 
 #include "loader/app_image.h"
 #include "loader/syscall_sites.h"
@@ -65,6 +64,7 @@ Result<ManifestReport> write_manifest(const std::string& path, Manifest manifest
   auto image = AppImage::open(path);
   if (!image) return std::unexpected(image.error());
   manifest.abi = abi::kAbiVersion;
+  if (auto ok = image->read_code(); !ok) return std::unexpected(ok.error());
   std::vector<std::uint64_t> sites;
   for (const LoadSegment& segment : image->elf().segments) {
     if (!segment.executable) continue;
@@ -81,9 +81,8 @@ Result<ManifestReport> write_manifest(const std::string& path, Manifest manifest
   }
   const std::string manifest_section = manifest::kManifestSection;
   const std::string sites_section = manifest::kSitesSection;
-  if (auto ok = run_objcopy({"objcopy", "--remove-section=" + manifest_section,
-                             "--remove-section=" + sites_section, "--add-section",
-                             manifest_section + "=" + manifest_file.path(), "--add-section",
+  if (auto ok = run_objcopy({"objcopy", "--remove-section=" + manifest_section, "--remove-section=" + sites_section,
+                             "--add-section", manifest_section + "=" + manifest_file.path(), "--add-section",
                              sites_section + "=" + sites_file.path(), path, output.path()});
       !ok) {
     return std::unexpected(ok.error());

@@ -37,26 +37,22 @@ std::optional<std::filesystem::path> SyscallSiteCache::entry_path(const struct s
                                    nanoseconds(identity.st_mtim), nanoseconds(identity.st_ctim));
 }
 
-SiteTable SyscallSiteCache::sites(const struct stat& identity, std::span<const std::byte> file,
-                                  const std::vector<CodeRange>& ranges, bool& scanned) const {
+SiteTable SyscallSiteCache::sites(const struct stat& identity, const CodeRanges& ranges, bool& scanned) const {
   const auto path = entry_path(identity);
   if (path) {
-    if (auto cached = load(*path, file, ranges)) {
+    if (auto cached = load(*path, ranges)) {
       scanned = false;
       return *cached;
     }
   }
   scanned = true;
   SiteTable table;
-  for (const CodeRange& range : ranges) {
-    table.push_back(find_syscall_sites(file.subspan(range.file_offset, range.size)));
-  }
+  for (const auto& range : ranges) table.push_back(find_syscall_sites(range));
   if (path) store(*path, table);
   return table;
 }
 
-std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path, std::span<const std::byte> file,
-                                                const std::vector<CodeRange>& ranges) const {
+std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path, const CodeRanges& ranges) const {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   auto read_word = [&](std::uint64_t& word) {
@@ -69,11 +65,11 @@ std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& pat
   SiteTable table(ranges.size());
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     std::uint64_t count = 0;
-    if (!read_word(count) || count > ranges[r].size / 2) return std::nullopt;
+    if (!read_word(count) || count > ranges[r].size() / 2) return std::nullopt;
     table[r].resize(count);
     for (std::uint64_t& site : table[r]) {
-      if (!read_word(site) || !range_fits(site, 2, ranges[r].size)) return std::nullopt;
-      const auto* bytes = reinterpret_cast<const unsigned char*>(file.data() + ranges[r].file_offset + site);
+      if (!read_word(site) || !range_fits(site, 2, ranges[r].size())) return std::nullopt;
+      const auto* bytes = reinterpret_cast<const unsigned char*>(ranges[r].data() + site);
       if (bytes[0] != 0x0f || bytes[1] != 0x05) return std::nullopt;  // stale entry
     }
   }

@@ -475,7 +475,9 @@ class MicroVm {
 
   // Parsed only when a report needs a name: a big symbol table costs milliseconds.
   const SymbolTable& symbols() {
-    if (!symbols_ && image_ != nullptr) symbols_ = SymbolTable::from_elf(image_->bytes(), image_->load_bias());
+    if (!symbols_ && image_ != nullptr && image_->read_symbols()) {
+      symbols_ = SymbolTable::from_elf(image_->bytes(), image_->load_bias());
+    }
     if (!symbols_) symbols_ = SymbolTable{};
     return *symbols_;
   }

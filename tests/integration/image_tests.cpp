@@ -1,10 +1,12 @@
 // Images with a hyperlet manifest: `hyperlet manifest`, `hyperlet inspect`,
 // the manifest's defaults under `run`, corrupted notes, and ready().
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -234,29 +236,47 @@ std::string sites(std::uint32_t version, std::uint32_t count, std::vector<std::u
 
 INSTANTIATE_TEST_SUITE_P(
     Notes, CorruptedManifest,
-    ::testing::Values(CorruptNote{"Truncated", ".note.hyperlet.manifest", note(1, R"({"abi":1})", 500), "truncated"},
-                      CorruptNote{"NotJson", ".note.hyperlet.manifest", note(1, "abi=1", 5), "not valid JSON"},
-                      CorruptNote{"NewerAbi", ".note.hyperlet.manifest", note(1, R"({"abi":7})", 9), "guest ABI 7"},
-                      CorruptNote{"UnknownKey", ".note.hyperlet.manifest", note(1, R"({"abi":1,"gpu":true})", 20),
-                                  "unknown key \"gpu\""},
-                      // Exited 125 "invalid guest memory size" without naming the manifest.
-                      CorruptNote{"MemoryRunCannotUse", ".note.hyperlet.manifest",
-                                  note(1, R"({"abi":1,"memory":"3M"})", 23),
-                                  "its hyperlet manifest is malformed: \"memory\" 3M: must be a multiple of 2M"},
-                      CorruptNote{"UnknownNoteType", ".note.hyperlet.manifest", note(9, "{}", 2), "unknown type 9"},
-                      CorruptNote{"WrongSiteCount", ".note.hyperlet.sites", note(2, sites(1, 5, {0x401000}), 16),
-                                  "5 sites need 48 bytes"},
-                      CorruptNote{"SitesVersion", ".note.hyperlet.sites", note(2, sites(3, 0, {}), 8),
-                                  "unknown version 3"},
-                      CorruptNote{"SiteNotInCode", ".note.hyperlet.sites", note(2, sites(1, 1, {0x400000}), 16),
-                                  "not one in the code"},
-                      // A site whose end wraps past 2^64 once passed the range check and was
-                      // read far outside the image (a SIGSEGV of run and inspect).
-                      CorruptNote{"SiteWrapsAround", ".note.hyperlet.sites",
-                                  note(2, sites(1, 1, {0xffffffffffffffffull}), 16), "not one in the code"},
-                      CorruptNote{"SiteJustBelowTheTop", ".note.hyperlet.sites",
-                                  note(2, sites(1, 1, {0xfffffffffffffffeull}), 16), "not one in the code"}),
+    ::testing::Values(
+        CorruptNote{"Truncated", ".note.hyperlet.manifest", note(1, R"({"abi":1})", 500), "truncated"},
+        CorruptNote{"NotJson", ".note.hyperlet.manifest", note(1, "abi=1", 5), "not valid JSON"},
+        CorruptNote{"NewerAbi", ".note.hyperlet.manifest", note(1, R"({"abi":7})", 9), "guest ABI 7"},
+        CorruptNote{"UnknownKey", ".note.hyperlet.manifest", note(1, R"({"abi":1,"gpu":true})", 20),
+                    "unknown key \"gpu\""},
+        // Exited 125 "invalid guest memory size" without naming the manifest.
+        CorruptNote{"MemoryRunCannotUse", ".note.hyperlet.manifest", note(1, R"({"abi":1,"memory":"3M"})", 23),
+                    "its hyperlet manifest is malformed: \"memory\" 3M: must be a multiple of 2M"},
+        CorruptNote{"UnknownNoteType", ".note.hyperlet.manifest", note(9, "{}", 2), "unknown type 9"},
+        CorruptNote{"WrongSiteCount", ".note.hyperlet.sites", note(2, sites(1, 5, {0x401000}), 16),
+                    "5 sites need 48 bytes"},
+        CorruptNote{"SitesVersion", ".note.hyperlet.sites", note(2, sites(3, 0, {}), 8), "unknown version 3"},
+        CorruptNote{"SiteNotInCode", ".note.hyperlet.sites", note(2, sites(1, 1, {0x400000}), 16),
+                    "not one in the code"},
+        // A site whose end wraps past 2^64 once passed the range check and was
+        // read far outside the image (a SIGSEGV of run and inspect).
+        CorruptNote{"SiteWrapsAround", ".note.hyperlet.sites", note(2, sites(1, 1, {0xffffffffffffffffull}), 16),
+                    "not one in the code"},
+        CorruptNote{"SiteJustBelowTheTop", ".note.hyperlet.sites", note(2, sites(1, 1, {0xfffffffffffffffeull}), 16),
+                    "not one in the code"}),
     [](const auto& test) { return std::string(test.param.name); });
+
+// A recorded site inside the code that is not a `syscall` (here: the entry point)
+// is refused by run when it loads the code, and by inspect, never rewritten.
+TEST_F(ImageTest, RecordedSiteThatIsNotASyscallIsRefused) {
+  ImageCopy image(program("print_args"));
+  Elf64_Ehdr header{};
+  std::ifstream(image.path(), std::ios::binary).read(reinterpret_cast<char*>(&header), sizeof header);
+  put_raw_note(image, ".note.hyperlet.sites", note(2, sites(1, 1, {header.e_entry}), 16));
+  char entry[32];
+  std::snprintf(entry, sizeof entry, "%#llx", static_cast<unsigned long long>(header.e_entry));
+  const std::string message = std::string("lists a syscall at ") + entry + " that is not one in the code";
+  auto run = hyperlet({"run", image.path()});
+  EXPECT_EQ(run.status, 126) << describe(run);
+  EXPECT_EQ(run.out, "");
+  EXPECT_NE(run.err.find(message), std::string::npos) << describe(run);
+  auto report = hyperlet({"inspect", image.path()});
+  EXPECT_EQ(report.status, 126);
+  EXPECT_NE(report.out.find(message), std::string::npos) << report.out;
+}
 
 TEST_F(ImageTest, ReadyIsRecordedAndExitOnReadyStopsThere) {
   auto run = hyperlet({"run", "--stats", program("ready")});
@@ -303,8 +323,7 @@ TEST_F(ImageTest, ManifestRefusesBadOptionsAndFiles) {
 TEST_F(ImageTest, ManifestArgumentsThatDoNotFitTheStackAreTheImagesFault) {
   ImageCopy image(program("print_args"));
   const std::string json = R"({"abi":1,"memory":"8M","args":[")" + std::string(600 * 1024, 'a') + R"("]})";
-  put_raw_note(image, ".note.hyperlet.manifest",
-               note(1, json, static_cast<std::uint32_t>(json.size())));
+  put_raw_note(image, ".note.hyperlet.manifest", note(1, json, static_cast<std::uint32_t>(json.size())));
   auto report = hyperlet({"inspect", image.path()});
   EXPECT_EQ(report.status, 126) << report.out;
   EXPECT_NE(report.out.find("runs:          no: its manifest's arguments and environment do not fit on the "
@@ -313,8 +332,7 @@ TEST_F(ImageTest, ManifestArgumentsThatDoNotFitTheStackAreTheImagesFault) {
       << report.out;
   auto run = hyperlet({"run", image.path()});
   EXPECT_EQ(run.status, 126) << describe(run);
-  EXPECT_NE(run.err.find("its manifest's arguments and environment do not fit"), std::string::npos)
-      << describe(run);
+  EXPECT_NE(run.err.find("its manifest's arguments and environment do not fit"), std::string::npos) << describe(run);
   // Arguments on the command line replace the manifest's: then it runs.
   run = hyperlet({"run", image.path(), "short"});
   EXPECT_EQ(run.status, 0) << describe(run);
