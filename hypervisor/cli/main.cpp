@@ -1,20 +1,19 @@
 // hyperlet's command line (CLI11): `hyperlet run`, --version, --help.
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <string_view>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
-#include <hyperlet/abi.h>
-
 #include "cli/inspect.h"
 #include "cli/units.h"
+#include "core/exit_status.h"
+#include "devices/syscall_names.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
-#include "core/exit_status.h"
 #include "vm/micro_vm.h"
 
 #ifndef HYPERLET_VERSION
@@ -30,8 +29,9 @@ std::string exit_status_help() {
   for (const auto& entry : kExitStatusTable) {
     text += fmt::format("  {:<5}  {}\n", to_int(entry.status), entry.meaning);
   }
-  text += "  (an app that itself exits with one of these numbers is indistinguishable; "
-          "hyperlet's own failures also print one line starting \"hyperlet:\")\n";
+  text +=
+      "  (an app that itself exits with one of these numbers is indistinguishable; "
+      "hyperlet's own failures also print one line starting \"hyperlet:\")\n";
   return text;
 }
 
@@ -45,14 +45,16 @@ bool takes_value(const CLI::App& run, const std::string& word) {
   return word.starts_with("--") && !options.empty();
 }
 
-std::vector<std::string> split_app_arguments(const CLI::App& run, int argc, char** argv,
+std::vector<std::string> split_app_arguments(const CLI::App& run, const CLI::App& snapshot, int argc, char** argv,
                                              std::vector<std::string>& app_arguments, bool& arguments_given) {
   std::vector<std::string> ours(argv, argv + argc);
   std::size_t index = 1;
-  while (index < ours.size() && ours[index] != "run") {
-    if (!ours[index].starts_with("-")) return ours;  // not `run`: let CLI11 complain
+  while (index < ours.size() && ours[index] != "run" && ours[index] != "snapshot") {
+    if (!ours[index].starts_with("-")) return ours;  // not `run` or `snapshot`: let CLI11 complain
     ++index;
   }
+  if (index >= ours.size()) return ours;
+  const CLI::App& command = ours[index] == "run" ? run : snapshot;
   for (++index; index < ours.size(); ++index) {
     const std::string& word = ours[index];
     if (word == "--") {
@@ -60,7 +62,7 @@ std::vector<std::string> split_app_arguments(const CLI::App& run, int argc, char
       break;
     }
     if (!word.starts_with("-")) break;
-    if (takes_value(run, word)) ++index;
+    if (takes_value(command, word) || word == "-o") ++index;
   }
   if (index >= ours.size()) return ours;  // no APP: CLI11 reports it
   app_arguments.assign(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
@@ -76,6 +78,68 @@ int report(const Error& error) {
   return to_int(error.status);
 }
 
+// What `run` and `snapshot` share: the command line as typed, before checking.
+struct RunCommandLine {
+  std::string memory_text;
+  std::string timeout_text;
+  std::string entry_text = "auto";
+  std::vector<std::string> env;
+  std::vector<std::string> volumes;
+  std::vector<std::string> publish;
+  std::vector<std::string> allow_connect;
+  bool no_seccomp = false;
+};
+
+void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& line) {
+  command.add_option("APP", options.app_path,
+                     "The static x86-64 ELF program to run. Everything after APP is the app's "
+                     "argv[1..], unchanged: hyperlet's options come before APP (an optional -- may "
+                     "separate APP from its arguments)");
+  command.add_option("--memory", line.memory_text,
+                     "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G (default: the "
+                     "image's manifest, else 128M)");
+  command
+      .add_option("--env", line.env,
+                  "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
+                  "none of hyperlet's environment otherwise")
+      ->allow_extra_args(false);
+  command
+      .add_option("--volume", line.volumes,
+                  "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
+                  "(repeatable). The app sees only granted directories; paths are resolved beneath "
+                  "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
+      ->allow_extra_args(false);
+  command
+      .add_option("--publish", line.publish,
+                  "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
+                  "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
+                  "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
+                  "any other port is EACCES")
+      ->allow_extra_args(false);
+  command
+      .add_option("--allow-connect", line.allow_connect,
+                  "Let the app connect (TCP) or send (UDP) to HOST:PORT or ADDR/PREFIX:PORT (repeatable; "
+                  "PORT may be *, a HOST name is resolved at start). Anything else is EACCES; nothing is "
+                  "reachable by default")
+      ->allow_extra_args(false);
+  command.add_option("--timeout", line.timeout_text,
+                     "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
+                     "exit status 124");
+  command
+      .add_option("--syscall-entry", line.entry_text,
+                  "How the app's syscalls enter the guest kernel: syscall (LSTAR, hardware KVM), "
+                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (detect)")
+      ->check(CLI::IsMember({"auto", "syscall", "trap"}))
+      ->default_str("auto");
+  command.add_flag("--trace", options.trace, "Print every syscall (name, arguments, result) and hypercall to stderr");
+  command.add_flag("--no-seccomp", line.no_seccomp,
+                   "Run without hyperlet's own seccomp filter, which limits hyperlet (not the app) to the "
+                   "host syscalls serving a guest needs; only for finding a hyperlet bug the filter stopped");
+  command.add_flag("--stats", options.stats,
+                   "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times, and "
+                   "the I/O that socket buffers and the file ring did without a syscall");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,77 +150,46 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   RunOptions options;
-  std::string memory_text;
-  std::string timeout_text;
-  std::string entry_text = "auto";
-  std::vector<std::string> env;
-  std::vector<std::string> volumes;
-  std::vector<std::string> publish;
-  std::vector<std::string> allow_connect;
-
+  RunCommandLine line;
   CLI::App* run = app.add_subcommand("run", "Run APP in a new microVM; its output and exit status are hyperlet's");
-  run->add_option("APP", options.app_path,
-                  "The static x86-64 ELF program to run. Everything after APP is the app's "
-                  "argv[1..], unchanged: hyperlet's options come before APP (an optional -- may "
-                  "separate APP from its arguments)")
-      ->required();
-  run->add_option("--memory", memory_text,
-                  "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G (default: the "
-                  "image's manifest, else 128M)");
-  run->add_option("--env", env,
-                  "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
-                  "none of hyperlet's environment otherwise")
-      ->allow_extra_args(false);
-  run->add_option("--volume", volumes,
-                  "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
-                  "(repeatable). The app sees only granted directories; paths are resolved beneath "
-                  "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
-      ->allow_extra_args(false);
-  run->add_option("--publish", publish,
-                  "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
-                  "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
-                  "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
-                  "any other port is EACCES")
-      ->allow_extra_args(false);
-  run->add_option("--allow-connect", allow_connect,
-                  "Let the app connect (TCP) or send (UDP) to HOST:PORT or ADDR/PREFIX:PORT (repeatable; "
-                  "PORT may be *, a HOST name is resolved at start). Anything else is EACCES; nothing is "
-                  "reachable by default")
-      ->allow_extra_args(false);
-  run->add_option("--timeout", timeout_text,
-                  "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
-                  "exit status 124");
-  run->add_option("--syscall-entry", entry_text,
-                  "How the app's syscalls enter the guest kernel: syscall (LSTAR, hardware KVM), "
-                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (detect)")
-      ->check(CLI::IsMember({"auto", "syscall", "trap"}))
-      ->default_str("auto");
-  run->add_flag("--trace", options.trace,
-                "Print every syscall (name, arguments, result) and hypercall to stderr");
+  add_run_options(*run, options, line);
+  std::string restore_path;
+  run->add_option("--restore", restore_path,
+                  "Continue from a snapshot FILE (written by `hyperlet snapshot`) instead of booting an APP: its "
+                  "memory is mapped copy-on-write from FILE, so concurrent restores share every page they do not "
+                  "write. The policy is this command line's (--volume, --publish, --allow-connect): a file or port "
+                  "the app held that it does not grant ends the restore with status 125. No APP, arguments, "
+                  "--env or --memory: those come from the snapshot");
   run->add_flag("--exit-on-ready", options.exit_on_ready,
                 "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
                 "experiments)");
-  bool no_seccomp = false;
-  run->add_flag("--no-seccomp", no_seccomp,
-                "Run without hyperlet's own seccomp filter, which limits hyperlet (not the app) to the "
-                "host syscalls serving a guest needs; only for finding a hyperlet bug the filter stopped");
-  run->add_flag("--stats", options.stats,
-                "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times, and "
-                "the I/O that socket buffers and the file ring did without a syscall");
+
+  CLI::App* snapshot = app.add_subcommand(
+      "snapshot",
+      "Run APP until it calls hyperlet::ready() (or makes --at-syscall's syscall) and write its whole "
+      "state to a file that `hyperlet run --restore` continues from; exit status 0 when written");
+  add_run_options(*snapshot, options, line);
+  std::string snapshot_output, at_syscall;
+  snapshot->add_option("-o,--output", snapshot_output, "The snapshot file to write (replaced atomically)")->required();
+  snapshot->add_option("--at-syscall", at_syscall,
+                       "Take the snapshot when the app first makes this syscall through the host, before it is "
+                       "served (e.g. accept4, epoll_wait), for programs that never call hyperlet::ready()");
 
   std::string image_path;
   bool json = false;
-  CLI::App* inspect = app.add_subcommand(
-      "inspect", "Show what an image is and whether it can run: format, entry, segments, guest ABI, "
-                 "manifest, syscall sites (exit status 0 if it can run, else as `run` would end)");
+  CLI::App* inspect =
+      app.add_subcommand("inspect",
+                         "Show what an image is and whether it can run: format, entry, segments, guest ABI, "
+                         "manifest, syscall sites (exit status 0 if it can run, else as `run` would end)");
   inspect->add_option("IMAGE", image_path, "The program file to inspect")->required();
   inspect->add_flag("--json", json, "Print the report as JSON");
 
   Manifest new_manifest;
   std::string manifest_memory;
-  CLI::App* manifest = app.add_subcommand(
-      "manifest", "Write the manifest (defaults for `run`) and the table of syscall sites into IMAGE, "
-                  "in place; the toolchain's last step after linking");
+  CLI::App* manifest =
+      app.add_subcommand("manifest",
+                         "Write the manifest (defaults for `run`) and the table of syscall sites into IMAGE, "
+                         "in place; the toolchain's last step after linking");
   manifest->add_option("IMAGE", image_path, "The static program to annotate")->required();
   manifest->add_option("--memory", manifest_memory, "Default guest memory, e.g. 64M");
   manifest->add_option("--env", new_manifest.environment, "Default environment variable KEY=VALUE (repeatable)")
@@ -167,7 +200,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> app_arguments;
   std::vector<std::string> command_line =
-      split_app_arguments(*run, argc, argv, app_arguments, options.arguments_given);
+      split_app_arguments(*run, *snapshot, argc, argv, app_arguments, options.arguments_given);
   // CLI11 reads "--arg=" as a missing value; an empty value is a value ("--arg" "").
   for (std::size_t i = 0; i < command_line.size(); ++i) {
     if (command_line[i].starts_with("--") && command_line[i].size() > 3 &&
@@ -213,7 +246,32 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  options.seccomp = !no_seccomp;
+  options.seccomp = !line.no_seccomp;
+  if (!restore_path.empty()) {
+    // The app, its arguments, environment and memory are the snapshot's.
+    if (!options.app_path.empty() || options.arguments_given || !line.env.empty() || !line.memory_text.empty()) {
+      return report(
+          Error{ExitStatus::kUsage, "--restore takes no APP, arguments, --env or --memory: the snapshot has them"});
+    }
+    if (options.exit_on_ready) {
+      return report(Error{ExitStatus::kUsage, "--restore and --exit-on-ready: the snapshot is past ready()"});
+    }
+    options.restore_from = restore_path;
+  } else if (options.app_path.empty()) {
+    return report(Error{ExitStatus::kUsage, "APP is required (see hyperlet run --help)"});
+  }
+  if (snapshot->parsed()) {
+    options.snapshot_output = snapshot_output;
+    if (!at_syscall.empty()) {
+      options.snapshot_at_syscall = syscall_number(at_syscall);
+      if (!options.snapshot_at_syscall) {
+        return report(Error{ExitStatus::kUsage, fmt::format("invalid --at-syscall '{}': not a Linux syscall name "
+                                                            "(e.g. accept4, epoll_wait)",
+                                                            at_syscall)});
+      }
+    }
+  }
+  const std::string& memory_text = line.memory_text;
   if (!memory_text.empty()) {
     auto memory = parse_size(memory_text);
     if (!memory) return report(Error{ExitStatus::kUsage, "invalid --memory: " + memory.error()});
@@ -222,37 +280,37 @@ int main(int argc, char** argv) {
     }
     options.memory_size = *memory;
   }
+  const std::string& timeout_text = line.timeout_text;
   if (!timeout_text.empty()) {
     auto timeout = parse_duration(timeout_text);
     if (!timeout) return report(Error{ExitStatus::kUsage, "invalid --timeout: " + timeout.error()});
     options.timeout = *timeout;
   }
-  for (const std::string& variable : env) {
+  for (const std::string& variable : line.env) {
     if (variable.find('=') == std::string::npos || variable.front() == '=') {
-      return report(Error{ExitStatus::kUsage,
-                          fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
+      return report(Error{ExitStatus::kUsage, fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
     }
   }
-  options.environment = env;
-  for (const std::string& text : volumes) {
+  options.environment = line.env;
+  for (const std::string& text : line.volumes) {
     auto volume = parse_volume_spec(text);
     if (!volume) return report(volume.error());
     options.volumes.push_back(std::move(*volume));
   }
-  for (const std::string& text : publish) {
+  for (const std::string& text : line.publish) {
     auto rule = parse_publish_rule(text);
     if (!rule) return report(rule.error());
     options.network.publish.push_back(*rule);
   }
-  for (const std::string& text : allow_connect) {
+  for (const std::string& text : line.allow_connect) {
     auto rules = parse_connect_rule(text);
     if (!rules) return report(rules.error());
     options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
-  options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
-                          : entry_text == "syscall" ? SyscallEntry::kSyscall
-                                                    : SyscallEntry::kAuto;
+  options.syscall_entry = line.entry_text == "trap"      ? SyscallEntry::kTrap
+                          : line.entry_text == "syscall" ? SyscallEntry::kSyscall
+                                                         : SyscallEntry::kAuto;
 
   RunStats stats;
   stats.started = started;

@@ -76,6 +76,23 @@ int FdTable::duplicate_to(std::int64_t fd, std::int64_t target, bool cloexec) {
   return static_cast<int>(target);
 }
 
+std::vector<int> FdTable::open_fds() const {
+  std::vector<int> fds;
+  for (std::size_t fd = 0; fd < entries_.size() && fd < static_cast<std::size_t>(kLimit); ++fd) {
+    if (entries_[fd].file != nullptr) fds.push_back(static_cast<int>(fd));
+  }
+  return fds;
+}
+
+void FdTable::place(int fd, std::shared_ptr<OpenFile> file, bool cloexec) {
+  if (fd < 0 || fd >= kLimit) return;
+  const auto index = static_cast<std::size_t>(fd);
+  if (index >= entries_.size()) entries_.resize(index + 1);
+  entries_[index] = Entry{std::move(file), cloexec};
+  changes_.push_back(fd);
+  while (!entries_.empty() && entries_.back().file == nullptr) entries_.pop_back();
+}
+
 bool FdTable::cloexec(std::int64_t fd) const {
   return get(fd) != nullptr && entries_[static_cast<std::size_t>(fd)].cloexec;
 }

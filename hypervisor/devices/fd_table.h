@@ -82,6 +82,11 @@ class FdTable {
   // 0, 1, 2: hyperlet's stdin, stdout, stderr.
   FdTable();
 
+  // The app's open fds (below kLimit), in order: what a snapshot keeps.
+  std::vector<int> open_fds() const;
+  // Puts `file` at `fd` (below kLimit), replacing what was there: a restore.
+  void place(int fd, std::shared_ptr<OpenFile> file, bool cloexec);
+
   // Whether fds at and above kLimit exist for the request being served.
   void set_hidden_reachable(bool reachable) { hidden_reachable_ = reachable; }
 

@@ -32,6 +32,7 @@
 #include <memory>
 #include <vector>
 
+#include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -856,6 +857,57 @@ std::int64_t copy_range(SyscallContext& context, std::int64_t in_fd, std::uint64
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- snapshots (devices/fd_snapshot.h)
+
+FdDescription describe_volume_file(const OpenFile& file) {
+  if (file.is_ancestor()) return nlohmann::json{{"kind", "ancestor"}, {"path", file.guest_path}};
+  if (file.volume == nullptr || file.guest_path.empty()) return std::unexpected("not a file of a volume");
+  const int flags = ::fcntl(file.host_fd, F_GETFL);
+  if (flags < 0) return std::unexpected(fmt::format("F_GETFL failed: {}", std::strerror(errno)));
+  const off_t offset = file.directory || (flags & O_PATH) != 0 ? 0 : ::lseek(file.host_fd, 0, SEEK_CUR);
+  if (offset < 0) return std::unexpected(fmt::format("its file position cannot be read: {}", std::strerror(errno)));
+  return nlohmann::json{{"kind", "file"},   {"path", file.guest_path},   {"flags", flags},
+                        {"offset", offset}, {"directory", file.directory}};
+}
+
+RestoredFile restore_volume_file(SyscallContext& context, const nlohmann::json& description) {
+  const std::string path = description.at("path").get<std::string>();
+  auto target = resolve_text(context, AT_FDCWD, path);
+  if (!target) return std::unexpected(fmt::format("{}: {}", path, std::strerror(target.error())));
+  auto file = std::make_shared<OpenFile>();
+  file->guest_path = target->path;
+  if (description.at("kind") == "ancestor") {
+    if (!target->ancestor()) return std::unexpected(fmt::format("{} is no longer a directory above the volumes", path));
+    file->directory = true;
+    file->ancestor_entries = ancestor_entries(context.files.volumes, target->path);
+    return file;
+  }
+  if (target->outside() || target->ancestor()) {
+    return std::unexpected(fmt::format("the app had {} open, and no --volume of this command line grants it", path));
+  }
+  const auto flags = description.at("flags").get<std::uint64_t>() &
+                     static_cast<std::uint64_t>(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_PATH |
+                                                kKernelLargefile | O_DSYNC | O_SYNC);
+  const bool writes = (flags & O_PATH) == 0 && (flags & O_ACCMODE) != O_RDONLY;
+  if (writes && target->read_only()) {
+    return std::unexpected(fmt::format("the app had {} open for writing, and its --volume is :ro now", path));
+  }
+  auto fd = (flags & O_PATH) != 0 ? open_beneath(*target, target->location.relative, flags, 0)
+                                  : open_for_io(*target, flags, 0, false);
+  if (!fd) return std::unexpected(fmt::format("{}: {}", path, std::strerror(fd.error())));
+  struct stat info {};
+  if (::fstat(fd->get(), &info) != 0) return std::unexpected(fmt::format("{}: {}", path, std::strerror(errno)));
+  file->directory = S_ISDIR(info.st_mode);
+  const auto offset = description.at("offset").get<std::int64_t>();
+  if (offset != 0 && ::lseek(fd->get(), offset, SEEK_SET) != offset) {
+    return std::unexpected(fmt::format("{}: cannot seek to {}: {}", path, offset, std::strerror(errno)));
+  }
+  file->volume = target->location.volume;
+  file->host_fd = fd->get();
+  file->owned = std::move(*fd);
+  return file;
+}
 
 void register_filesystem_syscalls(HostSyscallTable& table) {
   using C = SyscallContext;

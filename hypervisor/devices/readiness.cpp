@@ -28,6 +28,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -337,6 +340,59 @@ int timeout_milliseconds(const timespec& timeout) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- snapshots (devices/fd_snapshot.h)
+
+FdDescription describe_epoll(const OpenFile& file) {
+  if (file.epoll == nullptr) return std::unexpected("not an epoll set");
+  nlohmann::json registrations = nlohmann::json::array();
+  for (const auto& [fd, registration] : file.epoll->by_fd) {
+    if (registration.file.expired()) continue;  // its file is closed: Linux dropped it too
+    registrations.push_back(
+        {{"fd", fd}, {"data", registration.data}, {"events", registration.events}, {"armed", registration.armed}});
+  }
+  return nlohmann::json{{"kind", "epoll"}, {"registrations", registrations}};
+}
+
+RestoredFile restore_epoll(SyscallContext& context, const nlohmann::json& description) {
+  UniqueFd host(::epoll_create1(EPOLL_CLOEXEC));
+  if (!host.valid()) return std::unexpected(fmt::format("epoll_create1: {}", std::strerror(errno)));
+  auto state = std::make_shared<EpollState>();
+  for (const auto& entry : description.at("registrations")) {
+    const auto fd = entry.at("fd").get<std::int64_t>();
+    std::shared_ptr<OpenFile> target = context.files.fds.share(fd);
+    if (target == nullptr || target->is_ancestor()) {
+      return std::unexpected(fmt::format("an epoll set names fd {}, which the snapshot does not have", fd));
+    }
+    int host_fd = target->host_fd;
+    const bool file_in_set = std::any_of(state->by_fd.begin(), state->by_fd.end(), [&](const auto& other) {
+      return other.second.host_fd == target->host_fd && other.second.file.lock() == target;
+    });
+    if (file_in_set) {
+      if (*context.files.epoll_duplicates_live >= GuestFiles::kMaxEpollDuplicates) {
+        return std::unexpected("more epoll registrations than the app may hold");
+      }
+      host_fd = ::fcntl(target->host_fd, F_DUPFD_CLOEXEC, 0);
+      if (host_fd < 0) return std::unexpected(fmt::format("dup: {}", std::strerror(errno)));
+      target->epoll_duplicates.emplace_back(UniqueFd(host_fd), context.files.epoll_duplicates_live);
+    }
+    const auto events = entry.at("events").get<std::uint32_t>();
+    const bool armed = entry.at("armed").get<bool>();
+    epoll_event event{};
+    // A one-shot registration that already fired stays quiet until the app re-arms it.
+    event.events = armed ? events : (events & static_cast<std::uint32_t>(EPOLLONESHOT));
+    event.data.u64 = static_cast<std::uint64_t>(fd);
+    if (::epoll_ctl(host.get(), EPOLL_CTL_ADD, host_fd, &event) != 0) {
+      return std::unexpected(fmt::format("epoll_ctl of fd {}: {}", fd, std::strerror(errno)));
+    }
+    state->by_fd[fd] = {entry.at("data").get<std::uint64_t>(), events, target, host_fd, armed};
+  }
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = host.get();
+  file->owned = std::move(host);
+  file->epoll = std::move(state);
+  return file;
+}
 
 void register_readiness_syscalls(HostSyscallTable& table) {
   using C = SyscallContext;

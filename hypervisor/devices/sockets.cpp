@@ -24,6 +24,7 @@
 // write to a closed connection is EPIPE.
 #include "devices/sockets.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/syscall.h>
@@ -44,6 +45,7 @@
 
 #include "devices/control_messages.h"
 #include "devices/destinations.h"
+#include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
 #include "devices/socket_options.h"
 
@@ -162,6 +164,35 @@ R create_socket(SyscallContext& context, std::uint64_t domain, std::uint64_t typ
   return context.files.fds.add(std::move(file), (flags & SOCK_CLOEXEC) != 0);
 }
 
+// Where a socket of `family` bound through `rule` binds on the host; nothing for
+// an IPv4 socket and a rule with an IPv6 host address.
+std::optional<Address> host_address_for(const PublishRule& rule, int family) {
+  Address host;
+  if (family == AF_INET) {
+    if (rule.host_address && rule.host_address->family != AF_INET) return std::nullopt;
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(rule.host_port);
+    if (rule.host_address) std::memcpy(&in.sin_addr, rule.host_address->bytes.data(), 4);
+    std::memcpy(&host.storage, &in, sizeof in);
+    host.length = sizeof in;
+  } else {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(rule.host_port);
+    if (rule.host_address && rule.host_address->family == AF_INET6) {
+      std::memcpy(&in6.sin6_addr, rule.host_address->bytes.data(), 16);
+    } else if (rule.host_address) {  // IPv4 through an IPv6 socket: v4-mapped
+      in6.sin6_addr.s6_addr[10] = 0xff;
+      in6.sin6_addr.s6_addr[11] = 0xff;
+      std::memcpy(in6.sin6_addr.s6_addr + 12, rule.host_address->bytes.data(), 4);
+    }
+    std::memcpy(&host.storage, &in6, sizeof in6);
+    host.length = sizeof in6;
+  }
+  return host;
+}
+
 R bind_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address, std::uint64_t length) {
   auto socket = socket_of(context, fd);
   if (!socket) return -socket.error();
@@ -184,34 +215,13 @@ R bind_socket(SyscallContext& context, std::uint64_t fd, std::uint64_t address, 
                               transport_name(state.transport), endpoint->port));
     return -EACCES;
   }
-  Address host;
-  if (state.family == AF_INET) {
-    if (rule->host_address && rule->host_address->family != AF_INET) {
-      deny(context, fmt::format("bind of an IPv4 socket to guest port {}: the --publish rule's host address {} is IPv6",
-                                endpoint->port, format_ip_address(*rule->host_address)));
-      return -EADDRNOTAVAIL;
-    }
-    sockaddr_in in{};
-    in.sin_family = AF_INET;
-    in.sin_port = htons(rule->host_port);
-    if (rule->host_address) std::memcpy(&in.sin_addr, rule->host_address->bytes.data(), 4);
-    std::memcpy(&host.storage, &in, sizeof in);
-    host.length = sizeof in;
-  } else {
-    sockaddr_in6 in6{};
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(rule->host_port);
-    if (rule->host_address && rule->host_address->family == AF_INET6) {
-      std::memcpy(&in6.sin6_addr, rule->host_address->bytes.data(), 16);
-    } else if (rule->host_address) {  // IPv4 through an IPv6 socket: v4-mapped
-      in6.sin6_addr.s6_addr[10] = 0xff;
-      in6.sin6_addr.s6_addr[11] = 0xff;
-      std::memcpy(in6.sin6_addr.s6_addr + 12, rule->host_address->bytes.data(), 4);
-    }
-    std::memcpy(&host.storage, &in6, sizeof in6);
-    host.length = sizeof in6;
+  auto host = host_address_for(*rule, state.family);
+  if (!host) {
+    deny(context, fmt::format("bind of an IPv4 socket to guest port {}: the --publish rule's host address {} is IPv6",
+                              endpoint->port, format_ip_address(*rule->host_address)));
+    return -EADDRNOTAVAIL;
   }
-  if (::bind(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&host.storage), host.length) != 0) {
+  if (::bind(socket->file->host_fd, reinterpret_cast<const sockaddr*>(&host->storage), host->length) != 0) {
     return -errno;
   }
   state.rule = *rule;
@@ -615,6 +625,97 @@ R receive_messages(SyscallContext& context, std::uint64_t fd, std::uint64_t vect
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- snapshots (devices/fd_snapshot.h)
+
+namespace {
+
+int socket_option(int fd, int level, int name) {
+  int value = 0;
+  socklen_t length = sizeof value;
+  return ::getsockopt(fd, level, name, &value, &length) == 0 ? value : 0;
+}
+
+}  // namespace
+
+FdDescription describe_published_socket(const OpenFile& file) {
+  const SocketState* state = file.socket.get();
+  if (state == nullptr) return std::unexpected("not a socket");
+  const bool listening = socket_option(file.host_fd, SOL_SOCKET, SO_ACCEPTCONN) != 0;
+  if (!state->rule || state->connected || (state->transport == Transport::kTcp && !listening)) {
+    return std::unexpected("a socket that is connected or not bound through --publish (only listening TCP and "
+                           "bound UDP sockets are kept)");
+  }
+  const int status = ::fcntl(file.host_fd, F_GETFL);
+  nlohmann::json description{{"kind", "socket"},
+                             {"family", state->family},
+                             {"transport", state->transport == Transport::kTcp ? "tcp" : "udp"},
+                             {"guest_port", state->rule->guest_port},
+                             {"nonblocking", status >= 0 && (status & O_NONBLOCK) != 0},
+                             {"reuse_address", socket_option(file.host_fd, SOL_SOCKET, SO_REUSEADDR) != 0},
+                             {"reuse_port", socket_option(file.host_fd, SOL_SOCKET, SO_REUSEPORT) != 0}};
+  if (state->family == AF_INET6) {
+    description["v6only"] = socket_option(file.host_fd, IPPROTO_IPV6, IPV6_V6ONLY) != 0;
+  }
+  if (state->bound) {
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&*state->bound);
+    description["guest_address"] = std::vector<std::uint8_t>(bytes, bytes + state->bound_length);
+  }
+  return description;
+}
+
+RestoredFile restore_published_socket(SyscallContext& context, const nlohmann::json& description) {
+  const int family = description.at("family").get<int>();
+  const bool tcp = description.at("transport") == "tcp";
+  const auto guest_port = description.at("guest_port").get<std::uint16_t>();
+  if (family != AF_INET && family != AF_INET6) return std::unexpected("a socket of an unknown family");
+  const Transport transport = tcp ? Transport::kTcp : Transport::kUdp;
+  const PublishRule* rule = context.network.published(transport, guest_port);
+  if (rule == nullptr) {
+    return std::unexpected(fmt::format("the app serves guest port {}/{}, and no --publish rule of this command "
+                                       "line grants it",
+                                       guest_port, transport_name(transport)));
+  }
+  auto host = host_address_for(*rule, family);
+  if (!host) return std::unexpected(fmt::format("the --publish rule for guest port {} has an IPv6 host address, "
+                                                "and the app's socket is IPv4",
+                                                guest_port));
+  const int type = (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC |
+                   (description.at("nonblocking").get<bool>() ? SOCK_NONBLOCK : 0);
+  UniqueFd fd(::socket(family, type, 0));
+  if (!fd.valid()) return std::unexpected(fmt::format("socket: {}", std::strerror(errno)));
+  const int one = 1;
+  if (description.at("reuse_address").get<bool>()) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (description.at("reuse_port").get<bool>()) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (family == AF_INET6) {
+    const int v6only = description.value("v6only", false) ? 1 : 0;
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+  }
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&host->storage), host->length) != 0) {
+    return std::unexpected(
+        fmt::format("cannot bind guest port {} to host port {}: {}", guest_port, rule->host_port, std::strerror(errno)));
+  }
+  if (tcp && ::listen(fd.get(), SOMAXCONN) != 0) {
+    return std::unexpected(fmt::format("listen on host port {}: {}", rule->host_port, std::strerror(errno)));
+  }
+  auto state = std::make_shared<SocketState>();
+  state->family = family;
+  state->transport = transport;
+  state->rule = *rule;
+  if (description.contains("guest_address")) {
+    const auto bytes = description.at("guest_address").get<std::vector<std::uint8_t>>();
+    if (bytes.size() <= sizeof(sockaddr_storage)) {
+      state->bound = sockaddr_storage{};
+      std::memcpy(&*state->bound, bytes.data(), bytes.size());
+      state->bound_length = static_cast<socklen_t>(bytes.size());
+    }
+  }
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = fd.get();
+  file->owned = std::move(fd);
+  file->socket = std::move(state);
+  return file;
+}
 
 void register_socket_syscalls(HostSyscallTable& table) {
   using C = SyscallContext;

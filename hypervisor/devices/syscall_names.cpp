@@ -1,13 +1,13 @@
 #include "devices/syscall_names.h"
 
-#include <algorithm>
-#include <string_view>
-#include <utility>
-
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <hyperlet/file_ring.h>
 #include <hyperlet/socket_buffers.h>
+
+#include <algorithm>
+#include <string_view>
+#include <utility>
 
 namespace hyperlet {
 namespace {
@@ -19,14 +19,21 @@ constexpr std::pair<std::uint64_t, std::string_view> kNames[] = {
 }  // namespace
 
 std::string syscall_name(std::uint64_t number) {
-  const auto* it = std::find_if(std::begin(kNames), std::end(kNames),
-                                [&](const auto& entry) { return entry.first == number; });
+  const auto* it =
+      std::find_if(std::begin(kNames), std::end(kNames), [&](const auto& entry) { return entry.first == number; });
   if (it != std::end(kNames)) return std::string(it->second);
   if (number == abi::kSyscallReady) return "hyperlet_ready";
   if (number == abi::kSyscallSocketBuffers) return "hyperlet_socket_buffers";
   if (number == abi::kSyscallFileRing) return "hyperlet_file_ring";
   if (number == abi::kSyscallFileRingKick) return "hyperlet_file_ring_kick";
   return fmt::format("syscall_{}", number);
+}
+
+std::optional<std::uint64_t> syscall_number(std::string_view name) {
+  const auto* it =
+      std::find_if(std::begin(kNames), std::end(kNames), [&](const auto& entry) { return entry.second == name; });
+  if (it == std::end(kNames)) return std::nullopt;
+  return it->first;
 }
 
 }  // namespace hyperlet

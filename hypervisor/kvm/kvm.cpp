@@ -16,10 +16,10 @@ namespace {
 // answers EINVAL. These are the numbers C computes.
 constexpr std::size_t kCpuid2HeaderSize = 8;
 constexpr std::size_t kMsrsHeaderSize = 8;
-constexpr unsigned long kGetSupportedCpuid =
-    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kCpuid2HeaderSize);
+constexpr unsigned long kGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kCpuid2HeaderSize);
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kCpuid2HeaderSize);
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, kMsrsHeaderSize);
+constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, kMsrsHeaderSize);
 static_assert(sizeof(kvm_cpuid_entry2) == 40);
 static_assert(sizeof(kvm_msr_entry) == 16);
 
@@ -56,8 +56,7 @@ Result<KvmSystem> KvmSystem::open() {
   }
   const int version = ::ioctl(kvm.fd_.get(), KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {
-    return fail(ExitStatus::kKvmUnavailable, "/dev/kvm speaks API version {}, expected {}", version,
-                KVM_API_VERSION);
+    return fail(ExitStatus::kKvmUnavailable, "/dev/kvm speaks API version {}, expected {}", version, KVM_API_VERSION);
   }
   kvm.vcpu_mmap_size_ = ::ioctl(kvm.fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (kvm.vcpu_mmap_size_ < static_cast<int>(sizeof(kvm_run))) {
@@ -117,10 +116,8 @@ Result<std::uint64_t> VmFd::clock() const {
 }
 
 Result<void> Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  auto buffer = flexible_buffer<kvm_cpuid_entry2>(static_cast<std::uint32_t>(entries.size()),
-                                                  kCpuid2HeaderSize);
-  std::memcpy(buffer.data() + kCpuid2HeaderSize, entries.data(),
-              entries.size() * sizeof(kvm_cpuid_entry2));
+  auto buffer = flexible_buffer<kvm_cpuid_entry2>(static_cast<std::uint32_t>(entries.size()), kCpuid2HeaderSize);
+  std::memcpy(buffer.data() + kCpuid2HeaderSize, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
   if (::ioctl(fd_.get(), kSetCpuid2, buffer.data()) != 0) {
     return fail(ExitStatus::kVmFailure, "KVM_SET_CPUID2 failed: {}", why());
   }
@@ -128,8 +125,7 @@ Result<void> Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
 }
 
 Result<void> Vcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
-  auto buffer = flexible_buffer<kvm_msr_entry>(static_cast<std::uint32_t>(entries.size()),
-                                               kMsrsHeaderSize);
+  auto buffer = flexible_buffer<kvm_msr_entry>(static_cast<std::uint32_t>(entries.size()), kMsrsHeaderSize);
   std::memcpy(buffer.data() + kMsrsHeaderSize, entries.data(), entries.size() * sizeof(kvm_msr_entry));
   const int written = ::ioctl(fd_.get(), kSetMsrs, buffer.data());
   if (written != static_cast<int>(entries.size())) {
@@ -164,6 +160,54 @@ Result<kvm_sregs> Vcpu::sregs() const {
 Result<void> Vcpu::set_sregs(const kvm_sregs& sregs) {
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &sregs) != 0) {
     return fail(ExitStatus::kVmFailure, "KVM_SET_SREGS failed: {}", why());
+  }
+  return {};
+}
+
+Result<std::vector<kvm_msr_entry>> Vcpu::msrs(const std::vector<std::uint32_t>& indices) const {
+  auto buffer = flexible_buffer<kvm_msr_entry>(static_cast<std::uint32_t>(indices.size()), kMsrsHeaderSize);
+  std::vector<kvm_msr_entry> entries(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) entries[i].index = indices[i];
+  std::memcpy(buffer.data() + kMsrsHeaderSize, entries.data(), entries.size() * sizeof(kvm_msr_entry));
+  const int read = ::ioctl(fd_.get(), kGetMsrs, buffer.data());
+  if (read != static_cast<int>(entries.size())) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_MSRS read {} of {} MSRs", read, entries.size());
+  }
+  std::memcpy(entries.data(), buffer.data() + kMsrsHeaderSize, entries.size() * sizeof(kvm_msr_entry));
+  return entries;
+}
+
+Result<kvm_fpu> Vcpu::fpu() const {
+  kvm_fpu fpu{};
+  if (::ioctl(fd_.get(), KVM_GET_FPU, &fpu) != 0) return fail(ExitStatus::kVmFailure, "KVM_GET_FPU failed: {}", why());
+  return fpu;
+}
+
+Result<void> Vcpu::set_fpu(const kvm_fpu& fpu) {
+  if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) != 0) return fail(ExitStatus::kVmFailure, "KVM_SET_FPU failed: {}", why());
+  return {};
+}
+
+Result<kvm_vcpu_events> Vcpu::events() const {
+  kvm_vcpu_events events{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_VCPU_EVENTS failed: {}", why());
+  }
+  return events;
+}
+
+Result<void> Vcpu::set_events(const kvm_vcpu_events& events) {
+  if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_VCPU_EVENTS failed: {}", why());
+  }
+  return {};
+}
+
+Result<void> VmFd::set_clock(std::uint64_t nanoseconds) {
+  kvm_clock_data data{};
+  data.clock = nanoseconds;
+  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &data) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_CLOCK failed: {}", why());
   }
   return {};
 }

@@ -31,6 +31,12 @@ class Vcpu {
 
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   Result<void> set_msrs(const std::vector<kvm_msr_entry>& entries);
+  // The values of these MSRs (index filled in, data read).
+  Result<std::vector<kvm_msr_entry>> msrs(const std::vector<std::uint32_t>& indices) const;
+  Result<kvm_fpu> fpu() const;
+  Result<void> set_fpu(const kvm_fpu& fpu);
+  Result<kvm_vcpu_events> events() const;
+  Result<void> set_events(const kvm_vcpu_events& events);
   Result<kvm_regs> regs() const;
   Result<void> set_regs(const kvm_regs& regs);
   Result<kvm_sregs> sregs() const;
@@ -50,6 +56,8 @@ class VmFd {
   Result<Vcpu> create_vcpu(const KvmSystem& kvm);
   // kvmclock's current value (ns since the VM was created).
   Result<std::uint64_t> clock() const;
+  // Sets kvmclock so that it reads `nanoseconds` now (a restored VM's clock goes on).
+  Result<void> set_clock(std::uint64_t nanoseconds);
 
  private:
   UniqueFd fd_;

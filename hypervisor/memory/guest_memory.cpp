@@ -45,6 +45,16 @@ bool GuestMemory::populate(std::uint64_t address, std::uint64_t length) {
   return true;
 }
 
+bool GuestMemory::map_copy_on_write(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (address % page != 0 || length % page != 0 || offset % page != 0 || length == 0) return false;
+  auto target = span(address, length);
+  if (!target) return false;
+  void* mapped = ::mmap(target->data(), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                        static_cast<off_t>(offset));
+  return mapped == target->data();
+}
+
 bool GuestMemory::discard(std::uint64_t address, std::uint64_t length) {
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   if (address % page != 0 || length % page != 0) return false;

@@ -50,6 +50,11 @@ class GuestMemory {
   // ahead of a copy that would otherwise fault them in one by one.
   bool populate(std::uint64_t address, std::uint64_t length);
 
+  // Maps `length` bytes of `fd` from `offset` privately over guest pages at
+  // `address` (all page-aligned), without touching them: they stay shared with
+  // the file's page cache until the guest writes one (snapshot restore).
+  bool map_copy_on_write(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset);
+
   // Gives the pages back to the host; they read as zero afterwards.
   bool discard(std::uint64_t address, std::uint64_t length);
 

@@ -30,6 +30,10 @@
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
+#include "snapshot/host_state.h"
+#include "snapshot/machine_identity.h"
+#include "snapshot/snapshot_file.h"
+#include "snapshot/vcpu_state.h"
 #include "vm/fault_report.h"
 #include "vm/flush_timer.h"
 #include "vm/host_seccomp.h"
@@ -132,13 +136,22 @@ std::string absolute_path(const std::string& path) {
   return error ? path : absolute.string();
 }
 
+// A hypercall the guest made that the host has not served yet (a snapshot taken
+// at a syscall): its number and argument address.
+struct PendingHypercall {
+  std::uint64_t call;
+  std::uint32_t argument;
+};
+
 class MicroVm {
  public:
   MicroVm(const RunOptions& options, RunStats& stats) : options_(options), stats_(stats) {}
 
   Result<int> run() {
     const bool trap = resolve_syscall_entry(options_.syscall_entry) == SyscallEntry::kTrap;
+    trap_ = trap;
     stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
+    if (options_.restore_from) return run_restored();
 
     auto volumes = open_volumes(options_.volumes);
     if (!volumes) return std::unexpected(volumes.error());
@@ -166,6 +179,7 @@ class MicroVm {
         supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
+    machine_ = snapshot::machine_identity(*cpuid);
     stats_.vm_created = monotonic_ns();
 
     auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());
@@ -193,15 +207,29 @@ class MicroVm {
                                     stats_.image_loaded};
     memory->write(abi::kGuestInfoAddr, guest_info);
 
+    vm_ = &*vm;
+    return serve(*vcpu, *memory, std::move(*volumes), reaper, nullptr);
+  }
+
+ private:
+  // Serves the guest from its first instruction (or the snapshot's) to its end:
+  // the stop signals, the host side of the app, the seccomp filter, the run loop.
+  Result<int> serve(Vcpu& vcpu_ref, GuestMemory& memory_ref, std::vector<Volume> volumes, bool reaper,
+                    const nlohmann::json* restored_files) {
+    auto* vcpu = &vcpu_ref;
+    auto* memory = &memory_ref;
     StopSignals stop_signals;
     if (auto ok = stop_signals.install(); !ok) return std::unexpected(ok.error());
     if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
     if (options_.timeout) stop_signals.arm_deadline(*options_.timeout);
     SyscallContext context(*memory, layout_, boot_exe_path_);
-    context.files.volumes = std::move(*volumes);
+    context.files.volumes = std::move(volumes);
     context.network = options_.network;
     context.trace = options_.trace;
     context.file_ring.use_table(&host_syscalls_);
+    if (restored_files != nullptr) {
+      if (auto ok = snapshot::restore_files(context, *restored_files); !ok) return std::unexpected(ok.error());
+    }
     // A write to a closed connection or pipe is EPIPE for the app, never hyperlet's death.
     ::signal(SIGPIPE, SIG_IGN);
     raise_host_open_file_limit();
@@ -224,7 +252,138 @@ class MicroVm {
     return outcome;
   }
 
- private:
+  // ------------------------------------------------------------ snapshot and restore
+
+  // Continues the app from a snapshot (snapshot/snapshot_file.h) under this
+  // command line's policy: its volumes and --publish rules, not the snapshot's.
+  Result<int> run_restored() {
+    auto volumes = open_volumes(options_.volumes);
+    if (!volumes) return std::unexpected(volumes.error());
+    auto kvm = KvmSystem::open();
+    if (!kvm) return std::unexpected(kvm.error());
+    auto cpuid = supported_cpuid_cached(
+        *kvm, SyscallSiteCache::default_directory().transform([](const auto& sites) { return sites.parent_path(); }),
+        supported_cpuid_key());
+    if (!cpuid) return std::unexpected(cpuid.error());
+    describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
+    machine_ = snapshot::machine_identity(*cpuid);
+    auto file = snapshot::File::open(*options_.restore_from, machine_);
+    if (!file) return std::unexpected(file.error());
+    const snapshot::Contents& contents = file->contents();
+    const nlohmann::json& host = contents.host;
+    auto malformed = [&](const std::string& why) -> Result<int> {
+      return fail(ExitStatus::kBadImage, "cannot restore {}: its host state is malformed ({})", *options_.restore_from,
+                  why);
+    };
+    try {
+      const nlohmann::json& layout = host.at("layout");
+      auto computed = compute_guest_layout(contents.memory_size, layout.at("image_start").get<std::uint64_t>(),
+                                           layout.at("image_end").get<std::uint64_t>());
+      if (!computed) return malformed(computed.error().message);
+      layout_ = *computed;
+      boot_exe_path_ = host.at("exe_path").get<std::string>();
+      if (host.at("syscall_entry") == "syscall" && trap_) {
+        return fail(ExitStatus::kBadImage,
+                    "cannot restore {}: it was taken with syscall entry (LSTAR), and this host needs the trap "
+                    "(take it with --syscall-entry trap)",
+                    *options_.restore_from);
+      }
+      if (host.contains("pending") && !host.at("pending").is_null()) {
+        pending_ = PendingHypercall{host.at("pending").at("call").get<std::uint64_t>(),
+                                    host.at("pending").at("argument").get<std::uint32_t>()};
+      }
+      snapshot_monotonic_ns_ = host.at("monotonic_ns").get<std::int64_t>();
+      host.at("files").at("fds");
+    } catch (const nlohmann::json::exception& error) {
+      return malformed(error.what());
+    }
+    stats_.syscall_entry += ", restored from a snapshot";
+
+    auto vm = VmFd::create(*kvm);
+    if (!vm) return std::unexpected(vm.error());
+    auto memory = GuestMemory::create(contents.memory_size);
+    if (!memory) return std::unexpected(memory.error());
+    if (auto ok = file->map_pages(*memory); !ok) return std::unexpected(ok.error());
+    if (auto ok = vm->map_memory(0, memory->host_base(), memory->size()); !ok) return std::unexpected(ok.error());
+    auto vcpu = vm->create_vcpu(*kvm);
+    if (!vcpu) return std::unexpected(vcpu.error());
+    bool reaper = start_teardown_reaper();
+    stats_.vm_created = monotonic_ns();
+    if (auto ok = vcpu->set_cpuid(*cpuid); !ok) return std::unexpected(ok.error());
+    if (auto ok = snapshot::apply_vcpu(*vcpu, *vm, contents.vcpu); !ok) return std::unexpected(ok.error());
+    if (auto ok = write_clock_offsets(*memory, *vm, snapshot_monotonic_ns_); !ok) return std::unexpected(ok.error());
+    // Never the same random bytes twice: what the app asks getrandom for after
+    // the restore differs between two restores of one snapshot.
+    std::uint8_t entropy[abi::kEntropyPoolSize];
+    if (getrandom(entropy, sizeof entropy, 0) != static_cast<ssize_t>(sizeof entropy)) {
+      return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
+    }
+    memory->write_bytes(abi::kBootInfoAddr + offsetof(abi::BootInfo, entropy), std::as_bytes(std::span(entropy)));
+    stats_.image_loaded = monotonic_ns();
+    vm_ = &*vm;
+    const nlohmann::json files = host.at("files");
+    return serve(*vcpu, *memory, std::move(*volumes), reaper, &files);
+  }
+
+  // Writes the snapshot at this exit: the `out` that caused it is completed
+  // first (KVM_RUN with immediate_exit runs no guest instruction), so rip is
+  // past it; `pending` is a hypercall the restore performs before running on.
+  Result<int> take_snapshot(Vcpu& vcpu, GuestMemory& memory, const SyscallContext& context,
+                            std::optional<PendingHypercall> pending) {
+    kvm_run* run = vcpu.run();
+    run->immediate_exit = 1;
+    const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
+    const int run_errno = errno;
+    run->immediate_exit = 0;
+    if (ran == 0 || run_errno != EINTR) {
+      return fail(ExitStatus::kVmFailure, "cannot complete the last exit before the snapshot: {}",
+                  ran == 0 ? "the guest ran on" : std::strerror(run_errno));
+    }
+    auto state = snapshot::capture_vcpu(vcpu, *vm_);
+    if (!state) return std::unexpected(state.error());
+    auto files = snapshot::capture_files(context);
+    if (!files) return std::unexpected(files.error());
+    snapshot::Contents contents;
+    contents.memory_size = memory.size();
+    contents.machine = machine_;
+    contents.vcpu = *state;
+    contents.host = {{"layout", {{"image_start", layout_.image_start}, {"image_end", layout_.image_end}}},
+                     {"exe_path", boot_exe_path_},
+                     {"syscall_entry", trap_ ? "trap" : "syscall"},
+                     {"monotonic_ns", static_cast<std::int64_t>(state->kvmclock_ns) + monotonic_offset_ns_},
+                     {"files", *files},
+                     {"pending", pending ? nlohmann::json{{"call", pending->call}, {"argument", pending->argument}}
+                                         : nlohmann::json(nullptr)}};
+    contents.runs = snapshot::resident_runs(memory);
+    if (auto ok = snapshot::write(*options_.snapshot_output, contents, memory); !ok) return std::unexpected(ok.error());
+    std::uint64_t pages = 0;
+    for (const auto& page_run : contents.runs) pages += page_run.page_count;
+    fmt::print(stderr, "hyperlet: snapshot written to {}: {} guest pages ({:.1f} MiB), taken {}\n",
+               *options_.snapshot_output, pages, static_cast<double>(pages) * 4096 / (1 << 20),
+               pending ? fmt::format("at {}", syscall_name(*options_.snapshot_at_syscall)) : "at ready()");
+    stats_.guest_pages_touched = pages;
+    return 0;
+  }
+
+  // kvmclock + offset = the host's clocks. After a restore, the guest's monotonic
+  // clock goes on from where the snapshot left it at the least (host
+  // CLOCK_MONOTONIC restarts at a reboot), its realtime clock is the host's.
+  Result<void> write_clock_offsets(GuestMemory& memory, const VmFd& vm, std::int64_t monotonic_at_least) {
+    auto clock = vm.clock();
+    if (!clock) return std::unexpected(clock.error());
+    timespec realtime{}, monotonic{};
+    clock_gettime(CLOCK_REALTIME, &realtime);
+    clock_gettime(CLOCK_MONOTONIC, &monotonic);
+    auto ns = [](const timespec& t) { return t.tv_sec * 1'000'000'000ll + t.tv_nsec; };
+    const std::int64_t now = static_cast<std::int64_t>(*clock);
+    const abi::VdsoData vdso_data{ns(realtime) - now, std::max<std::int64_t>(ns(monotonic), monotonic_at_least) - now};
+    monotonic_offset_ns_ = vdso_data.monotonic_offset_ns;
+    if (!memory.write(abi::kVdsoDataAddr, vdso_data)) {
+      return fail(ExitStatus::kUsage, "vDSO data does not fit in guest memory");
+    }
+    return {};
+  }
+
   Result<void> write_boot_info(GuestMemory& memory, const VmFd& vm, const AppImage& image,
                                const std::vector<kvm_cpuid_entry2>& cpuid, bool trap) {
     InitialStackInput stack_input;
@@ -273,19 +432,8 @@ class MicroVm {
     info.entry = image.entry();
     info.initial_rsp = stack.stack_pointer;
 
-    auto clock = vm.clock();
-    if (!clock) return std::unexpected(clock.error());
-    timespec realtime{}, monotonic{};
-    clock_gettime(CLOCK_REALTIME, &realtime);
-    clock_gettime(CLOCK_MONOTONIC, &monotonic);
-    auto ns = [](const timespec& t) { return t.tv_sec * 1'000'000'000ll + t.tv_nsec; };
     // kvmclock counts from the VM's creation; these offsets turn it into the host's clocks.
-    const abi::VdsoData vdso_data{ns(realtime) - static_cast<std::int64_t>(*clock),
-                                  ns(monotonic) - static_cast<std::int64_t>(*clock)};
-    monotonic_offset_ns_ = vdso_data.monotonic_offset_ns;
-    if (!memory.write(abi::kVdsoDataAddr, vdso_data)) {
-      return fail(ExitStatus::kUsage, "vDSO data does not fit in guest memory");
-    }
+    if (auto ok = write_clock_offsets(memory, vm, 0); !ok) return ok;
 
     boot_exe_path_ = absolute_path(options_.app_path);
     const std::size_t length = std::min<std::size_t>(boot_exe_path_.size(), abi::kExePathMax - 1);
@@ -319,6 +467,13 @@ class MicroVm {
     kvm_run* run = vcpu.run();
     g_running_vcpu.store(run);
     g_flush_vcpu.store(run);
+    if (pending_) {
+      // The restored app is past the `out` of a hypercall the snapshot did not serve.
+      std::unique_lock io_lock(context.file_ring.mutex());
+      auto finished = hypercalls.handle(pending_->call, pending_->argument);
+      pending_.reset();
+      if (finished) return *finished;
+    }
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       // While the app has more than one thread, the same timer ends its time
@@ -361,6 +516,13 @@ class MicroVm {
           }
           std::uint32_t argument_address = 0;
           std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
+          if (options_.snapshot_output && options_.snapshot_at_syscall &&
+              call == static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall)) {
+            auto args = memory.read<abi::SyscallArgs>(argument_address);
+            if (args && args->number == *options_.snapshot_at_syscall) {
+              return take_snapshot(vcpu, memory, context, PendingHypercall{call, argument_address});
+            }
+          }
           ++stats_.hypercalls[std::string(hypercall_name(call))];
           std::unique_lock io_lock(context.file_ring.mutex());  // the file ring's poller shares the fd table
           auto finished = hypercalls.handle(call, argument_address);
@@ -368,6 +530,9 @@ class MicroVm {
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;
+            if (options_.snapshot_output && !options_.snapshot_at_syscall) {
+              return take_snapshot(vcpu, memory, context, std::nullopt);
+            }
             if (options_.exit_on_ready) return 0;
           }
           if (!finished) break;
@@ -455,7 +620,8 @@ class MicroVm {
   }
 
   void collect_guest_stats(const GuestMemory& memory) {
-    if (auto info = memory.read<abi::BootInfo>(abi::kBootInfoAddr)) {
+    // A restored app's boot happened in another run, on another clock.
+    if (auto info = memory.read<abi::BootInfo>(abi::kBootInfoAddr); info && !options_.restore_from) {
       if (info->kernel_entry_ns != 0) {
         stats_.first_instruction =
             static_cast<std::uint64_t>(static_cast<std::int64_t>(info->kernel_entry_ns) + monotonic_offset_ns_);
@@ -495,6 +661,11 @@ class MicroVm {
   FlushTimer flush_timer_;        // kicks the guest out of a long run: deferred socket writes, time slices
   bool slicing_possible_ = true;  // false once KVM refused KVM_INTERRUPT
   bool slice_pending_ = false;    // a slice ended while the guest had IF=0 (in ring 0)
+  bool trap_ = false;             // app syscalls enter through the int 0x81 trap
+  VmFd* vm_ = nullptr;
+  std::string machine_;  // snapshot::machine_identity of this host and build
+  std::optional<PendingHypercall> pending_;
+  std::int64_t snapshot_monotonic_ns_ = 0;
 };
 
 }  // namespace

@@ -32,6 +32,13 @@ struct RunOptions {
   bool stats = false;
   // --no-seccomp clears it: the host's own syscall filter (vm/host_seccomp.h).
   bool seccomp = true;
+  // `hyperlet snapshot -o FILE`: write the VM's state to FILE when the app calls
+  // hyperlet::ready() (or, with at_syscall, when it first makes that syscall
+  // through the host) and end the run with status 0.
+  std::optional<std::string> snapshot_output;
+  std::optional<std::uint64_t> snapshot_at_syscall;
+  // `hyperlet run --restore FILE`: continue from a snapshot instead of booting APP.
+  std::optional<std::string> restore_from;
 };
 
 // On kvm_pvm a ring-3 `syscall` never reaches ring 0 (see docs/DESIGN.md), so

@@ -1,0 +1,112 @@
+// The snapshot file: a microVM's whole state at one moment, written by
+// `hyperlet snapshot` and continued from by `hyperlet run --restore`.
+//
+//   [0, 4096)        FileHeader: magic, versions, the machine it belongs to,
+//                    and the offset, size and XXH3 checksum of every section
+//   vcpu section     VcpuState (registers, FPU, events, MSRs, kvmclock)
+//   host section     JSON: the host's side of the app (layout, fds, sockets...)
+//   runs section     PageRun[]: which guest pages follow, in order
+//   pages            the guest pages themselves, 4 KiB aligned in the file, so
+//                    that a restore maps them copy-on-write (MAP_PRIVATE) and
+//                    concurrent restores of one file share every page they
+//                    do not write
+//
+// Everything is checked before anything is restored: a wrong magic or version,
+// a section outside the file, a checksum that does not match, runs outside
+// guest memory, or another machine's snapshot each end with one line.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/unique_fd.h"
+
+namespace hyperlet {
+
+class GuestMemory;
+
+namespace snapshot {
+
+inline constexpr char kMagic[8] = {'H', 'L', 'S', 'N', 'A', 'P', 'S', 'H'};
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint64_t kPage = 4096;
+
+// The MSRs a snapshot keeps besides what KVM_GET_SREGS has (EFER, segment bases):
+// the syscall MSRs, swapgs' base and kvmclock's page.
+inline constexpr std::uint32_t kSavedMsrs[] = {0xc0000081, 0xc0000082, 0xc0000084, 0xc0000102, 0x4b564d01};
+inline constexpr std::size_t kSavedMsrCount = std::size(kSavedMsrs);
+
+struct VcpuState {
+  kvm_regs regs;
+  kvm_sregs sregs;
+  kvm_fpu fpu;
+  kvm_vcpu_events events;
+  std::uint64_t msr_values[kSavedMsrCount];
+  std::uint64_t kvmclock_ns;
+};
+
+struct PageRun {
+  std::uint64_t first_page;  // guest-physical page number
+  std::uint64_t page_count;
+};
+
+struct Section {
+  std::uint64_t offset;
+  std::uint64_t size;
+  std::uint64_t checksum;  // XXH3-64 of the section's bytes
+};
+
+struct FileHeader {
+  char magic[8];
+  std::uint32_t format_version;
+  std::uint32_t abi_version;
+  std::uint64_t memory_size;
+  char machine[64];  // NUL-terminated: who may restore it (see machine_identity)
+  Section vcpu;
+  Section host;
+  Section runs;
+  Section pages;
+  std::uint64_t header_checksum;  // XXH3-64 of every byte before this field
+};
+
+// What a snapshot holds besides the page data.
+struct Contents {
+  std::uint64_t memory_size = 0;
+  std::string machine;
+  VcpuState vcpu{};
+  nlohmann::json host;
+  std::vector<PageRun> runs;
+};
+
+// The resident pages of guest memory as runs (pages never touched, or given
+// back, read as zero and are not stored).
+std::vector<PageRun> resident_runs(const GuestMemory& memory);
+
+// Writes the snapshot to `path` (through a temporary file renamed into place, so
+// a reader never sees half of one), the page data taken from `memory`.
+Result<void> write(const std::string& path, const Contents& contents, const GuestMemory& memory);
+
+// An opened and fully checked snapshot.
+class File {
+ public:
+  // `machine`: this machine's identity; a snapshot of another is refused.
+  static Result<File> open(const std::string& path, const std::string& machine);
+  const Contents& contents() const { return contents_; }
+  // Maps every stored page copy-on-write over guest memory.
+  Result<void> map_pages(GuestMemory& memory) const;
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  Contents contents_;
+  std::uint64_t pages_offset_ = 0;
+};
+
+}  // namespace snapshot
+}  // namespace hyperlet

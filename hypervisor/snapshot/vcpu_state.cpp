@@ -1,0 +1,49 @@
+#include "snapshot/vcpu_state.h"
+
+#include <vector>
+
+namespace hyperlet::snapshot {
+
+Result<VcpuState> capture_vcpu(const Vcpu& vcpu, const VmFd& vm) {
+  VcpuState state{};
+  auto regs = vcpu.regs();
+  if (!regs) return std::unexpected(regs.error());
+  auto sregs = vcpu.sregs();
+  if (!sregs) return std::unexpected(sregs.error());
+  auto fpu = vcpu.fpu();
+  if (!fpu) return std::unexpected(fpu.error());
+  auto events = vcpu.events();
+  if (!events) return std::unexpected(events.error());
+  auto msrs = vcpu.msrs(std::vector<std::uint32_t>(std::begin(kSavedMsrs), std::end(kSavedMsrs)));
+  if (!msrs) return std::unexpected(msrs.error());
+  auto clock = vm.clock();
+  if (!clock) return std::unexpected(clock.error());
+  state.regs = *regs;
+  state.sregs = *sregs;
+  state.fpu = *fpu;
+  state.events = *events;
+  for (std::size_t i = 0; i < kSavedMsrCount; ++i) state.msr_values[i] = (*msrs)[i].data;
+  state.kvmclock_ns = *clock;
+  return state;
+}
+
+Result<void> apply_vcpu(Vcpu& vcpu, VmFd& vm, const VcpuState& state) {
+  if (auto ok = vcpu.set_sregs(state.sregs); !ok) return ok;
+  std::vector<kvm_msr_entry> msrs(kSavedMsrCount);
+  for (std::size_t i = 0; i < kSavedMsrCount; ++i) {
+    msrs[i].index = kSavedMsrs[i];
+    msrs[i].data = state.msr_values[i];
+  }
+  // kvmclock first, so that writing its MSR makes KVM fill the pvclock page
+  // from the clock the guest had.
+  if (auto ok = vm.set_clock(state.kvmclock_ns); !ok) return ok;
+  if (auto ok = vcpu.set_msrs(msrs); !ok) return ok;
+  if (auto ok = vcpu.set_fpu(state.fpu); !ok) return ok;
+  // Only what was pending at the snapshot: nothing to inject, no NMI.
+  kvm_vcpu_events events = state.events;
+  events.flags = 0;
+  if (auto ok = vcpu.set_events(events); !ok) return ok;
+  return vcpu.set_regs(state.regs);
+}
+
+}  // namespace hyperlet::snapshot
