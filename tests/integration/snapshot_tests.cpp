@@ -1,0 +1,271 @@
+// Snapshots in real microVMs: `hyperlet snapshot` then `hyperlet run --restore`
+// continues the app as if uninterrupted, restores share nothing they write,
+// clocks and random bytes are fresh, the restoring command line is the policy,
+// and a damaged snapshot is refused with one line.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process.h"
+
+namespace hyperlet::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kHyperlet = HYPERLET_BINARY;
+const std::string kProbe = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/snapshot_probe";
+const std::string kHttpServer = HYPERLET_HTTP_SERVER_SAMPLE;
+
+ProcessResult hyperlet(std::vector<std::string> args) {
+  args.insert(args.begin(), kHyperlet);
+  return run_process(args);
+}
+
+// The value after `key ` on its own line of `text`.
+std::string line_value(const std::string& text, const std::string& key) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(key + " ", 0) == 0) return line.substr(key.size() + 1);
+  }
+  return "";
+}
+
+class Snapshot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = kvm_unusable_reason(); !reason.empty()) {
+      GTEST_SKIP() << "no usable /dev/kvm: " << reason;
+    }
+  }
+  // Takes a snapshot of the probe in `mode` at ready(); its output is what came before.
+  void take(const std::string& mode, std::vector<std::string> options = {}) {
+    std::vector<std::string> args{"snapshot", "-o", file_};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), {kProbe, mode});
+    const auto result = hyperlet(args);
+    ASSERT_EQ(result.status, 0) << describe(result);
+    ASSERT_EQ(result.out, "before ready\n");
+    ASSERT_NE(result.err.find("hyperlet: snapshot written to " + file_), std::string::npos) << result.err;
+  }
+  ProcessResult restore(std::vector<std::string> options = {}) {
+    std::vector<std::string> args{"run", "--restore", file_};
+    args.insert(args.end(), options.begin(), options.end());
+    return hyperlet(args);
+  }
+  TempDir directory_;
+  const std::string file_ = directory_ / "app.snapshot";
+};
+
+TEST_F(Snapshot, RestoreContinuesTheRunAsIfUninterrupted) {
+  const auto whole = run_process({kHyperlet, "run", kProbe, "thread"});
+  ASSERT_EQ(whole.status, 0) << describe(whole);
+  take("thread");  // a second thread waits on a condition variable at the snapshot
+  const auto restored = restore();
+  EXPECT_EQ(restored.status, 0) << describe(restored);
+  EXPECT_EQ("before ready\n" + restored.out, whole.out);
+  EXPECT_EQ(restored.out, "thread saw counter 42\n");
+}
+
+TEST_F(Snapshot, RandomBytesDifferAndClocksAreTheHostsAfterEachRestore) {
+  take("counter");
+  std::this_thread::sleep_for(1100ms);  // the snapshot's realtime is now a second old
+  const auto first = restore();
+  const auto second = restore();
+  ASSERT_EQ(first.status, 0) << describe(first);
+  ASSERT_EQ(second.status, 0) << describe(second);
+  EXPECT_EQ(line_value(first.out, "after ready: counter"), "42");
+  EXPECT_EQ(line_value(second.out, "after ready: counter"), "42");
+  EXPECT_NE(line_value(first.out, "random"), line_value(second.out, "random")) << first.out << second.out;
+  EXPECT_EQ(line_value(first.out, "monotonic"), "forward");
+  const long long realtime = std::stoll(line_value(second.out, "realtime"));
+  EXPECT_LE(std::llabs(realtime - static_cast<long long>(std::time(nullptr))), 1) << second.out;
+}
+
+// A restore in the background, its stdout in a file.
+class BackgroundRestore {
+ public:
+  BackgroundRestore(const std::vector<std::string>& argv, const std::string& out) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<char*> arguments;
+    for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
+    arguments.push_back(nullptr);
+    if (::posix_spawn(&pid_, arguments[0], &actions, nullptr, arguments.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  BackgroundRestore(const BackgroundRestore&) = delete;
+  BackgroundRestore& operator=(const BackgroundRestore&) = delete;
+  ~BackgroundRestore() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    wait();
+  }
+  int wait() {
+    if (pid_ <= 0) return status_;
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+// Both map the same file copy-on-write and run at once: each sees the counter
+// the snapshot had, incremented once by itself.
+TEST_F(Snapshot, ConcurrentRestoresOfOneFileDoNotSeeEachOthersWrites) {
+  take("sleep");
+  const std::string out_a = directory_ / "a.out", out_b = directory_ / "b.out";
+  BackgroundRestore a({kHyperlet, "run", "--restore", file_}, out_a);
+  BackgroundRestore b({kHyperlet, "run", "--restore", file_}, out_b);
+  EXPECT_EQ(a.wait(), 0);
+  EXPECT_EQ(b.wait(), 0);
+  for (const std::string& out : {read_file(out_a), read_file(out_b)}) {
+    EXPECT_EQ(line_value(out, "after ready: counter"), "42") << out;
+    EXPECT_EQ(line_value(out, "after sleep: counter"), "42") << out;
+  }
+  EXPECT_NE(line_value(read_file(out_a), "random"), line_value(read_file(out_b), "random"));
+}
+
+TEST_F(Snapshot, AtASyscallTheRestoreServesItFirst) {
+  const auto result = hyperlet({"snapshot", "--at-syscall", "getcwd", "-o", file_, kProbe, "getcwd"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.err.find("taken at getcwd"), std::string::npos) << result.err;
+  const auto restored = restore();
+  EXPECT_EQ(restored.status, 0) << describe(restored);
+  EXPECT_EQ(restored.out, "after getcwd: /\n");
+  EXPECT_EQ(hyperlet({"snapshot", "--at-syscall", "no_such_call", "-o", file_, kProbe}).status, 125);
+}
+
+// Files are reopened by guest path under the restoring command line's volumes.
+TEST_F(Snapshot, VolumeFilesAreReopenedOnlyWhereTheRestoreGrantsThem) {
+  TempDir volume;
+  take("file", {"--volume", volume.path().string() + ":/data"});
+  auto restored = restore({"--volume", volume.path().string() + ":/data"});
+  EXPECT_EQ(restored.status, 0) << describe(restored);
+  EXPECT_EQ(restored.out, "wrote two\n");
+  EXPECT_EQ(read_file(volume / "log"), "one\ntwo\n");
+  restored = restore();
+  EXPECT_EQ(restored.status, 125) << describe(restored);
+  EXPECT_NE(restored.err.find("the app had /data/log open, and no --volume of this command line grants it"),
+            std::string::npos)
+      << restored.err;
+  restored = restore({"--volume", volume.path().string() + ":/data:ro"});
+  EXPECT_EQ(restored.status, 125) << describe(restored);
+  EXPECT_NE(restored.err.find("its --volume is :ro now"), std::string::npos) << restored.err;
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// One HTTP GET to 127.0.0.1:port, retried while the server starts; the response.
+std::string http_get(int port, const std::string& path) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      ::close(fd);
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    const std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string response;
+    char buffer[4096];
+    for (ssize_t got; (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) response.append(buffer, got);
+    ::close(fd);
+    return response;
+  }
+  return "";
+}
+
+// The HTTP sample, snapshotted at ready() with its listener and epoll set, is
+// restored behind another host port and answers; without a --publish rule for
+// its guest port the restore is refused.
+TEST_F(Snapshot, TheHttpSampleRestoredServesOnTheRestoringRulesPort) {
+  TempDir site;
+  std::ofstream(site / "index.html") << "hello from a restored VM\n";
+  const std::string volume = site.path().string() + ":/www:ro";
+  const auto taken = hyperlet({"snapshot", "-o", file_, "--volume", volume, "--publish",
+                               std::to_string(free_port()) + ":8080", kHttpServer, "--root", "/www", "--port", "8080"});
+  ASSERT_EQ(taken.status, 0) << describe(taken);
+  const int port = free_port();
+  BackgroundRestore server({kHyperlet, "run", "--restore", file_, "--volume", volume, "--publish",
+                            std::to_string(port) + ":8080", "--timeout", "20s"},
+                           directory_ / "server.out");
+  const std::string response = http_get(port, "/index.html");
+  EXPECT_NE(response.find("200"), std::string::npos) << response;
+  EXPECT_NE(response.find("hello from a restored VM"), std::string::npos) << response;
+  const auto refused = restore({"--volume", volume});
+  EXPECT_EQ(refused.status, 125) << describe(refused);
+  EXPECT_NE(refused.err.find("the app serves guest port 8080/tcp, and no --publish rule of this command line "
+                             "grants it"),
+            std::string::npos)
+      << refused.err;
+}
+
+// Damage anywhere is refused before anything runs, with one line.
+TEST_F(Snapshot, DamagedSnapshotsAreRefused) {
+  take("counter");
+  const auto size = fs::file_size(file_);
+  std::string original = read_file(file_);
+  auto damaged = [&](std::uint64_t offset, const std::string& message) {
+    std::string bytes = original;
+    bytes[offset] = static_cast<char>(bytes[offset] ^ 0x5a);
+    std::ofstream(file_, std::ios::binary | std::ios::trunc) << bytes;
+    const auto result = restore();
+    EXPECT_EQ(result.status, 126) << offset << ": " << describe(result);
+    EXPECT_EQ(result.out, "");
+    EXPECT_NE(result.err.find(message), std::string::npos) << offset << ": " << result.err;
+  };
+  damaged(0, "not a hyperlet snapshot");
+  damaged(8, "snapshot format");
+  damaged(100, "its header is corrupt");
+  damaged(4096 + 8, "its vCPU section is corrupt");
+  damaged(size - 100, "its guest pages are corrupt");
+  for (const std::uint64_t length : {std::uint64_t{10}, std::uint64_t{5000}, size - 4096}) {
+    std::ofstream(file_, std::ios::binary | std::ios::trunc) << original.substr(0, length);
+    const auto result = restore();
+    EXPECT_EQ(result.status, 126) << length << ": " << describe(result);
+    EXPECT_NE(result.err.find("cannot restore"), std::string::npos) << result.err;
+  }
+  EXPECT_EQ(hyperlet({"run", "--restore", directory_ / "missing"}).status, 127);
+  EXPECT_EQ(hyperlet({"run", "--restore", file_, kProbe}).status, 125);  // an APP as well
+}
+
+}  // namespace
+}  // namespace hyperlet::testing
