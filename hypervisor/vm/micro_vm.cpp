@@ -298,6 +298,7 @@ class MicroVm {
       return malformed(error.what());
     }
     stats_.syscall_entry += ", restored from a snapshot";
+    stats_.restored = true;
 
     auto vm = VmFd::create(*kvm);
     if (!vm) return std::unexpected(vm.error());

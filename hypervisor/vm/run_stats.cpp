@@ -22,9 +22,13 @@ std::string format_stats(const RunStats& stats) {
     }
   };
   phase("vm created", stats.vm_created);
-  phase("image loaded", stats.image_loaded);
-  phase("first instruction", stats.first_instruction);
-  phase("app entry", stats.app_entry);
+  if (stats.restored) {
+    phase("snapshot restored", stats.image_loaded);
+  } else {
+    phase("image loaded", stats.image_loaded);
+    phase("first instruction", stats.first_instruction);
+    phase("app entry", stats.app_entry);
+  }
   if (stats.ready != 0) phase("ready", stats.ready);
   phase("exit", stats.exited);
   auto table = [&](const char* title, const std::map<std::string, std::uint64_t>& counts) {

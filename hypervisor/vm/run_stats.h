@@ -11,7 +11,8 @@ struct RunStats {
   // Host CLOCK_MONOTONIC nanoseconds of each boot phase; 0 = not reached.
   std::uint64_t started = 0;
   std::uint64_t vm_created = 0;
-  std::uint64_t image_loaded = 0;
+  std::uint64_t image_loaded = 0;  // or, for `run --restore`, the snapshot restored
+  bool restored = false;
   std::uint64_t first_instruction = 0;
   std::uint64_t app_entry = 0;
   std::uint64_t ready = 0;  // the app called hyperlet::ready()

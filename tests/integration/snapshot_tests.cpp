@@ -81,6 +81,9 @@ TEST_F(Snapshot, RestoreContinuesTheRunAsIfUninterrupted) {
   EXPECT_EQ(restored.status, 0) << describe(restored);
   EXPECT_EQ("before ready\n" + restored.out, whole.out);
   EXPECT_EQ(restored.out, "thread saw counter 42\n");
+  const auto stats = restore({"--stats"});
+  EXPECT_NE(stats.err.find("snapshot restored"), std::string::npos) << stats.err;
+  EXPECT_EQ(stats.err.find("first instruction"), std::string::npos) << stats.err;  // that was another run's
 }
 
 TEST_F(Snapshot, RandomBytesDifferAndClocksAreTheHostsAfterEachRestore) {
