@@ -293,6 +293,17 @@ class MicroVm {
                                     host.at("pending").at("argument").get<std::uint32_t>()};
       }
       snapshot_monotonic_ns_ = host.at("monotonic_ns").get<std::int64_t>();
+      // The image only names functions in a crash report: used when it is still the same file.
+      if (const nlohmann::json& image = host.value("image", nlohmann::json()); image.is_object()) {
+        auto opened = AppImage::open(image.at("path").get<std::string>());
+        if (opened && opened->identity().st_ino == image.at("inode").get<ino_t>() &&
+            opened->identity().st_size == image.at("size").get<off_t>() &&
+            opened->identity().st_mtim.tv_sec * 1'000'000'000ll + opened->identity().st_mtim.tv_nsec ==
+                image.at("mtime_ns").get<long long>()) {
+          restored_image_.emplace(std::move(*opened));
+          image_ = &*restored_image_;
+        }
+      }
       host.at("files").at("fds");
     } catch (const nlohmann::json::exception& error) {
       return malformed(error.what());
@@ -348,7 +359,16 @@ class MicroVm {
     contents.memory_size = memory.size();
     contents.machine = machine_;
     contents.vcpu = *state;
+    nlohmann::json image = nullptr;
+    if (image_ != nullptr) {
+      const struct stat& identity = image_->identity();
+      image = {{"path", absolute_path(image_->path())},
+               {"inode", identity.st_ino},
+               {"size", identity.st_size},
+               {"mtime_ns", identity.st_mtim.tv_sec * 1'000'000'000ll + identity.st_mtim.tv_nsec}};
+    }
     contents.host = {{"layout", {{"image_start", layout_.image_start}, {"image_end", layout_.image_end}}},
+                     {"image", image},
                      {"exe_path", boot_exe_path_},
                      {"syscall_entry", trap_ ? "trap" : "syscall"},
                      {"monotonic_ns", static_cast<std::int64_t>(state->kvmclock_ns) + monotonic_offset_ns_},
@@ -654,6 +674,7 @@ class MicroVm {
   RunStats& stats_;
   GuestLayout layout_{};
   const AppImage* image_ = nullptr;
+  std::optional<AppImage> restored_image_;  // for crash reports' names, if the file is still the one snapshotted
   std::optional<SymbolTable> symbols_;
   HostSyscallTable host_syscalls_ = make_host_syscall_table();
   std::int64_t monotonic_offset_ns_ = 0;

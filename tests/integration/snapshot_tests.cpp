@@ -241,6 +241,15 @@ TEST_F(Snapshot, TheHttpSampleRestoredServesOnTheRestoringRulesPort) {
       << refused.err;
 }
 
+// A crash after the restore is reported as in any run, the function named from
+// the image as long as it is the file that was snapshotted.
+TEST_F(Snapshot, ACrashAfterTheRestoreNamesTheFunction) {
+  take("crash");
+  const auto restored = restore();
+  EXPECT_EQ(restored.status, 139) << describe(restored);
+  EXPECT_NE(restored.err.find("(crash_after_restore+"), std::string::npos) << restored.err;
+}
+
 // Damage anywhere is refused before anything runs, with one line.
 TEST_F(Snapshot, DamagedSnapshotsAreRefused) {
   take("counter");

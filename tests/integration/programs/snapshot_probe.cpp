@@ -20,6 +20,8 @@ namespace {
 
 volatile int counter = 0;
 
+extern "C" __attribute__((noinline)) int crash_after_restore(volatile int* pointer) { return *pointer; }
+
 void ready() { syscall(static_cast<long>(hyperlet::abi::kSyscallReady)); }
 
 long long monotonic_ns() {
@@ -74,6 +76,10 @@ int main(int argc, char** argv) {
     }
     woken.notify_one();
     waiter.join();
+  } else if (mode == "crash") {
+    ready();
+    volatile int* null_pointer = nullptr;
+    return crash_after_restore(null_pointer);
   } else if (mode == "getcwd") {
     char directory[256] = {};
     if (syscall(SYS_getcwd, directory, sizeof directory) < 0) return 3;  // --at-syscall getcwd stops here
