@@ -331,6 +331,11 @@ class MicroVm {
       return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
     }
     memory->write_bytes(abi::kBootInfoAddr + offsetof(abi::BootInfo, entropy), std::as_bytes(std::span(entropy)));
+    // --trace is this command line's: the guest kernel reports the syscalls it answers when told to.
+    if (auto flags = memory->read<std::uint32_t>(abi::kBootInfoAddr + offsetof(abi::BootInfo, flags))) {
+      const std::uint32_t traced = options_.trace ? (*flags | abi::kBootFlagTrace) : (*flags & ~abi::kBootFlagTrace);
+      memory->write(abi::kBootInfoAddr + offsetof(abi::BootInfo, flags), traced);
+    }
     stats_.image_loaded = monotonic_ns();
     vm_ = &*vm;
     const nlohmann::json files = host.at("files");

@@ -84,6 +84,9 @@ TEST_F(Snapshot, RestoreContinuesTheRunAsIfUninterrupted) {
   const auto stats = restore({"--stats"});
   EXPECT_NE(stats.err.find("snapshot restored"), std::string::npos) << stats.err;
   EXPECT_EQ(stats.err.find("first instruction"), std::string::npos) << stats.err;  // that was another run's
+  // --trace is the restoring command line's, for the guest kernel's answers too.
+  const auto traced = restore({"--trace"});
+  EXPECT_NE(traced.err.find("[hyperlet guest] futex("), std::string::npos) << traced.err;
 }
 
 TEST_F(Snapshot, RandomBytesDifferAndClocksAreTheHostsAfterEachRestore) {
