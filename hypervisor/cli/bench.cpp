@@ -1,0 +1,513 @@
+#include "cli/bench.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "cli/bench_baselines.h"
+#include "cli/bench_density.h"
+#include "cli/bench_guests.h"
+#include "cli/bench_plot.h"
+#include "cli/bench_report.h"
+
+#ifndef HYPERLET_VERSION
+#define HYPERLET_VERSION "unknown"
+#endif
+
+namespace hyperlet::bench {
+
+namespace {
+
+constexpr int kNoRestoreStatus = 125;
+
+int report_error(const Error& error) {
+  std::fflush(stdout);
+  fmt::print(stderr, "hyperlet: {}\n", error.message);
+  return static_cast<int>(error.status);
+}
+
+// A temporary directory for bundles, guests and snapshots, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = fmt::format("{}/hyperlet-bench-XXXXXX", base && *base ? base : "/tmp");
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Progress on stderr: one rewritten line on a terminal, else a line per 10%.
+class Progress {
+ public:
+  explicit Progress(std::string what) : what_(std::move(what)), terminal_(::isatty(2) == 1) {}
+  void update(long done, long total) {
+    if (total <= 0) return;
+    if (terminal_) {
+      fmt::print(stderr, "\r{}: {}/{} ", what_, done, total);
+      if (done == total) fmt::print(stderr, "\n");
+      return;
+    }
+    const long tenth = done * 10 / total;
+    if (tenth != last_tenth_ && (tenth > 0 || done == total)) {
+      fmt::print(stderr, "{}: {}/{}\n", what_, done, total);
+      last_tenth_ = tenth;
+    }
+  }
+
+ private:
+  std::string what_;
+  bool terminal_;
+  long last_tenth_ = -1;
+};
+
+nlohmann::json machine_state(const std::string& hyperlet) {
+  nlohmann::json machine;
+  utsname name{};
+  if (::uname(&name) == 0) machine["kernel"] = fmt::format("{} {}", name.sysname, name.release);
+  machine["cpus_online"] = ::sysconf(_SC_NPROCESSORS_ONLN);
+  double load[3] = {0, 0, 0};
+  if (::getloadavg(load, 3) == 3) machine["loadavg"] = {load[0], load[1], load[2]};
+  struct stat ignored {};
+  machine["kvm_module"] = ::stat("/sys/module/kvm_pvm", &ignored) == 0     ? "kvm_pvm"
+                          : ::stat("/sys/module/kvm_intel", &ignored) == 0 ? "kvm_intel"
+                          : ::stat("/sys/module/kvm_amd", &ignored) == 0   ? "kvm_amd"
+                                                                           : "unknown";
+  machine["hyperlet"] = fmt::format("{} ({})", hyperlet, HYPERLET_VERSION);
+  const std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  machine["date"] = date;
+  return machine;
+}
+
+std::string machine_line(const nlohmann::json& machine) {
+  std::string load;
+  if (machine.contains("loadavg")) {
+    load = fmt::format(", load {:.2f} {:.2f} {:.2f}", machine["loadavg"][0].get<double>(),
+                       machine["loadavg"][1].get<double>(), machine["loadavg"][2].get<double>());
+  }
+  return fmt::format("machine: {}, {} CPUs, {}{}", machine.value("kernel", "?"), machine.value("cpus_online", 0),
+                     machine.value("kvm_module", "?"), load);
+}
+
+Result<void> write_file(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) return fail(ExitStatus::kUsage, "cannot write {}", path);
+  return {};
+}
+
+template <typename Report>
+int emit(const Report& report, const BenchOptions& options) {
+  fmt::print("{}{}\n", format_text(report), machine_line(report.machine));
+  std::fflush(stdout);
+  if (!options.json_path.empty()) {
+    if (auto ok = write_file(options.json_path, to_json(report).dump(2) + "\n"); !ok) return report_error(ok.error());
+  }
+  if (!options.csv_path.empty()) {
+    if (auto ok = write_file(options.csv_path, to_csv(report)); !ok) return report_error(ok.error());
+  }
+  if (!options.plot_path.empty()) {
+    if (auto ok = write_file(options.plot_path, render_svg(plot_of(report))); !ok) return report_error(ok.error());
+  }
+  return 0;
+}
+
+std::string command_line_of(int argc, char** argv) {
+  std::vector<std::string> words(argv, argv + argc);
+  if (!words.empty()) words.front() = "hyperlet";
+  return shell_words(words);
+}
+
+bool restore_available(const std::string& hyperlet) {
+  auto help = capture({hyperlet, "run", "--help"}, 10'000);
+  return help && help_offers_restore(help->out + help->err);
+}
+
+// A snapshot of APP for the restored baselines; an error is the reason to skip them.
+Result<std::string> make_snapshot(const std::string& hyperlet, const BenchOptions& options,
+                                  const std::filesystem::path& directory) {
+  const std::string file = (directory / "app.snapshot").string();
+  std::vector<std::string> argv = {hyperlet, "snapshot"};
+  argv.insert(argv.end(), options.run_options.begin(), options.run_options.end());
+  argv.insert(argv.end(), {options.app, "--"});
+  argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
+  // After the app's arguments, as the snapshot command's contract places -o.
+  argv.insert(argv.end(), {"-o", file});
+  auto made = capture(argv, 120'000);
+  if (!made) return std::unexpected(made.error());
+  if (made->status != 0) {
+    std::string said = made->err;
+    while (!said.empty() && said.back() == '\n') said.pop_back();
+    return fail(ExitStatus::kUsage, "`{}` ended with {}: {}", shell_words(argv), made->status,
+                said.substr(said.rfind('\n') == std::string::npos ? 0 : said.rfind('\n') + 1));
+  }
+  return file;
+}
+
+struct Measured {
+  std::unique_ptr<Baseline> baseline;
+  std::optional<int> expected_status;  // nullopt: whatever its first run gives
+  std::vector<double> samples;
+};
+
+// Warm-up rounds (a baseline that fails there is skipped, with its reason),
+// then `runs` timed rounds, round-robin; then one --stats run per hyperlet baseline.
+Result<BenchReport> measure(BenchReport report, std::vector<Measured> baselines, const BenchOptions& options) {
+  Progress warming("warm-up rounds");
+  for (int round = 0; round < options.warmup; ++round) {
+    for (std::size_t index : round_robin_order(static_cast<std::size_t>(round), baselines.size())) {
+      Measured& measured = baselines[index];
+      if (!measured.baseline) continue;
+      auto outcome = measured.baseline->run_once();
+      std::string problem;
+      if (!outcome) {
+        problem = outcome.error().message;
+      } else if (measured.expected_status && outcome->status != *measured.expected_status) {
+        const std::string said = measured.baseline->last_error_output();
+        problem = fmt::format("ended with status {} (expected {}){}{}", outcome->status, *measured.expected_status,
+                              said.empty() ? "" : ": ", said);
+      } else {
+        measured.expected_status = outcome->status;
+      }
+      if (!problem.empty()) {
+        report.skipped.push_back({measured.baseline->name(), problem});
+        measured.baseline.reset();
+      }
+    }
+    warming.update(round + 1, options.warmup);
+  }
+  std::erase_if(baselines, [](const Measured& measured) { return !measured.baseline; });
+  if (baselines.empty()) return fail(ExitStatus::kUsage, "bench: no baseline could run (see the skipped lines)");
+
+  Progress timing("timed rounds");
+  for (int round = 0; round < options.runs; ++round) {
+    for (std::size_t index : round_robin_order(static_cast<std::size_t>(round), baselines.size())) {
+      Measured& measured = baselines[index];
+      auto outcome = measured.baseline->run_once();
+      if (!outcome)
+        return fail(ExitStatus::kUsage, "bench: {}: {}", measured.baseline->name(), outcome.error().message);
+      if (measured.expected_status && outcome->status != *measured.expected_status) {
+        return fail(ExitStatus::kUsage, "bench: {} ended with status {} in round {} (expected {}): {}",
+                    measured.baseline->name(), outcome->status, round + 1, *measured.expected_status,
+                    measured.baseline->last_error_output());
+      }
+      measured.expected_status = outcome->status;
+      measured.samples.push_back(static_cast<double>(outcome->ns));
+    }
+    timing.update(round + 1, options.runs);
+  }
+  for (Measured& measured : baselines) {
+    BaselineResult result{measured.baseline->name(), measured.baseline->command(), std::move(measured.samples), {}};
+    if (auto stats_argv = measured.baseline->stats_command()) {
+      if (auto stats = capture(*stats_argv, 60'000)) result.guest_pages_touched = parse_guest_pages_touched(stats->err);
+    }
+    report.baselines.push_back(std::move(result));
+  }
+  return report;
+}
+
+BenchReport new_report(const std::string& benchmark, const BenchOptions& options, const std::string& hyperlet, int argc,
+                       char** argv) {
+  BenchReport report;
+  report.benchmark = benchmark;
+  report.command_line = command_line_of(argc, argv);
+  report.runs = options.runs;
+  report.warmup = options.warmup;
+  report.machine = machine_state(hyperlet);
+  return report;
+}
+
+// The status every app baseline must end with: the native run's.
+Result<int> native_status(const BenchOptions& options) {
+  auto native = native_baseline(options.app, options.arguments);
+  auto outcome = native->run_once();
+  if (!outcome) return std::unexpected(outcome.error());
+  return outcome->status;
+}
+
+int bench_processes(const std::string& benchmark, const BenchOptions& options, int argc, char** argv) {
+  const std::string hyperlet = own_executable();
+  BenchReport report = new_report(benchmark, options, hyperlet, argc, argv);
+  report.unit = "ns";
+  report.what = "wall time of one run, spawn to exit";
+  TempDir temp;
+  if (temp.path().empty()) return report_error(Error{ExitStatus::kUsage, "bench: cannot make a temporary directory"});
+  const bool restore = restore_available(hyperlet);
+  std::vector<Measured> baselines;
+
+  if (benchmark == "restore") {
+    if (!restore) {
+      fmt::print(stderr,
+                 "hyperlet: bench restore: this hyperlet has no `run --restore` (snapshots are not built yet)\n");
+      return kNoRestoreStatus;
+    }
+    report.reference = "hyperlet restored";
+    baselines.push_back({kvm_floor_baseline(hyperlet), 0, {}});
+    baselines.push_back({hyperlet_restored_baseline(hyperlet, options.snapshot, options.run_options), {}, {}});
+    auto measured = measure(std::move(report), std::move(baselines), options);
+    if (!measured) return report_error(measured.error());
+    return emit(*measured, options);
+  }
+
+  auto status = native_status(options);
+  if (!status) return report_error(status.error());
+  report.reference = "hyperlet cold";
+  baselines.push_back({native_baseline(options.app, options.arguments), *status, {}});
+  if (benchmark == "compare") {
+    baselines.push_back({unshare_baseline(options.app, options.arguments, true), *status, {}});
+    report.notes.push_back(
+        "unshare container: clone(2) with CLONE_NEWUSER|NEWPID|NEWNS|NEWIPC|NEWUTS|NEWNET directly, not util-linux "
+        "unshare(1), so that the figure is the namespaces' own cost and not also a second program's start and fork");
+    auto runc = runc_baseline(options.app, options.arguments, temp.path() / "oci-bundle");
+    if (runc) {
+      baselines.push_back({std::move(*runc), *status, {}});
+    } else {
+      report.skipped.push_back({"runc container", runc.error().message});
+    }
+  }
+  baselines.push_back({kvm_floor_baseline(hyperlet), 0, {}});
+  baselines.push_back(
+      {hyperlet_cold_baseline(hyperlet, options.run_options, options.app, options.arguments), *status, {}});
+  if (benchmark == "compare") {
+    if (!restore) {
+      report.skipped.push_back({"hyperlet restored", "this hyperlet has no `run --restore` yet"});
+    } else if (auto snapshot = make_snapshot(hyperlet, options, temp.path())) {
+      baselines.push_back({hyperlet_restored_baseline(hyperlet, *snapshot, options.run_options), *status, {}});
+    } else {
+      report.skipped.push_back({"hyperlet restored", snapshot.error().message});
+    }
+  }
+  auto measured = measure(std::move(report), std::move(baselines), options);
+  if (!measured) return report_error(measured.error());
+  return emit(*measured, options);
+}
+
+int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
+  const std::string hyperlet = own_executable();
+  BenchReport report = new_report("hypercall", options, hyperlet, argc, argv);
+  report.unit = "ns";
+  report.what = fmt::format("mean round trip over {} calls", options.calls);
+  report.reference = "raw KVM exit (ring 0)";
+  TempDir temp;
+  if (temp.path().empty()) return report_error(Error{ExitStatus::kUsage, "bench: cannot make a temporary directory"});
+  const std::string guest_path = (temp.path() / "hypercall-guest").string();
+  const auto calls = static_cast<std::uint32_t>(options.calls);
+  const std::vector<std::uint8_t> elf = hypercall_guest_elf(calls);
+  if (auto ok = write_file(guest_path, std::string(elf.begin(), elf.end())); !ok) return report_error(ok.error());
+  ::chmod(guest_path.c_str(), 0755);
+
+  auto raw = RawKvmGuest::create(RawKvmGuest::exit_loop_code());
+  if (!raw) return report_error(raw.error());
+  std::vector<std::string> vm_argv = {hyperlet, "run"};
+  vm_argv.insert(vm_argv.end(), options.run_options.begin(), options.run_options.end());
+  vm_argv.push_back(guest_path);
+
+  BaselineResult raw_exit{"raw KVM exit (ring 0)",
+                          "KVM_RUN of a real-mode guest looping on `out %al, $0x10` (its own VM, in this process)",
+                          {},
+                          {}};
+  BaselineResult hypercall{"hyperlet hypercall",
+                           "forwarded syscall − syscall answered in the guest, same run: the guest kernel's `out` to "
+                           "hyperlet and back, without the app's trap",
+                           {},
+                           {}};
+  BaselineResult forwarded{
+      "hyperlet forwarded syscall", shell_words(vm_argv) + ": fcntl(1, F_GETFD), trap + hypercall", {}, {}};
+  BaselineResult in_guest{"hyperlet in-guest syscall", shell_words(vm_argv) + ": getppid, trap only", {}, {}};
+  BaselineResult native{"native syscall", guest_path + " natively: fcntl(1, F_GETFD)", {}, {}};
+
+  auto raw_sample = [&]() -> Result<double> {
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint32_t i = 0; i < calls; ++i) {
+      if (auto ok = raw->run_to_port_write(); !ok) return std::unexpected(ok.error());
+    }
+    return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / calls;
+  };
+  auto guest_sample = [&](const std::vector<std::string>& command) -> Result<HypercallGuestTimes> {
+    auto ran = capture(command, 120'000);
+    if (!ran) return std::unexpected(ran.error());
+    if (ran->status != 0) {
+      return fail(ExitStatus::kUsage, "`{}` ended with {}: {}", shell_words(command), ran->status, ran->err);
+    }
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(ran->out.data());
+    return parse_hypercall_guest_output({bytes, ran->out.size()}, calls);
+  };
+
+  Progress progress("rounds (warm-up included)");
+  const int rounds = options.warmup + options.runs;
+  for (int round = 0; round < rounds; ++round) {
+    const bool timed = round >= options.warmup;
+    for (std::size_t which : round_robin_order(static_cast<std::size_t>(round), 3)) {
+      if (which == 0) {
+        auto sample = raw_sample();
+        if (!sample) return report_error(sample.error());
+        if (timed) raw_exit.samples.push_back(*sample);
+      } else if (which == 1) {
+        auto times = guest_sample(vm_argv);
+        if (!times) return report_error(times.error());
+        if (timed) {
+          forwarded.samples.push_back(times->forwarded_ns);
+          in_guest.samples.push_back(times->guest_answered_ns);
+          hypercall.samples.push_back(std::max(0.0, times->forwarded_ns - times->guest_answered_ns));
+        }
+      } else {
+        auto times = guest_sample({guest_path});
+        if (!times) return report_error(times.error());
+        if (timed) native.samples.push_back(times->forwarded_ns);
+      }
+    }
+    progress.update(round + 1, rounds);
+  }
+  report.baselines = {std::move(raw_exit), std::move(hypercall), std::move(forwarded), std::move(in_guest),
+                      std::move(native)};
+  report.notes.push_back(
+      "the raw guest runs in real mode (CPL 0), the ring hyperlet's guest kernel makes its hypercalls from; "
+      "hyperlet's hypercall is measured inside the guest (kvmclock = host CLOCK_MONOTONIC), the raw exit on the host");
+  return emit(report, options);
+}
+
+int bench_density(const BenchOptions& options, int argc, char** argv) {
+  const std::string hyperlet = own_executable();
+  DensityReport report;
+  report.command_line = command_line_of(argc, argv);
+  report.vm_count = options.vm_count;
+  report.machine = machine_state(hyperlet);
+  std::vector<std::string> cold = {hyperlet, "run"};
+  cold.insert(cold.end(), options.run_options.begin(), options.run_options.end());
+  cold.insert(cold.end(), {options.app, "--"});
+  cold.insert(cold.end(), options.arguments.begin(), options.arguments.end());
+
+  TempDir temp;
+  std::vector<std::pair<std::string, std::vector<std::string>>> modes = {{"cold", cold}};
+  if (!restore_available(hyperlet)) {
+    report.skipped.push_back({"restored", "this hyperlet has no `run --restore` yet"});
+  } else if (auto snapshot = make_snapshot(hyperlet, options, temp.path())) {
+    std::vector<std::string> restored = {hyperlet, "run", "--restore", *snapshot};
+    restored.insert(restored.end(), options.run_options.begin(), options.run_options.end());
+    modes.emplace_back("restored", restored);
+  } else {
+    report.skipped.push_back({"restored", snapshot.error().message});
+  }
+  for (const auto& [name, vm_argv] : modes) {
+    Progress progress(fmt::format("{} VMs idle", name));
+    auto mode =
+        run_density(name, vm_argv, options.vm_count, [&](int idle, int count) { progress.update(idle, count); });
+    if (!mode) return report_error(mode.error());
+    report.modes.push_back(std::move(*mode));
+  }
+  report.notes.push_back(
+      "idle: hyperlet waits in the host for the app (read of its stdin, a sleep, poll/accept) and its teardown "
+      "reaper exists; PSS from /proc/PID/smaps_rollup, the reaper's address space is hyperlet's (CLONE_VM, kcmp) "
+      "and counted once");
+  return emit(report, options);
+}
+
+void add_output_options(CLI::App& command, BenchOptions& options, bool timed) {
+  if (timed) {
+    command.add_option("--runs", options.runs, "Timed rounds; each round runs every baseline once (default 30)")
+        ->check(CLI::Range(1, 100000));
+    command
+        .add_option("--warmup", options.warmup,
+                    "Untimed rounds first (default 3); a baseline failing there is "
+                    "skipped with its reason")
+        ->check(CLI::Range(0, 1000));
+  }
+  command.add_option("--json", options.json_path,
+                     "Also write the results as JSON: per baseline its command, count, median, p90, p99, min, max, "
+                     "mean, p25, p75, every sample, ratio to the reference, guest pages touched; skipped baselines");
+  command.add_option("--csv", options.csv_path, "Also write every sample as CSV (one row per run)");
+  command.add_option("--plot", options.plot_path,
+                     "Also draw the distributions as an SVG file (dots per run, box p25-p75, median, min-max)");
+}
+
+void add_app_arguments(CLI::App& command, BenchOptions& options) {
+  command.add_option("APP", options.app, "The static x86-64 program to run")->required()->check(CLI::ExistingFile);
+  command.add_option("ARGS", options.arguments, "The app's arguments (after --)");
+  command
+      .add_option("--run-option", options.run_options,
+                  "An option for every `hyperlet run` (and snapshot), e.g. --run-option=--memory=64M (repeatable)")
+      ->allow_extra_args(false);
+}
+
+}  // namespace
+
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
+  CLI::App* bench = app.add_subcommand(
+      "bench",
+      "Measure hyperlet on your own program beside baselines from the same run: median, p90, p99, min/max, "
+      "interleaved round-robin after warm-up rounds; results as a table, --json, --csv, --plot FILE.svg");
+  bench->require_subcommand(1);
+  CLI::App* boot =
+      bench->add_subcommand("boot", "Cold `hyperlet run APP` beside the native process and the raw KVM floor");
+  add_app_arguments(*boot, options);
+  add_output_options(*boot, options, true);
+  CLI::App* restore = bench->add_subcommand(
+      "restore",
+      "`hyperlet run --restore FILE` beside the raw KVM floor (status 125 when this hyperlet cannot restore)");
+  restore->add_option("FILE", options.snapshot, "A snapshot written by `hyperlet snapshot … -o FILE`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  restore->add_option("--run-option", options.run_options, "An option for every `hyperlet run --restore` (repeatable)")
+      ->allow_extra_args(false);
+  add_output_options(*restore, options, true);
+  CLI::App* hypercall = bench->add_subcommand(
+      "hypercall",
+      "Hypercall round trip (a guest making N trivial forwarded and in-guest syscalls) beside the raw "
+      "KVM_EXIT_IO round trip from ring 0, same run");
+  hypercall->add_option("--calls", options.calls, "Calls per sample (default 1000)")->check(CLI::Range(1, 10000000));
+  hypercall->add_option("--run-option", options.run_options, "An option for every `hyperlet run` (repeatable)")
+      ->allow_extra_args(false);
+  add_output_options(*hypercall, options, true);
+  CLI::App* density = bench->add_subcommand(
+      "density",
+      "Start N idle microVMs of APP at once (cold, and from a snapshot when restore exists): host memory "
+      "per VM (PSS), total, start rate, fds held; then stop them all");
+  density->add_option("N", options.vm_count, "How many VMs")->required()->check(CLI::Range(1, 100000));
+  add_app_arguments(*density, options);
+  add_output_options(*density, options, false);
+  CLI::App* compare = bench->add_subcommand(
+      "compare",
+      "Everything at once, interleaved: native, unshare namespace container, runc container (when "
+      "installed), raw KVM floor, hyperlet cold, hyperlet restored (when available)");
+  add_app_arguments(*compare, options);
+  add_output_options(*compare, options, true);
+  // What the raw KVM floor baseline runs: one VM, one exit, in a process of its own.
+  bench->add_subcommand("kvm-floor", "Create a VM and vCPU, run to the first exit, quit")->group("");
+  return bench;
+}
+
+int run_bench(const CLI::App& bench, const BenchOptions& options, int argc, char** argv) {
+  const CLI::App* command = bench.get_subcommands().front();
+  const std::string name = command->get_name();
+  if (name == "kvm-floor") {
+    auto ok = run_kvm_floor_once();
+    return ok ? 0 : report_error(ok.error());
+  }
+  if (name == "hypercall") return bench_hypercall(options, argc, argv);
+  if (name == "density") return bench_density(options, argc, argv);
+  return bench_processes(name, options, argc, argv);
+}
+
+}  // namespace hyperlet::bench

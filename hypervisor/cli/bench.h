@@ -1,0 +1,34 @@
+// `hyperlet bench`: experiments on the user's own binary (boot, restore,
+// hypercall, density, compare), every figure beside baselines measured in the
+// same run, interleaved.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace hyperlet::bench {
+
+struct BenchOptions {
+  std::string app;
+  std::vector<std::string> arguments;
+  std::string snapshot;                  // bench restore FILE
+  int vm_count = 0;                      // bench density N
+  std::vector<std::string> run_options;  // passed to every `hyperlet run`
+  int runs = 30;
+  int warmup = 3;
+  int calls = 1000;  // bench hypercall: calls per sample
+  std::string json_path;
+  std::string csv_path;
+  std::string plot_path;
+};
+
+// Adds `bench` and its subcommands to the command line.
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
+// Runs the bench subcommand that was parsed; returns the exit status.
+int run_bench(const CLI::App& bench, const BenchOptions& options, int argc, char** argv);
+
+}  // namespace hyperlet::bench
