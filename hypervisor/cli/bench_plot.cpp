@@ -57,8 +57,10 @@ Scale scale_for(const PlotSpec& spec) {
   if (high <= 0 || low > high) return {0, 1, false};
   const bool logarithmic = wants_log_scale(low, high);
   if (logarithmic) return {std::pow(10, std::floor(std::log10(low))), std::pow(10, std::ceil(std::log10(high))), true};
+  // End the axis on the tick at or above the largest value.
   const std::vector<double> ticks = axis_ticks(0, high, false);
-  return {0, std::max(high, ticks.empty() ? high : ticks.back()), false};
+  const double step = ticks.size() >= 2 ? ticks[1] - ticks[0] : high;
+  return {0, std::max(high, std::ceil(high / step) * step), false};
 }
 
 }  // namespace
@@ -180,14 +182,14 @@ std::string render_svg(const PlotSpec& spec) {
           scale.x(s.median), middle - 16, middle + 16);
       svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" dominant-baseline=\"middle\">{} {}{}</text>\n",
                          kWidth - kRight + 12, middle, format_significant(s.median), xml_escape(spec.unit),
-                         series.annotation.empty() ? "" : "  " + xml_escape(series.annotation));
+                         series.annotation.empty() ? "" : " · " + xml_escape(series.annotation));
     }
     svg += "</g>\n";
   }
   svg += fmt::format(
-      "<text x=\"{}\" y=\"{}\" fill=\"#555\" font-size=\"11\">dots: runs; box: p25–p75; black bar: median "
+      "<text x=\"{}\" y=\"{}\" fill=\"#555\" font-size=\"11\">dots: {}; box: p25–p75; black bar: median "
       "(value at right); whiskers: min–max</text>\n",
-      16, height - 10);
+      16, height - 10, xml_escape(spec.dots));
   svg += "</svg>\n";
   return svg;
 }
@@ -228,6 +230,7 @@ PlotSpec plot_of(const DensityReport& report) {
   spec.subtitle =
       fmt::format("{} idle microVMs at once per mode: host memory of each (PSS of hyperlet + reaper)", report.vm_count);
   spec.unit = "KiB";
+  spec.dots = "VMs";
   spec.axis_label = "PSS per VM (KiB)";
   for (const DensityMode& mode : report.modes) {
     PlotSeries series{mode.name, {}, fmt::format("{:.0f} VMs/s", start_rate_per_second(mode))};

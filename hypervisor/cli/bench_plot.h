@@ -22,6 +22,7 @@ struct PlotSpec {
   std::string subtitle;
   std::string unit;  // "ms", "µs", "KiB"
   std::string axis_label;
+  std::string dots = "runs";  // what one dot is, for the legend
   std::vector<PlotSeries> series;
 };
 
