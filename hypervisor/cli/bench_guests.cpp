@@ -17,6 +17,13 @@ namespace {
 
 constexpr std::uint64_t kRawGuestAddress = 0x1000;
 constexpr std::size_t kRawGuestSize = 0x1000;
+// Long mode: code at 0x1000, then the page tables, the GDT and the TSS.
+constexpr std::size_t kLongModeMemorySize = 0x10000;
+constexpr std::uint64_t kPml4 = 0x2000;
+constexpr std::uint64_t kPdpt = 0x3000;
+constexpr std::uint64_t kPageDirectory = 0x4000;
+constexpr std::uint64_t kGdt = 0x5000;
+constexpr std::uint64_t kTss = 0x6000;
 
 std::unexpected<Error> ioctl_failed(const char* what) {
   return fail(ExitStatus::kVmFailure, "raw KVM guest: {}: {}", what, std::strerror(errno));
@@ -52,65 +59,113 @@ std::span<const std::uint8_t> RawKvmGuest::exit_loop_code() {
   return code;
 }
 
-Result<RawKvmGuest> RawKvmGuest::create(std::span<const std::uint8_t> code) {
+Result<RawKvmGuest> RawKvmGuest::create(std::span<const std::uint8_t> code, Mode mode) {
   RawKvmGuest guest;
-  guest.kvm_ = UniqueFd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
-  if (!guest.kvm_.valid()) {
-    return fail(ExitStatus::kKvmUnavailable, "raw KVM guest: open /dev/kvm: {}", std::strerror(errno));
-  }
-  if (::ioctl(guest.kvm_.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION) return ioctl_failed("KVM_GET_API_VERSION");
-  guest.vm_ = UniqueFd(::ioctl(guest.kvm_.get(), KVM_CREATE_VM, 0UL));
-  if (!guest.vm_.valid()) return ioctl_failed("KVM_CREATE_VM");
-  void* memory = ::mmap(nullptr, kRawGuestSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  auto kvm = KvmSystem::open();
+  if (!kvm) return std::unexpected(kvm.error());
+  guest.kvm_ = std::move(*kvm);
+  auto vm = VmFd::create(guest.kvm_);
+  if (!vm) return std::unexpected(vm.error());
+  guest.vm_ = std::move(*vm);
+  // Real mode: one page at 0x1000, as kvm_floor.c. Long mode: 64 KiB from 0
+  // for the code at 0x1000, the page tables and the GDT.
+  const bool long_mode = mode == Mode::kLongMode;
+  const std::uint64_t base = long_mode ? 0 : kRawGuestAddress;
+  const std::size_t size = long_mode ? kLongModeMemorySize : kRawGuestSize;
+  void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return ioctl_failed("mmap guest memory");
-  guest.memory_ = Mapping(memory, kRawGuestSize);
-  std::memcpy(memory, code.data(), std::min(code.size(), kRawGuestSize));
-  kvm_userspace_memory_region region{};
-  region.slot = 0;
-  region.guest_phys_addr = kRawGuestAddress;
-  region.memory_size = kRawGuestSize;
-  region.userspace_addr = reinterpret_cast<std::uint64_t>(memory);
-  if (::ioctl(guest.vm_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
-    return ioctl_failed("KVM_SET_USER_MEMORY_REGION");
-  guest.vcpu_ = UniqueFd(::ioctl(guest.vm_.get(), KVM_CREATE_VCPU, 0UL));
-  if (!guest.vcpu_.valid()) return ioctl_failed("KVM_CREATE_VCPU");
-  const int run_size = ::ioctl(guest.kvm_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (run_size < static_cast<int>(sizeof(kvm_run))) return ioctl_failed("KVM_GET_VCPU_MMAP_SIZE");
-  void* run =
-      ::mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE, MAP_SHARED, guest.vcpu_.get(), 0);
-  if (run == MAP_FAILED) return ioctl_failed("mmap kvm_run");
-  guest.run_area_ = Mapping(run, static_cast<std::size_t>(run_size));
-  kvm_sregs sregs{};
-  if (::ioctl(guest.vcpu_.get(), KVM_GET_SREGS, &sregs) < 0) return ioctl_failed("KVM_GET_SREGS");
-  sregs.cs.base = 0;
-  sregs.cs.selector = 0;
-  if (::ioctl(guest.vcpu_.get(), KVM_SET_SREGS, &sregs) < 0) return ioctl_failed("KVM_SET_SREGS");
+  guest.memory_ = Mapping(memory, size);
+  std::memcpy(guest.memory_.data() + (kRawGuestAddress - base), code.data(), std::min(code.size(), kRawGuestSize));
+  if (auto ok = guest.vm_.map_memory(base, memory, size); !ok) return std::unexpected(ok.error());
+  auto vcpu = guest.vm_.create_vcpu(guest.kvm_);
+  if (!vcpu) return std::unexpected(vcpu.error());
+  guest.vcpu_ = std::move(*vcpu);
+  if (long_mode) {
+    if (auto ok = guest.enter_long_mode(); !ok) return std::unexpected(ok.error());
+  } else {
+    auto sregs = guest.vcpu_.sregs();
+    if (!sregs) return std::unexpected(sregs.error());
+    sregs->cs.base = 0;
+    sregs->cs.selector = 0;
+    if (auto ok = guest.vcpu_.set_sregs(*sregs); !ok) return std::unexpected(ok.error());
+  }
   kvm_regs regs{};
   regs.rip = kRawGuestAddress;
   regs.rax = kRawGuestValue;
+  regs.rsp = kRawGuestAddress;  // unused: the code pushes nothing
   regs.rflags = 0x2;
-  if (::ioctl(guest.vcpu_.get(), KVM_SET_REGS, &regs) < 0) return ioctl_failed("KVM_SET_REGS");
+  if (auto ok = guest.vcpu_.set_regs(regs); !ok) return std::unexpected(ok.error());
   return guest;
 }
 
+// Identity-mapped first 2 MiB (one large page), a GDT with a 64-bit code and a
+// data segment, CR0/CR4/EFER as hyperlet's vcpu_setup.cpp sets them. KVM
+// accepts EFER.LME only with a CPUID that has long mode, so the vCPU gets
+// KVM's supported CPUID first.
+Result<void> RawKvmGuest::enter_long_mode() {
+  auto cpuid = kvm_.supported_cpuid();
+  if (!cpuid) return std::unexpected(cpuid.error());
+  if (auto ok = vcpu_.set_cpuid(*cpuid); !ok) return ok;
+  auto* bytes = memory_.data();
+  const auto put = [&](std::uint64_t address, std::uint64_t value) { std::memcpy(bytes + address, &value, 8); };
+  constexpr std::uint64_t kPresentWritable = 0x3;
+  constexpr std::uint64_t kLargePage = 0x80;
+  put(kPml4, kPdpt | kPresentWritable);
+  put(kPdpt, kPageDirectory | kPresentWritable);
+  put(kPageDirectory, 0 | kPresentWritable | kLargePage);
+  put(kGdt + 8, 0x00af9b000000ffff);   // 64-bit code, DPL 0
+  put(kGdt + 16, 0x00cf93000000ffff);  // data, DPL 0
+
+  auto sregs = vcpu_.sregs();
+  if (!sregs) return std::unexpected(sregs.error());
+  kvm_segment code{};
+  code.limit = 0xffffffff;
+  code.selector = 8;
+  code.type = 0xb;
+  code.present = 1;
+  code.s = 1;
+  code.l = 1;
+  code.g = 1;
+  kvm_segment data = code;
+  data.selector = 16;
+  data.type = 0x3;
+  data.l = 0;
+  data.db = 1;
+  sregs->cs = code;
+  sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
+  kvm_segment tss{};
+  tss.base = kTss;
+  tss.limit = 0x67;
+  tss.selector = 24;
+  tss.type = 0xb;  // 64-bit TSS, busy
+  tss.present = 1;
+  sregs->tr = tss;
+  sregs->gdt.base = kGdt;
+  sregs->gdt.limit = 8 * 4 - 1;
+  sregs->cr0 = 0x80050033;  // PG | AM | WP | NE | ET | MP | PE
+  sregs->cr3 = kPml4;
+  sregs->cr4 = 0x620;   // OSXMMEXCPT | OSFXSR | PAE
+  sregs->efer = 0x500;  // LMA | LME
+  return vcpu_.set_sregs(*sregs);
+}
+
 Result<void> RawKvmGuest::run_to_port_write() {
-  if (::ioctl(vcpu_.get(), KVM_RUN, 0) < 0) return ioctl_failed("KVM_RUN");
-  const auto* run = reinterpret_cast<const kvm_run*>(run_area_.data());
+  if (::ioctl(vcpu_.fd(), KVM_RUN, 0) < 0) return ioctl_failed("KVM_RUN");
+  const kvm_run* run = vcpu_.run();
   if (run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_OUT || run->io.port != kRawGuestPort ||
       run->io.size != 1) {
     return fail(ExitStatus::kVmFailure, "raw KVM guest: exit reason {} was not the guest's out to port {:#x}",
                 run->exit_reason, kRawGuestPort);
   }
   const auto value = *(reinterpret_cast<const std::uint8_t*>(run) + run->io.data_offset);
-  if (value != kRawGuestValue)
+  if (value != kRawGuestValue) {
     return fail(ExitStatus::kVmFailure, "raw KVM guest wrote {} instead of {}", value, kRawGuestValue);
+  }
   return {};
 }
 
-RawKvmGuest::~RawKvmGuest() = default;
-
 Result<void> run_kvm_floor_once() {
-  auto guest = RawKvmGuest::create(RawKvmGuest::floor_code());
+  auto guest = RawKvmGuest::create(RawKvmGuest::floor_code(), RawKvmGuest::Mode::kRealMode);
   if (!guest) return std::unexpected(guest.error());
   return guest->run_to_port_write();
 }

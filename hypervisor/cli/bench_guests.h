@@ -11,8 +11,7 @@
 #include "core/error.h"
 #include "core/mapping.h"
 #include "core/unique_fd.h"
-
-struct kvm_run;
+#include "kvm/kvm.h"
 
 namespace hyperlet::bench {
 
@@ -20,30 +19,30 @@ namespace hyperlet::bench {
 inline constexpr std::uint16_t kRawGuestPort = 0x10;
 inline constexpr std::uint8_t kRawGuestValue = 42;
 
-// A VM with one 4 KiB page of code and one vCPU in real mode (CPL 0, the ring
-// hyperlet's guest kernel makes its hypercalls from), as bench/kvm_floor.c.
+// A VM of its own with one vCPU that runs a few bytes of code in ring 0 (the
+// ring hyperlet's guest kernel makes its hypercalls from): in real mode as
+// bench/kvm_floor.c does, or in 64-bit long mode with paging, as hyperlet's
+// guest kernel runs.
 class RawKvmGuest {
  public:
+  enum class Mode { kRealMode, kLongMode };
   // `out %al, $0x10; hlt`: one exit, the floor.
   static std::span<const std::uint8_t> floor_code();
-  // `1: out %al, $0x10; jmp 1b`: an exit on every KVM_RUN, forever.
+  // `1: out %al, $0x10; jmp 1b`: an exit on every KVM_RUN, forever (the same
+  // bytes in both modes).
   static std::span<const std::uint8_t> exit_loop_code();
 
-  static Result<RawKvmGuest> create(std::span<const std::uint8_t> code);
+  static Result<RawKvmGuest> create(std::span<const std::uint8_t> code, Mode mode);
   // KVM_RUN until the next exit, which must be the guest's byte to kRawGuestPort.
   Result<void> run_to_port_write();
 
-  RawKvmGuest(RawKvmGuest&&) noexcept = default;
-  RawKvmGuest& operator=(RawKvmGuest&&) noexcept = default;
-  ~RawKvmGuest();
-
  private:
   RawKvmGuest() = default;
-  UniqueFd kvm_;
-  UniqueFd vm_;
-  UniqueFd vcpu_;
-  Mapping memory_;
-  Mapping run_area_;
+  Result<void> enter_long_mode();
+  Mapping memory_;  // declared first: unmapped after the VM is gone
+  KvmSystem kvm_;
+  VmFd vm_;
+  Vcpu vcpu_;
 };
 
 // The whole floor in this process: open /dev/kvm, create the VM and vCPU, run
