@@ -1,11 +1,13 @@
 #include "cli/bench.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -80,6 +82,49 @@ class Progress {
   long last_tenth_ = -1;
 };
 
+// How much of the CPUs other processes used while the bench ran: /proc/stat's
+// busy time minus this process's and its reaped children's (a VM's teardown
+// reaper is reparented away, so its short teardown counts as other use).
+class CpuUse {
+ public:
+  CpuUse() : start_(now()) {}
+  void record(nlohmann::json& machine) const {
+    const Sample end = now();
+    const double total = end.total_s - start_.total_s;
+    if (total <= 0) return;
+    const double other = (end.busy_s - start_.busy_s) - (end.own_s - start_.own_s);
+    machine["other_cpu_share_during_run"] = std::clamp(other / total, 0.0, 1.0);
+    machine["steal_share_during_run"] = (end.steal_s - start_.steal_s) / total;
+  }
+
+ private:
+  struct Sample {
+    double busy_s = 0;
+    double steal_s = 0;
+    double total_s = 0;
+    double own_s = 0;
+  };
+  static Sample now() {
+    Sample sample;
+    std::ifstream stat("/proc/stat");
+    std::string label;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    stat >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    sample.busy_s = (user + nice + system + irq + softirq) / tick;
+    sample.steal_s = steal / tick;
+    sample.total_s = (user + nice + system + idle + iowait + irq + softirq + steal) / tick;
+    for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+      rusage usage{};
+      ::getrusage(who, &usage);
+      sample.own_s += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                      static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    }
+    return sample;
+  }
+  Sample start_;
+};
+
 nlohmann::json machine_state(const std::string& hyperlet) {
   nlohmann::json machine;
   utsname name{};
@@ -106,8 +151,14 @@ std::string machine_line(const nlohmann::json& machine) {
     load = fmt::format(", load {:.2f} {:.2f} {:.2f}", machine["loadavg"][0].get<double>(),
                        machine["loadavg"][1].get<double>(), machine["loadavg"][2].get<double>());
   }
-  return fmt::format("machine: {}, {} CPUs, {}{}", machine.value("kernel", "?"), machine.value("cpus_online", 0),
-                     machine.value("kvm_module", "?"), load);
+  std::string other;
+  if (machine.contains("other_cpu_share_during_run")) {
+    other = fmt::format(", other processes used {:.0f}% of the CPUs during the run (steal {:.0f}%)",
+                        machine["other_cpu_share_during_run"].get<double>() * 100,
+                        machine.value("steal_share_during_run", 0.0) * 100);
+  }
+  return fmt::format("machine: {}, {} CPUs, {}{} at start{}", machine.value("kernel", "?"),
+                     machine.value("cpus_online", 0), machine.value("kvm_module", "?"), load, other);
 }
 
 Result<void> write_file(const std::string& path, const std::string& text) {
@@ -202,6 +253,7 @@ Result<BenchReport> measure(BenchReport report, std::vector<Measured> baselines,
   if (baselines.empty()) return fail(ExitStatus::kUsage, "bench: no baseline could run (see the skipped lines)");
 
   Progress timing("timed rounds");
+  const CpuUse cpu_use;
   for (int round = 0; round < options.runs; ++round) {
     for (std::size_t index : round_robin_order(static_cast<std::size_t>(round), baselines.size())) {
       Measured& measured = baselines[index];
@@ -218,6 +270,7 @@ Result<BenchReport> measure(BenchReport report, std::vector<Measured> baselines,
     }
     timing.update(round + 1, options.runs);
   }
+  cpu_use.record(report.machine);
   for (Measured& measured : baselines) {
     BaselineResult result{measured.baseline->name(), measured.baseline->command(), std::move(measured.samples), {}};
     if (auto stats_argv = measured.baseline->stats_command()) {
@@ -357,6 +410,7 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
   };
 
   Progress progress("rounds (warm-up included)");
+  const CpuUse cpu_use;
   const int rounds = options.warmup + options.runs;
   for (int round = 0; round < rounds; ++round) {
     const bool timed = round >= options.warmup;
@@ -381,6 +435,7 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
     }
     progress.update(round + 1, rounds);
   }
+  cpu_use.record(report.machine);
   report.baselines = {std::move(raw_exit), std::move(hypercall), std::move(forwarded), std::move(in_guest),
                       std::move(native)};
   report.notes.push_back(
@@ -411,6 +466,7 @@ int bench_density(const BenchOptions& options, int argc, char** argv) {
   } else {
     report.skipped.push_back({"restored", snapshot.error().message});
   }
+  const CpuUse cpu_use;
   for (const auto& [name, vm_argv] : modes) {
     Progress progress(fmt::format("{} VMs idle", name));
     auto mode =
@@ -418,6 +474,7 @@ int bench_density(const BenchOptions& options, int argc, char** argv) {
     if (!mode) return report_error(mode.error());
     report.modes.push_back(std::move(*mode));
   }
+  cpu_use.record(report.machine);
   report.notes.push_back(
       "idle: hyperlet waits in the host for the app (read of its stdin, a sleep, poll/accept) and its teardown "
       "reaper exists; PSS from /proc/PID/smaps_rollup, the reaper's address space is hyperlet's (CLONE_VM, kcmp) "
