@@ -173,9 +173,9 @@ std::string format_text(const DensityReport& report) {
   for (const DensityMode& mode : report.modes) {
     const Summary pss = summarize(pss_values(mode));
     const std::uint64_t fds = total_fds(mode);
-    const std::string after =
-        fmt::format("{} left running, bench fds {} → {}, MemAvailable {:+} KiB", mode.leftover_processes,
-                    mode.bench_fds_before, mode.bench_fds_after, mode.host_memory_available_delta_kib);
+    const std::string after = fmt::format("{} left running, bench fds {} → {}, MemAvailable {:+} KiB after {:.0f} ms",
+                                          mode.leftover_processes, mode.bench_fds_before, mode.bench_fds_after,
+                                          mode.host_memory_available_delta_kib, mode.memory_settle_ms);
     out += fmt::format(
         "{:<9}  {:>8.0f} KiB  {:>8.0f} KiB  {:>8.1f} MiB  {:>8.0f} /s  {:>8.1f} ms  {:>9.1f}  {:>9}  {}\n", mode.name,
         pss.median, pss.max, static_cast<double>(total_pss_kib(mode)) / 1024.0, start_rate_per_second(mode),
@@ -214,6 +214,7 @@ nlohmann::json to_json(const DensityReport& report) {
         {"bench_fds_before", mode.bench_fds_before},
         {"bench_fds_after", mode.bench_fds_after},
         {"mem_available_delta_kib", mode.host_memory_available_delta_kib},
+        {"memory_settle_ms", mode.memory_settle_ms},
     });
   }
   json["skipped"] = nlohmann::json::array();

@@ -71,6 +71,7 @@ struct DensityMode {
   double stop_ms = 0;                                // SIGTERM to all to the last reaped
   std::uint64_t leftover_processes = 0;              // hyperlet or reaper processes alive after stopping
   std::int64_t host_memory_available_delta_kib = 0;  // MemAvailable after stopping − before starting
+  double memory_settle_ms = 0;  // how long after stopping that was read (≤ 5 s, sooner once within 2 MiB)
   std::uint64_t bench_fds_before = 0;
   std::uint64_t bench_fds_after = 0;
 };
