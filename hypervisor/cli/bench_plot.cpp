@@ -56,7 +56,25 @@ Scale scale_for(const PlotSpec& spec) {
   }
   if (high <= 0 || low > high) return {0, 1, false};
   const bool logarithmic = wants_log_scale(low, high);
-  if (logarithmic) return {std::pow(10, std::floor(std::log10(low))), std::pow(10, std::ceil(std::log10(high))), true};
+  if (logarithmic) {
+    // From the 1-2-5 step at or below the smallest value to the one at or above
+    // the largest: no empty decade on either side.
+    const auto step_below = [](double value) {
+      const double decade = std::pow(10, std::floor(std::log10(value)));
+      for (double step : {5.0, 2.0, 1.0}) {
+        if (decade * step <= value) return decade * step;
+      }
+      return decade;
+    };
+    const auto step_above = [](double value) {
+      const double decade = std::pow(10, std::floor(std::log10(value)));
+      for (double step : {1.0, 2.0, 5.0, 10.0}) {
+        if (decade * step >= value) return decade * step;
+      }
+      return decade * 10;
+    };
+    return {step_below(low), step_above(high), true};
+  }
   // End the axis on the tick at or above the largest value.
   const std::vector<double> ticks = axis_ticks(0, high, false);
   const double step = ticks.size() >= 2 ? ticks[1] - ticks[0] : high;
