@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <string_view>
 
 #include "cli/bench_baselines.h"
 #include "cli/bench_density.h"
@@ -511,11 +512,12 @@ void add_app_arguments(CLI::App& command, BenchOptions& options) {
 
 }  // namespace
 
-CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char** argv) {
   CLI::App* bench = app.add_subcommand(
       "bench",
       "Measure hyperlet on your own program beside baselines from the same run: median, p90, p99, min/max, "
       "interleaved round-robin after warm-up rounds; results as a table, --json, --csv, --plot FILE.svg");
+  if (argc < 2 || std::string_view(argv[1]) != "bench") return bench;
   bench->require_subcommand(1);
   CLI::App* boot =
       bench->add_subcommand("boot", "Cold `hyperlet run APP` beside the native process and the raw KVM floor");
@@ -557,6 +559,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
 }
 
 int run_bench(const CLI::App& bench, const BenchOptions& options, int argc, char** argv) {
+  if (bench.get_subcommands().empty()) return static_cast<int>(ExitStatus::kUsage);  // CLI11 said why
   const CLI::App* command = bench.get_subcommands().front();
   const std::string name = command->get_name();
   if (name == "kvm-floor") {

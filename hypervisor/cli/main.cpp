@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
 
   bench::BenchOptions bench_options;
-  CLI::App* bench = bench::add_bench_command(app, bench_options);
+  CLI::App* bench = bench::add_bench_command(app, bench_options, argc, argv);
 
   std::vector<std::string> app_arguments;
   std::vector<std::string> command_line =
