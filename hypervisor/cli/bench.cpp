@@ -318,8 +318,16 @@ int bench_processes(const std::string& benchmark, const BenchOptions& options, i
       return kNoRestoreStatus;
     }
     report.reference = "hyperlet restored";
+    auto restored = hyperlet_restored_baseline(hyperlet, options.snapshot, options.run_options);
+    // --help may offer --restore before the run loop takes it: a first run that
+    // ends with 125 naming --restore means the same.
+    if (auto probe = restored->run_once(); probe && restore_refused(probe->status, restored->last_error_output())) {
+      fmt::print(stderr, "hyperlet: bench restore: this hyperlet refuses `run --restore`: {}\n",
+                 restored->last_error_output());
+      return kNoRestoreStatus;
+    }
     baselines.push_back({kvm_floor_baseline(hyperlet), 0, {}});
-    baselines.push_back({hyperlet_restored_baseline(hyperlet, options.snapshot, options.run_options), {}, {}});
+    baselines.push_back({std::move(restored), {}, {}});
     auto measured = measure(std::move(report), std::move(baselines), options);
     if (!measured) return report_error(measured.error());
     return emit(*measured, options);
@@ -483,22 +491,32 @@ int bench_density(const BenchOptions& options, int argc, char** argv) {
   return emit(report, options);
 }
 
-void add_output_options(CLI::App& command, BenchOptions& options, bool timed) {
-  if (timed) {
-    command.add_option("--runs", options.runs, "Timed rounds; each round runs every baseline once (default 30)")
+// The options every bench subcommand has; `density` reports VMs, not samples.
+void add_output_options(CLI::App& command, BenchOptions& options, bool density) {
+  if (!density) {
+    command
+        .add_option("--runs", options.runs,
+                    "Timed rounds (default 30); each round takes one sample of every baseline, in an order that "
+                    "rotates by one each round")
         ->check(CLI::Range(1, 100000));
     command
         .add_option("--warmup", options.warmup,
-                    "Untimed rounds first (default 3); a baseline failing there is "
-                    "skipped with its reason")
+                    "Untimed rounds first (default 3); a baseline failing there is skipped with its reason")
         ->check(CLI::Range(0, 1000));
   }
   command.add_option("--json", options.json_path,
-                     "Also write the results as JSON: per baseline its command, count, median, p90, p99, min, max, "
-                     "mean, p25, p75, every sample, ratio to the reference, guest pages touched; skipped baselines");
-  command.add_option("--csv", options.csv_path, "Also write every sample as CSV (one row per run)");
+                     density ? "Also write the results as JSON: per mode every VM (pid, start_ms, pss_kib, fds), PSS "
+                               "per VM (median, p90, min, max), totals, start rate, what was left after stopping"
+                             : "Also write the results as JSON: per baseline its command, count, median, p90, p99, "
+                               "min, max, mean, p25, p75, every sample, ratio to the reference, guest pages touched; "
+                               "skipped baselines and why; the machine's state");
+  command.add_option("--csv", options.csv_path,
+                     density ? "Also write one CSV row per VM: mode,vm,pid,start_ms,pss_kib,fds"
+                             : "Also write one CSV row per sample: benchmark,baseline,run,value,unit");
   command.add_option("--plot", options.plot_path,
-                     "Also draw the distributions as an SVG file (dots per run, box p25-p75, median, min-max)");
+                     density ? "Also draw each VM's PSS per mode as an SVG chart"
+                             : "Also draw the distributions as an SVG chart: a row per baseline, a dot per run, box "
+                               "p25-p75, median, whiskers min-max");
 }
 
 void add_app_arguments(CLI::App& command, BenchOptions& options) {
@@ -526,7 +544,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char
   CLI::App* boot =
       bench->add_subcommand("boot", "Cold `hyperlet run APP` beside the native process and the raw KVM floor");
   add_app_arguments(*boot, options);
-  add_output_options(*boot, options, true);
+  add_output_options(*boot, options, /*density=*/false);
   CLI::App* restore = bench->add_subcommand(
       "restore",
       "`hyperlet run --restore FILE` beside the raw KVM floor (status 125 when this hyperlet cannot restore)");
@@ -535,7 +553,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char
       ->check(CLI::ExistingFile);
   restore->add_option("--run-option", options.run_options, "An option for every `hyperlet run --restore` (repeatable)")
       ->allow_extra_args(false);
-  add_output_options(*restore, options, true);
+  add_output_options(*restore, options, /*density=*/false);
   CLI::App* hypercall = bench->add_subcommand(
       "hypercall",
       "Hypercall round trip (a guest making N trivial forwarded and in-guest syscalls) beside the raw "
@@ -543,20 +561,20 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char
   hypercall->add_option("--calls", options.calls, "Calls per sample (default 1000)")->check(CLI::Range(1, 10000000));
   hypercall->add_option("--run-option", options.run_options, "An option for every `hyperlet run` (repeatable)")
       ->allow_extra_args(false);
-  add_output_options(*hypercall, options, true);
+  add_output_options(*hypercall, options, /*density=*/false);
   CLI::App* density = bench->add_subcommand(
       "density",
       "Start N idle microVMs of APP at once (cold, and from a snapshot when restore exists): host memory "
       "per VM (PSS), total, start rate, fds held; then stop them all");
   density->add_option("N", options.vm_count, "How many VMs")->required()->check(CLI::Range(1, 100000));
   add_app_arguments(*density, options);
-  add_output_options(*density, options, false);
+  add_output_options(*density, options, /*density=*/true);
   CLI::App* compare = bench->add_subcommand(
       "compare",
       "Everything at once, interleaved: native, unshare namespace container, runc container (when "
       "installed), raw KVM floor, hyperlet cold, hyperlet restored (when available)");
   add_app_arguments(*compare, options);
-  add_output_options(*compare, options, true);
+  add_output_options(*compare, options, /*density=*/false);
   return bench;
 }
 
