@@ -1,13 +1,16 @@
 #include "cli/bench.h"
 
 #include <fmt/format.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -226,13 +229,25 @@ struct Measured {
 
 // Warm-up rounds (a baseline that fails there is skipped, with its reason),
 // then `runs` timed rounds, round-robin; then one --stats run per hyperlet baseline.
+// hyperlet leaves the VM's destruction to its teardown reaper, which goes on
+// for ~0.5-1.5 ms after hyperlet exits. As a child subreaper this process
+// inherits the reaper and waits (untimed) for it after each sample, so that
+// the next baseline's sample does not share the CPUs with the previous one's
+// teardown. hyperlet's own figure still ends at its exit, as a shell sees it.
+void wait_for_orphans() {
+  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  }
+}
+
 Result<BenchReport> measure(BenchReport report, std::vector<Measured> baselines, const BenchOptions& options) {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   Progress warming("warm-up rounds");
   for (int round = 0; round < options.warmup; ++round) {
     for (std::size_t index : round_robin_order(static_cast<std::size_t>(round), baselines.size())) {
       Measured& measured = baselines[index];
       if (!measured.baseline) continue;
       auto outcome = measured.baseline->run_once();
+      wait_for_orphans();
       std::string problem;
       if (!outcome) {
         problem = outcome.error().message;
@@ -259,8 +274,10 @@ Result<BenchReport> measure(BenchReport report, std::vector<Measured> baselines,
     for (std::size_t index : round_robin_order(static_cast<std::size_t>(round), baselines.size())) {
       Measured& measured = baselines[index];
       auto outcome = measured.baseline->run_once();
-      if (!outcome)
+      wait_for_orphans();
+      if (!outcome) {
         return fail(ExitStatus::kUsage, "bench: {}: {}", measured.baseline->name(), outcome.error().message);
+      }
       if (measured.expected_status && outcome->status != *measured.expected_status) {
         return fail(ExitStatus::kUsage, "bench: {} ended with status {} in round {} (expected {}): {}",
                     measured.baseline->name(), outcome->status, round + 1, *measured.expected_status,
@@ -418,6 +435,7 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
     return parse_hypercall_guest_output({bytes, ran->out.size()}, calls);
   };
 
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   Progress progress("rounds (warm-up included)");
   const CpuUse cpu_use;
   const int rounds = options.warmup + options.runs;
@@ -430,6 +448,7 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
         if (timed) raw_exit.samples.push_back(*sample);
       } else if (which == 1) {
         auto times = guest_sample(vm_argv);
+        wait_for_orphans();
         if (!times) return report_error(times.error());
         if (timed) {
           forwarded.samples.push_back(times->forwarded_ns);
