@@ -164,7 +164,10 @@ TEST_F(Bench, HypercallReportsRatioToTheRawExit) {
   for (const auto& baseline : json["baselines"]) {
     names.insert(baseline["name"].get<std::string>());
     EXPECT_EQ(baseline["count"], 3);
-    EXPECT_GE(baseline["min"].get<double>(), 0);
+    // "hyperlet hypercall" is a difference of two means and may dip below zero.
+    if (baseline["name"] != "hyperlet hypercall") {
+      EXPECT_GT(baseline["min"].get<double>(), 0);
+    }
   }
   EXPECT_EQ(names, (std::set<std::string>{"raw KVM exit (ring 0)", "hyperlet hypercall", "hyperlet forwarded syscall",
                                           "hyperlet in-guest syscall", "native syscall"}));
