@@ -195,6 +195,28 @@ std::string command_line_of(int argc, char** argv) {
   return shell_words(words);
 }
 
+// The binary whose runs are measured (--hyperlet), this one by default. The raw
+// KVM floor is always this binary's `bench kvm-floor`.
+std::string measured_hyperlet(const BenchOptions& options) {
+  return options.hyperlet.empty() ? own_executable() : options.hyperlet;
+}
+
+// `run --restore` takes the policy options but not --memory or --env, which
+// come from the snapshot.
+std::vector<std::string> restore_run_options(const std::vector<std::string>& run_options) {
+  std::vector<std::string> kept;
+  for (std::size_t i = 0; i < run_options.size(); ++i) {
+    const std::string& word = run_options[i];
+    if (word == "--memory" || word == "--env") {
+      ++i;  // and its value
+      continue;
+    }
+    if (word.starts_with("--memory=") || word.starts_with("--env=")) continue;
+    kept.push_back(word);
+  }
+  return kept;
+}
+
 bool restore_available(const std::string& hyperlet) {
   auto help = capture({hyperlet, "run", "--help"}, 10'000);
   return help && help_offers_restore(help->out + help->err);
@@ -204,12 +226,12 @@ bool restore_available(const std::string& hyperlet) {
 Result<std::string> make_snapshot(const std::string& hyperlet, const BenchOptions& options,
                                   const std::filesystem::path& directory) {
   const std::string file = (directory / "app.snapshot").string();
-  std::vector<std::string> argv = {hyperlet, "snapshot"};
+  // Every option before APP: whatever follows APP is the app's.
+  std::vector<std::string> argv = {hyperlet, "snapshot", "-o", file};
+  argv.insert(argv.end(), options.snapshot_options.begin(), options.snapshot_options.end());
   argv.insert(argv.end(), options.run_options.begin(), options.run_options.end());
   argv.insert(argv.end(), {options.app, "--"});
   argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
-  // After the app's arguments, as the snapshot command's contract places -o.
-  argv.insert(argv.end(), {"-o", file});
   auto made = capture(argv, 120'000);
   if (!made) return std::unexpected(made.error());
   if (made->status != 0) {
@@ -217,6 +239,13 @@ Result<std::string> make_snapshot(const std::string& hyperlet, const BenchOption
     while (!said.empty() && said.back() == '\n') said.pop_back();
     return fail(ExitStatus::kUsage, "`{}` ended with {}: {}", shell_words(argv), made->status,
                 said.substr(said.rfind('\n') == std::string::npos ? 0 : said.rfind('\n') + 1));
+  }
+  std::error_code ignored;
+  if (!std::filesystem::exists(file, ignored)) {
+    return fail(ExitStatus::kUsage,
+                "`{}` ended with 0 but wrote no snapshot (the app never called hyperlet::ready(); for such a program "
+                "name a syscall to snapshot at: --snapshot-option=--at-syscall=NAME)",
+                shell_words(argv));
   }
   return file;
 }
@@ -319,7 +348,7 @@ Result<int> native_status(const BenchOptions& options) {
 }
 
 int bench_processes(const std::string& benchmark, const BenchOptions& options, int argc, char** argv) {
-  const std::string hyperlet = own_executable();
+  const std::string hyperlet = measured_hyperlet(options);
   BenchReport report = new_report(benchmark, options, hyperlet, argc, argv);
   report.unit = "ns";
   report.what = "wall time of one run, spawn to exit";
@@ -335,7 +364,7 @@ int bench_processes(const std::string& benchmark, const BenchOptions& options, i
       return kNoRestoreStatus;
     }
     report.reference = "hyperlet restored";
-    auto restored = hyperlet_restored_baseline(hyperlet, options.snapshot, options.run_options);
+    auto restored = hyperlet_restored_baseline(hyperlet, options.snapshot, restore_run_options(options.run_options));
     // --help may offer --restore before the run loop takes it: a first run that
     // ends with 125 naming --restore means the same.
     if (auto probe = restored->run_once(); probe && restore_refused(probe->status, restored->last_error_output())) {
@@ -343,7 +372,7 @@ int bench_processes(const std::string& benchmark, const BenchOptions& options, i
                  restored->last_error_output());
       return kNoRestoreStatus;
     }
-    baselines.push_back({kvm_floor_baseline(hyperlet), 0, {}});
+    baselines.push_back({kvm_floor_baseline(own_executable()), 0, {}});
     baselines.push_back({std::move(restored), {}, {}});
     auto measured = measure(std::move(report), std::move(baselines), options);
     if (!measured) return report_error(measured.error());
@@ -366,14 +395,15 @@ int bench_processes(const std::string& benchmark, const BenchOptions& options, i
       report.skipped.push_back({"runc container", runc.error().message});
     }
   }
-  baselines.push_back({kvm_floor_baseline(hyperlet), 0, {}});
+  baselines.push_back({kvm_floor_baseline(own_executable()), 0, {}});
   baselines.push_back(
       {hyperlet_cold_baseline(hyperlet, options.run_options, options.app, options.arguments), *status, {}});
   if (benchmark == "compare") {
     if (!restore) {
       report.skipped.push_back({"hyperlet restored", "this hyperlet has no `run --restore` yet"});
     } else if (auto snapshot = make_snapshot(hyperlet, options, temp.path())) {
-      baselines.push_back({hyperlet_restored_baseline(hyperlet, *snapshot, options.run_options), *status, {}});
+      baselines.push_back(
+          {hyperlet_restored_baseline(hyperlet, *snapshot, restore_run_options(options.run_options)), *status, {}});
     } else {
       report.skipped.push_back({"hyperlet restored", snapshot.error().message});
     }
@@ -384,7 +414,7 @@ int bench_processes(const std::string& benchmark, const BenchOptions& options, i
 }
 
 int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
-  const std::string hyperlet = own_executable();
+  const std::string hyperlet = measured_hyperlet(options);
   BenchReport report = new_report("hypercall", options, hyperlet, argc, argv);
   report.unit = "ns";
   report.what = fmt::format("mean round trip over {} calls", options.calls);
@@ -474,7 +504,7 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
 }
 
 int bench_density(const BenchOptions& options, int argc, char** argv) {
-  const std::string hyperlet = own_executable();
+  const std::string hyperlet = measured_hyperlet(options);
   DensityReport report;
   report.command_line = command_line_of(argc, argv);
   report.vm_count = options.vm_count;
@@ -490,7 +520,8 @@ int bench_density(const BenchOptions& options, int argc, char** argv) {
     report.skipped.push_back({"restored", "this hyperlet has no `run --restore` yet"});
   } else if (auto snapshot = make_snapshot(hyperlet, options, temp.path())) {
     std::vector<std::string> restored = {hyperlet, "run", "--restore", *snapshot};
-    restored.insert(restored.end(), options.run_options.begin(), options.run_options.end());
+    const std::vector<std::string> restore_options = restore_run_options(options.run_options);
+    restored.insert(restored.end(), restore_options.begin(), restore_options.end());
     modes.emplace_back("restored", restored);
   } else {
     report.skipped.push_back({"restored", snapshot.error().message});
@@ -513,6 +544,10 @@ int bench_density(const BenchOptions& options, int argc, char** argv) {
 
 // The options every bench subcommand has; `density` reports VMs, not samples.
 void add_output_options(CLI::App& command, BenchOptions& options, bool density) {
+  command
+      .add_option("--hyperlet", options.hyperlet,
+                  "The hyperlet binary whose runs are measured (default: this one), e.g. another build to compare")
+      ->check(CLI::ExistingFile);
   if (!density) {
     command
         .add_option("--runs", options.runs,
@@ -537,6 +572,14 @@ void add_output_options(CLI::App& command, BenchOptions& options, bool density) 
                      density ? "Also draw each VM's PSS per mode as an SVG chart"
                              : "Also draw the distributions as an SVG chart: a row per baseline, a dot per run, box "
                                "p25-p75, median, whiskers min-max");
+}
+
+void add_snapshot_options(CLI::App& command, BenchOptions& options) {
+  command
+      .add_option("--snapshot-option", options.snapshot_options,
+                  "An option for `hyperlet snapshot` only, e.g. --snapshot-option=--at-syscall=write for a program "
+                  "that never calls hyperlet::ready() (repeatable)")
+      ->allow_extra_args(false);
 }
 
 void add_app_arguments(CLI::App& command, BenchOptions& options) {
@@ -589,12 +632,14 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char
   density->add_option("N", options.vm_count, "How many VMs")->required()->check(CLI::Range(1, 100000));
   add_app_arguments(*density, options);
   add_output_options(*density, options, /*density=*/true);
+  add_snapshot_options(*density, options);
   CLI::App* compare = bench->add_subcommand(
       "compare",
       "Everything at once, interleaved: native, unshare namespace container, runc container (when "
       "installed), raw KVM floor, hyperlet cold, hyperlet restored (when available)");
   add_app_arguments(*compare, options);
   add_output_options(*compare, options, /*density=*/false);
+  add_snapshot_options(*compare, options);
   return bench;
 }
 

@@ -15,9 +15,11 @@ namespace hyperlet::bench {
 struct BenchOptions {
   std::string app;
   std::vector<std::string> arguments;
-  std::string snapshot;                  // bench restore FILE
-  int vm_count = 0;                      // bench density N
-  std::vector<std::string> run_options;  // passed to every `hyperlet run`
+  std::string snapshot;                       // bench restore FILE
+  int vm_count = 0;                           // bench density N
+  std::vector<std::string> run_options;       // passed to every `hyperlet run` (and `snapshot`)
+  std::vector<std::string> snapshot_options;  // passed only to `hyperlet snapshot` (e.g. --at-syscall)
+  std::string hyperlet;                       // the hyperlet binary measured; "" = this one
   int runs = 30;
   int warmup = 3;
   int calls = 1000;  // bench hypercall: calls per sample
