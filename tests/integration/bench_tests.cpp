@@ -173,9 +173,52 @@ TEST_F(Bench, HypercallReportsRatioToTheRawExit) {
                                           "hyperlet in-guest syscall", "native syscall"}));
 }
 
+bool restore_available() {
+  return run_process({kHyperlet, "run", "--help"}).out.find("--restore") != std::string::npos;
+}
+
+TEST_F(Bench, RestoreMeasuresASnapshotBesideTheFloor) {
+  if (!restore_available()) GTEST_SKIP() << "this hyperlet has no run --restore";
+  TempDir dir("hyperlet-bench-restore");
+  const std::string snapshot = dir / "print_args.snapshot";
+  const auto made =
+      run_process({kHyperlet, "snapshot", "--at-syscall", "write", "-o", snapshot, program("print_args"), "--", "x"});
+  ASSERT_EQ(made.status, 0) << describe(made);
+  const std::string json_path = dir / "restore.json";
+  const auto result = run_process(
+      {kHyperlet, "bench", "restore", "--runs", "3", "--warmup", "1", "--json", json_path, snapshot}, minute_timeout());
+  ASSERT_EQ(result.status, 0) << describe(result);
+  const nlohmann::json json = read_json(json_path);
+  ASSERT_TRUE(json.is_object()) << read_file(json_path);
+  EXPECT_EQ(json["reference"], "hyperlet restored");
+  bool restored = false;
+  for (const auto& baseline : json["baselines"]) {
+    expect_sane_stats(baseline, 3);
+    if (baseline["name"] == "hyperlet restored") {
+      restored = true;
+      EXPECT_GT(baseline["guest_pages_touched"].get<int>(), 0);
+    }
+  }
+  EXPECT_TRUE(restored);
+}
+
+TEST_F(Bench, CompareMeasuresRestoredWhenTheSnapshotPointIsNamed) {
+  if (!restore_available()) GTEST_SKIP() << "this hyperlet has no run --restore";
+  TempDir dir("hyperlet-bench-compare-restored");
+  const std::string json_path = dir / "compare.json";
+  const auto result = run_process({kHyperlet, "bench", "compare", "--runs", "3", "--warmup", "1",
+                                   "--snapshot-option=--at-syscall=write", "--json", json_path, program("print_args")},
+                                  minute_timeout());
+  ASSERT_EQ(result.status, 0) << describe(result);
+  const nlohmann::json json = read_json(json_path);
+  ASSERT_TRUE(json.is_object()) << read_file(json_path);
+  bool restored = false;
+  for (const auto& baseline : json["baselines"]) restored = restored || baseline["name"] == "hyperlet restored";
+  EXPECT_TRUE(restored) << json["skipped"].dump();
+}
+
 TEST_F(Bench, RestoreWithoutSnapshotSupportSaysSoAndExits125) {
-  const auto help = run_process({kHyperlet, "run", "--help"});
-  if (help.out.find("--restore") != std::string::npos) GTEST_SKIP() << "this hyperlet can restore";
+  if (restore_available()) GTEST_SKIP() << "this hyperlet can restore";
   TempDir dir("hyperlet-bench-restore");
   const std::string file = dir / "not-a-snapshot";
   std::ofstream(file) << "x";
