@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string_view>
 
+#include "cli/bench.h"
 #include "cli/inspect.h"
 #include "cli/units.h"
 #include "core/exit_status.h"
@@ -198,6 +199,9 @@ int main(int argc, char** argv) {
   manifest->add_option("--arg", manifest_args, "Default argument for the app (repeatable, in order)")
       ->allow_extra_args(false);
 
+  bench::BenchOptions bench_options;
+  CLI::App* bench = bench::add_bench_command(app, bench_options, argc, argv);
+
   std::vector<std::string> app_arguments;
   std::vector<std::string> command_line =
       split_app_arguments(*run, *snapshot, argc, argv, app_arguments, options.arguments_given);
@@ -225,6 +229,7 @@ int main(int argc, char** argv) {
   options.arguments = std::move(app_arguments);
 
   if (inspect->parsed()) return inspect_image(image_path, json);
+  if (bench->parsed()) return bench::run_bench(*bench, bench_options, argc, argv);
   if (manifest->parsed()) {
     if (!manifest_memory.empty()) {
       auto size = parse_size(manifest_memory);

@@ -1,0 +1,66 @@
+// The guests `hyperlet bench` brings along, so that it needs no file besides
+// hyperlet itself: the raw KVM guest of the floor and of the exit round trip
+// (real mode, ring 0), and the tiny static ELF that `bench hypercall` runs in
+// a microVM.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/error.h"
+#include "core/mapping.h"
+#include "core/unique_fd.h"
+#include "kvm/kvm.h"
+
+namespace hyperlet::bench {
+
+// The port the raw guest writes to, and the byte it writes.
+inline constexpr std::uint16_t kRawGuestPort = 0x10;
+inline constexpr std::uint8_t kRawGuestValue = 42;
+
+// A VM of its own with one vCPU that runs a few bytes of code in ring 0 (the
+// ring hyperlet's guest kernel makes its hypercalls from): in real mode as
+// bench/kvm_floor.c does, or in 64-bit long mode with paging, as hyperlet's
+// guest kernel runs.
+class RawKvmGuest {
+ public:
+  enum class Mode { kRealMode, kLongMode };
+  // `out %al, $0x10; hlt`: one exit, the floor.
+  static std::span<const std::uint8_t> floor_code();
+  // `1: out %al, $0x10; jmp 1b`: an exit on every KVM_RUN, forever (the same
+  // bytes in both modes).
+  static std::span<const std::uint8_t> exit_loop_code();
+
+  static Result<RawKvmGuest> create(std::span<const std::uint8_t> code, Mode mode);
+  // KVM_RUN until the next exit, which must be the guest's byte to kRawGuestPort.
+  Result<void> run_to_port_write();
+
+ private:
+  RawKvmGuest() = default;
+  Result<void> enter_long_mode();
+  Mapping memory_;  // declared first: unmapped after the VM is gone
+  KvmSystem kvm_;
+  VmFd vm_;
+  Vcpu vcpu_;
+};
+
+// The whole floor in this process: open /dev/kvm, create the VM and vCPU, run
+// to the first exit, check it, tear down (what `hyperlet bench kvm-floor` does).
+Result<void> run_kvm_floor_once();
+
+// Bytes of the static x86-64 ELF that `bench hypercall` runs: it reads
+// CLOCK_MONOTONIC, makes `calls` getppid (answered in the guest kernel), reads
+// the clock, makes `calls` fcntl(1, F_GETFD) (forwarded to the host: one
+// hypercall each), reads the clock, writes the three timespecs (48 bytes) to
+// stdout and exits 0. The same file runs natively.
+std::vector<std::uint8_t> hypercall_guest_elf(std::uint32_t calls);
+
+// The guest's 48 bytes as per-call nanoseconds.
+struct HypercallGuestTimes {
+  double guest_answered_ns = 0;  // getppid
+  double forwarded_ns = 0;       // fcntl
+};
+Result<HypercallGuestTimes> parse_hypercall_guest_output(std::span<const std::uint8_t> output, std::uint32_t calls);
+
+}  // namespace hyperlet::bench
