@@ -208,7 +208,14 @@ class MicroVm {
     memory->write(abi::kGuestInfoAddr, guest_info);
 
     vm_ = &*vm;
-    return serve(*vcpu, *memory, std::move(*volumes), reaper, nullptr);
+    auto outcome = serve(*vcpu, *memory, std::move(*volumes), reaper, nullptr);
+    if (options_.snapshot_output && !snapshot_taken_ && outcome) {
+      return fail(ExitStatus::kUsage, "the app ended (status {}) before {}: no snapshot was written", *outcome,
+                  options_.snapshot_at_syscall
+                      ? fmt::format("it made a {} syscall", syscall_name(*options_.snapshot_at_syscall))
+                      : std::string("it called hyperlet::ready() (name a syscall to stop at with --at-syscall)"));
+    }
+    return outcome;
   }
 
  private:
@@ -388,6 +395,7 @@ class MicroVm {
                *options_.snapshot_output, pages, static_cast<double>(pages) * 4096 / (1 << 20),
                pending ? fmt::format("at {}", syscall_name(*options_.snapshot_at_syscall)) : "at ready()");
     stats_.guest_pages_touched = pages;
+    snapshot_taken_ = true;
     return 0;
   }
 
@@ -693,6 +701,7 @@ class MicroVm {
   std::string machine_;  // snapshot::machine_identity of this host and build
   std::optional<PendingHypercall> pending_;
   std::int64_t snapshot_monotonic_ns_ = 0;
+  bool snapshot_taken_ = false;
 };
 
 }  // namespace

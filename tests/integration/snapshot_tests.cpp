@@ -162,6 +162,17 @@ TEST_F(Snapshot, AtASyscallTheRestoreServesItFirst) {
   EXPECT_EQ(restored.status, 0) << describe(restored);
   EXPECT_EQ(restored.out, "after getcwd: /\n");
   EXPECT_EQ(hyperlet({"snapshot", "--at-syscall", "no_such_call", "-o", file_, kProbe}).status, 125);
+  // An app that never gets there: an error, not a silent success without a file.
+  fs::remove(file_);
+  auto never = hyperlet({"snapshot", "--at-syscall", "getcwd", "-o", file_, kProbe, "counter"});
+  EXPECT_EQ(never.status, 125) << describe(never);
+  EXPECT_NE(never.err.find("the app ended (status 0) before it made a getcwd syscall: no snapshot was written"),
+            std::string::npos)
+      << never.err;
+  EXPECT_FALSE(fs::exists(file_));
+  never = hyperlet({"snapshot", "-o", file_, std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/exit_with", "3"});
+  EXPECT_EQ(never.status, 125) << describe(never);
+  EXPECT_NE(never.err.find("before it called hyperlet::ready()"), std::string::npos) << never.err;
 }
 
 // Files are reopened by guest path under the restoring command line's volumes.
