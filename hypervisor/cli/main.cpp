@@ -16,6 +16,7 @@
 #include "memory/guest_layout.h"
 #include "core/exit_status.h"
 #include "vm/micro_vm.h"
+#include "vm/stop_signals.h"
 
 #ifndef HYPERLET_VERSION
 #define HYPERLET_VERSION "unknown"
@@ -213,6 +214,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // From here on a SIGINT or SIGTERM must stop the run, not be lost: even a name
+  // resolution for --allow-connect below is start-up (vm/stop_signals.h).
+  if (auto ok = install_stop_signals(); !ok) return report(ok.error());
   options.seccomp = !no_seccomp;
   if (!memory_text.empty()) {
     auto memory = parse_size(memory_text);

@@ -95,11 +95,19 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   for (const auto& entry : options.extra_environment) environment.push_back(const_cast<char*>(entry.c_str()));
   environment.push_back(nullptr);
 
+  // A process group of its own, so that the safety timeout can kill everything
+  // the child started (a shell's background hyperlet), not only the child.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
+
   const auto started = Clock::now();
   pid_t pid = -1;
   const int spawn_errno =
-      ::posix_spawn(&pid, arguments[0], &actions, nullptr, arguments.data(), environment.data());
+      ::posix_spawn(&pid, arguments[0], &actions, &attributes, arguments.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (spawn_errno != 0) {
     result.spawn_error = "posix_spawn " + argv[0] + ": " + std::strerror(spawn_errno);
     return result;
@@ -115,7 +123,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   while (out.read_end.get() >= 0 || err.read_end.get() >= 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       result.killed_by_safety_timeout = true;
       break;
     }
@@ -158,7 +166,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     if (waited == pid) break;
     if (waited < 0 && errno != EINTR) break;
     if (Clock::now() >= deadline && !result.killed_by_safety_timeout) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       result.killed_by_safety_timeout = true;
     }
     ::usleep(1000);
