@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
@@ -89,7 +90,9 @@ int main(int argc, char** argv) {
   RunOptions options;
   std::string memory_text;
   std::string timeout_text;
-  std::string entry_text = "auto";
+  // HYPERLET_SYSCALL_ENTRY sets the default, so a test suite can run every hyperlet it starts in one mode.
+  const char* entry_default = std::getenv("HYPERLET_SYSCALL_ENTRY");
+  std::string entry_text = entry_default != nullptr && *entry_default != '\0' ? entry_default : "auto";
   std::vector<std::string> env;
   std::vector<std::string> volumes;
   std::vector<std::string> publish;
@@ -129,7 +132,8 @@ int main(int argc, char** argv) {
                   "exit status 124");
   run->add_option("--syscall-entry", entry_text,
                   "How the app's syscalls enter the guest kernel: syscall (LSTAR, hardware KVM), "
-                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (detect)")
+                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (ask KVM with a tiny probe "
+                  "VM, cached per boot). Default: $HYPERLET_SYSCALL_ENTRY, else auto")
       ->check(CLI::IsMember({"auto", "syscall", "trap"}))
       ->default_str("auto");
   run->add_flag("--trace", options.trace,
@@ -254,6 +258,11 @@ int main(int argc, char** argv) {
     options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
+  if (entry_text != "auto" && entry_text != "syscall" && entry_text != "trap") {
+    return report(Error{ExitStatus::kUsage, fmt::format("invalid HYPERLET_SYSCALL_ENTRY '{}': expected auto, "
+                                                        "syscall or trap",
+                                                        entry_text)});
+  }
   options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
                           : entry_text == "syscall" ? SyscallEntry::kSyscall
                                                     : SyscallEntry::kAuto;

@@ -35,6 +35,7 @@
 #include "vm/host_seccomp.h"
 #include "vm/hypercalls.h"
 #include "vm/stop_signals.h"
+#include "vm/syscall_entry_probe.h"
 #include "vm/teardown_reaper.h"
 #include "vm/vcpu_setup.h"
 
@@ -82,9 +83,6 @@ class MicroVm {
   MicroVm(const RunOptions& options, RunStats& stats) : options_(options), stats_(stats) {}
 
   Result<int> run() {
-    const bool trap = resolve_syscall_entry(options_.syscall_entry) == SyscallEntry::kTrap;
-    stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
-
     if (auto ok = install_stop_signals(); !ok) return std::unexpected(ok.error());
     if (auto stop = stop_requested("options")) return std::unexpected(*stop);
     auto volumes = open_volumes(options_.volumes);
@@ -111,6 +109,9 @@ class MicroVm {
     bool reaper = start_teardown_reaper();
     auto cpuid = supported_cpuid_cached(*kvm, cache_directory(), supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
+    const bool trap = resolve_syscall_entry(options_.syscall_entry, *kvm, *cpuid, cache_directory(),
+                                            supported_cpuid_key()) == SyscallEntry::kTrap;
+    stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     stats_.vm_created = monotonic_ns();
     if (auto stop = stop_requested("kvm")) return std::unexpected(*stop);
@@ -405,7 +406,7 @@ class MicroVm {
     return stopped_by_signal_error(signal);
   }
 
-  // Per-user caches (supported CPUID) beside the syscall-site cache.
+  // Per-user caches (supported CPUID, syscall entry) beside the syscall-site cache.
   static std::optional<std::filesystem::path> cache_directory() {
     return SyscallSiteCache::default_directory().transform([](const auto& sites) { return sites.parent_path(); });
   }
