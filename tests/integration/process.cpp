@@ -159,19 +159,30 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   }
   in.write_end.reset();
 
-  // Both outputs are closed, so the child is (nearly) done; still bound the wait.
+  // Both outputs are closed, so the child is (nearly) done; still bound the wait,
+  // even after SIGKILL: a process stuck in the kernel (seen in KVM_RUN under
+  // nested SVM) cannot die, and waiting for it would hang the whole suite.
   int wait_status = 0;
+  bool reaped = false;
+  const auto give_up = deadline + std::chrono::seconds(10);
   for (;;) {
     const pid_t waited = ::waitpid(pid, &wait_status, WNOHANG);
-    if (waited == pid) break;
+    if (waited == pid) {
+      reaped = true;
+      break;
+    }
     if (waited < 0 && errno != EINTR) break;
     if (Clock::now() >= deadline && !result.killed_by_safety_timeout) {
       ::kill(-pid, SIGKILL);
       result.killed_by_safety_timeout = true;
     }
+    if (Clock::now() >= give_up) {
+      result.wait_error = "the child did not end within 10 s of SIGKILL (stuck in the kernel?)";
+      break;
+    }
     ::usleep(1000);
   }
-  result.status = shell_status(wait_status);
+  result.status = reaped ? shell_status(wait_status) : -1;
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   return result;
 }
@@ -186,7 +197,8 @@ std::string kvm_unusable_reason() {
 std::string describe(const ProcessResult& result) {
   return "status " + std::to_string(result.status) + (result.killed_by_safety_timeout ? " (KILLED: hung)" : "") +
          "\n--- stdout ---\n" + result.out.substr(0, 4000) + "\n--- stderr ---\n" + result.err.substr(0, 4000) +
-         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error);
+         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error) +
+         (result.wait_error.empty() ? "" : "\n--- wait error ---\n" + result.wait_error);
 }
 
 std::string read_file(const std::string& path) {
