@@ -270,6 +270,7 @@ int main(int argc, char** argv) {
   RunStats stats;
   stats.started = started;
   auto outcome = run_microvm(options, stats);
+  disarm_stop_timer();
   std::fflush(stdout);
   if (options.stats) fmt::print(stderr, "{}", format_stats(stats));
   if (!outcome) return report(outcome.error());

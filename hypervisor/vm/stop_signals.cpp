@@ -28,6 +28,11 @@ void repeat_every_10ms(const timespec& first) {
   timer_settime(g_stop_timer, 0, &spec, nullptr);  // async-signal-safe
 }
 
+void disarm_timer() {
+  const itimerspec none{};
+  timer_settime(g_stop_timer, 0, &none, nullptr);
+}
+
 void on_stop_signal(int signal) {
   int none = 0;
   g_stop_signal.compare_exchange_strong(none, signal);
@@ -80,6 +85,10 @@ void arm_stop_deadline(std::chrono::nanoseconds timeout) {
                  static_cast<long>(timeout.count() % 1'000'000'000)};
   if (first.tv_sec == 0 && first.tv_nsec == 0) first.tv_nsec = 1;
   repeat_every_10ms(first);
+}
+
+void disarm_stop_timer() {
+  if (g_stop_timer_created.load()) disarm_timer();
 }
 
 Error stopped_by_signal_error(int signal) {

@@ -36,6 +36,10 @@ Result<void> install_stop_signals();
 // Starts --timeout: SIGALRM after `timeout`, then every 10 ms.
 void arm_stop_deadline(std::chrono::nanoseconds timeout);
 
+// Stops the timer (the run is over): its SIGALRMs would interrupt the writes of
+// the --stats and the last line with EINTR.
+void disarm_stop_timer();
+
 // The error a stop by SIGINT, SIGTERM (or an outside SIGALRM when there is no
 // --timeout) ends the run with: status 128 + signal, "stopped by SIGINT".
 Error stopped_by_signal_error(int signal);
