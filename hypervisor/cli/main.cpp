@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "cli/bench.h"
@@ -16,6 +17,7 @@
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
 #include "vm/micro_vm.h"
+#include "vm/stop_signals.h"
 
 #ifndef HYPERLET_VERSION
 #define HYPERLET_VERSION "unknown"
@@ -83,7 +85,10 @@ int report(const Error& error) {
 struct RunCommandLine {
   std::string memory_text;
   std::string timeout_text;
-  std::string entry_text = "auto";
+  // HYPERLET_SYSCALL_ENTRY sets the default, so a test suite can run every hyperlet it starts in one mode.
+  std::string entry_text = std::getenv("HYPERLET_SYSCALL_ENTRY") != nullptr && *std::getenv("HYPERLET_SYSCALL_ENTRY")
+                               ? std::getenv("HYPERLET_SYSCALL_ENTRY")
+                               : "auto";
   std::vector<std::string> env;
   std::vector<std::string> volumes;
   std::vector<std::string> publish;
@@ -129,7 +134,8 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
   command
       .add_option("--syscall-entry", line.entry_text,
                   "How the app's syscalls enter the guest kernel: syscall (LSTAR, hardware KVM), "
-                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (detect)")
+                  "trap (rewrite each syscall into int 0x81; needed on kvm_pvm), auto (ask KVM with a tiny probe "
+                  "VM, cached per boot). Default: $HYPERLET_SYSCALL_ENTRY, else auto")
       ->check(CLI::IsMember({"auto", "syscall", "trap"}))
       ->default_str("auto");
   command.add_flag("--trace", options.trace, "Print every syscall (name, arguments, result) and hypercall to stderr");
@@ -251,6 +257,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // From here on a SIGINT or SIGTERM must stop the run, not be lost: even a name
+  // resolution for --allow-connect below is start-up (vm/stop_signals.h).
+  if (auto ok = install_stop_signals(); !ok) return report(ok.error());
   options.seccomp = !line.no_seccomp;
   if (!restore_path.empty()) {
     // The app, its arguments, environment and memory are the snapshot's.
@@ -313,13 +322,20 @@ int main(int argc, char** argv) {
     options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
-  options.syscall_entry = line.entry_text == "trap"      ? SyscallEntry::kTrap
-                          : line.entry_text == "syscall" ? SyscallEntry::kSyscall
-                                                         : SyscallEntry::kAuto;
+  const std::string& entry_text = line.entry_text;
+  if (entry_text != "auto" && entry_text != "syscall" && entry_text != "trap") {
+    return report(Error{ExitStatus::kUsage, fmt::format("invalid HYPERLET_SYSCALL_ENTRY '{}': expected auto, "
+                                                        "syscall or trap",
+                                                        entry_text)});
+  }
+  options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
+                          : entry_text == "syscall" ? SyscallEntry::kSyscall
+                                                    : SyscallEntry::kAuto;
 
   RunStats stats;
   stats.started = started;
   auto outcome = run_microvm(options, stats);
+  disarm_stop_timer();
   std::fflush(stdout);
   if (options.stats) fmt::print(stderr, "{}", format_stats(stats));
   if (!outcome) return report(outcome.error());

@@ -212,13 +212,17 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
       writable_code.push_back(file_bytes);
     }
   }
+  // The manifest's sites are checked whatever the syscall entry: an image that
+  // lies about its code is refused on every KVM, as `inspect` says it will be.
+  if (image.manifest_sites()) {
+    if (auto site = first_site_not_a_syscall(image, *image.manifest_sites(), code)) {
+      return fail(ExitStatus::kBadImage, "{}", not_a_syscall_message(image, *site));
+    }
+  }
   if (rewrite_syscalls == nullptr) return report;
   SiteTable table;
   if (image.manifest_sites()) {
     table = *image.manifest_sites();
-    if (auto site = first_site_not_a_syscall(image, table, code)) {
-      return fail(ExitStatus::kBadImage, "{}", not_a_syscall_message(image, *site));
-    }
     report.sites_from = SiteSource::kManifest;
   } else {
     bool scanned = false;

@@ -38,67 +38,13 @@
 #include "vm/flush_timer.h"
 #include "vm/host_seccomp.h"
 #include "vm/hypercalls.h"
+#include "vm/stop_signals.h"
+#include "vm/syscall_entry_probe.h"
 #include "vm/teardown_reaper.h"
 #include "vm/vcpu_setup.h"
 
 namespace hyperlet {
 namespace {
-
-// What ends a run from outside: SIGALRM (--timeout), SIGINT or SIGTERM (the
-// user). The signal interrupts KVM_RUN and blocking host calls (no SA_RESTART);
-// immediate_exit covers the window where it arrives between runs; after it the
-// timer repeats every 10 ms, since a blocking host call (a sleep, a poll, a read
-// of stdin) that began just after the first signal would otherwise never end.
-std::atomic<int> g_stop_signal{0};
-std::atomic<kvm_run*> g_running_vcpu{nullptr};
-timer_t g_stop_timer{};
-std::atomic<bool> g_stop_timer_created{false};
-
-void repeat_every_10ms(const timespec& first) {
-  itimerspec spec{};
-  spec.it_value = first;
-  spec.it_interval.tv_nsec = 10'000'000;
-  timer_settime(g_stop_timer, 0, &spec, nullptr);  // async-signal-safe
-}
-
-void on_stop_signal(int signal) {
-  int none = 0;
-  g_stop_signal.compare_exchange_strong(none, signal);
-  if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
-  if (signal != SIGALRM && g_stop_timer_created.load()) repeat_every_10ms(timespec{0, 10'000'000});
-}
-
-class StopSignals {
- public:
-  Result<void> install() {
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR
-    for (const int signal : {SIGALRM, SIGINT, SIGTERM}) {
-      if (sigaction(signal, &action, nullptr) != 0) {
-        return fail(ExitStatus::kUsage, "cannot install a signal handler: {}", std::strerror(errno));
-      }
-    }
-    sigevent event{};
-    event.sigev_notify = SIGEV_SIGNAL;
-    event.sigev_signo = SIGALRM;
-    if (timer_create(CLOCK_MONOTONIC, &event, &g_stop_timer) != 0) {
-      return fail(ExitStatus::kUsage, "cannot create the stop timer: {}", std::strerror(errno));
-    }
-    g_stop_timer_created.store(true);
-    return {};
-  }
-  void arm_deadline(std::chrono::nanoseconds timeout) {
-    timespec first{static_cast<time_t>(timeout.count() / 1'000'000'000),
-                   static_cast<long>(timeout.count() % 1'000'000'000)};
-    if (first.tv_sec == 0 && first.tv_nsec == 0) first.tv_nsec = 1;
-    repeat_every_10ms(first);
-  }
-  ~StopSignals() {
-    if (g_stop_timer_created.exchange(false)) timer_delete(g_stop_timer);
-  }
-};
 
 std::string exit_reason_name(std::uint32_t reason) {
   switch (reason) {
@@ -148,11 +94,9 @@ class MicroVm {
   MicroVm(const RunOptions& options, RunStats& stats) : options_(options), stats_(stats) {}
 
   Result<int> run() {
-    const bool trap = resolve_syscall_entry(options_.syscall_entry) == SyscallEntry::kTrap;
-    trap_ = trap;
-    stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
+    if (auto ok = install_stop_signals(); !ok) return std::unexpected(ok.error());
+    if (auto stop = stop_requested("options")) return std::unexpected(*stop);
     if (options_.restore_from) return run_restored();
-
     auto volumes = open_volumes(options_.volumes);
     if (!volumes) return std::unexpected(volumes.error());
     auto image = AppImage::open(options_.app_path);
@@ -161,6 +105,7 @@ class MicroVm {
     auto layout = compute_guest_layout(effective_.memory_size, image->start(), image->end());
     if (!layout) return std::unexpected(layout.error());
     layout_ = *layout;
+    if (auto stop = stop_requested("image")) return std::unexpected(*stop);
 
     auto kvm = KvmSystem::open();
     if (!kvm) return std::unexpected(kvm.error());
@@ -174,13 +119,16 @@ class MicroVm {
     auto vcpu = vm->create_vcpu(*kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
     bool reaper = start_teardown_reaper();
-    auto cpuid = supported_cpuid_cached(
-        *kvm, SyscallSiteCache::default_directory().transform([](const auto& sites) { return sites.parent_path(); }),
-        supported_cpuid_key());
+    auto cpuid = supported_cpuid_cached(*kvm, cache_directory(), supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
+    const bool trap = resolve_syscall_entry(options_.syscall_entry, *kvm, *cpuid, cache_directory(),
+                                            supported_cpuid_key()) == SyscallEntry::kTrap;
+    trap_ = trap;
+    stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     machine_ = snapshot::machine_identity(*cpuid);
     stats_.vm_created = monotonic_ns();
+    if (auto stop = stop_requested("kvm")) return std::unexpected(*stop);
 
     auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());
     if (!kernel) return std::unexpected(kernel.error());
@@ -225,10 +173,9 @@ class MicroVm {
                     const nlohmann::json* restored_files) {
     auto* vcpu = &vcpu_ref;
     auto* memory = &memory_ref;
-    StopSignals stop_signals;
-    if (auto ok = stop_signals.install(); !ok) return std::unexpected(ok.error());
+    if (auto stop = stop_requested("guest")) return std::unexpected(*stop);
     if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
-    if (options_.timeout) stop_signals.arm_deadline(*options_.timeout);
+    if (options_.timeout) arm_stop_deadline(*options_.timeout);
     SyscallContext context(*memory, layout_, boot_exe_path_);
     context.files.volumes = std::move(volumes);
     context.network = options_.network;
@@ -268,10 +215,11 @@ class MicroVm {
     if (!volumes) return std::unexpected(volumes.error());
     auto kvm = KvmSystem::open();
     if (!kvm) return std::unexpected(kvm.error());
-    auto cpuid = supported_cpuid_cached(
-        *kvm, SyscallSiteCache::default_directory().transform([](const auto& sites) { return sites.parent_path(); }),
-        supported_cpuid_key());
+    auto cpuid = supported_cpuid_cached(*kvm, cache_directory(), supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
+    trap_ = resolve_syscall_entry(options_.syscall_entry, *kvm, *cpuid, cache_directory(), supported_cpuid_key()) ==
+            SyscallEntry::kTrap;
+    stats_.syscall_entry = trap_ ? "trap (int 0x81)" : "syscall (LSTAR)";
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     machine_ = snapshot::machine_identity(*cpuid);
     auto file = snapshot::File::open(*options_.restore_from, machine_);
@@ -644,13 +592,23 @@ class MicroVm {
 
   Result<int> stopped_error(const Vcpu& vcpu) {
     const int signal = g_stop_signal.load();
-    if (signal != SIGALRM) {
-      return std::unexpected(
-          Error{static_cast<ExitStatus>(128 + signal), fmt::format("stopped by SIG{}", sigabbrev_np(signal))});
-    }
+    if (signal != SIGALRM || !options_.timeout) return std::unexpected(stopped_by_signal_error(signal));
     const double seconds = static_cast<double>(options_.timeout->count()) / 1e9;
     return fail_at(vcpu, ExitStatus::kTimeout,
                    fmt::format("the app ran past --timeout {:g}s and was stopped", seconds));
+  }
+
+  // A stop signal that came during start-up ends it at the next step (vm/stop_signals.h).
+  static std::optional<Error> stop_requested(std::string_view step) {
+    signal_self_at_startup_step_for_tests(step);
+    const int signal = g_stop_signal.load();
+    if (signal == 0) return std::nullopt;
+    return stopped_by_signal_error(signal);
+  }
+
+  // Per-user caches (supported CPUID, syscall entry) beside the syscall-site cache.
+  static std::optional<std::filesystem::path> cache_directory() {
+    return SyscallSiteCache::default_directory().transform([](const auto& sites) { return sites.parent_path(); });
   }
 
   void collect_guest_stats(const GuestMemory& memory) {

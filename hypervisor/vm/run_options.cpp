@@ -1,7 +1,5 @@
 #include "vm/run_options.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "loader/manifest.h"
@@ -12,11 +10,6 @@ namespace {
 std::string_view key_of(std::string_view variable) { return variable.substr(0, variable.find('=')); }
 
 }  // namespace
-
-SyscallEntry resolve_syscall_entry(SyscallEntry requested) {
-  if (requested != SyscallEntry::kAuto) return requested;
-  return ::access("/sys/module/kvm_pvm", F_OK) == 0 ? SyscallEntry::kTrap : SyscallEntry::kSyscall;
-}
 
 EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest) {
   EffectiveRun run;

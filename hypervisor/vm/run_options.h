@@ -41,9 +41,7 @@ struct RunOptions {
   std::optional<std::string> restore_from;
 };
 
-// On kvm_pvm a ring-3 `syscall` never reaches ring 0 (see docs/DESIGN.md), so
-// `auto` picks the trap there and the native instruction everywhere else.
-SyscallEntry resolve_syscall_entry(SyscallEntry requested);
+// `auto` is resolved by asking KVM: vm/syscall_entry_probe.h.
 
 struct Manifest;
 

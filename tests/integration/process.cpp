@@ -95,11 +95,19 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   for (const auto& entry : options.extra_environment) environment.push_back(const_cast<char*>(entry.c_str()));
   environment.push_back(nullptr);
 
+  // A process group of its own, so that the safety timeout can kill everything
+  // the child started (a shell's background hyperlet), not only the child.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
+
   const auto started = Clock::now();
   pid_t pid = -1;
   const int spawn_errno =
-      ::posix_spawn(&pid, arguments[0], &actions, nullptr, arguments.data(), environment.data());
+      ::posix_spawn(&pid, arguments[0], &actions, &attributes, arguments.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (spawn_errno != 0) {
     result.spawn_error = "posix_spawn " + argv[0] + ": " + std::strerror(spawn_errno);
     return result;
@@ -115,7 +123,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   while (out.read_end.get() >= 0 || err.read_end.get() >= 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       result.killed_by_safety_timeout = true;
       break;
     }
@@ -151,19 +159,30 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   }
   in.write_end.reset();
 
-  // Both outputs are closed, so the child is (nearly) done; still bound the wait.
+  // Both outputs are closed, so the child is (nearly) done; still bound the wait,
+  // even after SIGKILL: a process stuck in the kernel (seen in KVM_RUN under
+  // nested SVM) cannot die, and waiting for it would hang the whole suite.
   int wait_status = 0;
+  bool reaped = false;
+  const auto give_up = deadline + std::chrono::seconds(10);
   for (;;) {
     const pid_t waited = ::waitpid(pid, &wait_status, WNOHANG);
-    if (waited == pid) break;
+    if (waited == pid) {
+      reaped = true;
+      break;
+    }
     if (waited < 0 && errno != EINTR) break;
     if (Clock::now() >= deadline && !result.killed_by_safety_timeout) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       result.killed_by_safety_timeout = true;
+    }
+    if (Clock::now() >= give_up) {
+      result.wait_error = "the child did not end within 10 s of SIGKILL (stuck in the kernel?)";
+      break;
     }
     ::usleep(1000);
   }
-  result.status = shell_status(wait_status);
+  result.status = reaped ? shell_status(wait_status) : -1;
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   return result;
 }
@@ -178,7 +197,8 @@ std::string kvm_unusable_reason() {
 std::string describe(const ProcessResult& result) {
   return "status " + std::to_string(result.status) + (result.killed_by_safety_timeout ? " (KILLED: hung)" : "") +
          "\n--- stdout ---\n" + result.out.substr(0, 4000) + "\n--- stderr ---\n" + result.err.substr(0, 4000) +
-         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error);
+         (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error) +
+         (result.wait_error.empty() ? "" : "\n--- wait error ---\n" + result.wait_error);
 }
 
 std::string read_file(const std::string& path) {

@@ -20,6 +20,8 @@ struct ProcessResult {
   std::chrono::milliseconds elapsed{0};
   // Set when the process could not be started at all.
   std::string spawn_error;
+  // Set when it could not be reaped even after SIGKILL (status then -1).
+  std::string wait_error;
 };
 
 struct ProcessOptions {

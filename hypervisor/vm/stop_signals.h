@@ -1,0 +1,54 @@
+// What ends a run from outside: SIGALRM (--timeout), SIGINT or SIGTERM (the
+// user). The handlers are installed when hyperlet starts, before anything else,
+// so a stop signal is never lost, wherever it lands: before the run loop it is
+// recorded and the start-up stops at its next step (MicroVm checks between
+// steps), with the same status (128 + signal), line and --stats as during the
+// run. (A background job of a non-interactive shell starts with SIGINT
+// ignored, so before the handler existed an early Ctrl-C or `kill -INT` was
+// silently dropped, and the app then ran on.)
+//
+// During the run the signal interrupts KVM_RUN and blocking host calls (no
+// SA_RESTART); immediate_exit covers the window where it arrives between runs;
+// after it the stop timer repeats every 10 ms, since a blocking host call (a
+// sleep, a poll, a read of stdin) that began just after the first signal would
+// otherwise never end.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <atomic>
+#include <chrono>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace hyperlet {
+
+// The first stop signal received (0: none); set by the handler only.
+extern std::atomic<int> g_stop_signal;
+// The vCPU in KVM_RUN, whose immediate_exit the handler sets.
+extern std::atomic<kvm_run*> g_running_vcpu;
+
+// Installs the handlers and the stop timer once per process (later calls do
+// nothing); the timer lives until the process exits.
+Result<void> install_stop_signals();
+
+// Starts --timeout: SIGALRM after `timeout`, then every 10 ms.
+void arm_stop_deadline(std::chrono::nanoseconds timeout);
+
+// Stops the timer (the run is over): its SIGALRMs would interrupt the writes of
+// the --stats and the last line with EINTR.
+void disarm_stop_timer();
+
+// The error a stop by SIGINT, SIGTERM (or an outside SIGALRM when there is no
+// --timeout) ends the run with: status 128 + signal, "stopped by SIGINT".
+Error stopped_by_signal_error(int signal);
+
+// Test hook, for the integration tests only: with HYPERLET_TEST_SIGNAL_AT=STEP:SIG
+// in hyperlet's environment (never the app's), hyperlet sends itself SIG (INT,
+// TERM or KILL) when start-up reaches STEP, exactly as if it came from outside
+// there. Steps, in order: options (run begins), image (opened, laid out), kvm (VM,
+// vCPU, teardown reaper, syscall entry), guest (written; next: the run loop).
+void signal_self_at_startup_step_for_tests(std::string_view step);
+
+}  // namespace hyperlet

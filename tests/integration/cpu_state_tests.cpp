@@ -1,0 +1,140 @@
+// The CPU as an app sees it, and what syscalls and thread switches may change
+// of it (tests/integration/programs/cpu_state.cpp). The register and SSE
+// contracts hold in every mode and run everywhere; what only hardware KVM has —
+// the LSTAR (`syscall`) entry path, SSE3+ passed through in CPUID, XSAVE state —
+// is tested only where it exists (scripts/test-hw-kvm runs them under QEMU with
+// nested SVM) and skips with the reason elsewhere.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "process.h"
+
+namespace hyperlet::testing {
+namespace {
+
+const std::string kHyperlet = HYPERLET_BINARY;
+const std::string kCpuState = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/cpu_state";
+
+class CpuState : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = kvm_unusable_reason(); !reason.empty()) {
+      GTEST_SKIP() << "no usable /dev/kvm: " << reason;
+    }
+  }
+
+  // Whether this KVM takes a ring-3 `syscall` into ring 0: what `auto` picked.
+  static bool lstar_path_available() {
+    static const bool available = [] {
+      const ProcessResult result =
+          run_process({kHyperlet, "run", "--stats", "--syscall-entry", "auto", kCpuState, "cpuid"});
+      return result.err.find("syscall entry: syscall (LSTAR)") != std::string::npos;
+    }();
+    return available;
+  }
+
+  static std::map<std::string, int> app_cpuid(const std::vector<std::string>& options = {}) {
+    std::vector<std::string> argv = {kHyperlet, "run"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.insert(argv.end(), {kCpuState, "cpuid"});
+    const ProcessResult result = run_process(argv);
+    EXPECT_EQ(result.status, 0) << describe(result);
+    std::map<std::string, int> features;
+    std::istringstream lines(result.out);
+    std::string name;
+    int value = 0;
+    while (lines >> name >> value) features[name] = value;
+    return features;
+  }
+};
+
+#define SKIP_UNLESS_HARDWARE_KVM()                                                                        \
+  if (!lstar_path_available()) {                                                                          \
+    GTEST_SKIP() << "needs hardware KVM: a ring-3 syscall does not reach ring 0 on this KVM (kvm_pvm?); " \
+                    "scripts/test-hw-kvm runs this under QEMU with nested SVM";                           \
+  }
+
+TEST_F(CpuState, EveryRegisterButRaxRcxR11SurvivesASyscall) {
+  const ProcessResult result = run_process({kHyperlet, "run", kCpuState, "registers"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "registers ok\n");
+}
+
+TEST_F(CpuState, SseStateSurvivesSyscalls) {
+  const ProcessResult result = run_process({kHyperlet, "run", kCpuState, "sse"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "sse ok\n");
+}
+
+TEST_F(CpuState, SseStateSurvivesThreadSwitchesAndTimeSlices) {
+  const ProcessResult result = run_process({kHyperlet, "run", kCpuState, "sse-threads"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "sse-threads ok\n");
+}
+
+// glibc uses AVX only when the OS enabled its state (CPUID.OSXSAVE, XCR0): the
+// app must never be told AVX is usable when it is not.
+TEST_F(CpuState, AvxIsUsableExactlyWhenTheAppIsToldSo) {
+  auto features = app_cpuid();
+  EXPECT_EQ(features["sse2"], 1);
+  if (features["osxsave"] == 0) {
+    EXPECT_EQ(features["avx-usable"], 0);
+    EXPECT_EQ(features["glibc-avx"], 0);
+    EXPECT_EQ(features["glibc-avx2"], 0);
+  }
+  EXPECT_EQ(features["glibc-avx"], features["avx-usable"]);
+}
+
+// On the LSTAR path (hardware KVM only), the same contracts, and a guest kernel
+// built without SSE (-mgeneral-regs-only) entered natively in ring 0 never faults.
+TEST_F(CpuState, LstarPathKeepsRegistersAndSseState) {
+  SKIP_UNLESS_HARDWARE_KVM();
+  for (const std::string mode : {"registers", "sse", "sse-threads"}) {
+    const ProcessResult result =
+        run_process({kHyperlet, "run", "--stats", "--syscall-entry", "syscall", kCpuState, mode});
+    EXPECT_EQ(result.status, 0) << mode << ": " << describe(result);
+    EXPECT_EQ(result.out, mode + " ok\n") << describe(result);
+    EXPECT_NE(result.err.find("syscall entry: syscall (LSTAR) (0 sites rewritten"), std::string::npos) << result.err;
+  }
+}
+
+// Hardware KVM passes the host's SSE3+ through (kvm_pvm offers none): the app
+// sees what the host CPU has.
+TEST_F(CpuState, AppSeesTheHostsSseExtensionsOnHardwareKvm) {
+  SKIP_UNLESS_HARDWARE_KVM();
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  std::string flags;
+  while (std::getline(cpuinfo, line)) {
+    if (line.starts_with("flags")) {
+      flags = " " + line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  }
+  ASSERT_FALSE(flags.empty());
+  const auto features = app_cpuid({"--syscall-entry", "syscall"});
+  for (const auto& [host_flag, app_name] : std::map<std::string, std::string>{
+           {"pni", "sse3"}, {"ssse3", "ssse3"}, {"sse4_1", "sse4_1"}, {"sse4_2", "sse4_2"}, {"popcnt", "popcnt"}}) {
+    if (flags.find(" " + host_flag + " ") == std::string::npos) continue;
+    EXPECT_EQ(features.at(app_name), 1) << app_name << " is on the host but hidden from the app";
+  }
+}
+
+// With XSAVE state enabled for the app, ymm upper halves survive syscalls.
+TEST_F(CpuState, AvxStateSurvivesSyscallsWhenXsaveIsExposed) {
+  const ProcessResult result = run_process({kHyperlet, "run", kCpuState, "avx"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  if (result.out == "avx unusable\n") {
+    GTEST_SKIP() << "the app cannot use AVX here: hyperlet does not enable XSAVE state (CR4.OSXSAVE) for the "
+                    "guest, on any KVM";
+  }
+  EXPECT_EQ(result.out, "avx ok\n");
+}
+
+}  // namespace
+}  // namespace hyperlet::testing
