@@ -68,33 +68,6 @@ TEST_F(HostIsolation, TruncatingTheImageWhileItRunsChangesNothing) {
   EXPECT_EQ(result.err.find("crash_after_truncate"), std::string::npos) << describe(result);
 }
 
-// A hyperlet run in the background with its stdout in a file.
-class BackgroundRun {
- public:
-  BackgroundRun(const std::vector<std::string>& argv, const std::string& out_path) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> arguments;
-    for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
-    arguments.push_back(nullptr);
-    if (::posix_spawn(&pid_, arguments[0], &actions, nullptr, arguments.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  BackgroundRun(const BackgroundRun&) = delete;
-  BackgroundRun& operator=(const BackgroundRun&) = delete;
-  ~BackgroundRun() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
 // "Seccomp" and "NoNewPrivs" of /proc/<pid>/task/<tid>/status.
 std::string filter_state(const fs::path& status_file) {
   std::ifstream in(status_file);
@@ -113,7 +86,7 @@ std::string filter_state(const fs::path& status_file) {
 TEST_F(HostIsolation, EveryHostTaskOfARunIsFiltered) {
   TempDir directory;
   const std::string out = directory / "out";
-  BackgroundRun run({kHyperlet, "run", "--timeout", "20s", program("spin")}, out);
+  BackgroundProcess run({kHyperlet, "run", "--timeout", "20s", program("spin")}, out);
   ASSERT_GT(run.pid(), 0);
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   while (read_file(out) != "spinning\n") {

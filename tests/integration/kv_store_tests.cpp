@@ -35,19 +35,6 @@ using namespace std::chrono_literals;
 const std::string kHyperlet = HYPERLET_BINARY;
 const std::string kKvStore = HYPERLET_KV_STORE_SAMPLE;
 
-// A port nobody uses right now (the kernel's pick), for tests running in parallel.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // A store running in the background (a microVM or native), its stdout and
 // stderr in files; killed with SIGKILL, never asked to stop.
 class Server {

@@ -62,16 +62,6 @@ sockaddr_in loopback(int port) {
   return address;
 }
 
-// A port nobody uses right now (the kernel's pick), for tests running in parallel.
-int free_port(int type = SOCK_STREAM) {
-  Fd fd(::socket(AF_INET, type, 0));
-  sockaddr_in address = loopback(0);
-  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
-  return ntohs(address.sin_port);
-}
-
 // A host server's listening socket on 127.0.0.1 at a port the kernel picks.
 struct HostListener {
   Fd fd;

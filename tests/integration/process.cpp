@@ -1,9 +1,12 @@
 #include "process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,7 +60,6 @@ bool make_pipe(Pipe& pipe) {
   pipe.write_end = Fd(fds[1]);
   return true;
 }
-
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -137,8 +139,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
       break;
     }
     if (fds[0].revents != 0) {
-      const ssize_t n = ::write(in.write_end.get(), options.stdin_data.data() + written,
-                                options.stdin_data.size() - written);
+      const ssize_t n =
+          ::write(in.write_end.get(), options.stdin_data.data() + written, options.stdin_data.size() - written);
       if (n > 0) written += static_cast<std::size_t>(n);
       // Done, or the child closed its stdin (EPIPE): either way, EOF.
       if (n < 0 ? errno != EAGAIN : written == options.stdin_data.size() && !options.keep_stdin_open) {
@@ -199,6 +201,46 @@ std::string describe(const ProcessResult& result) {
          "\n--- stdout ---\n" + result.out.substr(0, 4000) + "\n--- stderr ---\n" + result.err.substr(0, 4000) +
          (result.spawn_error.empty() ? "" : "\n--- spawn error ---\n" + result.spawn_error) +
          (result.wait_error.empty() ? "" : "\n--- wait error ---\n" + result.wait_error);
+}
+
+int free_port(int type) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::string& stdout_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> arguments;
+  for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
+  arguments.push_back(nullptr);
+  pid_t pid = -1;
+  if (::posix_spawn(&pid, arguments[0], &actions, nullptr, arguments.data(), environ) == 0) pid_ = pid;
+  posix_spawn_file_actions_destroy(&actions);
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
+  wait();
+}
+
+int BackgroundProcess::wait() {
+  if (pid_ <= 0) return status_;
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return status_;
 }
 
 std::string read_file(const std::string& path) {

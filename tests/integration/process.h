@@ -44,6 +44,27 @@ std::string describe(const ProcessResult& result);
 // A whole file's bytes (empty if it cannot be read).
 std::string read_file(const std::string& path);
 
+// A port on 127.0.0.1 that was free a moment ago (SOCK_STREAM or SOCK_DGRAM).
+int free_port(int type = 1 /* SOCK_STREAM */);
+
+// A process in the background, stdin from /dev/null and stdout into a file
+// (stderr stays the test's); killed with SIGKILL and reaped if still running
+// when it goes out of scope.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv, const std::string& stdout_path);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  int pid() const { return pid_; }
+  // Waits for it; its status as a shell reports it.
+  int wait();
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+};
+
 // A fresh directory under the system's temporary directory, removed with
 // everything in it when the test ends.
 class TempDir {

@@ -104,47 +104,13 @@ TEST_F(Snapshot, RandomBytesDifferAndClocksAreTheHostsAfterEachRestore) {
   EXPECT_LE(std::llabs(realtime - static_cast<long long>(std::time(nullptr))), 1) << second.out;
 }
 
-// A restore in the background, its stdout in a file.
-class BackgroundRestore {
- public:
-  BackgroundRestore(const std::vector<std::string>& argv, const std::string& out) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> arguments;
-    for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
-    arguments.push_back(nullptr);
-    if (::posix_spawn(&pid_, arguments[0], &actions, nullptr, arguments.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  BackgroundRestore(const BackgroundRestore&) = delete;
-  BackgroundRestore& operator=(const BackgroundRestore&) = delete;
-  ~BackgroundRestore() {
-    if (pid_ > 0) ::kill(pid_, SIGKILL);
-    wait();
-  }
-  int wait() {
-    if (pid_ <= 0) return status_;
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
 // Both map the same file copy-on-write and run at once: each sees the counter
 // the snapshot had, incremented once by itself.
 TEST_F(Snapshot, ConcurrentRestoresOfOneFileDoNotSeeEachOthersWrites) {
   take("sleep");
   const std::string out_a = directory_ / "a.out", out_b = directory_ / "b.out";
-  BackgroundRestore a({kHyperlet, "run", "--restore", file_}, out_a);
-  BackgroundRestore b({kHyperlet, "run", "--restore", file_}, out_b);
+  BackgroundProcess a({kHyperlet, "run", "--restore", file_}, out_a);
+  BackgroundProcess b({kHyperlet, "run", "--restore", file_}, out_b);
   EXPECT_EQ(a.wait(), 0);
   EXPECT_EQ(b.wait(), 0);
   for (const std::string& out : {read_file(out_a), read_file(out_b)}) {
@@ -193,18 +159,6 @@ TEST_F(Snapshot, VolumeFilesAreReopenedOnlyWhereTheRestoreGrantsThem) {
   EXPECT_NE(restored.err.find("its --volume is :ro now"), std::string::npos) << restored.err;
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // One HTTP GET to 127.0.0.1:port, retried while the server starts; the response.
 std::string http_get(int port, const std::string& path) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -241,7 +195,7 @@ TEST_F(Snapshot, TheHttpSampleRestoredServesOnTheRestoringRulesPort) {
                                std::to_string(free_port()) + ":8080", kHttpServer, "--root", "/www", "--port", "8080"});
   ASSERT_EQ(taken.status, 0) << describe(taken);
   const int port = free_port();
-  BackgroundRestore server({kHyperlet, "run", "--restore", file_, "--volume", volume, "--publish",
+  BackgroundProcess server({kHyperlet, "run", "--restore", file_, "--volume", volume, "--publish",
                             std::to_string(port) + ":8080", "--timeout", "20s"},
                            directory_ / "server.out");
   const std::string response = http_get(port, "/index.html");
