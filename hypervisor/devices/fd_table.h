@@ -134,6 +134,9 @@ struct GuestFiles {
   std::vector<Volume> volumes;
   std::string cwd = "/";
   mode_t umask = 022;
+  // The host fds a restored app's console streams (stdin, stdout, stderr) are:
+  // hyperlet's own, or the embedding program's choice (include/hyperlet/host.h).
+  std::array<int, 3> console_fds = {0, 1, 2};
 };
 
 }  // namespace hyperlet

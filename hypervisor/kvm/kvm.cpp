@@ -84,9 +84,11 @@ Result<VmFd> VmFd::create(const KvmSystem& kvm) {
   return vm;
 }
 
-Result<void> VmFd::map_memory(std::uint64_t guest_address, void* host_address, std::uint64_t size) {
+Result<void> VmFd::map_memory(std::uint64_t guest_address, void* host_address, std::uint64_t size,
+                              bool log_dirty_pages) {
   kvm_userspace_memory_region region{};
   region.slot = 0;
+  region.flags = log_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
   region.guest_phys_addr = guest_address;
   region.memory_size = size;
   region.userspace_addr = reinterpret_cast<std::uint64_t>(host_address);
@@ -94,6 +96,17 @@ Result<void> VmFd::map_memory(std::uint64_t guest_address, void* host_address, s
     return fail(ExitStatus::kVmFailure, "KVM_SET_USER_MEMORY_REGION failed: {}", why());
   }
   return {};
+}
+
+Result<std::vector<std::uint64_t>> VmFd::dirty_pages(std::uint64_t size) {
+  std::vector<std::uint64_t> bitmap((size / 4096 + 63) / 64, 0);
+  kvm_dirty_log log{};
+  log.slot = 0;
+  log.dirty_bitmap = bitmap.data();
+  if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_DIRTY_LOG failed: {}", why());
+  }
+  return bitmap;
 }
 
 Result<Vcpu> VmFd::create_vcpu(const KvmSystem& kvm) {

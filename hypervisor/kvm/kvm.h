@@ -52,7 +52,13 @@ class VmFd {
  public:
   static Result<VmFd> create(const KvmSystem& kvm);
   int fd() const { return fd_.get(); }
-  Result<void> map_memory(std::uint64_t guest_address, void* host_address, std::uint64_t size);
+  // `log_dirty_pages`: KVM records every page the guest writes (dirty_pages()),
+  // for resetting a VM to its snapshot.
+  Result<void> map_memory(std::uint64_t guest_address, void* host_address, std::uint64_t size,
+                          bool log_dirty_pages = false);
+  // The pages of the memory mapped at guest address 0 that the guest wrote since
+  // the last call (bit i = page i), and a fresh start. `size`: its size.
+  Result<std::vector<std::uint64_t>> dirty_pages(std::uint64_t size);
   Result<Vcpu> create_vcpu(const KvmSystem& kvm);
   // kvmclock's current value (ns since the VM was created).
   Result<std::uint64_t> clock() const;

@@ -24,7 +24,27 @@ Result<GuestMemory> GuestMemory::create(std::uint64_t size) {
 
 std::optional<std::span<std::byte>> GuestMemory::span(std::uint64_t address, std::uint64_t length) const {
   if (!range_fits(address, length, size())) return std::nullopt;
+  if (tracking_ && length != 0) record_access(address, length);
   return std::span<std::byte>(mapping_.data() + address, length);
+}
+
+void GuestMemory::record_access(std::uint64_t address, std::uint64_t length) const {
+  constexpr std::uint64_t kPageShift = 12;
+  const std::uint64_t last = (address + length - 1) >> kPageShift;
+  for (std::uint64_t page = address >> kPageShift; page <= last; ++page) {
+    host_accessed_[page / 64] |= std::uint64_t{1} << (page % 64);
+  }
+}
+
+void GuestMemory::track_host_access() {
+  tracking_ = true;
+  host_accessed_.assign((size() / 4096 + 63) / 64, 0);
+}
+
+std::vector<std::uint64_t> GuestMemory::take_host_accessed_pages() {
+  std::vector<std::uint64_t> pages(host_accessed_.size(), 0);
+  pages.swap(host_accessed_);
+  return pages;
 }
 
 bool GuestMemory::write_bytes(std::uint64_t address, std::span<const std::byte> bytes) {
@@ -50,8 +70,8 @@ bool GuestMemory::map_copy_on_write(std::uint64_t address, std::uint64_t length,
   if (address % page != 0 || length % page != 0 || offset % page != 0 || length == 0) return false;
   auto target = span(address, length);
   if (!target) return false;
-  void* mapped = ::mmap(target->data(), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
-                        static_cast<off_t>(offset));
+  void* mapped =
+      ::mmap(target->data(), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(offset));
   return mapped == target->data();
 }
 
@@ -60,7 +80,11 @@ bool GuestMemory::discard(std::uint64_t address, std::uint64_t length) {
   if (address % page != 0 || length % page != 0) return false;
   auto target = span(address, length);
   if (!target) return false;
-  return ::madvise(target->data(), length, MADV_DONTNEED) == 0;
+  // MADV_DONTNEED would make pages mapped from a snapshot read as the snapshot
+  // again; a fresh anonymous mapping reads as zero either way.
+  void* mapped = ::mmap(target->data(), length, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  return mapped == target->data();
 }
 
 std::uint64_t GuestMemory::resident_pages() const {

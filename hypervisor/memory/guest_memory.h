@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <type_traits>
+#include <vector>
 
 #include "core/error.h"
 #include "core/mapping.h"
@@ -55,15 +56,30 @@ class GuestMemory {
   // the file's page cache until the guest writes one (snapshot restore).
   bool map_copy_on_write(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset);
 
-  // Gives the pages back to the host; they read as zero afterwards.
+  // Gives the pages back to the host; they read as zero afterwards, also where
+  // they were mapped from a snapshot file (they are made anonymous again).
   bool discard(std::uint64_t address, std::uint64_t length);
+
+  // Host-side write tracking for resetting a VM to its snapshot: from now on
+  // every page the host hands out through span() (and so write_bytes, populate,
+  // discard) is recorded, reads included (too many is safe, too few is not).
+  // KVM's dirty log covers what the guest itself writes.
+  void track_host_access();
+  // The pages recorded since the last call, as a bitmap (bit i = page i), and
+  // a fresh start.
+  std::vector<std::uint64_t> take_host_accessed_pages();
 
   // How many pages of guest memory the host has backed so far.
   std::uint64_t resident_pages() const;
 
  private:
   explicit GuestMemory(Mapping mapping) : mapping_(std::move(mapping)) {}
+  void record_access(std::uint64_t address, std::uint64_t length) const;
+
   Mapping mapping_;
+  bool tracking_ = false;
+  // Filled by span(), which is const: the record is not part of the memory's value.
+  mutable std::vector<std::uint64_t> host_accessed_;
 };
 
 }  // namespace hyperlet

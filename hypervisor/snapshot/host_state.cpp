@@ -76,7 +76,7 @@ Result<void> restore_files(SyscallContext& context, const nlohmann::json& files)
           const int stream = description.at("stream").get<int>();
           if (stream < 0 || stream > 2) return refuse(fmt::format("fd {} names console stream {}", fd, stream));
           auto console = std::make_shared<OpenFile>();
-          console->host_fd = stream;
+          console->host_fd = context.files.console_fds[static_cast<std::size_t>(stream)];
           file = console;
         } else if (kind == "file" || kind == "ancestor") {
           file = restore_volume_file(context, description);

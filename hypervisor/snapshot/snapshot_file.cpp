@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -158,7 +159,7 @@ Result<File> File::open(const std::string& path, const std::string& machine) {
                               header.abi_version, abi::kAbiVersion));
   }
   if (std::memchr(header.machine, '\0', sizeof header.machine) == nullptr) return refuse("its header is corrupt");
-  if (machine != header.machine) {
+  if (!machine.empty() && machine != header.machine) {
     return refuse(
         fmt::format("taken on another machine or by another hyperlet build ({}, this is {}); "
                     "take it again here",
@@ -240,6 +241,50 @@ Result<void> File::map_pages(GuestMemory& memory) const {
     at += run.page_count * kPage;
   }
   return {};
+}
+
+Result<void> File::prepare_reset() {
+  if (ready_for_reset()) return {};
+  std::uint64_t page_count = 0;
+  for (const PageRun& run : contents_.runs) page_count += run.page_count;
+  void* mapped =
+      ::mmap(nullptr, page_count * kPage, PROT_READ, MAP_SHARED, fd_.get(), static_cast<off_t>(pages_offset_));
+  if (mapped == MAP_FAILED) {
+    return fail(ExitStatus::kVmFailure, "cannot map the snapshot {}'s pages: {}", path_, std::strerror(errno));
+  }
+  pristine_ = Mapping(mapped, page_count * kPage);
+  page_slots_.assign(contents_.memory_size / kPage, kNoSlot);
+  std::uint32_t slot = 0;
+  for (const PageRun& run : contents_.runs) {
+    for (std::uint64_t page = run.first_page; page < run.first_page + run.page_count; ++page)
+      page_slots_[page] = slot++;
+  }
+  return {};
+}
+
+std::uint64_t File::reset_pages(GuestMemory& memory, std::span<const std::uint64_t> guest_written,
+                                std::span<const std::uint64_t> host_touched) const {
+  static const std::byte kZeroPage[kPage] = {};
+  std::uint64_t written = 0;
+  const std::size_t words = std::min<std::size_t>(std::max(guest_written.size(), host_touched.size()),
+                                                  (contents_.memory_size / kPage + 63) / 64);
+  for (std::size_t word = 0; word < words; ++word) {
+    const std::uint64_t by_guest = word < guest_written.size() ? guest_written[word] : 0;
+    const std::uint64_t by_host = word < host_touched.size() ? host_touched[word] : 0;
+    for (std::uint64_t bits = by_guest | by_host; bits != 0; bits &= bits - 1) {
+      const std::uint64_t page = word * 64 + static_cast<std::uint64_t>(std::countr_zero(bits));
+      if (page >= contents_.memory_size / kPage) break;
+      const std::uint32_t slot = page < page_slots_.size() ? page_slots_[page] : kNoSlot;
+      const std::byte* original = slot == kNoSlot ? kZeroPage : pristine_.data() + std::uint64_t{slot} * kPage;
+      auto target = memory.span(page * kPage, kPage);
+      if (!target) continue;
+      const bool guest_wrote = (by_guest >> (page % 64)) & 1;
+      if (!guest_wrote && std::memcmp(target->data(), original, kPage) == 0) continue;
+      std::memcpy(target->data(), original, kPage);
+      ++written;
+    }
+  }
+  return written;
 }
 
 }  // namespace hyperlet::snapshot

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/mapping.h"
 #include "core/unique_fd.h"
 
 namespace hyperlet {
@@ -95,17 +96,33 @@ Result<void> write(const std::string& path, const Contents& contents, const Gues
 // An opened and fully checked snapshot.
 class File {
  public:
-  // `machine`: this machine's identity; a snapshot of another is refused.
+  // `machine`: this machine's identity; a snapshot of another is refused (empty:
+  // checked later, by whoever restores it).
   static Result<File> open(const std::string& path, const std::string& machine);
+  const std::string& path() const { return path_; }
   const Contents& contents() const { return contents_; }
   // Maps every stored page copy-on-write over guest memory.
   Result<void> map_pages(GuestMemory& memory) const;
 
+  // For resetting VMs to this snapshot (reset_pages): maps the page data
+  // read-only once, shared by every VM restored from this File.
+  Result<void> prepare_reset();
+  bool ready_for_reset() const { return pristine_.data() != nullptr || contents_.runs.empty(); }
+  // Gives each page set in `guest_written` or `host_touched` (bitmaps, bit i =
+  // page i) the snapshot's bytes again, or zeros where the snapshot has none.
+  // Pages only the host touched are compared first: one it only read stays
+  // shared with the file. Returns how many pages were written.
+  std::uint64_t reset_pages(GuestMemory& memory, std::span<const std::uint64_t> guest_written,
+                            std::span<const std::uint64_t> host_touched) const;
+
  private:
+  static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
   std::string path_;
   UniqueFd fd_;
   Contents contents_;
   std::uint64_t pages_offset_ = 0;
+  Mapping pristine_;                       // the page data, read-only
+  std::vector<std::uint32_t> page_slots_;  // guest page -> its page in pristine_, or kNoSlot
 };
 
 }  // namespace snapshot

@@ -13,7 +13,7 @@
 
 namespace hyperlet {
 
-std::atomic<kvm_run*> g_flush_vcpu{nullptr};
+thread_local std::atomic<kvm_run*> g_flush_vcpu{nullptr};
 
 namespace {
 

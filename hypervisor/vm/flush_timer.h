@@ -16,8 +16,10 @@
 
 namespace hyperlet {
 
-// The vCPU whose KVM_RUN the timer interrupts (set by the run loop).
-extern std::atomic<kvm_run*> g_flush_vcpu;
+// The vCPU whose KVM_RUN the timer interrupts (set by the run loop). One per
+// thread: the timer signals the thread that created it, and a program that
+// embeds hyperlet may run VMs on several threads.
+extern thread_local std::atomic<kvm_run*> g_flush_vcpu;
 
 class FlushTimer {
  public:

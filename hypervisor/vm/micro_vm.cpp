@@ -94,7 +94,9 @@ class MicroVm {
   MicroVm(const RunOptions& options, RunStats& stats) : options_(options), stats_(stats) {}
 
   Result<int> run() {
-    if (auto ok = install_stop_signals(); !ok) return std::unexpected(ok.error());
+    if (!options_.embedded) {
+      if (auto ok = install_stop_signals(); !ok) return std::unexpected(ok.error());
+    }
     if (auto stop = stop_requested("options")) return std::unexpected(*stop);
     if (options_.restore_from) return run_restored();
     auto volumes = open_volumes(options_.volumes);
@@ -118,7 +120,7 @@ class MicroVm {
     }
     auto vcpu = vm->create_vcpu(*kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
-    bool reaper = start_teardown_reaper();
+    bool reaper = !options_.embedded && start_teardown_reaper();
     auto cpuid = supported_cpuid_cached(*kvm, cache_directory(), supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
     const bool trap = resolve_syscall_entry(options_.syscall_entry, *kvm, *cpuid, cache_directory(),
@@ -176,14 +178,8 @@ class MicroVm {
     if (auto stop = stop_requested("guest")) return std::unexpected(*stop);
     if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
     if (options_.timeout) arm_stop_deadline(*options_.timeout);
-    SyscallContext context(*memory, layout_, boot_exe_path_);
-    context.files.volumes = std::move(volumes);
-    context.network = options_.network;
-    context.trace = options_.trace;
-    context.file_ring.use_table(&host_syscalls_);
-    if (restored_files != nullptr) {
-      if (auto ok = snapshot::restore_files(context, *restored_files); !ok) return std::unexpected(ok.error());
-    }
+    auto context = make_context(*memory, std::move(volumes), restored_files);
+    if (!context) return std::unexpected(context.error());
     // A write to a closed connection or pipe is EPIPE for the app, never hyperlet's death.
     ::signal(SIGPIPE, SIG_IGN);
     raise_host_open_file_limit();
@@ -193,17 +189,37 @@ class MicroVm {
     if (options_.seccomp) {
       if (auto ok = restrict_host_syscalls(); !ok) return std::unexpected(ok.error());
     }
-    auto outcome = run_loop(*vcpu, *memory, context);
+    auto outcome = run_loop(*vcpu, *memory, **context);
     g_running_vcpu.store(nullptr);
+    finish_stats(*vcpu, *memory);
+    if (reaper) memory->leave_mapped();  // the reaper's exit unmaps it
+    return outcome;
+  }
+
+  // The host side of the app: its fd table (the snapshot's, when restoring),
+  // volumes and network policy.
+  Result<std::unique_ptr<SyscallContext>> make_context(GuestMemory& memory, std::vector<Volume> volumes,
+                                                       const nlohmann::json* restored_files) {
+    auto context = std::make_unique<SyscallContext>(memory, layout_, boot_exe_path_);
+    context->files.volumes = std::move(volumes);
+    context->files.console_fds = console_fds_;
+    context->network = options_.network;
+    context->trace = options_.trace;
+    context->file_ring.use_table(&host_syscalls_);
+    if (restored_files != nullptr) {
+      if (auto ok = snapshot::restore_files(*context, *restored_files); !ok) return std::unexpected(ok.error());
+    }
+    return context;
+  }
+
+  void finish_stats(const Vcpu& vcpu, const GuestMemory& memory) {
     if (options_.stats) {
-      for (const auto& [name, value] : read_kvm_stats(vcpu->fd())) {
+      for (const auto& [name, value] : read_kvm_stats(vcpu.fd())) {
         if (value != 0) stats_.kvm_vcpu[name] = value;
       }
     }
     stats_.exited = monotonic_ns();
-    if (options_.stats) collect_guest_stats(*memory);
-    if (reaper) memory->leave_mapped();  // the reaper's exit unmaps it
-    return outcome;
+    if (options_.stats) collect_guest_stats(memory);
   }
 
   // ------------------------------------------------------------ snapshot and restore
@@ -215,20 +231,44 @@ class MicroVm {
     if (!volumes) return std::unexpected(volumes.error());
     auto kvm = KvmSystem::open();
     if (!kvm) return std::unexpected(kvm.error());
-    auto cpuid = supported_cpuid_cached(*kvm, cache_directory(), supported_cpuid_key());
+    auto cpuid = host_cpuid(*kvm);
     if (!cpuid) return std::unexpected(cpuid.error());
-    trap_ = resolve_syscall_entry(options_.syscall_entry, *kvm, *cpuid, cache_directory(), supported_cpuid_key()) ==
+    auto file = snapshot::File::open(*options_.restore_from, machine_);
+    if (!file) return std::unexpected(file.error());
+    if (auto ok = restore_machine(*kvm, *cpuid, *file, false); !ok) return std::unexpected(ok.error());
+    const nlohmann::json files = file->contents().host.at("files");
+    return serve(*vcpu_, *memory_, std::move(*volumes), reaper_, &files);
+  }
+
+  // The supported CPUID (as the guest gets it) and what follows from it: the
+  // syscall entry, this machine's identity for snapshots.
+  Result<std::vector<kvm_cpuid_entry2>> host_cpuid(const KvmSystem& kvm) {
+    auto cpuid = supported_cpuid_cached(kvm, cache_directory(), supported_cpuid_key());
+    if (!cpuid) return std::unexpected(cpuid.error());
+    trap_ = resolve_syscall_entry(options_.syscall_entry, kvm, *cpuid, cache_directory(), supported_cpuid_key()) ==
             SyscallEntry::kTrap;
     stats_.syscall_entry = trap_ ? "trap (int 0x81)" : "syscall (LSTAR)";
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     machine_ = snapshot::machine_identity(*cpuid);
-    auto file = snapshot::File::open(*options_.restore_from, machine_);
-    if (!file) return std::unexpected(file.error());
-    const snapshot::Contents& contents = file->contents();
+    return cpuid;
+  }
+
+  // The VM, its memory (the snapshot's pages, copy-on-write) and its vCPU in the
+  // snapshot's state. `reusable`: KVM logs the pages the guest writes and the
+  // host records its own, for reset().
+  Result<void> restore_machine(const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& cpuid,
+                               const snapshot::File& file, bool reusable) {
+    const std::string& path = file.path();
+    const snapshot::Contents& contents = file.contents();
+    if (contents.machine != machine_) {
+      return fail(ExitStatus::kBadImage,
+                  "cannot restore {}: taken on another machine or by another hyperlet build ({}, this is {}); "
+                  "take it again here",
+                  path, contents.machine, machine_);
+    }
     const nlohmann::json& host = contents.host;
-    auto malformed = [&](const std::string& why) -> Result<int> {
-      return fail(ExitStatus::kBadImage, "cannot restore {}: its host state is malformed ({})", *options_.restore_from,
-                  why);
+    auto malformed = [&](const std::string& why) -> Result<void> {
+      return fail(ExitStatus::kBadImage, "cannot restore {}: its host state is malformed ({})", path, why);
     };
     try {
       const nlohmann::json& layout = host.at("layout");
@@ -241,15 +281,16 @@ class MicroVm {
         return fail(ExitStatus::kBadImage,
                     "cannot restore {}: it was taken with syscall entry (LSTAR), and this host needs the trap "
                     "(take it with --syscall-entry trap)",
-                    *options_.restore_from);
+                    path);
       }
       if (host.contains("pending") && !host.at("pending").is_null()) {
-        pending_ = PendingHypercall{host.at("pending").at("call").get<std::uint64_t>(),
-                                    host.at("pending").at("argument").get<std::uint32_t>()};
+        snapshot_pending_ = PendingHypercall{host.at("pending").at("call").get<std::uint64_t>(),
+                                             host.at("pending").at("argument").get<std::uint32_t>()};
       }
+      pending_ = snapshot_pending_;
       snapshot_monotonic_ns_ = host.at("monotonic_ns").get<std::int64_t>();
       // The image only names functions in a crash report: used when it is still the same file.
-      if (const nlohmann::json& image = host.value("image", nlohmann::json()); image.is_object()) {
+      if (const nlohmann::json& image = host.value("image", nlohmann::json()); image.is_object() && !reusable) {
         auto opened = AppImage::open(image.at("path").get<std::string>());
         if (opened && opened->identity().st_ino == image.at("inode").get<ino_t>() &&
             opened->identity().st_size == image.at("size").get<off_t>() &&
@@ -266,35 +307,113 @@ class MicroVm {
     stats_.syscall_entry += ", restored from a snapshot";
     stats_.restored = true;
 
-    auto vm = VmFd::create(*kvm);
+    auto vm = VmFd::create(kvm);
     if (!vm) return std::unexpected(vm.error());
+    vm_fd_.emplace(std::move(*vm));
+    vm_ = &*vm_fd_;
     auto memory = GuestMemory::create(contents.memory_size);
     if (!memory) return std::unexpected(memory.error());
-    if (auto ok = file->map_pages(*memory); !ok) return std::unexpected(ok.error());
-    if (auto ok = vm->map_memory(0, memory->host_base(), memory->size()); !ok) return std::unexpected(ok.error());
-    auto vcpu = vm->create_vcpu(*kvm);
+    memory_.emplace(std::move(*memory));
+    if (auto ok = file.map_pages(*memory_); !ok) return ok;
+    if (auto ok = vm_->map_memory(0, memory_->host_base(), memory_->size(), reusable); !ok) return ok;
+    if (reusable) memory_->track_host_access();
+    auto vcpu = vm_->create_vcpu(kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
-    bool reaper = start_teardown_reaper();
+    vcpu_.emplace(std::move(*vcpu));
+    if (!reusable) reaper_ = start_teardown_reaper();
     stats_.vm_created = monotonic_ns();
-    if (auto ok = vcpu->set_cpuid(*cpuid); !ok) return std::unexpected(ok.error());
-    if (auto ok = snapshot::apply_vcpu(*vcpu, *vm, contents.vcpu); !ok) return std::unexpected(ok.error());
-    if (auto ok = write_clock_offsets(*memory, *vm, snapshot_monotonic_ns_); !ok) return std::unexpected(ok.error());
+    if (auto ok = vcpu_->set_cpuid(cpuid); !ok) return ok;
+    if (auto ok = start_from_snapshot(contents); !ok) return ok;
+    stats_.image_loaded = monotonic_ns();
+    return {};
+  }
+
+  // The vCPU, the clocks, fresh entropy and this command line's trace flag: what
+  // a restore and a reset both do once the snapshot's pages are in place.
+  Result<void> start_from_snapshot(const snapshot::Contents& contents) {
+    if (auto ok = snapshot::apply_vcpu(*vcpu_, *vm_, contents.vcpu); !ok) return ok;
+    if (auto ok = write_clock_offsets(*memory_, *vm_, snapshot_monotonic_ns_); !ok) return ok;
     // Never the same random bytes twice: what the app asks getrandom for after
     // the restore differs between two restores of one snapshot.
     std::uint8_t entropy[abi::kEntropyPoolSize];
     if (getrandom(entropy, sizeof entropy, 0) != static_cast<ssize_t>(sizeof entropy)) {
       return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
     }
-    memory->write_bytes(abi::kBootInfoAddr + offsetof(abi::BootInfo, entropy), std::as_bytes(std::span(entropy)));
+    memory_->write_bytes(abi::kBootInfoAddr + offsetof(abi::BootInfo, entropy), std::as_bytes(std::span(entropy)));
     // --trace is this command line's: the guest kernel reports the syscalls it answers when told to.
-    if (auto flags = memory->read<std::uint32_t>(abi::kBootInfoAddr + offsetof(abi::BootInfo, flags))) {
+    if (auto flags = memory_->read<std::uint32_t>(abi::kBootInfoAddr + offsetof(abi::BootInfo, flags))) {
       const std::uint32_t traced = options_.trace ? (*flags | abi::kBootFlagTrace) : (*flags & ~abi::kBootFlagTrace);
-      memory->write(abi::kBootInfoAddr + offsetof(abi::BootInfo, flags), traced);
+      memory_->write(abi::kBootInfoAddr + offsetof(abi::BootInfo, flags), traced);
     }
-    stats_.image_loaded = monotonic_ns();
-    vm_ = &*vm;
-    const nlohmann::json files = host.at("files");
-    return serve(*vcpu, *memory, std::move(*volumes), reaper, &files);
+    return {};
+  }
+
+ public:
+  // ------------------------------------------------------------ reuse (include/hyperlet/host.h)
+
+  // A VM restored from `file` that runs, is reset to the snapshot, and runs
+  // again; its console streams are `console_fds`. No stop signals, seccomp
+  // filter or teardown reaper: those belong to the embedding program.
+  Result<void> restore_for_reuse(std::shared_ptr<const snapshot::File> file, std::array<int, 3> console_fds) {
+    console_fds_ = console_fds;
+    auto kvm = KvmSystem::open();
+    if (!kvm) return std::unexpected(kvm.error());
+    auto cpuid = host_cpuid(*kvm);
+    if (!cpuid) return std::unexpected(cpuid.error());
+    reuse_file_ = std::move(file);
+    if (auto ok = restore_machine(*kvm, *cpuid, *reuse_file_, true); !ok) return ok;
+    return make_reused_context();
+  }
+
+  // Runs until the app exits (its status) or fails.
+  Result<int> run_reused() {
+    if (!flush_timer_created_) {
+      if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
+      flush_timer_created_ = true;
+    }
+    stats_.started = monotonic_ns();
+    auto outcome = run_loop(*vcpu_, *memory_, *context_);
+    finish_stats(*vcpu_, *memory_);
+    return outcome;
+  }
+
+  // Back to the snapshot: the pages the guest (KVM's dirty log) or the host
+  // (GuestMemory's record) touched get the snapshot's bytes again, the vCPU its
+  // registers, the app its fd table; the clocks go on and the entropy is new.
+  Result<void> reset() {
+    auto guest_written = vm_->dirty_pages(memory_->size());
+    if (!guest_written) return std::unexpected(guest_written.error());
+    const std::vector<std::uint64_t> host_touched = memory_->take_host_accessed_pages();
+    const std::string entry = stats_.syscall_entry;
+    stats_ = RunStats{};
+    stats_.syscall_entry = entry;
+    stats_.restored = true;
+    stats_.reset_pages = reuse_file_->reset_pages(*memory_, *guest_written, host_touched);
+    memory_->take_host_accessed_pages();  // the reset's own copies are the snapshot's bytes
+    if (auto ok = start_from_snapshot(reuse_file_->contents()); !ok) return ok;
+    pending_ = snapshot_pending_;
+    return make_reused_context();
+  }
+
+  RunStats& stats() { return stats_; }
+
+ private:
+  // A fresh host side from the snapshot's fd table; the volumes stay open.
+  Result<void> make_reused_context() {
+    std::vector<Volume> volumes;
+    if (context_) {
+      volumes = std::move(context_->files.volumes);  // the vector's buffer moves: OpenFile::volume stays valid
+      context_.reset();  // its files closed first: a published socket's address is free to bind again
+    } else {
+      auto opened = open_volumes(options_.volumes);
+      if (!opened) return std::unexpected(opened.error());
+      volumes = std::move(*opened);
+    }
+    const nlohmann::json& files = reuse_file_->contents().host.at("files");
+    auto fresh = make_context(*memory_, std::move(volumes), &files);
+    if (!fresh) return std::unexpected(fresh.error());
+    context_ = std::move(*fresh);
+    return {};
   }
 
   // Writes the snapshot at this exit: the `out` that caused it is completed
@@ -658,11 +777,47 @@ class MicroVm {
   VmFd* vm_ = nullptr;
   std::string machine_;  // snapshot::machine_identity of this host and build
   std::optional<PendingHypercall> pending_;
+  std::optional<PendingHypercall> snapshot_pending_;  // the snapshot's, again at each reset
   std::int64_t snapshot_monotonic_ns_ = 0;
   bool snapshot_taken_ = false;
+  bool reaper_ = false;
+  std::array<int, 3> console_fds_ = {0, 1, 2};
+  // A restored VM's parts (a booted one keeps them on run()'s stack).
+  std::optional<VmFd> vm_fd_;
+  std::optional<GuestMemory> memory_;
+  std::optional<Vcpu> vcpu_;
+  std::unique_ptr<SyscallContext> context_;  // after memory_: it refers to it
+  std::shared_ptr<const snapshot::File> reuse_file_;
+  bool flush_timer_created_ = false;
+};
+
+// The embedding API's engine: the options and counters a MicroVm refers to, with it.
+class ReusableMicroVm final : public ReusableVm {
+ public:
+  explicit ReusableMicroVm(RunOptions options) : options_(std::move(options)), vm_(options_, stats_) {}
+  Result<void> restore(std::shared_ptr<const snapshot::File> file, std::array<int, 3> console_fds) {
+    return vm_.restore_for_reuse(std::move(file), console_fds);
+  }
+  Result<int> run() override { return vm_.run_reused(); }
+  Result<void> reset() override { return vm_.reset(); }
+  const RunStats& stats() const override { return stats_; }
+
+ private:
+  RunOptions options_;
+  RunStats stats_;
+  MicroVm vm_;
 };
 
 }  // namespace
+
+Result<std::unique_ptr<ReusableVm>> ReusableVm::restore(std::shared_ptr<const snapshot::File> file, RunOptions options,
+                                                        std::array<int, 3> console_fds) {
+  options.embedded = true;
+  options.seccomp = false;
+  auto vm = std::make_unique<ReusableMicroVm>(std::move(options));
+  if (auto ok = vm->restore(std::move(file), console_fds); !ok) return std::unexpected(ok.error());
+  return vm;
+}
 
 Result<int> run_microvm(const RunOptions& options, RunStats& stats) {
   MicroVm vm(options, stats);

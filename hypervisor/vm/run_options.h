@@ -39,6 +39,9 @@ struct RunOptions {
   std::optional<std::uint64_t> snapshot_at_syscall;
   // `hyperlet run --restore FILE`: continue from a snapshot instead of booting APP.
   std::optional<std::string> restore_from;
+  // Inside another program (include/hyperlet/host.h): no stop-signal handlers and
+  // no teardown reaper; those are the program's business.
+  bool embedded = false;
 };
 
 // `auto` is resolved by asking KVM: vm/syscall_entry_probe.h.

@@ -1,0 +1,205 @@
+// The embedding API (include/hyperlet/host.h): microVMs restored in this test's
+// own process from a snapshot of programs/reset_probe.cpp, run with a request on
+// stdin, reset, and run again; a pool of them. Every run after a reset must see
+// exactly the snapshot's state: no counter, heap, buffer or fd of a run before.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <hyperlet/host.h>
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "process.h"
+
+namespace {
+
+using namespace hyperlet::testing;
+
+const std::string kProbe = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/reset_probe";
+
+// A pipe whose read end is a VM's stdin or whose write end is its stdout.
+struct Pipe {
+  Pipe() { EXPECT_EQ(::pipe2(ends, O_CLOEXEC), 0); }
+  ~Pipe() {
+    for (int end : ends) {
+      if (end >= 0) ::close(end);
+    }
+  }
+  int read_end() const { return ends[0]; }
+  int write_end() const { return ends[1]; }
+  int ends[2] = {-1, -1};
+};
+
+std::string drain(int fd) {
+  std::string text;
+  char buffer[4096];
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(got));
+  return text;
+}
+
+class Embedding : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = kvm_unusable_reason(); !reason.empty()) {
+      GTEST_SKIP() << "no usable /dev/kvm: " << reason;
+    }
+  }
+
+  // A snapshot of the probe at ready(), taken by the hyperlet command.
+  hyperlet::Snapshot take(const std::string& mode = "plain", const std::vector<std::string>& options = {}) {
+    std::vector<std::string> args{HYPERLET_BINARY, "snapshot", "-o", file_};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), {kProbe, mode});
+    const auto taken = run_process(args);
+    EXPECT_EQ(taken.status, 0) << describe(taken);
+    auto snapshot = hyperlet::Snapshot::open(file_);
+    EXPECT_TRUE(snapshot) << (snapshot ? "" : snapshot.error().message);
+    return std::move(*snapshot);
+  }
+
+  // Runs `vm` with `request` on stdin: its status and output.
+  std::pair<hyperlet::Result<int>, std::string> serve(hyperlet::Vm& vm, const std::string& request) {
+    EXPECT_EQ(::write(input_.write_end(), request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    auto status = vm.run();
+    return {status, drain(output_.read_end())};
+  }
+
+  hyperlet::VmOptions options() const {
+    hyperlet::VmOptions options;
+    options.console_fds = {input_.read_end(), output_.write_end(), 2};
+    return options;
+  }
+
+  TempDir dir_;
+  std::string file_ = dir_ / "probe.snap";
+  Pipe input_, output_;
+};
+
+// "request R: runs 1, heap clean, buffer clean, next fd 3, remap zero, random X" -> without the random part.
+std::string without_random(const std::string& line) {
+  return std::regex_replace(line, std::regex(", random [0-9a-f]+\n"), "");
+}
+std::string random_of(const std::string& line) {
+  std::smatch match;
+  return std::regex_search(line, match, std::regex("random ([0-9a-f]+)")) ? match[1].str() : "";
+}
+
+TEST_F(Embedding, EveryRunAfterAResetSeesOnlyTheSnapshotsState) {
+  auto snapshot = take();
+  auto vm = hyperlet::Vm::restore(snapshot, options());
+  ASSERT_TRUE(vm) << vm.error().message;
+  std::set<std::string> randoms;
+  for (int round = 1; round <= 4; ++round) {
+    auto [status, output] = serve(*vm, "r" + std::to_string(round) + "\n");
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, 0);
+    EXPECT_EQ(without_random(output),
+              "request r" + std::to_string(round) + ": runs 1, heap clean, buffer clean, next fd 3, remap zero");
+    randoms.insert(random_of(output));
+    auto reset = vm->reset();
+    ASSERT_TRUE(reset) << reset.error().message;
+    // The probe writes 256 pages of its buffer, a heap page, its stack...: all
+    // given back, and far fewer than the whole snapshot.
+    EXPECT_GE(vm->stats().reset_pages, 256u);
+    EXPECT_LT(vm->stats().reset_pages, snapshot.page_count() + 300);
+  }
+  EXPECT_EQ(randoms.size(), 4u) << "getrandom repeated itself across resets";
+}
+
+TEST_F(Embedding, TwoVmsOfOneSnapshotDoNotSeeEachOthersWrites) {
+  auto snapshot = take();
+  auto first = hyperlet::Vm::restore(snapshot, options());
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = hyperlet::Vm::restore(snapshot, options());
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(without_random(serve(*first, "a\n").second),
+            "request a: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+  EXPECT_EQ(without_random(serve(*second, "b\n").second),
+            "request b: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+}
+
+TEST_F(Embedding, ResetClosesTheFilesARunOpened) {
+  TempDir data;
+  auto snapshot = take("files", {"--volume", data.path().string() + ":/data"});
+  auto volume = hyperlet::parse_volume_spec(data.path().string() + ":/data");
+  ASSERT_TRUE(volume);
+  hyperlet::VmOptions with_volume = options();
+  with_volume.volumes.push_back(*volume);
+  auto vm = hyperlet::Vm::restore(snapshot, with_volume);
+  ASSERT_TRUE(vm) << vm.error().message;
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(without_random(serve(*vm, "f\n").second),
+              "request f: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+    ASSERT_TRUE(vm->reset());
+  }
+}
+
+TEST_F(Embedding, AFaultEndsOneRunAndTheResetVmServesAgain) {
+  auto snapshot = take();
+  auto vm = hyperlet::Vm::restore(snapshot, options());
+  ASSERT_TRUE(vm) << vm.error().message;
+  auto [crashed, ignored] = serve(*vm, "crash\n");
+  EXPECT_TRUE(!crashed || *crashed != 0) << "a null-pointer read ended with status 0";
+  ASSERT_TRUE(vm->reset());
+  auto [status, output] = serve(*vm, "after\n");
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(without_random(output), "request after: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+}
+
+TEST_F(Embedding, APoolLendsEachVmOnceAndTakesItBackReset) {
+  auto snapshot = take();
+  auto pool = hyperlet::VmPool::create(snapshot, options(), 2);
+  ASSERT_TRUE(pool) << pool.error().message;
+  auto first = (*pool)->acquire();
+  ASSERT_TRUE(first);
+  auto second = (*pool)->acquire();
+  ASSERT_TRUE(second);
+  auto none = (*pool)->acquire();
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("every VM of the pool (2) is in use"), std::string::npos);
+  EXPECT_EQ(without_random(serve(first->vm(), "p\n").second),
+            "request p: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+  ASSERT_TRUE(first->release());
+  EXPECT_EQ((*pool)->available(), 1u);
+  auto again = (*pool)->acquire();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(without_random(serve(again->vm(), "q\n").second),
+            "request q: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+}
+
+TEST_F(Embedding, SnapshotTakeRunsTheAppToReadyInProcess) {
+  auto taken = hyperlet::Snapshot::take(kProbe, {"plain"}, file_);
+  ASSERT_TRUE(taken) << taken.error().message;
+  auto vm = hyperlet::Vm::restore(*taken, options());
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(without_random(serve(*vm, "t\n").second),
+            "request t: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+}
+
+// Parsing needs no KVM: hostile files are refused by Snapshot::open with one line.
+TEST(EmbeddingSnapshotFile, HostileFilesAreRefusedWhenOpened) {
+  TempDir dir;
+  const std::string path = dir / "bad.snap";
+  { std::ofstream(path) << "not a snapshot at all"; }
+  auto short_file = hyperlet::Snapshot::open(path);
+  ASSERT_FALSE(short_file);
+  EXPECT_NE(short_file.error().message.find("not a hyperlet snapshot"), std::string::npos)
+      << short_file.error().message;
+  {
+    std::ofstream out(path);
+    out << std::string(8192, 'x');
+  }
+  auto garbage = hyperlet::Snapshot::open(path);
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.error().message.find("not a hyperlet snapshot"), std::string::npos) << garbage.error().message;
+  auto missing = hyperlet::Snapshot::open(dir / "missing.snap");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("cannot open the snapshot"), std::string::npos) << missing.error().message;
+}
+
+}  // namespace
