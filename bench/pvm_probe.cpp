@@ -48,10 +48,13 @@
 
 // --- the guest ---------------------------------------------------------------
 //
-// Report ports (mirrored by the constants below): DONE ends a step with its
-// result in the registers; NULL is an exit the host answers by running on;
-// FAULT is an exception through the IDT (non-PVM mode); EVENT, EVENT256 and
-// SUPER_EVENT are PVM events at MSR_PVM_EVENT_ENTRY, +256 and +512.
+// Reports are stores to REPORT + code, a page mapped to guest-physical memory
+// with no memslot behind it, so each is an MMIO exit the host can read whatever
+// mode the guest is in (mirrored by the constants below): DONE ends a step
+// with its result in the registers; FAULT is an exception through the IDT
+// (non-PVM mode); EVENT, EVENT256 and SUPER_EVENT are PVM events at
+// MSR_PVM_EVENT_ENTRY, +256 and +512. NULL_PORT is an `out` the host answers
+// by running on (the timed exit loops; NULL is the same as an MMIO store).
 // PVCS is the guest-physical (= virtual, identity map) address of the PVM vCPU
 // struct; its field offsets are those of struct pvm_vcpu_struct in the spec:
 // user_cs 64, user_ss 66, event_errcode 68, event_vector 70, eflags 80, rip 88.
@@ -65,13 +68,14 @@ asm(R"(
   .set SUPER_EVENT, 0xf5
   .set MAGIC, 0x5a5a
   .set PVCS, 0x8000
+  .set REPORT, 0x1f0000
   .balign 4096
 pvm_guest_begin:
 
 # cpuid with eax/ecx from the host.
 pvm_guest_cpuid:
   cpuid
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
   hlt
 
 # PVM_SYNTHETIC_CPUID: at the underlying CPL 3 the invlpg traps and the
@@ -80,17 +84,17 @@ pvm_guest_cpuid:
 pvm_guest_synthetic_cpuid:
   .byte 0x0f, 0x01, 0x3c, 0x25, 0x50, 0x56, 0x4d, 0xff
   cpuid
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
   hlt
 
 pvm_guest_rdmsr:
   rdmsr
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
   hlt
 
 pvm_guest_wrmsr:
   wrmsr
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
   hlt
 
 # Which mode is this? ebx = CS as the CPU sees it (PVM supervisor mode runs on
@@ -112,7 +116,7 @@ pvm_guest_detect_mode:
   shl $32, %rdx
   or %rdx, %rax
   sub %r8, %rax
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
   hlt
 
 # A far return to the kernel CS, which reloads CS through the hypervisor's
@@ -141,7 +145,26 @@ pvm_guest_time_out_exits:
   add $8, %rdi
   dec %r12
   jnz 1b
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
+  hlt
+
+# The same with an MMIO store as the exit.
+pvm_guest_time_mmio_exits:
+1:
+  rdtsc
+  shl $32, %rdx
+  or %rdx, %rax
+  mov %rax, %r8
+  movl %eax, REPORT + NULL_PORT
+  rdtsc
+  shl $32, %rdx
+  or %rdx, %rax
+  sub %r8, %rax
+  mov %rax, (%rdi)
+  add $8, %rdi
+  dec %r12
+  jnz 1b
+  movl %eax, REPORT + DONE
   hlt
 
 # --- user mode (run from the copy on user pages) ---
@@ -224,7 +247,7 @@ pvm_guest_fault_common:
   pop %rax
   mov (%rsp), %rdx
   mov 8(%rsp), %rbx
-  outb %al, $FAULT
+  movl %eax, REPORT + FAULT
   hlt
 
 pvm_guest_bp_handler:
@@ -232,7 +255,7 @@ pvm_guest_bp_handler:
   je 1f
   iretq
 1:
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
   hlt
 
 pvm_guest_pf_skip_handler:
@@ -263,20 +286,20 @@ pvm_guest_event_entry:
   movzwl PVCS+70, %eax
   movzwl PVCS+68, %edx
   mov PVCS+88, %rbx
-  outb %al, $EVENT
+  movl %eax, REPORT + EVENT
   hlt
   .org pvm_guest_event_entry + 256
   movzwl PVCS+70, %eax
   movzwl PVCS+68, %edx
   mov PVCS+88, %rbx
-  outb %al, $EVENT256
+  movl %eax, REPORT + EVENT256
   hlt
   .org pvm_guest_event_entry + 512
 pvm_guest_super_event_entry:
   movzwl PVCS+70, %eax
   movzwl PVCS+68, %edx
   mov PVCS+88, %rbx
-  outb %al, $SUPER_EVENT
+  movl %eax, REPORT + SUPER_EVENT
   hlt
 
 # MSR_LSTAR: a syscall from user mode. MAGIC ends the step; anything else
@@ -286,7 +309,17 @@ pvm_guest_lstar:
   je 1f
   jmp pvm_guest_retu
 1:
-  outb %al, $DONE
+  movl %eax, REPORT + DONE
+  hlt
+
+# MSR_LSTAR for the native mode that MSR 0x4b564d10 bit 0 turns on: MAGIC
+# ends the step, anything else returns with sysretq.
+pvm_guest_lstar_sysret:
+  cmp $MAGIC, %eax
+  je 1f
+  sysretq
+1:
+  movl %eax, REPORT + DONE
   hlt
 
 # MSR_PVM_RETU_RIP: this syscall is EVENT_RETURN_USER.
@@ -311,9 +344,9 @@ pvm_guest_end:
 extern "C" {
 extern const std::uint8_t pvm_guest_begin[], pvm_guest_end[], pvm_guest_cpuid[], pvm_guest_synthetic_cpuid[],
     pvm_guest_rdmsr[], pvm_guest_wrmsr[], pvm_guest_detect_mode[], pvm_guest_reload_cs[],
-    pvm_guest_time_out_exits[], pvm_guest_user_syscall_loop[], pvm_guest_user_int3_loop[],
-    pvm_guest_user_fault_loop[], pvm_guest_fault_stubs[], pvm_guest_bp_handler[], pvm_guest_pf_skip_handler[],
-    pvm_guest_ring0_enter_user[], pvm_guest_event_entry[], pvm_guest_lstar[], pvm_guest_retu[],
+    pvm_guest_time_out_exits[], pvm_guest_time_mmio_exits[], pvm_guest_user_syscall_loop[], pvm_guest_user_int3_loop[],
+    pvm_guest_user_fault_loop[], pvm_guest_user_finish[], pvm_guest_fault_stubs[], pvm_guest_bp_handler[], pvm_guest_pf_skip_handler[],
+    pvm_guest_ring0_enter_user[], pvm_guest_event_entry[], pvm_guest_lstar[], pvm_guest_lstar_sysret[], pvm_guest_retu[],
     pvm_guest_enter_user[];
 }
 
@@ -332,6 +365,8 @@ constexpr std::uint64_t kKernelStackTop = 0x38000;
 constexpr std::uint64_t kUserStackTop = 0x48000, kUserSamples = 0x48000, kUserSamplesEnd = 0x50000;
 constexpr std::uint64_t kUnmappedPage = 0x50000;
 constexpr std::uint64_t kKernelSamples = 0x60000, kKernelSamplesEnd = 0x70000;
+constexpr std::uint64_t kReportPage = 0x1f0000;  // virtual, mapped to kReportGpa
+constexpr std::uint64_t kReportGpa = 0x10000000;  // no memslot: stores are MMIO exits
 constexpr std::uint16_t kKernelCs = 0x10, kKernelDs = 0x18, kTssSelector = 0x40;
 constexpr int kSamples = 2000;
 static_assert(kSamples * 8 <= kUserSamplesEnd - kUserSamples && kSamples * 8 <= kKernelSamplesEnd - kKernelSamples);
@@ -467,6 +502,7 @@ std::string Step::describe() const {
 struct GuestOptions {
   bool skip_user_page_faults = false;  // IDT #PF handler that skips the faulting load
   bool pvm_cr4 = false;                // CR4 with PCIDE|FSGSBASE as the PVM spec lists for PVM mode
+  bool all_user_pages = false;         // the U bit on every page, the kernel's too
 };
 
 class Guest {
@@ -537,8 +573,11 @@ void Guest::build_memory(const GuestOptions& options) {
     // PVM keeps user mode off the pages without the U bit, so the kernel's
     // pages have none and the user's have it.
     const bool user = (page >= kUserCode && page < kUserCode + 0x10000) || (page >= 0x40000 && page < kUnmappedPage);
-    put64(kPageTable + page / 0x1000 * 8, page | kPresent | kWritable | (user ? kUser : 0));
+    put64(kPageTable + page / 0x1000 * 8,
+          page | kPresent | kWritable | (user || options.all_user_pages ? kUser : 0));
   }
+  put64(kPageTable + kReportPage / 0x1000 * 8,
+        kReportGpa | kPresent | kWritable | (options.all_user_pages ? kUser : 0));
 
   // GDT: Linux's selectors, which PVM requires of user mode (0x2b, 0x33).
   const std::array<std::uint64_t, 8> gdt{
@@ -648,8 +687,10 @@ Step Guest::run(std::uint64_t rip, kvm_regs inputs) {
     }
     if (result < 0) broken("KVM_RUN");
     step.exit_reason = run_->exit_reason;
-    if (run_->exit_reason == KVM_EXIT_IO && run_->io.direction == KVM_EXIT_IO_OUT) {
-      const auto port = run_->io.port;
+    const bool report = run_->exit_reason == KVM_EXIT_MMIO && run_->mmio.is_write &&
+                        run_->mmio.phys_addr >= kReportGpa && run_->mmio.phys_addr < kReportGpa + 0x1000;
+    if (report || (run_->exit_reason == KVM_EXIT_IO && run_->io.direction == KVM_EXIT_IO_OUT)) {
+      const auto port = report ? run_->mmio.phys_addr - kReportGpa : run_->io.port;
       if (port == kNullPort) {
         ++step.null_exits;
         continue;
@@ -725,9 +766,11 @@ void print_cost(const char* what, const std::optional<Summary>& summary) {
 struct Findings {
   bool pvm_module = false;
   bool host_info_msr_signature = false;
-  std::string abi = "unknown";
+  std::string abi = "none: guest wrmsr of MSR_PVM_VCPU_STRUCT (0x4b564d20 and 0x4b564df1) takes #GP";
   std::string supervisor = "not available: not tried";
-  std::optional<Summary> pvm_syscall, pvm_fault, pvm_exit, emulated_exit, idt_int3, idt_fault;
+  std::optional<Summary> pvm_syscall, pvm_fault, pvm_exit, emulated_exit, emulated_mmio, idt_int3, idt_fault;
+  std::string native = "not available: not tried";
+  std::optional<Summary> native_out, native_mmio, native_syscall, native_int3, native_fault;
 };
 
 void probe_host(int kvm, Findings& findings) {
@@ -909,6 +952,8 @@ void measure_pvm(Guest& guest, Findings& findings) {
             "PVM user #PF (unmapped page) -> MSR_PVM_EVENT_ENTRY -> EVENT_RETURN_USER", findings.pvm_fault);
 }
 
+std::optional<Summary> time_kernel_loop(Guest& guest, const std::uint8_t* routine, const char* what);
+
 // The same costs for a non-PVM guest (ring 0 emulated), for comparison.
 void measure_non_pvm(int kvm, const CpuidTable& cpuid, Findings& findings) {
   Guest guest(kvm, cpuid, GuestOptions{.skip_user_page_faults = true});
@@ -923,6 +968,7 @@ void measure_non_pvm(int kvm, const CpuidTable& cpuid, Findings& findings) {
     line("cost: non-PVM ring 0 `out` exits: not available: %s", step.describe().c_str());
   }
 
+  findings.emulated_mmio = time_kernel_loop(guest, pvm_guest_time_mmio_exits, "non-PVM ring 0 MMIO store exit and back");
   auto user_loop = [&](const std::uint8_t* loop, const char* what, std::optional<Summary>& result) {
     kvm_regs user{};
     user.r14 = user_address(loop);
@@ -957,6 +1003,22 @@ std::unique_ptr<Guest> enter_supervisor_mode(int kvm, const CpuidTable& cpuid, F
       return guest;
     }
   }
+  {
+    // A ring-3 syscall in non-PVM mode, with LSTAR at detect_mode.
+    auto guest = std::make_unique<Guest>(kvm, cpuid, GuestOptions{});
+    guest_wrmsr(*guest, kMsrLstar, kernel_address(pvm_guest_detect_mode), "MSR_LSTAR");
+    guest_wrmsr(*guest, 0xc0000081, 0x0023001000000000, "MSR_STAR");
+    kvm_regs user{};
+    user.r14 = user_address(pvm_guest_user_finish);
+    user.r15 = kUserStackTop;
+    const Step step = guest->run(kernel_address(pvm_guest_ring0_enter_user), user);
+    line("guest: ring 3 syscall to LSTAR=detect_mode: %s CS=%#llx RFLAGS=%#llx cycles=%llu", step.describe().c_str(),
+         step.regs.rbx, step.regs.rsi, step.regs.rax);
+    kvm_sregs sregs{};
+    ioctl(guest->vcpu(), KVM_GET_SREGS, &sregs);
+    line("guest: KVM_GET_SREGS there: cs=%#x dpl %u l %u ss=%#x efer=%#llx cr0=%#llx cr4=%#llx", sregs.cs.selector,
+         sregs.cs.dpl, sregs.cs.l, sregs.ss.selector, sregs.efer, sregs.cr0, sregs.cr4);
+  }
   for (const PvmAbi& abi : kPvmAbis) {
     auto guest = std::make_unique<Guest>(kvm, cpuid, GuestOptions{.pvm_cr4 = true});
     line("guest: bootstrap with %s:", abi.name);
@@ -987,6 +1049,73 @@ std::unique_ptr<Guest> enter_supervisor_mode(int kvm, const CpuidTable& cpuid, F
       "not available: CS stays 0x10 (emulated ring 0) after host-set long mode and after the guest's wrmsr "
       "of both spec versions' PVM MSRs and a CS reload";
   return nullptr;
+}
+
+// Times a loop in guest mode: `routine` at kernel_address with r12 samples at rdi.
+std::optional<Summary> time_kernel_loop(Guest& guest, const std::uint8_t* routine, const char* what) {
+  kvm_regs inputs{};
+  inputs.rdi = kKernelSamples;
+  inputs.r12 = kSamples;
+  const Step step = guest.run(kernel_address(routine), inputs);
+  if (step.end != StepEnd::kDone) {
+    line("cost: %s: not available: %s", what, step.describe().c_str());
+    return std::nullopt;
+  }
+  auto summary = summarize(guest.memory() + kKernelSamples, kSamples);
+  print_cost(what, summary);
+  return summary;
+}
+
+// Times a user-mode loop entered by iretq from the guest kernel; r13 picks the
+// way the loop reports its end (0 syscall, 1 int3).
+std::optional<Summary> time_user_loop(Guest& guest, const std::uint8_t* loop, int finish_by_int3, const char* what) {
+  kvm_regs user{};
+  user.r14 = user_address(loop);
+  user.r15 = kUserStackTop;
+  user.rdi = kUserSamples;
+  user.r12 = kSamples;
+  user.r13 = static_cast<std::uint64_t>(finish_by_int3);
+  user.rbx = kUnmappedPage;
+  const Step end = guest.run(kernel_address(pvm_guest_ring0_enter_user), user);
+  if (end.end != StepEnd::kDone) {
+    line("cost: %s: not available: %s", what, end.describe().c_str());
+    return std::nullopt;
+  }
+  auto summary = summarize(guest.memory() + kUserSamples, kSamples);
+  print_cost(what, summary);
+  return summary;
+}
+
+// kvm_pvm's own switch: ring 0 writes 1 to MSR 0x4b564d10 and from the next
+// instruction on the guest kernel runs natively at CPL 3 (CS reads 0x33), with
+// events still delivered through its IDT. It needs the U bit on the kernel's
+// pages: without it the next instruction fetch faults (#PF error 0x15) and
+// the vCPU triple-faults.
+void probe_native_mode(int kvm, const CpuidTable& cpuid, Findings& findings) {
+  for (bool all_user_pages : {false, true}) {
+    Guest guest(kvm, cpuid, GuestOptions{.skip_user_page_faults = true, .all_user_pages = all_user_pages});
+    line("guest: kvm_pvm MSR 0x4b564d10 bit 0, kernel pages %s:", all_user_pages ? "with the U bit" : "without U");
+    guest_wrmsr(guest, 0x4b564d10, 1, "0x4b564d10");
+    if (guest.dead()) continue;
+    const Mode mode = detect_mode(guest);
+    line("guest: after it: %s", mode.text.c_str());
+    if (!mode.supervisor) continue;
+    findings.native =
+        "entered by ring-0 wrmsr 0x4b564d10 = 1 (kernel pages need the U bit); CS reads 0x33, events via the IDT";
+    probe_cpuid(guest, "native kernel");
+    probe_guest_msrs(guest, "native kernel");
+    findings.native_out = time_kernel_loop(guest, pvm_guest_time_out_exits, "native kernel `out` exit to the host and back");
+    findings.native_mmio = time_kernel_loop(guest, pvm_guest_time_mmio_exits, "native kernel MMIO store exit and back");
+    findings.native_int3 = time_user_loop(guest, pvm_guest_user_int3_loop, 1, "native: user int3 -> IDT handler -> iretq");
+    findings.native_fault =
+        time_user_loop(guest, pvm_guest_user_fault_loop, 1, "native: user #PF (unmapped) -> IDT handler -> iretq");
+    guest_wrmsr(guest, kMsrLstar, kernel_address(pvm_guest_lstar_sysret), "MSR_LSTAR");
+    guest_wrmsr(guest, 0xc0000081, 0x0023001000000000, "MSR_STAR");
+    findings.native_syscall =
+        time_user_loop(guest, pvm_guest_user_syscall_loop, 0, "native: user syscall -> LSTAR -> sysretq");
+    return;
+  }
+  findings.native = "not available: wrmsr 0x4b564d10 = 1 did not give native execution";
 }
 
 int run_probe() {
@@ -1031,12 +1160,14 @@ int run_probe() {
     probe_guest_msrs(*guest, "supervisor mode");
     measure_pvm(*guest, findings);
   }
+  probe_native_mode(kvm, cpuid, findings);
   measure_non_pvm(kvm, cpuid, findings);
 
   line("summary: kvm_pvm module: %s; host info MSR 0x4b564d11 'PVM': %s", findings.pvm_module ? "present" : "absent",
        findings.host_info_msr_signature ? "yes" : "no");
-  line("summary: PVM MSRs accepted by guest wrmsr: %s", findings.abi.c_str());
-  line("summary: supervisor mode: %s", findings.supervisor.c_str());
+  line("summary: PVM spec MSRs accepted by guest wrmsr: %s", findings.abi.c_str());
+  line("summary: PVM-spec supervisor mode: %s", findings.supervisor.c_str());
+  line("summary: kvm_pvm native kernel mode: %s", findings.native.c_str());
   auto cost = [](const char* what, const std::optional<Summary>& summary) {
     if (summary)
       line("summary: cost %s: %.2f us", what, summary->median_us);
@@ -1046,7 +1177,13 @@ int run_probe() {
   cost("PVM user syscall + EVENT_RETURN_USER", findings.pvm_syscall);
   cost("PVM user #PF + EVENT_RETURN_USER", findings.pvm_fault);
   cost("PVM supervisor out exit", findings.pvm_exit);
+  cost("native kernel out exit", findings.native_out);
+  cost("native kernel MMIO exit", findings.native_mmio);
+  cost("native user syscall -> LSTAR -> sysretq", findings.native_syscall);
+  cost("native user int3 via IDT", findings.native_int3);
+  cost("native user #PF via IDT", findings.native_fault);
   cost("non-PVM ring 0 out exit", findings.emulated_exit);
+  cost("non-PVM ring 0 MMIO exit", findings.emulated_mmio);
   cost("non-PVM ring 3 int3 via IDT", findings.idt_int3);
   cost("non-PVM ring 3 #PF via IDT", findings.idt_fault);
   close(kvm);
