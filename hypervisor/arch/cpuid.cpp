@@ -52,7 +52,92 @@ bool defers_to_leaf4(const kvm_cpuid_entry2& entry) {
   return false;
 }
 
+constexpr std::uint32_t kLeafFeatures = 1;
+constexpr std::uint32_t kLeafExtendedFeatures = 7;
+constexpr std::uint32_t kLeafXsave = 0xd;
+constexpr std::uint32_t kLeaf1EcxFma = 1u << 12;
+constexpr std::uint32_t kLeaf1EcxXsave = 1u << 26;
+constexpr std::uint32_t kLeaf1EcxOsxsave = 1u << 27;
+constexpr std::uint32_t kLeaf1EcxAvx = 1u << 28;
+constexpr std::uint32_t kLeaf1EcxF16c = 1u << 29;
+constexpr std::uint32_t kLeaf7EbxAvx2 = 1u << 5;
+// Leaf 7 features whose state lives in XSAVE components hyperlet never enables:
+// MPX (bounds registers), AVX-512 (opmask and zmm), AMX (tiles).
+constexpr std::uint32_t kLeaf7EbxMpxAndAvx512 =
+    1u << 14 | 1u << 16 | 1u << 17 | 1u << 21 | 1u << 26 | 1u << 27 | 1u << 28 | 1u << 30 | 1u << 31;
+constexpr std::uint32_t kLeaf7EcxAvx512 = 1u << 1 | 1u << 6 | 1u << 11 | 1u << 12 | 1u << 14;
+constexpr std::uint32_t kLeaf7EdxAvx512AndAmx = 1u << 2 | 1u << 3 | 1u << 8 | 1u << 22 | 1u << 23 | 1u << 24 | 1u << 25;
+constexpr std::uint32_t kLeaf7Subleaf1EaxAvx512Bf16 = 1u << 5;
+// The legacy (fxsave) region and the XSAVE header: where the first extended component may start.
+constexpr std::uint32_t kXsaveLegacyAndHeaderSize = 512 + 64;
+
+// The entry for (function, index): a pointer into `cpuid` (const or not), or nullptr.
+template <typename Table>
+auto* find_leaf(Table& cpuid, std::uint32_t function, std::uint32_t index) {
+  auto it = std::find_if(cpuid.begin(), cpuid.end(),
+                         [&](const kvm_cpuid_entry2& e) { return e.function == function && e.index == index; });
+  return it == cpuid.end() ? nullptr : &*it;
+}
+
+// Hides the features whose state `xcr0` leaves disabled.
+void hide_features_without_state(std::vector<kvm_cpuid_entry2>& cpuid, std::uint64_t xcr0) {
+  if (kvm_cpuid_entry2* leaf7 = find_leaf(cpuid, kLeafExtendedFeatures, 0)) {
+    leaf7->ebx &= ~kLeaf7EbxMpxAndAvx512;
+    leaf7->ecx &= ~kLeaf7EcxAvx512;
+    leaf7->edx &= ~kLeaf7EdxAvx512AndAmx;
+    if ((xcr0 & kXstateAvx) == 0) leaf7->ebx &= ~kLeaf7EbxAvx2;
+  }
+  if (kvm_cpuid_entry2* leaf7_1 = find_leaf(cpuid, kLeafExtendedFeatures, 1)) {
+    leaf7_1->eax &= ~kLeaf7Subleaf1EaxAvx512Bf16;
+  }
+  if (kvm_cpuid_entry2* leaf1 = find_leaf(cpuid, kLeafFeatures, 0); leaf1 != nullptr && (xcr0 & kXstateAvx) == 0) {
+    leaf1->ecx &= ~(kLeaf1EcxAvx | kLeaf1EcxFma | kLeaf1EcxF16c);
+  }
+}
+
 }  // namespace
+
+ExtendedState limit_extended_state(std::vector<kvm_cpuid_entry2>& cpuid, std::uint32_t max_area_size) {
+  kvm_cpuid_entry2* leaf1 = find_leaf(cpuid, kLeafFeatures, 0);
+  kvm_cpuid_entry2* xsave = find_leaf(cpuid, kLeafXsave, 0);
+  const std::uint64_t offered = xsave == nullptr ? 0 : (static_cast<std::uint64_t>(xsave->edx) << 32 | xsave->eax);
+  if (leaf1 == nullptr || (leaf1->ecx & kLeaf1EcxXsave) == 0 || xsave == nullptr ||
+      (offered & (kXstateX87 | kXstateSse)) != (kXstateX87 | kXstateSse) || max_area_size < kXsaveLegacyAndHeaderSize) {
+    hide_features_without_state(cpuid, 0);
+    return {};
+  }
+  ExtendedState state{kXstateX87 | kXstateSse, kXsaveLegacyAndHeaderSize};
+  const kvm_cpuid_entry2* avx = find_leaf(cpuid, kLeafXsave, 2);
+  if ((offered & kXstateAvx) != 0 && (leaf1->ecx & kLeaf1EcxAvx) != 0 && avx != nullptr && avx->eax != 0 &&
+      avx->ebx >= kXsaveLegacyAndHeaderSize && avx->ebx + avx->eax <= max_area_size) {
+    state.xcr0 |= kXstateAvx;
+    state.area_size = std::max(state.area_size, avx->ebx + avx->eax);
+  }
+  // Sub-leaf 0: the user components XCR0 may hold and the area's size, with
+  // them enabled (ebx, which KVM recomputes from XCR0 anyway) and at most (ecx).
+  xsave->eax = static_cast<std::uint32_t>(state.xcr0);
+  xsave->edx = static_cast<std::uint32_t>(state.xcr0 >> 32);
+  xsave->ebx = state.area_size;
+  xsave->ecx = state.area_size;
+  // Sub-leaves 2-63 describe one component each: drop the user components left disabled.
+  std::erase_if(cpuid, [&](const kvm_cpuid_entry2& e) {
+    return e.function == kLeafXsave && e.index >= 2 && e.index < 64 && (offered >> e.index & 1) != 0 &&
+           (state.xcr0 >> e.index & 1) == 0;
+  });
+  leaf1 = find_leaf(cpuid, kLeafFeatures, 0);
+  leaf1->ecx &= ~kLeaf1EcxOsxsave;  // KVM reflects CR4.OSXSAVE here
+  hide_features_without_state(cpuid, state.xcr0);
+  return state;
+}
+
+ExtendedState extended_state(const std::vector<kvm_cpuid_entry2>& cpuid) {
+  const kvm_cpuid_entry2* leaf1 = find_leaf(cpuid, kLeafFeatures, 0);
+  const kvm_cpuid_entry2* xsave = find_leaf(cpuid, kLeafXsave, 0);
+  if (leaf1 == nullptr || (leaf1->ecx & kLeaf1EcxXsave) == 0 || xsave == nullptr) return {};
+  const std::uint64_t xcr0 = static_cast<std::uint64_t>(xsave->edx) << 32 | xsave->eax;
+  if ((xcr0 & (kXstateX87 | kXstateSse)) != (kXstateX87 | kXstateSse)) return {};
+  return ExtendedState{xcr0, xsave->ebx};
+}
 
 std::vector<CacheInfo> caches_from_cpuid(const std::vector<kvm_cpuid_entry2>& cpuid) {
   std::vector<CacheInfo> caches;

@@ -20,6 +20,9 @@ constexpr unsigned long kGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO,
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kCpuid2HeaderSize);
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, kMsrsHeaderSize);
 constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, kMsrsHeaderSize);
+constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, sizeof(XsaveArea));
+constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, sizeof(XsaveArea));
+static_assert(sizeof(XsaveArea) == 4096, "struct kvm_xsave's size in C");
 static_assert(sizeof(kvm_cpuid_entry2) == 40);
 static_assert(sizeof(kvm_msr_entry) == 16);
 
@@ -199,6 +202,44 @@ Result<kvm_fpu> Vcpu::fpu() const {
 Result<void> Vcpu::set_fpu(const kvm_fpu& fpu) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &fpu) != 0) return fail(ExitStatus::kVmFailure, "KVM_SET_FPU failed: {}", why());
   return {};
+}
+
+Result<XsaveArea> Vcpu::xsave() const {
+  XsaveArea area{};
+  if (::ioctl(fd_.get(), kGetXsave, &area) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_XSAVE failed: {}", why());
+  }
+  return area;
+}
+
+Result<void> Vcpu::set_xsave(const XsaveArea& area) {
+  if (::ioctl(fd_.get(), kSetXsave, &area) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_XSAVE failed: {}", why());
+  }
+  return {};
+}
+
+Result<kvm_xcrs> Vcpu::xcrs() const {
+  kvm_xcrs xcrs{};
+  if (::ioctl(fd_.get(), KVM_GET_XCRS, &xcrs) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_GET_XCRS failed: {}", why());
+  }
+  return xcrs;
+}
+
+Result<void> Vcpu::set_xcrs(const kvm_xcrs& xcrs) {
+  if (::ioctl(fd_.get(), KVM_SET_XCRS, &xcrs) != 0) {
+    return fail(ExitStatus::kVmFailure, "KVM_SET_XCRS failed: {}", why());
+  }
+  return {};
+}
+
+Result<void> Vcpu::set_xcr0(std::uint64_t value) {
+  kvm_xcrs xcrs{};
+  xcrs.nr_xcrs = 1;
+  xcrs.xcrs[0].xcr = 0;
+  xcrs.xcrs[0].value = value;
+  return set_xcrs(xcrs);
 }
 
 Result<kvm_vcpu_events> Vcpu::events() const {

@@ -3,6 +3,7 @@
 
 #include <linux/kvm.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,13 @@
 #include "core/unique_fd.h"
 
 namespace hyperlet {
+
+// KVM_GET_XSAVE's buffer: the guest's XSAVE area in the standard (non-compacted)
+// format, offsets as in CPUID leaf 0xD. linux/kvm.h's kvm_xsave ends in a
+// flexible array whose C++ sizeof differs from C's 4096; this is the C layout.
+struct XsaveArea {
+  std::array<std::uint32_t, 1024> region;
+};
 
 class KvmSystem {
  public:
@@ -35,6 +43,13 @@ class Vcpu {
   Result<std::vector<kvm_msr_entry>> msrs(const std::vector<std::uint32_t>& indices) const;
   Result<kvm_fpu> fpu() const;
   Result<void> set_fpu(const kvm_fpu& fpu);
+  // The extended state (XSAVE area) and XCR0; only for a vCPU whose CPUID has XSAVE.
+  Result<XsaveArea> xsave() const;
+  Result<void> set_xsave(const XsaveArea& area);
+  Result<kvm_xcrs> xcrs() const;
+  Result<void> set_xcrs(const kvm_xcrs& xcrs);
+  // Sets XCR0 alone.
+  Result<void> set_xcr0(std::uint64_t value);
   Result<kvm_vcpu_events> events() const;
   Result<void> set_events(const kvm_vcpu_events& events);
   Result<kvm_regs> regs() const;

@@ -3,7 +3,8 @@
 //
 //   [0, 4096)        FileHeader: magic, versions, the machine it belongs to,
 //                    and the offset, size and XXH3 checksum of every section
-//   vcpu section     VcpuState (registers, FPU, events, MSRs, kvmclock)
+//   vcpu section     VcpuState (registers, FPU and XSAVE state, events, MSRs,
+//                    kvmclock)
 //   host section     JSON: the host's side of the app (layout, fds, sockets...)
 //   runs section     PageRun[]: which guest pages follow, in order
 //   pages            the guest pages themselves, 4 KiB aligned in the file, so
@@ -27,6 +28,7 @@
 #include "core/error.h"
 #include "core/mapping.h"
 #include "core/unique_fd.h"
+#include "kvm/kvm.h"
 
 namespace hyperlet {
 
@@ -35,7 +37,8 @@ class GuestMemory;
 namespace snapshot {
 
 inline constexpr char kMagic[8] = {'H', 'L', 'S', 'N', 'A', 'P', 'S', 'H'};
-inline constexpr std::uint32_t kFormatVersion = 1;
+// 2: VcpuState keeps the XSAVE area and XCR0.
+inline constexpr std::uint32_t kFormatVersion = 2;
 inline constexpr std::uint64_t kPage = 4096;
 
 // The MSRs a snapshot keeps besides what KVM_GET_SREGS has (EFER, segment bases):
@@ -50,6 +53,13 @@ struct VcpuState {
   kvm_vcpu_events events;
   std::uint64_t msr_values[kSavedMsrCount];
   std::uint64_t kvmclock_ns;
+  // Where the guest ran with CR4.OSXSAVE (XSAVE offered: hardware KVM), XCR0
+  // and the whole XSAVE area, whose ymm upper halves `fpu` lacks; elsewhere
+  // xcrs.nr_xcrs is 0 and the area unused. A snapshot restores only on a
+  // machine with the same CPUID (machine_identity), so the area's layout
+  // (CPUID leaf 0xD) is the same there.
+  kvm_xcrs xcrs;
+  XsaveArea xsave;
 };
 
 struct PageRun {

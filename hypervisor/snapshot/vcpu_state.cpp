@@ -3,6 +3,11 @@
 #include <vector>
 
 namespace hyperlet::snapshot {
+namespace {
+
+constexpr std::uint64_t kCr4Osxsave = 1ull << 18;
+
+}  // namespace
 
 Result<VcpuState> capture_vcpu(const Vcpu& vcpu, const VmFd& vm) {
   VcpuState state{};
@@ -24,6 +29,14 @@ Result<VcpuState> capture_vcpu(const Vcpu& vcpu, const VmFd& vm) {
   state.events = *events;
   for (std::size_t i = 0; i < kSavedMsrCount; ++i) state.msr_values[i] = (*msrs)[i].data;
   state.kvmclock_ns = *clock;
+  if ((state.sregs.cr4 & kCr4Osxsave) != 0) {
+    auto xcrs = vcpu.xcrs();
+    if (!xcrs) return std::unexpected(xcrs.error());
+    auto xsave = vcpu.xsave();
+    if (!xsave) return std::unexpected(xsave.error());
+    state.xcrs = *xcrs;
+    state.xsave = *xsave;
+  }
   return state;
 }
 
@@ -39,6 +52,12 @@ Result<void> apply_vcpu(Vcpu& vcpu, VmFd& vm, const VcpuState& state) {
   if (auto ok = vm.set_clock(state.kvmclock_ns); !ok) return ok;
   if (auto ok = vcpu.set_msrs(msrs); !ok) return ok;
   if (auto ok = vcpu.set_fpu(state.fpu); !ok) return ok;
+  // After the sregs (CR4.OSXSAVE) and the FPU, which KVM_SET_XSAVE's legacy
+  // region overwrites with the same values.
+  if (state.xcrs.nr_xcrs != 0) {
+    if (auto ok = vcpu.set_xcrs(state.xcrs); !ok) return ok;
+    if (auto ok = vcpu.set_xsave(state.xsave); !ok) return ok;
+  }
   // Only what was pending at the snapshot: nothing to inject, no NMI.
   kvm_vcpu_events events = state.events;
   events.flags = 0;

@@ -128,6 +128,7 @@ class MicroVm {
     trap_ = trap;
     stats_.syscall_entry = trap ? "trap (int 0x81)" : "syscall (LSTAR)";
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
+    limit_extended_state(*cpuid, abi::kXsaveAreaCapacity);
     machine_ = snapshot::machine_identity(*cpuid);
     stats_.vm_created = monotonic_ns();
     if (auto stop = stop_requested("kvm")) return std::unexpected(*stop);
@@ -249,6 +250,7 @@ class MicroVm {
             SyscallEntry::kTrap;
     stats_.syscall_entry = trap_ ? "trap (int 0x81)" : "syscall (LSTAR)";
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
+    limit_extended_state(*cpuid, abi::kXsaveAreaCapacity);
     machine_ = snapshot::machine_identity(*cpuid);
     return cpuid;
   }
@@ -532,6 +534,7 @@ class MicroVm {
     info.pde_base = layout_.page_directories;
     info.entry = image.entry();
     info.initial_rsp = stack.stack_pointer;
+    info.xsave_features = extended_state(cpuid).xcr0;
 
     // kvmclock counts from the VM's creation; these offsets turn it into the host's clocks.
     if (auto ok = write_clock_offsets(memory, vm, 0); !ok) return ok;

@@ -1,5 +1,6 @@
 #include "vm/vcpu_setup.h"
 
+#include "arch/cpuid.h"
 #include "arch/descriptor_tables.h"
 
 namespace hyperlet {
@@ -15,6 +16,7 @@ constexpr std::uint64_t kCr0Paging = 1ull << 31;
 constexpr std::uint64_t kCr4Pae = 1ull << 5;
 constexpr std::uint64_t kCr4Osfxsr = 1ull << 9;
 constexpr std::uint64_t kCr4Osxmmexcpt = 1ull << 10;
+constexpr std::uint64_t kCr4Osxsave = 1ull << 18;
 constexpr std::uint64_t kEferSyscall = 1ull << 0;
 constexpr std::uint64_t kEferLongModeEnable = 1ull << 8;
 constexpr std::uint64_t kEferLongModeActive = 1ull << 10;
@@ -50,7 +52,10 @@ Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
   sregs->cr0 = kCr0ProtectedMode | kCr0MonitorCoprocessor | kCr0ExtensionType | kCr0NumericError |
                kCr0WriteProtect | kCr0AlignmentMask | kCr0Paging;
   sregs->cr3 = layout.pml4;
-  sregs->cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt;
+  // XSAVE state (AVX) only where the CPUID table enables it: KVM then shows
+  // OSXSAVE in the app's CPUID and glibc checks XGETBV. On kvm_pvm it never does.
+  const ExtendedState extended = extended_state(cpuid);
+  sregs->cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt | (extended.xcr0 != 0 ? kCr4Osxsave : 0);
   sregs->efer = kEferSyscall | kEferLongModeEnable | kEferLongModeActive;
   sregs->cs = segment(abi::kKernelCodeSelector, true, 0);
   sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss =
@@ -67,6 +72,9 @@ Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
   sregs->idt.base = abi::kIdtAddr;
   sregs->idt.limit = kIdtLimit;
   if (auto ok = vcpu.set_sregs(*sregs); !ok) return ok;
+  if (extended.xcr0 != 0) {
+    if (auto ok = vcpu.set_xcr0(extended.xcr0); !ok) return ok;
+  }
 
   const std::uint64_t star = (static_cast<std::uint64_t>(abi::kUserDataSelector & ~3) - 8) << 48 |
                              static_cast<std::uint64_t>(abi::kKernelCodeSelector) << 32;

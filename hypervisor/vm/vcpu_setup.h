@@ -1,5 +1,7 @@
 // Putting the vCPU in 64-bit long mode at the guest kernel's entry, directly
-// (no BIOS, no real mode): control registers, segments, descriptor tables, MSRs.
+// (no BIOS, no real mode): control registers, segments, descriptor tables, MSRs,
+// and the XSAVE state (CR4.OSXSAVE, XCR0) that `cpuid` (as arch/cpuid.h's
+// limit_extended_state left it) enables.
 #pragma once
 
 #include <vector>

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace hyperlet {
 namespace {
 
@@ -126,6 +128,78 @@ TEST(DescribeCaches, SkipsLevel4) {
   describe_caches_in_leaf2(table, caches);
   EXPECT_EQ(table[0].eax, 0x7d302c01u);
   EXPECT_EQ(table[0].ebx, 0xecu);
+}
+
+// ---- XSAVE state: leaf 0xD limited to x87, SSE and AVX ----
+
+constexpr std::uint32_t kXsaveBit = 1u << 26;
+constexpr std::uint32_t kOsxsaveBit = 1u << 27;
+constexpr std::uint32_t kAvxBit = 1u << 28;
+constexpr std::uint32_t kAvx2Bit = 1u << 5;
+constexpr std::uint32_t kAvx512fBit = 1u << 16;
+
+const kvm_cpuid_entry2* find(const std::vector<kvm_cpuid_entry2>& table, std::uint32_t function,
+                             std::uint32_t index = 0) {
+  for (const auto& entry : table) {
+    if (entry.function == function && entry.index == index) return &entry;
+  }
+  return nullptr;
+}
+
+// A hardware host with AVX-512 and PKRU (x87, SSE, AVX, opmask, zmm_hi256, hi16_zmm, PKRU).
+std::vector<kvm_cpuid_entry2> avx512_host() {
+  return {leaf(1, 0x806f8, 0, kXsaveBit | kAvxBit | 1u << 12, 0),
+          subleaf(7, 0, 0, kAvx2Bit | kAvx512fBit | 1u << 31, 0),
+          subleaf(0xd, 0, 0x2e7, 2696, 2696),
+          subleaf(0xd, 1, 0xf, 2440, 0),
+          subleaf(0xd, 2, 256, 576, 0),
+          subleaf(0xd, 5, 64, 1088, 0),
+          subleaf(0xd, 6, 512, 1152, 0),
+          subleaf(0xd, 7, 1024, 1664, 0),
+          subleaf(0xd, 9, 8, 2688, 0)};
+}
+
+TEST(LimitExtendedState, EnablesX87SseAndAvxAndMakesLeafDSayExactlyThat) {
+  auto table = avx512_host();
+  const ExtendedState state = limit_extended_state(table, 1024);
+  EXPECT_EQ(state.xcr0, kXstateX87 | kXstateSse | kXstateAvx);
+  EXPECT_EQ(state.area_size, 832u);
+  const auto* xsave = find(table, 0xd);
+  ASSERT_NE(xsave, nullptr);
+  EXPECT_EQ(xsave->eax, 7u);
+  EXPECT_EQ(xsave->edx, 0u);
+  EXPECT_EQ(xsave->ebx, 832u);
+  EXPECT_EQ(xsave->ecx, 832u);
+  EXPECT_NE(find(table, 0xd, 1), nullptr);
+  EXPECT_NE(find(table, 0xd, 2), nullptr);
+  for (std::uint32_t disabled : {5u, 6u, 7u, 9u}) EXPECT_EQ(find(table, 0xd, disabled), nullptr) << disabled;
+  EXPECT_EQ(find(table, 7)->ebx, kAvx2Bit) << "AVX-512 must disappear with its state, AVX2 stay";
+  EXPECT_EQ(find(table, 1)->ecx & (kXsaveBit | kAvxBit | kOsxsaveBit), kXsaveBit | kAvxBit);
+  const ExtendedState read_back = extended_state(table);
+  EXPECT_EQ(read_back.xcr0, state.xcr0);
+  EXPECT_EQ(read_back.area_size, state.area_size);
+}
+
+TEST(LimitExtendedState, LeavesATableWithoutXsaveAsItIs) {
+  // kvm_pvm: no XSAVE, no AVX, no leaf 0xD.
+  std::vector<kvm_cpuid_entry2> table = {leaf(0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69), leaf(1, 0x806f8, 0, 0, 0),
+                                         subleaf(7, 0, 0, 0, 0)};
+  const auto before = table;
+  const ExtendedState state = limit_extended_state(table, 1024);
+  EXPECT_EQ(state.xcr0, 0u);
+  ASSERT_EQ(table.size(), before.size());
+  EXPECT_EQ(std::memcmp(table.data(), before.data(), table.size() * sizeof(kvm_cpuid_entry2)), 0);
+  EXPECT_EQ(extended_state(table).xcr0, 0u);
+}
+
+TEST(LimitExtendedState, AvxThatDoesNotFitIsHidden) {
+  auto table = avx512_host();
+  const ExtendedState state = limit_extended_state(table, 600);
+  EXPECT_EQ(state.xcr0, kXstateX87 | kXstateSse);
+  EXPECT_EQ(state.area_size, 576u);
+  EXPECT_EQ(find(table, 0xd, 2), nullptr);
+  EXPECT_EQ(find(table, 1)->ecx & kAvxBit, 0u);
+  EXPECT_EQ(find(table, 7)->ebx & kAvx2Bit, 0u);
 }
 
 }  // namespace

@@ -174,6 +174,9 @@ inline constexpr uint32_t kBootFlagSyscallTrap = 1u << 1;  // app syscalls arriv
 
 inline constexpr uint32_t kExePathMax = 256;
 inline constexpr uint32_t kEntropyPoolSize = 256;
+// Room the guest kernel keeps per thread for its XSAVE area: x87, SSE and AVX
+// take 832 bytes; the host enables no state that would not fit.
+inline constexpr uint32_t kXsaveAreaCapacity = 1024;
 
 struct BootInfo {
   uint32_t abi_version;
@@ -200,6 +203,12 @@ struct BootInfo {
   // Fresh host entropy for the app's first getrandom calls, served once each
   // byte and then wiped, so startup's getrandom costs no VM exit.
   uint8_t entropy[kEntropyPoolSize];
+  // The XSAVE state the host enabled (XCR0, with CR4.OSXSAVE set), which the
+  // guest kernel saves and restores with xsave64/xrstor64 at thread switches;
+  // the host enables only state whose area (CPUID leaf 0xD) fits in
+  // kXsaveAreaCapacity. 0 when the CPU or KVM offers no XSAVE (kvm_pvm): then
+  // fxsave64/fxrstor64.
+  uint64_t xsave_features;
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

@@ -9,17 +9,23 @@
 // kernel-only memory at abi::kThreadStacksBottom), so a thread that blocks
 // simply stays inside its syscall on its own stack. A switch saves the
 // outgoing thread's callee-saved registers and rsp on its kernel stack (entry.S:
-// thread_switch), its SSE/x87 state with fxsave64 and its FS base; then it
-// points TSS.rsp0 and the LSTAR path's stack at the next thread's kernel stack,
-// loads its FS base and SSE state and returns into it.
+// thread_switch), its x87/SSE/AVX state and its FS base; then it points
+// TSS.rsp0 and the LSTAR path's stack at the next thread's kernel stack, loads
+// its FS base and vector state and returns into it. The vector state is saved
+// with xsave64 (every component the host enabled in XCR0: ymm upper halves
+// too) where the host set CR4.OSXSAVE (BootInfo.xsave_features; hardware KVM),
+// with fxsave64 elsewhere (kvm_pvm, whose emulated ring 0 runs fxsave64 but
+// offers no XSAVE). Nothing else in the kernel touches vector registers: it is
+// built with -mgeneral-regs-only, so syscalls leave them as the app had them.
 //
 // Until the first clone none of this runs: a single-threaded app pays nothing
 // on its syscalls or at boot (the thread table is .bss, never touched).
 #include <linux/futex.h>
 #include <linux/sched.h>
 
-#include "../msr.h"
+#include "../boot_info.h"
 #include "../errno.h"
+#include "../msr.h"
 #include "../hypercall.h"
 #include "../time.h"
 #include "../trap_frame.h"
@@ -51,8 +57,13 @@ constexpr uint64_t kExitSignalMask = 0xff;
 
 enum class State : uint32_t { kFree = 0, kRunning, kRunnable, kWaiting };
 
-struct alignas(16) Thread {
-  uint8_t fpu[512];  // fxsave64 area; must stay 16-byte aligned
+static_assert(abi::kXsaveAreaCapacity % 64 == 0 && abi::kXsaveAreaCapacity >= 512 + 64);
+
+struct alignas(64) Thread {
+  // The XSAVE area (or the fxsave64 area, its first 512 bytes) while the
+  // thread is switched out: 64-byte aligned, as xsave64 requires. Thread{}
+  // zeroes its header, which xrstor64 requires of a standard-format area.
+  uint8_t fpu[abi::kXsaveAreaCapacity];
   uint64_t saved_rsp;
   uint64_t kernel_stack_top;
   uint64_t fs_base;
@@ -81,8 +92,29 @@ volatile abi::PreemptState& preempt_state() {
 }
 
 
-void save_fpu(Thread& thread) { asm volatile("fxsave64 %0" : "=m"(thread.fpu)); }
-void load_fpu(const Thread& thread) { asm volatile("fxrstor64 %0" : : "m"(thread.fpu)); }
+// "+m": xsave64 leaves parts of the area as they were (components in their
+// initial state, the header beyond XSTATE_BV), so earlier stores there matter.
+void save_fpu(Thread& thread) {
+  const uint64_t features = boot_info().xsave_features;
+  if (features != 0) {
+    asm volatile("xsave64 %0"
+                 : "+m"(thread.fpu)
+                 : "a"(static_cast<uint32_t>(features)), "d"(static_cast<uint32_t>(features >> 32)));
+  } else {
+    asm volatile("fxsave64 %0" : "=m"(thread.fpu));
+  }
+}
+
+void load_fpu(const Thread& thread) {
+  const uint64_t features = boot_info().xsave_features;
+  if (features != 0) {
+    asm volatile("xrstor64 %0"
+                 :
+                 : "m"(thread.fpu), "a"(static_cast<uint32_t>(features)), "d"(static_cast<uint32_t>(features >> 32)));
+  } else {
+    asm volatile("fxrstor64 %0" : : "m"(thread.fpu));
+  }
+}
 
 // Runs `next` instead of the current thread; returns when the current thread
 // is switched back to (an exiting thread never is).

@@ -6,12 +6,32 @@
 //   sse         xmm0-15 and MXCSR survive the same syscalls; "sse ok"
 //   sse-threads two threads hold different xmm0-15 values across sched_yield
 //               switches and across time slices (spinning); "sse-threads ok"
-//   avx         ymm upper halves survive syscalls; "avx unusable" when the OS
-//               (hyperlet) did not enable XSAVE state for AVX
-//   cpuid       prints the features the app sees, one "name 0|1" per line
+//   avx         ymm0-15 (all 256 bits) survive syscalls answered in the guest
+//               (getppid, sched_yield) and forwarded ones (getcwd, write of 0
+//               bytes); "avx ok"
+//   avx-threads two threads hold different ymm0-15 values across sched_yield
+//               switches, futex sleeps with a timeout, forwarded nanosleeps
+//               and time slices; "avx-threads ok"
+//   avx-snapshot
+//               prints "before ready", holds ymm0-15 across hyperlet's ready()
+//               syscall (where `hyperlet snapshot` stops) and checks them
+//               after it (after a restore); "avx-snapshot ok"
+//   avx2-strings
+//               glibc's string functions give right results over lengths and
+//               alignments, and strlen is an AVX2 version (it ends with
+//               vzeroupper, which an SSE2 version never runs); "avx2-strings ok"
+//   cpuid       prints the features the app sees, one "name 0|1" per line,
+//               with XCR0's bits as XGETBV reads them when OSXSAVE is set
+// The avx modes print "avx unusable" (avx2-strings: "avx2 unusable") and exit
+// 0 when the OS (hyperlet) did not enable AVX state (CPUID.OSXSAVE, XCR0).
 // A mismatch prints what changed and exits 1.
 #include <cpuid.h>
+#include <hyperlet/abi.h>
+#include <linux/futex.h>
+#include <sys/platform/x86.h>
 #include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -19,8 +39,11 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 extern "C" void syscall_keeping_registers(std::uint64_t* slots);
+// Loads ymm15 from `in`, calls function(argument), stores ymm15 into `out`.
+extern "C" void ymm15_around_call(const void* function, const void* argument, const void* in, void* out);
 
 // slots: 0 rax (number in, result out), 1 rbx, 2 rcx, 3 rdx, 4 rsi, 5 rdi,
 // 6 rbp, 7 r8, 8 r9, 9 r10, 10 r11, 11 r12, 12 r13, 13 r14, 14 r15.
@@ -73,6 +96,18 @@ syscall_keeping_registers:
   pop %r13
   pop %r12
   pop %rbp
+  pop %rbx
+  ret
+
+.globl ymm15_around_call
+ymm15_around_call:
+  push %rbx
+  mov %rcx, %rbx
+  vmovdqu (%rdx), %ymm15
+  mov %rdi, %rax
+  mov %rsi, %rdi
+  call *%rax
+  vmovdqu %ymm15, (%rbx)
   pop %rbx
   ret
 )");
@@ -233,23 +268,216 @@ bool avx_usable() {
   return (xcr0_low & 6) == 6;
 }
 
-__attribute__((target("avx"))) int check_avx() {
+struct alignas(32) YmmFile {
+  std::uint8_t bytes[16][32];
+};
+
+YmmFile ymm_pattern(std::uint8_t seed) {
+  YmmFile file{};
+  for (int r = 0; r < 16; ++r) {
+    for (int b = 0; b < 32; ++b) file.bytes[r][b] = static_cast<std::uint8_t>(seed * 37 + r * 32 + b + 1);
+  }
+  return file;
+}
+
+// One syscall and its first four arguments (rdi, rsi, rdx, r10).
+struct Syscall {
+  const char* name;
+  long number;
+  std::uint64_t arguments[4];
+};
+
+#define YMM_LOAD(in)                                                                                           \
+  "vmovdqa 0(" in "), %%ymm0\n vmovdqa 32(" in "), %%ymm1\n vmovdqa 64(" in "), %%ymm2\n vmovdqa 96(" in       \
+  "), %%ymm3\n vmovdqa 128(" in "), %%ymm4\n vmovdqa 160(" in "), %%ymm5\n vmovdqa 192(" in                    \
+  "), %%ymm6\n"                                                                                                \
+  " vmovdqa 224(" in "), %%ymm7\n vmovdqa 256(" in "), %%ymm8\n vmovdqa 288(" in "), %%ymm9\n vmovdqa 320(" in \
+  "), %%ymm10\n vmovdqa 352(" in "), %%ymm11\n vmovdqa 384(" in "), %%ymm12\n vmovdqa 416(" in                 \
+  "), %%ymm13\n vmovdqa 448(" in "), %%ymm14\n vmovdqa 480(" in "), %%ymm15\n"
+#define YMM_STORE(out)                                                                                               \
+  "vmovdqa %%ymm0, 0(" out ")\n vmovdqa %%ymm1, 32(" out ")\n vmovdqa %%ymm2, 64(" out ")\n vmovdqa %%ymm3, 96(" out \
+  ")\n vmovdqa %%ymm4, 128(" out ")\n vmovdqa %%ymm5, 160(" out ")\n vmovdqa %%ymm6, 192(" out                       \
+  ")\n vmovdqa %%ymm7, 224(" out ")\n vmovdqa %%ymm8, 256(" out ")\n vmovdqa %%ymm9, 288(" out                       \
+  ")\n vmovdqa %%ymm10, 320(" out ")\n vmovdqa %%ymm11, 352(" out ")\n vmovdqa %%ymm12, 384(" out                    \
+  ")\n vmovdqa %%ymm13, 416(" out ")\n vmovdqa %%ymm14, 448(" out ")\n vmovdqa %%ymm15, 480(" out ")\n"
+
+// Loads `in` into ymm0-15, makes `calls` of `call` (then spins `spins`
+// iterations without any), stores ymm0-15 into `out`; nothing in between
+// touches a vector register.
+__attribute__((target("avx"))) void ymm_across(const YmmFile& in, YmmFile& out, const Syscall& call, long calls,
+                                               long spins) {
+  asm volatile(YMM_LOAD("%[in]") "   mov %[calls], %%r12\n"
+                                 "1: test %%r12, %%r12\n jz 2f\n"
+                                 "   mov %[number], %%rax\n mov %[a0], %%rdi\n mov %[a1], %%rsi\n"
+                                 "   mov %[a2], %%rdx\n mov %[a3], %%r10\n"
+                                 "   syscall\n dec %%r12\n jmp 1b\n"
+                                 "2: mov %[spins], %%r12\n"
+                                 "3: test %%r12, %%r12\n jz 4f\n dec %%r12\n jmp 3b\n"
+                                 "4:\n" YMM_STORE("%[out]")
+               :
+               : [in] "r"(&in), [out] "r"(&out), [number] "m"(call.number), [a0] "m"(call.arguments[0]),
+                 [a1] "m"(call.arguments[1]), [a2] "m"(call.arguments[2]), [a3] "m"(call.arguments[3]),
+                 [calls] "m"(calls), [spins] "m"(spins)
+               : "rax", "rcx", "rdx", "rsi", "rdi", "r10", "r11", "r12", "memory", XMM_CLOBBERS);
+}
+
+bool same(const YmmFile& expected, const YmmFile& got, const char* what) {
+  for (int r = 0; r < 16; ++r) {
+    if (std::memcmp(expected.bytes[r], got.bytes[r], 32) != 0) {
+      std::printf("ymm%d %s changed across %s\n", r,
+                  std::memcmp(expected.bytes[r], got.bytes[r], 16) == 0 ? "(upper half)" : "", what);
+      return false;
+    }
+  }
+  return true;
+}
+
+int check_avx() {
   if (!avx_usable()) {
     std::puts("avx unusable");
     return 0;
   }
-  alignas(32) std::uint8_t in[32], out[32];
-  for (int i = 0; i < 32; ++i) in[i] = static_cast<std::uint8_t>(0xa0 + i);
-  asm volatile(
-      "vmovdqa (%[in]), %%ymm7\n mov %[n], %%eax\n syscall\n mov %[n2], %%eax\n syscall\n vmovdqa %%ymm7, (%[out])\n"
-      :
-      : [in] "r"(in), [out] "r"(out), [n] "i"(SYS_getppid), [n2] "i"(SYS_sched_yield)
-      : "rax", "rcx", "r11", "memory", "xmm7");
-  if (std::memcmp(in, out, 32) != 0) {
-    std::puts("ymm7 changed across syscalls");
-    return 1;
+  static const char nothing[1] = {0};
+  const Syscall calls[] = {
+      {"getppid (answered in the guest)", SYS_getppid, {0, 0, 0, 0}},
+      {"sched_yield (answered in the guest)", SYS_sched_yield, {0, 0, 0, 0}},
+      {"getcwd (forwarded to the host)", SYS_getcwd, {0, 0, 0, 0}},
+      {"write (forwarded to the host)", SYS_write, {1, reinterpret_cast<std::uint64_t>(nothing), 0, 0}}};
+  std::uint8_t seed = 1;
+  for (const Syscall& call : calls) {
+    const YmmFile in = ymm_pattern(seed++);
+    YmmFile out{};
+    ymm_across(in, out, call, 200, 0);
+    if (!same(in, out, call.name)) return 1;
   }
   std::puts("avx ok");
+  return 0;
+}
+
+int check_avx_threads() {
+  if (!avx_usable()) {
+    std::puts("avx unusable");
+    return 0;
+  }
+  std::atomic<int> failures{0};
+  auto worker = [&failures](std::uint8_t seed) {
+    static const std::uint32_t never_changes = 0;
+    static const timespec one_ms = {0, 1'000'000};
+    const std::uint64_t timeout = reinterpret_cast<std::uint64_t>(&one_ms);
+    const Syscall yield = {"sched_yield switches", SYS_sched_yield, {0, 0, 0, 0}};
+    const Syscall sleep_in_guest = {"futex sleeps (the other thread runs)",
+                                    SYS_futex,
+                                    {reinterpret_cast<std::uint64_t>(&never_changes), FUTEX_WAIT_PRIVATE, 0, timeout}};
+    const Syscall sleep_on_host = {"nanosleeps (forwarded)", SYS_nanosleep, {timeout, 0, 0, 0}};
+    const Syscall none = {"time slices", SYS_getppid, {0, 0, 0, 0}};
+    const YmmFile in = ymm_pattern(seed);
+    for (const auto& [call, calls, spins] : {std::tuple{yield, 300l, 0l}, std::tuple{sleep_in_guest, 20l, 0l},
+                                             std::tuple{sleep_on_host, 5l, 0l}, std::tuple{none, 0l, 20'000'000l}}) {
+      YmmFile out{};
+      ymm_across(in, out, call, calls, spins);
+      if (!same(in, out, call.name)) ++failures;
+    }
+  };
+  std::thread other(worker, 7);
+  worker(99);
+  other.join();
+  if (failures != 0) return 1;
+  std::puts("avx-threads ok");
+  return 0;
+}
+
+int check_avx_snapshot() {
+  std::puts("before ready");
+  std::fflush(stdout);
+  if (!avx_usable()) {
+    syscall(static_cast<long>(hyperlet::abi::kSyscallReady));
+    std::puts("avx unusable");
+    return 0;
+  }
+  const YmmFile in = ymm_pattern(42);
+  YmmFile out{};
+  ymm_across(in, out, {"hyperlet's ready()", static_cast<long>(hyperlet::abi::kSyscallReady), {0, 0, 0, 0}}, 1, 0);
+  if (!same(in, out, "ready() (a snapshot and its restore)")) return 1;
+  std::puts("avx-snapshot ok");
+  return 0;
+}
+
+// Naive references for glibc's optimized string functions.
+std::size_t reference_strlen(const char* s) {
+  std::size_t n = 0;
+  while (s[n] != 0) ++n;
+  return n;
+}
+
+int check_avx2_strings() {
+  if (!avx_usable() || !CPU_FEATURE_ACTIVE(AVX2)) {
+    std::puts("avx2 unusable");
+    return 0;
+  }
+  // Long enough for the vector loops, with every alignment of a 64-byte line.
+  constexpr std::size_t kMaxLength = 600;
+  std::vector<char> buffer(kMaxLength + 256, 'x');
+  std::vector<char> other(kMaxLength + 256, 'x');
+  std::size_t (*volatile strlen_fn)(const char*) = &std::strlen;
+  for (std::size_t align = 0; align < 64; align += 3) {
+    for (std::size_t length = 0; length < kMaxLength; length += (length < 80 ? 1 : 7)) {
+      char* s = buffer.data() + 64 + align;
+      char* t = other.data() + 64 + (align * 5) % 64;
+      for (std::size_t i = 0; i < length; ++i) s[i] = t[i] = static_cast<char>('a' + (i * 7 + align) % 26);
+      s[length] = t[length] = 0;
+      s[length + 1] = t[length + 1] = 'z';  // junk after the end must not count
+      auto fail = [&](const char* function) {
+        std::printf("%s wrong at length %zu, alignment %zu\n", function, length, align);
+        return 1;
+      };
+      if (strlen_fn(s) != length || reference_strlen(s) != length) return fail("strlen");
+      if (length > 0) {
+        const char last = s[length - 1];
+        if (std::memchr(s, last, length) != std::strchr(s, last)) return fail("memchr/strchr");
+        if (std::strrchr(s, last) != s + length - 1) return fail("strrchr");
+      }
+      if (std::memchr(s, 'Q', length) != nullptr || std::strchr(s, 'Q') != nullptr) return fail("memchr/strchr miss");
+      if (std::strcmp(s, t) != 0 || std::memcmp(s, t, length) != 0) return fail("strcmp/memcmp equal");
+      if (length > 0) {
+        t[length - 1] = static_cast<char>(t[length - 1] + 1);
+        if (std::strcmp(s, t) >= 0 || std::memcmp(s, t, length) >= 0 || std::strncmp(s, t, length) >= 0) {
+          return fail("strcmp/memcmp/strncmp order");
+        }
+        t[length - 1] = s[length - 1];
+      }
+      std::memset(t, 'm', length);
+      for (std::size_t i = 0; i < length; ++i) {
+        if (t[i] != 'm') return fail("memset");
+      }
+      if (t[length] != 0) return fail("memset past the end");
+      std::memcpy(t, s, length);
+      if (std::memcmp(s, t, length + 1) != 0) return fail("memcpy");
+      std::memmove(s + 1, s, length);  // overlapping, forwards
+      for (std::size_t i = 0; i < length; ++i) {
+        if (s[i + 1] != t[i]) return fail("memmove");
+      }
+      s[length + 1] = 0;
+    }
+  }
+  // glibc's AVX2 string functions end with vzeroupper, which clears every ymm
+  // upper half; its SSE2 ones never touch ymm15's. (Run natively on an AVX-512
+  // host, glibc picks EVEX versions, which need no vzeroupper: hyperlet never
+  // enables AVX-512 state, so in its guests the AVX2 versions are the ones.)
+  if (CPU_FEATURE_ACTIVE(AVX512VL)) {
+    std::puts("avx2-strings ok");
+    return 0;
+  }
+  const char* text = "a string long enough for the vector loop, long enough to say it twice";
+  alignas(32) std::uint8_t in[32], out[32];
+  for (int i = 0; i < 32; ++i) in[i] = static_cast<std::uint8_t>(0x80 + i);
+  ymm15_around_call(reinterpret_cast<const void*>(strlen_fn), text, in, out);
+  bool upper_cleared = true;
+  for (int i = 16; i < 32; ++i) upper_cleared = upper_cleared && out[i] == 0;
+  if (!upper_cleared) {
+    std::puts("glibc's strlen is not an AVX2 version: ymm15's upper half survived it");
+    return 1;
+  }
+  std::puts("avx2-strings ok");
   return 0;
 }
 
@@ -263,6 +491,19 @@ int print_cpuid() {
   __builtin_cpu_init();
   std::printf("glibc-avx %d\nglibc-avx2 %d\navx-usable %d\n", __builtin_cpu_supports("avx") ? 1 : 0,
               __builtin_cpu_supports("avx2") ? 1 : 0, avx_usable() ? 1 : 0);
+  std::printf("glibc-avx2-active %d\n", CPU_FEATURE_ACTIVE(AVX2) ? 1 : 0);
+  __get_cpuid_count(7, 0, &a, &b, &c, &d);
+  std::printf("avx2 %d\navx512f %d\n", !!(b & bit_AVX2), !!(b & bit_AVX512F));
+  __get_cpuid(1, &a, &b, &c, &d);
+  if (!(c & bit_OSXSAVE)) return 0;  // without it, xgetbv is #UD
+  unsigned xcr0_low = 0, xcr0_high = 0;
+  asm volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  std::printf("xcr0-x87 %d\nxcr0-sse %d\nxcr0-avx %d\nxcr0-avx512 %d\n", !!(xcr0_low & 1), !!(xcr0_low & 2),
+              !!(xcr0_low & 4), (xcr0_low & 0xe0) == 0xe0);
+  unsigned size_now = 0, size_max = 0;
+  __get_cpuid_count(0xd, 0, &a, &size_now, &size_max, &d);
+  std::printf("xsave-size %u\nxsave-leaf-matches-xcr0 %d\n", size_now,
+              a == xcr0_low && d == xcr0_high && size_now == size_max);
   return 0;
 }
 
@@ -274,7 +515,10 @@ int main(int argc, char** argv) {
   if (mode == "sse") return check_sse();
   if (mode == "sse-threads") return check_sse_threads();
   if (mode == "avx") return check_avx();
+  if (mode == "avx-threads") return check_avx_threads();
+  if (mode == "avx-snapshot") return check_avx_snapshot();
+  if (mode == "avx2-strings") return check_avx2_strings();
   if (mode == "cpuid") return print_cpuid();
-  std::fprintf(stderr, "usage: cpu_state registers|sse|sse-threads|avx|cpuid\n");
+  std::fprintf(stderr, "usage: cpu_state registers|sse|sse-threads|avx|avx-threads|avx-snapshot|avx2-strings|cpuid\n");
   return 2;
 }
