@@ -120,7 +120,20 @@ Result<Vcpu> VmFd::create_vcpu(const KvmSystem& kvm) {
   void* run = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.fd_.get(), 0);
   if (run == MAP_FAILED) return fail(ExitStatus::kVmFailure, "mmap of kvm_run failed: {}", why());
   vcpu.run_ = Mapping(run, size);
+  const int sync = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  vcpu.sync_registers_ = sync > 0 ? sync : 0;
   return vcpu;
+}
+
+bool Vcpu::stage_registers(const kvm_regs& regs, const kvm_sregs& sregs, const kvm_vcpu_events& events) {
+  constexpr int kNeeded = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+  if ((sync_registers_ & kNeeded) != kNeeded) return false;
+  kvm_run* shared = run();
+  shared->s.regs.regs = regs;
+  shared->s.regs.sregs = sregs;
+  shared->s.regs.events = events;
+  shared->kvm_dirty_regs = kNeeded;
+  return true;
 }
 
 Result<std::uint64_t> VmFd::clock() const {

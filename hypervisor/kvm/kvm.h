@@ -37,6 +37,11 @@ class Vcpu {
   int fd() const { return fd_.get(); }
   kvm_run* run() const { return reinterpret_cast<kvm_run*>(run_.data()); }
 
+  // Hands KVM these registers through kvm_run's sync area, applied as the next
+  // KVM_RUN enters the guest: three ioctls saved (each ~10 µs on kvm_pvm).
+  // False, and nothing staged, where KVM lacks KVM_CAP_SYNC_REGS for them.
+  bool stage_registers(const kvm_regs& regs, const kvm_sregs& sregs, const kvm_vcpu_events& events);
+
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   Result<void> set_msrs(const std::vector<kvm_msr_entry>& entries);
   // The values of these MSRs (index filled in, data read).
@@ -61,6 +66,7 @@ class Vcpu {
   friend class VmFd;
   UniqueFd fd_;
   Mapping run_;
+  int sync_registers_ = 0;  // KVM_CAP_SYNC_REGS's answer
 };
 
 class VmFd {

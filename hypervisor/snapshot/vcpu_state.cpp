@@ -65,4 +65,27 @@ Result<void> apply_vcpu(Vcpu& vcpu, VmFd& vm, const VcpuState& state) {
   return vcpu.set_regs(state.regs);
 }
 
+Result<void> reset_vcpu(Vcpu& vcpu, const VcpuState& state) {
+  std::vector<kvm_msr_entry> msrs(kSavedMsrCount);
+  for (std::size_t i = 0; i < kSavedMsrCount; ++i) {
+    msrs[i].index = kSavedMsrs[i];
+    msrs[i].data = state.msr_values[i];
+  }
+  // The kvmclock MSR's write makes KVM fill the pvclock page again, which the
+  // reset may have given the snapshot's (another VM's) bytes.
+  if (auto ok = vcpu.set_msrs(msrs); !ok) return ok;
+  // The XSAVE area's legacy region is the FPU's: one call covers both.
+  if (state.xcrs.nr_xcrs != 0) {
+    if (auto ok = vcpu.set_xsave(state.xsave); !ok) return ok;
+  } else if (auto ok = vcpu.set_fpu(state.fpu); !ok) {
+    return ok;
+  }
+  kvm_vcpu_events events = state.events;
+  events.flags = 0;
+  if (vcpu.stage_registers(state.regs, state.sregs, events)) return {};
+  if (auto ok = vcpu.set_sregs(state.sregs); !ok) return ok;
+  if (auto ok = vcpu.set_events(events); !ok) return ok;
+  return vcpu.set_regs(state.regs);
+}
+
 }  // namespace hyperlet::snapshot

@@ -325,15 +325,19 @@ class MicroVm {
     if (!reusable) reaper_ = start_teardown_reaper();
     stats_.vm_created = monotonic_ns();
     if (auto ok = vcpu_->set_cpuid(cpuid); !ok) return ok;
-    if (auto ok = start_from_snapshot(contents); !ok) return ok;
+    if (auto ok = start_from_snapshot(contents, true); !ok) return ok;
     stats_.image_loaded = monotonic_ns();
     return {};
   }
 
   // The vCPU, the clocks, fresh entropy and this command line's trace flag: what
   // a restore and a reset both do once the snapshot's pages are in place.
-  Result<void> start_from_snapshot(const snapshot::Contents& contents) {
-    if (auto ok = snapshot::apply_vcpu(*vcpu_, *vm_, contents.vcpu); !ok) return ok;
+  Result<void> start_from_snapshot(const snapshot::Contents& contents, bool fresh_vcpu) {
+    if (auto ok = fresh_vcpu ? snapshot::apply_vcpu(*vcpu_, *vm_, contents.vcpu)
+                             : snapshot::reset_vcpu(*vcpu_, contents.vcpu);
+        !ok) {
+      return ok;
+    }
     if (auto ok = write_clock_offsets(*memory_, *vm_, snapshot_monotonic_ns_); !ok) return ok;
     // Never the same random bytes twice: what the app asks getrandom for after
     // the restore differs between two restores of one snapshot.
@@ -392,7 +396,7 @@ class MicroVm {
     stats_.restored = true;
     stats_.reset_pages = reuse_file_->reset_pages(*memory_, *guest_written, host_touched);
     memory_->take_host_accessed_pages();  // the reset's own copies are the snapshot's bytes
-    if (auto ok = start_from_snapshot(reuse_file_->contents()); !ok) return ok;
+    if (auto ok = start_from_snapshot(reuse_file_->contents(), false); !ok) return ok;
     pending_ = snapshot_pending_;
     return make_reused_context();
   }
