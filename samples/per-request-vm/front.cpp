@@ -6,7 +6,6 @@
 // its requests/s and the latency of each step.
 //
 //   per-request-vm [--port 8090] [--pool 2] [--requests N] [--handler PATH | --snapshot FILE]
-#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -120,8 +120,9 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
   const int listener = listen_on(port);
-  fmt::print("per-request-vm: serving http://127.0.0.1:{}/ from {} reset VMs of a {}-page snapshot (ready in {:.1f} ms)\n",
-             port, pools.size(), snapshot->page_count(), ready_ms);
+  fmt::print(
+      "per-request-vm: serving http://127.0.0.1:{}/ from {} reset VMs of a {}-page snapshot (ready in {:.1f} ms)\n",
+      port, pools.size(), snapshot->page_count(), ready_ms);
   std::fflush(stdout);
 
   Distribution request_latency, run_latency, reset_latency, reset_pages;

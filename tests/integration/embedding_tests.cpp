@@ -181,6 +181,28 @@ TEST_F(Embedding, SnapshotTakeRunsTheAppToReadyInProcess) {
             "request t: runs 1, heap clean, buffer clean, next fd 3, remap zero");
 }
 
+// samples/per-request-vm: every request in a freshly reset VM; each answer says
+// its memory saw one request, and the front end reports its numbers at the end.
+TEST_F(Embedding, ThePerRequestVmSampleAnswersEachRequestFromAFreshVm) {
+  const int port = free_port();
+  BackgroundProcess front({PER_REQUEST_VM, "--port", std::to_string(port), "--requests", "3", "--pool", "2"},
+                          dir_ / "front.out");
+  std::set<std::string> bodies;
+  for (const std::string path : {"/one", "/two", "/three"}) {
+    const std::string response = http_get(port, path);
+    EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+    EXPECT_NE(response.find("from a fresh microVM: path " + path + ", requests seen by this memory 1, token "),
+              std::string::npos)
+        << response;
+    bodies.insert(response.substr(response.find("token ")));
+  }
+  EXPECT_EQ(bodies.size(), 3u) << "two requests got the same random token";
+  EXPECT_EQ(front.wait(), 0);
+  const std::string report = read_file(dir_ / "front.out");
+  EXPECT_NE(report.find("per-request-vm: 3 requests (0 failed)"), std::string::npos) << report;
+  EXPECT_NE(report.find("reset to the snapshot: median "), std::string::npos) << report;
+}
+
 // Parsing needs no KVM: hostile files are refused by Snapshot::open with one line.
 TEST(EmbeddingSnapshotFile, HostileFilesAreRefusedWhenOpened) {
   TempDir dir;

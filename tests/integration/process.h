@@ -47,6 +47,10 @@ std::string read_file(const std::string& path);
 // A port on 127.0.0.1 that was free a moment ago (SOCK_STREAM or SOCK_DGRAM).
 int free_port(int type = 1 /* SOCK_STREAM */);
 
+// One HTTP/1.0 GET of `path` from 127.0.0.1:port, retried for up to 10 s while
+// the server starts; the whole response ("" if it never answered).
+std::string http_get(int port, const std::string& path);
+
 // A process in the background, stdin from /dev/null and stdout into a file
 // (stderr stays the test's); killed with SIGKILL and reaped if still running
 // when it goes out of scope.

@@ -159,31 +159,6 @@ TEST_F(Snapshot, VolumeFilesAreReopenedOnlyWhereTheRestoreGrantsThem) {
   EXPECT_NE(restored.err.find("its --volume is :ro now"), std::string::npos) << restored.err;
 }
 
-// One HTTP GET to 127.0.0.1:port, retried while the server starts; the response.
-std::string http_get(int port, const std::string& path) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd);
-      std::this_thread::sleep_for(20ms);
-      continue;
-    }
-    const std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
-    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    std::string response;
-    char buffer[4096];
-    for (ssize_t got; (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) response.append(buffer, got);
-    ::close(fd);
-    return response;
-  }
-  return "";
-}
-
 // The HTTP sample, snapshotted at ready() with its listener and epoll set, is
 // restored behind another host port and answers; without a --publish rule for
 // its guest port the restore is refused.
