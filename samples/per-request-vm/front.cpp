@@ -12,6 +12,7 @@
 #include <hyperlet/host.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -129,8 +130,12 @@ int main(int argc, char** argv) {
   std::size_t served = 0, failed = 0, next_pool = 0;
   const Clock::time_point serving = Clock::now();
   while (!g_stop && (request_limit == 0 || served + failed < request_limit)) {
+    // The stop signal may land on any thread of the process, so accept never
+    // blocks for long without a look at g_stop.
+    pollfd waiting{listener, POLLIN, 0};
+    if (::poll(&waiting, 1, 100) <= 0) continue;
     const int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;  // EINTR from a stop signal
+    if (client < 0) continue;
     const Clock::time_point accepted = Clock::now();
     hyperlet::VmPool& vm_pool = *pools[next_pool];
     const int slot = slots[next_pool];
