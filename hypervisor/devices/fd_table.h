@@ -65,6 +65,15 @@ struct OpenFile {
   // (the host kernel keys registrations by host fd); closed with the file, which
   // takes them out of their epoll sets as Linux does when the last fd goes.
   std::vector<EpollDuplicate> epoll_duplicates;
+  // What a pipe end, eventfd or timerfd was made as: a snapshot remakes it
+  // (devices/fd_snapshot.h), and the host fd alone does not say.
+  struct Anonymous {
+    enum class Kind : std::uint8_t { kNone, kPipeRead, kPipeWrite, kEventfd, kTimerfd };
+    Kind kind = Kind::kNone;
+    bool semaphore = false;     // eventfd: EFD_SEMAPHORE
+    int clock = 0;              // timerfd: its clock
+    std::shared_ptr<int> pipe;  // pipe ends: shared by the two ends of one pipe
+  } anonymous;
   bool is_ancestor() const { return host_fd < 0; }
   bool in_read_only_volume() const { return volume != nullptr && volume->read_only; }
 };

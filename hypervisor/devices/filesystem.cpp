@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -320,10 +321,13 @@ std::int64_t make_pipe(SyscallContext& context, std::uint64_t address, std::uint
   int ends[2];
   if (::pipe2(ends, static_cast<int>(flags) | O_CLOEXEC) != 0) return -errno;
   std::array<std::shared_ptr<OpenFile>, 2> files;
+  auto identity = std::make_shared<int>(0);
   for (std::size_t i = 0; i < files.size(); ++i) {
     files[i] = std::make_shared<OpenFile>();
     files[i]->host_fd = ends[i];
     files[i]->owned = UniqueFd(ends[i]);
+    files[i]->anonymous.kind = i == 0 ? OpenFile::Anonymous::Kind::kPipeRead : OpenFile::Anonymous::Kind::kPipeWrite;
+    files[i]->anonymous.pipe = identity;
   }
   auto guest = context.files.fds.add_pair(std::move(files), (flags & O_CLOEXEC) != 0);
   if (!guest) return guest.error();
@@ -867,8 +871,8 @@ FdDescription describe_volume_file(const OpenFile& file) {
   if (flags < 0) return std::unexpected(fmt::format("F_GETFL failed: {}", std::strerror(errno)));
   const off_t offset = file.directory || (flags & O_PATH) != 0 ? 0 : ::lseek(file.host_fd, 0, SEEK_CUR);
   if (offset < 0) return std::unexpected(fmt::format("its file position cannot be read: {}", std::strerror(errno)));
-  return nlohmann::json{{"kind", "file"},   {"path", file.guest_path},   {"flags", flags},
-                        {"offset", offset}, {"directory", file.directory}};
+  return nlohmann::json{
+      {"kind", "file"}, {"path", file.guest_path}, {"flags", flags}, {"offset", offset}, {"directory", file.directory}};
 }
 
 RestoredFile restore_volume_file(SyscallContext& context, const nlohmann::json& description) {
@@ -906,6 +910,84 @@ RestoredFile restore_volume_file(SyscallContext& context, const nlohmann::json& 
   file->volume = target->location.volume;
   file->host_fd = fd->get();
   file->owned = std::move(*fd);
+  return file;
+}
+
+// A pipe end, with what waits in the pipe (copied by tee into a scratch pipe
+// of the same capacity, so nothing is taken out of the app's). `pipe` names
+// the pipe within one snapshot: its two ends carry the same number.
+FdDescription describe_pipe_end(const OpenFile& file, std::uint64_t pipe) {
+  const bool read_end = file.anonymous.kind == OpenFile::Anonymous::Kind::kPipeRead;
+  const int flags = ::fcntl(file.host_fd, F_GETFL);
+  if (flags < 0) return std::unexpected(fmt::format("a pipe whose flags cannot be read: {}", std::strerror(errno)));
+  const int capacity = ::fcntl(file.host_fd, F_GETPIPE_SZ);
+  std::string waiting;
+  if (read_end) {
+    int scratch[2];
+    if (::pipe2(scratch, O_CLOEXEC | O_NONBLOCK) != 0) {
+      return std::unexpected(fmt::format("a pipe's contents cannot be copied: {}", std::strerror(errno)));
+    }
+    const UniqueFd scratch_read(scratch[0]), scratch_write(scratch[1]);
+    if (capacity > 0) ::fcntl(scratch[1], F_SETPIPE_SZ, capacity);
+    const ssize_t copied =
+        ::tee(file.host_fd, scratch[1], static_cast<std::size_t>(std::max(capacity, 65536)), SPLICE_F_NONBLOCK);
+    if (copied < 0 && errno != EAGAIN) {
+      return std::unexpected(fmt::format("a pipe's contents cannot be copied: {}", std::strerror(errno)));
+    }
+    char buffer[4096];
+    for (ssize_t got; (got = ::read(scratch[0], buffer, sizeof buffer)) > 0;) {
+      waiting.append(buffer, static_cast<std::size_t>(got));
+    }
+  }
+  std::string hex;
+  hex.reserve(waiting.size() * 2);
+  for (const unsigned char byte : waiting) hex += fmt::format("{:02x}", byte);
+  return nlohmann::json{{"kind", "pipe"}, {"pipe", pipe},         {"end", read_end ? "read" : "write"},
+                        {"flags", flags}, {"capacity", capacity}, {"waiting", hex}};
+}
+
+RestoredFile restore_pipe_end(SyscallContext&, const nlohmann::json& description, PipeRestore& pipes) {
+  const auto pipe = description.at("pipe").get<std::uint64_t>();
+  const bool read_end = description.at("end") == "read";
+  auto& ends = pipes[pipe];
+  if (!ends[0]) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return std::unexpected(fmt::format("pipe2: {}", std::strerror(errno)));
+    auto identity = std::make_shared<int>(0);
+    for (std::size_t i = 0; i < 2; ++i) {
+      ends[i] = std::make_shared<OpenFile>();
+      ends[i]->host_fd = fds[i];
+      ends[i]->owned = UniqueFd(fds[i]);
+      ends[i]->anonymous.kind = i == 0 ? OpenFile::Anonymous::Kind::kPipeRead : OpenFile::Anonymous::Kind::kPipeWrite;
+      ends[i]->anonymous.pipe = identity;
+    }
+  }
+  std::shared_ptr<OpenFile> file = ends[read_end ? 0 : 1];
+  if (const int capacity = description.at("capacity").get<int>(); capacity > 0) {
+    ::fcntl(file->host_fd, F_SETPIPE_SZ, capacity);
+  }
+  if (read_end) {
+    const std::string hex = description.at("waiting").get<std::string>();
+    if (hex.size() % 2 != 0) return std::unexpected(std::string("a pipe's contents are malformed"));
+    std::string waiting;
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+      unsigned value = 0;
+      const auto [end, error] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+      if (error != std::errc() || end != hex.data() + i + 2) {
+        return std::unexpected(std::string("a pipe's contents are malformed"));
+      }
+      waiting.push_back(static_cast<char>(value));
+    }
+    if (!waiting.empty() &&
+        ::write(ends[1]->host_fd, waiting.data(), waiting.size()) != static_cast<ssize_t>(waiting.size())) {
+      return std::unexpected(
+          fmt::format("a pipe's {} waiting bytes cannot be put back: {}", waiting.size(), std::strerror(errno)));
+    }
+  }
+  const int flags = description.at("flags").get<int>() & O_NONBLOCK;
+  if (::fcntl(file->host_fd, F_SETFL, flags) != 0) {
+    return std::unexpected(fmt::format("a pipe's flags: {}", std::strerror(errno)));
+  }
   return file;
 }
 

@@ -13,9 +13,11 @@
 // its socket would. A host fd closes when its last guest fd closes, which takes
 // it out of every epoll set, as on Linux.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -27,8 +29,6 @@
 #include <memory>
 #include <unordered_map>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
@@ -201,11 +201,13 @@ timespec remaining(const timespec& timeout, const timespec& start) {
 
 // ---------------------------------------------------------------- epoll, eventfd, timerfd
 
-R add_host_fd(SyscallContext& context, int host, bool cloexec, std::shared_ptr<EpollState> epoll = nullptr) {
+R add_host_fd(SyscallContext& context, int host, bool cloexec, std::shared_ptr<EpollState> epoll = nullptr,
+              OpenFile::Anonymous anonymous = {}) {
   auto file = std::make_shared<OpenFile>();
   file->host_fd = host;
   file->owned = UniqueFd(host);
   file->epoll = std::move(epoll);
+  file->anonymous = std::move(anonymous);
   return context.files.fds.add(std::move(file), cloexec);
 }
 
@@ -394,6 +396,104 @@ RestoredFile restore_epoll(SyscallContext& context, const nlohmann::json& descri
   return file;
 }
 
+// An eventfd's counter is read (which empties it) and written back; with
+// EFD_SEMAPHORE a read takes one, so the reads are counted.
+FdDescription describe_eventfd(const OpenFile& file) {
+  const int flags = ::fcntl(file.host_fd, F_GETFL);
+  if (flags < 0 || ::fcntl(file.host_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return std::unexpected(fmt::format("an eventfd whose flags cannot be read: {}", std::strerror(errno)));
+  }
+  std::uint64_t count = 0;
+  constexpr std::uint64_t kMaxSemaphoreReads = 1 << 20;
+  for (std::uint64_t value = 0; ::read(file.host_fd, &value, sizeof value) == sizeof value;) {
+    count += value;
+    if (!file.anonymous.semaphore || count >= kMaxSemaphoreReads) break;
+  }
+  const bool restored = count == 0 || ::write(file.host_fd, &count, sizeof count) == sizeof count;
+  ::fcntl(file.host_fd, F_SETFL, flags);
+  if (file.anonymous.semaphore && count >= kMaxSemaphoreReads) {
+    return std::unexpected(fmt::format("a semaphore eventfd counting {} or more (not kept)", kMaxSemaphoreReads));
+  }
+  if (!restored) return std::unexpected(fmt::format("an eventfd whose count cannot be kept: {}", std::strerror(errno)));
+  return nlohmann::json{{"kind", "eventfd"},
+                        {"count", count},
+                        {"semaphore", file.anonymous.semaphore},
+                        {"nonblocking", (flags & O_NONBLOCK) != 0}};
+}
+
+RestoredFile restore_eventfd(SyscallContext&, const nlohmann::json& description) {
+  const auto count = description.at("count").get<std::uint64_t>();
+  const bool semaphore = description.at("semaphore").get<bool>();
+  const int host = ::eventfd(0, EFD_CLOEXEC | (semaphore ? EFD_SEMAPHORE : 0) |
+                                    (description.at("nonblocking").get<bool>() ? EFD_NONBLOCK : 0));
+  if (host < 0) return std::unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = host;
+  file->owned = UniqueFd(host);
+  file->anonymous.kind = OpenFile::Anonymous::Kind::kEventfd;
+  file->anonymous.semaphore = semaphore;
+  if (count != 0 && ::write(host, &count, sizeof count) != sizeof count) {
+    return std::unexpected(fmt::format("eventfd count {}: {}", count, std::strerror(errno)));
+  }
+  return file;
+}
+
+// A timerfd keeps its clock, its time left and its interval; expirations the
+// app has not read yet are counted too (the read that counts them empties
+// them, harmless as the snapshot ends that run).
+FdDescription describe_timerfd(const OpenFile& file) {
+  itimerspec value{};
+  if (::timerfd_gettime(file.host_fd, &value) != 0) {
+    return std::unexpected(fmt::format("a timerfd that cannot be read: {}", std::strerror(errno)));
+  }
+  const int flags = ::fcntl(file.host_fd, F_GETFL);
+  if (flags < 0) return std::unexpected(fmt::format("a timerfd whose flags cannot be read: {}", std::strerror(errno)));
+  std::uint64_t expirations = 0;
+  ::fcntl(file.host_fd, F_SETFL, flags | O_NONBLOCK);
+  if (::read(file.host_fd, &expirations, sizeof expirations) != sizeof expirations) expirations = 0;
+  ::fcntl(file.host_fd, F_SETFL, flags);
+  auto nanoseconds = [](const timespec& time) { return time.tv_sec * 1'000'000'000ll + time.tv_nsec; };
+  return nlohmann::json{{"kind", "timerfd"},
+                        {"clock", file.anonymous.clock},
+                        {"left_ns", nanoseconds(value.it_value)},
+                        {"interval_ns", nanoseconds(value.it_interval)},
+                        {"expirations", expirations},
+                        {"nonblocking", (flags & O_NONBLOCK) != 0}};
+}
+
+RestoredFile restore_timerfd(SyscallContext&, const nlohmann::json& description) {
+  const auto clock = description.at("clock").get<int>();
+  if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME) {
+    return std::unexpected(fmt::format("a timerfd of clock {}", clock));
+  }
+  const int host =
+      ::timerfd_create(clock, TFD_CLOEXEC | (description.at("nonblocking").get<bool>() ? TFD_NONBLOCK : 0));
+  if (host < 0) return std::unexpected(fmt::format("timerfd_create: {}", std::strerror(errno)));
+  auto file = std::make_shared<OpenFile>();
+  file->host_fd = host;
+  file->owned = UniqueFd(host);
+  file->anonymous.kind = OpenFile::Anonymous::Kind::kTimerfd;
+  file->anonymous.clock = clock;
+  auto to_timespec = [](std::int64_t nanoseconds) {
+    const std::int64_t clamped = std::max<std::int64_t>(nanoseconds, 0);
+    return timespec{static_cast<time_t>(clamped / 1'000'000'000), static_cast<long>(clamped % 1'000'000'000)};
+  };
+  itimerspec value{to_timespec(description.at("interval_ns").get<std::int64_t>()),
+                   to_timespec(description.at("left_ns").get<std::int64_t>())};
+  if (const auto expirations = description.at("expirations").get<std::uint64_t>(); expirations != 0) {
+    // Expired and not read: it fires again at once, and the app's read counts one
+    // (TFD_IOC_SET_TICKS keeps the exact count, where the kernel has it).
+    constexpr unsigned long kSetTicks = _IOW('T', 0, std::uint64_t);  // TFD_IOC_SET_TICKS, absent from glibc's header
+    if (::ioctl(host, kSetTicks, &expirations) != 0 && value.it_value.tv_sec == 0 && value.it_value.tv_nsec == 0) {
+      value.it_value.tv_nsec = 1;
+    }
+  }
+  if ((value.it_value.tv_sec != 0 || value.it_value.tv_nsec != 0) && ::timerfd_settime(host, 0, &value, nullptr) != 0) {
+    return std::unexpected(fmt::format("timerfd_settime: {}", std::strerror(errno)));
+  }
+  return file;
+}
+
 void register_readiness_syscalls(HostSyscallTable& table) {
   using C = SyscallContext;
   using A = SyscallArguments;
@@ -466,7 +566,10 @@ void register_readiness_syscalls(HostSyscallTable& table) {
     const int host = ::eventfd(static_cast<unsigned>(initial),
                                static_cast<int>(flags & (EFD_NONBLOCK | EFD_SEMAPHORE)) | EFD_CLOEXEC);
     if (host < 0) return -errno;
-    return add_host_fd(context, host, (flags & EFD_CLOEXEC) != 0);
+    OpenFile::Anonymous made;
+    made.kind = OpenFile::Anonymous::Kind::kEventfd;
+    made.semaphore = (flags & EFD_SEMAPHORE) != 0;
+    return add_host_fd(context, host, (flags & EFD_CLOEXEC) != 0, nullptr, made);
   };
   table.add(SYS_eventfd, [eventfd](C& context, const A& a) -> R { return eventfd(context, a[0], 0); });
   table.add(SYS_eventfd2, [eventfd](C& context, const A& a) -> R { return eventfd(context, a[0], a[1]); });
@@ -478,7 +581,10 @@ void register_readiness_syscalls(HostSyscallTable& table) {
     if ((a[1] & ~static_cast<std::uint64_t>(TFD_CLOEXEC | TFD_NONBLOCK)) != 0) return -EINVAL;
     const int host = ::timerfd_create(clock, static_cast<int>(a[1] & TFD_NONBLOCK) | TFD_CLOEXEC);
     if (host < 0) return -errno;
-    return add_host_fd(context, host, (a[1] & TFD_CLOEXEC) != 0);
+    OpenFile::Anonymous made;
+    made.kind = OpenFile::Anonymous::Kind::kTimerfd;
+    made.clock = clock;
+    return add_host_fd(context, host, (a[1] & TFD_CLOEXEC) != 0, nullptr, made);
   });
   table.add(SYS_timerfd_settime, [](C& context, const A& a) -> R {
     const OpenFile* file = context.files.fds.get(fd_argument(a[0]));

@@ -16,12 +16,25 @@ bool is_console(const OpenFile& file) {
          file.epoll == nullptr && file.volume == nullptr;
 }
 
-FdDescription describe(const OpenFile& file) {
+// `pipes`: a number for each pipe, the same for its two ends.
+FdDescription describe(const OpenFile& file, std::map<const int*, std::uint64_t>& pipes) {
+  using Kind = OpenFile::Anonymous::Kind;
   if (is_console(file)) return nlohmann::json{{"kind", "console"}, {"stream", file.host_fd}};
   if (file.epoll != nullptr) return describe_epoll(file);
   if (file.socket != nullptr) return describe_published_socket(file);
   if (file.is_ancestor() || file.volume != nullptr) return describe_volume_file(file);
-  return std::unexpected("a pipe, socket pair, eventfd or timerfd (not kept in snapshots yet)");
+  switch (file.anonymous.kind) {
+    case Kind::kPipeRead:
+    case Kind::kPipeWrite:
+      return describe_pipe_end(file, pipes.try_emplace(file.anonymous.pipe.get(), pipes.size()).first->second);
+    case Kind::kEventfd:
+      return describe_eventfd(file);
+    case Kind::kTimerfd:
+      return describe_timerfd(file);
+    case Kind::kNone:
+      break;
+  }
+  return std::unexpected("a socket pair or a memfd (not kept in snapshots yet)");
 }
 
 }  // namespace
@@ -34,13 +47,14 @@ Result<nlohmann::json> capture_files(const SyscallContext& context) {
   }
   nlohmann::json fds = nlohmann::json::array();
   std::map<const OpenFile*, int> first_fd;  // dup'ed fds share one open file, as on Linux
+  std::map<const int*, std::uint64_t> pipes;
   for (const int fd : context.files.fds.open_fds()) {
     const OpenFile* file = context.files.fds.get(fd);
     nlohmann::json entry{{"fd", fd}, {"cloexec", context.files.fds.cloexec(fd)}};
     if (auto shared = first_fd.find(file); shared != first_fd.end()) {
       entry["same_as"] = shared->second;
     } else {
-      auto description = describe(*file);
+      auto description = describe(*file, pipes);
       if (!description) {
         return fail(ExitStatus::kUsage, "cannot snapshot the app: its fd {} is {}", fd, description.error());
       }
@@ -59,6 +73,7 @@ Result<void> restore_files(SyscallContext& context, const nlohmann::json& files)
   try {
     FdTable& table = context.files.fds;
     for (const int fd : table.open_fds()) table.close(fd);  // the fresh table's console
+    PipeRestore pipes;
     context.files.cwd = files.at("cwd").get<std::string>();
     context.files.umask = files.at("umask").get<mode_t>() & 0777;
     // Epoll sets name other fds: they come after everything else.
@@ -84,6 +99,12 @@ Result<void> restore_files(SyscallContext& context, const nlohmann::json& files)
           file = restore_published_socket(context, description);
         } else if (kind == "epoll") {
           file = restore_epoll(context, description);
+        } else if (kind == "pipe") {
+          file = restore_pipe_end(context, description, pipes);
+        } else if (kind == "eventfd") {
+          file = restore_eventfd(context, description);
+        } else if (kind == "timerfd") {
+          file = restore_timerfd(context, description);
         }
         if (!file) return refuse(fmt::format("fd {}: {}", fd, file.error()));
         table.place(fd, std::move(*file), cloexec);

@@ -24,6 +24,7 @@ namespace {
 // What the run loop, the device handlers (files, sockets, readiness, time,
 // random), the file ring's poller thread, fault reports and the end-of-run
 // statistics use, glibc's own calls underneath them included.
+// (tee: a snapshot copies what waits in a pipe without taking it out.)
 const char* const kAllowed[] = {
     // memory, threads, signals, time
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync", "futex", "set_robust_list", "rseq",
@@ -36,8 +37,8 @@ const char* const kAllowed[] = {
     "close", "open", "openat", "openat2", "newfstatat", "fstat", "stat", "lstat", "statx", "statfs", "fstatfs",
     "getdents64", "mkdirat", "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", "readlinkat", "faccessat",
     "faccessat2", "access", "chmod", "fchmod", "fchmodat", "fchown", "fchownat", "utimensat", "ftruncate", "fallocate",
-    "fsync", "fdatasync", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "sendfile", "copy_file_range", "fadvise64",
-    "getcwd",
+    "fsync", "fdatasync", "fcntl", "flock", "dup", "dup2", "dup3", "pipe2", "tee", "sendfile", "copy_file_range",
+    "fadvise64", "getcwd",
     // sockets and readiness
     "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname", "getpeername",
     "setsockopt", "getsockopt", "shutdown", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "poll",

@@ -120,6 +120,18 @@ TEST_F(Snapshot, ConcurrentRestoresOfOneFileDoNotSeeEachOthersWrites) {
   EXPECT_NE(line_value(read_file(out_a), "random"), line_value(read_file(out_b), "random"));
 }
 
+// Pipes with waiting bytes (and one whose writer was closed), eventfd counts and
+// timerfds (one to fire later, one fired and unread) come back as they were.
+TEST_F(Snapshot, PipesEventfdsAndTimerfdsAreKept) {
+  take("anonymous");
+  const auto restored = restore();
+  EXPECT_EQ(restored.status, 0) << describe(restored);
+  EXPECT_EQ(restored.out,
+            "pipe: waiting\npipe again: more\nclosed pipe: last\nclosed pipe then: 0\neventfd: 5\nsemaphore: 3\n"
+            "expired timer: fired\nlater timer: fired 1, waited under 1 s\n")
+      << restored.err;
+}
+
 TEST_F(Snapshot, AtASyscallTheRestoreServesItFirst) {
   const auto result = hyperlet({"snapshot", "--at-syscall", "getcwd", "-o", file_, kProbe, "getcwd"});
   ASSERT_EQ(result.status, 0) << describe(result);

@@ -3,8 +3,10 @@
 // is used after it; random bytes and clocks read after it must be fresh.
 #include <fcntl.h>
 #include <hyperlet/abi.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -80,6 +82,45 @@ int main(int argc, char** argv) {
     ready();
     volatile int* null_pointer = nullptr;
     return crash_after_restore(null_pointer);
+  } else if (mode == "anonymous") {
+    // Pipes (one with bytes waiting, one whose writer is gone), eventfds and
+    // timerfds made before the snapshot, used after the restore.
+    int waiting[2], closed[2];
+    if (pipe(waiting) != 0 || pipe(closed) != 0) return 3;
+    if (write(waiting[1], "waiting\n", 8) != 8 || write(closed[1], "last\n", 5) != 5) return 3;
+    close(closed[1]);
+    const int counter_fd = eventfd(5, 0);
+    const int semaphore_fd = eventfd(3, EFD_SEMAPHORE | EFD_NONBLOCK);
+    const int later = timerfd_create(CLOCK_MONOTONIC, 0);
+    const int expired = timerfd_create(CLOCK_MONOTONIC, 0);
+    const itimerspec in_300ms{{0, 0}, {0, 300'000'000}}, in_1ms{{0, 0}, {0, 1'000'000}};
+    if (counter_fd < 0 || semaphore_fd < 0 || later < 0 || expired < 0) return 3;
+    if (timerfd_settime(later, 0, &in_300ms, nullptr) != 0 || timerfd_settime(expired, 0, &in_1ms, nullptr) != 0) {
+      return 3;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // `expired` has fired, unread
+    ready();
+    char text[64] = {};
+    ssize_t got = read(waiting[0], text, sizeof text - 1);
+    std::printf("pipe: %.*s", static_cast<int>(got), text);
+    if (write(waiting[1], "more\n", 5) != 5) return 4;
+    got = read(waiting[0], text, sizeof text - 1);
+    std::printf("pipe again: %.*s", static_cast<int>(got), text);
+    got = read(closed[0], text, sizeof text - 1);
+    std::printf("closed pipe: %.*s", static_cast<int>(got), text);
+    std::printf("closed pipe then: %zd\n", read(closed[0], text, sizeof text));
+    std::uint64_t value = 0;
+    if (read(counter_fd, &value, sizeof value) != sizeof value) return 5;
+    std::printf("eventfd: %llu\n", static_cast<unsigned long long>(value));
+    int taken = 0;
+    while (read(semaphore_fd, &value, sizeof value) == sizeof value) ++taken;
+    std::printf("semaphore: %d\n", taken);
+    if (read(expired, &value, sizeof value) != sizeof value) return 6;
+    std::printf("expired timer: %s\n", value >= 1 ? "fired" : "not fired");
+    const long long before = monotonic_ns();
+    if (read(later, &value, sizeof value) != sizeof value) return 7;
+    std::printf("later timer: fired %llu, waited %s\n", static_cast<unsigned long long>(value),
+                monotonic_ns() - before < 1'000'000'000 ? "under 1 s" : "1 s or more");
   } else if (mode == "getcwd") {
     char directory[256] = {};
     if (syscall(SYS_getcwd, directory, sizeof directory) < 0) return 3;  // --at-syscall getcwd stops here
