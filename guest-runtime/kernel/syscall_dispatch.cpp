@@ -57,7 +57,11 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
       return sys_readlink(number, a[1], a[2], a[3], a);
     case __NR_exit: sys_exit_thread(a[0]);
     case __NR_exit_group: sys_exit_group(a[0]);
-    default: handled_here = false; return forward_to_host(number, a);
+    default: {
+      handled_here = false;
+      const int64_t result = forward_to_host(number, a);
+      return result == -EPIPE ? after_broken_pipe(number, a, result) : result;
+    }
   }
 }
 

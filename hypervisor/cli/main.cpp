@@ -77,7 +77,7 @@ std::vector<std::string> split_app_arguments(const CLI::App& run, const CLI::App
 
 int report(const Error& error) {
   std::fflush(stdout);
-  fmt::print(stderr, "hyperlet: {}\n", error.message);
+  if (!error.message.empty()) fmt::print(stderr, "hyperlet: {}\n", error.message);  // empty: a silent end (SIGPIPE)
   return to_int(error.status);
 }
 

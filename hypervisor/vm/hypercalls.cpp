@@ -90,6 +90,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (args->signal > 0 && args->signal < 65) {
         // Like a shell's "Aborted": one line, and the status a shell would report.
         const int signal = static_cast<int>(args->signal);
+        // A broken pipe ends `hyperlet run APP | head` as natively: status 141, no line.
+        if (signal == SIGPIPE) return std::unexpected(Error{static_cast<ExitStatus>(128 + signal), ""});
         const char* abbreviation = sigabbrev_np(signal);
         return std::unexpected(
             Error{static_cast<ExitStatus>(128 + signal),

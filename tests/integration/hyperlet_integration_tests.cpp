@@ -473,6 +473,27 @@ TEST_F(HyperletRun, RaisingAnIgnoredSignalGoesOn) {
   EXPECT_EQ(result.out, "still running\n");
 }
 
+// `hyperlet run APP | head -2` ends as natively: the app dies of SIGPIPE (141,
+// no hyperlet line) when it writes after head is gone; one that ignores SIGPIPE
+// gets EPIPE. Both quickly, and the same natively.
+TEST_F(HyperletRun, AWriterIntoAClosedPipeDiesOfSigpipeUnlessItIgnoresIt) {
+  for (const bool in_microvm : {true, false}) {
+    for (const std::string mode : {"write-forever", "write-ignoring-sigpipe"}) {
+      // The test process ignores SIGPIPE, which children inherit: the native run gets the default back.
+      const std::string command = (in_microvm ? std::string(HYPERLET_BINARY) + " run " : "env --default-signal=PIPE ") +
+                                  program("raise_signal") + " " + mode + " | head -2; echo status ${PIPESTATUS[0]}";
+      const auto started = std::chrono::steady_clock::now();
+      const auto result = run_process({"/bin/bash", "-c", command});
+      const auto took = std::chrono::steady_clock::now() - started;
+      const bool ignoring = mode == "write-ignoring-sigpipe";
+      EXPECT_EQ(result.out, std::string("line\nline\nstatus ") + (ignoring ? "3" : "141") + "\n")
+          << mode << (in_microvm ? " in a microVM" : " natively") << ": " << describe(result);
+      EXPECT_EQ(result.err, ignoring ? "write failed: Broken pipe\n" : "") << describe(result);
+      EXPECT_LT(took, std::chrono::seconds(2)) << mode;
+    }
+  }
+}
+
 TEST_F(HyperletRun, NativeRunsOfRaiseSignalEndBySignal) {
   // Pins down that the statuses the tests above expect are the native ones.
   EXPECT_EQ(run_process({program("raise_signal"), "abort"}).status, 134);

@@ -3,6 +3,7 @@
 // A signal the app sends itself whose action is to terminate ends the run with
 // 128 + signal, as a shell reports it (abort() and uncaught exceptions: 134).
 #include <asm/signal.h>
+#include <asm/unistd_64.h>
 #include <linux/signal.h>
 
 #include "../errno.h"
@@ -61,6 +62,31 @@ int64_t send_to_self(uint64_t signal) {
 }
 
 }  // namespace
+
+// Linux sends SIGPIPE to a writer whose pipe or stream socket has no reader left
+// (not for sends with MSG_NOSIGNAL). With the default action the app ends as if
+// killed by it, so `hyperlet run APP | head` ends as natively; blocked or ignored,
+// the call returns EPIPE. A handler cannot run yet: EPIPE too.
+int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t result) {
+  constexpr uint64_t kSigPipe = 13;
+  constexpr uint64_t kMsgNoSignal = 0x4000;
+  bool raises = false;
+  switch (number) {
+    case __NR_write:
+    case __NR_writev:
+    case __NR_pwritev:
+    case __NR_pwritev2:
+    case __NR_sendfile:
+    case __NR_splice:
+    case __NR_vmsplice: raises = true; break;
+    case __NR_sendto:
+    case __NR_sendmmsg: raises = (args[3] & kMsgNoSignal) == 0; break;
+    case __NR_sendmsg: raises = (args[2] & kMsgNoSignal) == 0; break;
+    default: break;
+  }
+  if (!raises || (blocked & (1ull << (kSigPipe - 1))) != 0 || actions[kSigPipe].handler != kSigDefault) return result;
+  hypercall_exit(static_cast<int64_t>(128 + kSigPipe), static_cast<int64_t>(kSigPipe));
+}
 
 int64_t sys_kill(uint64_t pid, uint64_t signal) {
   const auto target = static_cast<int64_t>(pid);

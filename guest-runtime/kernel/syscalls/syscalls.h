@@ -44,6 +44,9 @@ int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, 
 int64_t sys_rt_sigprocmask(uint64_t how, uint64_t set, uint64_t old_set, uint64_t set_size);
 int64_t sys_sigaltstack(uint64_t stack, uint64_t old_stack);
 int64_t sys_kill(uint64_t pid, uint64_t signal);
+// A forwarded write-like call failed with EPIPE: SIGPIPE's default action ends
+// the app (status 141); otherwise `result` goes back to it.
+int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t result);
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal);
 
 // time.cpp
