@@ -398,6 +398,10 @@ class MicroVm {
     memory_->take_host_accessed_pages();  // the reset's own copies are the snapshot's bytes
     if (auto ok = start_from_snapshot(reuse_file_->contents(), false); !ok) return ok;
     pending_ = snapshot_pending_;
+    // A time slice the last run left pending belongs to a thread that no longer exists.
+    slice_pending_ = false;
+    vcpu_->run()->request_interrupt_window = 0;
+    vcpu_->run()->immediate_exit = 0;
     return make_reused_context();
   }
 
