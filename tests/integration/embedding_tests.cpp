@@ -139,6 +139,19 @@ TEST_F(Embedding, ResetClosesTheFilesARunOpened) {
   }
 }
 
+TEST_F(Embedding, AThreadStillRunningAtTheEndDoesNotReachTheNextRun) {
+  auto snapshot = take("threads");
+  auto vm = hyperlet::Vm::restore(snapshot, options());
+  ASSERT_TRUE(vm) << vm.error().message;
+  for (int round = 0; round < 3; ++round) {
+    auto [status, output] = serve(*vm, "t\n");
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, 0);
+    EXPECT_EQ(without_random(output), "request t: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+    ASSERT_TRUE(vm->reset());
+  }
+}
+
 TEST_F(Embedding, AFaultEndsOneRunAndTheResetVmServesAgain) {
   auto snapshot = take();
   auto vm = hyperlet::Vm::restore(snapshot, options());

@@ -4,7 +4,8 @@
 // counter in static memory, a marker in a heap block and in a big buffer, the
 // next free fd. After a reset every run must report the same, except its
 // random bytes. A request "crash" makes the run fault; argv[1] "files" opens a
-// file on the /data volume, which the reset must close.
+// file on the /data volume, which the reset must close; "threads" leaves a
+// thread running when the run ends.
 #include <fcntl.h>
 #include <hyperlet/abi.h>
 #include <sys/mman.h>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -53,6 +55,14 @@ int main(int argc, char** argv) {
   const std::string heap_before = heap;
   std::strcpy(heap, "dirty");
   int next_fd = -1;
+  if (mode == "threads") {
+    // A thread that is still running when the run ends: the reset must not let
+    // it (or its stack) reach the next run.
+    std::thread([] {
+      for (;;) std::this_thread::yield();
+    }).detach();
+    std::this_thread::yield();
+  }
   if (mode == "files") {
     next_fd = open("/data/file", O_RDWR | O_CREAT, 0644);
   } else {
