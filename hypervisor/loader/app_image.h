@@ -38,6 +38,11 @@ class AppImage {
   std::span<const std::byte> bytes() const { return {contents_.data(), contents_.size()}; }
   // Reads the executable segments' bytes (for scanning the code outside a run).
   Result<void> read_code() const;
+  // Reads what the syscall-site analysis needs besides the code (code_map.h):
+  // the section names, .eh_frame, and the symbol tables with their strings.
+  Result<void> read_code_map_tables() const;
+  // The executable segments as read into bytes() (after read_code()).
+  std::vector<CodeSegment> code_segments() const;
   // Reads the symbol and string tables, if the file is still the one opened
   // (same inode, size and times); false when it is not or they cannot be read.
   bool read_symbols() const;

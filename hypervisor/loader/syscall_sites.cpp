@@ -3,18 +3,180 @@
 #include <Zydis/Zydis.h>
 #include <hyperlet/abi.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/checked_range.h"
 
 namespace hyperlet {
+namespace {
 
-std::vector<std::uint64_t> find_syscall_sites(std::span<const std::byte> code) {
+ZydisDecoder minimal_decoder() {
   ZydisDecoder decoder;
   ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  // Lengths and mnemonics are all we need; skipping operand detail is much faster.
+  // Lengths, mnemonics and raw immediates are all we need; skipping operand
+  // detail is much faster.
   ZydisDecoderEnableMode(&decoder, ZYDIS_DECODER_MODE_MINIMAL, ZYAN_TRUE);
+  return decoder;
+}
 
+bool is_syscall(const ZydisDecodedInstruction& instruction) {
+  // Only the plain two bytes: the trap that replaces them is two bytes too.
+  return instruction.mnemonic == ZYDIS_MNEMONIC_SYSCALL && instruction.length == 2;
+}
+
+// Does execution never continue at the next instruction? (A call is assumed
+// to return: a call to a noreturn function is followed by more of the same
+// function, or by its end.)
+bool ends_flow(const ZydisDecodedInstruction& instruction) {
+  switch (instruction.mnemonic) {
+    case ZYDIS_MNEMONIC_JMP:
+    case ZYDIS_MNEMONIC_RET:
+    case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD:
+    case ZYDIS_MNEMONIC_IRETQ:
+    case ZYDIS_MNEMONIC_SYSRET:
+    case ZYDIS_MNEMONIC_SYSEXIT:
+    case ZYDIS_MNEMONIC_UD0:
+    case ZYDIS_MNEMONIC_UD1:
+    case ZYDIS_MNEMONIC_UD2:
+    case ZYDIS_MNEMONIC_HLT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Non-overlapping [start, end) intervals: the union of the sized functions.
+struct Interval {
+  std::uint64_t start;
+  std::uint64_t end;
+};
+
+std::vector<Interval> merge(std::vector<AddressRange> ranges) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const AddressRange& a, const AddressRange& b) { return a.start < b.start; });
+  std::vector<Interval> merged;
+  for (const AddressRange& range : ranges) {
+    const auto end = checked_add(range.start, range.size);
+    if (!end || range.size == 0) continue;
+    // Overlapping ranges are one function (an FDE and its symbol, aliases);
+    // merely touching ones stay two, so nothing falls from one into the next.
+    if (!merged.empty() && range.start < merged.back().end) {
+      merged.back().end = std::max(merged.back().end, *end);
+    } else {
+      merged.push_back({range.start, *end});
+    }
+  }
+  return merged;
+}
+
+// A worklist traversal of the code from every known start. Each instruction
+// start is decoded once, so the work is bounded by the code's size however
+// the branches go.
+class CodeWalk {
+ public:
+  CodeWalk(const std::vector<CodeSegment>& code, const CodeMap& map)
+      : code_(code), functions_(merge(map.functions)), decoder_(minimal_decoder()) {
+    for (const CodeSegment& segment : code_) {
+      visited_.emplace_back(segment.bytes.size(), false);
+      data_.emplace_back(segment.bytes.size(), false);
+      sites_.emplace_back();
+    }
+    for (const AddressRange& object : map.data_objects) mark_data(object);
+    for (const Interval& function : functions_) push(function.start);
+    for (std::uint64_t entry : map.entry_points) push(entry);
+  }
+
+  SiteTable run() {
+    while (!work_.empty()) {
+      const Work work = work_.back();
+      work_.pop_back();
+      walk(work);
+    }
+    for (auto& sites : sites_) std::sort(sites.begin(), sites.end());
+    return std::move(sites_);
+  }
+
+ private:
+  struct Work {
+    std::size_t segment;
+    std::uint64_t offset;
+    std::uint64_t limit;  // offset where falling through must stop
+  };
+
+  void mark_data(const AddressRange& object) {
+    for (std::size_t s = 0; s < code_.size(); ++s) {
+      const std::uint64_t segment_start = code_[s].address;
+      const std::uint64_t segment_end = segment_start + code_[s].bytes.size();
+      const auto object_end = checked_add(object.start, object.size);
+      if (!object_end) continue;
+      const std::uint64_t from = std::max(object.start, segment_start);
+      const std::uint64_t to = std::min(*object_end, segment_end);
+      for (std::uint64_t address = from; address < to; ++address) data_[s][address - segment_start] = true;
+    }
+  }
+
+  // Queues decoding at `address`: up to the end of the function it lies in, or
+  // of its segment when no sized function covers it.
+  void push(std::uint64_t address) {
+    for (std::size_t s = 0; s < code_.size(); ++s) {
+      if (!range_within(address, 1, code_[s].address, code_[s].bytes.size())) continue;
+      const std::uint64_t offset = address - code_[s].address;
+      if (visited_[s][offset] || data_[s][offset]) return;
+      std::uint64_t limit = code_[s].bytes.size();
+      auto after = std::upper_bound(functions_.begin(), functions_.end(), address,
+                                    [](std::uint64_t value, const Interval& f) { return value < f.start; });
+      if (after != functions_.begin() && address < std::prev(after)->end) {
+        limit = std::min(limit, std::prev(after)->end - code_[s].address);
+      }
+      work_.push_back({s, offset, limit});
+      return;
+    }
+  }
+
+  void walk(Work work) {
+    const CodeSegment& segment = code_[work.segment];
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(segment.bytes.data());
+    auto& visited = visited_[work.segment];
+    const auto& data = data_[work.segment];
+    std::uint64_t offset = work.offset;
+    ZydisDecodedInstruction instruction;
+    while (offset < work.limit && !visited[offset] && !data[offset]) {
+      const ZyanStatus status =
+          ZydisDecoderDecodeInstruction(&decoder_, nullptr, bytes + offset, work.limit - offset, &instruction);
+      // Not an instruction, or one running into data: whatever this is, it is
+      // not provably code, and neither is what follows it.
+      if (!ZYAN_SUCCESS(status) || data[offset + instruction.length - 1]) return;
+      visited[offset] = true;
+      if (is_syscall(instruction)) sites_[work.segment].push_back(offset);
+      if ((instruction.attributes & ZYDIS_ATTRIB_IS_RELATIVE) != 0 && instruction.raw.imm[0].is_relative) {
+        // jmp, jcc, call, loop, jrcxz, xbegin: the target is code too.
+        push(segment.address + offset + instruction.length +
+             static_cast<std::uint64_t>(instruction.raw.imm[0].value.s));
+      }
+      if (ends_flow(instruction)) return;
+      offset += instruction.length;
+    }
+  }
+
+  const std::vector<CodeSegment>& code_;
+  std::vector<Interval> functions_;  // sorted, disjoint
+  ZydisDecoder decoder_;
+  std::vector<std::vector<bool>> visited_;  // per segment: instruction starts decoded
+  std::vector<std::vector<bool>> data_;     // per segment: bytes of data objects
+  SiteTable sites_;
+  std::vector<Work> work_;
+};
+
+}  // namespace
+
+SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap& map) {
+  return CodeWalk(code, map).run();
+}
+
+std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code) {
+  const ZydisDecoder decoder = minimal_decoder();
   std::vector<std::uint64_t> sites;
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(code.data());
   std::uint64_t offset = 0;
@@ -23,12 +185,10 @@ std::vector<std::uint64_t> find_syscall_sites(std::span<const std::byte> code) {
     const ZyanStatus status =
         ZydisDecoderDecodeInstruction(&decoder, nullptr, bytes + offset, code.size() - offset, &instruction);
     if (!ZYAN_SUCCESS(status)) {
-      ++offset;  // data or padding inside code: resynchronise one byte later
+      ++offset;  // data or padding: resynchronise one byte later
       continue;
     }
-    if (instruction.mnemonic == ZYDIS_MNEMONIC_SYSCALL && instruction.length == 2) {
-      sites.push_back(offset);
-    }
+    if (is_syscall(instruction)) sites.push_back(offset);
     offset += instruction.length;
   }
   return sites;
