@@ -90,6 +90,14 @@ Result<void> AppImage::read_code() const {
   return {};
 }
 
+Result<void> AppImage::read_data() const {
+  for (const LoadSegment& segment : elf_.segments) {
+    if (segment.executable) continue;
+    if (auto ok = read_range(segment.file_offset, segment.file_size); !ok) return ok;
+  }
+  return {};
+}
+
 Result<void> AppImage::read_code_map_tables() const {
   Elf64_Ehdr header;
   if (!read_at(bytes(), 0, header) || header.e_shentsize != sizeof(Elf64_Shdr)) return {};
@@ -119,10 +127,10 @@ Result<void> AppImage::read_code_map_tables() const {
   return {};
 }
 
-std::vector<CodeSegment> AppImage::code_segments() const {
+std::vector<CodeSegment> AppImage::segments(bool executable) const {
   std::vector<CodeSegment> code;
   for (const LoadSegment& segment : elf_.segments) {
-    if (!segment.executable) continue;
+    if (segment.executable != executable) continue;
     if (!range_fits(segment.file_offset, segment.file_size, contents_.size())) continue;
     code.push_back({segment.virtual_address, bytes().subspan(segment.file_offset, segment.file_size)});
   }
@@ -229,7 +237,7 @@ std::optional<std::uint64_t> first_site_not_a_syscall(const AppImage& image, con
 
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const SyscallSiteCache* rewrite_syscalls) {
   LoadReport report;
-  std::vector<CodeSegment> code;
+  std::vector<CodeSegment> code, data;
   std::vector<std::span<const std::byte>> code_bytes;
   std::vector<std::span<std::byte>> writable_code;
   for (const LoadSegment& segment : image.elf().segments) {
@@ -247,6 +255,7 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
     // needed afterwards. The rest of the segment (.bss) is fresh memory: zero.
     const auto file_bytes = target->first(segment.file_size);
     if (auto ok = image.read_into(file_bytes, segment.file_offset); !ok) return std::unexpected(ok.error());
+    if (!segment.executable) data.push_back({segment.virtual_address, file_bytes});
     if (segment.executable) {
       code.push_back({segment.virtual_address, file_bytes});
       code_bytes.push_back(file_bytes);
@@ -269,9 +278,9 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
     bool scanned = false;
     auto analysed = rewrite_syscalls->sites(
         image.identity(), code,
-        [&image]() -> Result<CodeMap> {
+        [&]() -> Result<SiteTable> {
           if (auto ok = image.read_code_map_tables(); !ok) return std::unexpected(ok.error());
-          return code_map_from_elf(image.bytes());
+          return find_syscall_sites(code, code_map_from_elf(image.bytes()), data);
         },
         scanned);
     if (!analysed) return std::unexpected(analysed.error());

@@ -66,10 +66,11 @@ Result<ManifestReport> write_manifest(const std::string& path, Manifest manifest
   if (!image) return std::unexpected(image.error());
   manifest.abi = abi::kAbiVersion;
   if (auto ok = image->read_code(); !ok) return std::unexpected(ok.error());
+  if (auto ok = image->read_data(); !ok) return std::unexpected(ok.error());
   if (auto ok = image->read_code_map_tables(); !ok) return std::unexpected(ok.error());
   // The same analysis `run` does without a manifest: only provable code.
   const std::vector<CodeSegment> code = image->code_segments();
-  const SiteTable table = find_syscall_sites(code, code_map_from_elf(image->bytes()));
+  const SiteTable table = find_syscall_sites(code, code_map_from_elf(image->bytes()), image->data_segments());
   std::vector<std::uint64_t> sites;
   for (std::size_t segment = 0; segment < code.size(); ++segment) {
     for (std::uint64_t offset : table[segment]) sites.push_back(code[segment].address + offset);

@@ -39,7 +39,7 @@ std::optional<std::filesystem::path> SyscallSiteCache::entry_path(const struct s
 }
 
 Result<SiteTable> SyscallSiteCache::sites(const struct stat& identity, const std::vector<CodeSegment>& code,
-                                          const CodeMapReader& read_map, bool& scanned) const {
+                                          const SiteAnalysis& analyse, bool& scanned) const {
   const auto path = entry_path(identity);
   if (path) {
     if (auto cached = load(*path, code)) {
@@ -48,10 +48,9 @@ Result<SiteTable> SyscallSiteCache::sites(const struct stat& identity, const std
     }
   }
   scanned = true;
-  auto map = read_map();
-  if (!map) return std::unexpected(map.error());
-  SiteTable table = find_syscall_sites(code, *map);
-  if (path) store(*path, table);
+  auto table = analyse();
+  if (!table) return std::unexpected(table.error());
+  if (path) store(*path, *table);
   return table;
 }
 

@@ -18,13 +18,12 @@
 #include <vector>
 
 #include "core/error.h"
-#include "loader/code_map.h"
 #include "loader/syscall_sites.h"
 
 namespace hyperlet {
 
-// Reads what the analysis needs from the image (only on a cache miss).
-using CodeMapReader = std::function<Result<CodeMap>()>;
+// Analyses the image's code (only on a cache miss): syscall_sites.h.
+using SiteAnalysis = std::function<Result<SiteTable>()>;
 
 class SyscallSiteCache {
  public:
@@ -34,10 +33,9 @@ class SyscallSiteCache {
   explicit SyscallSiteCache(std::optional<std::filesystem::path> directory) : directory_(std::move(directory)) {}
 
   // The sites of every code segment, from the cache when it holds a valid entry,
-  // else by analysing the code with the map `read_map` gives (and then stored).
-  // `scanned` tells which happened.
+  // else from `analyse` (and then stored). `scanned` tells which happened.
   Result<SiteTable> sites(const struct stat& identity, const std::vector<CodeSegment>& code,
-                          const CodeMapReader& read_map, bool& scanned) const;
+                          const SiteAnalysis& analyse, bool& scanned) const;
 
  private:
   std::optional<std::filesystem::path> entry_path(const struct stat& identity) const;

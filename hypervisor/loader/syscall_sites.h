@@ -25,10 +25,14 @@ struct CodeSegment {
 using SiteTable = std::vector<std::vector<std::uint64_t>>;  // per code segment, ascending offsets within it
 
 // The `syscall` instructions reachable from the map's functions and entry points
-// by the control flow of the instructions themselves (fall-through, direct jumps,
-// branches and calls), without entering a data object or leaving a sized
-// function by falling off its end.
-SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap& map);
+// by the control flow of the instructions themselves: fall-through, direct
+// jumps, branches and calls, and the jump tables of `switch` statements (a
+// table in `data` whose every entry read lands inside the function that jumps
+// through it). Never inside a data object, and never falling off the end of a
+// function after a call (the callee may not return: what follows may be data).
+// `data`: the image's other loaded segments, where jump tables live.
+SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap& map,
+                             const std::vector<CodeSegment>& data = {});
 
 // Every `syscall` a linear sweep of `code` decodes, data included: what the
 // loader rewrote before it knew better. For comparisons and tests only.
