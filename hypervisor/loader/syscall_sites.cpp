@@ -114,7 +114,7 @@ class CodeWalk {
   struct Work {
     std::size_t segment;
     std::uint64_t offset;
-    std::uint64_t limit;    // offset where the function ends (or the segment)
+    std::uint64_t limit;   // offset where the function ends (or the segment)
     std::size_t function;  // index in functions_, or kNoFunction
   };
 

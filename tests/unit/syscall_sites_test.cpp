@@ -175,6 +175,47 @@ TEST(FindSyscallSites, DoesNotFallOffTheEndOfASizedFunction) {
   EXPECT_THAT(sites_with(bytes, CodeMap{.functions = {{kText, 5}}}), IsEmpty());
 }
 
+// glibc's clone ends its FDE just before its `syscall` (the child's unwind info
+// would be wrong): falling off the end after anything but a call runs on.
+TEST(FindSyscallSites, RunsOnPastAnFdeThatEndsEarly) {
+  const auto bytes = code({0xb8, 0x38, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3});  // mov eax, 56 | syscall; ret
+  EXPECT_THAT(sites_with(bytes, CodeMap{.functions = {{kText, 5}}}), ElementsAre(5u));
+}
+
+// A position-independent switch: lea rdx, [rip + table]; jmp rdx (the loads
+// between do not matter). The case is reached only through the table.
+TEST(FindSyscallSites, FollowsRelativeJumpTables) {
+  constexpr std::uint64_t kTable = 0x500000;
+  const auto disp = static_cast<std::uint32_t>(kTable - (kText + 7));
+  auto bytes = code({0x48, 0x8d, 0x15, 0,    0,    0,    0,           // 0: lea rdx, [rip + table]
+                     0xff, 0xe2,                                      // 7: jmp rdx
+                     0x0f, 0x05,                                      // 9: not reached
+                     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0x0f, 0x05,  // 0x11: the case: syscall
+                     0xc3});
+  std::memcpy(bytes.data() + 3, &disp, 4);
+  const std::vector<std::int32_t> entries = {static_cast<std::int32_t>(kText + 0x11 - kTable), 0x7fffffff};
+  std::vector<std::byte> table(entries.size() * 4);
+  std::memcpy(table.data(), entries.data(), table.size());
+  const CodeMap map{.functions = {{kText, bytes.size()}}};
+  EXPECT_THAT(find_syscall_sites({CodeSegment{kText, bytes}}, map, {CodeSegment{kTable, table}}).at(0),
+              ElementsAre(0x11u));
+  EXPECT_THAT(sites_with(bytes, map), IsEmpty());  // without the table's bytes: not provably code
+}
+
+// A non-PIC switch: jmp [table + rax * 8] with absolute entries.
+TEST(FindSyscallSites, FollowsAbsoluteJumpTables) {
+  constexpr std::uint64_t kTable = 0x500000;
+  const auto bytes = code({0xff, 0x24, 0xc5, 0x00, 0x00, 0x50, 0x00,  // 0: jmp [rax * 8 + 0x500000]
+                           0x0f, 0x05,                                // 7: not reached
+                           0x0f, 0x05, 0xc3});                        // 9: the case
+  const std::vector<std::uint64_t> entries = {kText + 9, 0x1234};
+  std::vector<std::byte> table(entries.size() * 8);
+  std::memcpy(table.data(), entries.data(), table.size());
+  const CodeMap map{.functions = {{kText, bytes.size()}}};
+  EXPECT_THAT(find_syscall_sites({CodeSegment{kText, bytes}}, map, {CodeSegment{kTable, table}}).at(0),
+              ElementsAre(9u));
+}
+
 // Hostile maps: ranges outside the code, wrapping past 2^64, branches out of it.
 TEST(FindSyscallSites, HostileMapsFindNothingOutsideTheCode) {
   const auto bytes = code({0xe9, 0xf0, 0xff, 0xff, 0xff, 0x0f, 0x05, 0xc3});  // jmp -16; syscall; ret
