@@ -90,6 +90,53 @@ Result<void> AppImage::read_code() const {
   return {};
 }
 
+Result<void> AppImage::read_data() const {
+  for (const LoadSegment& segment : elf_.segments) {
+    if (segment.executable) continue;
+    if (auto ok = read_range(segment.file_offset, segment.file_size); !ok) return ok;
+  }
+  return {};
+}
+
+Result<void> AppImage::read_code_map_tables() const {
+  Elf64_Ehdr header;
+  if (!read_at(bytes(), 0, header) || header.e_shentsize != sizeof(Elf64_Shdr)) return {};
+  auto section_at = [&](std::uint64_t index, Elf64_Shdr& section) {
+    return index < header.e_shnum && read_at(bytes(), header.e_shoff + index * sizeof(Elf64_Shdr), section);
+  };
+  Elf64_Shdr names;
+  if (section_at(header.e_shstrndx, names) && names.sh_type == SHT_STRTAB) {
+    if (auto ok = read_range(names.sh_offset, names.sh_size); !ok) return ok;
+  }
+  // Which section is .eh_frame is known only by name; reading every section
+  // that could be it (allocated, not code, not empty) and the symbol tables
+  // costs less than a second pass.
+  for (std::uint16_t i = 0; i < header.e_shnum; ++i) {
+    Elf64_Shdr section;
+    if (!section_at(i, section) || section.sh_type == SHT_NOBITS) continue;
+    const bool symbols = section.sh_type == SHT_SYMTAB;
+    const bool maybe_eh_frame = section.sh_type == SHT_PROGBITS && (section.sh_flags & SHF_ALLOC) != 0 &&
+                                (section.sh_flags & (SHF_EXECINSTR | SHF_WRITE)) == 0;
+    if (!symbols && !maybe_eh_frame) continue;
+    if (auto ok = read_range(section.sh_offset, section.sh_size); !ok) return ok;
+    Elf64_Shdr strings;
+    if (symbols && section_at(section.sh_link, strings)) {
+      if (auto ok = read_range(strings.sh_offset, strings.sh_size); !ok) return ok;
+    }
+  }
+  return {};
+}
+
+std::vector<CodeSegment> AppImage::segments(bool executable) const {
+  std::vector<CodeSegment> code;
+  for (const LoadSegment& segment : elf_.segments) {
+    if (segment.executable != executable) continue;
+    if (!range_fits(segment.file_offset, segment.file_size, contents_.size())) continue;
+    code.push_back({segment.virtual_address, bytes().subspan(segment.file_offset, segment.file_size)});
+  }
+  return code;
+}
+
 bool AppImage::read_symbols() const {
   // Only from the file that was opened: a replaced or rewritten file would name
   // the wrong functions, and a shrunk one is read short (an error, never a SIGBUS).
@@ -190,7 +237,8 @@ std::optional<std::uint64_t> first_site_not_a_syscall(const AppImage& image, con
 
 Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const SyscallSiteCache* rewrite_syscalls) {
   LoadReport report;
-  std::vector<std::span<const std::byte>> code;
+  std::vector<CodeSegment> code, data;
+  std::vector<std::span<const std::byte>> code_bytes;
   std::vector<std::span<std::byte>> writable_code;
   for (const LoadSegment& segment : image.elf().segments) {
     const std::uint64_t address = segment.virtual_address + image.load_bias();
@@ -207,15 +255,17 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
     // needed afterwards. The rest of the segment (.bss) is fresh memory: zero.
     const auto file_bytes = target->first(segment.file_size);
     if (auto ok = image.read_into(file_bytes, segment.file_offset); !ok) return std::unexpected(ok.error());
+    if (!segment.executable) data.push_back({segment.virtual_address, file_bytes});
     if (segment.executable) {
-      code.push_back(file_bytes);
+      code.push_back({segment.virtual_address, file_bytes});
+      code_bytes.push_back(file_bytes);
       writable_code.push_back(file_bytes);
     }
   }
   // The manifest's sites are checked whatever the syscall entry: an image that
   // lies about its code is refused on every KVM, as `inspect` says it will be.
   if (image.manifest_sites()) {
-    if (auto site = first_site_not_a_syscall(image, *image.manifest_sites(), code)) {
+    if (auto site = first_site_not_a_syscall(image, *image.manifest_sites(), code_bytes)) {
       return fail(ExitStatus::kBadImage, "{}", not_a_syscall_message(image, *site));
     }
   }
@@ -226,7 +276,15 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
     report.sites_from = SiteSource::kManifest;
   } else {
     bool scanned = false;
-    table = rewrite_syscalls->sites(image.identity(), code, scanned);
+    auto analysed = rewrite_syscalls->sites(
+        image.identity(), code,
+        [&]() -> Result<SiteTable> {
+          if (auto ok = image.read_code_map_tables(); !ok) return std::unexpected(ok.error());
+          return find_syscall_sites(code, code_map_from_elf(image.bytes()), data);
+        },
+        scanned);
+    if (!analysed) return std::unexpected(analysed.error());
+    table = std::move(*analysed);
     report.sites_from = scanned ? SiteSource::kScan : SiteSource::kCache;
   }
   for (std::size_t range = 0; range < writable_code.size() && range < table.size(); ++range) {

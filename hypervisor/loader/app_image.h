@@ -38,6 +38,15 @@ class AppImage {
   std::span<const std::byte> bytes() const { return {contents_.data(), contents_.size()}; }
   // Reads the executable segments' bytes (for scanning the code outside a run).
   Result<void> read_code() const;
+  // Reads what the syscall-site analysis needs besides the code (code_map.h):
+  // the section names, .eh_frame, and the symbol tables with their strings.
+  Result<void> read_code_map_tables() const;
+  // Reads the other loaded segments' bytes (jump tables, for the analysis).
+  Result<void> read_data() const;
+  // The executable segments as read into bytes() (after read_code()).
+  std::vector<CodeSegment> code_segments() const { return segments(true); }
+  // The other loaded segments as read into bytes() (after read_data()).
+  std::vector<CodeSegment> data_segments() const { return segments(false); }
   // Reads the symbol and string tables, if the file is still the one opened
   // (same inode, size and times); false when it is not or they cannot be read.
   bool read_symbols() const;
@@ -55,6 +64,7 @@ class AppImage {
 
  private:
   AppImage() = default;
+  std::vector<CodeSegment> segments(bool executable) const;
   // Reads [offset, offset + length) of the file into contents_ (clamped to the file).
   Result<void> read_range(std::uint64_t offset, std::uint64_t length) const;
   std::string path_;

@@ -11,8 +11,8 @@
 
 #include "cli/units.h"
 #include "core/checked_range.h"
-#include "memory/guest_layout.h"
 #include "loader/file_bytes.h"
+#include "memory/guest_layout.h"
 
 namespace hyperlet {
 namespace {
@@ -54,8 +54,8 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
       auto size = parse_size(value.get<std::string>());
       if (!size) return bad("\"memory\": " + size.error());
       if (auto problem = guest_memory_size_problem(*size)) {
-        return bad(fmt::format("\"memory\" {}: {} (run `hyperlet manifest --memory` again)",
-                               value.get<std::string>(), *problem));
+        return bad(fmt::format("\"memory\" {}: {} (run `hyperlet manifest --memory` again)", value.get<std::string>(),
+                               *problem));
       }
       result.memory_size = *size;
       result.memory_text = value.get<std::string>();
@@ -83,12 +83,15 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
   return result;
 }
 
-Result<std::vector<std::uint64_t>> parse_sites(std::span<const std::byte> description, const std::string& name) {
-  auto bad = [&](const std::string& why) -> Result<std::vector<std::uint64_t>> {
+// nullopt for a table of the old linear sweep: it may list data as syscalls.
+Result<std::optional<std::vector<std::uint64_t>>> parse_sites(std::span<const std::byte> description,
+                                                              const std::string& name) {
+  auto bad = [&](const std::string& why) -> Result<std::optional<std::vector<std::uint64_t>>> {
     return fail(ExitStatus::kBadImage, "cannot run {}: its syscall-site note is malformed: {}", name, why);
   };
   std::uint32_t version = 0, count = 0;
   if (!read_at(description, 0, version) || !read_at(description, 4, count)) return bad("truncated header");
+  if (version == manifest::kSitesVersionLinearSweep) return std::nullopt;
   if (version != manifest::kSitesVersion) return bad(fmt::format("unknown version {}", version));
   if (description.size() != 8 + std::uint64_t{count} * 8) {
     return bad(fmt::format("{} sites need {} bytes, the note has {}", count, 8 + std::uint64_t{count} * 8,

@@ -17,8 +17,8 @@ namespace hyperlet {
 struct Manifest {
   std::uint32_t abi = 0;
   std::optional<std::uint64_t> memory_size;
-  std::string memory_text;  // as written, for display ("128M")
-  std::vector<std::string> environment;              // KEY=VALUE
+  std::string memory_text;                            // as written, for display ("128M")
+  std::vector<std::string> environment;               // KEY=VALUE
   std::optional<std::vector<std::string>> arguments;  // argv[1..]
 };
 

@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "loader/app_image.h"
+#include "loader/code_map.h"
 #include "loader/syscall_sites.h"
 
 extern char** environ;
@@ -65,12 +66,14 @@ Result<ManifestReport> write_manifest(const std::string& path, Manifest manifest
   if (!image) return std::unexpected(image.error());
   manifest.abi = abi::kAbiVersion;
   if (auto ok = image->read_code(); !ok) return std::unexpected(ok.error());
+  if (auto ok = image->read_data(); !ok) return std::unexpected(ok.error());
+  if (auto ok = image->read_code_map_tables(); !ok) return std::unexpected(ok.error());
+  // The same analysis `run` does without a manifest: only provable code.
+  const std::vector<CodeSegment> code = image->code_segments();
+  const SiteTable table = find_syscall_sites(code, code_map_from_elf(image->bytes()), image->data_segments());
   std::vector<std::uint64_t> sites;
-  for (const LoadSegment& segment : image->elf().segments) {
-    if (!segment.executable) continue;
-    for (std::uint64_t offset : find_syscall_sites(image->bytes().subspan(segment.file_offset, segment.file_size))) {
-      sites.push_back(segment.virtual_address + offset);
-    }
+  for (std::size_t segment = 0; segment < code.size(); ++segment) {
+    for (std::uint64_t offset : table[segment]) sites.push_back(code[segment].address + offset);
   }
   std::sort(sites.begin(), sites.end());
   const std::string base = path + fmt::format(".hyperlet-{}", ::getpid());

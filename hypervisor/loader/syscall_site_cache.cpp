@@ -13,7 +13,8 @@
 namespace hyperlet {
 namespace {
 
-constexpr std::uint64_t kFormatMagic = 0x3173657469736c68ULL;  // "hlsites1"
+// "hlsites2": sites from the code map's control flow (version 1 was a linear sweep).
+constexpr std::uint64_t kFormatMagic = 0x3273657469736c68ULL;
 
 std::uint64_t nanoseconds(const timespec& time) {
   return static_cast<std::uint64_t>(time.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(time.tv_nsec);
@@ -33,43 +34,46 @@ std::optional<std::filesystem::path> SyscallSiteCache::default_directory() {
 
 std::optional<std::filesystem::path> SyscallSiteCache::entry_path(const struct stat& identity) const {
   if (!directory_) return std::nullopt;
-  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.sites", identity.st_dev, identity.st_ino, identity.st_size,
-                                   nanoseconds(identity.st_mtim), nanoseconds(identity.st_ctim));
+  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.v2.sites", identity.st_dev, identity.st_ino,
+                                   identity.st_size, nanoseconds(identity.st_mtim), nanoseconds(identity.st_ctim));
 }
 
-SiteTable SyscallSiteCache::sites(const struct stat& identity, const CodeRanges& ranges, bool& scanned) const {
+Result<SiteTable> SyscallSiteCache::sites(const struct stat& identity, const std::vector<CodeSegment>& code,
+                                          const SiteAnalysis& analyse, bool& scanned) const {
   const auto path = entry_path(identity);
   if (path) {
-    if (auto cached = load(*path, ranges)) {
+    if (auto cached = load(*path, code)) {
       scanned = false;
       return *cached;
     }
   }
   scanned = true;
-  SiteTable table;
-  for (const auto& range : ranges) table.push_back(find_syscall_sites(range));
-  if (path) store(*path, table);
+  auto table = analyse();
+  if (!table) return std::unexpected(table.error());
+  if (path) store(*path, *table);
   return table;
 }
 
-std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path, const CodeRanges& ranges) const {
+std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& path,
+                                                const std::vector<CodeSegment>& code) const {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   auto read_word = [&](std::uint64_t& word) {
     return static_cast<bool>(in.read(reinterpret_cast<char*>(&word), sizeof(word)));
   };
   std::uint64_t magic = 0, range_count = 0;
-  if (!read_word(magic) || magic != kFormatMagic || !read_word(range_count) || range_count != ranges.size()) {
+  if (!read_word(magic) || magic != kFormatMagic || !read_word(range_count) || range_count != code.size()) {
     return std::nullopt;
   }
-  SiteTable table(ranges.size());
-  for (std::size_t r = 0; r < ranges.size(); ++r) {
+  SiteTable table(code.size());
+  for (std::size_t r = 0; r < code.size(); ++r) {
+    const auto bytes_of_segment = code[r].bytes;
     std::uint64_t count = 0;
-    if (!read_word(count) || count > ranges[r].size() / 2) return std::nullopt;
+    if (!read_word(count) || count > bytes_of_segment.size() / 2) return std::nullopt;
     table[r].resize(count);
     for (std::uint64_t& site : table[r]) {
-      if (!read_word(site) || !range_fits(site, 2, ranges[r].size())) return std::nullopt;
-      const auto* bytes = reinterpret_cast<const unsigned char*>(ranges[r].data() + site);
+      if (!read_word(site) || !range_fits(site, 2, bytes_of_segment.size())) return std::nullopt;
+      const auto* bytes = reinterpret_cast<const unsigned char*>(bytes_of_segment.data() + site);
       if (bytes[0] != 0x0f || bytes[1] != 0x05) return std::nullopt;  // stale entry
     }
   }

@@ -1,25 +1,29 @@
-// A per-user cache of each binary's syscall sites. The decoder's linear sweep
-// costs ~17 ns per byte of code here (20-30 ms for a 1.5 MB static binary),
-// which would dominate boot; the cache makes every run after the first free.
+// A per-user cache of each binary's syscall sites. The analysis (syscall_sites.h)
+// costs tens of milliseconds for a static binary of a few MB, which would
+// dominate boot; the cache makes every run after the first free.
 // Entries are keyed by the file's identity (device, inode, size, mtime, ctime),
 // and every cached site is re-checked against the code's bytes before use, so a
-// stale or corrupted entry can cost a rescan but never a wrong rewrite.
+// stale or corrupted entry can cost a rescan but never a wrong rewrite. Entries
+// of an older analysis (a linear sweep that took data for code) have another
+// name and magic, so they are never read.
 #pragma once
 
 #include <sys/stat.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "core/error.h"
+#include "loader/syscall_sites.h"
+
 namespace hyperlet {
 
-// The bytes of each executable segment, in order.
-using CodeRanges = std::vector<std::span<const std::byte>>;
-
-using SiteTable = std::vector<std::vector<std::uint64_t>>;  // per code range, offsets within it
+// Analyses the image's code (only on a cache miss): syscall_sites.h.
+using SiteAnalysis = std::function<Result<SiteTable>()>;
 
 class SyscallSiteCache {
  public:
@@ -28,13 +32,14 @@ class SyscallSiteCache {
 
   explicit SyscallSiteCache(std::optional<std::filesystem::path> directory) : directory_(std::move(directory)) {}
 
-  // The sites of every range, from the cache when it holds a valid entry, else by
-  // scanning (and then stored). `scanned` tells which happened.
-  SiteTable sites(const struct stat& identity, const CodeRanges& ranges, bool& scanned) const;
+  // The sites of every code segment, from the cache when it holds a valid entry,
+  // else from `analyse` (and then stored). `scanned` tells which happened.
+  Result<SiteTable> sites(const struct stat& identity, const std::vector<CodeSegment>& code,
+                          const SiteAnalysis& analyse, bool& scanned) const;
 
  private:
   std::optional<std::filesystem::path> entry_path(const struct stat& identity) const;
-  std::optional<SiteTable> load(const std::filesystem::path& path, const CodeRanges& ranges) const;
+  std::optional<SiteTable> load(const std::filesystem::path& path, const std::vector<CodeSegment>& code) const;
   void store(const std::filesystem::path& path, const SiteTable& table) const;
 
   std::optional<std::filesystem::path> directory_;

@@ -1,17 +1,42 @@
 // Finding the app's `syscall` instructions, so they can be rewritten into the
-// trap the guest kernel dispatches (abi.h: kSyscallTrapOpcode). Uses a real x86
-// decoder (Zydis) in a linear sweep of each executable segment, so the bytes
-// 0f 05 inside some other instruction are never mistaken for a syscall.
+// trap the guest kernel dispatches (abi.h: kSyscallTrapOpcode). Only bytes that
+// are provably code are rewritten: decoding (Zydis) starts only where the image
+// says a function starts (code_map.h) and follows control flow from there, so
+// the bytes 0f 05 inside another instruction, or inside a data table placed in
+// .text, are never taken for a syscall. A real syscall the analysis cannot reach
+// stays as it is and, if it ever runs under the trap entry, ends the run with a
+// fault report naming it (fault_report.cpp) — never a wrong rewrite.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "loader/code_map.h"
+
 namespace hyperlet {
 
-// Offsets (from the start of `code`) of every `syscall` instruction.
-std::vector<std::uint64_t> find_syscall_sites(std::span<const std::byte> code);
+// One executable segment: its link-time address and its bytes.
+struct CodeSegment {
+  std::uint64_t address;
+  std::span<const std::byte> bytes;
+};
+
+using SiteTable = std::vector<std::vector<std::uint64_t>>;  // per code segment, ascending offsets within it
+
+// The `syscall` instructions reachable from the map's functions and entry points
+// by the control flow of the instructions themselves: fall-through, direct
+// jumps, branches and calls, and the jump tables of `switch` statements (a
+// table in `data` whose every entry read lands inside the function that jumps
+// through it). Never inside a data object, and never falling off the end of a
+// function after a call (the callee may not return: what follows may be data).
+// `data`: the image's other loaded segments, where jump tables live.
+SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap& map,
+                             const std::vector<CodeSegment>& data = {});
+
+// Every `syscall` a linear sweep of `code` decodes, data included: what the
+// loader rewrote before it knew better. For comparisons and tests only.
+std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code);
 
 // Replaces each site's 2 bytes with the trap. Sites must come from find_syscall_sites.
 void rewrite_syscall_sites(std::span<std::byte> code, const std::vector<std::uint64_t>& sites);

@@ -16,12 +16,17 @@ ExitStatus app_status(std::uint64_t vector) {
   switch (static_cast<Exception>(vector)) {
     case Exception::kDivideError:
     case Exception::kX87Floating:
-    case Exception::kSimdFloating: return ExitStatus::kAppSigfpe;
-    case Exception::kInvalidOpcode: return ExitStatus::kAppSigill;
+    case Exception::kSimdFloating:
+      return ExitStatus::kAppSigfpe;
+    case Exception::kInvalidOpcode:
+      return ExitStatus::kAppSigill;
     case Exception::kBreakpoint:
-    case Exception::kDebug: return ExitStatus::kAppSigtrap;
-    case Exception::kAlignmentCheck: return ExitStatus::kAppSigbus;
-    default: return ExitStatus::kAppSigsegv;
+    case Exception::kDebug:
+      return ExitStatus::kAppSigtrap;
+    case Exception::kAlignmentCheck:
+      return ExitStatus::kAppSigbus;
+    default:
+      return ExitStatus::kAppSigsegv;
   }
 }
 
@@ -31,29 +36,48 @@ std::string_view exception_name(std::uint64_t vector) {
   // abi::Exception is uint8_t-based: cast only a real exception vector, or 0x10e reads as #PF.
   if (vector >= abi::kExceptionVectors) return "CPU exception";
   switch (static_cast<Exception>(vector)) {
-    case Exception::kDivideError: return "divide error (#DE)";
-    case Exception::kDebug: return "debug exception (#DB)";
-    case Exception::kNmi: return "non-maskable interrupt";
-    case Exception::kBreakpoint: return "breakpoint (#BP)";
-    case Exception::kOverflow: return "overflow (#OF)";
-    case Exception::kBoundRange: return "bound range exceeded (#BR)";
-    case Exception::kInvalidOpcode: return "invalid opcode (#UD)";
-    case Exception::kDeviceNotAvailable: return "device not available (#NM)";
-    case Exception::kDoubleFault: return "double fault (#DF)";
-    case Exception::kInvalidTss: return "invalid TSS (#TS)";
-    case Exception::kSegmentNotPresent: return "segment not present (#NP)";
-    case Exception::kStackFault: return "stack-segment fault (#SS)";
-    case Exception::kGeneralProtection: return "general protection fault (#GP)";
-    case Exception::kPageFault: return "page fault (#PF)";
-    case Exception::kX87Floating: return "x87 floating-point error (#MF)";
-    case Exception::kAlignmentCheck: return "alignment check (#AC)";
-    case Exception::kMachineCheck: return "machine check (#MC)";
-    case Exception::kSimdFloating: return "SIMD floating-point error (#XM)";
+    case Exception::kDivideError:
+      return "divide error (#DE)";
+    case Exception::kDebug:
+      return "debug exception (#DB)";
+    case Exception::kNmi:
+      return "non-maskable interrupt";
+    case Exception::kBreakpoint:
+      return "breakpoint (#BP)";
+    case Exception::kOverflow:
+      return "overflow (#OF)";
+    case Exception::kBoundRange:
+      return "bound range exceeded (#BR)";
+    case Exception::kInvalidOpcode:
+      return "invalid opcode (#UD)";
+    case Exception::kDeviceNotAvailable:
+      return "device not available (#NM)";
+    case Exception::kDoubleFault:
+      return "double fault (#DF)";
+    case Exception::kInvalidTss:
+      return "invalid TSS (#TS)";
+    case Exception::kSegmentNotPresent:
+      return "segment not present (#NP)";
+    case Exception::kStackFault:
+      return "stack-segment fault (#SS)";
+    case Exception::kGeneralProtection:
+      return "general protection fault (#GP)";
+    case Exception::kPageFault:
+      return "page fault (#PF)";
+    case Exception::kX87Floating:
+      return "x87 floating-point error (#MF)";
+    case Exception::kAlignmentCheck:
+      return "alignment check (#AC)";
+    case Exception::kMachineCheck:
+      return "machine check (#MC)";
+    case Exception::kSimdFloating:
+      return "SIMD floating-point error (#XM)";
   }
   return "CPU exception";
 }
 
-Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols) {
+Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols,
+                     bool syscall_trap) {
   const bool in_app = (fault.cs & 3) == 3;
   std::string where = fmt::format("rip {:#x}", fault.rip);
   if (in_app) {
@@ -62,21 +86,33 @@ Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, con
   std::string detail;
   if (fault.vector == static_cast<std::uint64_t>(Exception::kPageFault)) {
     const char* access = (fault.error_code & kPageFaultInstruction) != 0 ? "executing"
-                         : (fault.error_code & kPageFaultWrite) != 0   ? "writing"
-                                                                       : "reading";
+                         : (fault.error_code & kPageFaultWrite) != 0     ? "writing"
+                                                                         : "reading";
     detail = fmt::format(" {} address {:#x}", access, fault.cr2);
     if (fault.cr2 < abi::kPageSize) {
       detail += " (null pointer dereference)";
     } else if (fault.cr2 >= layout.mmap_top && fault.cr2 < layout.stack_bottom) {
-      detail += fmt::format(" (stack overflow: the stack is {} KiB)",
-                            (layout.stack_top - layout.stack_bottom) >> 10);
+      detail += fmt::format(" (stack overflow: the stack is {} KiB)", (layout.stack_top - layout.stack_bottom) >> 10);
     } else if (in_app && fault.cr2 == fault.rip && fault.rip >= abi::kKernelImageBase &&
                fault.rip < abi::kKernelImageLimit) {
-      // A ring-3 `syscall` that jumped to LSTAR without entering ring 0: kvm_pvm does this.
-      detail += " (the app's `syscall` reached the guest kernel's entry without entering ring 0: "
-                "this host cannot run --syscall-entry syscall; use --syscall-entry trap)";
-    } else if (in_app && fault.cr2 < abi::kUserSpaceStart &&
-               (fault.error_code & kPageFaultPresent) != 0) {
+      // A ring-3 `syscall` that jumped to LSTAR without entering ring 0: kvm_pvm
+      // does this. It left its return address in rcx, so the site is rcx - 2.
+      const std::uint64_t site = fault.rcx - 2;
+      std::string named = fmt::format("{:#x}", site);
+      if (auto function = symbols.describe(site)) named += fmt::format(" ({})", *function);
+      if (syscall_trap) {
+        detail += fmt::format(
+            " (the app's `syscall` at {} was not rewritten to the trap and reached the guest kernel's entry "
+            "without entering ring 0: hyperlet rewrites only syscalls it can prove are code, from the functions "
+            "the image's .eh_frame and symbol table describe; this one was outside them or made at run time)",
+            named);
+      } else {
+        detail += fmt::format(
+            " (the app's `syscall` at {} reached the guest kernel's entry without entering ring 0: "
+            "this host cannot run --syscall-entry syscall; use --syscall-entry trap)",
+            named);
+      }
+    } else if (in_app && fault.cr2 < abi::kUserSpaceStart && (fault.error_code & kPageFaultPresent) != 0) {
       detail += " (guest kernel memory)";
     } else if ((fault.error_code & kPageFaultPresent) == 0) {
       detail += " (not mapped)";

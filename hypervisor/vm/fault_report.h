@@ -12,6 +12,9 @@ namespace hyperlet {
 std::string_view exception_name(std::uint64_t vector);
 
 // `symbols` names the app's function at rip, when the app has a symbol table.
-Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols);
+// `syscall_trap`: the app's syscalls were rewritten to the trap (--syscall-entry
+// trap), so a `syscall` that still runs is one the loader left alone.
+Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols,
+                     bool syscall_trap);
 
 }  // namespace hyperlet

@@ -164,7 +164,7 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     case abi::Hypercall::kFault: {
       auto args = memory_.read<abi::FaultArgs>(argument_address);
       if (!args) return bad_arguments();
-      return std::unexpected(describe_fault(*args, layout_, symbols_()));
+      return std::unexpected(describe_fault(*args, layout_, symbols_(), syscall_trap_));
     }
     case abi::Hypercall::kCount:
       break;

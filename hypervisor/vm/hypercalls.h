@@ -3,12 +3,12 @@
 // back. Separate from the run loop so hostile arguments are unit-tested without KVM.
 #pragma once
 
+#include <hyperlet/abi.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string_view>
-
-#include <hyperlet/abi.h>
 
 #include "core/error.h"
 #include "devices/host_syscalls.h"
@@ -24,13 +24,15 @@ class HypercallHandler {
  public:
   using SymbolSource = std::function<const SymbolTable&()>;
 
+  // `syscall_trap`: the app's syscalls enter through the rewritten trap (fault reports say so).
   HypercallHandler(GuestMemory& memory, const GuestLayout& layout, SyscallContext& context,
-                   const HostSyscallTable& host_syscalls, bool trace, SymbolSource symbols)
+                   const HostSyscallTable& host_syscalls, bool trace, bool syscall_trap, SymbolSource symbols)
       : memory_(memory),
         layout_(layout),
         context_(context),
         host_syscalls_(host_syscalls),
         trace_(trace),
+        syscall_trap_(syscall_trap),
         symbols_(std::move(symbols)) {}
 
   // nullopt: the guest goes on. Otherwise the run ends: the app's exit status,
@@ -43,6 +45,7 @@ class HypercallHandler {
   SyscallContext& context_;
   const HostSyscallTable& host_syscalls_;
   bool trace_;
+  bool syscall_trap_;
   SymbolSource symbols_;
 };
 

@@ -574,7 +574,7 @@ class MicroVm {
   }
 
   Result<int> run_until_stopped(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context) {
-    HypercallHandler hypercalls(memory, layout_, context, host_syscalls_, options_.trace,
+    HypercallHandler hypercalls(memory, layout_, context, host_syscalls_, options_.trace, trap_,
                                 [this]() -> const SymbolTable& { return symbols(); });
     kvm_run* run = vcpu.run();
     g_running_vcpu.store(run);

@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
+#include <hyperlet/manifest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -246,17 +247,17 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptNote{"MemoryRunCannotUse", ".note.hyperlet.manifest", note(1, R"({"abi":1,"memory":"3M"})", 23),
                     "its hyperlet manifest is malformed: \"memory\" 3M: must be a multiple of 2M"},
         CorruptNote{"UnknownNoteType", ".note.hyperlet.manifest", note(9, "{}", 2), "unknown type 9"},
-        CorruptNote{"WrongSiteCount", ".note.hyperlet.sites", note(2, sites(1, 5, {0x401000}), 16),
-                    "5 sites need 48 bytes"},
+        CorruptNote{"WrongSiteCount", ".note.hyperlet.sites",
+                    note(2, sites(manifest::kSitesVersion, 5, {0x401000}), 16), "5 sites need 48 bytes"},
         CorruptNote{"SitesVersion", ".note.hyperlet.sites", note(2, sites(3, 0, {}), 8), "unknown version 3"},
-        CorruptNote{"SiteNotInCode", ".note.hyperlet.sites", note(2, sites(1, 1, {0x400000}), 16),
+        CorruptNote{"SiteNotInCode", ".note.hyperlet.sites", note(2, sites(manifest::kSitesVersion, 1, {0x400000}), 16),
                     "not one in the code"},
         // A site whose end wraps past 2^64 once passed the range check and was
         // read far outside the image (a SIGSEGV of run and inspect).
-        CorruptNote{"SiteWrapsAround", ".note.hyperlet.sites", note(2, sites(1, 1, {0xffffffffffffffffull}), 16),
-                    "not one in the code"},
-        CorruptNote{"SiteJustBelowTheTop", ".note.hyperlet.sites", note(2, sites(1, 1, {0xfffffffffffffffeull}), 16),
-                    "not one in the code"}),
+        CorruptNote{"SiteWrapsAround", ".note.hyperlet.sites",
+                    note(2, sites(manifest::kSitesVersion, 1, {0xffffffffffffffffull}), 16), "not one in the code"},
+        CorruptNote{"SiteJustBelowTheTop", ".note.hyperlet.sites",
+                    note(2, sites(manifest::kSitesVersion, 1, {0xfffffffffffffffeull}), 16), "not one in the code"}),
     [](const auto& test) { return std::string(test.param.name); });
 
 // A recorded site inside the code that is not a `syscall` (here: the entry point)
@@ -267,7 +268,7 @@ TEST_F(ImageTest, RecordedSiteThatIsNotASyscallIsRefused) {
   ImageCopy image(program("print_args"));
   Elf64_Ehdr header{};
   std::ifstream(image.path(), std::ios::binary).read(reinterpret_cast<char*>(&header), sizeof header);
-  put_raw_note(image, ".note.hyperlet.sites", note(2, sites(1, 1, {header.e_entry}), 16));
+  put_raw_note(image, ".note.hyperlet.sites", note(2, sites(manifest::kSitesVersion, 1, {header.e_entry}), 16));
   char entry[32];
   std::snprintf(entry, sizeof entry, "%#llx", static_cast<unsigned long long>(header.e_entry));
   const std::string message = std::string("lists a syscall at ") + entry + " that is not one in the code";
@@ -280,6 +281,19 @@ TEST_F(ImageTest, RecordedSiteThatIsNotASyscallIsRefused) {
   auto report = hyperlet({"inspect", image.path()});
   EXPECT_EQ(report.status, 126);
   EXPECT_NE(report.out.find(message), std::string::npos) << report.out;
+}
+
+// A version-1 table came from the linear sweep, which took data for code: it is
+// ignored (even one listing the entry point), and the loader analyses the code.
+TEST_F(ImageTest, LinearSweepSiteTablesAreIgnored) {
+  ImageCopy image(program("print_args"));
+  Elf64_Ehdr header{};
+  std::ifstream(image.path(), std::ios::binary).read(reinterpret_cast<char*>(&header), sizeof header);
+  put_raw_note(image, ".note.hyperlet.sites",
+               note(2, sites(manifest::kSitesVersionLinearSweep, 1, {header.e_entry}), 16));
+  auto run = hyperlet({"run", "--stats", "--syscall-entry", "trap", image.path()});
+  EXPECT_EQ(run.status, 0) << describe(run);
+  EXPECT_EQ(run.err.find("from the image's manifest"), std::string::npos) << run.err;
 }
 
 TEST_F(ImageTest, ReadyIsRecordedAndExitOnReadyStopsThere) {

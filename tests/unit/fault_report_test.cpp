@@ -1,15 +1,13 @@
 #include "vm/fault_report.h"
 
 #include <elf.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <hyperlet/abi.h>
 
 #include "elf_builder.h"
 #include "test_printers.h"
@@ -17,9 +15,9 @@
 namespace hyperlet {
 namespace {
 
+using abi::Exception;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using abi::Exception;
 
 constexpr std::uint64_t kUserCs = abi::kUserCodeSelector;      // 0x23
 constexpr std::uint64_t kKernelCs = abi::kKernelCodeSelector;  // 0x08
@@ -34,8 +32,8 @@ GuestLayout layout_16m() {
   return layout.value_or(GuestLayout{});
 }
 
-abi::FaultArgs fault(Exception vector, std::uint64_t cs, std::uint64_t rip = 0x401234,
-                     std::uint64_t cr2 = 0, std::uint64_t error_code = 0) {
+abi::FaultArgs fault(Exception vector, std::uint64_t cs, std::uint64_t rip = 0x401234, std::uint64_t cr2 = 0,
+                     std::uint64_t error_code = 0) {
   abi::FaultArgs args{};
   args.vector = static_cast<std::uint64_t>(vector);
   args.cs = cs;
@@ -49,7 +47,9 @@ abi::FaultArgs fault(Exception vector, std::uint64_t cs, std::uint64_t rip = 0x4
 
 class FaultReport : public ::testing::Test {
  protected:
-  Error describe(const abi::FaultArgs& args) const { return describe_fault(args, layout_, symbols_); }
+  Error describe(const abi::FaultArgs& args, bool syscall_trap = false) const {
+    return describe_fault(args, layout_, symbols_, syscall_trap);
+  }
   GuestLayout layout_ = layout_16m();
   SymbolTable symbols_;
 };
@@ -62,8 +62,7 @@ TEST_F(FaultReport, NullPointerReadFromApp) {
 }
 
 TEST_F(FaultReport, NullPointerWriteNearZero) {
-  const Error error =
-      describe(fault(Exception::kPageFault, kUserCs, 0x401234, 0x18, kErrorUser | kErrorWrite));
+  const Error error = describe(fault(Exception::kPageFault, kUserCs, 0x401234, 0x18, kErrorUser | kErrorWrite));
   EXPECT_EQ(error.status, ExitStatus::kAppSigsegv);
   EXPECT_THAT(error.message, HasSubstr("writing address 0x18 (null pointer dereference)"));
 }
@@ -75,16 +74,15 @@ TEST_F(FaultReport, JumpToNull) {
 }
 
 TEST_F(FaultReport, AddressJustPastPageZeroIsNotNull) {
-  const Error error = describe(fault(Exception::kPageFault, kUserCs, 0x401234, abi::kPageSize,
-                                     kErrorUser | kErrorPresent));
+  const Error error =
+      describe(fault(Exception::kPageFault, kUserCs, 0x401234, abi::kPageSize, kErrorUser | kErrorPresent));
   EXPECT_THAT(error.message, Not(HasSubstr("null pointer")));
   EXPECT_THAT(error.message, HasSubstr("reading address 0x1000 (guest kernel memory)"));
 }
 
 TEST_F(FaultReport, StackOverflow) {
   const std::uint64_t cr2 = layout_.stack_bottom - 8;
-  const Error error =
-      describe(fault(Exception::kPageFault, kUserCs, 0x401234, cr2, kErrorUser | kErrorWrite));
+  const Error error = describe(fault(Exception::kPageFault, kUserCs, 0x401234, cr2, kErrorUser | kErrorWrite));
   EXPECT_EQ(error.status, ExitStatus::kAppSigsegv);
   EXPECT_THAT(error.message, HasSubstr("(stack overflow: the stack is 1024 KiB)"));
   // Bottom of the guard too.
@@ -131,8 +129,7 @@ TEST_F(FaultReport, OtherAppExceptions) {
 }
 
 TEST_F(FaultReport, KernelFault) {
-  const Error error =
-      describe(fault(Exception::kPageFault, kKernelCs, 0x100400, 0x7000'0000, kErrorWrite));
+  const Error error = describe(fault(Exception::kPageFault, kKernelCs, 0x100400, 0x7000'0000, kErrorWrite));
   EXPECT_EQ(error.status, ExitStatus::kGuestKernelFault);
   EXPECT_EQ(error.message,
             "guest kernel fault: page fault (#PF) at rip 0x100400 writing address 0x70000000 "
@@ -180,16 +177,38 @@ TEST_F(FaultReport, NamesTheAppFunction) {
 
   const Error app = describe(fault(Exception::kInvalidOpcode, kUserCs, 0x40121c));
   EXPECT_EQ(app.message, "app crashed: invalid opcode (#UD) at rip 0x40121c (main+0x1c)");
+  // A `syscall` that was not rewritten is named by its own address (rcx - 2).
+  auto at_lstar = fault(Exception::kPageFault, kUserCs, abi::kKernelImageBase + 0x40, abi::kKernelImageBase + 0x40,
+                        kErrorPresent | kErrorUser | kErrorFetch);
+  at_lstar.rcx = 0x401230;
+  EXPECT_THAT(describe(at_lstar, true).message,
+              HasSubstr("the app's `syscall` at 0x40122e (main+0x2e) was not rewritten"));
   // Kernel rips are not looked up in the app's symbols.
   const Error kernel = describe(fault(Exception::kInvalidOpcode, kKernelCs, 0x40121c));
   EXPECT_THAT(kernel.message, Not(HasSubstr("main")));
+}
+
+// On kvm_pvm a ring-3 `syscall` jumps to LSTAR without entering ring 0 and
+// faults there fetching kernel memory. The report names the syscall itself
+// (its return address is in rcx) and says why it ran un-rewritten.
+TEST_F(FaultReport, ASyscallThatReachedLstarInRingThree) {
+  auto args = fault(Exception::kPageFault, kUserCs, abi::kKernelImageBase + 0x40, abi::kKernelImageBase + 0x40,
+                    kErrorPresent | kErrorUser | kErrorFetch);
+  args.rcx = 0x401236;
+  const Error trap = describe(args, true);
+  EXPECT_EQ(trap.status, ExitStatus::kAppSigsegv);
+  EXPECT_THAT(trap.message, HasSubstr("the app's `syscall` at 0x401234 was not rewritten to the trap"));
+  EXPECT_THAT(trap.message, HasSubstr("only syscalls it can prove are code"));
+  const Error lstar = describe(args, false);
+  EXPECT_THAT(lstar.message, HasSubstr("the app's `syscall` at 0x401234 reached the guest kernel's entry"));
+  EXPECT_THAT(lstar.message, HasSubstr("use --syscall-entry trap"));
 }
 
 TEST(ExceptionName, KnownAndUnknownVectors) {
   EXPECT_EQ(std::string(exception_name(0)), "divide error (#DE)");
   EXPECT_EQ(std::string(exception_name(8)), "double fault (#DF)");
   EXPECT_EQ(std::string(exception_name(14)), "page fault (#PF)");
-  EXPECT_EQ(std::string(exception_name(9)), "CPU exception");   // reserved vector
+  EXPECT_EQ(std::string(exception_name(9)), "CPU exception");  // reserved vector
   EXPECT_EQ(std::string(exception_name(0x81)), "CPU exception");
   EXPECT_EQ(std::string(exception_name(0xff)), "CPU exception");
 }
@@ -204,7 +223,7 @@ TEST(ExceptionName, VectorsAbove255AreNotTruncated) {
   ASSERT_TRUE(layout.has_value());
   abi::FaultArgs args = fault(Exception::kDivideError, kUserCs);
   args.vector = 0x106;  // would be #UD after truncation
-  EXPECT_EQ(describe_fault(args, *layout, SymbolTable{}).status, ExitStatus::kAppSigsegv);
+  EXPECT_EQ(describe_fault(args, *layout, SymbolTable{}, false).status, ExitStatus::kAppSigsegv);
 }
 
 }  // namespace

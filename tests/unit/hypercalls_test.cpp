@@ -2,13 +2,11 @@
 // kernel could pass them, served without KVM over a real GuestMemory.
 #include "vm/hypercalls.h"
 
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
 #include <sys/syscall.h>
 
 #include <array>
-
-#include <gtest/gtest.h>
-
-#include <hyperlet/abi.h>
 
 namespace hyperlet {
 namespace {
@@ -21,7 +19,8 @@ class HypercallsTest : public ::testing::Test {
       : memory_(*GuestMemory::create(kMemory)),
         layout_(*compute_guest_layout(kMemory, abi::kUserSpaceStart, abi::kUserSpaceStart + 0x10000)),
         context_(memory_, layout_, "/app"),
-        handler_(memory_, layout_, context_, table_, false, [this]() -> const SymbolTable& { return symbols_; }) {
+        handler_(memory_, layout_, context_, table_, false, false,
+                 [this]() -> const SymbolTable& { return symbols_; }) {
     table_.add(SYS_getpid, [](SyscallContext&, const SyscallArguments& a) -> std::int64_t {
       return static_cast<std::int64_t>(a[0] + 1);
     });

@@ -2,12 +2,11 @@
 #include "loader/manifest.h"
 
 #include <elf.h>
-
-#include <cstring>
-
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
 #include <hyperlet/manifest.h>
+
+#include <cstring>
 
 #include "elf_builder.h"
 #include "test_printers.h"
@@ -150,15 +149,31 @@ TEST(SyscallSitesNote, WrongSizesAndOrderAreRefused) {
     std::memcpy(description.data() + 8, sites.data(), sites.size() * 8);
     return raw_note(manifest::kNoteSyscallSites, description, static_cast<std::uint32_t>(description.size()));
   };
-  expect_refused(read_image_notes(image_with_notes(sites_note(1, 3, {0x401000, 0x401008})), "app"),
-                 "3 sites need 32 bytes");
+  expect_refused(
+      read_image_notes(image_with_notes(sites_note(manifest::kSitesVersion, 3, {0x401000, 0x401008})), "app"),
+      "3 sites need 32 bytes");
   expect_refused(read_image_notes(image_with_notes(sites_note(9, 1, {0x401000})), "app"), "unknown version 9");
-  expect_refused(read_image_notes(image_with_notes(sites_note(1, 2, {0x402000, 0x401000})), "app"),
-                 "ascending");
-  expect_refused(read_image_notes(image_with_notes(sites_note(1, 2, {0x401000, 0x401000})), "app"),
-                 "ascending");
+  expect_refused(
+      read_image_notes(image_with_notes(sites_note(manifest::kSitesVersion, 2, {0x402000, 0x401000})), "app"),
+      "ascending");
+  expect_refused(
+      read_image_notes(image_with_notes(sites_note(manifest::kSitesVersion, 2, {0x401000, 0x401000})), "app"),
+      "ascending");
   auto short_note = raw_note(manifest::kNoteSyscallSites, to_bytes(std::string_view("abcd")), 4);
   expect_refused(read_image_notes(image_with_notes(short_note), "app"), "truncated header");
+}
+
+// Version 1 tables came from a linear sweep that took data in .text for
+// syscalls: ignored, so the loader analyses the code itself.
+TEST(SyscallSitesNote, LinearSweepTablesAreIgnored) {
+  std::vector<std::byte> description(16);
+  const std::uint32_t header[2] = {manifest::kSitesVersionLinearSweep, 1};
+  const std::uint64_t site = 0x401000;
+  std::memcpy(description.data(), header, sizeof(header));
+  std::memcpy(description.data() + 8, &site, sizeof(site));
+  auto notes = read_image_notes(image_with_notes(raw_note(manifest::kNoteSyscallSites, description, 16)), "app");
+  ASSERT_TRUE(notes.has_value()) << notes.error().message;
+  EXPECT_FALSE(notes->syscall_sites.has_value());
 }
 
 TEST(SyscallSitesNote, EmptyTableIsValid) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -16,7 +17,6 @@ namespace hyperlet {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 
 std::vector<std::byte> code(std::initializer_list<int> bytes) {
   std::vector<std::byte> out;
@@ -24,7 +24,20 @@ std::vector<std::byte> code(std::initializer_list<int> bytes) {
   return out;
 }
 
-TEST(FindSyscallSites, FindsBareSyscall) { EXPECT_THAT(find_syscall_sites(code({0x0f, 0x05})), ElementsAre(0u)); }
+constexpr std::uint64_t kText = 0x401000;
+
+// The sites of `bytes` as one segment at kText, with the map given.
+std::vector<std::uint64_t> sites_with(std::span<const std::byte> bytes, const CodeMap& map) {
+  const SiteTable table = find_syscall_sites({CodeSegment{kText, bytes}}, map);
+  return table.at(0);
+}
+
+// The sites of `bytes` as one function filling one segment.
+std::vector<std::uint64_t> find_in_function(std::span<const std::byte> bytes) {
+  return sites_with(bytes, CodeMap{.functions = {{kText, bytes.size()}}});
+}
+
+TEST(FindSyscallSites, FindsBareSyscall) { EXPECT_THAT(find_in_function(code({0x0f, 0x05})), ElementsAre(0u)); }
 
 TEST(FindSyscallSites, FindsSyscallsBetweenOtherInstructions) {
   const auto bytes = code({
@@ -35,48 +48,195 @@ TEST(FindSyscallSites, FindsSyscallsBetweenOtherInstructions) {
       0x0f, 0x05,                    // 12: syscall
       0xc3,                          // 14: ret
   });
-  EXPECT_THAT(find_syscall_sites(bytes), ElementsAre(7u, 12u));
+  EXPECT_THAT(find_in_function(bytes), ElementsAre(7u, 12u));
 }
 
 TEST(FindSyscallSites, IgnoresBytesInsideImmediate32) {
   // mov eax, 0x050f  = b8 0f 05 00 00
-  EXPECT_THAT(find_syscall_sites(code({0xb8, 0x0f, 0x05, 0x00, 0x00})), IsEmpty());
+  EXPECT_TRUE(find_in_function(code({0xb8, 0x0f, 0x05, 0x00, 0x00})).empty());
 }
 
 TEST(FindSyscallSites, IgnoresBytesInsideImmediate64) {
   // movabs rax, 0x0000050f0000050f = 48 b8 0f 05 00 00 0f 05 00 00, then a real syscall
   const auto bytes = code({0x48, 0xb8, 0x0f, 0x05, 0x00, 0x00, 0x0f, 0x05, 0x00, 0x00, 0x0f, 0x05});
-  EXPECT_THAT(find_syscall_sites(bytes), ElementsAre(10u));
+  EXPECT_THAT(find_in_function(bytes), ElementsAre(10u));
 }
 
 TEST(FindSyscallSites, IgnoresBytesInsideDisplacement) {
   // mov eax, [rip + 0x050f] = 8b 05 0f 05 00 00; lea rcx, [rax + 0x50f0f05]
   const auto bytes = code({0x8b, 0x05, 0x0f, 0x05, 0x00, 0x00, 0x48, 0x8d, 0x88, 0x05, 0x0f, 0x05, 0x0f});
-  EXPECT_THAT(find_syscall_sites(bytes), IsEmpty());
+  EXPECT_TRUE(find_in_function(bytes).empty());
 }
 
 TEST(FindSyscallSites, IgnoresPrefixedAndOtherTwoByteOpcodes) {
   // sysenter (0f 34), sysret (48 0f 07), ud2 (0f 0b): none is a syscall.
-  EXPECT_THAT(find_syscall_sites(code({0x0f, 0x34, 0x48, 0x0f, 0x07, 0x0f, 0x0b})), IsEmpty());
+  EXPECT_TRUE(find_in_function(code({0x0f, 0x34, 0x48, 0x0f, 0x07, 0x0f, 0x0b})).empty());
 }
 
-TEST(FindSyscallSites, ResynchronisesAfterUndecodableBytes) {
-  // 0x06 (push es) is invalid in 64-bit mode; then a syscall.
-  EXPECT_THAT(find_syscall_sites(code({0x06, 0x0f, 0x05})), ElementsAre(1u));
-  EXPECT_THAT(find_syscall_sites(code({0x06, 0x06, 0x06, 0x0f, 0x05, 0x90})), ElementsAre(3u));
+// 0x06 (push es) is invalid in 64-bit mode: what follows it in the function is
+// not provably code. The linear sweep resynchronised and took it.
+TEST(FindSyscallSites, StopsAtUndecodableBytes) {
+  EXPECT_TRUE(find_in_function(code({0x06, 0x0f, 0x05})).empty());
+  EXPECT_THAT(sweep_syscall_sites(code({0x06, 0x0f, 0x05})), ElementsAre(1u));
+  EXPECT_THAT(find_in_function(code({0x0f, 0x05, 0x06, 0x06, 0x0f, 0x05, 0x90})), ElementsAre(0u));
 }
 
 TEST(FindSyscallSites, TruncatedInstructionAtEnd) {
   // A lone 0f and a mov missing its immediate: nothing found, no overrun.
-  EXPECT_THAT(find_syscall_sites(code({0x0f})), IsEmpty());
-  EXPECT_THAT(find_syscall_sites(code({0x0f, 0x05, 0xb8, 0x0f})), ElementsAre(0u));
+  EXPECT_TRUE(find_in_function(code({0x0f})).empty());
+  EXPECT_THAT(find_in_function(code({0x0f, 0x05, 0xb8, 0x0f})), ElementsAre(0u));
+  EXPECT_TRUE(sweep_syscall_sites(code({0x0f})).empty());
 }
 
-TEST(FindSyscallSites, EmptyCode) { EXPECT_THAT(find_syscall_sites({}), IsEmpty()); }
+TEST(FindSyscallSites, EmptyCode) {
+  EXPECT_TRUE(find_syscall_sites({}, CodeMap{}).empty());
+  EXPECT_TRUE(find_in_function({}).empty());
+}
+
+// Without a map nothing is code: a site missed faults clearly when it runs,
+// a data byte rewritten would corrupt the app silently.
+TEST(FindSyscallSites, NothingIsCodeWithoutAMap) {
+  EXPECT_TRUE(sites_with(code({0x0f, 0x05, 0xc3}), CodeMap{}).empty());
+}
+
+// The bug this analysis fixes: a data table in .text between two functions
+// (as OpenSSL puts its P-256 table) holds 0f 05. A linear sweep takes it for a
+// syscall and the rewrite corrupts the table; only the functions are code.
+TEST(FindSyscallSites, DataBetweenFunctionsIsNotCode) {
+  const auto bytes = code({
+      0xb8, 0x27, 0x00, 0x00, 0x00,  // 0: first: mov eax, 39
+      0x0f, 0x05,                    // 5: syscall
+      0xc3,                          // 7: ret
+      0x11, 0x22, 0x0f, 0x05,        // 8: table (no symbol, or an OBJECT symbol)
+      0x0f, 0x05, 0x33, 0xc0,        // 12
+      0x0f, 0x05,                    // 16: second: syscall
+      0xc3,                          // 18: ret
+  });
+  const CodeMap map{.functions = {{kText, 8}, {kText + 16, 3}}};
+  EXPECT_THAT(sites_with(bytes, map), ElementsAre(5u, 16u));
+  EXPECT_THAT(sweep_syscall_sites(bytes), ElementsAre(5u, 10u, 12u, 16u));
+}
+
+// Literal data inside a function's range, jumped over: after an unconditional
+// jmp only a branch target is code again.
+TEST(FindSyscallSites, LiteralDataAfterAJumpIsNotCode) {
+  const auto bytes = code({
+      0xeb, 0x04,              // 0: jmp 6
+      0x0f, 0x05, 0x0f, 0x05,  // 2: data
+      0x0f, 0x05,              // 6: syscall
+      0xc3,                    // 8: ret
+  });
+  EXPECT_THAT(find_in_function(bytes), ElementsAre(6u));
+  EXPECT_THAT(sweep_syscall_sites(bytes), ElementsAre(2u, 4u, 6u));
+}
+
+// Code after a ret that a branch reaches (a cold path) is code.
+TEST(FindSyscallSites, FollowsBranchesPastARet) {
+  const auto bytes = code({
+      0x85, 0xff,  // 0: test edi, edi
+      0x74, 0x01,  // 2: je 5
+      0xc3,        // 4: ret
+      0x0f, 0x05,  // 5: syscall
+      0xc3,        // 7: ret
+      0x0f, 0x05,  // 8: never reached
+  });
+  EXPECT_THAT(find_in_function(bytes), ElementsAre(5u));
+}
+
+// A sized data object inside a function's range is data whatever else says code.
+TEST(FindSyscallSites, DataObjectsWin) {
+  const auto bytes = code({0x0f, 0x05, 0x0f, 0x05, 0xc3});
+  const CodeMap map{.functions = {{kText, bytes.size()}}, .data_objects = {{kText + 2, 2}}};
+  EXPECT_THAT(sites_with(bytes, map), ElementsAre(0u));
+}
+
+// Assembly without .size (musl's __clone): an entry point whose code is
+// followed by control flow alone, into a function nothing else names.
+TEST(FindSyscallSites, FollowsEntryPointsAndCallsWithoutSizes) {
+  const auto bytes = code({
+      0xe8, 0x03, 0x00, 0x00, 0x00,  // 0: entry: call 8
+      0x0f, 0x05,                    // 5: syscall
+      0xf4,                          // 7: hlt
+      0x0f, 0x05,                    // 8: callee: syscall
+      0xc3,                          // 10: ret
+      0x0f, 0x05,                    // 11: after the ret: not reached
+  });
+  EXPECT_THAT(sites_with(bytes, CodeMap{.entry_points = {kText}}), ElementsAre(5u, 8u));
+}
+
+// Falling off the end of a sized function (after a call that does not return)
+// does not run on into what follows it.
+TEST(FindSyscallSites, DoesNotFallOffTheEndOfASizedFunction) {
+  const auto bytes = code({
+      0xe8, 0xfb, 0xff, 0xff, 0xff,  // 0: call 0 (say, abort: it does not return)
+      0x0f, 0x05,                    // 5: data after the function
+  });
+  EXPECT_TRUE(sites_with(bytes, CodeMap{.functions = {{kText, 5}}}).empty());
+}
+
+// glibc's clone ends its FDE just before its `syscall` (the child's unwind info
+// would be wrong): falling off the end after anything but a call runs on.
+TEST(FindSyscallSites, RunsOnPastAnFdeThatEndsEarly) {
+  const auto bytes = code({0xb8, 0x38, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3});  // mov eax, 56 | syscall; ret
+  EXPECT_THAT(sites_with(bytes, CodeMap{.functions = {{kText, 5}}}), ElementsAre(5u));
+}
+
+// A position-independent switch: lea rdx, [rip + table]; jmp rdx (the loads
+// between do not matter). The case is reached only through the table.
+TEST(FindSyscallSites, FollowsRelativeJumpTables) {
+  constexpr std::uint64_t kTable = 0x500000;
+  const auto disp = static_cast<std::uint32_t>(kTable - (kText + 7));
+  auto bytes = code({0x48, 0x8d, 0x15, 0,    0,    0,    0,           // 0: lea rdx, [rip + table]
+                     0xff, 0xe2,                                      // 7: jmp rdx
+                     0x0f, 0x05,                                      // 9: not reached
+                     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0x0f, 0x05,  // 0x11: the case: syscall
+                     0xc3});
+  std::memcpy(bytes.data() + 3, &disp, 4);
+  const std::vector<std::int32_t> entries = {static_cast<std::int32_t>(kText + 0x11 - kTable), 0x7fffffff};
+  std::vector<std::byte> table(entries.size() * 4);
+  std::memcpy(table.data(), entries.data(), table.size());
+  const CodeMap map{.functions = {{kText, bytes.size()}}};
+  EXPECT_THAT(find_syscall_sites({CodeSegment{kText, bytes}}, map, {CodeSegment{kTable, table}}).at(0),
+              ElementsAre(0x11u));
+  EXPECT_TRUE(sites_with(bytes, map).empty());  // without the table's bytes: not provably code
+}
+
+// A non-PIC switch: jmp [table + rax * 8] with absolute entries.
+TEST(FindSyscallSites, FollowsAbsoluteJumpTables) {
+  constexpr std::uint64_t kTable = 0x500000;
+  const auto bytes = code({0xff, 0x24, 0xc5, 0x00, 0x00, 0x50, 0x00,  // 0: jmp [rax * 8 + 0x500000]
+                           0x0f, 0x05,                                // 7: not reached
+                           0x0f, 0x05, 0xc3});                        // 9: the case
+  const std::vector<std::uint64_t> entries = {kText + 9, 0x1234};
+  std::vector<std::byte> table(entries.size() * 8);
+  std::memcpy(table.data(), entries.data(), table.size());
+  const CodeMap map{.functions = {{kText, bytes.size()}}};
+  EXPECT_THAT(find_syscall_sites({CodeSegment{kText, bytes}}, map, {CodeSegment{kTable, table}}).at(0),
+              ElementsAre(9u));
+}
+
+// Hostile maps: ranges outside the code, wrapping past 2^64, branches out of it.
+TEST(FindSyscallSites, HostileMapsFindNothingOutsideTheCode) {
+  const auto bytes = code({0xe9, 0xf0, 0xff, 0xff, 0xff, 0x0f, 0x05, 0xc3});  // jmp -16; syscall; ret
+  const CodeMap map{.functions = {{~std::uint64_t{0} - 2, 8}, {0, kText}, {kText + 100, 10}},
+                    .entry_points = {kText, 0, ~std::uint64_t{0}},
+                    .data_objects = {{~std::uint64_t{0} - 2, 8}}};
+  EXPECT_TRUE(sites_with(bytes, map).empty());
+}
+
+TEST(FindSyscallSites, SeveralSegments) {
+  const auto first = code({0xe9, 0xfb, 0x0f, 0x00, 0x00});  // jmp kText + 0x1000
+  const auto second = code({0x0f, 0x05, 0xc3});
+  const SiteTable table = find_syscall_sites({CodeSegment{kText, first}, CodeSegment{kText + 0x1000, second}},
+                                             CodeMap{.entry_points = {kText}});
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_TRUE(table[0].empty());
+  EXPECT_THAT(table[1], ElementsAre(0u));
+}
 
 TEST(RewriteSyscallSites, WritesTrapOpcode) {
   auto bytes = code({0x31, 0xff, 0x0f, 0x05, 0xb8, 0x0f, 0x05, 0x00, 0x00, 0x0f, 0x05});
-  const auto sites = find_syscall_sites(bytes);
+  const auto sites = find_in_function(bytes);
   ASSERT_THAT(sites, ElementsAre(2u, 9u));
   rewrite_syscall_sites(bytes, sites);
   const auto t0 = static_cast<int>(abi::kSyscallTrapOpcode[0]);
@@ -85,7 +245,7 @@ TEST(RewriteSyscallSites, WritesTrapOpcode) {
   EXPECT_EQ(t1, 0x81);
   EXPECT_EQ(bytes, code({0x31, 0xff, t0, t1, 0xb8, 0x0f, 0x05, 0x00, 0x00, t0, t1}));
   // The rewritten code decodes to the same instruction boundaries and has no syscall left.
-  EXPECT_THAT(find_syscall_sites(bytes), IsEmpty());
+  EXPECT_TRUE(find_in_function(bytes).empty());
 }
 
 TEST(RewriteSyscallSites, IgnoresSitesPastTheEnd) {
@@ -102,30 +262,37 @@ TEST(RewriteSyscallSites, IgnoresSitesWhoseEndWrapsAround) {
   EXPECT_EQ(memory, std::vector<std::byte>(16, std::byte{0x90}));
 }
 
+// A real static binary: every site found is a syscall the linear sweep also
+// decodes (it finds a superset: real sites plus data), and there are many.
 TEST(FindSyscallSites, RealStaticBinary) {
   std::ifstream in("/bin/busybox", std::ios::binary);
   if (!in) GTEST_SKIP() << "no /bin/busybox (install busybox-static)";
   std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto file = std::as_bytes(std::span(chars));
   Elf64_Ehdr header;
   ASSERT_GE(chars.size(), sizeof(header));
   std::memcpy(&header, chars.data(), sizeof(header));
-  std::size_t total = 0;
+  std::vector<CodeSegment> segments;
   for (unsigned i = 0; i < header.e_phnum; ++i) {
     Elf64_Phdr ph;
     std::memcpy(&ph, chars.data() + header.e_phoff + i * sizeof(ph), sizeof(ph));
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
     ASSERT_LE(ph.p_offset + ph.p_filesz, chars.size());
-    std::vector<std::byte> text(ph.p_filesz);
-    std::memcpy(text.data(), chars.data() + ph.p_offset, ph.p_filesz);
-    const auto sites = find_syscall_sites(text);
-    for (std::uint64_t site : sites) {
-      ASSERT_LT(site + 1, text.size());
-      EXPECT_EQ(text[site], std::byte{0x0f});
-      EXPECT_EQ(text[site + 1], std::byte{0x05});
-    }
-    total += sites.size();
+    segments.push_back({ph.p_vaddr, file.subspan(ph.p_offset, ph.p_filesz)});
   }
-  EXPECT_GT(total, 10u);  // a static libc makes syscalls from many places
+  const SiteTable table = find_syscall_sites(segments, code_map_from_elf(file));
+  std::size_t found = 0, swept = 0;
+  for (std::size_t s = 0; s < segments.size(); ++s) {
+    const auto sweep = sweep_syscall_sites(segments[s].bytes);
+    for (std::uint64_t site : table[s]) {
+      EXPECT_TRUE(std::binary_search(sweep.begin(), sweep.end(), site)) << std::hex << site;
+    }
+    found += table[s].size();
+    swept += sweep.size();
+  }
+  EXPECT_GT(found, 10u);  // a static libc makes syscalls from many places
+  RecordProperty("sites_found", static_cast<int>(found));
+  RecordProperty("sites_linear_sweep", static_cast<int>(swept));
 }
 
 }  // namespace

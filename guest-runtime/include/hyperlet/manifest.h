@@ -14,7 +14,9 @@
 //     desc = uint32 version (kSitesVersion), uint32 count,
 //            then count uint64 link-time virtual addresses of `syscall`
 //            instructions (before any static-pie load bias), ascending.
-//     With it, the loader need not decode the binary at boot.
+//     With it, the loader need not decode the binary at boot. Version 1 tables
+//     came from a linear sweep that took `0f 05` bytes in data for syscalls;
+//     they are ignored (the loader analyses the code itself), never trusted.
 #pragma once
 
 #include <stdint.h>
@@ -24,7 +26,8 @@ namespace hyperlet::manifest {
 inline constexpr char kNoteName[] = "hyperlet";  // namesz 9 including the NUL
 inline constexpr uint32_t kNoteManifest = 1;
 inline constexpr uint32_t kNoteSyscallSites = 2;
-inline constexpr uint32_t kSitesVersion = 1;
+inline constexpr uint32_t kSitesVersion = 2;
+inline constexpr uint32_t kSitesVersionLinearSweep = 1;  // ignored when read
 inline constexpr char kManifestSection[] = ".note.hyperlet.manifest";
 inline constexpr char kSitesSection[] = ".note.hyperlet.sites";
 
