@@ -34,7 +34,9 @@ class SyscallSites : public ::testing::Test {
   ProcessResult run_trapped(const std::vector<std::string>& app) const {
     std::vector<std::string> argv = {kHyperlet, "run", "--stats", "--syscall-entry", "trap"};
     argv.insert(argv.end(), app.begin(), app.end());
-    return run_process(argv, {.extra_environment = {"XDG_CACHE_HOME=" + cache_.string()}});
+    ProcessOptions options;
+    options.extra_environment = {"XDG_CACHE_HOME=" + cache_.string()};
+    return run_process(argv, options);
   }
 
   std::filesystem::path cache_;
