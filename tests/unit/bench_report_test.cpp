@@ -91,7 +91,7 @@ DensityReport sample_density() {
   DensityMode cold;
   cold.name = "cold";
   cold.command = "hyperlet run app";
-  cold.vms = {{100, 5.0, 4000, 10}, {101, 8.0, 4200, 10}};
+  cold.vms = {{100, 5.0, 4000, 10, std::nullopt}, {101, 8.0, 4200, 10, std::nullopt}};
   cold.all_idle_ms = 10;
   cold.bench_fds_before = 4;
   cold.bench_fds_after = 4;
