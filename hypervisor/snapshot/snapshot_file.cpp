@@ -223,8 +223,8 @@ Result<File> File::open(const std::string& path, const std::string& machine) {
     if (mapped == MAP_FAILED) {
       return fail(ExitStatus::kBadImage, "cannot read the snapshot {}: {}", path, std::strerror(errno));
     }
-    const Mapping pages(mapped, header.pages.size);
-    pages_checksum = checksum(std::span<const std::byte>(pages.data(), header.pages.size));
+    const Mapping page_data(mapped, header.pages.size);
+    pages_checksum = checksum(std::span<const std::byte>(page_data.data(), header.pages.size));
   }
   if (pages_checksum != header.pages.checksum) return refuse("its guest pages are corrupt (checksum mismatch)");
   file.pages_offset_ = header.pages.offset;

@@ -155,17 +155,18 @@ TEST_F(Bench, DensityStartsMeasuresAndStopsEveryVm) {
 // port, and a VM restored from the snapshot reports the pages it wrote itself.
 TEST_F(Bench, DensityRunsAServerOnePortPerVm) {
   TempDir dir("hyperlet-bench-density-http");
-  fs::create_directories(dir / "www");
-  std::ofstream(dir / "www" / "index.html") << "hello\n";
+  const std::string www = dir / "www";
+  fs::create_directories(www);
+  std::ofstream(www + "/index.html") << "hello\n";
   const std::string app = dir / "density_http_server";
   fs::copy_file(HYPERLET_HTTP_SERVER_SAMPLE, app);
   // Three consecutive free ports: the first one free, and the two after it tried by the VMs.
   const int first_port = free_port();
   const std::string json_path = dir / "density.json";
-  const auto result = run_process({kHyperlet, "bench", "density", "3", "--json", json_path,
-                                   "--run-option=--volume=" + (dir / "www").string() + ":/www:ro", "--publish-each",
-                                   "127.0.0.1:" + std::to_string(first_port) + ":8080", app},
-                                  minute_timeout());
+  const auto result =
+      run_process({kHyperlet, "bench", "density", "3", "--json", json_path, "--run-option=--volume=" + www + ":/www:ro",
+                   "--publish-each", "127.0.0.1:" + std::to_string(first_port) + ":8080", app},
+                  minute_timeout());
   if (result.status != 0 && result.err.find("Address already in use") != std::string::npos) {
     GTEST_SKIP() << "a port after " << first_port << " was taken meanwhile: " << result.err;
   }
