@@ -17,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -25,6 +26,7 @@
 #include "cli/bench_guests.h"
 #include "cli/bench_plot.h"
 #include "cli/bench_report.h"
+#include "snapshot/snapshot_file.h"
 
 #ifndef HYPERLET_VERSION
 #define HYPERLET_VERSION "unknown"
@@ -224,11 +226,13 @@ bool restore_available(const std::string& hyperlet) {
 
 // A snapshot of APP for the restored baselines; an error is the reason to skip them.
 Result<std::string> make_snapshot(const std::string& hyperlet, const BenchOptions& options,
-                                  const std::filesystem::path& directory) {
+                                  const std::filesystem::path& directory,
+                                  const std::vector<std::string>& more_run_options = {}) {
   const std::string file = (directory / "app.snapshot").string();
   // Every option before APP: whatever follows APP is the app's.
   std::vector<std::string> argv = {hyperlet, "snapshot", "-o", file};
   argv.insert(argv.end(), options.snapshot_options.begin(), options.snapshot_options.end());
+  argv.insert(argv.end(), more_run_options.begin(), more_run_options.end());
   argv.insert(argv.end(), options.run_options.begin(), options.run_options.end());
   argv.insert(argv.end(), {options.app, "--"});
   argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
@@ -511,6 +515,16 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
   return emit(report, options);
 }
 
+// Where VMs restored from `path` have their guest memory (bench_density.h);
+// nullopt for a snapshot without pages or one this build cannot read.
+std::optional<SnapshotMapping> snapshot_mapping(const std::string& path) {
+  auto file = snapshot::File::open(path, "");
+  struct stat identity {};
+  if (!file || file->contents().runs.empty() || ::stat(path.c_str(), &identity) != 0) return std::nullopt;
+  return SnapshotMapping{identity.st_ino, file->pages_offset(),
+                         file->contents().runs.front().first_page * snapshot::kPage, file->contents().memory_size};
+}
+
 int bench_density(const BenchOptions& options, int argc, char** argv) {
   const std::string hyperlet = measured_hyperlet(options);
   DensityReport report;
@@ -522,23 +536,32 @@ int bench_density(const BenchOptions& options, int argc, char** argv) {
   cold.insert(cold.end(), {options.app, "--"});
   cold.insert(cold.end(), options.arguments.begin(), options.arguments.end());
 
+  std::function<std::vector<std::string>(int)> options_for_vm;
+  std::vector<std::string> snapshot_publish;
+  if (!options.publish_each.empty()) {
+    auto each = parse_publish_each(options.publish_each, options.vm_count);
+    if (!each) return report_error(each.error());
+    options_for_vm = [each = *each](int vm) { return std::vector<std::string>{"--publish", each.rule_for(vm)}; };
+    // The snapshot's run ends before any VM starts: it may use the first VM's port.
+    snapshot_publish = options_for_vm(0);
+  }
+
   TempDir temp;
-  std::vector<std::pair<std::string, std::vector<std::string>>> modes = {{"cold", cold}};
+  std::vector<DensityCommand> modes = {{"cold", cold, options_for_vm, std::nullopt}};
   if (!restore_available(hyperlet)) {
     report.skipped.push_back({"restored", "this hyperlet has no `run --restore` yet"});
-  } else if (auto snapshot = make_snapshot(hyperlet, options, temp.path())) {
+  } else if (auto snapshot = make_snapshot(hyperlet, options, temp.path(), snapshot_publish)) {
     std::vector<std::string> restored = {hyperlet, "run", "--restore", *snapshot};
     const std::vector<std::string> restore_options = restore_run_options(options.run_options);
     restored.insert(restored.end(), restore_options.begin(), restore_options.end());
-    modes.emplace_back("restored", restored);
+    modes.push_back({"restored", restored, options_for_vm, snapshot_mapping(*snapshot)});
   } else {
     report.skipped.push_back({"restored", snapshot.error().message});
   }
   const CpuUse cpu_use;
-  for (const auto& [name, vm_argv] : modes) {
-    Progress progress(fmt::format("{} VMs idle", name));
-    auto mode =
-        run_density(name, vm_argv, options.vm_count, [&](int idle, int count) { progress.update(idle, count); });
+  for (const DensityCommand& command : modes) {
+    Progress progress(fmt::format("{} VMs idle", command.name));
+    auto mode = run_density(command, options.vm_count, [&](int idle, int count) { progress.update(idle, count); });
     if (!mode) return report_error(mode.error());
     report.modes.push_back(std::move(*mode));
   }
@@ -573,9 +596,10 @@ void add_output_options(CLI::App& command, BenchOptions& options, bool density) 
                              : "Also write the results as JSON: per baseline its command, count, median, p90, p99, "
                                "min, max, mean, p25, p75, every sample, ratio to the reference, guest pages touched; "
                                "skipped baselines and why; the machine's state");
-  command.add_option("--csv", options.csv_path,
-                     density ? "Also write one CSV row per VM: mode,vm,pid,start_ms,pss_kib,fds"
-                             : "Also write one CSV row per sample: benchmark,baseline,run,value,unit");
+  command.add_option(
+      "--csv", options.csv_path,
+      density ? "Also write one CSV row per VM: mode,vm,pid,start_ms,pss_kib,fds,guest_written_kib (restored VMs)"
+              : "Also write one CSV row per sample: benchmark,baseline,run,value,unit");
   command.add_option("--plot", options.plot_path,
                      density ? "Also draw each VM's PSS per mode as an SVG chart"
                              : "Also draw the distributions as an SVG chart: a row per baseline, a dot per run, box "
@@ -641,6 +665,12 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char
   add_app_arguments(*density, options);
   add_output_options(*density, options, /*density=*/true);
   add_snapshot_options(*density, options);
+  density
+      ->add_option("--publish-each", options.publish_each,
+                   "For a server app: [HOST_ADDR:]FIRST_HOST_PORT:GUEST_PORT[/tcp|/udp] publishes GUEST_PORT of VM i "
+                   "(from 0) at FIRST_HOST_PORT + i, so that N copies can listen at once (the snapshot's run uses "
+                   "the first port)")
+      ->allow_extra_args(false);
   CLI::App* compare = bench->add_subcommand(
       "compare",
       "Everything at once, interleaved: native, unshare namespace container, runc container (when "

@@ -19,6 +19,7 @@ struct BenchOptions {
   int vm_count = 0;                           // bench density N
   std::vector<std::string> run_options;       // passed to every `hyperlet run` (and `snapshot`)
   std::vector<std::string> snapshot_options;  // passed only to `hyperlet snapshot` (e.g. --at-syscall)
+  std::string publish_each;                   // bench density: a --publish rule whose host port counts up per VM
   std::string hyperlet;                       // the hyperlet binary measured; "" = this one
   int runs = 30;
   int warmup = 3;

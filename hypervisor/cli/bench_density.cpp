@@ -18,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "core/unique_fd.h"
+#include "devices/network_policy.h"
 
 extern char** environ;
 
@@ -176,13 +178,75 @@ std::optional<std::uint64_t> parse_pss_kib(const std::string& smaps_rollup) {
   return std::nullopt;
 }
 
-Result<DensityMode> run_density(const std::string& name, const std::vector<std::string>& argv, int count,
+std::string PublishEach::rule_for(int vm) const {
+  return fmt::format("{}{}{}", before_host_port, first_host_port + static_cast<std::uint32_t>(vm), after_host_port);
+}
+
+Result<PublishEach> parse_publish_each(const std::string& text, int count) {
+  auto rule = parse_publish_rule(text);
+  if (!rule) return fail(ExitStatus::kUsage, "--publish-each: {}", rule.error().message);
+  // The text is valid, so its last two ':'-separated fields before any
+  // "/tcp" or "/udp" are the host and guest ports.
+  const std::size_t slash = text.rfind('/');
+  const std::size_t guest_colon = text.rfind(':', slash == std::string::npos ? std::string::npos : slash - 1);
+  const std::size_t host_colon = guest_colon == 0 ? std::string::npos : text.rfind(':', guest_colon - 1);
+  PublishEach each;
+  each.before_host_port = host_colon == std::string::npos ? "" : text.substr(0, host_colon + 1);
+  each.first_host_port = rule->host_port;
+  each.after_host_port = text.substr(guest_colon);
+  const std::uint64_t last_port = std::uint64_t{rule->host_port} + static_cast<std::uint64_t>(count) - 1;
+  if (last_port > 65535) {
+    return fail(ExitStatus::kUsage, "--publish-each {}: {} VMs from host port {} need ports up to {}, past 65535", text,
+                count, rule->host_port, last_port);
+  }
+  return each;
+}
+
+std::optional<std::uint64_t> guest_written_kib(const std::string& smaps, const SnapshotMapping& snapshot) {
+  struct Area {
+    std::uint64_t start = 0, end = 0, anonymous_kib = 0;
+  };
+  std::vector<Area> areas;
+  std::optional<std::uint64_t> guest_base;
+  std::istringstream lines(smaps);
+  std::string line;
+  while (std::getline(lines, line)) {
+    unsigned long long start = 0, end = 0, offset = 0, inode = 0, kib = 0;
+    char permissions[8] = {};
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &start, &end, permissions, &offset, &major, &minor,
+                    &inode) == 7) {
+      areas.push_back(Area{start, end, 0});
+      if (inode == snapshot.inode && offset == snapshot.pages_offset && std::string_view(permissions) == "rw-p" &&
+          start >= snapshot.first_run_address) {
+        guest_base = start - snapshot.first_run_address;
+      }
+    } else if (!areas.empty() && std::sscanf(line.c_str(), "Anonymous: %llu kB", &kib) == 1) {
+      areas.back().anonymous_kib = kib;
+    }
+  }
+  if (!guest_base) return std::nullopt;
+  std::uint64_t written = 0;
+  for (const Area& area : areas) {
+    if (area.start >= *guest_base && area.end <= *guest_base + snapshot.memory_size) written += area.anonymous_kib;
+  }
+  return written;
+}
+
+Result<DensityMode> run_density(const DensityCommand& command, int count,
                                 const std::function<void(int idle, int count)>& progress) {
   DensityMode mode;
-  mode.name = name;
-  std::string command;
-  for (const std::string& word : argv) command += (command.empty() ? "" : " ") + word;
-  mode.command = command;
+  mode.name = command.name;
+  auto argv_of_vm = [&](int vm) {
+    std::vector<std::string> argv = command.argv;
+    if (command.options_for_vm && argv.size() >= 2) {
+      const std::vector<std::string> own = command.options_for_vm(vm);
+      argv.insert(argv.begin() + 2, own.begin(), own.end());
+    }
+    return argv;
+  };
+  // The first VM's command stands for all.
+  for (const std::string& word : argv_of_vm(0)) mode.command += (mode.command.empty() ? "" : " ") + word;
   // Reapers outlive their hyperlet by a moment; as subreaper this process
   // inherits and reaps them, so nothing started here outlives the command.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -198,9 +262,6 @@ Result<DensityMode> run_density(const std::string& name, const std::vector<std::
     UniqueFd stdin_read(stdin_pipe[0]);
     UniqueFd stdin_write(stdin_pipe[1]);  // held open, never written: the apps' reads of stdin wait
     UniqueFd error_output(::memfd_create("density-stderr", MFD_CLOEXEC));
-    std::vector<char*> words;
-    for (const std::string& word : argv) words.push_back(const_cast<char*>(word.c_str()));
-    words.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, stdin_read.get(), 0);
@@ -209,6 +270,10 @@ Result<DensityMode> run_density(const std::string& name, const std::vector<std::
 
     const Clock::time_point start = Clock::now();
     for (int i = 0; i < count && failure.empty(); ++i) {
+      const std::vector<std::string> vm_argv = argv_of_vm(i);
+      std::vector<char*> words;
+      for (const std::string& word : vm_argv) words.push_back(const_cast<char*>(word.c_str()));
+      words.push_back(nullptr);
       pid_t pid = 0;
       const int error = posix_spawn(&pid, words[0], &actions, nullptr, words.data(), environ);
       if (error != 0) {
@@ -222,7 +287,8 @@ Result<DensityMode> run_density(const std::string& name, const std::vector<std::
     posix_spawn_file_actions_destroy(&actions);
 
     int idle = 0;
-    const auto deadline = start + std::chrono::seconds(60 + count / 10);
+    const std::chrono::seconds time_allowed(60 + count / 10);
+    const auto deadline = start + time_allowed;
     while (failure.empty() && idle < static_cast<int>(vms.size())) {
       for (Started& vm : vms) {
         if (vm.idle) continue;
@@ -253,7 +319,8 @@ Result<DensityMode> run_density(const std::string& name, const std::vector<std::
         }
       }
       if (progress) progress(idle, count);
-      if (Clock::now() > deadline) failure = fmt::format("only {} of {} VMs were idle after 60 s", idle, count);
+      if (Clock::now() > deadline)
+        failure = fmt::format("only {} of {} VMs were idle after {} s", idle, count, time_allowed.count());
       if (failure.empty() && idle < static_cast<int>(vms.size())) {
         std::this_thread::sleep_for(std::chrono::microseconds(500));
       }
@@ -261,8 +328,13 @@ Result<DensityMode> run_density(const std::string& name, const std::vector<std::
     if (failure.empty()) {
       mode.all_idle_ms = 0;
       for (const Started& vm : vms) mode.all_idle_ms = std::max(mode.all_idle_ms, vm.start_ms);
+      mode.host_memory_used_while_idle_kib = available_before - mem_available_kib();
       for (Started& vm : vms) {
         DensityVm measured = measure(vm.pid);
+        if (command.snapshot) {
+          measured.guest_written_kib =
+              guest_written_kib(read_text(fmt::format("/proc/{}/smaps", vm.pid)), *command.snapshot);
+        }
         measured.start_ms = vm.start_ms;
         vm.reapers = child_processes(vm.pid);
         mode.vms.push_back(measured);
@@ -289,7 +361,7 @@ Result<DensityMode> run_density(const std::string& name, const std::vector<std::
   } while (Clock::now() - settling < std::chrono::seconds(5));
   mode.memory_settle_ms = ms_since(settling);
   mode.bench_fds_after = own_fds();
-  if (!failure.empty()) return fail(ExitStatus::kUsage, "bench density ({}): {}", name, failure);
+  if (!failure.empty()) return fail(ExitStatus::kUsage, "bench density ({}): {}", command.name, failure);
   return mode;
 }
 

@@ -158,6 +158,31 @@ std::uint64_t total_pss_kib(const DensityMode& mode) {
   return total;
 }
 
+// Per VM restored from a snapshot: PSS beyond the guest pages it wrote itself.
+std::vector<double> written_values(const DensityMode& mode) {
+  std::vector<double> values;
+  for (const DensityVm& vm : mode.vms) {
+    if (vm.guest_written_kib) values.push_back(static_cast<double>(*vm.guest_written_kib));
+  }
+  return values;
+}
+
+std::vector<double> pss_beyond_written_values(const DensityMode& mode) {
+  std::vector<double> values;
+  for (const DensityVm& vm : mode.vms) {
+    if (vm.guest_written_kib) {
+      values.push_back(static_cast<double>(vm.pss_kib) - static_cast<double>(*vm.guest_written_kib));
+    }
+  }
+  return values;
+}
+
+double used_while_idle_per_vm_kib(const DensityMode& mode) {
+  return mode.vms.empty()
+             ? 0.0
+             : static_cast<double>(mode.host_memory_used_while_idle_kib) / static_cast<double>(mode.vms.size());
+}
+
 std::uint64_t total_fds(const DensityMode& mode) {
   std::uint64_t total = 0;
   for (const DensityVm& vm : mode.vms) total += vm.fds;
@@ -182,6 +207,19 @@ std::string format_text(const DensityReport& report) {
         mode.all_idle_ms, mode.vms.empty() ? 0.0 : static_cast<double>(fds) / static_cast<double>(mode.vms.size()), fds,
         after);
   }
+  for (const DensityMode& mode : report.modes) {
+    out += fmt::format("  {}: MemAvailable {:.1f} MiB lower while all were idle ({:.0f} KiB per VM)", mode.name,
+                       static_cast<double>(mode.host_memory_used_while_idle_kib) / 1024.0,
+                       used_while_idle_per_vm_kib(mode));
+    if (const std::vector<double> written = written_values(mode); !written.empty()) {
+      const Summary beyond = summarize(pss_beyond_written_values(mode));
+      out += fmt::format(
+          "; guest pages each VM wrote: {:.0f} KiB median, {:.0f} max; PSS beyond them: {:.0f} KiB median, "
+          "{:.0f} max",
+          summarize(written).median, summarize(written).max, beyond.median, beyond.max);
+    }
+    out += "\n";
+  }
   for (const DensityMode& mode : report.modes) out += fmt::format("  {}: {}\n", mode.name, mode.command);
   append_skipped_and_notes(out, report.skipped, report.notes);
   return out;
@@ -198,7 +236,9 @@ nlohmann::json to_json(const DensityReport& report) {
     const Summary pss = summarize(pss_values(mode));
     nlohmann::json vms = nlohmann::json::array();
     for (const DensityVm& vm : mode.vms) {
-      vms.push_back({{"pid", vm.pid}, {"start_ms", vm.start_ms}, {"pss_kib", vm.pss_kib}, {"fds", vm.fds}});
+      nlohmann::json one = {{"pid", vm.pid}, {"start_ms", vm.start_ms}, {"pss_kib", vm.pss_kib}, {"fds", vm.fds}};
+      if (vm.guest_written_kib) one["guest_written_kib"] = *vm.guest_written_kib;
+      vms.push_back(std::move(one));
     }
     json["modes"].push_back({
         {"name", mode.name},
@@ -215,7 +255,16 @@ nlohmann::json to_json(const DensityReport& report) {
         {"bench_fds_after", mode.bench_fds_after},
         {"mem_available_delta_kib", mode.host_memory_available_delta_kib},
         {"memory_settle_ms", mode.memory_settle_ms},
+        {"mem_available_used_while_idle_kib", mode.host_memory_used_while_idle_kib},
     });
+    if (const std::vector<double> written = written_values(mode); !written.empty()) {
+      const Summary summary = summarize(written);
+      const Summary beyond = summarize(pss_beyond_written_values(mode));
+      json["modes"].back()["guest_written_kib_per_vm"] = {
+          {"median", summary.median}, {"p90", summary.p90}, {"min", summary.min}, {"max", summary.max}};
+      json["modes"].back()["pss_beyond_written_kib_per_vm"] = {
+          {"median", beyond.median}, {"p90", beyond.p90}, {"min", beyond.min}, {"max", beyond.max}};
+    }
   }
   json["skipped"] = nlohmann::json::array();
   for (const SkippedBaseline& skip : report.skipped) {
@@ -225,12 +274,12 @@ nlohmann::json to_json(const DensityReport& report) {
 }
 
 std::string to_csv(const DensityReport& report) {
-  std::string out = "mode,vm,pid,start_ms,pss_kib,fds\n";
+  std::string out = "mode,vm,pid,start_ms,pss_kib,fds,guest_written_kib\n";
   for (const DensityMode& mode : report.modes) {
     for (std::size_t i = 0; i < mode.vms.size(); ++i) {
       const DensityVm& vm = mode.vms[i];
-      out +=
-          fmt::format("{},{},{},{:.3f},{},{}\n", csv_field(mode.name), i + 1, vm.pid, vm.start_ms, vm.pss_kib, vm.fds);
+      out += fmt::format("{},{},{},{:.3f},{},{},{}\n", csv_field(mode.name), i + 1, vm.pid, vm.start_ms, vm.pss_kib,
+                         vm.fds, vm.guest_written_kib ? std::to_string(*vm.guest_written_kib) : "");
     }
   }
   return out;

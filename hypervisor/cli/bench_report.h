@@ -61,6 +61,9 @@ struct DensityVm {
   double start_ms = 0;        // from spawning the first VM to this one being idle
   std::uint64_t pss_kib = 0;  // hyperlet + its teardown reaper, each address space once
   std::uint64_t fds = 0;      // open fds of hyperlet + its reaper
+  // Private pages in the VM's guest memory: what the guest (or hyperlet for it)
+  // wrote. Known for VMs restored from a snapshot, whose other pages are the file's.
+  std::optional<std::uint64_t> guest_written_kib;
 };
 
 struct DensityMode {
@@ -71,6 +74,9 @@ struct DensityMode {
   double stop_ms = 0;                                // SIGTERM to all to the last reaped
   std::uint64_t leftover_processes = 0;              // hyperlet or reaper processes alive after stopping
   std::int64_t host_memory_available_delta_kib = 0;  // MemAvailable after stopping − before starting
+  // MemAvailable before starting − while all were idle: also the kernel's part
+  // (KVM, page tables, tasks), and whatever else the machine did meanwhile.
+  std::int64_t host_memory_used_while_idle_kib = 0;
   double memory_settle_ms = 0;  // how long after stopping that was read (≤ 5 s, sooner once within 2 MiB)
   std::uint64_t bench_fds_before = 0;
   std::uint64_t bench_fds_after = 0;
@@ -88,7 +94,7 @@ struct DensityReport {
 double start_rate_per_second(const DensityMode& mode);
 std::string format_text(const DensityReport& report);
 nlohmann::json to_json(const DensityReport& report);
-// One row per VM: mode,vm,pid,start_ms,pss_kib,fds.
+// One row per VM: mode,vm,pid,start_ms,pss_kib,fds,guest_written_kib (empty when unknown).
 std::string to_csv(const DensityReport& report);
 
 }  // namespace hyperlet::bench

@@ -113,6 +113,8 @@ class File {
   const Contents& contents() const { return contents_; }
   // Maps every stored page copy-on-write over guest memory.
   Result<void> map_pages(GuestMemory& memory) const;
+  // Where in the file the first page run's bytes begin (the rest follow in order).
+  std::uint64_t pages_offset() const { return pages_offset_; }
 
   // For resetting VMs to this snapshot (reset_pages): maps the page data
   // read-only once, shared by every VM restored from this File.

@@ -151,6 +151,47 @@ TEST_F(Bench, DensityStartsMeasuresAndStopsEveryVm) {
   EXPECT_EQ(processes_mentioning(app), 0) << "a VM outlived bench density";
 }
 
+// Many copies of a server: each VM publishes the guest port at its own host
+// port, and a VM restored from the snapshot reports the pages it wrote itself.
+TEST_F(Bench, DensityRunsAServerOnePortPerVm) {
+  TempDir dir("hyperlet-bench-density-http");
+  const std::string www = dir / "www";
+  fs::create_directories(www);
+  std::ofstream(www + "/index.html") << "hello\n";
+  const std::string app = dir / "density_http_server";
+  fs::copy_file(HYPERLET_HTTP_SERVER_SAMPLE, app);
+  // Three consecutive free ports: the first one free, and the two after it tried by the VMs.
+  const int first_port = free_port();
+  const std::string json_path = dir / "density.json";
+  const auto result =
+      run_process({kHyperlet, "bench", "density", "3", "--json", json_path, "--run-option=--volume=" + www + ":/www:ro",
+                   "--publish-each", "127.0.0.1:" + std::to_string(first_port) + ":8080", app},
+                  minute_timeout());
+  if (result.status != 0 && result.err.find("Address already in use") != std::string::npos) {
+    GTEST_SKIP() << "a port after " << first_port << " was taken meanwhile: " << result.err;
+  }
+  ASSERT_EQ(result.status, 0) << describe(result);
+  const nlohmann::json json = read_json(json_path);
+  ASSERT_TRUE(json.is_object()) << read_file(json_path);
+  for (const auto& mode : json["modes"]) {
+    SCOPED_TRACE(mode["name"].get<std::string>());
+    ASSERT_EQ(mode["vms"].size(), 3U);
+    EXPECT_NE(mode["command"].get<std::string>().find("--publish 127.0.0.1:" + std::to_string(first_port) + ":8080"),
+              std::string::npos);
+    EXPECT_EQ(mode["leftover_processes"], 0);
+    if (mode["name"] == "restored") {
+      for (const auto& vm : mode["vms"]) {
+        ASSERT_TRUE(vm.contains("guest_written_kib")) << vm.dump();
+        // It wrote something (its stack, the clock page) and far less than all it has.
+        EXPECT_GT(vm["guest_written_kib"].get<int>(), 0);
+        EXPECT_LT(vm["guest_written_kib"].get<int>(), vm["pss_kib"].get<int>());
+      }
+      EXPECT_TRUE(mode.contains("pss_beyond_written_kib_per_vm"));
+    }
+  }
+  EXPECT_EQ(processes_mentioning(app), 0) << "a VM outlived bench density";
+}
+
 TEST_F(Bench, HypercallReportsRatioToTheRawExit) {
   TempDir dir("hyperlet-bench-hypercall");
   const std::string json_path = dir / "hypercall.json";

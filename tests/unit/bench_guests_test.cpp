@@ -86,5 +86,40 @@ TEST(BenchParsers, DensityProcFiles) {
   EXPECT_FALSE(parse_pss_kib("Rss: 9000 kB\n"));
 }
 
+TEST(BenchParsers, PublishEachCountsTheHostPortUpPerVm) {
+  auto plain = parse_publish_each("20000:8080", 1000);
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain->rule_for(0), "20000:8080");
+  EXPECT_EQ(plain->rule_for(999), "20999:8080");
+  auto address = parse_publish_each("127.0.0.1:30000:53/udp", 10);
+  ASSERT_TRUE(address) << address.error().message;
+  EXPECT_EQ(address->rule_for(9), "127.0.0.1:30009:53/udp");
+  auto v6 = parse_publish_each("[::1]:40000:8080", 2);
+  ASSERT_TRUE(v6) << v6.error().message;
+  EXPECT_EQ(v6->rule_for(1), "[::1]:40001:8080");
+  EXPECT_FALSE(parse_publish_each("65000:8080", 1000));  // the last VM's port would be past 65535
+  EXPECT_TRUE(parse_publish_each("65000:8080", 536));
+  EXPECT_FALSE(parse_publish_each("8080", 2));
+}
+
+// /proc/PID/smaps of a restored VM: guest memory at 0x7f0000000000 (8 MiB),
+// the snapshot's first run (file offset 0x3000) at guest page 0x10.
+TEST(BenchParsers, GuestWrittenCountsPrivatePagesInGuestMemoryOnly) {
+  const std::string smaps =
+      "55d000000000-55d000100000 rw-p 00000000 00:00 0 [heap]\n"
+      "Anonymous:           900 kB\n"
+      "7f0000000000-7f0000010000 rw-p 00000000 00:00 0 \n"
+      "Anonymous:            12 kB\n"
+      "7f0000010000-7f0000030000 rw-p 00003000 fd:01 4242 /tmp/app.snapshot\n"
+      "Anonymous:            40 kB\n"
+      "7f0000030000-7f0000800000 rw-p 00000000 00:00 0 \n"
+      "Anonymous:             8 kB\n"
+      "7f0000900000-7f0000a00000 r--p 00003000 fd:01 4242 /tmp/app.snapshot\n"
+      "Anonymous:             0 kB\n";
+  const SnapshotMapping snapshot{4242, 0x3000, 0x10000, 8 << 20};
+  EXPECT_EQ(guest_written_kib(smaps, snapshot), 60U);
+  EXPECT_FALSE(guest_written_kib(smaps, SnapshotMapping{4243, 0x3000, 0x10000, 8 << 20}));
+}
+
 }  // namespace
 }  // namespace hyperlet::bench

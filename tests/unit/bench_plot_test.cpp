@@ -93,7 +93,7 @@ TEST(BenchPlot, DensityPlotIsWellFormed) {
   report.vm_count = 2;
   DensityMode cold;
   cold.name = "cold";
-  cold.vms = {{1, 5, 4000, 10}, {2, 6, 4100, 10}};
+  cold.vms = {{1, 5, 4000, 10, std::nullopt}, {2, 6, 4100, 10, std::nullopt}};
   cold.all_idle_ms = 10;
   report.modes.push_back(cold);
   const ParsedSvg parsed = parse_svg(render_svg(plot_of(report)));

@@ -91,7 +91,7 @@ DensityReport sample_density() {
   DensityMode cold;
   cold.name = "cold";
   cold.command = "hyperlet run app";
-  cold.vms = {{100, 5.0, 4000, 10}, {101, 8.0, 4200, 10}};
+  cold.vms = {{100, 5.0, 4000, 10, std::nullopt}, {101, 8.0, 4200, 10, std::nullopt}};
   cold.all_idle_ms = 10;
   cold.bench_fds_before = 4;
   cold.bench_fds_after = 4;
@@ -109,10 +109,33 @@ TEST(BenchReport, DensityRateTotalsAndShapes) {
   EXPECT_EQ(json["modes"][0]["leftover_processes"], 0);
   EXPECT_EQ(json["modes"][0]["vms"].size(), 2U);
   const std::string csv = to_csv(report);
-  EXPECT_EQ(csv, "mode,vm,pid,start_ms,pss_kib,fds\ncold,1,100,5.000,4000,10\ncold,2,101,8.000,4200,10\n");
+  EXPECT_EQ(
+      csv,
+      "mode,vm,pid,start_ms,pss_kib,fds,guest_written_kib\ncold,1,100,5.000,4000,10,\ncold,2,101,8.000,4200,10,\n");
   const std::string text = format_text(report);
   EXPECT_NE(text.find("200 /s"), std::string::npos) << text;
   EXPECT_NE(text.find("0 left running"), std::string::npos) << text;
+}
+
+TEST(BenchReport, DensityRestoredVmsShowPssBeyondTheirOwnPages) {
+  DensityReport report = sample_density();
+  DensityMode restored;
+  restored.name = "restored";
+  restored.vms = {{200, 3.0, 500, 12, 100}, {201, 4.0, 700, 12, 200}, {202, 5.0, 900, 12, 300}};
+  restored.all_idle_ms = 5;
+  restored.host_memory_used_while_idle_kib = 3000;
+  report.modes.push_back(restored);
+  const nlohmann::json json = to_json(report);
+  EXPECT_FALSE(json["modes"][0].contains("pss_beyond_written_kib_per_vm"));
+  EXPECT_FALSE(json["modes"][0]["vms"][0].contains("guest_written_kib"));
+  EXPECT_DOUBLE_EQ(json["modes"][1]["guest_written_kib_per_vm"]["median"].get<double>(), 200);
+  EXPECT_DOUBLE_EQ(json["modes"][1]["pss_beyond_written_kib_per_vm"]["median"].get<double>(), 500);
+  EXPECT_DOUBLE_EQ(json["modes"][1]["pss_beyond_written_kib_per_vm"]["max"].get<double>(), 600);
+  EXPECT_EQ(json["modes"][1]["mem_available_used_while_idle_kib"], 3000);
+  EXPECT_NE(to_csv(report).find("restored,3,202,5.000,900,12,300\n"), std::string::npos);
+  const std::string text = format_text(report);
+  EXPECT_NE(text.find("PSS beyond them: 500 KiB median"), std::string::npos) << text;
+  EXPECT_NE(text.find("(1000 KiB per VM)"), std::string::npos) << text;
 }
 
 }  // namespace
