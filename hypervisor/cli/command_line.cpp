@@ -94,6 +94,7 @@ std::optional<std::string> command_word_problem(const CLI::App& app, int argc, c
   for (const CLI::App* command : commands) command_names.push_back(command->get_name());
   // A command's options written before the command: their words, values included.
   std::vector<std::string> misplaced;
+  std::string first_misplaced;  // its name, "-m" of "-m64M"
   std::size_t index = 0;
   for (; index < words.size() && is_option_word(words[index]); ++index) {
     const std::string& word = words[index];
@@ -113,6 +114,7 @@ std::optional<std::string> command_word_problem(const CLI::App& app, int argc, c
       return fmt::format("unknown option '{}'{}; a command's options go after the command (see hyperlet --help)", typed,
                          guess ? fmt::format(" (did you mean {}?)", *guess) : "");
     }
+    if (misplaced.empty()) first_misplaced = option_name(*owner, word);
     misplaced.push_back(word);
     if (takes_next_word(*owner, word) && index + 1 < words.size()) misplaced.push_back(words[++index]);
   }
@@ -135,7 +137,7 @@ std::optional<std::string> command_word_problem(const CLI::App& app, int argc, c
   return fmt::format(
       "{} is an option of `hyperlet {}` and must come after the command, before APP (hyperlet's own options "
       "are only --help and --version); write: {}",
-      option_name(app, misplaced.front()), typed, fmt::join(rewritten, " "));
+      first_misplaced, typed, fmt::join(rewritten, " "));
 }
 
 std::string unknown_option_hint(const CLI::App& command, const std::vector<std::string>& words) {

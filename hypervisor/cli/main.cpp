@@ -74,42 +74,54 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                      "The static x86-64 ELF program to run. Everything after APP is the app's "
                      "argv[1..], unchanged: hyperlet's options come before APP (an optional -- may "
                      "separate APP from its arguments)");
-  command.add_option("-m,--memory", line.memory_text,
-                     "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
-                     "image's manifest, else 128M)");
+  command
+      .add_option("-m,--memory", line.memory_text,
+                  "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
+                  "image's manifest, else 128M)")
+      ->type_name("SIZE");
   command
       .add_option("-e,--env", line.env,
                   "Set an environment variable in the app: KEY=VALUE, or KEY alone for hyperlet's own value of "
                   "KEY (left out when hyperlet has none) (repeatable; wins over --env-file and the manifest). The "
                   "app sees none of hyperlet's environment otherwise")
+      ->type_name("KEY[=VALUE]")
       ->allow_extra_args(false);
   command
       .add_option("--env-file", line.env_files,
                   "Read environment variables from FILE, one KEY=VALUE or KEY per line as --env takes them; the "
                   "VALUE is the rest of the line, verbatim (no quotes or expansion); blank lines and lines "
                   "starting with # are skipped (repeatable, read in order)")
+      ->type_name("FILE")
       ->allow_extra_args(false);
   command
       .add_option("-v,--volume", line.volumes,
                   "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
                   "(repeatable). The app sees only granted directories; paths are resolved beneath "
                   "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
+      ->type_name("HOST_DIR:GUEST_DIR[:ro]")
       ->allow_extra_args(false);
-  command.add_option("-w,--workdir", line.workdir,
-                     "The app's initial working directory, an absolute guest path: a directory in a --volume, or "
-                     "one above a volume (as chdir could reach it); anything else is refused. Default: /");
-  command.add_option("--hostname", line.hostname,
-                     "What uname(2) and gethostname answer in the app: letters, digits, '-' and '.', at most 64 "
-                     "characters. Default: hyperlet");
-  command.add_option("--name", line.name,
-                     "Name this run: hyperlet's own messages start \"hyperlet[NAME]:\" and --stats shows it, so "
-                     "that runs sharing a terminal or log can be told apart (letters, digits, '_', '.', '-')");
+  command
+      .add_option("-w,--workdir", line.workdir,
+                  "The app's initial working directory, an absolute guest path: a directory in a --volume, or "
+                  "one above a volume (as chdir could reach it); anything else is refused. Default: /")
+      ->type_name("DIR");
+  command
+      .add_option("--hostname", line.hostname,
+                  "What uname(2) and gethostname answer in the app: letters, digits, '-' and '.', at most 64 "
+                  "characters. Default: hyperlet")
+      ->type_name("NAME");
+  command
+      .add_option("--name", line.name,
+                  "Name this run: hyperlet's own messages start \"hyperlet[NAME]:\" and --stats shows it, so "
+                  "that runs sharing a terminal or log can be told apart (letters, digits, '_', '.', '-')")
+      ->type_name("NAME");
   command
       .add_option("-p,--publish", line.publish,
                   "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
                   "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
                   "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
                   "any other port is EACCES")
+      ->type_name("RULE")
       ->allow_extra_args(false);
   command
       .add_option("--allow-connect", line.allow_connect,
