@@ -58,10 +58,12 @@ SplitCommandLine split_app_arguments(const std::vector<const CLI::App*>& command
     }
   }
   if (command == nullptr) return split;
+  bool ended_options = false;  // `run [OPTIONS] -- APP ...`: nothing after is hyperlet's
   for (; index < ours.size(); ++index) {
     const std::string& word = ours[index];
     if (word == "--") {
       ++index;
+      ended_options = true;
       break;
     }
     if (!word.starts_with("-")) break;
@@ -76,6 +78,7 @@ SplitCommandLine split_app_arguments(const std::vector<const CLI::App*>& command
     split.app_arguments.erase(split.app_arguments.begin());
     return split;
   }
+  if (ended_options) return split;
   for (const std::string& word : split.app_arguments) {
     if (word == "--") break;  // the app's own end of options
     // Long options only: short ones (-v, -p, -e...) are every app's flags too,

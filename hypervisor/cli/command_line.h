@@ -15,7 +15,8 @@ struct SplitCommandLine {
   std::vector<std::string> app_arguments;  // argv[1..] of the app
   bool arguments_given = false;            // anything after APP, even a lone "--"
   // hyperlet's own long options found among the app's arguments (before any "--"
-  // of theirs): they stay the app's, and earn a warning.
+  // of theirs; none when a "--" just before or after APP said the rest is the
+  // app's): they stay the app's, and earn a warning.
   std::vector<std::string> options_after_app;
 };
 

@@ -286,6 +286,13 @@ TEST_F(HyperletCli, DoubleDashAfterAppSilencesTheWarning) {
   EXPECT_EQ(result.err, "");
 }
 
+TEST_F(HyperletCli, DoubleDashBeforeAppSilencesTheWarning) {
+  const auto result = hyperlet_run({"--", program("print_args"), "--memory", "64M"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "argc=3\n[--memory]\n[64M]\n");
+  EXPECT_EQ(result.err, "");
+}
+
 TEST_F(HyperletCli, HelpAfterAppIsTheAppsWithoutWarning) {
   const auto result = hyperlet_run({program("print_args"), "--help"});
   ASSERT_EQ(result.status, 0) << describe(result);
