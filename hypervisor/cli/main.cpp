@@ -10,9 +10,13 @@
 #include <string_view>
 
 #include "cli/bench.h"
+#include "cli/command_line.h"
+#include "cli/env_file.h"
 #include "cli/inspect.h"
+#include "cli/run_names.h"
 #include "cli/units.h"
 #include "core/exit_status.h"
+#include "core/message_prefix.h"
 #include "devices/syscall_names.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
@@ -38,48 +42,14 @@ std::string exit_status_help() {
   return text;
 }
 
-// Everything after APP belongs to the app, even words that look like hyperlet's
-// options, so the split happens before CLI11 sees the command line. Which of
-// `run`'s options take a value is asked of CLI11, so the two cannot disagree.
-bool takes_value(const CLI::App& run, const std::string& word) {
-  const auto options = run.get_options([&](const CLI::Option* option) {
-    return option->nonpositional() && option->get_items_expected_min() > 0 && option->check_lname(word.substr(2));
-  });
-  return word.starts_with("--") && !options.empty();
-}
-
-std::vector<std::string> split_app_arguments(const CLI::App& run, const CLI::App& snapshot, int argc, char** argv,
-                                             std::vector<std::string>& app_arguments, bool& arguments_given) {
-  std::vector<std::string> ours(argv, argv + argc);
-  std::size_t index = 1;
-  while (index < ours.size() && ours[index] != "run" && ours[index] != "snapshot") {
-    if (!ours[index].starts_with("-")) return ours;  // not `run` or `snapshot`: let CLI11 complain
-    ++index;
-  }
-  if (index >= ours.size()) return ours;
-  const CLI::App& command = ours[index] == "run" ? run : snapshot;
-  for (++index; index < ours.size(); ++index) {
-    const std::string& word = ours[index];
-    if (word == "--") {
-      ++index;
-      break;
-    }
-    if (!word.starts_with("-")) break;
-    if (takes_value(command, word) || word == "-o") ++index;
-  }
-  if (index >= ours.size()) return ours;  // no APP: CLI11 reports it
-  app_arguments.assign(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
-  arguments_given = !app_arguments.empty();
-  if (!app_arguments.empty() && app_arguments.front() == "--") app_arguments.erase(app_arguments.begin());
-  ours.erase(ours.begin() + static_cast<std::ptrdiff_t>(index) + 1, ours.end());
-  return ours;
-}
-
 int report(const Error& error) {
   std::fflush(stdout);
-  if (!error.message.empty()) fmt::print(stderr, "hyperlet: {}\n", error.message);  // empty: a silent end (SIGPIPE)
+  // Empty: a silent end (SIGPIPE, as a shell shows it).
+  if (!error.message.empty()) fmt::print(stderr, "{}: {}\n", message_prefix(), error.message);
   return to_int(error.status);
 }
+
+int usage_error(const std::string& message) { return report(Error{ExitStatus::kUsage, message}); }
 
 // What `run` and `snapshot` share: the command line as typed, before checking.
 struct RunCommandLine {
@@ -90,7 +60,11 @@ struct RunCommandLine {
                                ? std::getenv("HYPERLET_SYSCALL_ENTRY")
                                : "auto";
   std::vector<std::string> env;
+  std::vector<std::string> env_files;
   std::vector<std::string> volumes;
+  std::string workdir;
+  std::string hostname;
+  std::string name;
   std::vector<std::string> publish;
   std::vector<std::string> allow_connect;
   bool no_seccomp = false;
@@ -101,26 +75,54 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                      "The static x86-64 ELF program to run. Everything after APP is the app's "
                      "argv[1..], unchanged: hyperlet's options come before APP (an optional -- may "
                      "separate APP from its arguments)");
-  command.add_option("--memory", line.memory_text,
-                     "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G (default: the "
-                     "image's manifest, else 128M)");
   command
-      .add_option("--env", line.env,
-                  "Set an environment variable KEY=VALUE in the app (repeatable); the app sees "
-                  "none of hyperlet's environment otherwise")
+      .add_option("-m,--memory", line.memory_text,
+                  "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
+                  "image's manifest, else 128M)")
+      ->type_name("SIZE");
+  command
+      .add_option("-e,--env", line.env,
+                  "Set an environment variable in the app: KEY=VALUE, or KEY alone for hyperlet's own value of "
+                  "KEY (left out when hyperlet has none) (repeatable; wins over --env-file and the manifest). The "
+                  "app sees none of hyperlet's environment otherwise")
+      ->type_name("KEY[=VALUE]")
       ->allow_extra_args(false);
   command
-      .add_option("--volume", line.volumes,
+      .add_option("--env-file", line.env_files,
+                  "Read environment variables from FILE, one KEY=VALUE or KEY per line as --env takes them; the "
+                  "VALUE is the rest of the line, verbatim (no quotes or expansion); blank lines and lines "
+                  "starting with # are skipped (repeatable, read in order)")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  command
+      .add_option("-v,--volume", line.volumes,
                   "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
                   "(repeatable). The app sees only granted directories; paths are resolved beneath "
                   "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
+      ->type_name("HOST_DIR:GUEST_DIR[:ro]")
       ->allow_extra_args(false);
   command
-      .add_option("--publish", line.publish,
+      .add_option("-w,--workdir", line.workdir,
+                  "The app's initial working directory, an absolute guest path: a directory in a --volume, or "
+                  "one above a volume (as chdir could reach it); anything else is refused. Default: /")
+      ->type_name("DIR");
+  command
+      .add_option("--hostname", line.hostname,
+                  "What uname(2) and gethostname answer in the app: letters, digits, '-' and '.', at most 64 "
+                  "characters. Default: hyperlet")
+      ->type_name("NAME");
+  command
+      .add_option("--name", line.name,
+                  "Name this run: hyperlet's own messages start \"hyperlet[NAME]:\" and --stats shows it, so "
+                  "that runs sharing a terminal or log can be told apart (letters, digits, '_', '.', '-')")
+      ->type_name("NAME");
+  command
+      .add_option("-p,--publish", line.publish,
                   "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
                   "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
                   "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
                   "any other port is EACCES")
+      ->type_name("RULE")
       ->allow_extra_args(false);
   command
       .add_option("--allow-connect", line.allow_connect,
@@ -166,7 +168,7 @@ int main(int argc, char** argv) {
                   "memory is mapped copy-on-write from FILE, so concurrent restores share every page they do not "
                   "write. The policy is this command line's (--volume, --publish, --allow-connect): a file or port "
                   "the app held that it does not grant ends the restore with status 125. No APP, arguments, "
-                  "--env or --memory: those come from the snapshot");
+                  "--env, --env-file, --memory, --workdir or --hostname: those come from the snapshot");
   run->add_flag("--exit-on-ready", options.exit_on_ready,
                 "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
                 "experiments)");
@@ -208,9 +210,10 @@ int main(int argc, char** argv) {
   bench::BenchOptions bench_options;
   CLI::App* bench = bench::add_bench_command(app, bench_options, argc, argv);
 
-  std::vector<std::string> app_arguments;
-  std::vector<std::string> command_line =
-      split_app_arguments(*run, *snapshot, argc, argv, app_arguments, options.arguments_given);
+  if (auto problem = command_word_problem(app, argc, argv)) return usage_error(*problem);
+  SplitCommandLine split = split_app_arguments({run, snapshot}, argc, argv);
+  std::vector<std::string>& command_line = split.ours;
+  options.arguments_given = split.arguments_given;
   // CLI11 reads "--arg=" as a missing value; an empty value is a value ("--arg" "").
   for (std::size_t i = 0; i < command_line.size(); ++i) {
     if (command_line[i].starts_with("--") && command_line[i].size() > 3 &&
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
       ++i;
     }
   }
+  const std::vector<std::string> words_in_order(command_line.begin() + 1, command_line.end());
   std::reverse(command_line.begin(), command_line.end());
   command_line.pop_back();  // CLI11 takes the arguments without the program name, reversed
   try {
@@ -227,12 +231,33 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);
     const auto parsed = app.get_subcommands();
-    fmt::print(stderr, "hyperlet: {} (see hyperlet {}--help)\n", error.what(),
+    std::string hint;
+    if (!parsed.empty()) {
+      // The words after the command's name: where a misspelt option of it would be.
+      const auto named = std::find(words_in_order.begin(), words_in_order.end(), parsed.front()->get_name());
+      if (named != words_in_order.end()) {
+        hint = unknown_option_hint(*parsed.front(), std::vector<std::string>(named + 1, words_in_order.end()));
+      }
+    }
+    fmt::print(stderr, "hyperlet: {}{} (see hyperlet {}--help)\n", error.what(), hint,
                parsed.empty() ? "" : parsed.front()->get_name() + " ");
     return to_int(ExitStatus::kUsage);
   }
+  // An option of `run` or `snapshot`, given on the command line (even as an empty value).
+  auto given = [&](const char* option) {
+    return (run->parsed() && run->count(option) > 0) || (snapshot->parsed() && snapshot->count(option) > 0);
+  };
+  if (given("--name")) {
+    if (auto problem = run_name_problem(line.name)) {
+      return usage_error(fmt::format("invalid --name '{}': {}", line.name, *problem));
+    }
+    set_run_name(line.name);
+  }
+  if (!split.options_after_app.empty()) {
+    fmt::print(stderr, "{}: {}\n", message_prefix(), options_after_app_warning(split.options_after_app));
+  }
 
-  options.arguments = std::move(app_arguments);
+  options.arguments = std::move(split.app_arguments);
 
   if (inspect->parsed()) return inspect_image(image_path, json);
   if (bench->parsed()) return bench::run_bench(*bench, bench_options, argc, argv);
@@ -262,10 +287,12 @@ int main(int argc, char** argv) {
   if (auto ok = install_stop_signals(); !ok) return report(ok.error());
   options.seccomp = !line.no_seccomp;
   if (!restore_path.empty()) {
-    // The app, its arguments, environment and memory are the snapshot's.
-    if (!options.app_path.empty() || options.arguments_given || !line.env.empty() || !line.memory_text.empty()) {
-      return report(
-          Error{ExitStatus::kUsage, "--restore takes no APP, arguments, --env or --memory: the snapshot has them"});
+    // The app, its arguments, environment, memory, working directory and host name are the snapshot's.
+    if (!options.app_path.empty() || options.arguments_given || !line.env.empty() || !line.env_files.empty() ||
+        given("--memory") || given("--workdir") || given("--hostname")) {
+      return usage_error(
+          "--restore takes no APP, arguments, --env, --env-file, --memory, --workdir or --hostname: the snapshot "
+          "has them");
     }
     if (options.exit_on_ready) {
       return report(Error{ExitStatus::kUsage, "--restore and --exit-on-ready: the snapshot is past ready()"});
@@ -300,12 +327,32 @@ int main(int argc, char** argv) {
     if (!timeout) return report(Error{ExitStatus::kUsage, "invalid --timeout: " + timeout.error()});
     options.timeout = *timeout;
   }
-  for (const std::string& variable : line.env) {
-    if (variable.find('=') == std::string::npos || variable.front() == '=') {
-      return report(Error{ExitStatus::kUsage, fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
-    }
+  // As docker run: the files first, in order, then --env; a later KEY replaces an earlier one.
+  const HostEnvironment host_environment = process_environment();
+  for (const std::string& path : line.env_files) {
+    auto variables = read_env_file(path, host_environment);
+    if (!variables) return report(variables.error());
+    options.environment.insert(options.environment.end(), variables->begin(), variables->end());
   }
-  options.environment = line.env;
+  for (const std::string& text : line.env) {
+    auto variable = resolve_env_argument(text, host_environment);
+    if (!variable) return report(variable.error());
+    if (*variable) options.environment.push_back(std::move(**variable));
+  }
+  if (given("--workdir")) {
+    if (!line.workdir.starts_with('/')) {
+      return usage_error(fmt::format("invalid --workdir '{}': must be an absolute guest path", line.workdir));
+    }
+    auto normalized = normalize_guest_path("/", line.workdir);
+    if (!normalized) return usage_error(fmt::format("invalid --workdir '{}': too long", line.workdir));
+    options.workdir = std::move(*normalized);
+  }
+  if (given("--hostname")) {
+    if (auto problem = hostname_problem(line.hostname)) {
+      return usage_error(fmt::format("invalid --hostname '{}': {}", line.hostname, *problem));
+    }
+    options.hostname = line.hostname;
+  }
   for (const std::string& text : line.volumes) {
     auto volume = parse_volume_spec(text);
     if (!volume) return report(volume.error());

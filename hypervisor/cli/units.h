@@ -10,6 +10,7 @@
 namespace hyperlet {
 
 // Bytes. Suffixes K, M, G (powers of 1024), case-insensitive, optional "iB"/"B"; bare = bytes.
+// A decimal fraction is allowed ("1.5G" = 1536M) when the result is a whole number of bytes.
 std::expected<std::uint64_t, std::string> parse_size(std::string_view text);
 
 // ns, us, ms, s, m, h; a bare number is seconds. Must be positive.

@@ -1,7 +1,10 @@
 #include "devices/volumes.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -127,6 +130,31 @@ std::vector<std::string> ancestor_entries(const std::vector<Volume>& volumes, co
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Result<void> check_working_directory(const std::vector<Volume>& volumes, const std::string& path) {
+  const GuestLocation location = locate(volumes, path);
+  if (location.kind == GuestLocation::Kind::kOutside) {
+    return fail(ExitStatus::kUsage,
+                "invalid --workdir {}: outside every --volume (the app sees only its volumes and the directories "
+                "above them; grant one with --volume HOST_DIR:{})",
+                path, path);
+  }
+  if (location.kind == GuestLocation::Kind::kAncestor) return {};
+  // Resolved as the app's own paths are: beneath the volume, so a symlink cannot leave it.
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  const std::string& relative = location.relative.empty() ? std::string(".") : location.relative;
+  const long fd = ::syscall(SYS_openat2, location.volume->dir.get(), relative.c_str(), &how, sizeof how);
+  if (fd < 0) {
+    const int error = errno;
+    return fail(ExitStatus::kUsage, "invalid --workdir {}: {} in --volume {}:{}", path,
+                error == EXDEV ? "a symlink leads out of the volume" : std::strerror(error), location.volume->host_dir,
+                location.volume->guest_dir);
+  }
+  ::close(static_cast<int>(fd));
+  return {};
 }
 
 }  // namespace hyperlet

@@ -58,6 +58,12 @@ struct GuestLocation {
 // the volumes), kOutside otherwise.
 GuestLocation locate(const std::vector<Volume>& volumes, const std::string& path);
 
+// Whether `path` (normalised, absolute) can be the app's working directory, as
+// chdir would judge it: a directory in a volume, or one above a volume; a path
+// outside every volume, missing or not a directory is ExitStatus::kUsage naming
+// --workdir.
+Result<void> check_working_directory(const std::vector<Volume>& volumes, const std::string& path);
+
 // The names directly below an ancestor directory that lead to volumes, sorted.
 std::vector<std::string> ancestor_entries(const std::vector<Volume>& volumes, const std::string& path);
 

@@ -12,6 +12,7 @@
 #include <iterator>
 
 #include "core/exit_status.h"
+#include "core/message_prefix.h"
 
 namespace hyperlet {
 namespace {
@@ -42,7 +43,8 @@ void on_blocked_syscall(int, siginfo_t* info, void*) {
     *--digit = static_cast<char>('0' + value % 10);
     value /= 10;
   } while (value != 0);
-  write_all("hyperlet: the host's seccomp filter stopped hyperlet's own syscall ");
+  write_all(message_prefix().c_str());
+  write_all(": the host's seccomp filter stopped hyperlet's own syscall ");
   write_all(digit);
   write_all(" (a hyperlet bug, please report it; `hyperlet run --no-seccomp` runs without the filter)\n");
   ::_exit(to_int(ExitStatus::kUsage));

@@ -18,6 +18,7 @@
 
 #include "arch/cpuid.h"
 #include "arch/descriptor_tables.h"
+#include "core/message_prefix.h"
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
 #include "kvm/kvm.h"
@@ -209,6 +210,11 @@ class MicroVm {
     context->file_ring.use_table(&host_syscalls_);
     if (restored_files != nullptr) {
       if (auto ok = snapshot::restore_files(*context, *restored_files); !ok) return std::unexpected(ok.error());
+    } else if (options_.workdir) {
+      if (auto ok = check_working_directory(context->files.volumes, *options_.workdir); !ok) {
+        return std::unexpected(ok.error());
+      }
+      context->files.cwd = *options_.workdir;
     }
     return context;
   }
@@ -468,7 +474,7 @@ class MicroVm {
     if (auto ok = snapshot::write(*options_.snapshot_output, contents, memory); !ok) return std::unexpected(ok.error());
     std::uint64_t pages = 0;
     for (const auto& page_run : contents.runs) pages += page_run.page_count;
-    fmt::print(stderr, "hyperlet: snapshot written to {}: {} guest pages ({:.1f} MiB), taken {}\n",
+    fmt::print(stderr, "{}: snapshot written to {}: {} guest pages ({:.1f} MiB), taken {}\n", message_prefix(),
                *options_.snapshot_output, pages, static_cast<double>(pages) * 4096 / (1 << 20),
                pending ? fmt::format("at {}", syscall_name(*options_.snapshot_at_syscall)) : "at ready()");
     stats_.guest_pages_touched = pages;
@@ -543,6 +549,11 @@ class MicroVm {
     info.entry = image.entry();
     info.initial_rsp = stack.stack_pointer;
     info.xsave_features = extended_state(cpuid).xcr0;
+    if (options_.hostname) {
+      // The command line checked its length; the copy keeps the NUL regardless.
+      const std::size_t hostname_length = std::min<std::size_t>(options_.hostname->size(), abi::kHostnameMax - 1);
+      std::memcpy(info.hostname, options_.hostname->data(), hostname_length);
+    }
 
     // kvmclock counts from the VM's creation; these offsets turn it into the host's clocks.
     if (auto ok = write_clock_offsets(memory, vm, 0); !ok) return ok;

@@ -25,6 +25,11 @@ struct RunOptions {
   std::optional<std::uint64_t> memory_size;
   std::vector<VolumeSpec> volumes;       // --volume HOST_DIR:GUEST_DIR[:ro]
   NetworkPolicy network;                 // --publish, --allow-connect
+  // --workdir: the app's initial working directory, a normalised absolute guest
+  // path inside a volume or above one (as chdir could reach); "/" by default.
+  std::optional<std::string> workdir;
+  // --hostname: what uname(2) answers as the nodename ("hyperlet" by default).
+  std::optional<std::string> hostname;
   bool exit_on_ready = false;
   std::optional<std::chrono::nanoseconds> timeout;
   SyscallEntry syscall_entry = SyscallEntry::kAuto;

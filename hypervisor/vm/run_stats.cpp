@@ -1,8 +1,10 @@
 #include "vm/run_stats.h"
 
+#include <fmt/format.h>
+
 #include <ctime>
 
-#include <fmt/format.h>
+#include "core/message_prefix.h"
 
 namespace hyperlet {
 
@@ -13,7 +15,7 @@ std::uint64_t monotonic_ns() {
 }
 
 std::string format_stats(const RunStats& stats) {
-  std::string out = "hyperlet stats:\n  boot phases (ms since hyperlet started):\n";
+  std::string out = message_prefix() + " stats:\n  boot phases (ms since hyperlet started):\n";
   auto phase = [&](const char* name, std::uint64_t at) {
     if (at == 0) {
       out += fmt::format("    {:<20} -\n", name);

@@ -52,10 +52,27 @@ TEST(ParseSize, RejectsNonNumbers) {
 TEST(ParseSize, RejectsUnknownUnits) {
   expect_size_error("12X", "has an unknown unit");
   expect_size_error("64 M", "has an unknown unit");
-  expect_size_error("1.5G", "has an unknown unit");
   expect_size_error("1T", "has an unknown unit");
   expect_size_error("64MM", "has an unknown unit");
   expect_size_error("64Mi", "has an unknown unit");
+}
+
+TEST(ParseSize, DecimalFractions) {
+  EXPECT_EQ(parse_size("1.5G"), 1536 * kMiB);
+  EXPECT_EQ(parse_size("0.5g"), 512 * kMiB);
+  EXPECT_EQ(parse_size("1.25GiB"), 1280 * kMiB);
+  EXPECT_EQ(parse_size("2.0M"), 2 * kMiB);
+  EXPECT_EQ(parse_size("1.5M"), 1536 * kKiB);  // whole bytes: the caller judges 2M multiples
+}
+
+TEST(ParseSize, RejectsFractionsThatAreNotWholeBytes) {
+  expect_size_error("1.3G", "is not a whole number of bytes");
+  expect_size_error("0.1K", "is not a whole number of bytes");
+  expect_size_error("1.5", "is not a whole number of bytes");
+  expect_size_error("1.", "is not a size");
+  expect_size_error("1.x", "is not a size");
+  expect_size_error(".5G", "is not a size");
+  expect_size_error("1.0000000001G", "more than 9 decimals");
 }
 
 TEST(ParseSize, RejectsOverflow) {
@@ -64,6 +81,8 @@ TEST(ParseSize, RejectsOverflow) {
   EXPECT_EQ(parse_size("17179869183G"), 17179869183ull * kGiB);
   EXPECT_EQ(parse_size("18446744073709551615"), ~0ull);
   expect_size_error("18014398509481984K", "is too large");      // 2^54 KiB
+  expect_size_error("17179869183.5G", "is too large");          // the fraction tips it over
+  EXPECT_EQ(parse_size("17179869182.5G"), 17179869182ull * kGiB + kGiB / 2);
 }
 
 TEST(ParseDuration, Units) {

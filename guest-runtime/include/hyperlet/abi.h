@@ -178,6 +178,9 @@ inline constexpr uint32_t kEntropyPoolSize = 256;
 // take 832 bytes; the host enables no state that would not fit.
 inline constexpr uint32_t kXsaveAreaCapacity = 1024;
 
+// Linux's utsname fields: 64 bytes and the NUL (__NEW_UTS_LEN + 1).
+inline constexpr uint32_t kHostnameMax = 65;
+
 struct BootInfo {
   uint32_t abi_version;
   uint32_t flags;
@@ -209,6 +212,10 @@ struct BootInfo {
   // kXsaveAreaCapacity. 0 when the CPU or KVM offers no XSAVE (kvm_pvm): then
   // fxsave64/fxrstor64.
   uint64_t xsave_features;
+  // What uname(2) answers as the nodename (--hostname), NUL-terminated; empty
+  // means the default, "hyperlet". Appended last: a BootInfo without it (a host
+  // that does not write it) reads as zeros, the default.
+  char hostname[kHostnameMax];
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

@@ -21,6 +21,13 @@ void copy_string(char* dest, const char* text) {
   }
 }
 
+// At most `size` - 1 characters and the NUL.
+void copy_bounded(char* dest, const char* text, uint32_t size) {
+  uint32_t i = 0;
+  for (; i + 1 < size && text[i] != '\0'; ++i) dest[i] = text[i];
+  dest[i] = '\0';
+}
+
 }  // namespace
 
 int64_t sys_arch_prctl(uint64_t code, uint64_t address) {
@@ -64,7 +71,14 @@ int64_t sys_uname(uint64_t buffer) {
   auto* name = user_pointer<new_utsname>(buffer);
   if (name == nullptr) return error(EFAULT);
   copy_string(name->sysname, "Linux");
-  copy_string(name->nodename, "hyperlet");
+  // A zero first byte is the default. Bounded by the field, not by its NUL alone:
+  // the nodename must never run past its 65 bytes, whatever BootInfo holds.
+  const char* hostname = boot_info().hostname;
+  if (hostname[0] == '\0') {
+    copy_string(name->nodename, "hyperlet");
+  } else {
+    copy_bounded(name->nodename, hostname, abi::kHostnameMax);
+  }
   copy_string(name->release, "6.1.0-hyperlet");
   copy_string(name->version, "#1 hyperlet microVM");
   copy_string(name->machine, "x86_64");
