@@ -141,6 +141,9 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
       ->check(CLI::IsMember({"auto", "syscall", "trap"}))
       ->default_str("auto");
   command.add_flag("--trace", options.trace, "Print every syscall (name, arguments, result) and hypercall to stderr");
+  command.add_flag("--quiet", options.quiet,
+                   "No `hyperlet:` line for the first request the policy denies (a path outside every --volume, "
+                   "a connect, bind or listen no rule grants); the app still gets its error");
   command.add_flag("--no-seccomp", line.no_seccomp,
                    "Run without hyperlet's own seccomp filter, which limits hyperlet (not the app) to the "
                    "host syscalls serving a guest needs; only for finding a hyperlet bug the filter stopped");

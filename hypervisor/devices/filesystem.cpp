@@ -90,10 +90,8 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   Target target{std::move(*path), {}};
   target.location = locate(context.files.volumes, target.path);
   target.trace = context.trace;
-  // The policy's answer is ENOENT, which says nothing about why: --trace says it.
-  if (context.trace && target.outside()) {
-    fmt::print(stderr, "[hyperlet policy] denied: {} is outside every --volume\n", target.path);
-  }
+  // The policy's answer is ENOENT, which says nothing about why: a line says it.
+  if (target.outside()) context.report_denial(fmt::format("{} is outside every --volume", target.path));
   return target;
 }
 

@@ -1,5 +1,6 @@
 #include "devices/host_syscalls.h"
 
+#include <fmt/format.h>
 #include <hyperlet/abi.h>
 
 #include <algorithm>
@@ -7,8 +8,20 @@
 #include <cstring>
 
 #include "core/checked_range.h"
+#include "core/message_prefix.h"
 
 namespace hyperlet {
+
+void SyscallContext::report_denial(std::string_view what) const {
+  if (trace) {
+    fmt::print(stderr, "[hyperlet policy] denied: {}\n", what);
+    return;
+  }
+  if (quiet || denial_reported) return;
+  denial_reported = true;
+  fmt::print(stderr, "{}: denied: {} (the first denial only: --trace shows each, --quiet none)\n", message_prefix(),
+             what);
+}
 
 std::optional<std::span<std::byte>> SyscallContext::user_span(std::uint64_t address, std::uint64_t length) const {
   if (!range_between(address, length, abi::kUserSpaceStart, layout_.page_tables_base)) return std::nullopt;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -76,6 +77,13 @@ class SyscallContext {
   FileRing file_ring;
   // --trace: devices print a line for each request the policy denies.
   bool trace = false;
+  // --quiet: not even the first denial gets a line (report_denial).
+  bool quiet = false;
+  // A request the policy refused (`what`, with the option that would allow it):
+  // with --trace a line for each, otherwise one `hyperlet:` line for the first,
+  // so that a denial is never silent unless --quiet says so.
+  void report_denial(std::string_view what) const;
+  mutable bool denial_reported = false;  // by report_denial, which const handlers call
   // Set by a sleep interrupted by the run's deadline.
   bool interrupted = false;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).

@@ -58,9 +58,7 @@ constexpr socklen_t kMaxOption = 512;
 
 std::int64_t fd_argument(std::uint64_t value) { return static_cast<std::int32_t>(value); }
 
-void deny(const SyscallContext& context, std::string_view what) {
-  if (context.trace) fmt::print(stderr, "[hyperlet policy] denied: {}\n", what);
-}
+void deny(const SyscallContext& context, std::string_view what) { context.report_denial(what); }
 
 // The result of a host call that may block: the run's deadline (SIGALRM) ends it.
 R blocking_result(SyscallContext& context, ssize_t value) {

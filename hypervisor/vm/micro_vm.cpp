@@ -207,6 +207,7 @@ class MicroVm {
     context->files.console_fds = console_fds_;
     context->network = options_.network;
     context->trace = options_.trace;
+    context->quiet = options_.quiet;
     context->file_ring.use_table(&host_syscalls_);
     if (restored_files != nullptr) {
       if (auto ok = snapshot::restore_files(*context, *restored_files); !ok) return std::unexpected(ok.error());

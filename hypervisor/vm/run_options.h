@@ -34,6 +34,7 @@ struct RunOptions {
   std::optional<std::chrono::nanoseconds> timeout;
   SyscallEntry syscall_entry = SyscallEntry::kAuto;
   bool trace = false;
+  bool quiet = false;  // --quiet: no line for the first request the policy denies
   bool stats = false;
   // --no-seccomp clears it: the host's own syscall filter (vm/host_seccomp.h).
   bool seccomp = true;

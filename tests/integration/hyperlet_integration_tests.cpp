@@ -479,6 +479,21 @@ TEST_F(HyperletRun, RaisingAnIgnoredSignalGoesOn) {
 // `hyperlet run APP | head -2` ends as natively: the app dies of SIGPIPE (141,
 // no hyperlet line) when it writes after head is gone; one that ignores SIGPIPE
 // gets EPIPE. Both quickly, and the same natively.
+// A path outside every volume is ENOENT for the app and, without --trace, one
+// hyperlet line for the first such path only; --quiet: none.
+TEST_F(HyperletRun, OnlyTheFirstPathOutsideEveryVolumeGetsALine) {
+  if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
+  const auto result = hyperlet_run({kBusybox, "cat", "/etc/first", "/etc/second"});
+  EXPECT_EQ(result.status, 1) << describe(result);
+  const std::string line =
+      "hyperlet: denied: /etc/first is outside every --volume (the first denial only: --trace shows each, "
+      "--quiet none)\n";
+  EXPECT_NE(result.err.find(line), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("/etc/second is outside"), std::string::npos) << result.err;
+  const auto quiet = hyperlet_run({"--quiet", kBusybox, "cat", "/etc/first"});
+  EXPECT_EQ(quiet.err.find("hyperlet"), std::string::npos) << quiet.err;
+}
+
 TEST_F(HyperletRun, AWriterIntoAClosedPipeDiesOfSigpipeUnlessItIgnoresIt) {
   for (const bool in_microvm : {true, false}) {
     for (const std::string mode : {"write-forever", "write-ignoring-sigpipe"}) {

@@ -395,6 +395,20 @@ TEST_F(Network, ConnectToADeniedAddressIsEacces) {
   EXPECT_EQ(bare.out, "connect: EACCES\n") << describe(bare);
 }
 
+// Without --trace a denial is not silent: the first one gets one hyperlet line
+// naming the option that would allow it; --quiet turns it off.
+TEST_F(Network, TheFirstDenialIsReportedWithoutTraceUnlessQuiet) {
+  const ProcessResult result = hyperlet({"run", "--timeout", "20s", kNetTool, "connect", "127.0.0.1", "2"});
+  EXPECT_EQ(result.out, "connect: EACCES\n") << describe(result);
+  EXPECT_NE(result.err.find("hyperlet: denied: connect to 127.0.0.1:2 (no --allow-connect rule) (the first denial "
+                            "only: --trace shows each, --quiet none)\n"),
+            std::string::npos)
+      << result.err;
+  const ProcessResult quiet = hyperlet({"run", "--quiet", "--timeout", "20s", kNetTool, "connect", "127.0.0.1", "2"});
+  EXPECT_EQ(quiet.out, "connect: EACCES\n") << describe(quiet);
+  EXPECT_EQ(quiet.err.find("hyperlet"), std::string::npos) << quiet.err;
+}
+
 TEST_F(Network, BindToAnUnpublishedPortIsEacces) {
   const ProcessResult result =
       hyperlet({"run", "--trace", "--timeout", "20s", "--publish", "18081:81", kNetTool, "bind", "82"});
