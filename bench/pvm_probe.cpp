@@ -343,17 +343,17 @@ pvm_guest_end:
 
 extern "C" {
 extern const std::uint8_t pvm_guest_begin[], pvm_guest_end[], pvm_guest_cpuid[], pvm_guest_synthetic_cpuid[],
-    pvm_guest_rdmsr[], pvm_guest_wrmsr[], pvm_guest_detect_mode[], pvm_guest_reload_cs[],
-    pvm_guest_time_out_exits[], pvm_guest_time_mmio_exits[], pvm_guest_user_syscall_loop[], pvm_guest_user_int3_loop[],
-    pvm_guest_user_fault_loop[], pvm_guest_user_finish[], pvm_guest_fault_stubs[], pvm_guest_bp_handler[], pvm_guest_pf_skip_handler[],
-    pvm_guest_ring0_enter_user[], pvm_guest_event_entry[], pvm_guest_lstar[], pvm_guest_lstar_sysret[], pvm_guest_retu[],
-    pvm_guest_enter_user[];
+    pvm_guest_rdmsr[], pvm_guest_wrmsr[], pvm_guest_detect_mode[], pvm_guest_reload_cs[], pvm_guest_time_out_exits[],
+    pvm_guest_time_mmio_exits[], pvm_guest_user_syscall_loop[], pvm_guest_user_int3_loop[], pvm_guest_user_fault_loop[],
+    pvm_guest_user_finish[], pvm_guest_fault_stubs[], pvm_guest_bp_handler[], pvm_guest_pf_skip_handler[],
+    pvm_guest_ring0_enter_user[], pvm_guest_event_entry[], pvm_guest_lstar[], pvm_guest_lstar_sysret[],
+    pvm_guest_retu[], pvm_guest_enter_user[];
 }
 
 namespace {
 
-constexpr std::uint16_t kDonePort = 0xf0, kNullPort = 0xf1, kFaultPort = 0xf2, kEventPort = 0xf3,
-                        kEvent256Port = 0xf4, kSuperEventPort = 0xf5;
+constexpr std::uint16_t kDonePort = 0xf0, kNullPort = 0xf1, kFaultPort = 0xf2, kEventPort = 0xf3, kEvent256Port = 0xf4,
+                        kSuperEventPort = 0xf5;
 constexpr std::uint64_t kMagic = 0x5a5a;
 
 // Guest memory, identity-mapped with 4 KiB pages.
@@ -365,7 +365,7 @@ constexpr std::uint64_t kKernelStackTop = 0x38000;
 constexpr std::uint64_t kUserStackTop = 0x48000, kUserSamples = 0x48000, kUserSamplesEnd = 0x50000;
 constexpr std::uint64_t kUnmappedPage = 0x50000;
 constexpr std::uint64_t kKernelSamples = 0x60000, kKernelSamplesEnd = 0x70000;
-constexpr std::uint64_t kReportPage = 0x1f0000;  // virtual, mapped to kReportGpa
+constexpr std::uint64_t kReportPage = 0x1f0000;   // virtual, mapped to kReportGpa
 constexpr std::uint64_t kReportGpa = 0x10000000;  // no memslot: stores are MMIO exits
 constexpr std::uint16_t kKernelCs = 0x10, kKernelDs = 0x18, kTssSelector = 0x40;
 constexpr int kSamples = 2000;
@@ -394,9 +394,7 @@ constexpr unsigned long kGetMsrIndexList = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0
 constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
 
-std::uint64_t guest_offset(const std::uint8_t* symbol) {
-  return static_cast<std::uint64_t>(symbol - pvm_guest_begin);
-}
+std::uint64_t guest_offset(const std::uint8_t* symbol) { return static_cast<std::uint64_t>(symbol - pvm_guest_begin); }
 std::uint64_t kernel_address(const std::uint8_t* symbol) { return kKernelCode + guest_offset(symbol); }
 std::uint64_t user_address(const std::uint8_t* symbol) { return kUserCode + guest_offset(symbol); }
 
@@ -478,7 +476,8 @@ struct Step {
 std::string Step::describe() const {
   char text[200];
   switch (end) {
-    case StepEnd::kDone: return "done";
+    case StepEnd::kDone:
+      return "done";
     case StepEnd::kFault:
       std::snprintf(text, sizeof text, "exception vector %llu through the IDT (next words %#llx %#llx)", regs.rax,
                     regs.rdx, regs.rbx);
@@ -487,11 +486,17 @@ std::string Step::describe() const {
     case StepEnd::kEvent256:
     case StepEnd::kSuperEvent:
       std::snprintf(text, sizeof text, "PVM event at %s: event_vector %#llx errcode %#llx rip %#llx",
-                    end == StepEnd::kEvent ? "EVENT_ENTRY" : end == StepEnd::kEvent256 ? "EVENT_ENTRY+256" : "EVENT_ENTRY+512",
+                    end == StepEnd::kEvent      ? "EVENT_ENTRY"
+                    : end == StepEnd::kEvent256 ? "EVENT_ENTRY+256"
+                                                : "EVENT_ENTRY+512",
                     regs.rax, regs.rdx, regs.rbx);
       return text;
-    case StepEnd::kHalt: std::snprintf(text, sizeof text, "hlt at rip %#llx", regs.rip); return text;
-    case StepEnd::kTimeout: std::snprintf(text, sizeof text, "no exit within 5 s (rip %#llx)", regs.rip); return text;
+    case StepEnd::kHalt:
+      std::snprintf(text, sizeof text, "hlt at rip %#llx", regs.rip);
+      return text;
+    case StepEnd::kTimeout:
+      std::snprintf(text, sizeof text, "no exit within 5 s (rip %#llx)", regs.rip);
+      return text;
     case StepEnd::kOther:
       std::snprintf(text, sizeof text, "exit reason %u (suberror %u) at rip %#llx", exit_reason, suberror, regs.rip);
       return text;
@@ -573,8 +578,7 @@ void Guest::build_memory(const GuestOptions& options) {
     // PVM keeps user mode off the pages without the U bit, so the kernel's
     // pages have none and the user's have it.
     const bool user = (page >= kUserCode && page < kUserCode + 0x10000) || (page >= 0x40000 && page < kUnmappedPage);
-    put64(kPageTable + page / 0x1000 * 8,
-          page | kPresent | kWritable | (user || options.all_user_pages ? kUser : 0));
+    put64(kPageTable + page / 0x1000 * 8, page | kPresent | kWritable | (user || options.all_user_pages ? kUser : 0));
   }
   put64(kPageTable + kReportPage / 0x1000 * 8,
         kReportGpa | kPresent | kWritable | (options.all_user_pages ? kUser : 0));
@@ -594,7 +598,7 @@ void Guest::build_memory(const GuestOptions& options) {
   const std::uint64_t tss_low = 103 | (kTss & 0xffffff) << 16 | 0x89ull << 40 | ((kTss >> 24) & 0xff) << 56;
   put64(kGdt + kTssSelector, tss_low);
   put64(kGdt + kTssSelector + 8, kTss >> 32);
-  put64(kTss + 4, kKernelStackTop);                    // rsp0
+  put64(kTss + 4, kKernelStackTop);  // rsp0
   std::uint16_t no_io_bitmap = 104;
   std::memcpy(memory_ + kTss + 102, &no_io_bitmap, 2);
 
@@ -900,8 +904,8 @@ Mode detect_mode(Guest& guest) {
   std::snprintf(text, sizeof text, "CS=%#llx RFLAGS=%#llx, 2000 instructions in %.1f us -> %s", cs, step.regs.rsi,
                 cycles_to_us(static_cast<double>(step.regs.rax)),
                 mode.supervisor ? "PVM supervisor mode (native, CPL 3 underneath)"
-                                : cycles_to_us(static_cast<double>(step.regs.rax)) > 100 ? "ring 0, emulated"
-                                                                                          : "ring 0, native");
+                : cycles_to_us(static_cast<double>(step.regs.rax)) > 100 ? "ring 0, emulated"
+                                                                         : "ring 0, native");
   mode.text = text;
   return mode;
 }
@@ -948,8 +952,8 @@ void measure_pvm(Guest& guest, Findings& findings) {
   };
   user_loop(pvm_guest_user_syscall_loop, "PVM user `syscall` -> LSTAR in supervisor mode -> EVENT_RETURN_USER",
             findings.pvm_syscall);
-  user_loop(pvm_guest_user_fault_loop,
-            "PVM user #PF (unmapped page) -> MSR_PVM_EVENT_ENTRY -> EVENT_RETURN_USER", findings.pvm_fault);
+  user_loop(pvm_guest_user_fault_loop, "PVM user #PF (unmapped page) -> MSR_PVM_EVENT_ENTRY -> EVENT_RETURN_USER",
+            findings.pvm_fault);
 }
 
 std::optional<Summary> time_kernel_loop(Guest& guest, const std::uint8_t* routine, const char* what);
@@ -968,7 +972,8 @@ void measure_non_pvm(int kvm, const CpuidTable& cpuid, Findings& findings) {
     line("cost: non-PVM ring 0 `out` exits: not available: %s", step.describe().c_str());
   }
 
-  findings.emulated_mmio = time_kernel_loop(guest, pvm_guest_time_mmio_exits, "non-PVM ring 0 MMIO store exit and back");
+  findings.emulated_mmio =
+      time_kernel_loop(guest, pvm_guest_time_mmio_exits, "non-PVM ring 0 MMIO store exit and back");
   auto user_loop = [&](const std::uint8_t* loop, const char* what, std::optional<Summary>& result) {
     kvm_regs user{};
     user.r14 = user_address(loop);
@@ -1104,9 +1109,11 @@ void probe_native_mode(int kvm, const CpuidTable& cpuid, Findings& findings) {
         "entered by ring-0 wrmsr 0x4b564d10 = 1 (kernel pages need the U bit); CS reads 0x33, events via the IDT";
     probe_cpuid(guest, "native kernel");
     probe_guest_msrs(guest, "native kernel");
-    findings.native_out = time_kernel_loop(guest, pvm_guest_time_out_exits, "native kernel `out` exit to the host and back");
+    findings.native_out =
+        time_kernel_loop(guest, pvm_guest_time_out_exits, "native kernel `out` exit to the host and back");
     findings.native_mmio = time_kernel_loop(guest, pvm_guest_time_mmio_exits, "native kernel MMIO store exit and back");
-    findings.native_int3 = time_user_loop(guest, pvm_guest_user_int3_loop, 1, "native: user int3 -> IDT handler -> iretq");
+    findings.native_int3 =
+        time_user_loop(guest, pvm_guest_user_int3_loop, 1, "native: user int3 -> IDT handler -> iretq");
     findings.native_fault =
         time_user_loop(guest, pvm_guest_user_fault_loop, 1, "native: user #PF (unmapped) -> IDT handler -> iretq");
     guest_wrmsr(guest, kMsrLstar, kernel_address(pvm_guest_lstar_sysret), "MSR_LSTAR");
@@ -1130,7 +1137,7 @@ int run_probe() {
     line("summary: PVM: not available: no /dev/kvm");
     return 0;
   }
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_handler = on_alarm;  // no SA_RESTART: KVM_RUN returns EINTR
   sigaction(SIGALRM, &action, nullptr);
   g_tsc_per_us = measure_tsc_per_us();
@@ -1144,8 +1151,8 @@ int run_probe() {
   for (std::uint32_t i = 0; i < cpuid.nent; ++i) {
     const kvm_cpuid_entry2& entry = cpuid.entries[i];
     if (entry.function >= 0x40000000 && entry.function < 0x50000000)
-      line("host: KVM_GET_SUPPORTED_CPUID %#x: eax=%#x ebx=%#x ecx=%#x edx=%#x", entry.function, entry.eax,
-           entry.ebx, entry.ecx, entry.edx);
+      line("host: KVM_GET_SUPPORTED_CPUID %#x: eax=%#x ebx=%#x ecx=%#x edx=%#x", entry.function, entry.eax, entry.ebx,
+           entry.ecx, entry.edx);
   }
 
   {

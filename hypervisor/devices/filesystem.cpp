@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <expected>
 #include <memory>

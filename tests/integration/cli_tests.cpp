@@ -159,8 +159,8 @@ TEST_F(HyperletCli, NameInStats) {
 TEST_F(HyperletCli, WorkdirInAVolumeIsTheAppsCwd) {
   TempDir dir;
   std::filesystem::create_directories(dir / "srv/www");
-  const auto result = hyperlet_run({"--volume", dir.path().string() + ":/data", "--workdir", "/data/srv/./www/",
-                                    program("print_identity")});
+  const auto result = hyperlet_run(
+      {"--volume", dir.path().string() + ":/data", "--workdir", "/data/srv/./www/", program("print_identity")});
   ASSERT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, "cwd=/data/srv/www\nnodename=hyperlet\n");
 }
@@ -190,8 +190,8 @@ TEST_F(HyperletCli, WorkdirOutsideEveryVolumeIsRefused) {
 
 TEST_F(HyperletCli, WorkdirMissingInItsVolumeIsRefused) {
   TempDir dir;
-  const auto result =
-      hyperlet_run({"--volume", dir.path().string() + ":/data", "--workdir", "/data/missing", program("print_identity")});
+  const auto result = hyperlet_run(
+      {"--volume", dir.path().string() + ":/data", "--workdir", "/data/missing", program("print_identity")});
   EXPECT_EQ(result.status, 125) << describe(result);
   expect_one_line(result, "hyperlet: invalid --workdir /data/missing: No such file or directory in --volume .*");
 }
@@ -284,8 +284,7 @@ TEST_F(HyperletCli, OptionsAfterAppWarnAndStayTheApps) {
   const auto result = hyperlet_run({program("print_args"), "--memory", "64M", "-v", "--trace", "--", "--stats"});
   ASSERT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, "argc=7\n[--memory]\n[64M]\n[-v]\n[--trace]\n[--]\n[--stats]\n");
-  expect_one_line(result,
-                  "hyperlet: warning: --memory, --trace after APP are the app's arguments, not hyperlet's: .*");
+  expect_one_line(result, "hyperlet: warning: --memory, --trace after APP are the app's arguments, not hyperlet's: .*");
 }
 
 TEST_F(HyperletCli, DoubleDashAfterAppSilencesTheWarning) {

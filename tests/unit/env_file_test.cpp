@@ -43,7 +43,8 @@ TEST(ResolveEnvArgument, KeyUnsetOnTheHostIsLeftOut) {
 }
 
 TEST(ResolveEnvArgument, MalformedArgumentsAreUsageErrors) {
-  for (const std::string& text : {std::string("=value"), std::string(), std::string("A B=c"), std::string("A=b\0c", 5)}) {
+  for (const std::string& text :
+       {std::string("=value"), std::string(), std::string("A B=c"), std::string("A=b\0c", 5)}) {
     auto variable = resolve_env_argument(text, host_with_home());
     ASSERT_FALSE(variable.has_value()) << text;
     EXPECT_EQ(variable.error().status, ExitStatus::kUsage);

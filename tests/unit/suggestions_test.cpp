@@ -51,9 +51,7 @@ TEST(NearestWord, LongerWordsMayCarryMoreEdits) {
   EXPECT_EQ(nearest_word("--alow-conect", {"--allow-connect", "--env"}), "--allow-connect");
 }
 
-TEST(NearestWord, TiesGoToTheEarlierCandidate) {
-  EXPECT_EQ(nearest_word("ab", {"aa", "bb"}), "aa");
-}
+TEST(NearestWord, TiesGoToTheEarlierCandidate) { EXPECT_EQ(nearest_word("ab", {"aa", "bb"}), "aa"); }
 
 }  // namespace
 }  // namespace hyperlet

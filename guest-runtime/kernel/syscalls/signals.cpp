@@ -78,11 +78,18 @@ int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t re
     case __NR_pwritev2:
     case __NR_sendfile:
     case __NR_splice:
-    case __NR_vmsplice: raises = true; break;
+    case __NR_vmsplice:
+      raises = true;
+      break;
     case __NR_sendto:
-    case __NR_sendmmsg: raises = (args[3] & kMsgNoSignal) == 0; break;
-    case __NR_sendmsg: raises = (args[2] & kMsgNoSignal) == 0; break;
-    default: break;
+    case __NR_sendmmsg:
+      raises = (args[3] & kMsgNoSignal) == 0;
+      break;
+    case __NR_sendmsg:
+      raises = (args[2] & kMsgNoSignal) == 0;
+      break;
+    default:
+      break;
   }
   if (!raises || (blocked & (1ull << (kSigPipe - 1))) != 0 || actions[kSigPipe].handler != kSigDefault) return result;
   hypercall_exit(static_cast<int64_t>(128 + kSigPipe), static_cast<int64_t>(kSigPipe));

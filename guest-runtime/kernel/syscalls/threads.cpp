@@ -25,8 +25,8 @@
 
 #include "../boot_info.h"
 #include "../errno.h"
-#include "../msr.h"
 #include "../hypercall.h"
+#include "../msr.h"
 #include "../time.h"
 #include "../trap_frame.h"
 #include "../user_memory.h"
@@ -90,7 +90,6 @@ uint64_t first_exit_status;
 volatile abi::PreemptState& preempt_state() {
   return *reinterpret_cast<volatile abi::PreemptState*>(abi::kPreemptStateAddr);
 }
-
 
 // "+m": xsave64 leaves parts of the area as they were (components in their
 // initial state, the header beyond XSTATE_BV), so earlier stores there matter.
