@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -95,7 +96,21 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
   arguments.push_back(nullptr);
   std::vector<char*> environment;
-  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
+  // An extra KEY=VALUE replaces the inherited KEY (getenv would find the first).
+  auto overridden = [&](const char* entry) {
+    const std::string_view inherited(entry);
+    for (const auto& extra : options.extra_environment) {
+      const auto key_end = extra.find('=');
+      if (key_end != std::string::npos &&
+          inherited.substr(0, key_end + 1) == std::string_view(extra).substr(0, key_end + 1)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!overridden(*entry)) environment.push_back(*entry);
+  }
   for (const auto& entry : options.extra_environment) environment.push_back(const_cast<char*>(entry.c_str()));
   environment.push_back(nullptr);
 
