@@ -104,19 +104,21 @@ TEST_F(CpuState, LstarPathKeepsRegistersAndSseState) {
   }
 }
 
+// The host CPU's flags from /proc/cpuinfo, space-separated with a space at
+// each end (so " avx " finds a whole flag); empty if there is no flags line.
+std::string host_cpu_flags() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.starts_with("flags")) return " " + line.substr(line.find(':') + 1) + " ";
+  }
+  return "";
+}
+
 // Hardware KVM passes the host's SSE3+ through (kvm_pvm offers none): the app
 // sees what the host CPU has.
 TEST_F(CpuState, AppSeesTheHostsSseExtensionsOnHardwareKvm) {
   SKIP_UNLESS_HARDWARE_KVM();
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  std::string flags;
-  while (std::getline(cpuinfo, line)) {
-    if (line.starts_with("flags")) {
-      flags = " " + line.substr(line.find(':') + 1) + " ";
-      break;
-    }
-  }
+  const std::string flags = host_cpu_flags();
   ASSERT_FALSE(flags.empty());
   const auto features = app_cpuid({"--syscall-entry", "syscall"});
   for (const auto& [host_flag, app_name] : std::map<std::string, std::string>{
@@ -160,15 +162,7 @@ class Avx : public CpuState {
 // not leave it unusable (as it did before it set CR4.OSXSAVE).
 TEST_F(CpuState, AppCanUseAvxOnHardwareKvmWhenTheHostCan) {
   SKIP_UNLESS_HARDWARE_KVM();
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  std::string flags;
-  while (std::getline(cpuinfo, line)) {
-    if (line.starts_with("flags")) {
-      flags = " " + line.substr(line.find(':') + 1) + " ";
-      break;
-    }
-  }
+  const std::string flags = host_cpu_flags();
   ASSERT_FALSE(flags.empty());
   if (flags.find(" avx ") == std::string::npos || flags.find(" xsave ") == std::string::npos) {
     GTEST_SKIP() << "this host CPU has no AVX (or no XSAVE)";
