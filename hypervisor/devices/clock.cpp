@@ -2,6 +2,7 @@
 // Reading clocks never comes here (the guest kernel and vDSO use kvmclock).
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -18,6 +19,21 @@ std::int64_t sleep(SyscallContext& context, clockid_t clock, int flags, std::uin
   if (!duration) return -EFAULT;
   if (duration->tv_sec < 0 || duration->tv_nsec < 0 || duration->tv_nsec >= kNanosPerSecond) {
     return -EINVAL;
+  }
+  if (context.may_park) {
+    // Other threads could run: the guest sleeps this thread itself, with no
+    // host wait (0 when the time is already past).
+    constexpr std::int64_t kMaxSeconds = std::int64_t{1} << 33;  // ~272 years: no overflow below
+    std::int64_t nanoseconds =
+        std::min<std::int64_t>(duration->tv_sec, kMaxSeconds) * kNanosPerSecond + duration->tv_nsec;
+    if ((flags & TIMER_ABSTIME) != 0) {
+      timespec now{};
+      ::clock_gettime(clock, &now);
+      nanoseconds -= now.tv_sec * kNanosPerSecond + now.tv_nsec;
+    }
+    if (nanoseconds <= 0) return 0;
+    context.park = ParkRequest{{}, static_cast<std::uint64_t>(nanoseconds), 0};
+    return 0;
   }
   timespec left{};
   const int status = ::clock_nanosleep(clock, flags, &*duration, &left);

@@ -9,6 +9,7 @@
 
 #include "core/checked_range.h"
 #include "core/message_prefix.h"
+#include "devices/blocking_calls.h"
 
 namespace hyperlet {
 
@@ -72,7 +73,13 @@ std::expected<std::string, int> SyscallContext::user_path(std::uint64_t address)
 std::int64_t HostSyscallTable::call(std::uint64_t number, SyscallContext& context, const SyscallArguments& args) const {
   // The app's deferred socket writes happened before this call: send them first.
   context.socket_buffers.send_deferred_writes(context);
-  const std::int64_t result = call_handler(number, context, args);
+  std::int64_t result = 0;
+  const std::optional<BlockingFdCall> blocking = context.may_park ? blocking_fd_call(number, args) : std::nullopt;
+  if (blocking) {
+    result = perform_without_blocking(context, *blocking, [&] { return call_handler(number, context, args); });
+  } else {
+    result = call_handler(number, context, args);
+  }
   const std::vector<int> changed = context.files.fds.take_changes();
   context.socket_buffers.update_slots(context, changed);
   context.file_ring.update_fds(context, changed);

@@ -20,6 +20,7 @@
 #include "devices/fd_table.h"
 #include "devices/file_ring.h"
 #include "devices/network_policy.h"
+#include "devices/parked_calls.h"
 #include "devices/socket_buffers.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
@@ -36,7 +37,7 @@ inline constexpr std::uint64_t kMaxIovecs = 1024;
 class SyscallContext {
  public:
   SyscallContext(GuestMemory& memory, const GuestLayout& layout, std::string exe_path)
-      : memory_(memory), layout_(layout), exe_path_(std::move(exe_path)) {}
+      : parked_calls(memory), memory_(memory), layout_(layout), exe_path_(std::move(exe_path)) {}
 
   // App memory only: [kUserSpaceStart, page tables). Never the kernel's pages.
   std::optional<std::span<std::byte>> user_span(std::uint64_t address, std::uint64_t length) const;
@@ -86,6 +87,12 @@ class SyscallContext {
   mutable bool denial_reported = false;  // by report_denial, which const handlers call
   // Set by a sleep interrupted by the run's deadline.
   bool interrupted = false;
+  // Set while serving a kParkableSyscall: another app thread could run, so a
+  // handler that would block sets `park` instead (and does nothing else).
+  bool may_park = false;
+  std::optional<ParkRequest> park;
+  // What the parked calls wait for, watched off the vCPU thread.
+  ParkedCalls parked_calls;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).
   std::optional<std::uint64_t> ready_ns;
 

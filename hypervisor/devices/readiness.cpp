@@ -101,9 +101,11 @@ R poll_guest_fds(SyscallContext& context, std::vector<pollfd>& fds, const timesp
     }
     host_fds.push_back(pollfd{file->host_fd, fd.events, 0});
   }
-  // With an answer already known, do not block.
+  // With an answer already known, do not block; nor when the call may park.
   const timespec zero{};
-  if (::ppoll(host_fds.data(), host_fds.size(), answer_known ? &zero : timeout, nullptr) < 0) {
+  const bool would_wait = !answer_known && (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0);
+  const bool parking = would_wait && context.may_park;
+  if (::ppoll(host_fds.data(), host_fds.size(), answer_known || parking ? &zero : timeout, nullptr) < 0) {
     return interrupted_or(context, errno);
   }
   R ready = 0;
@@ -112,6 +114,15 @@ R poll_guest_fds(SyscallContext& context, std::vector<pollfd>& fds, const timesp
     const OpenFile* file = context.files.fds.get(fds[guest].fd);
     if (file != nullptr && !file->is_ancestor()) fds[guest].revents |= host_fds[host++].revents;
     ready += fds[guest].revents != 0 ? 1 : 0;
+  }
+  if (parking && ready == 0) {
+    ParkRequest park{std::move(host_fds), std::nullopt, 0};
+    if (timeout != nullptr) {
+      constexpr time_t kMaxSeconds = time_t{1} << 33;  // ~272 years: no overflow below
+      park.timeout_ns = static_cast<std::uint64_t>(std::min(timeout->tv_sec, kMaxSeconds)) * kNanosPerSecond +
+                        static_cast<std::uint64_t>(timeout->tv_nsec);
+    }
+    context.park = std::move(park);
   }
   return ready;
 }
@@ -308,9 +319,17 @@ R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t
   if (ready.size() < limit) {
     // Readiness already known: look, do not wait.
     std::vector<epoll_event> host(std::min<std::size_t>(limit - ready.size(), 1024));
-    const int found =
-        ::epoll_wait(epoll->host_fd, host.data(), static_cast<int>(host.size()), ready.empty() ? timeout_ms : 0);
+    const bool parking = context.may_park && ready.empty() && timeout_ms != 0;
+    const int found = ::epoll_wait(epoll->host_fd, host.data(), static_cast<int>(host.size()),
+                                   ready.empty() && !parking ? timeout_ms : 0);
     if (found < 0 && ready.empty()) return interrupted_or(context, errno);
+    if (found == 0 && parking) {
+      // An epoll fd is readable while anything in its set is ready.
+      ParkRequest park{{pollfd{epoll->host_fd, POLLIN, 0}}, std::nullopt, 0};
+      if (timeout_ms > 0) park.timeout_ns = static_cast<std::uint64_t>(timeout_ms) * 1'000'000;
+      context.park = std::move(park);
+      return 0;
+    }
     for (int i = 0; i < found; ++i) {
       const epoll_event& event = host[static_cast<std::size_t>(i)];
       auto same = std::find_if(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(stashed),

@@ -48,6 +48,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "threads-started";
     case abi::Hypercall::kKernelHostSyscall:
       return "kernel-host-syscall";
+    case abi::Hypercall::kParkableSyscall:
+      return "parkable-syscall";
     case abi::Hypercall::kCount:
       break;
   }
@@ -115,6 +117,35 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (trace_) fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(*args));
       return std::nullopt;
     }
+    case abi::Hypercall::kParkableSyscall: {
+      auto args = memory_.read<abi::ParkableSyscallArgs>(argument_address);
+      if (!args) return bad_arguments();
+      SyscallArguments values;
+      std::copy(std::begin(args->call.args), std::end(args->call.args), values.begin());
+      // Whatever this thread waited for before no longer matters.
+      context_.parked_calls.cancel(args->waiter);
+      context_.may_park = args->waiter < abi::kMaxParkedWaiters;
+      context_.park.reset();
+      args->call.result = host_syscalls_.call(args->call.number, context_, values);
+      context_.may_park = false;
+      args->host_watches = 0;
+      args->timeout_ns = 0;
+      args->timeout_result = 0;
+      if (context_.park) {
+        ParkRequest& park = *context_.park;
+        args->call.result = abi::kParked;
+        const bool watched = !park.wait.empty();
+        args->host_watches = context_.parked_calls.park(args->waiter, std::move(park.wait)) && watched;
+        if (park.timeout_ns) args->timeout_ns = std::max<std::uint64_t>(*park.timeout_ns, 1);
+        args->timeout_result = park.timeout_result;
+        context_.park.reset();
+        if (trace_) fmt::print(stderr, "[hyperlet host] {} (parked)\n", format_syscall(args->call));
+      } else if (trace_) {
+        fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(args->call));
+      }
+      memory_.write(argument_address, *args);
+      return std::nullopt;
+    }
     case abi::Hypercall::kTrace: {
       auto args = memory_.read<abi::SyscallArgs>(argument_address);
       if (!args) return bad_arguments();
@@ -137,13 +168,12 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // Every app thread waits and the earliest futex timeout is this far off.
       auto args = memory_.read<abi::SleepArgs>(argument_address);
       if (!args) return bad_arguments();
-      constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
-      constexpr std::uint64_t kMaxSeconds = std::uint64_t{1} << 40;
-      const timespec duration{static_cast<time_t>(std::min(args->nanoseconds / kNanosPerSecond, kMaxSeconds)),
-                              static_cast<long>(args->nanoseconds % kNanosPerSecond)};
-      // Interrupted (--timeout, Ctrl-C): the run loop sees the stop; otherwise the
-      // guest finds its deadline not yet reached and asks again.
-      if (::clock_nanosleep(CLOCK_MONOTONIC, 0, &duration, nullptr) == EINTR) context_.interrupted = true;
+      // Interrupted (--timeout, Ctrl-C, a kick): the run loop sees a stop; otherwise
+      // the guest finds its deadline not yet reached, or a parked call ready, and
+      // asks again.
+      const std::optional<std::uint64_t> timeout =
+          args->nanoseconds == abi::kSleepForever ? std::nullopt : std::optional(args->nanoseconds);
+      if (!context_.parked_calls.wait_idle(timeout)) context_.interrupted = true;
       if (trace_) fmt::print(stderr, "[hyperlet hypercall] sleep({} ns)\n", args->nanoseconds);
       return std::nullopt;
     }

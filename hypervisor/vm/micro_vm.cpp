@@ -211,6 +211,8 @@ class MicroVm {
     context->file_ring.use_table(&host_syscalls_);
     if (restored_files != nullptr) {
       if (auto ok = snapshot::restore_files(*context, *restored_files); !ok) return std::unexpected(ok.error());
+      // Nothing is watched for calls the snapshot's threads had parked: each makes its call again.
+      context->parked_calls.wake_all();
     } else if (options_.workdir) {
       if (auto ok = check_working_directory(context->files.volumes, *options_.workdir); !ok) {
         return std::unexpected(ok.error());
@@ -582,6 +584,8 @@ class MicroVm {
     stats_.file_ring_requests = file_ring.requests;
     stats_.file_ring_by_poller = file_ring.by_poller;
     stats_.file_ring_kicks = file_ring.kicks;
+    stats_.parked_calls = context.parked_calls.counters().parked;
+    stats_.parked_woken = context.parked_calls.counters().woken;
     return result;
   }
 
@@ -611,7 +615,10 @@ class MicroVm {
         if (run_errno == EINTR || run_errno == EAGAIN) {
           run->immediate_exit = 0;
           ++stats_.exits["interrupted"];
-          if (slicing && g_stop_signal.load() == 0) end_time_slice(vcpu, *run);
+          // A slice ended, or the watcher found a parked call ready and kicked us.
+          if ((slicing || context.parked_calls.ready_pending()) && g_stop_signal.load() == 0) {
+            end_time_slice(vcpu, *run);
+          }
           if (context.socket_buffers.attached()) {
             // The app ran for a while without a syscall: what it deferred goes out now.
             std::lock_guard io_lock(context.file_ring.mutex());
@@ -641,7 +648,8 @@ class MicroVm {
           std::uint32_t argument_address = 0;
           std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
           if (options_.snapshot_output && options_.snapshot_at_syscall &&
-              call == static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall)) {
+              (call == static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall) ||
+               call == static_cast<std::uint64_t>(abi::Hypercall::kParkableSyscall))) {
             auto args = memory.read<abi::SyscallArgs>(argument_address);
             if (args && args->number == *options_.snapshot_at_syscall) {
               return take_snapshot(vcpu, memory, context, PendingHypercall{call, argument_address});

@@ -59,6 +59,10 @@ std::string format_stats(const RunStats& stats) {
     out += fmt::format("  file ring: {} reads and writes ({} by the poller), {} kicks\n", stats.file_ring_requests,
                        stats.file_ring_by_poller, stats.file_ring_kicks);
   }
+  if (stats.parked_calls != 0) {
+    out += fmt::format("  parked calls: {} (other threads ran meanwhile), {} woken by readiness\n", stats.parked_calls,
+                       stats.parked_woken);
+  }
   if (stats.slices_injected != 0) {
     out += fmt::format("  thread time slices: {} ended by the host, {} received by the guest\n",
                        stats.slices_injected, stats.slices_received);

@@ -36,6 +36,8 @@ struct RunStats {
   std::uint64_t file_ring_kicks = 0;
   // Time slices of the app's threads: interrupts injected, and received by the guest.
   std::uint64_t slices_injected = 0;
+  std::uint64_t parked_calls = 0;  // forwarded calls parked while other threads ran
+  std::uint64_t parked_woken = 0;  // of their waits, found ready by the watcher
   std::uint64_t slices_received = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,9 +186,15 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   bool reaped = false;
   const auto give_up = deadline + std::chrono::seconds(10);
   for (;;) {
-    const pid_t waited = ::waitpid(pid, &wait_status, WNOHANG);
+    rusage usage{};
+    const pid_t waited = ::wait4(pid, &wait_status, WNOHANG, &usage);
     if (waited == pid) {
       reaped = true;
+      const auto microseconds = [](const timeval& time) {
+        return std::chrono::microseconds(time.tv_sec * 1'000'000 + time.tv_usec);
+      };
+      result.cpu_time = std::chrono::duration_cast<std::chrono::milliseconds>(microseconds(usage.ru_utime) +
+                                                                              microseconds(usage.ru_stime));
       break;
     }
     if (waited < 0 && errno != EINTR) break;

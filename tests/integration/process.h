@@ -18,6 +18,8 @@ struct ProcessResult {
   std::string out;
   std::string err;
   std::chrono::milliseconds elapsed{0};
+  // The host CPU (user + system) the process used, its threads included.
+  std::chrono::milliseconds cpu_time{0};
   // Set when the process could not be started at all.
   std::string spawn_error;
   // Set when it could not be reaped even after SIGKILL (status then -1).

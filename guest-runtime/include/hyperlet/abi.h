@@ -34,7 +34,12 @@ inline constexpr uint64_t kPreemptStateAddr = kSyscallCountsAddr + kSyscallCount
 struct PreemptState {
   uint32_t live_threads;  // the app's threads alive; the host time-slices while > 1
   uint32_t preemptions;   // slice ends (kPreemptVector) the guest kernel received
+  // Written by the host: bit N set = what guest thread slot N parked on
+  // (kParkableSyscall) may be ready now. The guest takes the words with an
+  // atomic exchange and makes those threads retry their calls.
+  uint64_t ready_waiters[2];
 };
+inline constexpr uint32_t kMaxParkedWaiters = 128;  // bits in ready_waiters
 inline constexpr uint64_t kKernelStackBottom = 0x10000;
 inline constexpr uint64_t kKernelStackTop = 0x20000;
 // IST stack for faults that may arrive with a broken stack (#DF, #NMI, #MC, #PF).
@@ -104,16 +109,18 @@ inline constexpr uint8_t kSyscallTrapOpcode[2] = {0xcd, kSyscallTrapVector};
 inline constexpr uint16_t kHypercallPortBase = 0x700;
 
 enum class Hypercall : uint16_t {
-  kExit = 0,         // ExitArgs: the app ended; never returns.
-  kHostSyscall = 1,  // SyscallArgs: a Linux syscall the host performs (I/O, sleep, random).
-  kFault = 2,        // FaultArgs: an unhandled CPU exception; never returns.
-  kDiscard = 3,      // DiscardArgs: give pages back; they read as zero afterwards.
-  kTrace = 4,        // SyscallArgs: a syscall the guest handled itself (only with --trace).
-  kSleep = 5,        // SleepArgs: no app thread can run until a futex timeout; sleep that long.
-  kDeadlock = 6,     // DeadlockArgs: every app thread waits with no timeout; never returns.
-  kThreadsStarted = 7,  // none: a second thread now lives (PreemptState); time slices begin.
+  kExit = 0,               // ExitArgs: the app ended; never returns.
+  kHostSyscall = 1,        // SyscallArgs: a Linux syscall the host performs (I/O, sleep, random).
+  kFault = 2,              // FaultArgs: an unhandled CPU exception; never returns.
+  kDiscard = 3,            // DiscardArgs: give pages back; they read as zero afterwards.
+  kTrace = 4,              // SyscallArgs: a syscall the guest handled itself (only with --trace).
+  kSleep = 5,              // SleepArgs: no app thread can run until a timeout or a parked call's readiness.
+  kDeadlock = 6,           // DeadlockArgs: every app thread waits with no timeout; never returns.
+  kThreadsStarted = 7,     // none: a second thread now lives (PreemptState); time slices begin.
   kKernelHostSyscall = 8,  // SyscallArgs: as kHostSyscall, made by the guest kernel for itself (it alone
                            // reaches the fds it keeps above the app's limit)
+  kParkableSyscall = 9,    // ParkableSyscallArgs: as kHostSyscall while other app threads could run: a call
+                           // that would block is not performed but parked (result kParked)
   kCount
 };
 
@@ -126,6 +133,22 @@ struct SyscallArgs {
   uint64_t number;
   uint64_t args[6];
   int64_t result;  // filled by the host (kHostSyscall) or by the guest (kTrace)
+};
+
+// A parked call: the host did nothing and, when host_watches is set, watches
+// what the call waits for (until the same waiter's next kParkableSyscall);
+// when that may be ready it sets the waiter's bit in PreemptState.ready_waiters
+// and interrupts the guest (kPreemptVector). The guest runs other threads and
+// then makes the same call again. With timeout_ns set, the call gives up that
+// long after it was first parked and answers timeout_result (poll's 0,
+// nanosleep's 0, SO_RCVTIMEO's -EAGAIN).
+inline constexpr int64_t kParked = INT64_MIN;
+struct ParkableSyscallArgs {
+  SyscallArgs call;
+  uint32_t waiter;        // guest: the calling thread's slot, < kMaxParkedWaiters
+  uint32_t host_watches;  // host: 1 when something will set the waiter's ready bit
+  uint64_t timeout_ns;    // host: 0 = none
+  int64_t timeout_result;
 };
 
 struct FaultArgs {
@@ -146,8 +169,12 @@ struct DiscardArgs {
 };
 
 struct SleepArgs {
-  uint64_t nanoseconds;  // relative, CLOCK_MONOTONIC
+  // Relative, CLOCK_MONOTONIC; the host also returns as soon as a parked call's
+  // waiter becomes ready (PreemptState.ready_waiters), and kSleepForever waits
+  // for that alone.
+  uint64_t nanoseconds;
 };
+inline constexpr uint64_t kSleepForever = UINT64_MAX;
 
 struct DeadlockArgs {
   uint64_t threads;         // live app threads, all waiting
@@ -159,6 +186,7 @@ union HypercallArgs {
   SleepArgs sleep;
   DeadlockArgs deadlock;
   SyscallArgs syscall;
+  ParkableSyscallArgs parkable;
   FaultArgs fault;
   DiscardArgs discard;
 };

@@ -10,6 +10,8 @@
 namespace hyperlet::kernel {
 
 int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]) {
+  // One thread: nothing else could run while it waits, so the host may block.
+  if (other_threads_live()) return forward_parkable(number, args);
   abi::SyscallArgs& call = hypercall_args().syscall;
   call.number = number;
 #pragma GCC unroll 6

@@ -38,6 +38,13 @@ int64_t sys_set_tid_address(uint64_t address);
 int64_t sys_set_robust_list(uint64_t head, uint64_t length);
 [[noreturn]] void sys_exit_thread(uint64_t status);
 bool thread_alive(uint64_t tid);
+// Whether another app thread lives: then a forwarded call that would block is
+// parked (forward_parkable) instead of blocking the vCPU.
+bool other_threads_live();
+// A forwarded call made while other threads live: if it would block, the host
+// parks it and this thread waits in the guest, off the vCPU, until the host
+// finds it ready (then the call is made again) or its timeout passes.
+int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]);
 
 // signals.cpp
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);

@@ -70,13 +70,18 @@ struct alignas(64) Thread {
   uint64_t clear_child_tid;
   uint64_t robust_list;
   uint64_t futex_address;
-  uint64_t deadline_ns;  // kvmclock ns; meaningful when has_deadline
-  int64_t wake_result;   // what the blocked syscall returns: 0, or -ETIMEDOUT
+  uint64_t deadline_ns;    // kvmclock ns; meaningful when has_deadline
+  int64_t wake_result;     // what the blocked syscall returns: 0, -ETIMEDOUT, or kRetryOnHost
+  int64_t timeout_result;  // wake_result when the deadline passes
   uint32_t futex_bitset;
   uint32_t tid;
   State state;
   bool has_deadline;
+  bool parked_on_host;  // waiting for the host to set its ready bit (a parked call)
 };
+
+// wake_result of a parked call whose waiter the host found ready: make the call again.
+constexpr int64_t kRetryOnHost = INT64_MIN;
 
 Thread threads[kMaxThreads];
 Thread* current = &threads[0];
@@ -134,6 +139,26 @@ void switch_to(Thread& next) {
   thread_switch(&previous.saved_rsp, next.saved_rsp);
 }
 
+// Threads whose parked calls the host found ready (PreemptState.ready_waiters)
+// become runnable and make their calls again. A bit for a thread that is not
+// parked (its call timed out, or it exited) is stale and means nothing.
+void wake_ready_waiters() {
+  for (int word = 0; word < 2; ++word) {
+    uint64_t bits = 0;
+    volatile uint64_t& shared = preempt_state().ready_waiters[word];
+    if (shared == 0) continue;
+    asm volatile("xchgq %0, %1" : "+r"(bits), "+m"(shared) : : "memory");
+    for (; bits != 0; bits &= bits - 1) {
+      const int slot = word * 64 + __builtin_ctzll(bits);
+      if (slot >= slots_used) continue;
+      Thread& thread = threads[slot];
+      if (thread.state != State::kWaiting || !thread.parked_on_host) continue;
+      thread.state = State::kRunnable;
+      thread.wake_result = kRetryOnHost;
+    }
+  }
+}
+
 // Makes waiting threads whose timeout has passed runnable; answers the
 // earliest deadline still ahead (0 if none).
 uint64_t expire_timeouts(uint64_t now) {
@@ -143,7 +168,7 @@ uint64_t expire_timeouts(uint64_t now) {
     if (thread.state != State::kWaiting || !thread.has_deadline) continue;
     if (thread.deadline_ns <= now) {
       thread.state = State::kRunnable;
-      thread.wake_result = error(ETIMEDOUT);
+      thread.wake_result = thread.timeout_result;
     } else if (earliest == 0 || thread.deadline_ns < earliest) {
       earliest = thread.deadline_ns;
     }
@@ -157,11 +182,23 @@ uint64_t expire_timeouts(uint64_t now) {
 // run again, and the run ends as a deadlock instead of hanging.
 void schedule() {
   for (;;) {
+    wake_ready_waiters();
     const uint64_t earliest = expire_timeouts(kvmclock_ns());
     const int start = static_cast<int>(current - threads);
+    bool parked_on_host = false;
     for (int step = 1; step <= slots_used; ++step) {
       Thread& candidate = threads[(start + step) % slots_used];
       if (candidate.state == State::kRunnable) return switch_to(candidate);
+      parked_on_host = parked_on_host || (candidate.state == State::kWaiting && candidate.parked_on_host);
+    }
+    if (parked_on_host) {
+      // The host wakes us when a parked call's waiter is ready, or at the deadline.
+      const uint64_t now = kvmclock_ns();
+      if (earliest == 0 || earliest > now) {
+        hypercall_args().sleep.nanoseconds = earliest == 0 ? abi::kSleepForever : earliest - now;
+        hypercall(abi::Hypercall::kSleep);
+      }
+      continue;
     }
     if (earliest == 0) {
       abi::DeadlockArgs& args = hypercall_args().deadlock;
@@ -235,6 +272,8 @@ int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolut
   self.has_deadline = has_deadline;
   self.deadline_ns = deadline;
   self.wake_result = 0;
+  self.timeout_result = error(ETIMEDOUT);
+  self.parked_on_host = false;
   schedule();
   return current->wake_result;
 }
@@ -356,6 +395,45 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   return child.tid;
 }
 
+bool other_threads_live() { return live_threads > 1; }
+
+int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]) {
+  Thread& self = *current;
+  bool has_deadline = false;
+  uint64_t deadline = 0;
+  int64_t timeout_result = 0;
+  for (;;) {
+    abi::ParkableSyscallArgs& call = hypercall_args().parkable;
+    call.call.number = number;
+    for (int i = 0; i < 6; ++i) call.call.args[i] = args[i];
+    call.waiter = static_cast<uint32_t>(&self - threads);
+    call.host_watches = 0;
+    call.timeout_ns = 0;
+    call.timeout_result = 0;
+    hypercall(abi::Hypercall::kParkableSyscall);
+    if (call.call.result != abi::kParked) return call.call.result;
+    // The deadline counts from the first time the call parked, however often
+    // a wake-up turns out early and the call parks again.
+    const uint64_t now = kvmclock_ns();
+    if (!has_deadline && call.timeout_ns != 0) {
+      has_deadline = true;
+      deadline = now + call.timeout_ns;
+      timeout_result = call.timeout_result;
+    }
+    if (has_deadline && deadline <= now) return timeout_result;
+    self.state = State::kWaiting;
+    self.futex_address = 0;
+    self.parked_on_host = call.host_watches != 0;
+    self.has_deadline = has_deadline;
+    self.deadline_ns = deadline;
+    self.timeout_result = timeout_result;
+    self.wake_result = kRetryOnHost;
+    schedule();
+    self.parked_on_host = false;
+    if (self.wake_result != kRetryOnHost) return self.wake_result;
+  }
+}
+
 int64_t sys_sched_yield() {
   if (slots_used == 1) return 0;
   current->state = State::kRunnable;
@@ -413,7 +491,10 @@ void sys_exit_thread(uint64_t status) {
 extern "C" void handle_preempt(hyperlet::kernel::TrapFrame* /*frame*/) {
   using namespace hyperlet::kernel;
   preempt_state().preemptions = preempt_state().preemptions + 1;
-  if (live_threads <= 1) return;  // the other threads exited since the host looked
+  if (slots_used == 1) return;  // no thread was ever made: nothing else to run
+  // A slice end, or the host found a parked call ready: either way the next
+  // runnable thread, round robin, gets the vCPU (schedule() wakes the ready ones).
+  if (live_threads <= 1 && preempt_state().ready_waiters[0] == 0 && preempt_state().ready_waiters[1] == 0) return;
   current->state = State::kRunnable;
   schedule();  // returns when this thread is switched back to
 }
