@@ -141,9 +141,10 @@ int epoll_eventfd() {
 }
 
 // Two threads that only sleep: the VM must cost (nearly) no host CPU meanwhile.
-int idle_sleepers() {
-  std::thread other([] { std::this_thread::sleep_for(400ms); });
-  std::this_thread::sleep_for(400ms);
+int idle_sleepers(int milliseconds) {
+  const auto duration = std::chrono::milliseconds(milliseconds);
+  std::thread other([duration] { std::this_thread::sleep_for(duration); });
+  std::this_thread::sleep_for(duration);
   other.join();
   std::printf("both slept\n");
   return 0;
@@ -191,11 +192,11 @@ int main(int argc, char** argv) {
   if (section == "timed-poll") return timed_poll();
   if (section == "eventfd") return eventfd_wakeups();
   if (section == "epoll-eventfd") return epoll_eventfd();
-  if (section == "idle-sleepers") return idle_sleepers();
+  if (section == "idle-sleepers" && argc > 2) return idle_sleepers(std::atoi(argv[2]));
   if (section == "thread-per-connection" && argc > 3)
     return thread_per_connection(std::atoi(argv[2]), std::atoi(argv[3]));
   std::fprintf(stderr,
                "usage: blocking_threads read-pipe|compute-beside-sleeper|poll-pipe|timed-poll|eventfd|epoll-eventfd|"
-               "idle-sleepers|thread-per-connection PORT COUNT\n");
+               "idle-sleepers MS|thread-per-connection PORT COUNT\n");
   return 2;
 }
