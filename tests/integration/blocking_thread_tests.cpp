@@ -81,5 +81,19 @@ TEST_F(BlockingThreads, ThreadPerConnectionServerAnswersEveryClient) {
   EXPECT_EQ(result.out, "served 3 connections\n");
 }
 
+// libuv's loop waits in epoll_wait while its pool threads write a file and run
+// a work item, and another thread wakes it: the same output as natively.
+TEST_F(BlockingThreads, LibuvLoopWithItsThreadPool) {
+  const std::string uv_loop = HYPERLET_UV_LOOP;
+  if (uv_loop.empty()) GTEST_SKIP() << "no static libuv (install libuv1-dev: scripts/install-deps does)";
+  TempDir native_dir, guest_dir;
+  const ProcessResult expected = run_process({uv_loop, native_dir.path().string()});
+  ASSERT_EQ(expected.status, 0) << describe(expected);
+  const ProcessResult result = in_vm({"--volume", guest_dir.path().string() + ":/data", uv_loop, "/data"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, expected.out);
+  EXPECT_EQ(read_file((guest_dir.path() / "uv-output.txt").string()), "written by a libuv pool thread\n");
+}
+
 }  // namespace
 }  // namespace hyperlet::testing
