@@ -78,7 +78,7 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
   command
       .add_option("-m,--memory", line.memory_text,
                   "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
-                  "image's manifest, else 128M)")
+                  "image's manifest, else 256M)")
       ->type_name("SIZE");
   command
       .add_option("-e,--env", line.env,

@@ -12,7 +12,7 @@ namespace hyperlet {
 
 inline constexpr std::uint64_t kMinimumGuestMemory = 8ull << 20;
 inline constexpr std::uint64_t kMaximumGuestMemory = 16ull << 30;
-inline constexpr std::uint64_t kDefaultGuestMemory = 128ull << 20;
+inline constexpr std::uint64_t kDefaultGuestMemory = 256ull << 20;
 inline constexpr std::uint64_t kStackGuardSize = 64ull << 10;
 inline constexpr std::uint64_t kMaximumStackSize = 8ull << 20;
 

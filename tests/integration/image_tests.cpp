@@ -157,7 +157,7 @@ TEST_F(ImageTest, InspectPlainStaticBinaryWithoutManifest) {
   EXPECT_EQ(report.status, 0) << describe(report);
   EXPECT_NE(report.out.find("guest ABI:     not recorded (no hyperlet manifest: defaults apply)"), std::string::npos)
       << report.out;
-  EXPECT_NE(report.out.find("memory:        128 MiB (default)"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("memory:        256 MiB (default)"), std::string::npos) << report.out;
   auto json = nlohmann::json::parse(hyperlet({"inspect", "--json", program("print_args")}).out);
   EXPECT_TRUE(json["manifest"].is_null());
   EXPECT_TRUE(json["syscall_sites"].is_null());
@@ -300,7 +300,7 @@ TEST_F(ImageTest, ReadyIsRecordedAndExitOnReadyStopsThere) {
   auto run = hyperlet({"run", "--stats", program("ready")});
   EXPECT_EQ(run.status, 0) << describe(run);
   EXPECT_NE(run.out.find("ready=0 in_vm=1\n"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("abi=1 memory=128M ordered=1\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("abi=1 memory=256M ordered=1\n"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("after ready\n"), std::string::npos) << run.out;
   EXPECT_NE(run.err.find("    ready "), std::string::npos) << run.err;
 

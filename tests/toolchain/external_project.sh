@@ -40,7 +40,7 @@ require_kvm
 expect_output "installed hyperlet runs the app with its manifest defaults" \
   "$(vm_output 64 hi one two)" "$prefix/bin/hyperlet" run "$app"
 expect_output "installed hyperlet-c++ image in a microVM" \
-  "$(vm_output 128 '(unset)')" "$prefix/bin/hyperlet" run "$work/wrapped"
+  "$(vm_output 256 '(unset)')" "$prefix/bin/hyperlet" run "$work/wrapped"
 # app-run: built by the same function; its output is the run's, after build chatter.
 run_log=$(cmake --build "$work/build" --target app-run 2>&1) ||
   { echo "$run_log" >&2; echo "FAIL: cmake --build --target app-run" >&2; exit 1; }

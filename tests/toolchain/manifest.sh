@@ -36,5 +36,5 @@ expect_output "--memory overrides" "$(vm_output 96 hi one 'two words')" "$hyperl
 # Values that look like options stay values, and an empty argument stays an argument.
 "$wrapper" -O2 "$source_dir/external/main.cpp" -o dashes --hyperlet-env=GREETING=--hi \
   --hyperlet-arg=--port --hyperlet-arg=-x --hyperlet-arg= --hyperlet-arg=--memory=8M
-expect_output "option-like manifest values" "$(vm_output 128 --hi --port -x '' --memory=8M)" "$hyperlet" run ./dashes
+expect_output "option-like manifest values" "$(vm_output 256 --hi --port -x '' --memory=8M)" "$hyperlet" run ./dashes
 expect_output "all three at once" "$(vm_output 32 bye four)" "$hyperlet" run --memory 32M --env GREETING=bye ./app four

@@ -44,7 +44,7 @@ expect_output "two-step image, native" "$(native_output)" ./two-step
 expect_output "make-built image, native" "$(native_output)" ./app
 
 require_kvm
-expect_output "one-step image in a microVM" "$(vm_output 128 '(unset)' a b)" "$hyperlet" run ./one-step a b
-expect_output "two-step image in a microVM" "$(vm_output 128 '(unset)')" "$hyperlet" run ./two-step
+expect_output "one-step image in a microVM" "$(vm_output 256 '(unset)' a b)" "$hyperlet" run ./one-step a b
+expect_output "two-step image in a microVM" "$(vm_output 256 '(unset)')" "$hyperlet" run ./two-step
 expect_output "make-built image in a microVM, with its manifest's env" \
-  "$(vm_output 128 from-make)" "$hyperlet" run ./app
+  "$(vm_output 256 from-make)" "$hyperlet" run ./app
