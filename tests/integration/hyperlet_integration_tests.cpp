@@ -526,6 +526,16 @@ TEST_F(HyperletRun, SyscallPointersIntoProtNonePagesAreEfault) {
   EXPECT_EQ(run_process({program("protected_pointer")}).out, result.out) << "the native run must agree";
 }
 
+// Whole 2 MiB regions made PROT_NONE and back (a thread stack's shape), a page
+// taken out of such a region and given back, all checked page by page.
+TEST_F(HyperletRun, ProtNoneOverWholeRegionsAndBackAsLinux) {
+  const auto native = run_process({program("region_protection")});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  const auto result = hyperlet_run({program("region_protection")});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+}
+
 TEST_F(HyperletRun, SyscallPointersIntoTheStackGuardAreEfault) {
   const auto result = hyperlet_run({program("guard_pointer")});
   EXPECT_EQ(result.status, 0) << describe(result);

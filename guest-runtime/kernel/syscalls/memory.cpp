@@ -141,6 +141,7 @@ void discard(uint64_t address, uint64_t length) {
 
 constexpr uint64_t kRegion = 2ull << 20;
 constexpr uint64_t kLeafFlags = 0x67;   // present, writable, user, accessed, dirty
+constexpr uint64_t kAddressMask = 0x000ffffffffff000;
 constexpr uint64_t kTableFlags = 0x27;  // present, writable, user, accessed
 
 void reload_page_tables() {
@@ -156,11 +157,16 @@ volatile uint64_t& page_table_entry(uint64_t page) {
   volatile uint64_t& pde = pdes[page / kRegion];
   if ((pde & abi::kPdeLargePage) != 0) {
     const uint64_t region = page & ~(kRegion - 1);
-    const uint64_t flags = pde & kLeafFlags;
+    const uint64_t flags = pde & kLeafFlags;  // absent if the whole region was (set_present)
     volatile uint64_t* table = &ptes[region / kPage];
     for (uint64_t i = 0; i < kRegion / kPage; ++i) table[i] = (region + i * kPage) | flags;
     pde = reinterpret_cast<uint64_t>(table) | kTableFlags;
     reload_page_tables();  // drop the large TLB entry
+  } else if ((pde & kPresent) == 0 && (pde & kAddressMask) != 0) {
+    // A region set_present made absent at its PDE: now its pages are absent one by one.
+    volatile uint64_t* table = &ptes[(page & ~(kRegion - 1)) / kPage];
+    for (uint64_t i = 0; i < kRegion / kPage; ++i) table[i] = table[i] & ~kPresent;
+    pde = pde | kPresent;
   }
   return ptes[page / kPage];
 }
@@ -173,10 +179,38 @@ uint16_t region_protected[kMaxRegions];
 
 void set_present(uint64_t address, uint64_t length, bool present) {
   const uint64_t end = address + length;
+  auto* pdes = reinterpret_cast<volatile uint64_t*>(boot_info().pde_base);
+  bool flush_all = false;
   for (uint64_t page = address; page < end;) {
     const uint64_t region = page / kRegion;
     if (present && region_protected[region] == 0) {
       page = (region + 1) * kRegion;
+      continue;
+    }
+    // A whole region whose pages are all present, or all absent at its PDE:
+    // the PDE alone changes (its 4 KiB entries, if it has them, stay present
+    // underneath). glibc makes each new thread's 8 MiB stack PROT_NONE and then
+    // read-write again: page by page that was ~4,100 PTE writes and invlpgs,
+    // ~180 ms here for an app's first thread.
+    volatile uint64_t& pde = pdes[region];
+    constexpr uint64_t kRegionPages = kRegion / kPage;
+    const bool whole_region = page % kRegion == 0 && end - page >= kRegion;
+    const bool pde_present = (pde & kPresent) != 0;
+    const bool large = (pde & abi::kPdeLargePage) != 0;
+    const bool flippable =
+        large || (pde_present ? region_protected[region] == 0 : region_protected[region] == kRegionPages);
+    if (whole_region && flippable && (pde & kAddressMask) != 0) {
+      if (pde_present != present) {
+        pde = present ? (pde | kPresent) : (pde & ~kPresent);
+        protected_pages += present ? -kRegionPages : kRegionPages;
+        region_protected[region] = present ? 0 : static_cast<uint16_t>(kRegionPages);
+        if (large) {
+          asm volatile("invlpg (%0)" : : "r"(page) : "memory");
+        } else {
+          flush_all = true;  // the region's 4 KiB translations may be cached
+        }
+      }
+      page += kRegion;
       continue;
     }
     volatile uint64_t& pte = page_table_entry(page);
@@ -189,6 +223,7 @@ void set_present(uint64_t address, uint64_t length, bool present) {
     }
     page += kPage;
   }
+  if (flush_all) reload_page_tables();
 }
 
 // A PROT_NONE mapping this large is an address-space reservation (glibc's
@@ -284,6 +319,17 @@ uint64_t allocate(uint64_t length) {
   return arena.mmap_low;
 }
 
+// A PROT_NONE mapping of a region or more ends on a region boundary, so that
+// set_present can flip whole regions' large PDEs; the piece skipped above it
+// becomes a hole for later mappings.
+uint64_t allocate_region_aligned_end(uint64_t length) {
+  const uint64_t end = arena.mmap_low & ~(kRegion - 1);
+  if (end < length || end - length < heap_limit() || arena.hole_count == kMaxHoles) return allocate(length);
+  if (end != arena.mmap_low) arena.holes[arena.hole_count++] = Range{end, arena.mmap_low};
+  arena.mmap_low = end - length;
+  return arena.mmap_low;
+}
+
 bool claim_fixed(uint64_t address, uint64_t length) {
   if (!user_range_mappable(address, length) || address < heap_limit()) return false;
   const uint64_t end = address + length;
@@ -369,7 +415,8 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
     discard(address, length);  // a fixed mapping replaces what was there with zeros
     result = address;
   } else {
-    result = allocate(length);
+    const bool enforced_none = prot == PROT_NONE && length >= kRegion && length <= kLargestEnforcedNone;
+    result = enforced_none ? allocate_region_aligned_end(length) : allocate(length);
     if (result == 0) return error(ENOMEM);
   }
   if (file) {
