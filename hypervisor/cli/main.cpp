@@ -17,6 +17,7 @@
 #include "cli/units.h"
 #include "core/exit_status.h"
 #include "core/message_prefix.h"
+#include "devices/published_ports.h"
 #include "devices/syscall_names.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
@@ -372,6 +373,7 @@ int main(int argc, char** argv) {
     options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
+  if (auto ok = check_published_ports_free(options.network); !ok) return report(ok.error());
   const std::string& entry_text = line.entry_text;
   if (entry_text != "auto" && entry_text != "syscall" && entry_text != "trap") {
     return report(Error{ExitStatus::kUsage, fmt::format("invalid HYPERLET_SYSCALL_ENTRY '{}': expected auto, "

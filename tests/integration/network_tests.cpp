@@ -147,6 +147,30 @@ class Network : public ::testing::Test {
   }
 };
 
+// A host port another process holds is reported at start, before any VM exists
+// (as `docker run -p`), not as EADDRINUSE in the app after boot. No KVM needed.
+TEST(NetworkStart, PublishingAPortInUseFailsAtStartWithOneLine) {
+  const int port = free_port();
+  Fd taken(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(taken.get(), 1), 0);
+  const std::string p = std::to_string(port);
+  const ProcessResult result = hyperlet({"run", "--publish", "127.0.0.1:" + p + ":80", kNetTool});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "hyperlet: cannot publish 127.0.0.1:" + p + "/tcp (--publish 127.0.0.1:" + p +
+                            ":80): another process on this host already uses that address and port\n");
+  // The wildcard overlaps 127.0.0.1 too.
+  const ProcessResult wildcard = hyperlet({"run", "-p", p + ":8080", kNetTool});
+  EXPECT_EQ(wildcard.status, 125) << describe(wildcard);
+  EXPECT_NE(wildcard.err.find("cannot publish 0.0.0.0:" + p + "/tcp (--publish " + p + ":8080)"), std::string::npos)
+      << describe(wildcard);
+}
+
 TEST_F(Network, HttpServerServesVolumeFilesWithKeepAlive) {
   TempSite site;
   const int port = free_port();
