@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace hyperlet {
 namespace {
 
@@ -125,6 +127,20 @@ Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, con
   }
   return Error{app_status(fault.vector),
                fmt::format("app crashed: {} at {}{}", exception_name(fault.vector), where, detail)};
+}
+
+std::string out_of_memory_note(const abi::GuestStatus& status, std::uint64_t memory_size) {
+  if (status.failed_allocations == 0) return "";
+  constexpr std::uint64_t kMiB = 1 << 20;
+  // Room for the largest refused request on top of what the app had: at least double.
+  const std::uint64_t wanted = std::max(memory_size * 2, memory_size + status.largest_failed);
+  std::uint64_t suggestion = 2 * kMiB;
+  while (suggestion < wanted) suggestion *= 2;
+  return fmt::format(
+      " (before that it ran out of guest memory: {} allocation{} refused, the largest {} MiB, with --memory {}M; "
+      "try --memory {}M)",
+      status.failed_allocations, status.failed_allocations == 1 ? " was" : "s were",
+      (status.largest_failed + kMiB - 1) / kMiB, memory_size / kMiB, suggestion / kMiB);
 }
 
 }  // namespace hyperlet

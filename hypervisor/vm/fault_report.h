@@ -17,4 +17,9 @@ std::string_view exception_name(std::uint64_t vector);
 Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, const SymbolTable& symbols,
                      bool syscall_trap);
 
+// For the line of an app that crashed or was killed by a signal (abort() after
+// std::bad_alloc): when the guest kernel had refused it memory for lack of room
+// (abi::GuestStatus), says so and which --memory to try; otherwise "".
+std::string out_of_memory_note(const abi::GuestStatus& status, std::uint64_t memory_size);
+
 }  // namespace hyperlet

@@ -73,6 +73,11 @@ std::string format_syscall(const abi::SyscallArgs& call) {
   return fmt::format("{}({}) = {}", syscall_name(call.number), arguments, format_result(call.result));
 }
 
+std::string HypercallHandler::memory_note() const {
+  auto status = memory_.read<abi::GuestStatus>(abi::kGuestStatusAddr);
+  return status ? out_of_memory_note(*status, layout_.memory_size) : "";
+}
+
 std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uint64_t argument_address) {
   auto bad_arguments = [&]() -> Result<int> {
     return fail(ExitStatus::kVmFailure, "hypercall {} passed an argument address {:#x} outside guest memory",
@@ -95,9 +100,9 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
         // A broken pipe ends `hyperlet run APP | head` as natively: status 141, no line.
         if (signal == SIGPIPE) return std::unexpected(Error{static_cast<ExitStatus>(128 + signal), ""});
         const char* abbreviation = sigabbrev_np(signal);
-        return std::unexpected(
-            Error{static_cast<ExitStatus>(128 + signal),
-                  fmt::format("app killed by SIG{} ({})", abbreviation ? abbreviation : "?", strsignal(signal))});
+        return std::unexpected(Error{static_cast<ExitStatus>(128 + signal),
+                                     fmt::format("app killed by SIG{} ({}){}", abbreviation ? abbreviation : "?",
+                                                 strsignal(signal), memory_note())});
       }
       if (trace_) fmt::print(stderr, "[hyperlet guest] exit_group({})\n", args->status);
       return static_cast<int>(args->status & 0xff);
@@ -194,7 +199,9 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     case abi::Hypercall::kFault: {
       auto args = memory_.read<abi::FaultArgs>(argument_address);
       if (!args) return bad_arguments();
-      return std::unexpected(describe_fault(*args, layout_, symbols_(), syscall_trap_));
+      Error error = describe_fault(*args, layout_, symbols_(), syscall_trap_);
+      if (error.status != ExitStatus::kGuestKernelFault) error.message += memory_note();
+      return std::unexpected(std::move(error));
     }
     case abi::Hypercall::kCount:
       break;

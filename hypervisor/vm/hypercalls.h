@@ -40,6 +40,8 @@ class HypercallHandler {
   std::optional<Result<int>> handle(std::uint64_t call, std::uint64_t argument_address);
 
  private:
+  // out_of_memory_note for this guest (vm/fault_report.h).
+  std::string memory_note() const;
   GuestMemory& memory_;
   const GuestLayout& layout_;
   SyscallContext& context_;

@@ -602,6 +602,20 @@ TEST_F(HyperletRun, MallocLargerThanMemoryReturnsNull) {
   EXPECT_EQ(result.err, "");
 }
 
+// An app that dies of std::bad_alloc hears that it ran out of guest memory and
+// which --memory to try; one that caught it (above) hears nothing.
+TEST_F(HyperletRun, UncaughtBadAllocSaysTheAppRanOutOfGuestMemory) {
+  const auto result = hyperlet_run({"--memory", "64M", program("allocate"), "new-uncaught", "256"});
+  EXPECT_EQ(result.status, 134) << describe(result);
+  EXPECT_NE(result.err.find("terminate called after throwing an instance of 'std::bad_alloc'"), std::string::npos)
+      << describe(result);
+  // glibc asks twice (mmap, then its fallback), for 256 MiB and its chunk header.
+  EXPECT_NE(result.err.find("hyperlet: app killed by SIGABRT (Aborted) (before that it ran out of guest memory: "
+                            "2 allocations were refused, the largest 257 MiB, with --memory 64M; try --memory 512M)\n"),
+            std::string::npos)
+      << describe(result);
+}
+
 TEST_F(HyperletRun, AllocationThatFitsSucceeds) {
   const auto result = hyperlet_run({"--memory", "64M", program("allocate"), "new", "16"});
   ASSERT_EQ(result.status, 0) << describe(result);

@@ -228,3 +228,28 @@ TEST(ExceptionName, VectorsAbove255AreNotTruncated) {
 
 }  // namespace
 }  // namespace hyperlet
+
+namespace hyperlet {
+namespace {
+
+TEST(OutOfMemoryNote, NothingWhenNoAllocationWasRefused) {
+  EXPECT_EQ(out_of_memory_note(abi::GuestStatus{}, 256ull << 20), "");
+}
+
+TEST(OutOfMemoryNote, NamesTheRefusalsAndAMemorySizeThatFits) {
+  abi::GuestStatus status{};
+  status.failed_allocations = 1;
+  status.largest_failed = 100ull << 20;
+  EXPECT_EQ(out_of_memory_note(status, 256ull << 20),
+            " (before that it ran out of guest memory: 1 allocation was refused, the largest 100 MiB, with --memory "
+            "256M; try --memory 512M)");
+  // A request larger than the memory itself: memory + request, rounded up to a power of two.
+  status.failed_allocations = 3;
+  status.largest_failed = 700ull << 20;
+  EXPECT_EQ(out_of_memory_note(status, 256ull << 20),
+            " (before that it ran out of guest memory: 3 allocations were refused, the largest 700 MiB, with --memory "
+            "256M; try --memory 1024M)");
+}
+
+}  // namespace
+}  // namespace hyperlet

@@ -40,6 +40,15 @@ struct PreemptState {
   uint64_t ready_waiters[2];
 };
 inline constexpr uint32_t kMaxParkedWaiters = 128;  // bits in ready_waiters
+// Written by the guest kernel, read by the host when the app dies: what it may
+// need to hear (the app ran out of guest memory before it crashed or aborted).
+inline constexpr uint64_t kGuestStatusAddr = kPreemptStateAddr + 0x100;
+struct GuestStatus {
+  uint32_t failed_allocations;  // mmap/mremap of accessible memory answered ENOMEM (no room left)
+  uint32_t reserved;
+  uint64_t largest_failed;  // bytes asked by the largest of them
+};
+static_assert(kGuestStatusAddr + sizeof(GuestStatus) <= 0x7000, "the kernel's status page ends at 0x7000");
 inline constexpr uint64_t kKernelStackBottom = 0x10000;
 inline constexpr uint64_t kKernelStackTop = 0x20000;
 // IST stack for faults that may arrive with a broken stack (#DF, #NMI, #MC, #PF).

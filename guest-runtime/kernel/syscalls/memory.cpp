@@ -304,6 +304,16 @@ void add_hole(uint64_t start, uint64_t end) {
 
 uint64_t heap_limit() { return page_up(arena.brk) + kHeapGap; }
 
+// No room for `length` bytes the app meant to use: the host names it in the
+// crash or abort line that usually follows (std::bad_alloc, a null malloc).
+// Reservations (PROT_NONE) do not count: glibc probes for arena space that way.
+int64_t out_of_memory(uint64_t length) {
+  auto& status = *reinterpret_cast<volatile abi::GuestStatus*>(abi::kGuestStatusAddr);
+  status.failed_allocations = status.failed_allocations + 1;
+  if (length > status.largest_failed) status.largest_failed = length;
+  return error(ENOMEM);
+}
+
 uint64_t allocate(uint64_t length) {
   for (int i = 0; i < arena.hole_count; ++i) {
     Range& hole = arena.holes[i];
@@ -417,7 +427,7 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
   } else {
     const bool enforced_none = prot == PROT_NONE && length >= kRegion && length <= kLargestEnforcedNone;
     result = enforced_none ? allocate_region_aligned_end(length) : allocate(length);
-    if (result == 0) return error(ENOMEM);
+    if (result == 0) return prot == PROT_NONE ? error(ENOMEM) : out_of_memory(length);
   }
   if (file) {
     const int64_t filled = map_file(result, length, prot, flags, fd, offset);
@@ -484,7 +494,7 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
   const bool accessible = user_range_ok(old_address, old_length);
   if (!accessible && !pages_all(old_address, old_length, false)) return error(EFAULT);
   const uint64_t moved = allocate(new_length);
-  if (moved == 0) return error(ENOMEM);
+  if (moved == 0) return accessible ? out_of_memory(new_length) : error(ENOMEM);
   if (!accessible) set_present(old_address, old_length, true);
   __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address), old_length);
   sys_munmap(old_address, old_length);

@@ -1,5 +1,6 @@
 // Asks for more memory than the VM has: "new MIB" must throw std::bad_alloc,
 // "malloc MIB" must return NULL; either way the program reports it and goes on.
+// "new-uncaught MIB" lets std::bad_alloc end the program (abort).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,7 +10,12 @@
 int main(int argc, char** argv) {
   if (argc < 3) return 2;
   const std::size_t bytes = std::stoull(argv[2]) << 20;
-  if (std::strcmp(argv[1], "new") == 0) {
+  if (std::strcmp(argv[1], "new-uncaught") == 0) {
+    char* block = new char[bytes];
+    block[0] = 1;
+    std::printf("new succeeded\n");
+    delete[] block;
+  } else if (std::strcmp(argv[1], "new") == 0) {
     try {
       char* block = new char[bytes];
       block[0] = 1;
