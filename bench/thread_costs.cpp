@@ -1,11 +1,15 @@
 // What threads cost, the same static binary natively and in a microVM:
 //   thread_costs start N      N x (std::thread create + join), one at a time
 //   thread_costs malloc N     one new thread makes N mallocs of 64 bytes and frees them
+//   thread_costs pingpong N   two threads hand a turn back and forth N times
+//                             (mutex + condition variable: futex wait and wake)
 // Each prints microseconds per operation (docs/PERFORMANCE.md, "Threads").
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -19,7 +23,7 @@ double microseconds_since(std::chrono::steady_clock::time_point start) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: thread_costs start|malloc N\n");
+    std::fprintf(stderr, "usage: thread_costs start|malloc|pingpong N\n");
     return 2;
   }
   const int count = std::atoi(argv[2]);
@@ -36,8 +40,29 @@ int main(int argc, char** argv) {
     }).join();
     std::printf("malloc+free in a new thread: %.1f us each (%d, thread start included)\n",
                 microseconds_since(start) / count, count);
+  } else if (std::strcmp(argv[1], "pingpong") == 0) {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int turn = 0;  // 0: the main thread's, 1: the other's
+    std::thread other([&] {
+      for (int i = 0; i < count; ++i) {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return turn == 1; });
+        turn = 0;
+        changed.notify_one();
+      }
+    });
+    for (int i = 0; i < count; ++i) {
+      std::unique_lock lock(mutex);
+      turn = 1;
+      changed.notify_one();
+      changed.wait(lock, [&] { return turn == 0; });
+    }
+    other.join();
+    std::printf("mutex ping-pong: %.1f us per round trip (%d, thread start included)\n",
+                microseconds_since(start) / count, count);
   } else {
-    std::fprintf(stderr, "usage: thread_costs start|malloc N\n");
+    std::fprintf(stderr, "usage: thread_costs start|malloc|pingpong N\n");
     return 2;
   }
   return 0;
