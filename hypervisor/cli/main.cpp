@@ -18,6 +18,7 @@
 #include "core/exit_status.h"
 #include "core/message_prefix.h"
 #include "devices/published_ports.h"
+#include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
@@ -374,6 +375,10 @@ int main(int argc, char** argv) {
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
   if (auto ok = check_published_ports_free(options.network); !ok) return report(ok.error());
+  // /etc and the host's zoneinfo, read-only, where no volume of the command line is.
+  for (VolumeSpec& volume : synthesized_system_volumes(options.volumes, options.hostname, options.network)) {
+    options.volumes.push_back(std::move(volume));
+  }
   const std::string& entry_text = line.entry_text;
   if (entry_text != "auto" && entry_text != "syscall" && entry_text != "trap") {
     return report(Error{ExitStatus::kUsage, fmt::format("invalid HYPERLET_SYSCALL_ENTRY '{}': expected auto, "

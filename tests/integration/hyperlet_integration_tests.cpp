@@ -483,14 +483,14 @@ TEST_F(HyperletRun, RaisingAnIgnoredSignalGoesOn) {
 // hyperlet line for the first such path only; --quiet: none.
 TEST_F(HyperletRun, OnlyTheFirstPathOutsideEveryVolumeGetsALine) {
   if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
-  const auto result = hyperlet_run({kBusybox, "cat", "/etc/first", "/etc/second"});
+  const auto result = hyperlet_run({kBusybox, "cat", "/var/first", "/var/second"});
   EXPECT_EQ(result.status, 1) << describe(result);
   const std::string line =
-      "hyperlet: denied: /etc/first is outside every --volume (the first denial only: --trace shows each, "
+      "hyperlet: denied: /var/first is outside every --volume (the first denial only: --trace shows each, "
       "--quiet none)\n";
   EXPECT_NE(result.err.find(line), std::string::npos) << result.err;
-  EXPECT_EQ(result.err.find("/etc/second is outside"), std::string::npos) << result.err;
-  const auto quiet = hyperlet_run({"--quiet", kBusybox, "cat", "/etc/first"});
+  EXPECT_EQ(result.err.find("/var/second is outside"), std::string::npos) << result.err;
+  const auto quiet = hyperlet_run({"--quiet", kBusybox, "cat", "/var/first"});
   EXPECT_EQ(quiet.err.find("hyperlet"), std::string::npos) << quiet.err;
 }
 

@@ -69,19 +69,61 @@ TEST_F(VolumeTest, BusyboxLsSeesOnlyTheVolumes) {
   EXPECT_EQ(result.out, "hello.txt\nsub\n");
   result = busybox({"ls", "/"});
   ASSERT_EQ(result.status, 0) << describe(result);
-  EXPECT_EQ(result.out, "data\n");
-  result = busybox({"ls", "/etc"});
+  // Besides the volume: the synthesized /etc, and the host's zoneinfo when it has one.
+  EXPECT_EQ(result.out, fs::is_directory("/usr/share/zoneinfo") ? "data\netc\nusr\n" : "data\netc\n");
+  result = busybox({"ls", "/var"});
   EXPECT_NE(result.status, 0);
   EXPECT_NE(result.err.find("No such file or directory"), std::string::npos) << describe(result);
 }
 
+// ---------------------------------------------------------------- the synthesized /etc
+
+std::string system_files_expected(const std::string& zone_line, const std::string& resolv) {
+  return "getpwnam(root): root uid 0 home /root\n"
+         "getpwuid(65534): nobody\n"
+         "getgrgid(0): root\n"
+         "getaddrinfo(localhost): ok 127.0.0.1\n" +
+         zone_line + "resolv.conf: " + resolv + "\n/etc writable: no\n";
+}
+
+TEST_F(VolumeTest, UsersLocalhostAndTimeZonesWorkWithoutAVolumeAtEtc) {
+  if (!fs::is_directory("/usr/share/zoneinfo/Europe")) GTEST_SKIP() << "no tzdata on this host (apt install tzdata)";
+  auto result = run({"--env", "TZ=Europe/Paris", program("system_files")});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, system_files_expected("TZ=Europe/Paris: 2023-11-14 23:13 CET\n", "absent"));
+  EXPECT_EQ(result.err, "");
+  result = run({"--env", "TZ=UTC", program("system_files")});
+  EXPECT_NE(result.out.find("TZ=UTC: 2023-11-14 22:13 UTC\n"), std::string::npos) << describe(result);
+}
+
+// resolv.conf names the host's nameservers only when the app may ask them.
+TEST_F(VolumeTest, ResolvConfOnlyWhenPort53IsAllowed) {
+  const std::string host_resolv = read_file("/etc/resolv.conf");
+  if (host_resolv.find("nameserver ") == std::string::npos) GTEST_SKIP() << "this host has no nameserver";
+  auto result = run({program("system_files")});
+  EXPECT_NE(result.out.find("resolv.conf: absent\n"), std::string::npos) << describe(result);
+  result = run({"--allow-connect", "0.0.0.0/0:53", "--allow-connect", "[::]/0:53", program("system_files")});
+  EXPECT_NE(result.out.find("resolv.conf: present\n"), std::string::npos) << describe(result);
+}
+
+// A volume at /etc is what the app sees there instead.
+TEST_F(VolumeTest, AVolumeAtEtcReplacesTheSynthesizedOne) {
+  SKIP_WITHOUT_BUSYBOX();
+  TempDir etc;
+  std::ofstream(etc.path() / "passwd") << "app:x:1000:1000::/home/app:/bin/sh\n";
+  const auto result = run_process(
+      {kHyperlet, "run", "--volume", etc.path().string() + ":/etc:ro", kBusybox, "cat", "/etc/passwd", "/etc/hosts"});
+  EXPECT_EQ(result.status, 1) << describe(result);  // no hosts in the volume
+  EXPECT_EQ(result.out, "app:x:1000:1000::/home/app:/bin/sh\n");
+}
+
 TEST_F(VolumeTest, TraceSaysWhyAPathOutsideTheVolumesIsNotFound) {
   SKIP_WITHOUT_BUSYBOX();
-  auto result = run({"--trace", kBusybox, "cat", "/etc/passwd"});
+  auto result = run({"--trace", kBusybox, "cat", "/var/secret"});
   EXPECT_EQ(result.status, 1) << describe(result);
-  EXPECT_NE(result.err.find("[hyperlet policy] denied: /etc/passwd is outside every --volume\n"), std::string::npos)
+  EXPECT_NE(result.err.find("[hyperlet policy] denied: /var/secret is outside every --volume\n"), std::string::npos)
       << describe(result);
-  result = busybox({"cat", "/etc/passwd"});
+  result = busybox({"cat", "/var/secret"});
   EXPECT_EQ(result.err.find("[hyperlet policy]"), std::string::npos) << "only under --trace: " << describe(result);
 }
 
@@ -193,15 +235,15 @@ TEST_F(HostileTest, FileMappingsFollowTheFdsAccessAndHiddenFdsStayHidden) {
 
 TEST_F(HostileTest, DotDotStaysInside) {
   EXPECT_EQ(hostile("dotdot"),
-            "/data/../etc/passwd: ENOENT\n"
-            "/data/../../../../etc/passwd: ENOENT\n"
-            "cwd ../../etc/passwd: ENOENT\n"
+            "/data/../etc/shadow: ENOENT\n"
+            "/data/../../../../etc/shadow: ENOENT\n"
+            "cwd ../../etc/shadow: ENOENT\n"
             "  read [inside]\n"
             "cwd sub/../inside.txt: ok\n"
-            "openat(sub, ../../etc/passwd): ENOENT\n"
+            "openat(sub, ../../etc/shadow): ENOENT\n"
             "openat(sub, ../inside.txt): ok\n"
             "mkdir /data/../escaped: ENOENT\n"
-            "/etc/passwd: ENOENT\n");
+            "/etc/shadow: ENOENT\n");
   EXPECT_FALSE(fs::exists(dir_.path().parent_path() / "escaped"));
 }
 

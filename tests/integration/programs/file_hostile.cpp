@@ -46,16 +46,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string section = argv[i];
     if (section == "dotdot") {
-      show("/data/../etc/passwd", open_read("/data/../etc/passwd"));
-      show("/data/../../../../etc/passwd", open_read("/data/../../../../etc/passwd"));
+      show("/data/../etc/shadow", open_read("/data/../etc/shadow"));
+      show("/data/../../../../etc/shadow", open_read("/data/../../../../etc/shadow"));
       ::chdir("/data");
-      show("cwd ../../etc/passwd", open_read("../../etc/passwd"));
+      show("cwd ../../etc/shadow", open_read("../../etc/shadow"));
       show("cwd sub/../inside.txt", open_read("sub/../inside.txt"));
       const int dir = ::open("/data/sub", O_RDONLY | O_DIRECTORY);
-      show("openat(sub, ../../etc/passwd)", ::openat(dir, "../../etc/passwd", O_RDONLY));
+      show("openat(sub, ../../etc/shadow)", ::openat(dir, "../../etc/shadow", O_RDONLY));
       show("openat(sub, ../inside.txt)", ::openat(dir, "../inside.txt", O_RDONLY));
       show("mkdir /data/../escaped", ::mkdir("/data/../escaped", 0755));
-      show("/etc/passwd", open_read("/etc/passwd"));
+      show("/etc/shadow", open_read("/etc/shadow"));
     } else if (section == "symlinks") {
       show("absolute symlink", open_read("/data/abs"));
       show("relative symlink out", open_read("/data/rel"));

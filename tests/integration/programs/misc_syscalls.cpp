@@ -66,7 +66,7 @@ void statfs_calls() {
   show("statfs /", ::statfs("/", &info));
   std::printf("  ramfs %d, read-only %d, blocks %lu\n", info.f_type == RAMFS_MAGIC,
               (info.f_flags & ST_RDONLY) != 0, static_cast<unsigned long>(info.f_blocks));
-  show("statfs /etc", ::statfs("/etc", &info));
+  show("statfs /var", ::statfs("/var", &info));
   show("statfs through a symlink out", ::statfs("/data/abs", &info));
   show("statfs into the kernel", ::syscall(SYS_statfs, "/data", kKernelAddress));
   show("fstatfs 99", ::fstatfs(99, &info));
@@ -86,7 +86,7 @@ void chown_calls() {
   show("fchown", ::fchown(fd, info.st_uid, -1));
   ::close(fd);
   show("chown /", ::chown("/", -1, -1));
-  show("chown /etc/passwd", ::chown("/etc/passwd", 0, 0));
+  show("chown /var/passwd", ::chown("/var/passwd", 0, 0));
 }
 
 void copy_calls() {
