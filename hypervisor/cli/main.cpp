@@ -20,6 +20,7 @@
 #include "devices/published_ports.h"
 #include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
+#include "loader/app_image.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
 #include "vm/micro_vm.h"
@@ -198,19 +199,32 @@ int main(int argc, char** argv) {
   inspect->add_option("IMAGE", image_path, "The program file to inspect")->required();
   inspect->add_flag("--json", json, "Print the report as JSON");
 
-  Manifest new_manifest;
+  ManifestChanges manifest_changes;
   std::string manifest_memory;
   CLI::App* manifest =
       app.add_subcommand("manifest",
                          "Write the manifest (defaults for `run`) and the table of syscall sites into IMAGE, "
-                         "in place; the toolchain's last step after linking");
+                         "in place; the toolchain's last step after linking. Only what the options say changes: "
+                         "the rest of the image's manifest stays");
   manifest->add_option("IMAGE", image_path, "The static program to annotate")->required();
   manifest->add_option("--memory", manifest_memory, "Default guest memory, e.g. 64M");
-  manifest->add_option("--env", new_manifest.environment, "Default environment variable KEY=VALUE (repeatable)")
+  manifest
+      ->add_option("--env", manifest_changes.set_environment,
+                   "Default environment variable KEY=VALUE: replaces the manifest's KEY or adds it (repeatable)")
+      ->allow_extra_args(false);
+  manifest
+      ->add_option("--unset-env", manifest_changes.unset_environment,
+                   "Remove KEY from the manifest's environment (repeatable)")
       ->allow_extra_args(false);
   std::vector<std::string> manifest_args;
-  manifest->add_option("--arg", manifest_args, "Default argument for the app (repeatable, in order)")
+  manifest
+      ->add_option("--arg", manifest_args,
+                   "Default argument for the app (repeatable, in order): together they replace the manifest's")
       ->allow_extra_args(false);
+  bool manifest_no_args = false;
+  manifest->add_flag("--no-args", manifest_no_args, "Remove the manifest's default arguments");
+  manifest->add_flag("--reset", manifest_changes.start_empty,
+                     "Start from an empty manifest instead of the image's (then apply the other options)");
 
   bench::BenchOptions bench_options;
   CLI::App* bench = bench::add_bench_command(app, bench_options, argc, argv);
@@ -273,16 +287,23 @@ int main(int argc, char** argv) {
       if (auto problem = guest_memory_size_problem(*size)) {
         return report(Error{ExitStatus::kUsage, fmt::format("invalid --memory '{}': {}", manifest_memory, *problem)});
       }
-      new_manifest.memory_size = *size;
-      new_manifest.memory_text = manifest_memory;
+      manifest_changes.memory_size = *size;
+      manifest_changes.memory_text = manifest_memory;
     }
-    for (const std::string& variable : new_manifest.environment) {
+    for (const std::string& variable : manifest_changes.set_environment) {
       if (variable.find('=') == std::string::npos || variable.front() == '=') {
         return report(Error{ExitStatus::kUsage, fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
       }
     }
-    if (!manifest_args.empty()) new_manifest.arguments = manifest_args;
-    auto written = write_manifest(image_path, new_manifest);
+    if (manifest_no_args && !manifest_args.empty()) {
+      return report(Error{ExitStatus::kUsage, "--no-args and --arg contradict each other: give one"});
+    }
+    if (!manifest_args.empty()) manifest_changes.arguments = manifest_args;
+    if (manifest_no_args) manifest_changes.arguments = std::vector<std::string>{};
+    auto image = AppImage::open(image_path);
+    if (!image) return report(image.error());
+    const Manifest merged = apply_manifest_changes(image->notes().manifest, manifest_changes);
+    auto written = write_manifest(image_path, merged);
     if (!written) return report(written.error());
     return 0;
   }

@@ -177,4 +177,27 @@ std::vector<std::byte> syscall_sites_note(const std::vector<std::uint64_t>& site
   return note(manifest::kNoteSyscallSites, description);
 }
 
+Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const ManifestChanges& changes) {
+  Manifest result = existing && !changes.start_empty ? *existing : Manifest{};
+  if (changes.memory_size) {
+    result.memory_size = changes.memory_size;
+    result.memory_text = changes.memory_text;
+  }
+  auto key_of = [](const std::string& variable) { return variable.substr(0, variable.find('=')); };
+  for (const std::string& key : changes.unset_environment) {
+    std::erase_if(result.environment, [&](const std::string& variable) { return key_of(variable) == key; });
+  }
+  for (const std::string& variable : changes.set_environment) {
+    auto same = std::find_if(result.environment.begin(), result.environment.end(),
+                             [&](const std::string& known) { return key_of(known) == key_of(variable); });
+    if (same != result.environment.end()) {
+      *same = variable;
+    } else {
+      result.environment.push_back(variable);
+    }
+  }
+  if (changes.arguments) result.arguments = changes.arguments->empty() ? std::nullopt : changes.arguments;
+  return result;
+}
+
 }  // namespace hyperlet

@@ -27,6 +27,17 @@ struct ImageNotes {
   std::optional<std::vector<std::uint64_t>> syscall_sites;  // link-time addresses
 };
 
+// What `hyperlet manifest` was told; everything else of the image's manifest stays.
+struct ManifestChanges {
+  bool start_empty = false;                  // --reset: forget the old manifest first
+  std::optional<std::uint64_t> memory_size;  // --memory
+  std::string memory_text;
+  std::vector<std::string> set_environment;           // --env KEY=VALUE: replaces KEY, or adds it
+  std::vector<std::string> unset_environment;         // --unset-env KEY
+  std::optional<std::vector<std::string>> arguments;  // --arg (all of them), or --no-args (empty)
+};
+Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const ManifestChanges& changes);
+
 // Finds and checks both notes in an ELF file. No notes is not an error.
 Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::string& name);
 

@@ -38,3 +38,13 @@ expect_output "--memory overrides" "$(vm_output 96 hi one 'two words')" "$hyperl
   --hyperlet-arg=--port --hyperlet-arg=-x --hyperlet-arg= --hyperlet-arg=--memory=8M
 expect_output "option-like manifest values" "$(vm_output 256 --hi --port -x '' --memory=8M)" "$hyperlet" run ./dashes
 expect_output "all three at once" "$(vm_output 32 bye four)" "$hyperlet" run --memory 32M --env GREETING=bye ./app four
+# `hyperlet manifest` on an image that has one changes only what it is told.
+cp app edited
+"$hyperlet" manifest --memory 96M edited
+expect_output "manifest --memory keeps env and args" "$(vm_output 96 hi one 'two words')" "$hyperlet" run ./edited
+"$hyperlet" manifest --env GREETING=hey --arg five edited
+expect_output "manifest --env and --arg replace theirs" "$(vm_output 96 hey five)" "$hyperlet" run ./edited
+"$hyperlet" manifest --unset-env GREETING --no-args edited
+expect_output "manifest --unset-env and --no-args remove" "$(vm_output 96 '(unset)')" "$hyperlet" run ./edited
+"$hyperlet" manifest --reset edited
+expect_output "manifest --reset starts empty" "$(vm_output 256 '(unset)')" "$hyperlet" run ./edited

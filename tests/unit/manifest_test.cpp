@@ -193,3 +193,56 @@ TEST(ManifestJson, OmitsWhatIsNotSet) {
 
 }  // namespace
 }  // namespace hyperlet
+
+namespace hyperlet {
+namespace {
+
+Manifest packaged() {
+  Manifest manifest;
+  manifest.memory_size = 64ull << 20;
+  manifest.memory_text = "64M";
+  manifest.environment = {"A=1", "B=2"};
+  manifest.arguments = std::vector<std::string>{"--port", "80"};
+  return manifest;
+}
+
+TEST(ManifestChanges, OnlyWhatIsToldChanges) {
+  ManifestChanges changes;
+  changes.memory_size = 96ull << 20;
+  changes.memory_text = "96M";
+  const Manifest result = apply_manifest_changes(packaged(), changes);
+  EXPECT_EQ(result.memory_text, "96M");
+  EXPECT_EQ(result.environment, (std::vector<std::string>{"A=1", "B=2"}));
+  EXPECT_EQ(result.arguments, (std::vector<std::string>{"--port", "80"}));
+}
+
+TEST(ManifestChanges, EnvReplacesItsKeyOrAddsUnsetRemoves) {
+  ManifestChanges changes;
+  changes.set_environment = {"A=9", "C=3"};
+  changes.unset_environment = {"B"};
+  const Manifest result = apply_manifest_changes(packaged(), changes);
+  EXPECT_EQ(result.environment, (std::vector<std::string>{"A=9", "C=3"}));
+  EXPECT_EQ(result.memory_text, "64M");
+}
+
+TEST(ManifestChanges, ArgsAreReplacedTogetherOrRemoved) {
+  ManifestChanges changes;
+  changes.arguments = std::vector<std::string>{"--port", "8080", "-v"};
+  EXPECT_EQ(apply_manifest_changes(packaged(), changes).arguments, (std::vector<std::string>{"--port", "8080", "-v"}));
+  changes.arguments = std::vector<std::string>{};
+  EXPECT_FALSE(apply_manifest_changes(packaged(), changes).arguments.has_value());
+}
+
+TEST(ManifestChanges, ResetStartsEmptyAndNoManifestIsEmpty) {
+  ManifestChanges changes;
+  changes.start_empty = true;
+  changes.set_environment = {"K=V"};
+  const Manifest result = apply_manifest_changes(packaged(), changes);
+  EXPECT_FALSE(result.memory_size.has_value());
+  EXPECT_EQ(result.environment, (std::vector<std::string>{"K=V"}));
+  EXPECT_FALSE(result.arguments.has_value());
+  EXPECT_TRUE(apply_manifest_changes(std::nullopt, ManifestChanges{}).environment.empty());
+}
+
+}  // namespace
+}  // namespace hyperlet
