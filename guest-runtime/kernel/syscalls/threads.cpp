@@ -157,6 +157,8 @@ uint64_t expire_timeouts(uint64_t now) {
 // run again, and the run ends as a deadlock instead of hanging.
 void schedule() {
   for (;;) {
+    // A signal may have to wake a waiting thread (one sent to hyperlet, say).
+    if (signal_attention()) route_pending_signals();
     const uint64_t earliest = expire_timeouts(kvmclock_ns());
     const int start = static_cast<int>(current - threads);
     for (int step = 1; step <= slots_used; ++step) {
@@ -228,6 +230,10 @@ int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolut
   }
   if (*word != expected) return error(EAGAIN);
   if (has_deadline && deadline <= now) return error(ETIMEDOUT);
+  // A signal already pending for a handler ends the wait before it starts, as on Linux.
+  if (signal_attention()) {
+    if (const int64_t interrupted = signal_interrupts_wait(); interrupted != 0) return interrupted;
+  }
   Thread& self = *current;
   self.state = State::kWaiting;
   self.futex_address = address;
@@ -345,6 +351,7 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   for (int i = 2; i <= 7; ++i) words[-i] = 0;
   child.saved_rsp = reinterpret_cast<uint64_t>(&words[-7]);
 
+  signals_thread_created(static_cast<int>(current - threads), slot);
   if (parent_tid_word != nullptr) *parent_tid_word = child.tid;
   if (child_tid_word != nullptr) *child_tid_word = child.tid;
   child.state = State::kRunnable;
@@ -378,6 +385,38 @@ bool thread_alive(uint64_t tid) {
   if (tid == current_tid) return true;
   for (int i = 0; i < slots_used; ++i) {
     if (threads[i].state != State::kFree && threads[i].tid == tid) return true;
+  }
+  return false;
+}
+
+// Signals (syscalls/signals.cpp, signal_delivery.cpp) keep per-thread state by slot.
+int current_thread_slot() { return static_cast<int>(current - threads); }
+
+int thread_slot_of(uint64_t tid) {
+  if (tid == current_tid) return current_thread_slot();
+  for (int i = 0; i < slots_used; ++i) {
+    if (threads[i].state != State::kFree && threads[i].tid == tid) return i;
+  }
+  return -1;
+}
+
+int thread_slots_in_use() { return slots_used; }
+
+int thread_slot_state(int slot) {
+  if (slots_used == 1) return static_cast<int>(slot == 0 ? State::kRunning : State::kFree);  // before the first clone
+  return static_cast<int>(threads[slot].state);
+}
+
+uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid : threads[slot].tid; }
+
+bool interrupt_wait(uint32_t tid, int64_t result) {
+  for (int i = 0; i < slots_used; ++i) {
+    Thread& thread = threads[i];
+    if (thread.state == State::kWaiting && thread.tid == tid) {
+      thread.state = State::kRunnable;
+      thread.wake_result = result;
+      return true;
+    }
   }
   return false;
 }
