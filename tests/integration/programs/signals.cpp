@@ -246,9 +246,19 @@ void* futex_waiter(void* restart) {
   return nullptr;
 }
 
+// Lets the other thread run on until it blocks: natively it runs in parallel
+// while this one sleeps; in a microVM a host sleep stops every thread, and
+// sched_yield hands the vCPU over.
+void let_others_run() {
+  for (int i = 0; i < 20; ++i) {
+    usleep(1000);
+    sched_yield();
+  }
+}
+
 void wait_until_waiting() {
   while (!g_waiting) sched_yield();
-  for (int i = 0; i < 20; ++i) usleep(1000);  // into the futex wait
+  let_others_run();  // into the futex wait
 }
 
 int threads() {
@@ -293,8 +303,8 @@ int threads() {
   pthread_create(&waiter, nullptr, futex_waiter, &restarting);
   wait_until_waiting();
   pthread_kill(waiter, SIGUSR1);
-  while (g_handler_tid == 0) usleep(1000);
-  for (int i = 0; i < 20; ++i) usleep(1000);
+  while (g_handler_tid == 0) let_others_run();
+  let_others_run();  // back into the restarted wait
   g_futex = 1;
   syscall(SYS_futex, &g_futex, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   pthread_join(waiter, nullptr);
