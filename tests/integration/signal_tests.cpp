@@ -66,6 +66,8 @@ TEST_F(Signals, SigaltstackAndSaOnstack) { expect_same_as_native("altstack"); }
 
 TEST_F(Signals, EveryRegisterAndTheVectorStateSurviveAHandler) { expect_same_as_native("registers"); }
 
+TEST_F(Signals, SigpipeHandlerRunsAndTheWriteFailsWithEpipe) { expect_same_as_native("sigpipe"); }
+
 TEST_F(Signals, PerThreadMaskAndPthreadKillInterruptingAFutexWait) { expect_same_as_native("threads"); }
 
 // ---- synchronous faults ----
@@ -95,8 +97,28 @@ TEST_F(Signals, SigtermToHyperletRunsTheAppsHandlerWhileItComputes) {
 
 TEST_F(Signals, SigtermInterruptsABlockingReadWithEintr) {
   const ProcessResult native = signalled({kProgram, "service-read"}, "TERM", true);
-  ASSERT_EQ(native.out, "ready\nread returned -1 (EINTR)\ndraining\nstatus 0\n") << describe(native);
+  ASSERT_EQ(native.out, "ready\nread returned -1 (EINTR) after 0 SIGUSR1\ndraining\nstatus 0\n") << describe(native);
   const ProcessResult result = signalled({kHyperlet, "run", kProgram, "service-read"}, "TERM", true);
+  EXPECT_EQ(result.out, native.out) << describe(result);
+}
+
+// SIGUSR1's handler has SA_RESTART: the read goes on after it; SIGTERM's has not.
+TEST_F(Signals, ABlockingReadIsRestartedAfterAnSaRestartHandler) {
+  const ProcessResult native = signalled({kProgram, "service-read-restart"}, "USR1 TERM", true);
+  ASSERT_EQ(native.out, "ready\nread returned -1 (EINTR) after 1 SIGUSR1\ndraining\nstatus 0\n") << describe(native);
+  const ProcessResult result = signalled({kHyperlet, "run", kProgram, "service-read-restart"}, "USR1 TERM", true);
+  EXPECT_EQ(result.out, native.out) << describe(result);
+}
+
+TEST_F(Signals, SigtermInterruptsABlockingAcceptWithEintr) {
+  const std::string native_section = "service-accept:" + std::to_string(free_port());
+  const ProcessResult native = signalled({kProgram, native_section}, "TERM");
+  ASSERT_EQ(native.out, "ready\naccept returned -1 (EINTR)\ndraining\nstatus 0\n") << describe(native);
+  const int port = free_port();
+  const ProcessResult result =
+      signalled({kHyperlet, "run", "--publish", "127.0.0.1:" + std::to_string(port) + ":" + std::to_string(port),
+                 kProgram, "service-accept:" + std::to_string(port)},
+                "TERM");
   EXPECT_EQ(result.out, native.out) << describe(result);
 }
 

@@ -1,11 +1,14 @@
 // Signal delivery, one section per argv[1]; each prints what it observed, the
 // same natively as in a microVM (tests/integration/signal_tests.cpp compares).
 // Only facts that hold on both are printed: no addresses, no pids.
+#include <arpa/inet.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -231,6 +234,18 @@ int registers() {
   return 0;
 }
 
+int sigpipe() {
+  install(SIGPIPE, counting, 0);
+  int fds[2];
+  if (pipe(fds) != 0) return 3;
+  close(fds[0]);
+  const ssize_t wrote = write(fds[1], "x", 1);
+  std::printf("write to a pipe without reader: %zd (%s), SIGPIPE handler ran %d time(s), signal %d\n", wrote,
+              wrote < 0 ? strerrorname_np(errno) : "written", g_count, g_last_signal);
+  std::fflush(stdout);
+  return 0;
+}
+
 // ---- threads ----
 std::atomic<int> g_futex{0};
 std::atomic<bool> g_waiting{false};
@@ -425,15 +440,34 @@ int service(const std::string& how) {
   sigemptyset(&action.sa_mask);
   if (how != "no-handler") sigaction(SIGTERM, &action, nullptr);
   action.sa_handler = [](int) { g_usr1 = g_usr1 + 1; };
+  if (how == "read-restart") action.sa_flags = SA_RESTART;  // this read goes on after SIGUSR1, not after SIGTERM
   sigaction(SIGUSR1, &action, nullptr);
-  std::puts("ready");
-  std::fflush(stdout);
+  if (how.rfind("accept:", 0) != 0) {
+    std::puts("ready");
+    std::fflush(stdout);
+  }
   if (how == "compute" || how == "no-handler") {
     while (g_term == 0) asm volatile("" ::: "memory");
-  } else if (how == "read") {
+  } else if (how == "read" || how == "read-restart") {
     char byte;
     const ssize_t got = read(0, &byte, 1);
-    std::printf("read returned %zd (%s)\n", got, got < 0 ? strerrorname_np(errno) : "data");
+    std::printf("read returned %zd (%s) after %d SIGUSR1\n", got, got < 0 ? strerrorname_np(errno) : "data",
+                static_cast<int>(g_usr1));
+  } else if (how.rfind("accept:", 0) == 0) {
+    // Blocked in accept on PORT (argv: service-accept:PORT; under hyperlet, published).
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(std::atoi(how.c_str() + 7)));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 || listen(listener, 4) != 0) {
+      std::perror("bind/listen");
+      return 3;
+    }
+    std::puts("ready");
+    std::fflush(stdout);
+    const int client = accept(listener, nullptr, nullptr);
+    std::printf("accept returned %d (%s)\n", client, client < 0 ? strerrorname_np(errno) : "a connection");
   } else if (how == "usr1") {
     while (g_usr1 < 2) pause();
     std::printf("SIGUSR1 handled %d times\n", g_usr1);
@@ -456,6 +490,7 @@ int main(int argc, char** argv) {
   if (section == "altstack") return altstack();
   if (section == "registers") return registers();
   if (section == "threads") return threads();
+  if (section == "sigpipe") return sigpipe();
   if (section == "faults") return faults();
   if (section == "fault-blocked") return fault_blocked();
   if (section == "overflow-without-altstack") return overflow_without_altstack();
