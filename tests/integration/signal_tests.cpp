@@ -70,6 +70,8 @@ TEST_F(Signals, SigpipeHandlerRunsAndTheWriteFailsWithEpipe) { expect_same_as_na
 
 TEST_F(Signals, PerThreadMaskAndPthreadKillInterruptingAFutexWait) { expect_same_as_native("threads"); }
 
+TEST_F(Signals, PthreadCancelOfAThreadBlockedInSemWait) { expect_same_as_native("cancel"); }
+
 // ---- synchronous faults ----
 TEST_F(Signals, FaultsGoToTheAppsHandlerAndSiglongjmpRecovers) { expect_same_as_native("faults"); }
 

@@ -5,6 +5,7 @@
 #include <linux/futex.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -328,6 +329,33 @@ int threads() {
   return 0;
 }
 
+// pthread_cancel of a thread blocked in a cancellation point that waits on a
+// futex (sem_wait): glibc's SIGCANCEL handler runs there and unwinds it.
+int cancel() {
+  static sem_t never;
+  sem_init(&never, 0, 0);
+  g_waiting = false;
+  pthread_t waiter;
+  pthread_create(
+      &waiter, nullptr,
+      [](void*) -> void* {
+        pthread_cleanup_push([](void*) { say("cleanup handler ran\n"); }, nullptr);
+        g_waiting = true;
+        sem_wait(&never);
+        pthread_cleanup_pop(0);
+        say("sem_wait returned?\n");
+        return nullptr;
+      },
+      nullptr);
+  wait_until_waiting();
+  pthread_cancel(waiter);
+  void* result = nullptr;
+  pthread_join(waiter, &result);
+  std::printf("joined: %s\n", result == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "something else");
+  std::fflush(stdout);
+  return 0;
+}
+
 // ---- synchronous faults ----
 void recovering(int signal, siginfo_t* info, void*) {
   g_last_signal = signal;
@@ -491,6 +519,7 @@ int main(int argc, char** argv) {
   if (section == "registers") return registers();
   if (section == "threads") return threads();
   if (section == "sigpipe") return sigpipe();
+  if (section == "cancel") return cancel();
   if (section == "faults") return faults();
   if (section == "fault-blocked") return fault_blocked();
   if (section == "overflow-without-altstack") return overflow_without_altstack();
