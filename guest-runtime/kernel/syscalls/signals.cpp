@@ -34,12 +34,12 @@ constexpr int kMaxThreadSlots =
 // alternate stack of size 0 is "none" (SS_DISABLE).
 ThreadSignals per_thread[kMaxThreadSlots];
 
-void publish_handled() {
-  uint64_t handled = 0;
-  for (uint64_t signal = 1; signal <= kSignalCount; ++signal) {
-    if (process_signals.actions[signal].handler != kSigDefault) handled |= signal_bit(signal);
-  }
-  shared_signal_state().handled = handled;
+// SignalState.handled, read by the host: one bit per signal with an action.
+void publish_handled(uint64_t signal) {
+  volatile abi::SignalState& shared = shared_signal_state();
+  const uint64_t bit = signal_bit(signal);
+  shared.handled =
+      process_signals.actions[signal].handler != kSigDefault ? shared.handled | bit : shared.handled & ~bit;
 }
 
 bool ignored(uint64_t signal) {
@@ -241,7 +241,7 @@ int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, 
       process_signals.pending &= ~signal_bit(signal);
       for (int i = 0; i < thread_slots_in_use(); ++i) thread_signals(i).pending &= ~signal_bit(signal);
     }
-    publish_handled();
+    publish_handled(signal);
   }
   return 0;
 }
