@@ -72,6 +72,17 @@ TEST_F(Signals, PerThreadMaskAndPthreadKillInterruptingAFutexWait) { expect_same
 
 TEST_F(Signals, PthreadCancelOfAThreadBlockedInSemWait) { expect_same_as_native("cancel"); }
 
+TEST_F(Signals, MuslHandlersUcontextAndSiglongjmpFromAnAlternateStack) {
+  const std::string program = HYPERLET_MUSL_SIGNALS;
+  if (program.empty()) GTEST_SKIP() << "musl-gcc was not found at configure time";
+  const ProcessResult expected = run_process({program});
+  ASSERT_EQ(expected.status, 0) << describe(expected);
+  ASSERT_EQ(expected.out, "usr1: 2\nsegv at 0x30\nSIGSEGV blocked after siglongjmp: 0\n");
+  const ProcessResult result = run_process({kHyperlet, "run", "--timeout", "20s", program});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, expected.out);
+}
+
 // ---- synchronous faults ----
 TEST_F(Signals, FaultsGoToTheAppsHandlerAndSiglongjmpRecovers) { expect_same_as_native("faults"); }
 
