@@ -93,6 +93,19 @@ TEST_F(Signals, ABlockedFaultSignalStillEndsTheRunWithTheFaultReport) {
   EXPECT_NE(result.err.find("hyperlet: app crashed: page fault (#PF)"), std::string::npos) << describe(result);
 }
 
+TEST_F(Signals, AFrameThatCannotBeWrittenEndsTheRunWithSigsegvAsOnLinux) {
+  const ProcessResult native = run_process({kProgram, "bad-altstack"});
+  ASSERT_EQ(native.status, 139) << describe(native);
+  const ProcessResult result = run_process({kHyperlet, "run", kProgram, "bad-altstack"});
+  EXPECT_EQ(result.status, 139) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+  EXPECT_EQ(result.err, "hyperlet: app killed by SIGSEGV (Segmentation fault)\n");
+  // A fault's own handler that cannot run: the fault report, as without a handler.
+  const ProcessResult fault = run_process({kHyperlet, "run", kProgram, "bad-altstack-fault"});
+  EXPECT_EQ(fault.status, 139) << describe(fault);
+  EXPECT_NE(fault.err.find("hyperlet: app crashed: page fault (#PF)"), std::string::npos) << describe(fault);
+}
+
 TEST_F(Signals, StackOverflowWithoutAnAlternateStackEndsWithTheFaultReport) {
   const ProcessResult result = run_process({kHyperlet, "run", kProgram, "overflow-without-altstack"});
   EXPECT_EQ(result.status, 139) << describe(result);

@@ -451,6 +451,26 @@ int fault_blocked() {
   return 3;
 }
 
+// An alternate stack the kernel cannot write (PROT_NONE): Linux kills the
+// process with SIGSEGV instead of running the handler (status 139).
+int bad_altstack(bool fault) {
+  void* unusable = mmap(nullptr, 64 * 1024, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  stack_t stack{};
+  stack.ss_sp = unusable;
+  stack.ss_size = 64 * 1024;
+  if (sigaltstack(&stack, nullptr) != 0) std::perror("sigaltstack");
+  install(fault ? SIGSEGV : SIGUSR1, counting, SA_ONSTACK);
+  std::puts("signalling with an unusable alternate stack");
+  std::fflush(stdout);
+  if (fault) {
+    *static_cast<volatile int*>(g_low_address) = 1;
+  } else {
+    raise(SIGUSR1);
+  }
+  std::puts("the handler ran?");
+  return 3;
+}
+
 int overflow_without_altstack() {
   install(SIGSEGV, recovering, 0);
   if (sigsetjmp(g_jump, 1) == 0) std::printf("%d\n", recurse(0));
@@ -522,6 +542,8 @@ int main(int argc, char** argv) {
   if (section == "cancel") return cancel();
   if (section == "faults") return faults();
   if (section == "fault-blocked") return fault_blocked();
+  if (section == "bad-altstack") return bad_altstack(false);
+  if (section == "bad-altstack-fault") return bad_altstack(true);
   if (section == "overflow-without-altstack") return overflow_without_altstack();
   if (section.rfind("service-", 0) == 0) return service(section.substr(8));
   std::fprintf(stderr, "unknown section '%s'\n", section.c_str());
