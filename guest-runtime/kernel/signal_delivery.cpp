@@ -259,12 +259,13 @@ bool enter_handler(TrapFrame* frame, uint64_t signal, const SigInfo& info, const
       .ss = static_cast<uint16_t>(abi::kUserDataSelector),
       .err = fault.error_code,
       .trapno = fault.trapno,
-      .oldmask = self.blocked,
+      .oldmask = self.mask_saved ? self.saved_mask : self.blocked,
       .cr2 = fault.cr2,
       .fpstate = fpstate,
       .reserved1 = {},
   };
-  out->uc.sigmask = self.blocked;
+  out->uc.sigmask = self.mask_saved ? self.saved_mask : self.blocked;
+  self.mask_saved = false;
   out->info = info;
 
   if (entering_alternate && (alternate.flags & kSsAutodisarm) != 0) self.alternate_stack = SignalStack{};
@@ -464,6 +465,10 @@ extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
   if (restart) {  // no handler ran: the call goes on
     frame->rax = self.restart_number;
     frame->rip -= 2;
+  }
+  if (self.mask_saved) {  // rt_sigsuspend's signal ran no handler: its mask ends now
+    self.blocked = self.saved_mask;
+    self.mask_saved = false;
   }
   update_signal_attention();
 }

@@ -70,6 +70,8 @@ TEST_F(Signals, SigpipeHandlerRunsAndTheWriteFailsWithEpipe) { expect_same_as_na
 
 TEST_F(Signals, PerThreadMaskAndPthreadKillInterruptingAFutexWait) { expect_same_as_native("threads"); }
 
+TEST_F(Signals, SigsuspendWithAPendingSignalAndOneSentWhileWaiting) { expect_same_as_native("suspend"); }
+
 TEST_F(Signals, PthreadCancelOfAThreadBlockedInSemWait) { expect_same_as_native("cancel"); }
 
 TEST_F(Signals, MuslHandlersUcontextAndSiglongjmpFromAnAlternateStack) {
@@ -118,6 +120,13 @@ TEST_F(Signals, SigtermToHyperletRunsTheAppsHandlerWhileItComputes) {
   const ProcessResult native = signalled({kProgram, "service-compute"}, "TERM");
   ASSERT_EQ(native.out, "ready\ndraining\nstatus 0\n") << describe(native);
   const ProcessResult result = signalled({kHyperlet, "run", kProgram, "service-compute"}, "TERM");
+  EXPECT_EQ(result.out, native.out) << describe(result);
+}
+
+TEST_F(Signals, SigtermEndsAPauseLoop) {
+  const ProcessResult native = signalled({kProgram, "service-pause"}, "TERM");
+  ASSERT_EQ(native.out, "ready\ndraining\nstatus 0\n") << describe(native);
+  const ProcessResult result = signalled({kHyperlet, "run", kProgram, "service-pause"}, "TERM");
   EXPECT_EQ(result.out, native.out) << describe(result);
 }
 

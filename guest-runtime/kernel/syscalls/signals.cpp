@@ -307,6 +307,42 @@ int64_t sys_sigaltstack(uint64_t stack, uint64_t old_stack) {
   return 0;
 }
 
+// Waits with `mask` as the thread's mask until a signal it does not block is
+// delivered (or ends the run); always -EINTR, the handler's frame carrying the
+// mask from before, which rt_sigreturn (or, with no handler, the return path)
+// puts back, as Linux's saved_sigmask.
+int64_t suspend_with(uint64_t mask) {
+  ThreadSignals& self = current_signals();
+  self.saved_mask = self.blocked;
+  self.mask_saved = true;
+  self.blocked = mask & ~kUnblockable;
+  for (;;) {
+    uint64_t deliverable = (self.pending | process_signals.pending) & ~self.blocked;
+    for (uint64_t left = deliverable; left != 0; left &= left - 1) {
+      const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(left)) + 1;
+      if (ignored(signal)) {  // discarded, as Linux never wakes a sleeper for it
+        self.pending &= ~signal_bit(signal);
+        process_signals.pending &= ~signal_bit(signal);
+        deliverable &= ~signal_bit(signal);
+      }
+    }
+    if (deliverable != 0) break;
+    wait_for_signal();
+  }
+  self.restart_armed = false;
+  shared_signal_state().attention = 1;
+  return error(EINTR);
+}
+
+int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size) {
+  if (set_size != kSigsetSize) return error(EINVAL);
+  const auto* in = user_pointer<uint64_t>(set);
+  if (in == nullptr) return error(EFAULT);
+  return suspend_with(*in);
+}
+
+int64_t sys_pause() { return suspend_with(current_signals().blocked); }
+
 // The frame is restored on the way back to ring 3 (signal_delivery.cpp), where
 // every register is at hand; what this returns is overwritten there.
 int64_t sys_rt_sigreturn() {

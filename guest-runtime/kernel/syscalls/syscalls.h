@@ -47,6 +47,10 @@ uint32_t thread_slot_tid(int slot);
 // Makes thread `tid`, if it waits (a futex), runnable with `result` as its
 // syscall's result; false if it does not wait.
 bool interrupt_wait(uint32_t tid, int64_t result);
+// Waits, with no futex and no timeout, until interrupt_wait (a signal) ends the
+// wait; meanwhile the vCPU runs other threads or sleeps on the host (a signal
+// from outside may come), never ending the run as a deadlock.
+int64_t wait_for_signal();
 
 // signals.cpp
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);
@@ -59,6 +63,8 @@ int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t re
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal);
 int64_t sys_rt_sigpending(uint64_t set, uint64_t set_size);
 int64_t sys_rt_sigreturn();
+int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size);
+int64_t sys_pause();
 // A new thread (slot) inherits its creator's mask, with nothing pending and no alternate stack.
 void signals_thread_created(int parent_slot, int child_slot);
 // Something about signals needs looking at (abi::SignalState::attention).

@@ -403,11 +403,26 @@ int thread_slot_of(uint64_t tid) {
 int thread_slots_in_use() { return slots_used; }
 
 int thread_slot_state(int slot) {
-  if (slots_used == 1) return static_cast<int>(slot == 0 ? State::kRunning : State::kFree);  // before the first clone
+  if (slots_used == 1 && threads[0].state == State::kFree) {  // before the first clone (or wait_for_signal)
+    return static_cast<int>(slot == 0 ? State::kRunning : State::kFree);
+  }
   return static_cast<int>(threads[slot].state);
 }
 
 uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid : threads[slot].tid; }
+
+int64_t wait_for_signal() {
+  if (threads[0].state == State::kFree) adopt_first_thread();
+  Thread& self = *current;
+  self.state = State::kWaiting;
+  self.futex_address = 0;
+  self.futex_bitset = 0;     // no futex wake matches it
+  self.has_deadline = true;  // never reached: the vCPU sleeps on the host instead of "deadlock"
+  self.deadline_ns = ~uint64_t{0} >> 2;
+  self.wake_result = 0;
+  schedule();
+  return current->wake_result;
+}
 
 bool interrupt_wait(uint32_t tid, int64_t result) {
   for (int i = 0; i < slots_used; ++i) {

@@ -329,6 +329,40 @@ int threads() {
   return 0;
 }
 
+// sigsuspend with a signal already pending, and one sent by another thread
+// while waiting; the mask from before comes back after the handler.
+int suspend() {
+  install(SIGUSR1, counting, 0);
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1, nullptr);
+  raise(SIGUSR1);
+  sigset_t none;
+  sigemptyset(&none);
+  int result = sigsuspend(&none);
+  std::printf("pending first: sigsuspend returned %d (%s), handler ran %d\n", result, strerrorname_np(errno), g_count);
+  print_mask_has("after sigsuspend", SIGUSR1);
+  static pthread_t main_thread;
+  main_thread = pthread_self();
+  pthread_t sender;
+  pthread_create(
+      &sender, nullptr,
+      [](void*) -> void* {
+        usleep(20000);
+        pthread_kill(main_thread, SIGUSR1);
+        return nullptr;
+      },
+      nullptr);
+  result = sigsuspend(&none);
+  std::printf("sent while waiting: sigsuspend returned %d (%s), handler ran %d\n", result, strerrorname_np(errno),
+              g_count);
+  pthread_join(sender, nullptr);
+  print_mask_has("after sigsuspend", SIGUSR1);
+  std::fflush(stdout);
+  return 0;
+}
+
 // pthread_cancel of a thread blocked in a cancellation point that waits on a
 // futex (sem_wait): glibc's SIGCANCEL handler runs there and unwinds it.
 int cancel() {
@@ -520,6 +554,8 @@ int service(const std::string& how) {
     while (g_usr1 < 2) pause();
     std::printf("SIGUSR1 handled %d times\n", g_usr1);
     return 0;
+  } else if (how == "pause") {
+    while (g_term == 0) pause();
   } else if (how == "stubborn") {
     for (;;) pause();  // the handler runs, the app never ends
   }
@@ -540,6 +576,7 @@ int main(int argc, char** argv) {
   if (section == "threads") return threads();
   if (section == "sigpipe") return sigpipe();
   if (section == "cancel") return cancel();
+  if (section == "suspend") return suspend();
   if (section == "faults") return faults();
   if (section == "fault-blocked") return fault_blocked();
   if (section == "bad-altstack") return bad_altstack(false);
