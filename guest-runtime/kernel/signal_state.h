@@ -56,6 +56,7 @@ struct ThreadSignals {
   uint64_t restart_number;      // the syscall to restart when its result is kRestartSys/NoHand
   bool sigreturn_requested;     // rt_sigreturn: the return path restores the frame at rsp
   bool restart_armed;           // restart_number is meaningful
+  uint64_t waiting_for;         // rt_sigtimedwait's set while it waits: taken although blocked
   bool mask_saved;              // rt_sigsuspend: saved_mask goes into the handler's frame, then back
   uint64_t saved_mask;
   PendingInfo info[kSignalCount + 1];

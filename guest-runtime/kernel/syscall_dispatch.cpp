@@ -46,10 +46,9 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_kill: return sys_kill(a[0], a[1]);
     case __NR_rt_sigpending: return sys_rt_sigpending(a[0], a[1]);
     case __NR_rt_sigreturn: return sys_rt_sigreturn();
-    case __NR_rt_sigsuspend:
-      return sys_rt_sigsuspend(a[0], a[1]);
-    case __NR_pause:
-      return sys_pause();
+    case __NR_rt_sigsuspend: return sys_rt_sigsuspend(a[0], a[1]);
+    case __NR_pause: return sys_pause();
+    case __NR_rt_sigtimedwait: return sys_rt_sigtimedwait(a[0], a[1], a[2], a[3]);
     case __NR_tkill: return sys_tgkill(kIdentityId, a[0], a[1]);
     case __NR_tgkill: return sys_tgkill(a[0], a[1], a[2]);
     case __NR_clock_gettime: return sys_clock_gettime(a[0], a[1]);

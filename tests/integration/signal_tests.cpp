@@ -72,6 +72,8 @@ TEST_F(Signals, PerThreadMaskAndPthreadKillInterruptingAFutexWait) { expect_same
 
 TEST_F(Signals, SigsuspendWithAPendingSignalAndOneSentWhileWaiting) { expect_same_as_native("suspend"); }
 
+TEST_F(Signals, SigwaitinfoSigtimedwaitAndSigwait) { expect_same_as_native("timedwait"); }
+
 TEST_F(Signals, PthreadCancelOfAThreadBlockedInSemWait) { expect_same_as_native("cancel"); }
 
 TEST_F(Signals, MuslHandlersUcontextAndSiglongjmpFromAnAlternateStack) {

@@ -14,6 +14,7 @@
 #include "../errno.h"
 #include "../hypercall.h"
 #include "../signal_state.h"
+#include "../time.h"
 #include "../user_memory.h"
 #include "syscalls.h"
 
@@ -50,13 +51,20 @@ bool ignored(uint64_t signal) {
 // The thread that should take a process-wide `signal` now: the current one if
 // it does not block it, else a runnable one that does not, else a waiting one
 // (whose wait is then interrupted). -1: every thread blocks it.
+// Whether the thread in `slot` takes `signal` now: not blocked, or awaited by
+// its rt_sigtimedwait.
+bool takes(int slot, uint64_t signal) {
+  const ThreadSignals& thread = thread_signals(slot);
+  return ((thread.blocked & ~thread.waiting_for) & signal_bit(signal)) == 0;
+}
+
 int choose_thread(uint64_t signal) {
   const int self = current_thread_slot();
-  if ((thread_signals(self).blocked & signal_bit(signal)) == 0) return self;
+  if (takes(self, signal)) return self;
   int waiting = -1;
   for (int slot = 0; slot < thread_slots_in_use(); ++slot) {
     const int state = thread_slot_state(slot);
-    if (state == 0 || (thread_signals(slot).blocked & signal_bit(signal)) != 0) continue;
+    if (state == 0 || !takes(slot, signal)) continue;
     if (state != 3) return slot;
     if (waiting < 0) waiting = slot;
   }
@@ -79,10 +87,12 @@ int64_t send(int slot, uint64_t signal, PendingInfo info) {
   if (signal > kSignalCount) return error(EINVAL);
   if (signal == 0) return 0;
   const uint64_t bit = signal_bit(signal);
-  const int taker = slot >= 0 ? ((thread_signals(slot).blocked & bit) == 0 ? slot : -1) : choose_thread(signal);
+  const int taker = slot >= 0 ? (takes(slot, signal) ? slot : -1) : choose_thread(signal);
   if (signal == kSigKill) hypercall_exit(128 + kSigKill, kSigKill);
-  if (taker >= 0 && ignored(signal)) return 0;
-  if (taker >= 0 && process_signals.actions[signal].handler == kSigDefault) {
+  // A signal rt_sigtimedwait awaits is taken there, whatever its action.
+  const bool awaited = taker >= 0 && (thread_signals(taker).waiting_for & bit) != 0;
+  if (taker >= 0 && !awaited && ignored(signal)) return 0;
+  if (taker >= 0 && !awaited && process_signals.actions[signal].handler == kSigDefault) {
     hypercall_exit(static_cast<int64_t>(128 + signal), static_cast<int64_t>(signal));
   }
   if (slot >= 0) {
@@ -342,6 +352,61 @@ int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size) {
 }
 
 int64_t sys_pause() { return suspend_with(current_signals().blocked); }
+
+// sigwait, sigwaitinfo, sigtimedwait: takes a signal of `set` without running
+// its handler, waiting for one (the set unblocked meanwhile, as Linux does) up
+// to the relative timeout; EAGAIN when it passes, EINTR when another signal's
+// handler must run.
+int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint64_t set_size) {
+  struct Timespec {
+    int64_t seconds;
+    int64_t nanoseconds;
+  };
+  constexpr uint64_t kSigInfoSize = 128;
+  if (set_size != kSigsetSize) return error(EINVAL);
+  const auto* wanted_set = user_pointer<uint64_t>(set);
+  if (wanted_set == nullptr) return error(EFAULT);
+  const uint64_t wanted = *wanted_set & ~kUnblockable;
+  uint8_t* info_out = nullptr;
+  if (info != 0 && (info_out = user_pointer<uint8_t>(info, kSigInfoSize)) == nullptr) return error(EFAULT);
+  uint64_t deadline = 0;
+  if (timeout != 0) {
+    const auto* time = user_pointer<Timespec>(timeout);
+    if (time == nullptr) return error(EFAULT);
+    if (time->seconds < 0 || time->nanoseconds < 0 || time->nanoseconds >= 1'000'000'000) return error(EINVAL);
+    const uint64_t seconds =
+        time->seconds > (int64_t{1} << 33) ? uint64_t{1} << 33 : static_cast<uint64_t>(time->seconds);
+    deadline = kvmclock_ns() + seconds * 1'000'000'000 + static_cast<uint64_t>(time->nanoseconds);
+  }
+  ThreadSignals& self = current_signals();
+  for (bool first = true;; first = false) {
+    const uint64_t ready = (self.pending | process_signals.pending) & wanted;
+    if (ready != 0) {
+      const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(ready)) + 1;
+      const uint64_t bit = signal_bit(signal);
+      const PendingInfo pending = (self.pending & bit) != 0 ? self.info[signal] : process_signals.info[signal];
+      if ((self.pending & bit) != 0) {
+        self.pending &= ~bit;
+      } else {
+        process_signals.pending &= ~bit;
+      }
+      update_signal_attention();
+      if (info_out != nullptr) {
+        for (uint64_t i = 0; i < kSigInfoSize; ++i) info_out[i] = 0;
+        const int32_t words[5] = {static_cast<int32_t>(signal), 0, pending.code, 0, pending.pid};
+        for (uint64_t i = 0; i < sizeof(words); ++i) info_out[i] = reinterpret_cast<const uint8_t*>(words)[i];
+      }
+      return static_cast<int64_t>(signal);
+    }
+    // Woken for a signal outside the set: its handler runs on the way out.
+    if (!first && ((self.pending | process_signals.pending) & ~self.blocked) != 0) return error(EINTR);
+    if (timeout != 0 && kvmclock_ns() >= deadline) return error(EAGAIN);
+    self.waiting_for = wanted;  // a signal of the set picks this thread meanwhile
+    wait_for_signal(deadline);
+    self.waiting_for = 0;
+    self.restart_armed = false;
+  }
+}
 
 // The frame is restored on the way back to ring 3 (signal_delivery.cpp), where
 // every register is at hand; what this returns is overwritten there.

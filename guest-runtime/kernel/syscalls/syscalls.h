@@ -47,10 +47,11 @@ uint32_t thread_slot_tid(int slot);
 // Makes thread `tid`, if it waits (a futex), runnable with `result` as its
 // syscall's result; false if it does not wait.
 bool interrupt_wait(uint32_t tid, int64_t result);
-// Waits, with no futex and no timeout, until interrupt_wait (a signal) ends the
-// wait; meanwhile the vCPU runs other threads or sleeps on the host (a signal
-// from outside may come), never ending the run as a deadlock.
-int64_t wait_for_signal();
+// Waits, with no futex, until interrupt_wait (a signal) ends the wait or the
+// kvmclock deadline passes (-ETIMEDOUT; 0: none); meanwhile the vCPU runs other
+// threads or sleeps on the host (a signal from outside may come), never ending
+// the run as a deadlock.
+int64_t wait_for_signal(uint64_t deadline_ns = 0);
 
 // signals.cpp
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);
@@ -65,6 +66,7 @@ int64_t sys_rt_sigpending(uint64_t set, uint64_t set_size);
 int64_t sys_rt_sigreturn();
 int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size);
 int64_t sys_pause();
+int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint64_t set_size);
 // A new thread (slot) inherits its creator's mask, with nothing pending and no alternate stack.
 void signals_thread_created(int parent_slot, int child_slot);
 // Something about signals needs looking at (abi::SignalState::attention).

@@ -411,14 +411,16 @@ int thread_slot_state(int slot) {
 
 uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid : threads[slot].tid; }
 
-int64_t wait_for_signal() {
+int64_t wait_for_signal(uint64_t deadline_ns) {
   if (threads[0].state == State::kFree) adopt_first_thread();
   Thread& self = *current;
   self.state = State::kWaiting;
   self.futex_address = 0;
-  self.futex_bitset = 0;     // no futex wake matches it
-  self.has_deadline = true;  // never reached: the vCPU sleeps on the host instead of "deadlock"
-  self.deadline_ns = ~uint64_t{0} >> 2;
+  self.futex_bitset = 0;  // no futex wake matches it
+  // Always a deadline (by default never reached): with no thread runnable the
+  // vCPU sleeps on the host, where a signal may come from, instead of "deadlock".
+  self.has_deadline = true;
+  self.deadline_ns = deadline_ns != 0 ? deadline_ns : ~uint64_t{0} >> 2;
   self.wake_result = 0;
   schedule();
   return current->wake_result;

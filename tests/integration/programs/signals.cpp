@@ -363,6 +363,41 @@ int suspend() {
   return 0;
 }
 
+// sigwaitinfo / sigtimedwait / sigwait take blocked signals whose action is
+// the default (terminate) without running anything.
+int timedwait() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  raise(SIGUSR1);
+  siginfo_t info{};
+  int taken = sigwaitinfo(&set, &info);
+  std::printf("sigwaitinfo with SIGUSR1 pending: %d, si_signo %d, code %s\n", taken, info.si_signo,
+              info.si_code == SI_TKILL ? "SI_TKILL" : "other");
+  const timespec short_wait{0, 50'000'000};
+  taken = sigtimedwait(&set, &info, &short_wait);
+  std::printf("sigtimedwait with nothing pending: %d (%s)\n", taken, strerrorname_np(errno));
+  static pthread_t main_thread;
+  main_thread = pthread_self();
+  pthread_t sender;
+  pthread_create(
+      &sender, nullptr,
+      [](void*) -> void* {
+        usleep(20000);
+        pthread_kill(main_thread, SIGUSR2);
+        return nullptr;
+      },
+      nullptr);
+  int which = 0;
+  const int error = sigwait(&set, &which);
+  std::printf("sigwait for a signal another thread sends: error %d, signal %d\n", error, which);
+  pthread_join(sender, nullptr);
+  std::fflush(stdout);
+  return 0;
+}
+
 // pthread_cancel of a thread blocked in a cancellation point that waits on a
 // futex (sem_wait): glibc's SIGCANCEL handler runs there and unwinds it.
 int cancel() {
@@ -577,6 +612,7 @@ int main(int argc, char** argv) {
   if (section == "sigpipe") return sigpipe();
   if (section == "cancel") return cancel();
   if (section == "suspend") return suspend();
+  if (section == "timedwait") return timedwait();
   if (section == "faults") return faults();
   if (section == "fault-blocked") return fault_blocked();
   if (section == "bad-altstack") return bad_altstack(false);
