@@ -35,14 +35,15 @@ struct PreemptState {
   uint32_t live_threads;  // the app's threads alive; the host time-slices while > 1
   uint32_t preemptions;   // slice ends (kPreemptVector) the guest kernel received
 };
-// Signals between host and guest kernel (kernel/signal_delivery.cpp,
-// vm/app_signals.cpp), at the end of the syscall-count page. The guest kernel
+// Signals between host and guest kernel (kernel/syscalls/signals.cpp and
+// signal_delivery.cpp; vm/stop_signals.cpp and micro_vm.cpp's
+// hand_signals_to_app), at the end of the syscall-count page. The guest kernel
 // writes `handled`; the host, only while the vCPU is out of KVM_RUN, ORs what
 // hyperlet received into `from_host` and sets `attention`, then injects
 // kPreemptVector (or lets the next return to ring 3 find it).
 inline constexpr uint64_t kSignalStateAddr = kSyscallCountsAddr + 0xf00;
 struct SignalState {
-  uint64_t handled;    // bit N-1: the app has a handler for signal N (not SIG_DFL, not SIG_IGN)
+  uint64_t handled;    // bit N-1: the app set an action for signal N (a handler or SIG_IGN: not SIG_DFL)
   uint64_t from_host;  // bit N-1: signal N was sent to hyperlet, for the app; the guest clears it
   uint64_t attention;  // non-zero: look at signals before returning to ring 3 (entry.S reads it)
 };
