@@ -7,6 +7,26 @@
 #define USER_DS (0x18 | 3)
 #define USER_CS (0x20 | 3)
 #define PREEMPT_VECTOR 0x20  // abi::kPreemptVector (checked in threads.cpp)
+#define SIGNAL_ATTENTION 0x6f10  // &abi::SignalState::attention (checked in exceptions.cpp)
+#define SYSCALL_FRAME_MARKER 0x100  // kSyscallFrameMarker (signal_state.h)
+
+.macro RESTORE_REGS
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rbp
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rbx
+  popq %rax
+.endm
 
 .macro SAVE_REGS
   pushq %rax
@@ -74,8 +94,11 @@ syscall_trap_entry:
   movq %rsp, %rdi
   call handle_syscall
 // A new thread's first return to ring 3 starts here (threads.cpp: sys_clone).
+// Signals cost this path one compare while none needs looking at.
 .global syscall_return
 syscall_return:
+  cmpq $0, SIGNAL_ATTENTION
+  jne syscall_return_signals
   popq %rdi
   popq %rsi
   popq %rdx
@@ -83,6 +106,30 @@ syscall_return:
   popq %r8
   popq %r9
   popq %rax
+  iretq
+
+// A signal to deliver, an rt_sigreturn to finish or a syscall to restart:
+// the whole user register state goes into a TrapFrame (rbx, rbp, r12-r15 are
+// still the app's, kept by the C++ code; rcx and r11 as `syscall` leaves
+// them), deliver_signals (signal_delivery.cpp) may rewrite it, iretq.
+syscall_return_signals:
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %r10
+  popq %r8
+  popq %r9
+  popq %rax
+  movq (%rsp), %rcx         // rip
+  movq 16(%rsp), %r11       // rflags
+  pushq $0
+  pushq $SYSCALL_FRAME_MARKER
+  SAVE_REGS
+return_with_signals:
+  movq %rsp, %rdi
+  call deliver_signals
+  RESTORE_REGS
+  addq $16, %rsp            // vector, error code
   iretq
 
 // LSTAR target for the hardware `syscall` path: rcx = user rip, r11 = user
@@ -214,21 +261,9 @@ preempt_entry:
   pushq $PREEMPT_VECTOR
   SAVE_REGS
   call handle_preempt
-  popq %r15
-  popq %r14
-  popq %r13
-  popq %r12
-  popq %r11
-  popq %r10
-  popq %r9
-  popq %r8
-  popq %rbp
-  popq %rdi
-  popq %rsi
-  popq %rdx
-  popq %rcx
-  popq %rbx
-  popq %rax
+  cmpq $0, SIGNAL_ATTENTION // a signal (one sent to hyperlet comes this way)
+  jne return_with_signals
+  RESTORE_REGS
   addq $16, %rsp            // vector, error code
 1:
   iretq
@@ -254,15 +289,16 @@ thread_switch:
   popq %rbx
   ret
 
-// Every exception that gets here ends the VM (handle_exception reports it).
+// An exception: the app's handler for its signal runs (handle_exception
+// rewrote the frame and returned), or handle_exception reports it and the VM ends.
 exception_common:
   cld
   SAVE_REGS
   movq %rsp, %rdi
   call handle_exception
-1:
-  hlt
-  jmp 1b
+  RESTORE_REGS
+  addq $16, %rsp            // vector, error code
+  iretq
 
 .data
 .balign 8

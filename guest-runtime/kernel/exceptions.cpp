@@ -1,8 +1,10 @@
 // A CPU exception the kernel cannot resolve ends the VM: the host gets the full
 // picture (vector, rip, faulting address, registers) and writes the report.
 #include <hyperlet/abi.h>
+#include <stddef.h>
 
 #include "hypercall.h"
+#include "signal_state.h"
 #include "trap_frame.h"
 #include "user_memory.h"
 
@@ -17,11 +19,17 @@ extern "C" bool syscall_trap_at(uint64_t rip) {
   return bytes[0] == abi::kSyscallTrapOpcode[0] && bytes[1] == abi::kSyscallTrapOpcode[1];
 }
 
+static_assert(hyperlet::abi::kSignalStateAddr + offsetof(hyperlet::abi::SignalState, attention) == 0x6f10,
+              "entry.S: SIGNAL_ATTENTION");
+
 // (A #UD on a rewritten `int 0x81` never gets here: entry.S catches it first.)
-extern "C" [[noreturn]] void handle_exception(hyperlet::kernel::TrapFrame* frame) {
+// An app fault with an unblocked handler for its signal returns, the frame
+// rewritten to run it (signal_delivery.cpp); anything else ends the VM.
+extern "C" void handle_exception(hyperlet::kernel::TrapFrame* frame) {
   using namespace hyperlet;
   uint64_t cr2 = 0;
   asm volatile("mov %%cr2, %0" : "=r"(cr2));
+  if (kernel::deliver_fault_signal(frame, cr2)) return;
   abi::FaultArgs& fault = kernel::hypercall_args().fault;
   fault = abi::FaultArgs{
       .vector = frame->vector,

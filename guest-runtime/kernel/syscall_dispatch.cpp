@@ -44,6 +44,16 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_rt_sigprocmask: return sys_rt_sigprocmask(a[0], a[1], a[2], a[3]);
     case __NR_sigaltstack: return sys_sigaltstack(a[0], a[1]);
     case __NR_kill: return sys_kill(a[0], a[1]);
+    case __NR_rt_sigpending:
+      return sys_rt_sigpending(a[0], a[1]);
+    case __NR_rt_sigreturn:
+      return sys_rt_sigreturn();
+    case __NR_rt_sigsuspend:
+      return sys_rt_sigsuspend(a[0], a[1]);
+    case __NR_pause:
+      return sys_pause();
+    case __NR_rt_sigtimedwait:
+      return sys_rt_sigtimedwait(a[0], a[1], a[2], a[3]);
     case __NR_tkill: return sys_tgkill(kIdentityId, a[0], a[1]);
     case __NR_tgkill: return sys_tgkill(a[0], a[1], a[2]);
     case __NR_clock_gettime: return sys_clock_gettime(a[0], a[1]);
@@ -60,6 +70,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     default: {
       handled_here = false;
       const int64_t result = forward_to_host(number, a);
+      if (result == -EINTR) return after_host_interrupted(number, result);
       return result == -EPIPE ? after_broken_pipe(number, a, result) : result;
     }
   }

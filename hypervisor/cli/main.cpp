@@ -58,6 +58,7 @@ int usage_error(const std::string& message) { return report(Error{ExitStatus::kU
 struct RunCommandLine {
   std::string memory_text;
   std::string timeout_text;
+  std::string stop_timeout_text;
   // HYPERLET_SYSCALL_ENTRY sets the default, so a test suite can run every hyperlet it starts in one mode.
   std::string entry_text = std::getenv("HYPERLET_SYSCALL_ENTRY") != nullptr && *std::getenv("HYPERLET_SYSCALL_ENTRY")
                                ? std::getenv("HYPERLET_SYSCALL_ENTRY")
@@ -133,6 +134,9 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "PORT may be *, a HOST name is resolved at start). Anything else is EACCES; nothing is "
                   "reachable by default")
       ->allow_extra_args(false);
+  command.add_option("--stop-timeout", line.stop_timeout_text,
+                     "After a SIGTERM the app handles, stop it if it has not exited within this long "
+                     "(as docker stop; status 143). Default 10s");
   command.add_option("--timeout", line.timeout_text,
                      "Stop the app after this long: 500ms, 2s, 1m (a bare number is seconds); "
                      "exit status 124");
@@ -352,6 +356,11 @@ int main(int argc, char** argv) {
     auto timeout = parse_duration(timeout_text);
     if (!timeout) return report(Error{ExitStatus::kUsage, "invalid --timeout: " + timeout.error()});
     options.timeout = *timeout;
+  }
+  if (!line.stop_timeout_text.empty()) {
+    auto stop_timeout = parse_duration(line.stop_timeout_text);
+    if (!stop_timeout) return report(Error{ExitStatus::kUsage, "invalid --stop-timeout: " + stop_timeout.error()});
+    set_stop_timeout(*stop_timeout);
   }
   // As docker run: the files first, in order, then --env; a later KEY replaces an earlier one.
   const HostEnvironment host_environment = process_environment();

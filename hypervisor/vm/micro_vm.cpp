@@ -193,6 +193,7 @@ class MicroVm {
     }
     auto outcome = run_loop(*vcpu, *memory, **context);
     g_running_vcpu.store(nullptr);
+    g_app_signal_state.store(nullptr);
     finish_stats(*vcpu, *memory);
     if (reaper) memory->leave_mapped();  // the reaper's exit unmaps it
     return outcome;
@@ -595,6 +596,9 @@ class MicroVm {
     kvm_run* run = vcpu.run();
     g_running_vcpu.store(run);
     g_flush_vcpu.store(run);
+    if (auto state = memory.span(abi::kSignalStateAddr, sizeof(abi::SignalState))) {
+      g_app_signal_state.store(reinterpret_cast<const volatile std::uint64_t*>(state->data()));
+    }
     if (pending_) {
       // The restored app is past the `out` of a hypercall the snapshot did not serve.
       std::unique_lock io_lock(context.file_ring.mutex());
@@ -604,6 +608,7 @@ class MicroVm {
     }
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
+      if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
       // While the app has more than one thread, the same timer ends its time
       // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.
       const bool slicing = slicing_possible_ && app_threads(memory) > 1;
@@ -699,6 +704,26 @@ class MicroVm {
           return fail_at(vcpu, ExitStatus::kVmFailure,
                          fmt::format("unexpected VM exit ({})", exit_reason_name(run->exit_reason)));
       }
+    }
+  }
+
+  // Signals sent to hyperlet that the app takes (vm/stop_signals.h): into the
+  // guest kernel's SignalState, then kPreemptVector (as a time slice ends), so
+  // that the guest kernel delivers them on its way back to ring 3 even from a
+  // loop that makes no syscall.
+  void hand_signals_to_app(kvm_run& run, GuestMemory& memory) {
+    const std::uint64_t signals = g_app_signals.exchange(0);
+    auto state = memory.read<abi::SignalState>(abi::kSignalStateAddr);
+    if (signals == 0 || !state) return;
+    state->from_host |= signals;
+    state->attention = 1;
+    memory.write(abi::kSignalStateAddr, *state);
+    // As a slice that ends in ring 0: KVM exits as soon as the guest can take
+    // the interrupt (at once in ring 3), and it goes in then. (Never a second
+    // KVM_INTERRUPT before the guest ran: KVM refuses it.)
+    if (slicing_possible_) {
+      run.request_interrupt_window = 1;
+      slice_pending_ = true;
     }
   }
 

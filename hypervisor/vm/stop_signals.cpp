@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,11 +16,33 @@ namespace hyperlet {
 
 std::atomic<int> g_stop_signal{0};
 std::atomic<kvm_run*> g_running_vcpu{nullptr};
+std::atomic<std::uint64_t> g_app_signals{0};
+std::atomic<const volatile std::uint64_t*> g_app_signal_state{nullptr};
+std::atomic<bool> g_stop_timeout_expired{false};
 
 namespace {
 
 timer_t g_stop_timer{};
 std::atomic<bool> g_stop_timer_created{false};
+timer_t g_grace_timer{};  // --stop-timeout: SIGTERM with SI_TIMER when it runs out
+std::atomic<bool> g_grace_timer_created{false};
+std::atomic<bool> g_grace_started{false};
+std::atomic<std::int64_t> g_stop_timeout_ns{10'000'000'000};
+
+// Whether the app takes `signal` (async-signal-safe: one load from guest memory).
+bool app_takes(int signal) {
+  if (signal <= 0 || signal > 64 || (kAppSignals & (std::uint64_t{1} << (signal - 1))) == 0) return false;
+  const volatile std::uint64_t* state = g_app_signal_state.load();
+  return state != nullptr && (state[0] & (std::uint64_t{1} << (signal - 1))) != 0;  // SignalState::handled
+}
+
+void start_grace_period() {
+  if (g_grace_started.exchange(true) || !g_grace_timer_created.load()) return;
+  const std::int64_t ns = std::max<std::int64_t>(g_stop_timeout_ns.load(), 1);
+  itimerspec spec{};
+  spec.it_value = timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  timer_settime(g_grace_timer, 0, &spec, nullptr);  // async-signal-safe
+}
 
 void repeat_every_10ms(const timespec& first) {
   itimerspec spec{};
@@ -33,7 +56,15 @@ void disarm_timer() {
   timer_settime(g_stop_timer, 0, &none, nullptr);
 }
 
-void on_stop_signal(int signal) {
+void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
+  if (signal == SIGTERM && info != nullptr && info->si_code == SI_TIMER) {
+    g_stop_timeout_expired.store(true);  // --stop-timeout ran out: stop as below
+  } else if (g_stop_signal.load() == 0 && app_takes(signal)) {
+    g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
+    if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+    if (signal == SIGTERM) start_grace_period();
+    return;
+  }
   int none = 0;
   g_stop_signal.compare_exchange_strong(none, signal);
   if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
@@ -45,17 +76,18 @@ Result<void> install_once() {
   // non-interactive shell starts with SIGINT ignored, and a parent may have
   // blocked SIGALRM (which --timeout needs).
   struct sigaction action {};
-  action.sa_handler = on_stop_signal;
+  action.sa_sigaction = on_stop_signal;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR
-  for (const int signal : {SIGALRM, SIGINT, SIGTERM}) {
+  action.sa_flags = SA_SIGINFO;  // no SA_RESTART: blocking calls return EINTR
+  constexpr int kHandled[] = {SIGALRM, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+  for (const int signal : kHandled) {
     if (sigaction(signal, &action, nullptr) != 0) {
       return fail(ExitStatus::kUsage, "cannot install a signal handler: {}", std::strerror(errno));
     }
   }
   sigset_t stop_set;
   sigemptyset(&stop_set);
-  for (const int signal : {SIGALRM, SIGINT, SIGTERM}) sigaddset(&stop_set, signal);
+  for (const int signal : kHandled) sigaddset(&stop_set, signal);
   pthread_sigmask(SIG_UNBLOCK, &stop_set, nullptr);
   sigevent event{};
   event.sigev_notify = SIGEV_SIGNAL;
@@ -64,6 +96,13 @@ Result<void> install_once() {
     return fail(ExitStatus::kUsage, "cannot create the stop timer: {}", std::strerror(errno));
   }
   g_stop_timer_created.store(true);
+  sigevent grace{};
+  grace.sigev_notify = SIGEV_SIGNAL;
+  grace.sigev_signo = SIGTERM;
+  if (timer_create(CLOCK_MONOTONIC, &grace, &g_grace_timer) != 0) {
+    return fail(ExitStatus::kUsage, "cannot create the stop-timeout timer: {}", std::strerror(errno));
+  }
+  g_grace_timer_created.store(true);
   // A signal that came before the timer existed still gets its repeats.
   if (const int early = g_stop_signal.load(); early != 0 && early != SIGALRM) {
     repeat_every_10ms(timespec{0, 10'000'000});
@@ -89,9 +128,22 @@ void arm_stop_deadline(std::chrono::nanoseconds timeout) {
 
 void disarm_stop_timer() {
   if (g_stop_timer_created.load()) disarm_timer();
+  if (g_grace_timer_created.load()) {
+    const itimerspec none{};
+    timer_settime(g_grace_timer, 0, &none, nullptr);
+  }
 }
 
+void set_stop_timeout(std::chrono::nanoseconds timeout) { g_stop_timeout_ns.store(timeout.count()); }
+
 Error stopped_by_signal_error(int signal) {
+  if (signal == SIGTERM && g_stop_timeout_expired.load()) {
+    const double seconds = static_cast<double>(g_stop_timeout_ns.load()) / 1e9;
+    return Error{static_cast<ExitStatus>(128 + signal),
+                 fmt::format("stopped by SIGTERM: the app did not exit within --stop-timeout {:g}s of the SIGTERM "
+                             "it handles",
+                             seconds)};
+  }
   return Error{static_cast<ExitStatus>(128 + signal), fmt::format("stopped by SIG{}", sigabbrev_np(signal))};
 }
 
@@ -102,7 +154,11 @@ void signal_self_at_startup_step_for_tests(std::string_view step) {
   const auto colon = text.find(':');
   if (colon == std::string_view::npos || text.substr(0, colon) != step) return;
   const std::string_view name = text.substr(colon + 1);
-  const int signal = name == "INT" ? SIGINT : name == "TERM" ? SIGTERM : name == "KILL" ? SIGKILL : 0;
+  const int signal = name == "INT"    ? SIGINT
+                     : name == "TERM" ? SIGTERM
+                     : name == "HUP"  ? SIGHUP
+                     : name == "KILL" ? SIGKILL
+                                      : 0;
   if (signal != 0) ::kill(::getpid(), signal);
 }
 

@@ -15,14 +15,37 @@
 #pragma once
 
 #include <linux/kvm.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
 #include "core/error.h"
 
 namespace hyperlet {
+
+// Signals for the app: SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 go to the
+// app instead of stopping it when it has set an action for them (a handler, or
+// SIG_IGN): the guest kernel keeps that set in abi::SignalState::handled, which
+// the handler reads through g_app_signal_state. The handler ORs the signal
+// into g_app_signals and makes KVM_RUN return; the run loop hands it to the
+// guest kernel (SignalState::from_host and an injected kPreemptVector). A
+// blocking host call the signal interrupts answers EINTR, which the guest
+// kernel turns into EINTR or a restart (SA_RESTART) around the handler.
+// The first SIGTERM the app takes starts --stop-timeout (as `docker stop`):
+// when it runs out the VM is stopped as by a SIGTERM it does not handle.
+inline constexpr std::uint64_t kAppSignals =
+    (1u << (SIGHUP - 1)) | (1u << (SIGINT - 1)) | (1u << (SIGUSR1 - 1)) | (1u << (SIGUSR2 - 1)) | (1u << (SIGTERM - 1));
+// Bit N-1: signal N arrived for the app and is not yet in guest memory.
+extern std::atomic<std::uint64_t> g_app_signals;
+// The host address of the guest's abi::SignalState (null outside a run loop).
+extern std::atomic<const volatile std::uint64_t*> g_app_signal_state;
+// Set when --stop-timeout ran out after a SIGTERM the app took.
+extern std::atomic<bool> g_stop_timeout_expired;
+// --stop-timeout: how long the app may take to exit after a SIGTERM it handles (default 10 s).
+void set_stop_timeout(std::chrono::nanoseconds timeout);
 
 // The first stop signal received (0: none); set by the handler only.
 extern std::atomic<int> g_stop_signal;

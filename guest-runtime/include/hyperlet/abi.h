@@ -49,6 +49,18 @@ struct GuestStatus {
   uint64_t largest_failed;  // bytes asked by the largest of them
 };
 static_assert(kGuestStatusAddr + sizeof(GuestStatus) <= 0x7000, "the kernel's status page ends at 0x7000");
+// Signals between host and guest kernel (kernel/syscalls/signals.cpp and
+// signal_delivery.cpp; vm/stop_signals.cpp and micro_vm.cpp's
+// hand_signals_to_app), at the end of the syscall-count page. The guest kernel
+// writes `handled`; the host, only while the vCPU is out of KVM_RUN, ORs what
+// hyperlet received into `from_host` and sets `attention`, then injects
+// kPreemptVector (or lets the next return to ring 3 find it).
+inline constexpr uint64_t kSignalStateAddr = kSyscallCountsAddr + 0xf00;
+struct SignalState {
+  uint64_t handled;    // bit N-1: the app set an action for signal N (a handler or SIG_IGN: not SIG_DFL)
+  uint64_t from_host;  // bit N-1: signal N was sent to hyperlet, for the app; the guest clears it
+  uint64_t attention;  // non-zero: look at signals before returning to ring 3 (entry.S reads it)
+};
 inline constexpr uint64_t kKernelStackBottom = 0x10000;
 inline constexpr uint64_t kKernelStackTop = 0x20000;
 // IST stack for faults that may arrive with a broken stack (#DF, #NMI, #MC, #PF).

@@ -1,72 +1,158 @@
-// Signal bookkeeping. Signals are not delivered yet, but the app may install
-// handlers, block signals and set an alternate stack, and reads back what it set.
-// A signal the app sends itself whose action is to terminate ends the run with
-// 128 + signal, as a shell reports it (abort() and uncaught exceptions: 134).
+// The signal syscalls: rt_sigaction, rt_sigprocmask (per thread), sigaltstack
+// (per thread), rt_sigpending, kill, tkill, tgkill, rt_sigreturn, and what
+// sends a signal (SIGPIPE after a broken pipe, a signal sent to hyperlet).
+// Sending only queues the signal and sets the attention word; the return to
+// ring 3 delivers it (signal_delivery.cpp: frames, handlers, default actions).
+//
+// A signal whose action is to terminate ends the run at once with 128 +
+// signal, as a shell reports it (abort() and uncaught exceptions: 134), unless
+// every thread blocks it: then it stays pending until one unblocks it.
 #include <asm/signal.h>
 #include <asm/unistd_64.h>
 #include <linux/signal.h>
 
 #include "../errno.h"
 #include "../hypercall.h"
+#include "../signal_state.h"
+#include "../time.h"
 #include "../user_memory.h"
 #include "syscalls.h"
 
 namespace hyperlet::kernel {
+
+ProcessSignals process_signals;
+
 namespace {
 
-constexpr uint64_t kSignalCount = 64;
 constexpr uint64_t kSigsetSize = 8;
-constexpr uint64_t kSigKill = 9;
-constexpr uint64_t kSigStop = 19;
-constexpr uint64_t kAppId = 1;  // the app is process 1 (syscall_dispatch.cpp)
-constexpr uint64_t kSigDefault = 0;  // SIG_DFL
-constexpr uint64_t kSigIgnore = 1;   // SIG_IGN
+constexpr int32_t kAppId = 1;  // the app is process 1 (syscall_dispatch.cpp)
+constexpr int32_t kSiUser = 0;
+constexpr int32_t kSiTkill = -6;
+constexpr int kMaxThreadSlots =
+    1 + static_cast<int>((abi::kThreadStacksTop - abi::kThreadStacksBottom) / abi::kThreadStackSize);
 
-struct KernelSigaction {
-  uint64_t handler;
-  uint64_t flags;
-  uint64_t restorer;
-  uint64_t mask;
-};
+// Zeroed (.bss: a single-threaded app's boot touches none of it); an
+// alternate stack of size 0 is "none" (SS_DISABLE).
+ThreadSignals per_thread[kMaxThreadSlots];
 
-struct SignalStack {
-  uint64_t sp;
-  int32_t flags;
-  int32_t pad;
-  uint64_t size;
-};
-
-KernelSigaction actions[kSignalCount + 1];
-uint64_t blocked;
-SignalStack alternate_stack = {0, SS_DISABLE, 0, 0};
-
-// Signals whose default action is not to terminate: ignore (SIGCHLD, SIGCONT,
-// SIGURG, SIGWINCH) or stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU; no job control here).
-bool default_keeps_running(uint64_t signal) {
-  return (signal >= 17 && signal <= 23) || signal == 28;
+// SignalState.handled, read by the host: one bit per signal with an action.
+void publish_handled(uint64_t signal) {
+  volatile abi::SignalState& shared = shared_signal_state();
+  const uint64_t bit = signal_bit(signal);
+  shared.handled =
+      process_signals.actions[signal].handler != kSigDefault ? shared.handled | bit : shared.handled & ~bit;
 }
 
-// The app sent itself `signal`. Blocked signals stay pending (and, with no
-// delivery, are never delivered); a handler cannot run yet, so that case is
-// ENOSYS rather than a silent success. glibc's abort() then falls back to
-// SIG_DFL and raises again, which terminates.
-int64_t send_to_self(uint64_t signal) {
+bool ignored(uint64_t signal) {
+  const uint64_t handler = process_signals.actions[signal].handler;
+  return handler == kSigIgnore || (handler == kSigDefault && default_keeps_running(signal));
+}
+
+// The thread that should take a process-wide `signal` now: the current one if
+// it does not block it, else a runnable one that does not, else a waiting one
+// (whose wait is then interrupted). -1: every thread blocks it.
+// Whether the thread in `slot` takes `signal` now: not blocked, or awaited by
+// its rt_sigtimedwait.
+bool takes(int slot, uint64_t signal) {
+  const ThreadSignals& thread = thread_signals(slot);
+  return ((thread.blocked & ~thread.waiting_for) & signal_bit(signal)) == 0;
+}
+
+int choose_thread(uint64_t signal) {
+  const int self = current_thread_slot();
+  if (takes(self, signal)) return self;
+  int waiting = -1;
+  for (int slot = 0; slot < thread_slots_in_use(); ++slot) {
+    const int state = thread_slot_state(slot);
+    if (state == 0 || !takes(slot, signal)) continue;
+    if (state != 3) return slot;
+    if (waiting < 0) waiting = slot;
+  }
+  return waiting;
+}
+
+// A thread in a futex wait that must run a handler: its wait ends (EINTR, or
+// restarted after the handler with SA_RESTART).
+void wake_for_handler(int slot) {
+  if (slot < 0 || thread_slot_state(slot) != 3) return;
+  uint64_t number = __NR_futex;
+  if (interrupt_wait(thread_slot_tid(slot), -kRestartSys, &number)) {
+    ThreadSignals& target = thread_signals(slot);
+    target.restart_number = number;  // a futex wait, or a parked host call (read, accept...)
+    target.restart_armed = true;
+  }
+}
+
+// Queues `signal` for the thread in `slot` (or for the process: slot -1).
+int64_t send(int slot, uint64_t signal, PendingInfo info) {
   if (signal > kSignalCount) return error(EINVAL);
   if (signal == 0) return 0;
-  if ((blocked & (1ull << (signal - 1))) != 0) return 0;
-  const uint64_t handler = actions[signal].handler;
-  if (handler == kSigIgnore) return 0;
-  if (handler != kSigDefault) return error(ENOSYS);
-  if (default_keeps_running(signal)) return 0;
-  hypercall_exit(static_cast<int64_t>(128 + signal), static_cast<int64_t>(signal));
+  const uint64_t bit = signal_bit(signal);
+  const int taker = slot >= 0 ? (takes(slot, signal) ? slot : -1) : choose_thread(signal);
+  if (signal == kSigKill) hypercall_exit(128 + kSigKill, kSigKill);
+  // A signal rt_sigtimedwait awaits is taken there, whatever its action.
+  const bool awaited = taker >= 0 && (thread_signals(taker).waiting_for & bit) != 0;
+  if (taker >= 0 && !awaited && ignored(signal)) return 0;
+  if (taker >= 0 && !awaited && process_signals.actions[signal].handler == kSigDefault) {
+    hypercall_exit(static_cast<int64_t>(128 + signal), static_cast<int64_t>(signal));
+  }
+  if (slot >= 0) {
+    thread_signals(slot).pending |= bit;
+    thread_signals(slot).info[signal] = info;
+  } else {
+    process_signals.pending |= bit;
+    process_signals.info[signal] = info;
+  }
+  shared_signal_state().attention = 1;
+  if (taker >= 0) wake_for_handler(taker);
+  return 0;
 }
 
 }  // namespace
 
+ThreadSignals& thread_signals(int slot) { return per_thread[slot]; }
+ThreadSignals& current_signals() { return per_thread[current_thread_slot()]; }
+
+bool signal_attention() { return shared_signal_state().attention != 0; }
+
+void signals_thread_created(int parent_slot, int child_slot) {
+  ThreadSignals& child = per_thread[child_slot];
+  child = ThreadSignals{};
+  child.blocked = per_thread[parent_slot].blocked;
+}
+
+int64_t signal_interrupts_wait(uint64_t number) {
+  ThreadSignals& self = current_signals();
+  const uint64_t deliverable = (self.pending | process_signals.pending) & ~self.blocked;
+  for (uint64_t signal = 1; signal <= kSignalCount; ++signal) {
+    if ((deliverable & signal_bit(signal)) != 0 && !ignored(signal)) {
+      self.restart_number = number;
+      self.restart_armed = true;
+      return -kRestartSys;
+    }
+  }
+  return 0;
+}
+
+void route_pending_signals() {
+  volatile abi::SignalState& shared = shared_signal_state();
+  if (const uint64_t from_host = shared.from_host; from_host != 0) {
+    shared.from_host = 0;
+    for (uint64_t left = from_host; left != 0; left &= left - 1) {
+      send(-1, static_cast<uint64_t>(__builtin_ctzll(left)) + 1, PendingInfo{kSiUser, 0});
+    }
+  }
+  // Each process-wide signal to a thread that can take it; if that thread
+  // waits (in schedule(), the current one may), its wait ends.
+  for (uint64_t left = process_signals.pending; left != 0; left &= left - 1) {
+    wake_for_handler(choose_thread(static_cast<uint64_t>(__builtin_ctzll(left)) + 1));
+  }
+}
+
 // Linux sends SIGPIPE to a writer whose pipe or stream socket has no reader left
 // (not for sends with MSG_NOSIGNAL). With the default action the app ends as if
 // killed by it, so `hyperlet run APP | head` ends as natively; blocked or ignored,
-// the call returns EPIPE. A handler cannot run yet: EPIPE too.
+// the call returns EPIPE; with a handler, the handler runs and the call returns EPIPE.
 int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t result) {
   constexpr uint64_t kSigPipe = 13;
   constexpr uint64_t kMsgNoSignal = 0x4000;
@@ -91,21 +177,60 @@ int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t re
     default:
       break;
   }
-  if (!raises || (blocked & (1ull << (kSigPipe - 1))) != 0 || actions[kSigPipe].handler != kSigDefault) return result;
-  hypercall_exit(static_cast<int64_t>(128 + kSigPipe), static_cast<int64_t>(kSigPipe));
+  if (raises) send(current_thread_slot(), kSigPipe, PendingInfo{kSiUser, kAppId});
+  return result;
+}
+
+int64_t after_host_interrupted(uint64_t number, int64_t result) {
+  if (!signal_attention()) return result;
+  // What Linux restarts after a handler with SA_RESTART (ERESTARTSYS); the rest
+  // (poll, epoll_wait, select, sleeps, ...) answer EINTR when a handler runs.
+  bool with_sa_restart = false;
+  switch (number) {
+    case __NR_read:
+    case __NR_readv:
+    case __NR_pread64:
+    case __NR_preadv:
+    case __NR_write:
+    case __NR_writev:
+    case __NR_pwrite64:
+    case __NR_pwritev:
+    case __NR_accept:
+    case __NR_accept4:
+    case __NR_recvfrom:
+    case __NR_recvmsg:
+    case __NR_sendto:
+    case __NR_sendmsg:
+    case __NR_wait4:
+    case __NR_ioctl:
+    case __NR_flock:
+    case __NR_fcntl:
+    case __NR_openat:
+    case __NR_open:
+      with_sa_restart = true;
+      break;
+    default:
+      break;
+  }
+  ThreadSignals& self = current_signals();
+  self.restart_number = number;
+  self.restart_armed = true;
+  return with_sa_restart ? -kRestartSys : -kRestartNoHand;
 }
 
 int64_t sys_kill(uint64_t pid, uint64_t signal) {
   const auto target = static_cast<int64_t>(pid);
   // 0 and -1 name every process the app may signal: only itself.
-  if (target != static_cast<int64_t>(kAppId) && target != 0 && target != -1) return error(ESRCH);
-  return send_to_self(signal);
+  if (target != kAppId && target != 0 && target != -1) return error(ESRCH);
+  return send(-1, signal, PendingInfo{kSiUser, kAppId});
 }
 
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal) {
   if (static_cast<int64_t>(process) <= 0 || static_cast<int64_t>(thread) <= 0) return error(EINVAL);
-  if (process != kAppId || !thread_alive(thread)) return error(ESRCH);
-  return send_to_self(signal);
+  if (signal > kSignalCount) return error(EINVAL);
+  const int slot = thread_slot_of(thread);
+  if (process != kAppId || slot < 0) return error(ESRCH);
+  return send(slot, signal, PendingInfo{kSiTkill, kAppId});
 }
 
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size) {
@@ -113,49 +238,182 @@ int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, 
   if (action != 0 && (signal == kSigKill || signal == kSigStop)) return error(EINVAL);
   const KernelSigaction* in = nullptr;
   if (action != 0 && (in = user_pointer<KernelSigaction>(action)) == nullptr) return error(EFAULT);
+  KernelSigaction& slot = process_signals.actions[signal];
   if (old_action != 0) {
     auto* out = user_pointer<KernelSigaction>(old_action);
     if (out == nullptr) return error(EFAULT);
-    *out = actions[signal];
+    *out = slot;
   }
-  if (in != nullptr) actions[signal] = *in;
+  if (in != nullptr) {
+    slot = *in;
+    slot.mask &= ~kUnblockable;
+    // Linux discards a pending signal whose action becomes "ignore".
+    if (ignored(signal)) {
+      process_signals.pending &= ~signal_bit(signal);
+      for (int i = 0; i < thread_slots_in_use(); ++i) thread_signals(i).pending &= ~signal_bit(signal);
+    }
+    publish_handled(signal);
+  }
   return 0;
 }
 
 int64_t sys_rt_sigprocmask(uint64_t how, uint64_t set, uint64_t old_set, uint64_t set_size) {
   if (set_size != kSigsetSize) return error(EINVAL);
+  ThreadSignals& self = current_signals();
+  const uint64_t* in = nullptr;
+  if (set != 0 && (in = user_pointer<uint64_t>(set)) == nullptr) return error(EFAULT);
   if (old_set != 0) {
     auto* out = user_pointer<uint64_t>(old_set);
     if (out == nullptr) return error(EFAULT);
-    *out = blocked;
+    *out = self.blocked;
   }
-  if (set == 0) return 0;
-  const auto* in = user_pointer<uint64_t>(set);
-  if (in == nullptr) return error(EFAULT);
-  const uint64_t unblockable = (1ull << (kSigKill - 1)) | (1ull << (kSigStop - 1));
+  if (in == nullptr) return 0;
+  uint64_t blocked = self.blocked;
   switch (how) {
     case SIG_BLOCK: blocked |= *in; break;
     case SIG_UNBLOCK: blocked &= ~*in; break;
     case SIG_SETMASK: blocked = *in; break;
     default: return error(EINVAL);
   }
-  blocked &= ~unblockable;
+  self.blocked = blocked & ~kUnblockable;
+  // What this unblocks and is pending is delivered on the way back to ring 3.
+  if (((self.pending | process_signals.pending) & ~self.blocked) != 0) shared_signal_state().attention = 1;
+  return 0;
+}
+
+int64_t sys_rt_sigpending(uint64_t set, uint64_t set_size) {
+  if (set_size > kSigsetSize) return error(EINVAL);
+  auto* out = user_pointer<uint8_t>(set, set_size);
+  if (out == nullptr) return error(EFAULT);
+  const ThreadSignals& self = current_signals();
+  const uint64_t pending = (self.pending | process_signals.pending) & self.blocked;
+  for (uint64_t i = 0; i < set_size; ++i) out[i] = static_cast<uint8_t>(pending >> (8 * i));
   return 0;
 }
 
 int64_t sys_sigaltstack(uint64_t stack, uint64_t old_stack) {
+  ThreadSignals& self = current_signals();
   const SignalStack* in = nullptr;
   if (stack != 0 && (in = user_pointer<SignalStack>(stack)) == nullptr) return error(EFAULT);
+  const uint64_t user_rsp = current_user_rsp();
+  const SignalStack& current = self.alternate_stack;
+  const bool on_stack = current.size != 0 && user_rsp > current.sp && user_rsp - current.sp <= current.size;
   if (old_stack != 0) {
     auto* out = user_pointer<SignalStack>(old_stack);
     if (out == nullptr) return error(EFAULT);
-    *out = alternate_stack;
+    *out = current;
+    out->flags = on_stack ? SS_ONSTACK : current.size == 0 ? SS_DISABLE : current.flags;
   }
   if (in != nullptr) {
-    if ((in->flags & ~SS_DISABLE) != 0) return error(EINVAL);
-    if ((in->flags & SS_DISABLE) == 0 && in->size < MINSIGSTKSZ) return error(ENOMEM);
-    alternate_stack = *in;
+    if (on_stack) return error(EPERM);
+    const int32_t mode = in->flags & ~static_cast<int32_t>(SS_AUTODISARM);
+    if (mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK) return error(EINVAL);
+    if (mode == SS_DISABLE) {
+      self.alternate_stack = SignalStack{0, 0, 0, 0};
+    } else {
+      if (in->size < MINSIGSTKSZ) return error(ENOMEM);
+      self.alternate_stack = SignalStack{in->sp, in->flags & static_cast<int32_t>(SS_AUTODISARM), 0, in->size};
+    }
   }
+  return 0;
+}
+
+// Waits with `mask` as the thread's mask until a signal it does not block is
+// delivered (or ends the run); always -EINTR, the handler's frame carrying the
+// mask from before, which rt_sigreturn (or, with no handler, the return path)
+// puts back, as Linux's saved_sigmask.
+int64_t suspend_with(uint64_t mask) {
+  ThreadSignals& self = current_signals();
+  self.saved_mask = self.blocked;
+  self.mask_saved = true;
+  self.blocked = mask & ~kUnblockable;
+  for (;;) {
+    uint64_t deliverable = (self.pending | process_signals.pending) & ~self.blocked;
+    for (uint64_t left = deliverable; left != 0; left &= left - 1) {
+      const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(left)) + 1;
+      if (ignored(signal)) {  // discarded, as Linux never wakes a sleeper for it
+        self.pending &= ~signal_bit(signal);
+        process_signals.pending &= ~signal_bit(signal);
+        deliverable &= ~signal_bit(signal);
+      }
+    }
+    if (deliverable != 0) break;
+    wait_for_signal();
+  }
+  self.restart_armed = false;
+  shared_signal_state().attention = 1;
+  return error(EINTR);
+}
+
+int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size) {
+  if (set_size != kSigsetSize) return error(EINVAL);
+  const auto* in = user_pointer<uint64_t>(set);
+  if (in == nullptr) return error(EFAULT);
+  return suspend_with(*in);
+}
+
+int64_t sys_pause() { return suspend_with(current_signals().blocked); }
+
+// sigwait, sigwaitinfo, sigtimedwait: takes a signal of `set` without running
+// its handler, waiting for one (the set unblocked meanwhile, as Linux does) up
+// to the relative timeout; EAGAIN when it passes, EINTR when another signal's
+// handler must run.
+int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint64_t set_size) {
+  struct Timespec {
+    int64_t seconds;
+    int64_t nanoseconds;
+  };
+  constexpr uint64_t kSigInfoSize = 128;
+  if (set_size != kSigsetSize) return error(EINVAL);
+  const auto* wanted_set = user_pointer<uint64_t>(set);
+  if (wanted_set == nullptr) return error(EFAULT);
+  const uint64_t wanted = *wanted_set & ~kUnblockable;
+  uint8_t* info_out = nullptr;
+  if (info != 0 && (info_out = user_pointer<uint8_t>(info, kSigInfoSize)) == nullptr) return error(EFAULT);
+  uint64_t deadline = 0;
+  if (timeout != 0) {
+    const auto* time = user_pointer<Timespec>(timeout);
+    if (time == nullptr) return error(EFAULT);
+    if (time->seconds < 0 || time->nanoseconds < 0 || time->nanoseconds >= 1'000'000'000) return error(EINVAL);
+    const uint64_t seconds =
+        time->seconds > (int64_t{1} << 33) ? uint64_t{1} << 33 : static_cast<uint64_t>(time->seconds);
+    deadline = kvmclock_ns() + seconds * 1'000'000'000 + static_cast<uint64_t>(time->nanoseconds);
+  }
+  ThreadSignals& self = current_signals();
+  for (bool first = true;; first = false) {
+    const uint64_t ready = (self.pending | process_signals.pending) & wanted;
+    if (ready != 0) {
+      const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(ready)) + 1;
+      const uint64_t bit = signal_bit(signal);
+      const PendingInfo pending = (self.pending & bit) != 0 ? self.info[signal] : process_signals.info[signal];
+      if ((self.pending & bit) != 0) {
+        self.pending &= ~bit;
+      } else {
+        process_signals.pending &= ~bit;
+      }
+      update_signal_attention();
+      if (info_out != nullptr) {
+        for (uint64_t i = 0; i < kSigInfoSize; ++i) info_out[i] = 0;
+        const int32_t words[5] = {static_cast<int32_t>(signal), 0, pending.code, 0, pending.pid};
+        for (uint64_t i = 0; i < sizeof(words); ++i) info_out[i] = reinterpret_cast<const uint8_t*>(words)[i];
+      }
+      return static_cast<int64_t>(signal);
+    }
+    // Woken for a signal outside the set: its handler runs on the way out.
+    if (!first && ((self.pending | process_signals.pending) & ~self.blocked) != 0) return error(EINTR);
+    if (timeout != 0 && kvmclock_ns() >= deadline) return error(EAGAIN);
+    self.waiting_for = wanted;  // a signal of the set picks this thread meanwhile
+    wait_for_signal(deadline);
+    self.waiting_for = 0;
+    self.restart_armed = false;
+  }
+}
+
+// The frame is restored on the way back to ring 3 (signal_delivery.cpp), where
+// every register is at hand; what this returns is overwritten there.
+int64_t sys_rt_sigreturn() {
+  current_signals().sigreturn_requested = true;
+  shared_signal_state().attention = 1;
   return 0;
 }
 

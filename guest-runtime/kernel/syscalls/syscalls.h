@@ -45,6 +45,21 @@ bool other_threads_live();
 // parks it and this thread waits in the guest, off the vCPU, until the host
 // finds it ready (then the call is made again) or its timeout passes.
 int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]);
+// For signals: threads by their slot in the thread table (0 = the first thread).
+int current_thread_slot();
+int thread_slot_of(uint64_t tid);  // -1: no such live thread
+int thread_slots_in_use();         // slots [0, this) may hold threads
+int thread_slot_state(int slot);   // 0 free, 1 running, 2 runnable, 3 waiting
+uint32_t thread_slot_tid(int slot);
+// Makes thread `tid`, if it waits (a futex), runnable with `result` as its
+// syscall's result; false if it does not wait.
+// `*number` (if given) is the syscall the thread waited in, which a restart makes again.
+bool interrupt_wait(uint32_t tid, int64_t result, uint64_t* number = nullptr);
+// Waits, with no futex, until interrupt_wait (a signal) ends the wait or the
+// kvmclock deadline passes (-ETIMEDOUT; 0: none); meanwhile the vCPU runs other
+// threads or sleeps on the host (a signal from outside may come), never ending
+// the run as a deadlock.
+int64_t wait_for_signal(uint64_t deadline_ns = 0);
 
 // signals.cpp
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size);
@@ -55,6 +70,25 @@ int64_t sys_kill(uint64_t pid, uint64_t signal);
 // the app (status 141); otherwise `result` goes back to it.
 int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t result);
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal);
+int64_t sys_rt_sigpending(uint64_t set, uint64_t set_size);
+int64_t sys_rt_sigreturn();
+int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size);
+int64_t sys_pause();
+int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint64_t set_size);
+// A new thread (slot) inherits its creator's mask, with nothing pending and no alternate stack.
+void signals_thread_created(int parent_slot, int child_slot);
+// Something about signals needs looking at (abi::SignalState::attention).
+bool signal_attention();
+// A wait about to begin (in syscall `number`: a futex, or a parked host call)
+// while a signal the thread would take is pending: the wait's result (a
+// restart code), else 0.
+int64_t signal_interrupts_wait(uint64_t number = __NR_futex);
+// Signals pending for the process (or sent to hyperlet) that a waiting thread
+// must take: interrupt its wait (schedule() calls this).
+void route_pending_signals();
+// A forwarded syscall the host answered EINTR: with a signal to deliver, the
+// result becomes Linux's internal restart code (signal delivery decides).
+int64_t after_host_interrupted(uint64_t number, int64_t result);
 
 // time.cpp
 int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec);

@@ -78,6 +78,7 @@ struct alignas(64) Thread {
   State state;
   bool has_deadline;
   bool parked_on_host;  // waiting for the host to set its ready bit (a parked call)
+  uint64_t waiting_in;  // the syscall a waiting thread is in (a signal's restart makes it again)
 };
 
 // wake_result of a parked call whose waiter the host found ready: make the call again.
@@ -183,6 +184,8 @@ uint64_t expire_timeouts(uint64_t now) {
 void schedule() {
   for (;;) {
     wake_ready_waiters();
+    // A signal may have to wake a waiting thread (one sent to hyperlet, say).
+    if (signal_attention()) route_pending_signals();
     const uint64_t earliest = expire_timeouts(kvmclock_ns());
     const int start = static_cast<int>(current - threads);
     bool parked_on_host = false;
@@ -265,6 +268,10 @@ int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolut
   }
   if (*word != expected) return error(EAGAIN);
   if (has_deadline && deadline <= now) return error(ETIMEDOUT);
+  // A signal already pending for a handler ends the wait before it starts, as on Linux.
+  if (signal_attention()) {
+    if (const int64_t interrupted = signal_interrupts_wait(); interrupted != 0) return interrupted;
+  }
   Thread& self = *current;
   self.state = State::kWaiting;
   self.futex_address = address;
@@ -274,6 +281,7 @@ int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolut
   self.wake_result = 0;
   self.timeout_result = error(ETIMEDOUT);
   self.parked_on_host = false;
+  self.waiting_in = __NR_futex;
   schedule();
   return current->wake_result;
 }
@@ -384,6 +392,7 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   for (int i = 2; i <= 7; ++i) words[-i] = 0;
   child.saved_rsp = reinterpret_cast<uint64_t>(&words[-7]);
 
+  signals_thread_created(static_cast<int>(current - threads), slot);
   if (parent_tid_word != nullptr) *parent_tid_word = child.tid;
   if (child_tid_word != nullptr) *child_tid_word = child.tid;
   child.state = State::kRunnable;
@@ -421,8 +430,15 @@ int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]) {
       timeout_result = call.timeout_result;
     }
     if (has_deadline && deadline <= now) return timeout_result;
+    // A signal already pending for a handler ends the wait before it starts (EINTR,
+    // or the call made again after the handler with SA_RESTART).
+    if (signal_attention()) {
+      if (const int64_t interrupted = signal_interrupts_wait(number); interrupted != 0) return interrupted;
+    }
     self.state = State::kWaiting;
     self.futex_address = 0;
+    self.futex_bitset = 0;  // no futex wake matches it
+    self.waiting_in = number;
     self.parked_on_host = call.host_watches != 0;
     self.has_deadline = has_deadline;
     self.deadline_ns = deadline;
@@ -456,6 +472,62 @@ bool thread_alive(uint64_t tid) {
   if (tid == current_tid) return true;
   for (int i = 0; i < slots_used; ++i) {
     if (threads[i].state != State::kFree && threads[i].tid == tid) return true;
+  }
+  return false;
+}
+
+// Signals (syscalls/signals.cpp, signal_delivery.cpp) keep per-thread state by slot.
+int current_thread_slot() { return static_cast<int>(current - threads); }
+
+int thread_slot_of(uint64_t tid) {
+  if (tid == current_tid) return current_thread_slot();
+  for (int i = 0; i < slots_used; ++i) {
+    if (threads[i].state != State::kFree && threads[i].tid == tid) return i;
+  }
+  return -1;
+}
+
+int thread_slots_in_use() { return slots_used; }
+
+int thread_slot_state(int slot) {
+  if (slots_used == 1 && threads[0].state == State::kFree) {  // before the first clone (or wait_for_signal)
+    return static_cast<int>(slot == 0 ? State::kRunning : State::kFree);
+  }
+  return static_cast<int>(threads[slot].state);
+}
+
+uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid : threads[slot].tid; }
+
+int64_t wait_for_signal(uint64_t deadline_ns) {
+  if (threads[0].state == State::kFree) adopt_first_thread();
+  Thread& self = *current;
+  self.state = State::kWaiting;
+  self.futex_address = 0;
+  self.futex_bitset = 0;  // no futex wake matches it
+  // Always a deadline (by default never reached): with no thread runnable the
+  // vCPU sleeps on the host, where a signal may come from, instead of "deadlock".
+  self.has_deadline = true;
+  self.deadline_ns = deadline_ns != 0 ? deadline_ns : ~uint64_t{0} >> 2;
+  self.wake_result = 0;
+  self.timeout_result = error(ETIMEDOUT);
+  self.parked_on_host = false;
+  self.waiting_in = 0;
+  schedule();
+  return current->wake_result;
+}
+
+bool interrupt_wait(uint32_t tid, int64_t result, uint64_t* number) {
+  for (int i = 0; i < slots_used; ++i) {
+    Thread& thread = threads[i];
+    if (thread.state == State::kWaiting && thread.tid == tid) {
+      // A parked host call's waiter stays registered with the host: a later
+      // ready bit for it is stale and ignored (it no longer waits on the host).
+      thread.state = State::kRunnable;
+      thread.wake_result = result;
+      thread.parked_on_host = false;
+      if (number != nullptr && thread.waiting_in != 0) *number = thread.waiting_in;
+      return true;
+    }
   }
   return false;
 }

@@ -1,0 +1,91 @@
+// Signal state shared by the signal syscalls (syscalls/signals.cpp) and the
+// delivery machinery (signal_delivery.cpp): dispositions for the process, a
+// mask, pending set and alternate stack per thread (indexed by the thread's
+// slot in threads.cpp), a process-wide pending set (kill, signals sent to
+// hyperlet), and the `attention` word in abi::SignalState that entry.S tests on
+// every return to ring 3.
+#pragma once
+
+#include <hyperlet/abi.h>
+#include <stdint.h>
+
+#include "trap_frame.h"
+
+namespace hyperlet::kernel {
+
+inline constexpr uint64_t kSignalCount = 64;
+inline constexpr uint64_t kSigKill = 9;
+inline constexpr uint64_t kSigStop = 19;
+inline constexpr uint64_t kSigDefault = 0;  // SIG_DFL
+inline constexpr uint64_t kSigIgnore = 1;   // SIG_IGN
+inline constexpr uint64_t kUnblockable = (1ull << (kSigKill - 1)) | (1ull << (kSigStop - 1));
+
+// Linux's kernel-internal "restart this syscall" results; never seen by the app.
+inline constexpr int64_t kRestartSys = 512;     // ERESTARTSYS: restart unless a handler without SA_RESTART runs
+inline constexpr int64_t kRestartNoHand = 514;  // ERESTARTNOHAND: restart only if no handler runs
+
+// TrapFrame.vector of a frame the syscall return path built (entry.S).
+inline constexpr uint64_t kSyscallFrameMarker = 0x100;
+
+constexpr uint64_t signal_bit(uint64_t signal) { return 1ull << (signal - 1); }
+
+struct KernelSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
+
+struct SignalStack {
+  uint64_t sp;
+  int32_t flags;
+  int32_t pad;
+  uint64_t size;
+};
+
+// What siginfo carries for a signal that waits in a pending set.
+struct PendingInfo {
+  int32_t code;  // SI_USER, SI_TKILL
+  int32_t pid;   // sender: 1 (the app), or 0 (from outside: sent to hyperlet)
+};
+
+struct ThreadSignals {
+  uint64_t blocked;
+  uint64_t pending;
+  SignalStack alternate_stack;  // size 0: none (SS_DISABLE); flags: SS_AUTODISARM or 0
+  uint64_t restart_number;      // the syscall to restart when its result is kRestartSys/NoHand
+  bool sigreturn_requested;     // rt_sigreturn: the return path restores the frame at rsp
+  bool restart_armed;           // restart_number is meaningful
+  uint64_t waiting_for;         // rt_sigtimedwait's set while it waits: taken although blocked
+  bool mask_saved;              // rt_sigsuspend: saved_mask goes into the handler's frame, then back
+  uint64_t saved_mask;
+  PendingInfo info[kSignalCount + 1];
+};
+
+struct ProcessSignals {
+  KernelSigaction actions[kSignalCount + 1];
+  uint64_t pending;
+  PendingInfo info[kSignalCount + 1];
+};
+
+extern ProcessSignals process_signals;
+ThreadSignals& thread_signals(int slot);
+ThreadSignals& current_signals();
+
+inline volatile abi::SignalState& shared_signal_state() {
+  return *reinterpret_cast<volatile abi::SignalState*>(abi::kSignalStateAddr);
+}
+
+// Default action of `signal` is to go on (ignore, or stop: no job control here).
+inline bool default_keeps_running(uint64_t signal) { return (signal >= 17 && signal <= 23) || signal == 28; }
+
+// signal_delivery.cpp
+// Recomputes abi::SignalState::attention from every pending set and flag.
+void update_signal_attention();
+// Turns an app fault into its signal when the app has an unblocked handler for
+// it; false: report the fault as before.
+bool deliver_fault_signal(TrapFrame* frame, uint64_t cr2);
+// The app's rsp in the current thread's syscall frame (valid inside a syscall).
+uint64_t current_user_rsp();
+
+}  // namespace hyperlet::kernel
