@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "core/background_thread.h"
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
 
@@ -131,17 +132,7 @@ std::int64_t FileRing::kick(SyscallContext& context) {
   if (!attached()) return -EINVAL;
   kicks_.fetch_add(1, std::memory_order_relaxed);
   perform(context);  // the vCPU thread holds io_mutex_ for the hypercall
-  if (!poller_.joinable()) {
-    // The run's stop signals (SIGALRM, SIGINT, SIGTERM) must reach the vCPU
-    // thread, whose KVM_RUN they interrupt: the poller blocks them all, except
-    // SIGSYS, with which the host's seccomp filter reports a syscall it stopped.
-    sigset_t all, previous;
-    sigfillset(&all);
-    sigdelset(&all, SIGSYS);
-    pthread_sigmask(SIG_BLOCK, &all, &previous);
-    poller_ = std::thread([this] { poll(); });
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  }
+  if (!poller_.joinable()) poller_ = start_background_thread([this] { poll(); });
   {
     std::lock_guard lock(control_mutex_);
     wake_requested_ = true;

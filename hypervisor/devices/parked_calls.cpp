@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <ctime>
 
+#include "core/background_thread.h"
 #include "memory/guest_memory.h"
 
 namespace hyperlet {
@@ -118,15 +119,7 @@ bool ParkedCalls::wait_idle(std::optional<std::uint64_t> timeout_ns) {
 void ParkedCalls::start_watcher() {
   changed_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   fired_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  // The run's signals (stop signals, the kick) must reach the vCPU thread: the
-  // watcher blocks them all, except SIGSYS, with which the host's seccomp
-  // filter reports a syscall it stopped.
-  sigset_t all, previous;
-  sigfillset(&all);
-  sigdelset(&all, SIGSYS);
-  pthread_sigmask(SIG_BLOCK, &all, &previous);
-  watcher_ = std::thread([this] { watch(); });
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  watcher_ = start_background_thread([this] { watch(); });
 }
 
 void ParkedCalls::fire(std::uint32_t waiter) {

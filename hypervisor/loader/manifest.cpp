@@ -177,25 +177,32 @@ std::vector<std::byte> syscall_sites_note(const std::vector<std::uint64_t>& site
   return note(manifest::kNoteSyscallSites, description);
 }
 
+namespace {
+
+std::string_view variable_key(std::string_view variable) { return variable.substr(0, variable.find('=')); }
+
+}  // namespace
+
+void set_variable(std::vector<std::string>& environment, const std::string& variable) {
+  auto same = std::find_if(environment.begin(), environment.end(),
+                           [&](const std::string& known) { return variable_key(known) == variable_key(variable); });
+  if (same != environment.end()) {
+    *same = variable;
+  } else {
+    environment.push_back(variable);
+  }
+}
+
 Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const ManifestChanges& changes) {
   Manifest result = existing && !changes.start_empty ? *existing : Manifest{};
   if (changes.memory_size) {
     result.memory_size = changes.memory_size;
     result.memory_text = changes.memory_text;
   }
-  auto key_of = [](const std::string& variable) { return variable.substr(0, variable.find('=')); };
   for (const std::string& key : changes.unset_environment) {
-    std::erase_if(result.environment, [&](const std::string& variable) { return key_of(variable) == key; });
+    std::erase_if(result.environment, [&](const std::string& variable) { return variable_key(variable) == key; });
   }
-  for (const std::string& variable : changes.set_environment) {
-    auto same = std::find_if(result.environment.begin(), result.environment.end(),
-                             [&](const std::string& known) { return key_of(known) == key_of(variable); });
-    if (same != result.environment.end()) {
-      *same = variable;
-    } else {
-      result.environment.push_back(variable);
-    }
-  }
+  for (const std::string& variable : changes.set_environment) set_variable(result.environment, variable);
   if (changes.arguments) result.arguments = changes.arguments->empty() ? std::nullopt : changes.arguments;
   return result;
 }

@@ -38,6 +38,9 @@ struct ManifestChanges {
 };
 Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const ManifestChanges& changes);
 
+// KEY=VALUE into `environment`: replaces the variable with the same KEY, else appends.
+void set_variable(std::vector<std::string>& environment, const std::string& variable);
+
 // Finds and checks both notes in an ELF file. No notes is not an error.
 Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::string& name);
 

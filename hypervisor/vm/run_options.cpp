@@ -5,12 +5,6 @@
 #include "loader/manifest.h"
 
 namespace hyperlet {
-namespace {
-
-std::string_view key_of(std::string_view variable) { return variable.substr(0, variable.find('=')); }
-
-}  // namespace
-
 EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest) {
   EffectiveRun run;
   run.memory_size = options.memory_size.value_or(
@@ -21,15 +15,7 @@ EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest)
     run.arguments = *manifest->arguments;
   }
   if (manifest != nullptr) run.environment = manifest->environment;
-  for (const std::string& variable : options.environment) {
-    auto same_key = std::find_if(run.environment.begin(), run.environment.end(),
-                                 [&](const std::string& existing) { return key_of(existing) == key_of(variable); });
-    if (same_key != run.environment.end()) {
-      *same_key = variable;
-    } else {
-      run.environment.push_back(variable);
-    }
-  }
+  for (const std::string& variable : options.environment) set_variable(run.environment, variable);
   return run;
 }
 
