@@ -1,4 +1,4 @@
-// hyperlet's command line (CLI11): `hyperlet run`, --version, --help.
+// hyperlet's command line (CLI11): `hyperlet run`, `pack`, --version, --help.
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include "cli/command_line.h"
 #include "cli/env_file.h"
 #include "cli/inspect.h"
+#include "cli/pack.h"
 #include "cli/run_names.h"
 #include "cli/units.h"
 #include "core/exit_status.h"
@@ -230,6 +231,9 @@ int main(int argc, char** argv) {
   manifest->add_flag("--reset", manifest_changes.start_empty,
                      "Start from an empty manifest instead of the image's (then apply the other options)");
 
+  PackCommandLine pack_line;
+  CLI::App* pack = add_pack_command(app, pack_line, argc, argv);
+
   bench::BenchOptions bench_options;
   CLI::App* bench = bench::add_bench_command(app, bench_options, argc, argv);
 
@@ -283,6 +287,12 @@ int main(int argc, char** argv) {
   options.arguments = std::move(split.app_arguments);
 
   if (inspect->parsed()) return inspect_image(image_path, json);
+  if (pack->parsed()) {
+    auto digest = pack_image(pack_line);
+    if (!digest) return report(digest.error());
+    fmt::print("{}\n", *digest);
+    return 0;
+  }
   if (bench->parsed()) return bench::run_bench(*bench, bench_options, argc, argv);
   if (manifest->parsed()) {
     if (!manifest_memory.empty()) {

@@ -265,7 +265,7 @@ TEST(CliUsage, MisspeltCommandSuggestsTheNearest) {
   EXPECT_EQ(result.status, 125) << describe(result);
   expect_one_line(result,
                   "hyperlet: unknown command 'rnu' \\(did you mean run\\?\\); the commands are run, snapshot, "
-                  "inspect, manifest, bench \\(see hyperlet --help\\)");
+                  "inspect, manifest, pack, bench \\(see hyperlet --help\\)");
 }
 
 TEST(CliUsage, UnknownCommandSaysSo) {

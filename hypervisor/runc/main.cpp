@@ -1,0 +1,207 @@
+// hyperlet-runc: an OCI runtime with runc's command line, so that containerd's
+// io.containerd.runc.v2 shim (BinaryName), podman (--runtime) and the kubelet
+// (a RuntimeClass) run a static image as a hyperlet microVM. See docs/kubernetes.md.
+#include <fmt/format.h>
+#include <hyperlet/abi.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+#include "runc/lifecycle.h"
+
+#ifndef HYPERLET_VERSION
+#define HYPERLET_VERSION "unknown"
+#endif
+
+namespace {
+
+using namespace hyperlet;
+using nlohmann::json;
+
+struct Log {
+  std::string path;
+  std::string format = "text";
+
+  // containerd's shim reads the last "error" line of a JSON log as the reason a command failed.
+  void write(const char* level, const std::string& message) const {
+    if (path.empty()) return;
+    std::ofstream file(path, std::ios::app);
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    tm utc{};
+    ::gmtime_r(&now.tv_sec, &utc);
+    char time[32];
+    std::strftime(time, sizeof time, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    if (format == "json") {
+      file << json{{"level", level}, {"msg", message}, {"time", time}}.dump() << '\n';
+    } else {
+      file << fmt::format("time=\"{}\" level={} msg=\"{}\"\n", time, level, message);
+    }
+  }
+};
+
+int report(const Log& log, const Error& error) {
+  std::fflush(stdout);
+  fmt::print(stderr, "hyperlet-runc: {}\n", error.message);
+  log.write("error", error.message);
+  return 1;
+}
+
+int print_json(const json& value) {
+  fmt::print("{}\n", value.dump(2));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "hyperlet-runc: an OCI runtime that runs a container's static x86-64 entrypoint as a hyperlet microVM, with "
+      "runc's command line (for containerd's runc shim, podman --runtime, Kubernetes RuntimeClass). The VM's "
+      "host process is the container's process: its pid, signals and exit status are the container's. "
+      "Annotations: hyperlet.dev/publish (comma-separated `hyperlet run --publish` rules, bound in the "
+      "container's network namespace) and hyperlet.dev/allow-connect (`--allow-connect` rules); both default to "
+      "nothing: the app serves and reaches nothing unless they say so",
+      "hyperlet-runc"};
+  app.set_version_flag("-v,--version", fmt::format("hyperlet-runc version {}\nspec: {}\nhyperlet guest ABI: {}",
+                                                   HYPERLET_VERSION, runc::kOciVersion, abi::kAbiVersion));
+  app.require_subcommand(1);
+  // Global flags after the command too (conmon and the shim put some there);
+  // subcommands inherit this when they are added, so it comes first.
+  app.fallthrough();
+  // Extras are collected, not errors, so that a refused command's arguments do
+  // not hide the refusal; any other command with extras is refused below.
+  app.allow_extras();
+
+  runc::GlobalOptions global;
+  Log log;
+  bool systemd_cgroup = false, debug = false;
+  std::string rootless, criu;
+  app.add_option("--root", global.root, "Where container state lives, one directory per id")
+      ->default_str(runc::kDefaultRoot);
+  app.add_option("--log", log.path, "Append errors and notes (fields ignored, and why) to FILE")->type_name("FILE");
+  app.add_option("--log-format", log.format, "The --log format")->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--systemd-cgroup", systemd_cgroup,
+               "Accepted for runc's callers; ignored: hyperlet-runc makes no cgroup (docs/kubernetes.md)");
+  app.add_flag("--debug", debug, "Accepted for runc's callers; ignored");
+  app.add_option("--rootless", rootless, "Accepted for runc's callers; ignored");
+  app.add_option("--criu", criu, "Accepted for runc's callers; ignored (no checkpoints)");
+
+  runc::CreateOptions create_options;
+  std::string no_pivot_preserve;
+  bool no_pivot = false, no_new_keyring = false;
+  CLI::App* create = app.add_subcommand(
+      "create",
+      "Create container ID from a bundle: check config.json and the entrypoint, start the container's "
+      "process, which waits for `start` (state: created)");
+  create->add_option("ID", create_options.id, "The container's id")->required();
+  create->add_option("-b,--bundle", create_options.bundle, "The bundle directory (default: the current one)");
+  create->add_option("--pid-file", create_options.pid_file, "Write the container process's pid to FILE");
+  create->add_option("--console-socket", create_options.console_socket,
+                     "A unix socket to send the terminal's master to, when process.terminal is true");
+  create->add_flag("--no-pivot", no_pivot, "Accepted for runc's callers; ignored (no root filesystem is pivoted)");
+  create->add_flag("--no-new-keyring", no_new_keyring, "Accepted for runc's callers; ignored");
+  create->add_option("--preserve-fds", no_pivot_preserve, "Accepted for runc's callers; ignored");
+
+  std::string id;
+  CLI::App* start = app.add_subcommand("start", "Run the app of created container ID (state: running)");
+  start->add_option("ID", id, "The container's id")->required();
+
+  CLI::App* state = app.add_subcommand("state", "Print container ID's state as runtime-spec state JSON");
+  state->add_option("ID", id, "The container's id")->required();
+
+  std::string signal = "SIGTERM";
+  bool all = false;
+  CLI::App* kill = app.add_subcommand(
+      "kill", "Send SIGNAL to container ID's process: SIGTERM stops the app (exit status 143), SIGKILL ends the VM");
+  kill->add_option("ID", id, "The container's id")->required();
+  kill->add_option("SIGNAL", signal, "A name (TERM, SIGKILL) or number")->default_str("SIGTERM");
+  kill->add_flag("-a,--all", all, "Every process of the container (there is one: the VM's)");
+
+  bool force = false;
+  CLI::App* remove = app.add_subcommand("delete", "Delete container ID's state; a running one only with --force");
+  remove->add_option("ID", id, "The container's id")->required();
+  remove->add_flag("-f,--force", force, "Kill the container's process (SIGKILL) first if it runs");
+
+  std::string format = "table";
+  bool quiet = false;
+  CLI::App* list = app.add_subcommand("list", "List the containers under --root");
+  list->add_option("-f,--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  list->add_flag("-q,--quiet", quiet, "Only the ids");
+
+  CLI::App* ps = app.add_subcommand("ps", "List container ID's host processes (the VM's)");
+  ps->add_option("ID", id, "The container's id")->required();
+  ps->add_option("-f,--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  ps->allow_extras();
+
+  CLI::App* features = app.add_subcommand("features", "Print what this runtime supports (runtime-spec features JSON)");
+
+  // What runc has and a microVM cannot do, each refused with one line rather than "unknown command".
+  for (const char* name : {"exec", "pause", "resume", "update", "checkpoint", "restore", "events", "run", "spec"}) {
+    CLI::App* refused = app.add_subcommand(name,
+                                           "Not supported by hyperlet-runc (one app per VM, started by "
+                                           "create and start)");
+    refused->group("Not supported");
+    refused->prefix_command();  // whatever follows is not parsed: the command is refused as a whole
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) return app.exit(error);
+    return report(log, {ExitStatus::kUsage, fmt::format("{} (see hyperlet-runc --help)", error.what())});
+  }
+  std::vector<std::string> notes;
+  global.notes = &notes;
+  auto finish = [&](const Result<void>& result) {
+    for (const std::string& note : notes) log.write("warning", note);
+    return result ? 0 : report(log, result.error());
+  };
+
+  CLI::App* command = app.get_subcommands().front();
+  const bool refused_command = command->get_group() == "Not supported";
+  if (!refused_command && !app.remaining().empty()) {
+    std::string words;
+    for (const std::string& word : app.remaining()) words += (words.empty() ? "" : " ") + word;
+    return report(log, {ExitStatus::kUsage, fmt::format("{}: unexpected arguments: {} (see hyperlet-runc {} --help)",
+                                                        command->get_name(), words, command->get_name())});
+  }
+  if (command == create) return finish(runc::create_container(global, create_options));
+  if (command == start) return finish(runc::start_container(global, id));
+  if (command == state) {
+    auto json_state = runc::container_state_json(global, id);
+    if (!json_state) return report(log, json_state.error());
+    return print_json(*json_state);
+  }
+  if (command == kill) return finish(runc::kill_container(global, id, signal));
+  if (command == remove) return finish(runc::delete_container(global, id, force));
+  if (command == list) {
+    const json containers = runc::list_containers(global);
+    if (format == "json") return print_json(containers);
+    if (!quiet) fmt::print("{:<20} {:<8} {:<10} {:<40} {}\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    for (const json& container : containers) {
+      if (quiet) {
+        fmt::print("{}\n", container["id"].get<std::string>());
+      } else {
+        fmt::print("{:<20} {:<8} {:<10} {:<40} {}\n", container["id"].get<std::string>(), container["pid"].get<int>(),
+                   container["status"].get<std::string>(), container["bundle"].get<std::string>(),
+                   container["created"].get<std::string>());
+      }
+    }
+    return 0;
+  }
+  if (command == ps) {
+    auto pids = runc::container_processes(global, id);
+    if (!pids) return report(log, pids.error());
+    if (format == "json") return print_json(*pids);
+    fmt::print("PID CMD\n");
+    for (int pid : *pids) fmt::print("{} hyperlet\n", pid);
+    return 0;
+  }
+  if (command == features) return print_json(runc::runtime_features());
+  return report(log, {ExitStatus::kUsage, fmt::format("{} is not supported: hyperlet-runc runs one app per microVM, "
+                                                      "started by create and start (docs/kubernetes.md)",
+                                                      command->get_name())});
+}
