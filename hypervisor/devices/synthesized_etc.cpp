@@ -27,12 +27,16 @@ std::string read_whole(const fs::path& path) {
   return bytes.str();
 }
 
-// A volume at or above `guest_dir` already decides what the app sees there.
+// A volume at `guest_dir`, or above it with something there, already decides
+// what the app sees there. (A volume at / without an etc, as an OCI image's root
+// file system holding one static program, still gets the synthesized /etc.)
 bool covered(const std::vector<VolumeSpec>& volumes, const std::string& guest_dir) {
   for (const VolumeSpec& volume : volumes) {
-    if (volume.guest_dir == "/" || volume.guest_dir == guest_dir || guest_dir.starts_with(volume.guest_dir + "/")) {
-      return true;
-    }
+    if (volume.guest_dir == guest_dir) return true;
+    const std::string above = volume.guest_dir == "/" ? "/" : volume.guest_dir + "/";
+    if (!guest_dir.starts_with(above)) continue;
+    std::error_code error;
+    if (fs::exists(fs::path(volume.host_dir) / guest_dir.substr(above.size()), error)) return true;
   }
   return false;
 }

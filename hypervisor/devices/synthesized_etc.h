@@ -8,7 +8,8 @@
 // The files are written once into a content-addressed, read-only directory
 // under hyperlet's cache ($XDG_CACHE_HOME/hyperlet/etc/<hash>) and given to the
 // app as a read-only volume at /etc; runs with the same content share it, and
-// nothing is left per run. A volume at /etc (or at /) replaces it.
+// nothing is left per run. A volume at /etc, or one above it that has an etc
+// directory (a volume at / over a whole root file system), replaces it.
 #pragma once
 
 #include <map>
@@ -30,7 +31,7 @@ std::map<std::string, std::string> synthesized_etc_files(const std::string& host
                                                          const std::string& host_localtime);
 
 // The volumes to add for `volumes` as given: /etc (read-only, the files above)
-// unless a volume covers /etc already, and /usr/share/zoneinfo (the host's
+// unless a volume covers /etc already (at /etc, or above it with an etc there), and /usr/share/zoneinfo (the host's
 // tzdata, read-only, for TZ=Area/City) unless one covers it or the host has
 // none. No cache directory to write in: no /etc (a note on stderr).
 std::vector<VolumeSpec> synthesized_system_volumes(const std::vector<VolumeSpec>& volumes,

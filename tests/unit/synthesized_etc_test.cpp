@@ -1,6 +1,11 @@
 #include "devices/synthesized_etc.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
 
 namespace hyperlet {
 namespace {
@@ -45,8 +50,20 @@ TEST(SynthesizedEtc, NoEtcVolumeWhereTheCommandLineMapsOne) {
   for (const VolumeSpec& added : synthesized_system_volumes(at_etc, std::nullopt, NetworkPolicy{})) {
     EXPECT_NE(added.guest_dir, "/etc");
   }
-  const std::vector<VolumeSpec> at_root = {VolumeSpec{"/tmp", "/", false}};
-  EXPECT_TRUE(synthesized_system_volumes(at_root, std::nullopt, NetworkPolicy{}).empty());
+}
+
+// A volume at / decides /etc only when it has an etc: an OCI image's root file
+// system that holds one static program still gets the synthesized one.
+TEST(SynthesizedEtc, AVolumeAtRootWithoutEtcStillGetsOne) {
+  const auto root = std::filesystem::temp_directory_path() / ("hyperlet-etc-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(root);
+  const std::vector<VolumeSpec> at_root = {VolumeSpec{root.string(), "/", false}};
+  auto added = synthesized_system_volumes(at_root, std::nullopt, NetworkPolicy{});
+  EXPECT_TRUE(std::any_of(added.begin(), added.end(), [](const VolumeSpec& v) { return v.guest_dir == "/etc"; }));
+  std::filesystem::create_directories(root / "etc");
+  added = synthesized_system_volumes(at_root, std::nullopt, NetworkPolicy{});
+  EXPECT_FALSE(std::any_of(added.begin(), added.end(), [](const VolumeSpec& v) { return v.guest_dir == "/etc"; }));
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
