@@ -18,6 +18,7 @@
 #include "cli/units.h"
 #include "core/exit_status.h"
 #include "core/message_prefix.h"
+#include "core/trace_output.h"
 #include "devices/published_ports.h"
 #include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
@@ -73,6 +74,7 @@ struct RunCommandLine {
   std::vector<std::string> publish;
   std::vector<std::string> allow_connect;
   bool no_seccomp = false;
+  std::string trace_file;
 };
 
 void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& line) {
@@ -148,7 +150,14 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "VM, cached per boot). Default: $HYPERLET_SYSCALL_ENTRY, else auto")
       ->check(CLI::IsMember({"auto", "syscall", "trap"}))
       ->default_str("auto");
-  command.add_flag("--trace", options.trace, "Print every syscall (name, arguments, result) and hypercall to stderr");
+  command.add_flag("--trace", options.trace,
+                   "Print every syscall to stderr as strace does (name, decoded arguments, result or errno), "
+                   "one whole line each, started on a line of its own");
+  command
+      .add_option("--trace-file", line.trace_file,
+                  "--trace, into FILE instead of stderr (created with mode 0600, or truncated), so the app's "
+                  "own output stays clean")
+      ->type_name("FILE");
   command.add_flag("--quiet", options.quiet,
                    "No `hyperlet:` line for the first request the policy denies (a path outside every --volume, "
                    "a connect, bind or listen no rule grants); the app still gets its error");
@@ -428,6 +437,11 @@ int main(int argc, char** argv) {
   options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
                           : entry_text == "syscall" ? SyscallEntry::kSyscall
                                                     : SyscallEntry::kAuto;
+  // Last, so a command line refused above leaves an existing trace file alone.
+  if (given("--trace-file")) {
+    if (auto opened = open_trace_file(line.trace_file); !opened) return report(opened.error());
+    options.trace = true;
+  }
 
   RunStats stats;
   stats.started = started;
