@@ -19,6 +19,7 @@
 #include "core/exit_status.h"
 #include "core/message_prefix.h"
 #include "core/trace_output.h"
+#include "core/version.h"
 #include "devices/published_ports.h"
 #include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
@@ -27,10 +28,6 @@
 #include "memory/guest_layout.h"
 #include "vm/micro_vm.h"
 #include "vm/stop_signals.h"
-
-#ifndef HYPERLET_VERSION
-#define HYPERLET_VERSION "unknown"
-#endif
 
 namespace {
 
@@ -174,7 +171,9 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
 int main(int argc, char** argv) {
   const std::uint64_t started = monotonic_ns();
   CLI::App app{"hyperlet: run a static x86-64 Linux program as a KVM microVM", "hyperlet"};
-  app.set_version_flag("--version", fmt::format("hyperlet {} (guest ABI {})", HYPERLET_VERSION, abi::kAbiVersion));
+  app.set_version_flag("--version", "hyperlet " + version_text(fmt::format("guest ABI {}", abi::kAbiVersion)));
+  // Every command's options on one page: what the man page is generated from.
+  app.set_help_all_flag("--help-all", "Print this help with every command's options, and exit");
   app.footer(exit_status_help());
   app.require_subcommand(1);
 

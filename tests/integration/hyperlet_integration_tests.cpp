@@ -507,7 +507,7 @@ TEST_F(HyperletRun, AWriterIntoAClosedPipeDiesOfSigpipeUnlessItIgnoresIt) {
       EXPECT_EQ(result.out, std::string("line\nline\nstatus ") + (ignoring ? "3" : "141") + "\n")
           << mode << (in_microvm ? " in a microVM" : " natively") << ": " << describe(result);
       EXPECT_EQ(result.err, ignoring ? "write failed: Broken pipe\n" : "") << describe(result);
-      EXPECT_LT(took, std::chrono::seconds(2)) << mode;
+      EXPECT_LT(took, std::chrono::seconds(1)) << mode;
     }
   }
 }
