@@ -10,6 +10,7 @@
 
 #include "core/checked_range.h"
 #include "core/trace_output.h"
+#include "devices/syscall_decoding.h"
 #include "vm/fault_report.h"
 
 namespace hyperlet {
@@ -89,6 +90,9 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (args->signal > 0 && args->signal < 65) {
         // Like a shell's "Aborted": one line, and the status a shell would report.
         const int signal = static_cast<int>(args->signal);
+        if (trace_)
+          write_trace_line(
+              fmt::format("+++ killed by {} +++", decode_signal(static_cast<std::uint64_t>(args->signal))));
         // A broken pipe ends `hyperlet run APP | head` as natively: status 141, no line.
         if (signal == SIGPIPE) return std::unexpected(Error{static_cast<ExitStatus>(128 + signal), ""});
         const char* abbreviation = sigabbrev_np(signal);
@@ -96,7 +100,11 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
                                      fmt::format("app killed by SIG{} ({}){}", abbreviation ? abbreviation : "?",
                                                  strsignal(signal), memory_note())});
       }
-      if (trace_) write_trace_line(fmt::format("[hyperlet guest] exit_group({})", args->status));
+      if (trace_) {
+        // As strace ends: the call that does not return, then how the app ended.
+        write_trace_line(fmt::format("[hyperlet guest] exit_group({}) = ?", static_cast<std::int32_t>(args->status)));
+        write_trace_line(fmt::format("+++ exited with {} +++", args->status & 0xff));
+      }
       return static_cast<int>(args->status & 0xff);
     }
     case abi::Hypercall::kHostSyscall:

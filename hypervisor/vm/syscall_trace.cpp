@@ -1,15 +1,23 @@
 #include "vm/syscall_trace.h"
 
+#include <asm/prctl.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <termios.h>
+#include <time.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <initializer_list>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "devices/syscall_decoding.h"
@@ -21,34 +29,40 @@ namespace {
 
 // How an argument is shown.
 enum class Kind : std::uint8_t {
-  kNumber,         // decimal, or hex above 0xffff (unknown meaning)
-  kInt,            // signed decimal
-  kUnsigned,       // decimal
-  kPointer,        // hex, NULL for 0
-  kFd,             // a 32-bit fd
-  kDirFd,          // AT_FDCWD or an fd
-  kPath,           // a NUL-terminated string
-  kInBuffer,       // bytes the app passes; the next argument is their length
-  kOutBuffer,      // bytes the call filled; the result is their length
-  kOutString,      // a NUL-terminated string the call filled (getcwd)
-  kOpenFlags,      //
-  kCreateMode,     // the mode, shown only when the previous argument has O_CREAT or O_TMPFILE
-  kMode,           // octal
-  kProt,           //
-  kMapFlags,       //
-  kFamily,         //
-  kSocketType,     // also accept4's flags
-  kFdFlags,        // O_CLOEXEC|O_NONBLOCK (pipe2, dup3, eventfd2, epoll_create1...)
-  kSockaddrIn,     // the next argument is its length
-  kSockaddrOut,    // filled by the call; the next argument points at its length
-  kSocklenOut,     // [16]
-  kFcntlCommand,   //
-  kFcntlArgument,  // by the command before it; left out for the F_GET* commands
-  kAtFlags,        //
-  kMessageFlags,   //
-  kSignal,         //
-  kIoctlRequest,   //
-  kWhence,         //
+  kNumber,          // decimal, or hex above 0xffff (unknown meaning)
+  kInt,             // signed decimal
+  kUnsigned,        // decimal
+  kPointer,         // hex, NULL for 0
+  kFd,              // a 32-bit fd
+  kDirFd,           // AT_FDCWD or an fd
+  kPath,            // a NUL-terminated string
+  kInBuffer,        // bytes the app passes; the next argument is their length
+  kOutBuffer,       // bytes the call filled; the result is their length
+  kOutString,       // a NUL-terminated string the call filled (getcwd)
+  kInIovecs,        // an iovec array the app passes; the next argument is its length
+  kOutIovecs,       // an iovec array the call filled, as far as the result says
+  kOpenFlags,       //
+  kCreateMode,      // the mode, shown only when the previous argument has O_CREAT or O_TMPFILE
+  kMode,            // octal
+  kProt,            //
+  kMapFlags,        //
+  kFamily,          //
+  kSocketType,      // also accept4's flags
+  kFdFlags,         // O_CLOEXEC|O_NONBLOCK (pipe2, dup3, eventfd2, epoll_create1...)
+  kSockaddrIn,      // the next argument is its length
+  kSockaddrOut,     // filled by the call; the next argument points at its length
+  kSocklenOut,      // [16]
+  kFcntlCommand,    //
+  kFcntlArgument,   // by the command before it; left out for the F_GET* commands
+  kAtFlags,         //
+  kMessageFlags,    //
+  kSignal,          //
+  kIoctlRequest,    //
+  kWhence,          //
+  kEpollOperation,  //
+  kShutdownHow,     //
+  kArchPrctlCode,   //
+  kClockId,         //
 };
 
 struct Spec {
@@ -66,8 +80,10 @@ const std::unordered_map<std::uint64_t, Spec>& specs() {
       {SYS_write, S({K::kFd, K::kInBuffer, K::kUnsigned})},
       {SYS_pread64, S({K::kFd, K::kOutBuffer, K::kUnsigned, K::kInt})},
       {SYS_pwrite64, S({K::kFd, K::kInBuffer, K::kUnsigned, K::kInt})},
-      {SYS_readv, S({K::kFd, K::kPointer, K::kUnsigned})},
-      {SYS_writev, S({K::kFd, K::kPointer, K::kUnsigned})},
+      {SYS_readv, S({K::kFd, K::kOutIovecs, K::kUnsigned})},
+      {SYS_writev, S({K::kFd, K::kInIovecs, K::kUnsigned})},
+      {SYS_preadv, S({K::kFd, K::kOutIovecs, K::kUnsigned, K::kInt})},
+      {SYS_pwritev, S({K::kFd, K::kInIovecs, K::kUnsigned, K::kInt})},
       {SYS_open, S({K::kPath, K::kOpenFlags, K::kCreateMode})},
       {SYS_openat, S({K::kDirFd, K::kPath, K::kOpenFlags, K::kCreateMode})},
       {SYS_creat, S({K::kPath, K::kMode})},
@@ -132,11 +148,11 @@ const std::unordered_map<std::uint64_t, Spec>& specs() {
       {SYS_recvmsg, S({K::kFd, K::kPointer, K::kMessageFlags})},
       {SYS_sendmmsg, S({K::kFd, K::kPointer, K::kUnsigned, K::kMessageFlags})},
       {SYS_recvmmsg, S({K::kFd, K::kPointer, K::kUnsigned, K::kMessageFlags, K::kPointer})},
-      {SYS_shutdown, S({K::kFd, K::kInt})},
+      {SYS_shutdown, S({K::kFd, K::kShutdownHow})},
       {SYS_setsockopt, S({K::kFd, K::kInt, K::kInt, K::kPointer, K::kUnsigned})},
       {SYS_getsockopt, S({K::kFd, K::kInt, K::kInt, K::kPointer, K::kPointer})},
       {SYS_epoll_create1, S({K::kFdFlags})},
-      {SYS_epoll_ctl, S({K::kFd, K::kInt, K::kFd, K::kPointer})},
+      {SYS_epoll_ctl, S({K::kFd, K::kEpollOperation, K::kFd, K::kPointer})},
       {SYS_epoll_wait, S({K::kFd, K::kPointer, K::kInt, K::kInt})},
       {SYS_epoll_pwait, S({K::kFd, K::kPointer, K::kInt, K::kInt, K::kPointer, K::kUnsigned})},
       {SYS_eventfd2, S({K::kUnsigned, K::kFdFlags})},
@@ -146,6 +162,10 @@ const std::unordered_map<std::uint64_t, Spec>& specs() {
       {SYS_tkill, S({K::kInt, K::kSignal})},
       {SYS_tgkill, S({K::kInt, K::kInt, K::kSignal})},
       {SYS_rt_sigaction, S({K::kSignal, K::kPointer, K::kPointer, K::kUnsigned})},
+      {SYS_arch_prctl, S({K::kArchPrctlCode, K::kPointer})},
+      {SYS_clock_gettime, S({K::kClockId, K::kPointer})},
+      {SYS_clock_getres, S({K::kClockId, K::kPointer})},
+      {SYS_clock_nanosleep, S({K::kClockId, K::kInt, K::kPointer, K::kPointer})},
       {SYS_exit, S({K::kInt})},
       {SYS_exit_group, S({K::kInt})},
   };
@@ -182,6 +202,34 @@ std::string buffer_at(const GuestBytes& memory, std::uint64_t address, std::uint
   auto bytes = read(memory, address, std::min<std::uint64_t>(length, kTraceStringLimit));
   if (!bytes) return pointer(address);
   return quote_bytes(*bytes, kTraceStringLimit, length > kTraceStringLimit);
+}
+
+// strace's array of iovecs: each iov_base quoted (at most kTraceStringLimit bytes,
+// and no more than `available` bytes in all: what a readv filled), at most
+// kMaxShownIovecs entries. The pointer when the array is not app memory.
+constexpr std::uint64_t kMaxShownIovecs = 8;
+
+std::string iovecs_at(const GuestBytes& memory, std::uint64_t address, std::uint64_t count, std::uint64_t available) {
+  const std::uint64_t shown = std::min(count, kMaxShownIovecs);
+  auto array = read(memory, address, shown * sizeof(iovec));
+  if (!array) return pointer(address);
+  std::vector<std::string> entries;
+  for (std::uint64_t i = 0; i < shown; ++i) {
+    iovec vector{};
+    std::memcpy(&vector, array->data() + i * sizeof(iovec), sizeof vector);
+    const auto base = reinterpret_cast<std::uint64_t>(vector.iov_base);
+    const std::uint64_t length = std::min<std::uint64_t>(vector.iov_len, available);
+    available -= length;
+    entries.push_back(fmt::format("{{iov_base={}, iov_len={}}}", buffer_at(memory, base, length), vector.iov_len));
+  }
+  return fmt::format("[{}{}]", fmt::join(entries, ", "), count > shown ? ", ..." : "");
+}
+
+std::string named(std::uint64_t value, std::initializer_list<std::pair<std::uint64_t, std::string_view>> names) {
+  for (const auto& [number, name] : names) {
+    if (number == value) return std::string(name);
+  }
+  return fmt::format("{}", static_cast<std::int64_t>(value));
 }
 
 std::string ioctl_request(std::uint64_t request) {
@@ -243,6 +291,10 @@ std::optional<std::string> argument(const abi::SyscallArgs& call, std::size_t i,
       return succeeded ? buffer_at(memory, value, static_cast<std::uint64_t>(call.result)) : pointer(value);
     case K::kOutString:
       return succeeded ? string_at(memory, value) : pointer(value);
+    case K::kInIovecs:
+      return iovecs_at(memory, value, next, UINT64_MAX);
+    case K::kOutIovecs:
+      return succeeded ? iovecs_at(memory, value, next, static_cast<std::uint64_t>(call.result)) : pointer(value);
     case K::kOpenFlags:
       return decode_open_flags(value);
     case K::kCreateMode:
@@ -314,6 +366,26 @@ std::optional<std::string> argument(const abi::SyscallArgs& call, std::size_t i,
       return ioctl_request(value);
     case K::kWhence:
       return whence(value);
+    case K::kEpollOperation:
+      return named(
+          value,
+          {{EPOLL_CTL_ADD, "EPOLL_CTL_ADD"}, {EPOLL_CTL_DEL, "EPOLL_CTL_DEL"}, {EPOLL_CTL_MOD, "EPOLL_CTL_MOD"}});
+    case K::kShutdownHow:
+      return named(value, {{SHUT_RD, "SHUT_RD"}, {SHUT_WR, "SHUT_WR"}, {SHUT_RDWR, "SHUT_RDWR"}});
+    case K::kArchPrctlCode:
+      return named(value, {{ARCH_SET_GS, "ARCH_SET_GS"},
+                           {ARCH_SET_FS, "ARCH_SET_FS"},
+                           {ARCH_GET_FS, "ARCH_GET_FS"},
+                           {ARCH_GET_GS, "ARCH_GET_GS"}});
+    case K::kClockId:
+      return named(value, {{CLOCK_REALTIME, "CLOCK_REALTIME"},
+                           {CLOCK_MONOTONIC, "CLOCK_MONOTONIC"},
+                           {CLOCK_PROCESS_CPUTIME_ID, "CLOCK_PROCESS_CPUTIME_ID"},
+                           {CLOCK_THREAD_CPUTIME_ID, "CLOCK_THREAD_CPUTIME_ID"},
+                           {CLOCK_MONOTONIC_RAW, "CLOCK_MONOTONIC_RAW"},
+                           {CLOCK_REALTIME_COARSE, "CLOCK_REALTIME_COARSE"},
+                           {CLOCK_MONOTONIC_COARSE, "CLOCK_MONOTONIC_COARSE"},
+                           {CLOCK_BOOTTIME, "CLOCK_BOOTTIME"}});
   }
   return number(value);
 }

@@ -762,7 +762,8 @@ TEST_F(HyperletRun, TraceFileHoldsDecodedSyscalls) {
   const std::string text = read_file(trace);
   EXPECT_NE(text.find("[hyperlet host] write(2, \"to stderr 1\\n\", 12) = 12\n"), std::string::npos) << text;
   EXPECT_NE(text.find("[hyperlet host] write(1, \"to stdout\\n\", 10) = 10\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("exit_group(0)"), std::string::npos) << text;
+  // The end, as strace ends.
+  EXPECT_TRUE(text.ends_with("[hyperlet guest] exit_group(0) = ?\n+++ exited with 0 +++\n")) << text;
   struct stat info {};
   ASSERT_EQ(::stat(trace.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
@@ -776,6 +777,15 @@ TEST_F(HyperletRun, TraceFileHoldsDecodedSyscalls) {
     EXPECT_NE(again.find("\"/nonexistent\", O_RDONLY"), std::string::npos) << again;
     EXPECT_NE(again.find(") = -1 ENOENT (No such file or directory)\n"), std::string::npos) << again;
   }
+}
+
+TEST_F(HyperletRun, TraceEndsWithTheSignalThatKilledTheApp) {
+  TempDir directory;
+  const std::string trace = (directory.path() / "trace").string();
+  const auto result = hyperlet_run({"--trace-file", trace, program("raise_signal"), "term"});
+  EXPECT_EQ(result.status, 143) << describe(result);
+  const std::string text = read_file(trace);
+  EXPECT_TRUE(text.ends_with("+++ killed by SIGTERM +++\n")) << text;
 }
 
 TEST_F(HyperletRun, TraceFileThatCannotBeOpenedIsAUsageError) {

@@ -3,16 +3,19 @@
 #include "vm/syscall_trace.h"
 
 #include <arpa/inet.h>
+#include <asm/prctl.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 namespace hyperlet {
@@ -134,6 +137,37 @@ TEST_F(SyscallTrace, MmapFcntlAndSignals) {
   EXPECT_EQ(format_syscall(call(SYS_fcntl, {3, F_SETFD, FD_CLOEXEC}, 0), memory_), "fcntl(3, F_SETFD, FD_CLOEXEC) = 0");
   EXPECT_EQ(format_syscall(call(SYS_kill, {1, SIGTERM}, 0), memory_), "kill(1, SIGTERM) = 0");
   EXPECT_EQ(format_syscall(call(SYS_pipe2, {0x1000, O_CLOEXEC}, 0), memory_), "pipe2(0x1000, O_CLOEXEC) = 0");
+}
+
+TEST_F(SyscallTrace, IovecsShowEachBufferAndReadvOnlyWhatWasRead) {
+  const std::uint64_t text = put(0, "Hello, world\n", 13);
+  iovec vectors[2] = {{reinterpret_cast<void*>(text), 5}, {reinterpret_cast<void*>(text + 5), 8}};
+  const std::uint64_t iov = put(0x100, vectors, sizeof vectors);
+  EXPECT_EQ(format_syscall(call(SYS_writev, {1, iov, 2}, 13), memory_),
+            "writev(1, [{iov_base=\"Hello\", iov_len=5}, {iov_base=\", world\\n\", iov_len=8}], 2) = 13");
+  EXPECT_EQ(format_syscall(call(SYS_readv, {0, iov, 2}, 7), memory_),
+            "readv(0, [{iov_base=\"Hello\", iov_len=5}, {iov_base=\", \", iov_len=8}], 2) = 7");
+  EXPECT_EQ(format_syscall(call(SYS_readv, {0, iov, 2}, -EBADF), memory_),
+            fmt::format("readv(0, {:#x}, 2) = -1 EBADF (Bad file descriptor)", iov));
+  // An array outside app memory is its pointer; a long one is cut after 8 entries.
+  EXPECT_EQ(format_syscall(call(SYS_writev, {1, 0x1000, 2}, -EFAULT), memory_),
+            "writev(1, 0x1000, 2) = -1 EFAULT (Bad address)");
+  iovec many[10] = {};
+  const std::uint64_t long_array = put(0x200, many, sizeof many);
+  const std::string line = format_syscall(call(SYS_writev, {1, long_array, 10}, 0), memory_);
+  EXPECT_NE(line.find("{iov_base=\"\", iov_len=0}, ...], 10) = 0"), std::string::npos) << line;
+}
+
+TEST_F(SyscallTrace, ConstantsOfEpollShutdownArchPrctlAndClocks) {
+  EXPECT_EQ(format_syscall(call(SYS_epoll_ctl, {4, EPOLL_CTL_ADD, 3, 0x1000}, 0), memory_),
+            "epoll_ctl(4, EPOLL_CTL_ADD, 3, 0x1000) = 0");
+  EXPECT_EQ(format_syscall(call(SYS_shutdown, {3, SHUT_WR}, 0), memory_), "shutdown(3, SHUT_WR) = 0");
+  EXPECT_EQ(format_syscall(call(SYS_arch_prctl, {ARCH_SET_FS, 0x5ec3c0}, 0), memory_),
+            "arch_prctl(ARCH_SET_FS, 0x5ec3c0) = 0");
+  EXPECT_EQ(format_syscall(call(SYS_clock_gettime, {CLOCK_MONOTONIC, 0x1000}, 0), memory_),
+            "clock_gettime(CLOCK_MONOTONIC, 0x1000) = 0");
+  EXPECT_EQ(format_syscall(call(SYS_clock_gettime, {77, 0x1000}, -EINVAL), memory_),
+            "clock_gettime(77, 0x1000) = -1 EINVAL (Invalid argument)");
 }
 
 TEST_F(SyscallTrace, UndecodedCallsShowTheirRawArguments) {
