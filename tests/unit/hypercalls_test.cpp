@@ -277,31 +277,5 @@ TEST_F(HypercallsTest, FaultFromRing3IsAnAppCrash) {
   EXPECT_NE(outcome->error().message.find("null pointer"), std::string::npos);
 }
 
-TEST(FormatSyscall, NamesTheSyscallAndTheErrno) {
-  abi::SyscallArgs args{};
-  args.number = SYS_openat;
-  args.args[0] = 3;
-  args.args[1] = 0x401000;
-  args.result = -ENOENT;
-  EXPECT_EQ(format_syscall(args), "openat(3, 0x401000, 0, 0) = -1 ENOENT (No such file or directory)");
-  args.number = SYS_write;
-  args.args[0] = 1;
-  args.args[1] = 0x4a3000;
-  args.args[2] = 13;
-  args.args[3] = 0x7fbcd10;  // leftover register contents: not an argument of write
-  args.result = 13;
-  EXPECT_EQ(format_syscall(args), "write(1, 0x4a3000, 13) = 13");
-  args.number = SYS_getpid;
-  args.result = 1;
-  EXPECT_EQ(format_syscall(args), "getpid() = 1");
-  args.number = abi::kSyscallReady;
-  args.result = 0;
-  EXPECT_EQ(format_syscall(args), "hyperlet_ready() = 0");
-  args.number = 100000;  // not in the table: all six registers without trailing zeros
-  args.args[4] = args.args[5] = 0;
-  args.result = -ENOSYS;
-  EXPECT_EQ(format_syscall(args), "syscall_100000(1, 0x4a3000, 13, 0x7fbcd10) = -1 ENOSYS (Function not implemented)");
-}
-
 }  // namespace
 }  // namespace hyperlet
