@@ -207,9 +207,11 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       args->result = file_mapping(*args);
       memory_.write(argument_address, *args);
       if (trace_) {
-        fmt::print(stderr, "[hyperlet hypercall] file-mapping({}, {:#x}, {}, fd {}, offset {}, source {:#x}) = {}\n",
-                   static_cast<std::uint32_t>(args->op), args->address, args->length, args->fd, args->offset,
-                   args->source, args->result);
+        static constexpr const char* kOps[] = {"map", "move", "sync"};
+        const auto op = static_cast<std::uint32_t>(args->op);
+        write_trace_line(fmt::format(
+            "[hyperlet hypercall] file-mapping({}, {:#x}, {}, fd {}, offset {}, source {:#x}) = {}",
+            op < 3 ? kOps[op] : "?", args->address, args->length, args->fd, args->offset, args->source, args->result));
       }
       return std::nullopt;
     }
