@@ -13,15 +13,18 @@
 #include "cli/command_line.h"
 #include "cli/env_file.h"
 #include "cli/inspect.h"
+#include "cli/manifest_options.h"
 #include "cli/pack.h"
 #include "cli/run_names.h"
 #include "cli/units.h"
 #include "core/exit_status.h"
 #include "core/message_prefix.h"
 #include "devices/published_ports.h"
+#include "devices/shipped_files.h"
 #include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
 #include "loader/app_image.h"
+#include "loader/manifest_service.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
 #include "vm/micro_vm.h"
@@ -230,6 +233,8 @@ int main(int argc, char** argv) {
   manifest->add_flag("--no-args", manifest_no_args, "Remove the manifest's default arguments");
   manifest->add_flag("--reset", manifest_changes.start_empty,
                      "Start from an empty manifest instead of the image's (then apply the other options)");
+  ManifestServiceLine manifest_service;
+  add_manifest_service_options(*manifest, manifest_service);
 
   PackCommandLine pack_line;
   CLI::App* pack = add_pack_command(app, pack_line, argc, argv);
@@ -314,9 +319,15 @@ int main(int argc, char** argv) {
     }
     if (!manifest_args.empty()) manifest_changes.arguments = manifest_args;
     if (manifest_no_args) manifest_changes.arguments = std::vector<std::string>{};
+    if (auto ok = read_manifest_service_options(*manifest, manifest_service, manifest_changes); !ok) {
+      return report(ok.error());
+    }
     auto image = AppImage::open(image_path);
     if (!image) return report(image.error());
     const Manifest merged = apply_manifest_changes(image->notes().manifest, manifest_changes);
+    if (auto problem = service_problem(merged)) {
+      return usage_error(fmt::format("cannot write the manifest of {}: {}", image_path, *problem));
+    }
     auto written = write_manifest(image_path, merged);
     if (!written) return report(written.error());
     return 0;
@@ -412,6 +423,17 @@ int main(int argc, char** argv) {
     auto rules = parse_connect_rule(text);
     if (!rules) return report(rules.error());
     options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
+  }
+  if (!options.restore_from) {
+    // The image's manifest describes the service; it fills in what the command line leaves out. An image
+    // that cannot be opened is left to the run, which says why.
+    if (auto image = AppImage::open(options.app_path); image && image->notes().manifest) {
+      const Manifest& described = *image->notes().manifest;
+      if (auto ok = apply_manifest_service(options, described); !ok) return report(ok.error());
+      auto shipped = shipped_file_volumes(described.files, options.volumes);
+      if (!shipped) return report(shipped.error());
+      options.volumes.insert(options.volumes.end(), shipped->begin(), shipped->end());
+    }
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
   if (auto ok = check_published_ports_free(options.network); !ok) return report(ok.error());
