@@ -104,20 +104,22 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
       ->allow_extra_args(false);
   command
       .add_option("-v,--volume", line.volumes,
-                  "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
-                  "(repeatable). The app sees only granted directories; paths are resolved beneath "
-                  "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
-      ->type_name("HOST_DIR:GUEST_DIR[:ro]")
+                  "Grant the app the host directory (or the one regular file) HOST_PATH as GUEST_PATH "
+                  "(repeatable). The app sees only granted directories and files; paths are resolved beneath "
+                  "HOST_PATH on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS; without "
+                  ":ro or :rw the image manifest's mode for GUEST_PATH applies, else rw")
+      ->type_name("HOST_PATH:GUEST_PATH[:ro|:rw]")
       ->allow_extra_args(false);
   command
       .add_option("-w,--workdir", line.workdir,
                   "The app's initial working directory, an absolute guest path: a directory in a --volume, or "
-                  "one above a volume (as chdir could reach it); anything else is refused. Default: /")
+                  "one above a volume (as chdir could reach it); anything else is refused. Default: the image "
+                  "manifest's, else /")
       ->type_name("DIR");
   command
       .add_option("--hostname", line.hostname,
                   "What uname(2) and gethostname answer in the app: letters, digits, '-' and '.', at most 64 "
-                  "characters. Default: hyperlet")
+                  "characters. Default: the image manifest's, else hyperlet")
       ->type_name("NAME");
   command
       .add_option("--name", line.name,
@@ -129,14 +131,14 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
                   "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
                   "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
-                  "any other port is EACCES")
+                  "any other port is EACCES. Given, they replace the image manifest's rules")
       ->type_name("RULE")
       ->allow_extra_args(false);
   command
       .add_option("--allow-connect", line.allow_connect,
                   "Let the app connect (TCP) or send (UDP) to HOST:PORT or ADDR/PREFIX:PORT (repeatable; "
                   "PORT may be *, a HOST name is resolved at start). Anything else is EACCES; nothing is "
-                  "reachable by default")
+                  "reachable by default. Given, they replace the image manifest's rules")
       ->allow_extra_args(false);
   command.add_option("--stop-timeout", line.stop_timeout_text,
                      "After a SIGTERM the app handles, stop it if it has not exited within this long "

@@ -28,7 +28,7 @@ import json, sys
 m = json.load(sys.stdin)["manifest"]
 print(json.dumps({k: m[k] for k in ("volumes", "publish", "allow_connect", "cpus", "workdir", "hostname", "files")},
                  sort_keys=True))')
-expected='{"allow_connect": ["127.0.0.1:5432"], "cpus": 2, "files": [{"path": "/etc/svc.conf", "size": 25}], "hostname": "svc-host", "publish": ["127.0.0.1:18081:8080"], "volumes": [{"mode": "rw", "path": "/data", "required": true}, {"mode": "ro", "path": "/cache", "required": false}], "workdir": "/data"}'
+expected='{"allow_connect": ["127.0.0.1:5432"], "cpus": 2, "files": [{"path": "/etc/svc.conf", "size": 26}], "hostname": "svc-host", "publish": ["127.0.0.1:18081:8080"], "volumes": [{"mode": "rw", "path": "/data", "required": true}, {"mode": "ro", "path": "/cache", "required": false}], "workdir": "/data"}'
 [[ $manifest == "$expected" ]] || { echo "FAIL: the manifest holds $manifest" >&2; echo "  expected $expected" >&2; exit 1; }
 echo "ok: every keyword is in the manifest"
 
