@@ -270,7 +270,12 @@ std::int64_t ancestor_getdents(SyscallContext& context, OpenFile& file, std::uin
     const std::uint64_t inode = index + 1;
     const std::int64_t next = static_cast<std::int64_t>(index + 1);
     const auto record = static_cast<std::uint16_t>(length);
-    const unsigned char type = DT_DIR;
+    // A file volume directly below is a file; everything else on the way to the volumes is a directory.
+    const GuestLocation below =
+        index < 2 ? GuestLocation{}
+                  : locate(context.files.volumes, file.guest_path == "/" ? "/" + name : file.guest_path + "/" + name);
+    const unsigned char type =
+        below.volume != nullptr && below.volume->file && below.relative.empty() ? DT_REG : DT_DIR;
     std::memcpy(entry, &inode, 8);
     std::memcpy(entry + 8, &next, 8);
     std::memcpy(entry + 16, &record, 2);

@@ -114,15 +114,18 @@ TEST_F(FileVolume, NothingBesideOrBelowTheFile) {
   const std::int64_t used = call(SYS_getdents64, {static_cast<std::uint64_t>(dir), buffer, 4096});
   ASSERT_GT(used, 0);
   std::vector<std::string> names;
+  std::vector<int> types;
   for (std::int64_t at = 0; at < used;) {
     const std::byte* entry = memory_->span(buffer + static_cast<std::uint64_t>(at), 24)->data();
     std::uint16_t length = 0;
     std::memcpy(&length, entry + 16, 2);
+    types.push_back(static_cast<int>(entry[18]));
     names.emplace_back(
         reinterpret_cast<const char*>(memory_->span(buffer + static_cast<std::uint64_t>(at) + 19, 1)->data()));
     at += length;
   }
   EXPECT_EQ(names, (std::vector<std::string>{".", "..", "app.conf"}));
+  EXPECT_EQ(types, (std::vector<int>{DT_DIR, DT_DIR, DT_REG}));
 }
 
 TEST_F(FileVolume, CannotBeRemovedRenamedOrReplaced) {
