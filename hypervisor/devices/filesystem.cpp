@@ -360,7 +360,7 @@ std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t 
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
       const auto minimum = static_cast<std::int64_t>(static_cast<std::int32_t>(argument));
-      if (minimum < 0 || minimum >= FdTable::kHiddenLimit) return -EINVAL;
+      if (minimum < 0 || minimum >= FdTable::kLimit) return -EINVAL;
       return fds.add(fds.share(fd), command == F_DUPFD_CLOEXEC, static_cast<int>(minimum));
     }
     case F_GETFD:

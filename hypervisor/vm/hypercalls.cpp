@@ -1,5 +1,8 @@
 #include "vm/hypercalls.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -50,6 +53,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "kernel-host-syscall";
     case abi::Hypercall::kParkableSyscall:
       return "parkable-syscall";
+    case abi::Hypercall::kFileMapping:
+      return "file-mapping";
     case abi::Hypercall::kCount:
       break;
   }
@@ -71,6 +76,37 @@ std::string format_syscall(const abi::SyscallArgs& call) {
     arguments += call.args[i] > 0xffff ? fmt::format("{:#x}", call.args[i]) : fmt::format("{}", call.args[i]);
   }
   return fmt::format("{}({}) = {}", syscall_name(call.number), arguments, format_result(call.result));
+}
+
+std::int64_t HypercallHandler::file_mapping(const abi::FileMappingArgs& args) {
+  constexpr std::uint64_t kPage = abi::kPageSize;
+  if (args.address % kPage != 0 || args.length % kPage != 0 || args.length == 0) return -EINVAL;
+  // Only app pages may become a file's; never the kernel's or the page tables.
+  if (!range_between(args.address, args.length, abi::kUserSpaceStart, layout_.page_tables_base)) return -EINVAL;
+  FileMappings& mappings = context_.file_mappings;
+  switch (args.op) {
+    case abi::FileMappingOp::kMap: {
+      if (args.offset % kPage != 0) return -EINVAL;
+      const OpenFile* file = context_.files.fds.get(static_cast<std::int64_t>(args.fd));
+      if (file == nullptr) return -EBADF;
+      if (file->is_ancestor() || file->directory || file->socket) return -ENODEV;
+      struct stat info {};
+      if (::fstat(file->host_fd, &info) != 0) return -errno;
+      if (!S_ISREG(info.st_mode)) return -ENODEV;
+      // Linux's access rules: readable, and for a writable shared mapping
+      // open for reading and writing and not for appending.
+      const int status = ::fcntl(file->host_fd, F_GETFL);
+      if (status < 0) return -errno;
+      if ((status & O_ACCMODE) == O_WRONLY) return -EACCES;
+      if (args.writable != 0 && ((status & O_ACCMODE) != O_RDWR || (status & O_APPEND) != 0)) return -EACCES;
+      return mappings.map(memory_, args.address, args.length, file->host_fd, args.offset, file->guest_path);
+    }
+    case abi::FileMappingOp::kMove:
+      return mappings.move(memory_, args.address, args.length, args.source);
+    case abi::FileMappingOp::kSync:
+      return mappings.sync(memory_, args.address, args.length);
+  }
+  return -EINVAL;
 }
 
 std::string HypercallHandler::memory_note() const {
@@ -113,11 +149,7 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (!args) return bad_arguments();
       SyscallArguments values;
       std::copy(std::begin(args->args), std::end(args->args), values.begin());
-      // Only the guest kernel's own calls reach its hidden fds (its MAP_SHARED files).
-      const bool own_call = call == static_cast<std::uint64_t>(abi::Hypercall::kKernelHostSyscall);
-      context_.files.fds.set_hidden_reachable(own_call);
       args->result = host_syscalls_.call(args->number, context_, values);
-      context_.files.fds.set_hidden_reachable(false);
       memory_.write(argument_address, *args);
       if (trace_) fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(*args));
       return std::nullopt;
@@ -163,9 +195,22 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // Only the app's memory may be given back; never the kernel's or the page tables.
       const bool in_app = range_between(args->address, args->length, abi::kUserSpaceStart, layout_.page_tables_base);
       args->result = in_app && memory_.discard(args->address, args->length) ? 0 : -EINVAL;
+      if (args->result == 0) context_.file_mappings.forget(args->address, args->length);
       memory_.write(argument_address, *args);
       if (trace_) {
         fmt::print(stderr, "[hyperlet hypercall] discard({:#x}, {}) = {}\n", args->address, args->length, args->result);
+      }
+      return std::nullopt;
+    }
+    case abi::Hypercall::kFileMapping: {
+      auto args = memory_.read<abi::FileMappingArgs>(argument_address);
+      if (!args) return bad_arguments();
+      args->result = file_mapping(*args);
+      memory_.write(argument_address, *args);
+      if (trace_) {
+        fmt::print(stderr, "[hyperlet hypercall] file-mapping({}, {:#x}, {}, fd {}, offset {}, source {:#x}) = {}\n",
+                   static_cast<std::uint32_t>(args->op), args->address, args->length, args->fd, args->offset,
+                   args->source, args->result);
       }
       return std::nullopt;
     }

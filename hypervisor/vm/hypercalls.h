@@ -40,6 +40,8 @@ class HypercallHandler {
   std::optional<Result<int>> handle(std::uint64_t call, std::uint64_t argument_address);
 
  private:
+  // kFileMapping: 0 or -errno.
+  std::int64_t file_mapping(const abi::FileMappingArgs& args);
   // out_of_memory_note for this guest (vm/fault_report.h).
   std::string memory_note() const;
   GuestMemory& memory_;

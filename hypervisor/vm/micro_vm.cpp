@@ -28,6 +28,7 @@
 #include "loader/initial_stack.h"
 #include "loader/kernel_image.h"
 #include "loader/vdso_image.h"
+#include "memory/bus_errors.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
@@ -46,6 +47,16 @@
 
 namespace hyperlet {
 namespace {
+
+// Where KVM found no page behind a guest address, when it says
+// (KVM_EXIT_MEMORY_FAULT, Linux 6.8; the build's headers may be older).
+std::optional<std::uint64_t> memory_fault_address(const kvm_run& run) {
+  constexpr std::uint32_t kExitMemoryFault = 39;
+  if (run.exit_reason != kExitMemoryFault) return std::nullopt;
+  std::uint64_t gpa = 0;  // struct { __u64 flags; __u64 gpa; __u64 size; } memory_fault
+  std::memcpy(&gpa, reinterpret_cast<const std::byte*>(&run.padding) + 8, sizeof gpa);
+  return gpa;
+}
 
 std::string exit_reason_name(std::uint32_t reason) {
   switch (reason) {
@@ -397,6 +408,9 @@ class MicroVm {
   // (GuestMemory's record) touched get the snapshot's bytes again, the vCPU its
   // registers, the app its fd table; the clocks go on and the entropy is new.
   Result<void> reset() {
+    // Pages the run mapped from files become anonymous first: the snapshot's
+    // bytes copied over the pages it wrote must not land in a file.
+    if (context_) context_->file_mappings.discard_all(*memory_);
     auto guest_written = vm_->dirty_pages(memory_->size());
     if (!guest_written) return std::unexpected(guest_written.error());
     const std::vector<std::uint64_t> host_touched = memory_->take_host_accessed_pages();
@@ -632,6 +646,11 @@ class MicroVm {
           }
           continue;
         }
+        if (run_errno == EFAULT && !context.file_mappings.empty()) {
+          // KVM found no page behind a guest address: a shared file mapping's
+          // file shrank under it (nothing else in guest memory can vanish).
+          return std::unexpected(mapped_file_bus_error(context.file_mappings, memory_fault_address(*run)));
+        }
         errno = run_errno;
         return fail(ExitStatus::kVmFailure, "KVM_RUN failed: {}", std::strerror(errno));
       }
@@ -664,6 +683,11 @@ class MicroVm {
           std::unique_lock io_lock(context.file_ring.mutex());  // the file ring's poller shares the fd table
           auto finished = hypercalls.handle(call, argument_address);
           io_lock.unlock();
+          if (!context.file_mappings.empty()) {
+            if (auto touched = bus_errors::take(memory.host_base())) {
+              return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
+            }
+          }
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;
