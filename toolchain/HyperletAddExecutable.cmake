@@ -1,26 +1,25 @@
 # hyperlet_add_executable(<name> <source>... [MEMORY <size>] [ENV <KEY=VALUE>...] [ARGS <arg>...]
+#                         [VOLUME <guest_path[:ro|:rw][:required|:optional]>...]
+#                         [PUBLISH <rule>...] [ALLOW_CONNECT <rule>...]
+#                         [FILES <host_file:guest_path>...]
+#                         [WORKDIR <dir>] [HOSTNAME <name>] [CPUS <n>]
 #                         [PACK <file.tar> [PACK_NAME <name[:tag]>] [PORTS <port[/udp]>...]])
 #
 # Builds <name> as a hyperlet microVM image: a static x86-64 executable linked
 # by lld against the guest library (hyperlet::guest, <hyperlet/guest.h>), which
 # also runs natively. After linking, `hyperlet manifest` writes the image's
-# defaults (MEMORY, ENV, ARGS; `hyperlet run` options override them) and its
-# table of syscall sites into the image. Also adds <name>-run, which builds the
-# image and runs it in a microVM with those defaults.
-#
-# PACK also writes <file.tar> (relative: in the current binary directory), an
-# OCI image layout tarball of the image made by `hyperlet pack` (PACK_NAME: its
-# name, default <name>; PORTS: its ExposedPorts), built with the target `all`
-# and by <name>-oci; `podman load -i` or `ctr images import` take it.
-#
-# The result is an ordinary executable target: add sources, include
-# directories, libraries and properties to it as usual (libraries must exist as
-# static archives, since a microVM has no dynamic loader).
-#
-# Needs the targets hyperlet::guest and hyperlet::hyperlet (the runner), which
-# find_package(hyperlet) or the hyperlet source tree define.
+# defaults and its table of syscall sites into the image; `hyperlet run`
+# options override the defaults. The manifest describes the service: MEMORY,
+# ENV, ARGS; the VOLUMEs it expects (their host directories are given at run
+# time: --volume HOST_DIR:GUEST_PATH), the --publish and --allow-connect rules
+# it needs, the FILES shipped inside the image (read-only at guest_path in the
+# app; a relative host_file is in the current source directory, and changing
+# it relinks), WORKDIR, HOSTNAME and CPUS. Also adds <name>-run, which builds
+# the image and runs it in a microVM with those defaults, each VOLUME backed by
+# a directory of the build (<binary dir>/<name>-volumes/<guest path>).
 function(hyperlet_add_executable name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "MEMORY;PACK;PACK_NAME" "ENV;ARGS;PORTS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "MEMORY;PACK;PACK_NAME;WORKDIR;HOSTNAME;CPUS"
+    "ENV;ARGS;PORTS;VOLUME;PUBLISH;ALLOW_CONNECT;FILES")
   if(NOT arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "hyperlet_add_executable(${name}): no source files given")
   endif()
@@ -49,6 +48,42 @@ function(hyperlet_add_executable name)
   foreach(argument IN LISTS arg_ARGS)
     list(APPEND manifest_options --arg=${argument})
   endforeach()
+  # What the build knows for <name>-run: a directory of the build for each volume.
+  set(run_options)
+  set(run_volumes)
+  foreach(volume IN LISTS arg_VOLUME)
+    list(APPEND manifest_options --volume=${volume})
+    string(REGEX REPLACE ":.*" "" guest_path "${volume}")
+    string(REGEX REPLACE "^/" "" directory "${guest_path}")
+    set(directory ${CMAKE_CURRENT_BINARY_DIR}/${name}-volumes/${directory})
+    list(APPEND run_volumes ${directory})
+    list(APPEND run_options --volume=${directory}:${guest_path})
+  endforeach()
+  foreach(rule IN LISTS arg_PUBLISH)
+    list(APPEND manifest_options --publish=${rule})
+  endforeach()
+  foreach(rule IN LISTS arg_ALLOW_CONNECT)
+    list(APPEND manifest_options --allow-connect=${rule})
+  endforeach()
+  foreach(file IN LISTS arg_FILES)
+    string(FIND "${file}" ":" colon REVERSE)
+    if(colon LESS 1)
+      message(FATAL_ERROR "hyperlet_add_executable(${name}): FILES ${file}: expected HOST_FILE:GUEST_PATH")
+    endif()
+    string(SUBSTRING "${file}" 0 ${colon} host_file)
+    math(EXPR after "${colon} + 1")
+    string(SUBSTRING "${file}" ${after} -1 guest_path)
+    cmake_path(ABSOLUTE_PATH host_file BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+    list(APPEND manifest_options --file=${host_file}:${guest_path})
+    # The file is part of the image: a change to it must write the manifest again.
+    set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS ${host_file})
+  endforeach()
+  foreach(keyword WORKDIR HOSTNAME CPUS)
+    if(DEFINED arg_${keyword})
+      string(TOLOWER ${keyword} option)
+      list(APPEND manifest_options --${option}=${arg_${keyword}})
+    endif()
+  endforeach()
 
   # The manifest is part of linking: an image without its notes would still
   # run, but without its defaults and with a slower boot (sites found by
@@ -58,8 +93,13 @@ function(hyperlet_add_executable name)
     COMMENT "Writing the hyperlet manifest into ${name}"
     VERBATIM)
 
+  set(make_volumes)
+  if(run_volumes)
+    set(make_volumes COMMAND ${CMAKE_COMMAND} -E make_directory ${run_volumes})
+  endif()
   add_custom_target(${name}-run
-    COMMAND $<TARGET_FILE:hyperlet::hyperlet> run $<TARGET_FILE:${name}>
+    ${make_volumes}
+    COMMAND $<TARGET_FILE:hyperlet::hyperlet> run ${run_options} $<TARGET_FILE:${name}>
     DEPENDS ${name}
     COMMENT "Running ${name} in a hyperlet microVM"
     USES_TERMINAL

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <hyperlet/abi.h>
 
 #include <cstring>
@@ -42,7 +43,44 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
   json["memory"] = manifest.memory_size ? nlohmann::json(*manifest.memory_size) : nlohmann::json(nullptr);
   json["env"] = manifest.environment;
   json["args"] = manifest.arguments ? nlohmann::json(*manifest.arguments) : nlohmann::json(nullptr);
+  nlohmann::json volumes = nlohmann::json::array();
+  for (const ManifestVolume& volume : manifest.volumes) {
+    volumes.push_back({{"path", volume.path}, {"mode", volume.read_only ? "ro" : "rw"}, {"required", volume.required}});
+  }
+  json["volumes"] = volumes;
+  json["publish"] = manifest.publish;
+  json["allow_connect"] = manifest.allow_connect;
+  json["cpus"] = manifest.cpus ? nlohmann::json(*manifest.cpus) : nlohmann::json(nullptr);
+  json["workdir"] = manifest.workdir ? nlohmann::json(*manifest.workdir) : nlohmann::json(nullptr);
+  json["hostname"] = manifest.hostname ? nlohmann::json(*manifest.hostname) : nlohmann::json(nullptr);
+  nlohmann::json files = nlohmann::json::array();
+  for (const ManifestFile& file : manifest.files) files.push_back({{"path", file.path}, {"size", file.content.size()}});
+  json["files"] = files;
   return json;
+}
+
+// The service's fields, one line each, in the manifest block's indentation.
+std::string service_text(const Manifest& manifest) {
+  std::vector<std::string> volumes;
+  for (const ManifestVolume& volume : manifest.volumes) {
+    volumes.push_back(fmt::format("{}:{}:{}", volume.path, volume.read_only ? "ro" : "rw",
+                                  volume.required ? "required" : "optional"));
+  }
+  std::vector<std::string> files;
+  for (const ManifestFile& file : manifest.files) {
+    files.push_back(fmt::format("{} ({})", file.path, size_text(file.content.size())));
+  }
+  auto list = [](const std::vector<std::string>& items) { return items.empty() ? std::string("(none)") : join(items); };
+  std::string text;
+  text += fmt::format("               volumes {}\n", list(volumes));
+  text += fmt::format("               publish {}\n", list(manifest.publish));
+  text += fmt::format("               allow-connect {}\n", list(manifest.allow_connect));
+  text += fmt::format("               cpus {}\n", manifest.cpus ? std::to_string(*manifest.cpus) : "(default)");
+  text += fmt::format("               workdir {}\n", manifest.workdir.value_or("(default)"));
+  text += fmt::format("               hostname {}\n", manifest.hostname.value_or("(default)"));
+  text += fmt::format("               files {}\n",
+                      files.empty() ? std::string("(none)") : fmt::format("{}", fmt::join(files, ", ")));
+  return text;
 }
 
 int print_failure(const std::string& path, const Error& error, bool json) {
@@ -149,6 +187,7 @@ int inspect_image(const std::string& path, bool json) {
     text +=
         fmt::format("               env {}\n", manifest->environment.empty() ? "(none)" : join(manifest->environment));
     text += fmt::format("               args {}\n", manifest->arguments ? join(*manifest->arguments) : "(none)");
+    text += service_text(*manifest);
   } else {
     text += "guest ABI:     not recorded (no hyperlet manifest: defaults apply)\n";
   }

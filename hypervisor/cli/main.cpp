@@ -13,6 +13,7 @@
 #include "cli/command_line.h"
 #include "cli/env_file.h"
 #include "cli/inspect.h"
+#include "cli/manifest_options.h"
 #include "cli/pack.h"
 #include "cli/run_names.h"
 #include "cli/units.h"
@@ -21,9 +22,11 @@
 #include "core/trace_output.h"
 #include "core/version.h"
 #include "devices/published_ports.h"
+#include "devices/shipped_files.h"
 #include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
 #include "loader/app_image.h"
+#include "loader/manifest_service.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
 #include "vm/micro_vm.h"
@@ -100,20 +103,22 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
       ->allow_extra_args(false);
   command
       .add_option("-v,--volume", line.volumes,
-                  "Grant the app the host directory HOST_DIR as GUEST_DIR: HOST_DIR:GUEST_DIR[:ro] "
-                  "(repeatable). The app sees only granted directories; paths are resolved beneath "
-                  "HOST_DIR on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS")
-      ->type_name("HOST_DIR:GUEST_DIR[:ro]")
+                  "Grant the app the host directory (or the one regular file) HOST_PATH as GUEST_PATH "
+                  "(repeatable). The app sees only granted directories and files; paths are resolved beneath "
+                  "HOST_PATH on the host, so .. and symlinks cannot leave it; :ro makes writes EROFS; without "
+                  ":ro or :rw the image manifest's mode for GUEST_PATH applies, else rw")
+      ->type_name("HOST_PATH:GUEST_PATH[:ro|:rw]")
       ->allow_extra_args(false);
   command
       .add_option("-w,--workdir", line.workdir,
                   "The app's initial working directory, an absolute guest path: a directory in a --volume, or "
-                  "one above a volume (as chdir could reach it); anything else is refused. Default: /")
+                  "one above a volume (as chdir could reach it); anything else is refused. Default: the image "
+                  "manifest's, else /")
       ->type_name("DIR");
   command
       .add_option("--hostname", line.hostname,
                   "What uname(2) and gethostname answer in the app: letters, digits, '-' and '.', at most 64 "
-                  "characters. Default: hyperlet")
+                  "characters. Default: the image manifest's, else hyperlet")
       ->type_name("NAME");
   command
       .add_option("--name", line.name,
@@ -125,14 +130,14 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "Let the app serve on GUEST_PORT: [HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp] "
                   "(repeatable; default tcp, HOST_ADDR 0.0.0.0 or ::, IPv6 in brackets). A bind in the "
                   "app to GUEST_PORT binds HOST_ADDR:HOST_PORT on the host; binding or listening on "
-                  "any other port is EACCES")
+                  "any other port is EACCES. Given, they replace the image manifest's rules")
       ->type_name("RULE")
       ->allow_extra_args(false);
   command
       .add_option("--allow-connect", line.allow_connect,
                   "Let the app connect (TCP) or send (UDP) to HOST:PORT or ADDR/PREFIX:PORT (repeatable; "
                   "PORT may be *, a HOST name is resolved at start). Anything else is EACCES; nothing is "
-                  "reachable by default")
+                  "reachable by default. Given, they replace the image manifest's rules")
       ->allow_extra_args(false);
   command.add_option("--stop-timeout", line.stop_timeout_text,
                      "After a SIGTERM the app handles, stop it if it has not exited within this long "
@@ -238,6 +243,8 @@ int main(int argc, char** argv) {
   manifest->add_flag("--no-args", manifest_no_args, "Remove the manifest's default arguments");
   manifest->add_flag("--reset", manifest_changes.start_empty,
                      "Start from an empty manifest instead of the image's (then apply the other options)");
+  ManifestServiceLine manifest_service;
+  add_manifest_service_options(*manifest, manifest_service);
 
   PackCommandLine pack_line;
   CLI::App* pack = add_pack_command(app, pack_line, argc, argv);
@@ -322,9 +329,15 @@ int main(int argc, char** argv) {
     }
     if (!manifest_args.empty()) manifest_changes.arguments = manifest_args;
     if (manifest_no_args) manifest_changes.arguments = std::vector<std::string>{};
+    if (auto ok = read_manifest_service_options(*manifest, manifest_service, manifest_changes); !ok) {
+      return report(ok.error());
+    }
     auto image = AppImage::open(image_path);
     if (!image) return report(image.error());
     const Manifest merged = apply_manifest_changes(image->notes().manifest, manifest_changes);
+    if (auto problem = service_problem(merged)) {
+      return usage_error(fmt::format("cannot write the manifest of {}: {}", image_path, *problem));
+    }
     auto written = write_manifest(image_path, merged);
     if (!written) return report(written.error());
     return 0;
@@ -420,6 +433,17 @@ int main(int argc, char** argv) {
     auto rules = parse_connect_rule(text);
     if (!rules) return report(rules.error());
     options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
+  }
+  if (!options.restore_from) {
+    // The image's manifest describes the service; it fills in what the command line leaves out. An image
+    // that cannot be opened is left to the run, which says why.
+    if (auto image = AppImage::open(options.app_path); image && image->notes().manifest) {
+      const Manifest& described = *image->notes().manifest;
+      if (auto ok = apply_manifest_service(options, described); !ok) return report(ok.error());
+      auto shipped = shipped_file_volumes(described.files, options.volumes);
+      if (!shipped) return report(shipped.error());
+      options.volumes.insert(options.volumes.end(), shipped->begin(), shipped->end());
+    }
   }
   if (auto ok = options.network.check(); !ok) return report(ok.error());
   if (auto ok = check_published_ports_free(options.network); !ok) return report(ok.error());

@@ -102,10 +102,37 @@ Sys<Target> resolve(const SyscallContext& context, std::int64_t dirfd, std::uint
   return resolve_text(context, dirfd, *text);
 }
 
+std::string proc_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// The object an O_PATH fd refers to, opened for I/O with `flags`. Going through
+// /proc/self/fd reopens that very inode, so nothing can be swapped in between
+// the check and the open.
+Sys<UniqueFd> reopen(int path_fd, std::uint64_t flags) {
+  const int fd =
+      ::open(proc_fd_path(path_fd).c_str(),
+             static_cast<int>(flags & ~static_cast<std::uint64_t>(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+  if (fd < 0) return std::unexpected(errno);
+  return UniqueFd(fd);
+}
+
+// A file volume is the one inode opened at start: nothing lies below it (ENOTDIR,
+// so no name can be made there either), and it is reopened, never looked up again.
+Sys<UniqueFd> open_file_volume(const Volume& volume, const std::string& relative, std::uint64_t flags) {
+  if (!relative.empty() || (flags & O_DIRECTORY) != 0) return std::unexpected(ENOTDIR);
+  if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return std::unexpected(EEXIST);
+  if ((flags & O_PATH) != 0) {
+    const int fd = ::fcntl(volume.dir.get(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return std::unexpected(errno);
+    return UniqueFd(fd);
+  }
+  return reopen(volume.dir.get(), flags);
+}
+
 // `relative` (the target's path below its volume, or a parent of it) opened beneath the
 // target's volume.
 Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, std::uint64_t flags, std::uint64_t mode) {
   const Volume& volume = *target.location.volume;
+  if (volume.file) return open_file_volume(volume, relative, flags);
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.mode = mode;
@@ -168,24 +195,11 @@ Sys<HostObject> name_to_change(const Target& target) {
   return host_object(target, false);
 }
 
-std::string proc_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
-
 // Files the app may open for I/O: regular files and directories. Opening a
 // device node or a FIFO runs its driver's open on the host (a FIFO's blocks
 // hyperlet until a writer comes), so those are judged by an O_PATH fd, which
 // opens nothing, and never reopened.
 bool openable_for_io(mode_t mode) { return S_ISREG(mode) || S_ISDIR(mode); }
-
-// The object an O_PATH fd refers to, opened for I/O with `flags`. Going through
-// /proc/self/fd reopens that very inode, so nothing can be swapped in between
-// the check and the open.
-Sys<UniqueFd> reopen(int path_fd, std::uint64_t flags) {
-  const int fd =
-      ::open(proc_fd_path(path_fd).c_str(),
-             static_cast<int>(flags & ~static_cast<std::uint64_t>(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
-  if (fd < 0) return std::unexpected(errno);
-  return UniqueFd(fd);
-}
 
 // A volume path opened for I/O (not O_PATH, not O_TMPFILE), creating it when
 // asked: looked up by O_PATH, checked, then reopened; a name that does not exist
@@ -258,7 +272,12 @@ std::int64_t ancestor_getdents(SyscallContext& context, OpenFile& file, std::uin
     const std::uint64_t inode = index + 1;
     const std::int64_t next = static_cast<std::int64_t>(index + 1);
     const auto record = static_cast<std::uint16_t>(length);
-    const unsigned char type = DT_DIR;
+    // A file volume directly below is a file; everything else on the way to the volumes is a directory.
+    const GuestLocation below =
+        index < 2 ? GuestLocation{}
+                  : locate(context.files.volumes, file.guest_path == "/" ? "/" + name : file.guest_path + "/" + name);
+    const unsigned char type =
+        below.volume != nullptr && below.volume->file && below.relative.empty() ? DT_REG : DT_DIR;
     std::memcpy(entry, &inode, 8);
     std::memcpy(entry + 8, &next, 8);
     std::memcpy(entry + 16, &record, 2);

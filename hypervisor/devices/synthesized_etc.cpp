@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 #include <system_error>
 
 #include "core/message_prefix.h"
+#include "devices/content_cache.h"
 
 namespace hyperlet {
 namespace {
@@ -27,10 +27,9 @@ std::string read_whole(const fs::path& path) {
   return bytes.str();
 }
 
-// A volume at `guest_dir`, or above it with something there, already decides
-// what the app sees there. (A volume at / without an etc, as an OCI image's root
-// file system holding one static program, still gets the synthesized /etc.)
-bool covered(const std::vector<VolumeSpec>& volumes, const std::string& guest_dir) {
+}  // namespace
+
+bool volume_covers(const std::vector<VolumeSpec>& volumes, const std::string& guest_dir) {
   for (const VolumeSpec& volume : volumes) {
     if (volume.guest_dir == guest_dir) return true;
     const std::string above = volume.guest_dir == "/" ? "/" : volume.guest_dir + "/";
@@ -40,60 +39,6 @@ bool covered(const std::vector<VolumeSpec>& volumes, const std::string& guest_di
   }
   return false;
 }
-
-std::optional<fs::path> cache_directory() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && xdg[0] == '/') {
-    return fs::path(xdg) / "hyperlet" / "etc";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
-    return fs::path(home) / ".cache" / "hyperlet" / "etc";
-  }
-  return std::nullopt;
-}
-
-// The directory holding exactly `files`: made once (in a temporary directory
-// renamed into place, so a concurrent run never sees it half written), then
-// only read.
-std::optional<fs::path> materialize(const std::map<std::string, std::string>& files) {
-  const auto base = cache_directory();
-  if (!base) return std::nullopt;
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_64bits_reset(state);
-  for (const auto& [name, content] : files) {
-    XXH3_64bits_update(state, name.data(), name.size() + 1);  // the NUL separates name and content
-    const std::uint64_t size = content.size();
-    XXH3_64bits_update(state, &size, sizeof size);
-    XXH3_64bits_update(state, content.data(), content.size());
-  }
-  const std::uint64_t digest = XXH3_64bits_digest(state);
-  XXH3_freeState(state);
-  const fs::path final_path = *base / fmt::format("{:016x}", digest);
-  std::error_code error;
-  if (fs::is_directory(final_path, error)) return final_path;
-  fs::create_directories(*base, error);
-  const fs::path temporary = *base / fmt::format(".{:016x}.{}", digest, ::getpid());
-  fs::remove_all(temporary, error);
-  if (!fs::create_directory(temporary, error)) return std::nullopt;
-  for (const auto& [name, content] : files) {
-    std::ofstream out(temporary / name, std::ios::binary);
-    out << content;
-    if (!out) {
-      fs::remove_all(temporary, error);
-      return std::nullopt;
-    }
-    out.close();
-    ::chmod((temporary / name).c_str(), 0444);
-  }
-  ::chmod(temporary.c_str(), 0555);
-  fs::rename(temporary, final_path, error);
-  if (error) {
-    ::chmod(temporary.c_str(), 0755);
-    fs::remove_all(temporary, error);  // another run put the same content in place first
-  }
-  return fs::is_directory(final_path, error) ? std::optional(final_path) : std::nullopt;
-}
-
-}  // namespace
 
 std::map<std::string, std::string> synthesized_etc_files(const std::string& hostname, const NetworkPolicy& policy,
                                                          const std::string& host_resolv_conf,
@@ -129,10 +74,10 @@ std::vector<VolumeSpec> synthesized_system_volumes(const std::vector<VolumeSpec>
                                                    const std::optional<std::string>& hostname,
                                                    const NetworkPolicy& policy) {
   std::vector<VolumeSpec> added;
-  if (!covered(volumes, "/etc")) {
+  if (!volume_covers(volumes, "/etc")) {
     const auto files = synthesized_etc_files(hostname.value_or("hyperlet"), policy, read_whole("/etc/resolv.conf"),
                                              read_whole("/etc/localtime"));
-    if (const auto directory = materialize(files)) {
+    if (const auto directory = content_addressed_directory("etc", files)) {
       added.push_back(VolumeSpec{directory->string(), "/etc", true});
     } else {
       fmt::print(stderr,
@@ -142,7 +87,7 @@ std::vector<VolumeSpec> synthesized_system_volumes(const std::vector<VolumeSpec>
     }
   }
   std::error_code error;
-  if (!covered(volumes, "/usr/share/zoneinfo") && fs::is_directory("/usr/share/zoneinfo", error)) {
+  if (!volume_covers(volumes, "/usr/share/zoneinfo") && fs::is_directory("/usr/share/zoneinfo", error)) {
     added.push_back(VolumeSpec{"/usr/share/zoneinfo", "/usr/share/zoneinfo", true});
   }
   return added;

@@ -6,8 +6,8 @@
 // getaddrinfo("localhost") and localtime() work without a volume.
 //
 // The files are written once into a content-addressed, read-only directory
-// under hyperlet's cache ($XDG_CACHE_HOME/hyperlet/etc/<hash>) and given to the
-// app as a read-only volume at /etc; runs with the same content share it, and
+// under hyperlet's cache ($XDG_CACHE_HOME/hyperlet/etc/<hash>,
+// devices/content_cache.h) and given to the app as a read-only volume at /etc; runs with the same content share it, and
 // nothing is left per run. A volume at /etc, or one above it that has an etc
 // directory (a volume at / over a whole root file system), replaces it.
 #pragma once
@@ -22,6 +22,12 @@
 #include "devices/volumes.h"
 
 namespace hyperlet {
+
+// Whether a volume of `volumes` decides what the app sees at `guest_path`: one
+// at it, or one above it with something there on the host. (A volume at /
+// without an etc, as an OCI image's root file system holding one static
+// program, still gets the synthesized /etc.)
+bool volume_covers(const std::vector<VolumeSpec>& volumes, const std::string& guest_path);
 
 // The files, by name, for this hostname and policy; `host_resolv_conf` is the
 // text of the host's /etc/resolv.conf (its nameserver lines are read) and

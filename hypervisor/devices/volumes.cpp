@@ -14,7 +14,7 @@ namespace hyperlet {
 
 Result<VolumeSpec> parse_volume_spec(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return fail(ExitStatus::kUsage, "invalid --volume '{}': {} (expected HOST_DIR:GUEST_DIR[:ro])", text, why);
+    return fail(ExitStatus::kUsage, "invalid --volume '{}': {} (expected HOST_PATH:GUEST_PATH[:ro|:rw])", text, why);
   };
   std::vector<std::string_view> parts;
   for (std::size_t start = 0;;) {
@@ -27,13 +27,14 @@ Result<VolumeSpec> parse_volume_spec(std::string_view text) {
   if (parts.size() == 3) {
     if (parts[2] != "ro" && parts[2] != "rw") return bad(fmt::format("unknown mode '{}' (ro or rw)", parts[2]));
     spec.read_only = parts[2] == "ro";
+    spec.mode_given = true;
   } else if (parts.size() != 2) {
     return bad("wrong number of ':'");
   }
-  if (parts[0].empty()) return bad("empty host directory");
-  if (!parts[1].starts_with('/')) return bad("the guest directory must be an absolute path");
+  if (parts[0].empty()) return bad("empty host path");
+  if (!parts[1].starts_with('/')) return bad("the guest path must be absolute");
   auto guest = normalize_guest_path("/", parts[1]);
-  if (!guest) return bad("the guest directory is too long");
+  if (!guest) return bad("the guest path is too long");
   spec.host_dir = std::string(parts[0]);
   spec.guest_dir = std::move(*guest);
   return spec;
@@ -72,16 +73,26 @@ Result<std::vector<Volume>> open_volumes(const std::vector<VolumeSpec>& specs) {
     const std::string text = fmt::format("{}:{}{}", spec.host_dir, spec.guest_dir, spec.read_only ? ":ro" : "");
     for (const Volume& other : volumes) {
       if (other.guest_dir == spec.guest_dir) {
-        return fail(ExitStatus::kUsage, "invalid --volume '{}': guest directory {} is already a volume", text,
+        return fail(ExitStatus::kUsage, "invalid --volume '{}': guest path {} is already a volume", text,
                     spec.guest_dir);
       }
     }
-    UniqueFd dir(::open(spec.host_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.valid()) {
-      return fail(ExitStatus::kUsage, "invalid --volume '{}': host directory {}: {}", text, spec.host_dir,
+    // The host path is the command line's own choice, so a symlink there is followed (once, now).
+    UniqueFd dir(::open(spec.host_dir.c_str(), O_PATH | O_CLOEXEC));
+    struct stat info {};
+    if (!dir.valid() || ::fstat(dir.get(), &info) != 0) {
+      return fail(ExitStatus::kUsage, "invalid --volume '{}': host path {}: {}", text, spec.host_dir,
                   std::strerror(errno));
     }
-    volumes.push_back(Volume{spec.guest_dir, spec.host_dir, spec.read_only, std::move(dir)});
+    const bool file = S_ISREG(info.st_mode);
+    if (!file && !S_ISDIR(info.st_mode)) {
+      return fail(ExitStatus::kUsage, "invalid --volume '{}': host path {} is neither a directory nor a regular file",
+                  text, spec.host_dir);
+    }
+    if (file && spec.guest_dir == "/") {
+      return fail(ExitStatus::kUsage, "invalid --volume '{}': a file cannot be the volume at /", text);
+    }
+    volumes.push_back(Volume{spec.guest_dir, spec.host_dir, spec.read_only, std::move(dir), file});
   }
   return volumes;
 }

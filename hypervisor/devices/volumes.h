@@ -1,5 +1,5 @@
-// Volumes: the host directories the command line grants (--volume), and the
-// guest's view of paths. Guest paths are normalised lexically here (".", "..",
+// Volumes: the host directories and single files the command line grants
+// (--volume), and the guest's view of paths. Guest paths are normalised lexically here (".", "..",
 // "//"), then matched against the volumes' guest directories; the part below a
 // volume is resolved on the host beneath the volume's directory fd
 // (openat2 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so nothing can escape it.
@@ -18,14 +18,16 @@ namespace hyperlet {
 // Linux's PATH_MAX: a path, with its NUL, must fit in this many bytes.
 inline constexpr std::size_t kGuestPathMax = 4096;
 
-// One --volume HOST_DIR:GUEST_DIR[:ro], as written.
+// One --volume HOST_PATH:GUEST_PATH[:ro|:rw], as written. HOST_PATH is a
+// directory or a regular file (a file volume: that one file at GUEST_PATH).
 struct VolumeSpec {
   std::string host_dir;
   std::string guest_dir;  // normalised, absolute
   bool read_only = false;
+  bool mode_given = false;  // :ro or :rw written: a manifest's mode does not replace it
 };
 
-// Parses HOST_DIR:GUEST_DIR[:ro]; the error says what is wrong with it.
+// Parses HOST_PATH:GUEST_PATH[:ro|:rw]; the error says what is wrong with it.
 Result<VolumeSpec> parse_volume_spec(std::string_view text);
 
 // `path` made absolute against `base` (an absolute, normalised guest path) and
@@ -33,16 +35,21 @@ Result<VolumeSpec> parse_volume_spec(std::string_view text);
 // nullopt when the result does not fit in kGuestPathMax (ENAMETOOLONG).
 std::optional<std::string> normalize_guest_path(std::string_view base, std::string_view path);
 
-// A granted directory, open on the host.
+// A granted directory or file, open on the host.
 struct Volume {
-  std::string guest_dir;  // normalised, absolute
+  std::string guest_dir;  // normalised, absolute; a file volume's path
   std::string host_dir;
   bool read_only = false;
-  UniqueFd dir;  // O_PATH | O_DIRECTORY
+  UniqueFd dir;  // O_PATH: the directory, or the file of a file volume
+  // A file volume: the inode opened at start is all the app reaches there (a
+  // rename or symlink swap of the host path later changes nothing), nothing lies
+  // below it, and it cannot be unlinked or renamed (EBUSY, as a mount point).
+  bool file = false;
 };
 
-// Opens every volume's host directory; a missing or non-directory host path, or
-// two volumes at the same guest directory, fail with ExitStatus::kUsage.
+// Opens every volume's host directory or file; a missing host path, one that is
+// neither a directory nor a regular file, a file at /, or two volumes at the same
+// guest path, fail with ExitStatus::kUsage.
 Result<std::vector<Volume>> open_volumes(const std::vector<VolumeSpec>& specs);
 
 // Where a normalised guest path lies.

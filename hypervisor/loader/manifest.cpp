@@ -12,6 +12,7 @@
 #include "cli/units.h"
 #include "core/checked_range.h"
 #include "loader/file_bytes.h"
+#include "loader/manifest_service.h"
 #include "memory/guest_layout.h"
 
 namespace hyperlet {
@@ -33,6 +34,10 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
   auto bad = [&](const std::string& why) -> Result<Manifest> {
     return fail(ExitStatus::kBadImage, "cannot run {}: its hyperlet manifest is malformed: {}", name, why);
   };
+  if (text.size() > kManifestMaxJsonSize) {
+    return bad(
+        fmt::format("{} bytes, more than the {} MiB a manifest may hold", text.size(), kManifestMaxJsonSize >> 20));
+  }
   nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded()) return bad("not valid JSON");
   if (!json.is_object()) return bad("not a JSON object");
@@ -76,10 +81,13 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
       } else {
         result.arguments = std::move(items);
       }
+    } else if (is_service_key(key)) {
+      if (auto problem = read_service_field(key, value, result)) return bad(*problem);
     } else {
       return bad(fmt::format("unknown key \"{}\" (made by a newer toolchain?)", key));
     }
   }
+  if (auto problem = service_problem(result)) return bad(*problem);
   return result;
 }
 
@@ -161,6 +169,7 @@ std::string manifest_json(const Manifest& manifest) {
   if (manifest.memory_size) json["memory"] = manifest.memory_text;
   if (!manifest.environment.empty()) json["env"] = manifest.environment;
   if (manifest.arguments) json["args"] = *manifest.arguments;
+  write_service_fields(manifest, json);
   return json.dump();
 }
 
@@ -180,6 +189,38 @@ std::vector<std::byte> syscall_sites_note(const std::vector<std::uint64_t>& site
 namespace {
 
 std::string_view variable_key(std::string_view variable) { return variable.substr(0, variable.find('=')); }
+
+// Lists keep their order: a replaced entry stays where it was, a new one goes last.
+template <typename T, typename Key>
+void replace_or_add(std::vector<T>& list, T entry, Key key) {
+  auto same = std::find_if(list.begin(), list.end(), [&](const T& known) { return key(known) == key(entry); });
+  if (same != list.end()) {
+    *same = std::move(entry);
+  } else {
+    list.push_back(std::move(entry));
+  }
+}
+
+template <typename T, typename Key>
+void remove_keys(std::vector<T>& list, const std::vector<std::string>& keys, Key key) {
+  std::erase_if(list, [&](const T& entry) { return std::find(keys.begin(), keys.end(), key(entry)) != keys.end(); });
+}
+
+void apply_service_changes(Manifest& result, const ManifestChanges& changes) {
+  auto by_path = [](const auto& entry) { return entry.path; };
+  auto itself = [](const std::string& rule) { return rule; };
+  remove_keys(result.volumes, changes.unset_volumes, by_path);
+  for (const ManifestVolume& volume : changes.set_volumes) replace_or_add(result.volumes, volume, by_path);
+  remove_keys(result.files, changes.unset_files, by_path);
+  for (const ManifestFile& file : changes.set_files) replace_or_add(result.files, file, by_path);
+  remove_keys(result.publish, changes.unset_publish, itself);
+  for (const std::string& rule : changes.add_publish) replace_or_add(result.publish, rule, itself);
+  remove_keys(result.allow_connect, changes.unset_allow_connect, itself);
+  for (const std::string& rule : changes.add_allow_connect) replace_or_add(result.allow_connect, rule, itself);
+  if (changes.cpus) result.cpus = *changes.cpus;
+  if (changes.workdir) result.workdir = *changes.workdir;
+  if (changes.hostname) result.hostname = *changes.hostname;
+}
 
 }  // namespace
 
@@ -204,6 +245,7 @@ Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const M
   }
   for (const std::string& variable : changes.set_environment) set_variable(result.environment, variable);
   if (changes.arguments) result.arguments = changes.arguments->empty() ? std::nullopt : changes.arguments;
+  apply_service_changes(result, changes);
   return result;
 }
 

@@ -14,12 +14,33 @@
 
 namespace hyperlet {
 
+// A volume the service expects; the host path is always the command line's.
+struct ManifestVolume {
+  std::string path;  // guest path, absolute and normalised
+  bool read_only = false;
+  bool required = true;  // missing on the command line: `run` refuses to start
+};
+
+// A small read-only file shipped inside the image, mounted at `path`.
+struct ManifestFile {
+  std::string path;  // guest path, absolute and normalised
+  std::string content;
+};
+
 struct Manifest {
   std::uint32_t abi = 0;
   std::optional<std::uint64_t> memory_size;
   std::string memory_text;                            // as written, for display ("128M")
   std::vector<std::string> environment;               // KEY=VALUE
   std::optional<std::vector<std::string>> arguments;  // argv[1..]
+  // The service (loader/manifest_service.h checks them): defaults for `run`.
+  std::vector<ManifestVolume> volumes;
+  std::vector<std::string> publish;        // --publish rules, as written
+  std::vector<std::string> allow_connect;  // --allow-connect rules, as written
+  std::optional<std::uint32_t> cpus;       // stored and shown; `run` has no --cpus to default yet
+  std::optional<std::string> workdir;      // default --workdir
+  std::optional<std::string> hostname;     // default --hostname
+  std::vector<ManifestFile> files;
 };
 
 struct ImageNotes {
@@ -35,6 +56,18 @@ struct ManifestChanges {
   std::vector<std::string> set_environment;           // --env KEY=VALUE: replaces KEY, or adds it
   std::vector<std::string> unset_environment;         // --unset-env KEY
   std::optional<std::vector<std::string>> arguments;  // --arg (all of them), or --no-args (empty)
+  // The service's fields. Lists: set_* replaces the entry with the same key (the
+  // guest path; for rules the text) or adds it, unset_* removes by key. Values:
+  // outer optional = told, inner nullopt = --unset-*.
+  std::vector<ManifestVolume> set_volumes;
+  std::vector<std::string> unset_volumes;
+  std::vector<std::string> add_publish, unset_publish;
+  std::vector<std::string> add_allow_connect, unset_allow_connect;
+  std::vector<ManifestFile> set_files;
+  std::vector<std::string> unset_files;
+  std::optional<std::optional<std::uint32_t>> cpus;
+  std::optional<std::optional<std::string>> workdir;
+  std::optional<std::optional<std::string>> hostname;
 };
 Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const ManifestChanges& changes);
 

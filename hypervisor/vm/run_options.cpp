@@ -19,4 +19,40 @@ EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest)
   return run;
 }
 
+Result<void> apply_manifest_service(RunOptions& options, const Manifest& manifest) {
+  for (const ManifestVolume& wanted : manifest.volumes) {
+    auto given = std::find_if(options.volumes.begin(), options.volumes.end(),
+                              [&](const VolumeSpec& spec) { return spec.guest_dir == wanted.path; });
+    if (given != options.volumes.end()) {
+      if (!given->mode_given) given->read_only = wanted.read_only;
+    } else if (wanted.required) {
+      return fail(ExitStatus::kUsage,
+                  "cannot run {}: its manifest requires a volume at {}: give --volume HOST_DIR:{}{}", options.app_path,
+                  wanted.path, wanted.path, wanted.read_only ? ":ro" : "");
+    }
+  }
+  // The image's rules, checked as the command line's are: a bad one is the image's fault, named as such.
+  auto image_rule = [&](const char* kind, const std::string& rule, const Error& error) {
+    return fail(ExitStatus::kBadImage, "cannot run {}: its manifest's {} rule '{}': {}", options.app_path, kind, rule,
+                error.message);
+  };
+  if (options.network.publish.empty()) {
+    for (const std::string& text : manifest.publish) {
+      auto rule = parse_publish_rule(text);
+      if (!rule) return image_rule("publish", text, rule.error());
+      options.network.publish.push_back(*rule);
+    }
+  }
+  if (options.network.connect.empty()) {
+    for (const std::string& text : manifest.allow_connect) {
+      auto rules = parse_connect_rule(text);
+      if (!rules) return image_rule("allow-connect", text, rules.error());
+      options.network.connect.insert(options.network.connect.end(), rules->begin(), rules->end());
+    }
+  }
+  if (!options.workdir && manifest.workdir) options.workdir = manifest.workdir;
+  if (!options.hostname && manifest.hostname) options.hostname = manifest.hostname;
+  return {};
+}
+
 }  // namespace hyperlet

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "devices/network_policy.h"
 #include "devices/volumes.h"
 #include "memory/guest_layout.h"
@@ -61,5 +62,17 @@ struct EffectiveRun {
   std::vector<std::string> environment;
 };
 EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest);
+
+// The service's defaults from the image's manifest, applied to the command line
+// before anything is opened (the command line wins everywhere):
+//   volumes: the command line gives each one's host directory (--volume
+//     HOST_DIR:GUEST_PATH); without :ro or :rw it takes the manifest's mode. A
+//     required volume missing is ExitStatus::kUsage naming the option to give;
+//     a missing optional one is absent.
+//   publish, allow-connect: the manifest's rules apply only when the command
+//     line has none of that kind (then it replaces them all).
+//   workdir, hostname: the manifest's when the command line gives none.
+// Shipped files are devices/shipped_files.h's; cpus is only stored.
+Result<void> apply_manifest_service(RunOptions& options, const Manifest& manifest);
 
 }  // namespace hyperlet

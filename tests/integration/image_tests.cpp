@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -355,6 +356,91 @@ TEST_F(ImageTest, ManifestArgumentsThatDoNotFitTheStackAreTheImagesFault) {
   run = hyperlet({"run", image.path(), "short"});
   EXPECT_EQ(run.status, 0) << describe(run);
   EXPECT_EQ(run.out, "argc=2\n[short]\n");
+}
+
+// ---------------------------------------------------------------- the service's fields
+
+TEST_F(ImageTest, ManifestSetsAndUnsetsEachServiceField) {
+  ImageCopy image(program("print_args"));
+  const std::string config = image.directory() + "/app.conf";
+  std::ofstream(config) << "port=80\n";
+  ASSERT_EQ(hyperlet({"manifest", image.path(), "--memory", "64M"}).status, 0);
+  auto set = hyperlet({"manifest", image.path(), "--volume", "/data:ro:optional", "--volume", "/logs", "--publish",
+                       "8080:80", "--allow-connect", "db.internal:5432", "--file", config + ":/etc/app.conf", "--cpus",
+                       "2", "--workdir", "/data", "--hostname", "web-1"});
+  ASSERT_EQ(set.status, 0) << describe(set);
+  auto json = nlohmann::json::parse(hyperlet({"inspect", "--json", image.path()}).out)["manifest"];
+  EXPECT_EQ(json["memory"], 64ull << 20);  // untouched
+  EXPECT_EQ(json["volumes"], nlohmann::json::parse(R"([{"path":"/data","mode":"ro","required":false},
+                                                       {"path":"/logs","mode":"rw","required":true}])"));
+  EXPECT_EQ(json["publish"], nlohmann::json::array({"8080:80"}));
+  EXPECT_EQ(json["allow_connect"], nlohmann::json::array({"db.internal:5432"}));
+  EXPECT_EQ(json["files"], nlohmann::json::parse(R"([{"path":"/etc/app.conf","size":8}])"));
+  EXPECT_EQ(json["cpus"], 2);
+  EXPECT_EQ(json["workdir"], "/data");
+  EXPECT_EQ(json["hostname"], "web-1");
+  auto unset = hyperlet({"manifest", image.path(), "--unset-volume", "/data", "--unset-publish", "8080:80",
+                         "--unset-file", "/etc/app.conf", "--unset-cpus", "--unset-workdir", "--hostname", "web-2"});
+  ASSERT_EQ(unset.status, 0) << describe(unset);
+  json = nlohmann::json::parse(hyperlet({"inspect", "--json", image.path()}).out)["manifest"];
+  EXPECT_EQ(json["memory"], 64ull << 20);
+  EXPECT_EQ(json["volumes"], nlohmann::json::parse(R"([{"path":"/logs","mode":"rw","required":true}])"));
+  EXPECT_EQ(json["publish"], nlohmann::json::array());
+  EXPECT_EQ(json["allow_connect"], nlohmann::json::array({"db.internal:5432"}));
+  EXPECT_EQ(json["files"], nlohmann::json::array());
+  EXPECT_TRUE(json["cpus"].is_null());
+  EXPECT_TRUE(json["workdir"].is_null());
+  EXPECT_EQ(json["hostname"], "web-2");
+}
+
+TEST_F(ImageTest, BadServiceOptionsOfManifestAreOneLineAndChangeNothing) {
+  ImageCopy image(program("print_args"));
+  ASSERT_EQ(hyperlet({"manifest", image.path(), "--cpus", "3"}).status, 0);
+  const std::string before = read_file(image.path());
+  const std::string big = image.directory() + "/big";
+  std::ofstream(big) << std::string((256 << 10) + 1, 'x');
+  for (const std::vector<std::string>& options :
+       std::vector<std::vector<std::string>>{{"--volume", "data"},
+                                             {"--volume", "/data:rx"},
+                                             {"--volume", "/data/../etc"},
+                                             {"--volume", "/"},
+                                             {"--cpus", "0"},
+                                             {"--cpus", "many"},
+                                             {"--cpus", "2", "--unset-cpus"},
+                                             {"--workdir", "rel"},
+                                             {"--hostname", "bad_name!"},
+                                             {"--publish", "80"},
+                                             {"--allow-connect", "db"},
+                                             {"--file", "/nonexistent/hyperlet:/etc/x"},
+                                             {"--file", big + ":/etc/big"},
+                                             {"--file", big + ":etc"},
+                                             {"--volume", "/etc/x", "--file", big + ":/etc/x"}}) {
+    std::vector<std::string> args = {"manifest", image.path()};
+    args.insert(args.end(), options.begin(), options.end());
+    const auto result = hyperlet(args);
+    EXPECT_EQ(result.status, 125) << options.front() << " " << options[1] << "\n" << describe(result);
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
+  EXPECT_EQ(read_file(image.path()), before);
+}
+
+TEST_F(ImageTest, HostileServiceManifestsAreRefusedWithOneLine) {
+  ImageCopy image(program("print_args"));
+  for (const std::string& json : {
+           std::string(R"({"abi":1,"volumes":[{"path":"/data/../../etc"}]})"),
+           std::string(R"({"abi":1,"volumes":[{"path":"/data","host":"/etc"}]})"),
+           std::string(R"({"abi":1,"files":[{"path":"/etc/passwd","base64":"not base64!"}]})"),
+           std::string(R"({"abi":1,"files":[{"path":"relative","base64":""}]})"),
+           std::string(R"({"abi":1,"cpus":100000})"),
+           std::string(R"({"abi":1,"publish":["0.0.0.0:22:22:tcp"]})"),
+       }) {
+    put_raw_note(image, ".note.hyperlet.manifest", note(1, json, static_cast<std::uint32_t>(json.size())));
+    const auto run = hyperlet({"run", image.path()});
+    EXPECT_EQ(run.status, 126) << json << "\n" << describe(run);
+    EXPECT_NE(run.err.find("its hyperlet manifest is malformed: "), std::string::npos) << describe(run);
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    EXPECT_EQ(hyperlet({"inspect", image.path()}).status, 126) << json;
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "loader/manifest.h"
 
 #include <elf.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <hyperlet/abi.h>
 #include <hyperlet/manifest.h>
@@ -9,6 +10,8 @@
 #include <cstring>
 
 #include "elf_builder.h"
+#include "loader/base64.h"
+#include "loader/manifest_service.h"
 #include "test_printers.h"
 
 namespace hyperlet {
@@ -20,18 +23,21 @@ using testing::to_bytes;
 constexpr std::uint64_t kNotesAt = 0x2400;
 constexpr std::uint64_t kSectionTableAt = 0x2c00;
 
-// An executable with one SHT_NOTE section holding `notes` (raw bytes).
+// An executable with one SHT_NOTE section holding `notes` (raw bytes); notes
+// larger than the room before the section table go after it.
 std::vector<std::byte> image_with_notes(const std::vector<std::byte>& notes) {
   ElfImage image = ElfImage::static_executable();
-  image.file_size = kSectionTableAt + 2 * sizeof(Elf64_Shdr);
+  const bool large = notes.size() > kSectionTableAt - kNotesAt;
+  const std::uint64_t notes_at = large ? kSectionTableAt + 2 * sizeof(Elf64_Shdr) : kNotesAt;
+  image.file_size = kSectionTableAt + 2 * sizeof(Elf64_Shdr) + (large ? notes.size() : 0);
   image.header.e_shoff = kSectionTableAt;
   Elf64_Shdr null_section{};
   Elf64_Shdr note_section{};
   note_section.sh_type = SHT_NOTE;
-  note_section.sh_offset = kNotesAt;
+  note_section.sh_offset = notes_at;
   note_section.sh_size = notes.size();
   image.section_headers = {null_section, note_section};
-  image.add_blob(kNotesAt, notes);
+  image.add_blob(notes_at, notes);
   return image.bytes();
 }
 
@@ -53,7 +59,7 @@ Result<ImageNotes> notes_of(std::string_view json) {
 }
 
 void expect_refused(const Result<ImageNotes>& notes, std::string_view part) {
-  ASSERT_FALSE(notes.has_value());
+  ASSERT_FALSE(notes.has_value()) << "accepted; expected a refusal saying: " << part;
   EXPECT_EQ(notes.error().status, ExitStatus::kBadImage);
   EXPECT_NE(notes.error().message.find(part), std::string::npos) << notes.error().message;
 }
@@ -117,7 +123,7 @@ TEST(Manifest, MalformedJsonAndFieldsAreRefused) {
   expect_refused(notes_of(R"({"abi": 1, "env": "A=1"})"), "\"env\" is not an array");
   expect_refused(notes_of(R"({"abi": 1, "env": ["NOVALUE"]})"), "not KEY=VALUE");
   expect_refused(notes_of(R"({"abi": 1, "args": [1]})"), "\"args\" holds a non-string");
-  expect_refused(notes_of(R"({"abi": 1, "volumes": []})"), "unknown key \"volumes\"");
+  expect_refused(notes_of(R"({"abi": 1, "ports": []})"), "unknown key \"ports\"");
 }
 
 TEST(Manifest, TruncatedNoteIsRefused) {
@@ -181,6 +187,164 @@ TEST(SyscallSitesNote, EmptyTableIsValid) {
   ASSERT_TRUE(notes.has_value());
   ASSERT_TRUE(notes->syscall_sites.has_value());
   EXPECT_TRUE(notes->syscall_sites->empty());
+}
+
+// ---------------------------------------------------------------- the service's fields
+
+Manifest service() {
+  Manifest manifest;
+  manifest.abi = abi::kAbiVersion;
+  manifest.volumes = {{"/data", false, true}, {"/cache", true, false}};
+  manifest.publish = {"8080:80", "127.0.0.1:5353:53/udp"};
+  manifest.allow_connect = {"db.internal:5432", "10.0.0.0/8:*"};
+  manifest.cpus = 2;
+  manifest.workdir = "/data";
+  manifest.hostname = "web-1";
+  manifest.files = {{"/etc/app.conf", "port=80\n"}, {"/etc/blob", std::string("\0\xff\x80 binary", 10)}};
+  return manifest;
+}
+
+TEST(ManifestService, RoundTripsEveryField) {
+  const Manifest written = service();
+  auto read = read_image_notes(image_with_notes(manifest_note(written)), "app");
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  const Manifest& manifest = *read->manifest;
+  ASSERT_EQ(manifest.volumes.size(), 2u);
+  EXPECT_EQ(manifest.volumes[0].path, "/data");
+  EXPECT_FALSE(manifest.volumes[0].read_only);
+  EXPECT_TRUE(manifest.volumes[0].required);
+  EXPECT_EQ(manifest.volumes[1].path, "/cache");
+  EXPECT_TRUE(manifest.volumes[1].read_only);
+  EXPECT_FALSE(manifest.volumes[1].required);
+  EXPECT_EQ(manifest.publish, written.publish);
+  EXPECT_EQ(manifest.allow_connect, written.allow_connect);
+  EXPECT_EQ(manifest.cpus, 2u);
+  EXPECT_EQ(manifest.workdir, "/data");
+  EXPECT_EQ(manifest.hostname, "web-1");
+  ASSERT_EQ(manifest.files.size(), 2u);
+  EXPECT_EQ(manifest.files[0].path, "/etc/app.conf");
+  EXPECT_EQ(manifest.files[0].content, "port=80\n");
+  EXPECT_EQ(manifest.files[1].content, written.files[1].content);  // any bytes
+}
+
+TEST(ManifestService, DefaultsOfAVolumeEntry) {
+  auto notes = notes_of(R"({"abi": 1, "volumes": [{"path": "/data"}]})");
+  ASSERT_TRUE(notes.has_value()) << notes.error().message;
+  EXPECT_FALSE(notes->manifest->volumes[0].read_only);
+  EXPECT_TRUE(notes->manifest->volumes[0].required);
+}
+
+TEST(ManifestService, MalformedServiceFieldsAreRefused) {
+  // Types and shapes.
+  expect_refused(notes_of(R"({"abi": 1, "volumes": {"path": "/d"}})"), "\"volumes\" is not an array");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": ["/d"]})"), "\"volumes\" holds a non-object");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"mode": "ro"}]})"), "has no \"path\"");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/d", "mode": "rx"}]})"), "bad or unknown \"mode\"");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/d", "required": 1}]})"), "\"required\"");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/d", "host": "/etc"}]})"), "unknown \"host\"");
+  expect_refused(notes_of(R"({"abi": 1, "publish": "80:80"})"), "\"publish\" is not an array");
+  expect_refused(notes_of(R"({"abi": 1, "allow_connect": [5432]})"), "holds a non-string");
+  expect_refused(notes_of(R"({"abi": 1, "cpus": 0})"), "\"cpus\" is not a number from 1 to 256");
+  expect_refused(notes_of(R"({"abi": 1, "cpus": 257})"), "\"cpus\"");
+  expect_refused(notes_of(R"({"abi": 1, "cpus": -1})"), "\"cpus\"");
+  expect_refused(notes_of(R"({"abi": 1, "cpus": "2"})"), "\"cpus\"");
+  expect_refused(notes_of(R"({"abi": 1, "workdir": 1})"), "\"workdir\" is not a string");
+  expect_refused(notes_of(R"({"abi": 1, "files": [{"path": "/a"}]})"), "needs \"path\" and \"base64\"");
+  expect_refused(notes_of(R"({"abi": 1, "files": [{"path": "/a", "base64": "!!!!"}]})"), "is not base64");
+  expect_refused(notes_of(R"({"abi": 1, "files": [{"path": "/a", "base64": "YQ"}]})"), "is not base64");
+  // Paths: absolute, normalised, not /, once.
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "data"}]})"), "volume 'data' is not absolute");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/data/../etc"}]})"), "is not normalised (write /etc)");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/data/"}]})"), "is not normalised");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "//data"}]})"), "is not normalised");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/"}]})"), "volume '/' is /");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/d"}, {"path": "/d"}]})"), "declared twice");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/d"}], "files": [{"path": "/d", "base64": ""}]})"),
+                 "/d is declared twice");
+  expect_refused(notes_of(R"({"abi": 1, "files": [{"path": "/etc/../x", "base64": ""}]})"), "is not normalised");
+  expect_refused(notes_of("{\"abi\": 1, \"files\": [{\"path\": \"/a\\u0000b\", \"base64\": \"\"}]}"), "NUL");
+  expect_refused(notes_of(R"({"abi": 1, "workdir": "rel"})"), "workdir 'rel' is not absolute");
+  expect_refused(notes_of(R"({"abi": 1, "volumes": [{"path": "/)" + std::string(5000, 'a') + R"("}]})"), "is too long");
+  // Rules and names.
+  expect_refused(notes_of(R"({"abi": 1, "publish": ["80"]})"), "invalid --publish '80'");
+  expect_refused(notes_of(R"({"abi": 1, "publish": ["8080:99999"]})"), "invalid --publish");
+  expect_refused(notes_of(R"({"abi": 1, "allow_connect": ["db"]})"), "allow-connect rule 'db'");
+  expect_refused(notes_of(R"({"abi": 1, "allow_connect": ["db:port"]})"), "PORT is not a number");
+  expect_refused(notes_of(R"({"abi": 1, "allow_connect": ["db;rm:80"]})"), "characters");
+  expect_refused(notes_of(R"({"abi": 1, "hostname": "bad_name!"})"), "hostname 'bad_name!'");
+}
+
+TEST(ManifestService, SizesAndCountsAreBounded) {
+  Manifest manifest = service();
+  manifest.files = {{"/big", std::string(kManifestMaxFileSize + 1, 'x')}};
+  expect_refused(read_image_notes(image_with_notes(manifest_note(manifest)), "app"), "larger than 256 KiB");
+  manifest.files.clear();
+  for (int i = 0; i < 5; ++i)
+    manifest.files.push_back({"/f" + std::to_string(i), std::string(kManifestMaxFileSize, 'x')});
+  expect_refused(read_image_notes(image_with_notes(manifest_note(manifest)), "app"), "more than 1024 KiB together");
+  manifest.files.clear();
+  for (std::size_t i = 0; i <= kManifestMaxEntries; ++i) manifest.publish.push_back(fmt::format("{}:{}", 1000 + i, 80));
+  expect_refused(read_image_notes(image_with_notes(manifest_note(manifest)), "app"), "at most 64");
+  expect_refused(notes_of(R"({"abi": 1, "env": [")" + std::string(kManifestMaxJsonSize, 'a') + R"(=1"]})"),
+                 "more than the 2 MiB");
+}
+
+TEST(ManifestService, ChangesSetAndUnsetByKey) {
+  ManifestChanges changes;
+  changes.set_volumes = {{"/cache", false, true}, {"/logs", false, false}};
+  changes.unset_volumes = {"/data"};
+  changes.add_publish = {"9090:90"};
+  changes.unset_publish = {"8080:80"};
+  changes.unset_allow_connect = {"10.0.0.0/8:*"};
+  changes.set_files = {{"/etc/app.conf", "port=90\n"}};
+  changes.unset_files = {"/etc/blob"};
+  changes.cpus = std::optional<std::uint32_t>();
+  changes.hostname = std::optional<std::string>("web-2");
+  const Manifest result = apply_manifest_changes(service(), changes);
+  ASSERT_EQ(result.volumes.size(), 2u);
+  EXPECT_EQ(result.volumes[0].path, "/cache");  // replaced in place
+  EXPECT_FALSE(result.volumes[0].read_only);
+  EXPECT_EQ(result.volumes[1].path, "/logs");
+  EXPECT_EQ(result.publish, (std::vector<std::string>{"127.0.0.1:5353:53/udp", "9090:90"}));
+  EXPECT_EQ(result.allow_connect, (std::vector<std::string>{"db.internal:5432"}));
+  ASSERT_EQ(result.files.size(), 1u);
+  EXPECT_EQ(result.files[0].content, "port=90\n");
+  EXPECT_FALSE(result.cpus.has_value());
+  EXPECT_EQ(result.workdir, "/data");  // not told: kept
+  EXPECT_EQ(result.hostname, "web-2");
+  // Nothing told: the service stays as it was.
+  const Manifest same = apply_manifest_changes(service(), ManifestChanges{});
+  EXPECT_EQ(manifest_json(same), manifest_json(service()));
+}
+
+TEST(ManifestService, ManifestVolumeOption) {
+  auto volume = parse_manifest_volume("/data");
+  ASSERT_TRUE(volume.has_value());
+  EXPECT_FALSE(volume->read_only);
+  EXPECT_TRUE(volume->required);
+  volume = parse_manifest_volume("/cache/./x:optional:ro");
+  EXPECT_FALSE(volume.has_value());  // not normalised: said, not silently fixed
+  volume = parse_manifest_volume("/cache:optional:ro");
+  ASSERT_TRUE(volume.has_value());
+  EXPECT_TRUE(volume->read_only);
+  EXPECT_FALSE(volume->required);
+  for (const char* text : {"", "data", "/", "/d:", "/d:rx", "/d:ro:rw", "/d:ro:optional:x", "/d::ro"}) {
+    auto bad = parse_manifest_volume(text);
+    ASSERT_FALSE(bad.has_value()) << text;
+    EXPECT_NE(bad.error().message.find("invalid --volume"), std::string::npos) << bad.error().message;
+  }
+}
+
+TEST(Base64, RoundTripsAndRefusesNonCanonicalText) {
+  for (const std::string& bytes :
+       {std::string(), std::string("a"), std::string("ab"), std::string("abc"), std::string("\0\xff\x10\x80", 4)}) {
+    EXPECT_EQ(base64_decode(base64_encode(bytes)), bytes);
+  }
+  EXPECT_EQ(base64_encode("hello"), "aGVsbG8=");
+  EXPECT_EQ(base64_decode("aGVsbG8="), "hello");
+  for (const char* text : {"a", "aGVsbG8", "aGVsbG9=", "aG=sbG8=", "a===", "aGVs bG8=", "====", "aGVsbG8=aGVs"}) {
+    EXPECT_FALSE(base64_decode(text).has_value()) << text;
+  }
 }
 
 TEST(ManifestJson, OmitsWhatIsNotSet) {

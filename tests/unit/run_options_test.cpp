@@ -65,5 +65,84 @@ TEST(ApplyManifest, KeyMatchingIsExact) {
             (std::vector<std::string>{"PATH=/usr/bin", "PATHS=/x"}));
 }
 
+// ---------------------------------------------------------------- the service's defaults
+
+Manifest service() {
+  Manifest manifest;
+  manifest.abi = 1;
+  manifest.volumes = {{"/data", false, true}, {"/config", true, true}, {"/cache", false, false}};
+  manifest.publish = {"8080:80"};
+  manifest.allow_connect = {"10.0.0.5:5432"};
+  manifest.workdir = "/data";
+  manifest.hostname = "web-1";
+  return manifest;
+}
+
+RunOptions with_volumes(std::vector<std::string> texts) {
+  RunOptions options;
+  options.app_path = "./svc";
+  for (const std::string& text : texts) options.volumes.push_back(*parse_volume_spec(text));
+  return options;
+}
+
+TEST(ApplyManifestService, TheCommandLineGivesTheHostDirectoriesAndModesFollowTheManifest) {
+  RunOptions options = with_volumes({"/srv/data:/data", "/srv/config:/config", "/srv/x:/extra"});
+  ASSERT_TRUE(apply_manifest_service(options, service()).has_value());
+  ASSERT_EQ(options.volumes.size(), 3u);  // the optional /cache, not given, is absent
+  EXPECT_FALSE(options.volumes[0].read_only);
+  EXPECT_TRUE(options.volumes[1].read_only);  // no mode written: the manifest's ro
+  EXPECT_FALSE(options.volumes[2].read_only);
+  // A mode written on the command line wins.
+  options = with_volumes({"/srv/data:/data:ro", "/srv/config:/config:rw"});
+  ASSERT_TRUE(apply_manifest_service(options, service()).has_value());
+  EXPECT_TRUE(options.volumes[0].read_only);
+  EXPECT_FALSE(options.volumes[1].read_only);
+}
+
+TEST(ApplyManifestService, AMissingRequiredVolumeNamesTheOptionToGive) {
+  RunOptions options = with_volumes({"/srv/data:/data"});
+  auto applied = apply_manifest_service(options, service());
+  ASSERT_FALSE(applied.has_value());
+  EXPECT_EQ(applied.error().status, ExitStatus::kUsage);
+  EXPECT_EQ(applied.error().message,
+            "cannot run ./svc: its manifest requires a volume at /config: give --volume HOST_DIR:/config:ro");
+}
+
+TEST(ApplyManifestService, RulesWorkdirAndHostnameAreDefaults) {
+  RunOptions options = with_volumes({"/a:/data", "/b:/config"});
+  ASSERT_TRUE(apply_manifest_service(options, service()).has_value());
+  ASSERT_EQ(options.network.publish.size(), 1u);
+  EXPECT_EQ(options.network.publish[0].host_port, 8080);
+  EXPECT_EQ(options.network.publish[0].guest_port, 80);
+  ASSERT_EQ(options.network.connect.size(), 1u);
+  EXPECT_EQ(options.network.connect[0].port, 5432);
+  EXPECT_EQ(options.workdir, "/data");
+  EXPECT_EQ(options.hostname, "web-1");
+  // The command line's own replace them.
+  options = with_volumes({"/a:/data", "/b:/config"});
+  options.network.publish.push_back(*parse_publish_rule("9090:90"));
+  options.network.connect = *parse_connect_rule("10.0.0.6:80");
+  options.workdir = "/";
+  options.hostname = "other";
+  ASSERT_TRUE(apply_manifest_service(options, service()).has_value());
+  ASSERT_EQ(options.network.publish.size(), 1u);
+  EXPECT_EQ(options.network.publish[0].guest_port, 90);
+  ASSERT_EQ(options.network.connect.size(), 1u);
+  EXPECT_EQ(options.network.connect[0].port, 80);
+  EXPECT_EQ(options.workdir, "/");
+  EXPECT_EQ(options.hostname, "other");
+}
+
+TEST(ApplyManifestService, ABadRuleInTheImageIsTheImagesFault) {
+  Manifest manifest;
+  manifest.publish = {"80"};
+  RunOptions options;
+  options.app_path = "./svc";
+  auto applied = apply_manifest_service(options, manifest);
+  ASSERT_FALSE(applied.has_value());
+  EXPECT_EQ(applied.error().status, ExitStatus::kBadImage);
+  EXPECT_NE(applied.error().message.find("its manifest's publish rule '80'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hyperlet

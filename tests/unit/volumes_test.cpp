@@ -56,7 +56,10 @@ TEST(ParseVolumeSpec, ReadsHostGuestAndMode) {
   EXPECT_EQ(spec->host_dir, "rel/dir");
   EXPECT_EQ(spec->guest_dir, "/data/x");
   EXPECT_TRUE(spec->read_only);
+  EXPECT_TRUE(spec->mode_given);
   EXPECT_TRUE(parse_volume_spec("/a:/:rw").has_value());
+  EXPECT_TRUE(parse_volume_spec("/a:/:rw")->mode_given);
+  EXPECT_FALSE(parse_volume_spec("/a:/b")->mode_given);
 }
 
 TEST(ParseVolumeSpec, RefusesMalformedValues) {
@@ -125,8 +128,8 @@ TEST(OpenVolumes, BadHostDirectoriesAndDuplicatesFail) {
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().status, ExitStatus::kUsage);
   EXPECT_NE(missing.error().message.find("No such file or directory"), std::string::npos);
-  auto file = open_volumes({{"/proc/self/exe", "/data", false}});
-  ASSERT_FALSE(file.has_value());
+  auto device = open_volumes({{"/dev/null", "/data", false}});
+  ASSERT_FALSE(device.has_value());
   auto twice = open_volumes({{"/", "/data", false}, {"/tmp", "/data", true}});
   ASSERT_FALSE(twice.has_value());
   EXPECT_NE(twice.error().message.find("already a volume"), std::string::npos) << twice.error().message;
