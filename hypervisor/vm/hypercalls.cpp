@@ -50,6 +50,10 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "kernel-host-syscall";
     case abi::Hypercall::kParkableSyscall:
       return "parkable-syscall";
+    case abi::Hypercall::kKickCpus:
+      return "kick-cpus";
+    case abi::Hypercall::kShootdown:
+      return "shootdown";
     case abi::Hypercall::kCount:
       break;
   }
@@ -178,7 +182,7 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // asks again.
       const std::optional<std::uint64_t> timeout =
           args->nanoseconds == abi::kSleepForever ? std::nullopt : std::optional(args->nanoseconds);
-      if (!context_.parked_calls.wait_idle(timeout)) context_.interrupted = true;
+      if (!context_.parked_calls.wait_idle(timeout, hooks_.wake_fd)) context_.interrupted = true;
       if (trace_) fmt::print(stderr, "[hyperlet hypercall] sleep({} ns)\n", args->nanoseconds);
       return std::nullopt;
     }
@@ -196,6 +200,14 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     }
     case abi::Hypercall::kThreadsStarted:
       return std::nullopt;  // the run loop reads PreemptState after every exit
+    case abi::Hypercall::kKickCpus:
+    case abi::Hypercall::kShootdown: {
+      auto args = memory_.read<abi::CpusArgs>(argument_address);
+      if (!args) return bad_arguments();
+      const auto& hook = call == static_cast<std::uint64_t>(abi::Hypercall::kKickCpus) ? hooks_.kick : hooks_.interrupt;
+      if (hook) hook(args->cpus);
+      return std::nullopt;
+    }
     case abi::Hypercall::kFault: {
       auto args = memory_.read<abi::FaultArgs>(argument_address);
       if (!args) return bad_arguments();

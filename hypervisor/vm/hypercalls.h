@@ -39,6 +39,16 @@ class HypercallHandler {
   // or an Error (an app fault, or a hypercall the guest kernel got wrong).
   std::optional<Result<int>> handle(std::uint64_t call, std::uint64_t argument_address);
 
+  // More than one vCPU (--cpus): this handler's vCPU sleeps in kSleep until
+  // `wake_fd` (an eventfd) is written too; kKickCpus and kShootdown reach the
+  // vCPUs their mask names. Without them both are no-ops.
+  struct VcpuHooks {
+    int wake_fd = -1;
+    std::function<void(std::uint64_t)> kick;       // write those vCPUs' wake_fds
+    std::function<void(std::uint64_t)> interrupt;  // inject kPreemptVector into those vCPUs
+  };
+  void set_vcpu_hooks(VcpuHooks hooks) { hooks_ = std::move(hooks); }
+
  private:
   // out_of_memory_note for this guest (vm/fault_report.h).
   std::string memory_note() const;
@@ -49,6 +59,7 @@ class HypercallHandler {
   bool trace_;
   bool syscall_trap_;
   SymbolSource symbols_;
+  VcpuHooks hooks_;
 };
 
 // strace-like rendering, shared with tests: "write(1, 0x4a3000, 13) = 13".

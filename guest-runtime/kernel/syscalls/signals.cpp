@@ -136,8 +136,8 @@ int64_t signal_interrupts_wait(uint64_t number) {
 
 void route_pending_signals() {
   volatile abi::SignalState& shared = shared_signal_state();
-  if (const uint64_t from_host = shared.from_host; from_host != 0) {
-    shared.from_host = 0;
+  // The host ORs into from_host while other vCPUs run: taken atomically.
+  if (const uint64_t from_host = __atomic_exchange_n(&shared.from_host, 0, __ATOMIC_SEQ_CST); from_host != 0) {
     for (uint64_t left = from_host; left != 0; left &= left - 1) {
       send(-1, static_cast<uint64_t>(__builtin_ctzll(left)) + 1, PendingInfo{kSiUser, 0});
     }

@@ -29,7 +29,8 @@ int64_t sys_uname(uint64_t buffer);
 [[noreturn]] void sys_exit_group(uint64_t status);
 
 // threads.cpp
-extern uint32_t current_tid;
+uint32_t current_tid();
+uint64_t current_thread_stack_top();  // the running thread's kernel stack (its syscall frame is at the top)
 int64_t sys_clone(const uint64_t (&args)[6]);  // args is the SyscallFrame's start
 int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2,
                   uint64_t value3);
