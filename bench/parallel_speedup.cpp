@@ -54,7 +54,7 @@ int compute() {
 }
 
 int pingpong() {
-  constexpr int kRounds = 2000;
+  constexpr int kRounds = 500;
   std::atomic<int> token{0};
   std::thread other([&] {
     for (int i = 0; i < kRounds; ++i) {

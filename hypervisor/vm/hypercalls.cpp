@@ -1,6 +1,7 @@
 #include "vm/hypercalls.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -177,6 +178,12 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // Every app thread waits and the earliest futex timeout is this far off.
       auto args = memory_.read<abi::SleepArgs>(argument_address);
       if (!args) return bad_arguments();
+      // 0 ns (--cpus above 1): a vCPU waiting for the guest's kernel lock lets
+      // the holder's vCPU thread have this host CPU.
+      if (args->nanoseconds == 0) {
+        sched_yield();
+        return std::nullopt;
+      }
       // Interrupted (--timeout, Ctrl-C, a kick): the run loop sees a stop; otherwise
       // the guest finds its deadline not yet reached, or a parked call ready, and
       // asks again.

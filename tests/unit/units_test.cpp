@@ -129,9 +129,6 @@ TEST(ParseDuration, RejectsTooLong) {
   EXPECT_EQ(parse_duration("1e9s"), std::chrono::nanoseconds(1'000'000'000'000'000'000));
 }
 
-}  // namespace
-}  // namespace hyperlet
-
 TEST(ParseCpuCount, WholeNumbersFromOneToTheLimit) {
   EXPECT_EQ(parse_cpu_count("1", 4), 1u);
   EXPECT_EQ(parse_cpu_count("4", 4), 4u);
@@ -148,3 +145,6 @@ TEST(ParseCpuCount, ErrorsSayWhatIsWrong) {
   EXPECT_EQ(parse_cpu_count("2.5", 4).error(), "'2.5': not a whole number of vCPUs (e.g. --cpus 2)");
   EXPECT_EQ(parse_cpu_count("", 4).error(), "'': give a number of vCPUs, e.g. --cpus 2");
 }
+
+}  // namespace
+}  // namespace hyperlet

@@ -1,9 +1,9 @@
 // Threads on more than one vCPU (hyperlet run --cpus N): every section prints
 // the same natively and in a microVM, whatever the number of vCPUs.
 //   parallel          4 threads each compute a checksum; the results, in order
-//   counters          4 threads x 200,000 increments under a mutex, of an atomic,
+//   counters          4 threads x 20,000 increments under a mutex, of an atomic,
 //                     and a condition-variable relay; the totals
-//   ping-pong         2 threads hand a token back and forth 2,000 times through futexes
+//   ping-pong         2 threads hand a token back and forth 300 times through futexes
 //   protect-reader    a thread reads a page in a loop; another makes it PROT_NONE:
 //                     the reader must fault (SIGSEGV), never read on
 //   blocking-read     a thread blocks reading a pipe while another computes, then writes
@@ -55,7 +55,7 @@ int parallel() {
 
 int counters() {
   constexpr int kThreads = 4;
-  constexpr int kRounds = 200'000;
+  constexpr int kRounds = 20'000;
   std::mutex mutex;
   long locked = 0;
   std::atomic<long> atomic{0};
@@ -73,7 +73,7 @@ int counters() {
         }
         atomic.fetch_add(1, std::memory_order_relaxed);
       }
-      for (int i = 0; i < 500; ++i) {
+      for (int i = 0; i < 200; ++i) {
         std::unique_lock lock(mutex);
         turn_changed.wait(lock, [&] { return turn == t; });
         ++relayed;
@@ -84,13 +84,13 @@ int counters() {
   }
   for (auto& thread : threads) thread.join();
   std::printf("mutex %ld atomic %ld relay %ld\n", locked, atomic.load(), relayed);
-  return locked == long{kThreads} * kRounds && atomic.load() == long{kThreads} * kRounds && relayed == kThreads * 500
+  return locked == long{kThreads} * kRounds && atomic.load() == long{kThreads} * kRounds && relayed == kThreads * 200
              ? 0
              : 1;
 }
 
 int ping_pong() {
-  constexpr int kRounds = 2000;
+  constexpr int kRounds = 300;
   std::atomic<int> token{0};
   std::thread other([&] {
     for (int i = 0; i < kRounds; ++i) {
