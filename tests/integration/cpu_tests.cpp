@@ -18,6 +18,12 @@ const std::string kHyperlet = HYPERLET_BINARY;
 const std::string kProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/cpus";
 const std::string kThreadsProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/threads";
 
+ProcessOptions long_run() {
+  ProcessOptions options;
+  options.safety_timeout = 90s;
+  return options;
+}
+
 class Cpus : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -27,8 +33,7 @@ class Cpus : public ::testing::Test {
     if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "one host CPU: --cpus 2 is refused here";
   }
   static ProcessResult in_vm(const std::string& program, const std::string& section, const std::string& cpus) {
-    return run_process({kHyperlet, "run", "--cpus", cpus, "--timeout", "60s", program, section},
-                       ProcessOptions{.safety_timeout = 90s});
+    return run_process({kHyperlet, "run", "--cpus", cpus, "--timeout", "60s", program, section}, long_run());
   }
   static void expect_same_as_native(const std::string& section, const std::string& program = kProgram) {
     const ProcessResult expected = run_process({program, section});
@@ -55,6 +60,9 @@ TEST_F(Cpus, ABlockingReadInOneThreadWhileAnotherComputes) { expect_same_as_nati
 
 TEST_F(Cpus, SigtermSentByTheAppReachesItsHandler) { expect_same_as_native("kill-self"); }
 
+// The target computes alone on the other vCPU: the sender interrupts that vCPU.
+TEST_F(Cpus, PthreadKillReachesAThreadComputingOnAnotherVcpu) { expect_same_as_native("pthread-kill-computing"); }
+
 TEST_F(Cpus, SigtermSentToHyperletReachesTheHandlerWhileThreadsCompute) {
   const std::string script =
       "out=$(mktemp); \"$@\" >\"$out\" & pid=$!; "
@@ -62,7 +70,7 @@ TEST_F(Cpus, SigtermSentToHyperletReachesTheHandlerWhileThreadsCompute) {
       "sleep 0.2; kill -TERM $pid; wait $pid; status=$?; cat \"$out\"; rm -f \"$out\"; echo \"status $status\"";
   const ProcessResult result = run_process(
       {"/bin/sh", "-c", script, "sh", kHyperlet, "run", "--cpus", "2", "--timeout", "60s", kProgram, "sigterm"},
-      ProcessOptions{.safety_timeout = 90s});
+      long_run());
   EXPECT_EQ(result.out, "ready\nSIGTERM handled; 2 threads stopped\nstatus 0\n") << describe(result);
 }
 
@@ -87,8 +95,7 @@ TEST_F(Cpus, DeadlockOnTwoVcpusStillEndsTheRun) {
 
 TEST_F(Cpus, StatsShowEachVcpu) {
   const ProcessResult result =
-      run_process({kHyperlet, "run", "--cpus", "2", "--stats", "--timeout", "60s", kProgram, "parallel"},
-                  ProcessOptions{.safety_timeout = 90s});
+      run_process({kHyperlet, "run", "--cpus", "2", "--stats", "--timeout", "60s", kProgram, "parallel"}, long_run());
   ASSERT_EQ(result.status, 0) << describe(result);
   EXPECT_NE(result.err.find("vCPU 0 "), std::string::npos) << describe(result);
   EXPECT_NE(result.err.find("vCPU 1 "), std::string::npos) << describe(result);

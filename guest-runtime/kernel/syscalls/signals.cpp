@@ -74,7 +74,10 @@ int choose_thread(uint64_t signal) {
 // A thread in a futex wait that must run a handler: its wait ends (EINTR, or
 // restarted after the handler with SA_RESTART).
 void wake_for_handler(int slot) {
-  if (slot < 0 || thread_slot_state(slot) != 3) return;
+  if (slot < 0) return;
+  // Running on another vCPU (--cpus): interrupted there, it takes the signal on its way back to ring 3.
+  if (thread_slot_state(slot) == 1) return interrupt_thread_elsewhere(slot);
+  if (thread_slot_state(slot) != 3) return;
   uint64_t number = __NR_futex;
   if (interrupt_wait(thread_slot_tid(slot), -kRestartSys, &number)) {
     ThreadSignals& target = thread_signals(slot);

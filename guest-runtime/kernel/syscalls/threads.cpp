@@ -516,6 +516,16 @@ int64_t sys_set_tid_address(uint64_t address) {
   return current_tid();
 }
 
+void interrupt_thread_elsewhere(int slot) {
+  if (cpu_count == 1) return;
+  const Thread& thread = threads[slot];
+  if (thread.state != State::kRunning || thread.cpu_plus_one == 0 || thread.cpu_plus_one == this_cpu() + 1) return;
+  // The host injects kPreemptVector there (as for a TLB shootdown); the way
+  // back to ring 3 looks at the signal attention word.
+  hypercall_args().cpus.cpus = uint64_t{1} << (thread.cpu_plus_one - 1);
+  hypercall(abi::Hypercall::kShootdown);
+}
+
 uint32_t current_tid() {
   const uint32_t tid = current->tid;
   return tid != 0 ? tid : 1;  // the first thread is tid 1 = pid, in the table or not yet

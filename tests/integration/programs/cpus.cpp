@@ -11,6 +11,9 @@
 //                     outside, after "ready") tells them to stop
 //   kill-self         a thread sends the process SIGTERM while another computes;
 //                     the handler runs and both stop
+//   pthread-kill-computing  a thread that computes without syscalls gets a
+//                     pthread_kill and runs its handler
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -202,6 +205,31 @@ int compute_until_sigterm(bool from_outside) {
 
 }  // namespace
 
+std::atomic<bool> usr1_seen{false};
+
+void on_usr1(int) { usr1_seen.store(true); }
+
+// A thread that only computes (no syscall) gets a pthread_kill: with 2 vCPUs it
+// runs alone on the other one, where no time slice would ever interrupt it.
+int pthread_kill_computing() {
+  struct sigaction action {};
+  action.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &action, nullptr);
+  std::atomic<bool> started{false};
+  std::thread computer([&] {
+    std::uint64_t x = 1;
+    started.store(true);
+    while (!usr1_seen.load()) x = checksum(x, 1000);
+    std::printf("the computing thread ran its SIGUSR1 handler\n");
+  });
+  while (!started.load()) {
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  pthread_kill(computer.native_handle(), SIGUSR1);
+  computer.join();
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string section = argc > 1 ? argv[1] : "";
@@ -212,6 +240,7 @@ int main(int argc, char** argv) {
   if (section == "blocking-read") return blocking_read();
   if (section == "sigterm") return compute_until_sigterm(true);
   if (section == "kill-self") return compute_until_sigterm(false);
+  if (section == "pthread-kill-computing") return pthread_kill_computing();
   std::fprintf(stderr, "unknown section '%s'\n", section.c_str());
   return 2;
 }
