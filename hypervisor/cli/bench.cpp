@@ -26,11 +26,8 @@
 #include "cli/bench_guests.h"
 #include "cli/bench_plot.h"
 #include "cli/bench_report.h"
+#include "core/version.h"
 #include "snapshot/snapshot_file.h"
-
-#ifndef HYPERLET_VERSION
-#define HYPERLET_VERSION "unknown"
-#endif
 
 namespace hyperlet::bench {
 
@@ -143,7 +140,7 @@ nlohmann::json machine_state(const std::string& hyperlet) {
                           : ::stat("/sys/module/kvm_intel", &ignored) == 0 ? "kvm_intel"
                           : ::stat("/sys/module/kvm_amd", &ignored) == 0   ? "kvm_amd"
                                                                            : "unknown";
-  machine["hyperlet"] = fmt::format("{} ({})", hyperlet, HYPERLET_VERSION);
+  machine["hyperlet"] = fmt::format("{} ({})", hyperlet, version_text());
   const std::time_t now = std::time(nullptr);
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));

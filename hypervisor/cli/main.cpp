@@ -18,6 +18,8 @@
 #include "cli/units.h"
 #include "core/exit_status.h"
 #include "core/message_prefix.h"
+#include "core/trace_output.h"
+#include "core/version.h"
 #include "devices/published_ports.h"
 #include "devices/synthesized_etc.h"
 #include "devices/syscall_names.h"
@@ -26,10 +28,6 @@
 #include "memory/guest_layout.h"
 #include "vm/micro_vm.h"
 #include "vm/stop_signals.h"
-
-#ifndef HYPERLET_VERSION
-#define HYPERLET_VERSION "unknown"
-#endif
 
 namespace {
 
@@ -74,6 +72,7 @@ struct RunCommandLine {
   std::vector<std::string> publish;
   std::vector<std::string> allow_connect;
   bool no_seccomp = false;
+  std::string trace_file;
 };
 
 void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& line) {
@@ -154,7 +153,14 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "VM, cached per boot). Default: $HYPERLET_SYSCALL_ENTRY, else auto")
       ->check(CLI::IsMember({"auto", "syscall", "trap"}))
       ->default_str("auto");
-  command.add_flag("--trace", options.trace, "Print every syscall (name, arguments, result) and hypercall to stderr");
+  command.add_flag("--trace", options.trace,
+                   "Print every syscall to stderr as strace does (name, decoded arguments, result or errno), "
+                   "one whole line each, started on a line of its own");
+  command
+      .add_option("--trace-file", line.trace_file,
+                  "--trace, into FILE instead of stderr (created with mode 0600, or truncated), so the app's "
+                  "own output stays clean")
+      ->type_name("FILE");
   command.add_flag("--quiet", options.quiet,
                    "No `hyperlet:` line for the first request the policy denies (a path outside every --volume, "
                    "a connect, bind or listen no rule grants); the app still gets its error");
@@ -171,7 +177,9 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
 int main(int argc, char** argv) {
   const std::uint64_t started = monotonic_ns();
   CLI::App app{"hyperlet: run a static x86-64 Linux program as a KVM microVM", "hyperlet"};
-  app.set_version_flag("--version", fmt::format("hyperlet {} (guest ABI {})", HYPERLET_VERSION, abi::kAbiVersion));
+  app.set_version_flag("--version", "hyperlet " + version_text(fmt::format("guest ABI {}", abi::kAbiVersion)));
+  // Every command's options on one page: what the man page is generated from.
+  app.set_help_all_flag("--help-all", "Print this help with every command's options, and exit");
   app.footer(exit_status_help());
   app.require_subcommand(1);
 
@@ -444,6 +452,11 @@ int main(int argc, char** argv) {
   options.syscall_entry = entry_text == "trap"      ? SyscallEntry::kTrap
                           : entry_text == "syscall" ? SyscallEntry::kSyscall
                                                     : SyscallEntry::kAuto;
+  // Last, so a command line refused above leaves an existing trace file alone.
+  if (given("--trace-file")) {
+    if (auto opened = open_trace_file(line.trace_file); !opened) return report(opened.error());
+    options.trace = true;
+  }
 
   RunStats stats;
   stats.started = started;

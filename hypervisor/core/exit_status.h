@@ -56,7 +56,8 @@ inline constexpr std::array kExitStatusTable = {
     ExitStatusDescription{ExitStatus::kAppSigabrt,
                           "the app aborted: abort(), an uncaught C++ exception (SIGABRT); other "
                           "signals it sends itself likewise end with 128 + the signal"},
-    ExitStatusDescription{ExitStatus::kAppSigbus, "the app made an alignment fault (SIGBUS)"},
+    ExitStatusDescription{ExitStatus::kAppSigbus,
+                          "the app made an alignment fault or touched a mapped file past its end (SIGBUS)"},
     ExitStatusDescription{ExitStatus::kAppSigfpe, "the app divided by zero (SIGFPE)"},
     ExitStatusDescription{ExitStatus::kAppSigsegv,
                           "the app faulted: bad memory access, stack overflow (SIGSEGV)"},

@@ -18,7 +18,6 @@ FdTable::FdTable() : entries_(3) {
 
 OpenFile* FdTable::get(std::int64_t fd) const {
   if (fd < 0 || fd >= static_cast<std::int64_t>(entries_.size())) return nullptr;
-  if (fd >= kLimit && !hidden_reachable_) return nullptr;
   return entries_[static_cast<std::size_t>(fd)].file.get();
 }
 
@@ -28,9 +27,8 @@ std::shared_ptr<OpenFile> FdTable::share(std::int64_t fd) const {
 }
 
 int FdTable::add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum) {
-  if (minimum >= kLimit && !hidden_reachable_) return -EINVAL;  // as Linux past RLIMIT_NOFILE
-  const int limit = minimum >= kLimit ? kHiddenLimit : kLimit;
-  for (int fd = std::max(minimum, 0); fd < limit; ++fd) {
+  if (minimum >= kLimit) return -EINVAL;  // as Linux past RLIMIT_NOFILE
+  for (int fd = std::max(minimum, 0); fd < kLimit; ++fd) {
     const auto index = static_cast<std::size_t>(fd);
     if (index >= entries_.size()) entries_.resize(index + 1);
     if (entries_[index].file == nullptr) {

@@ -82,11 +82,6 @@ class FdTable {
  public:
   // Linux's RLIMIT_NOFILE as the guest kernel reports it.
   static constexpr int kLimit = 1024;
-  // Above the limit, out of the app's reach: the guest kernel keeps files of
-  // MAP_SHARED mappings here (fcntl F_DUPFD with a minimum >= kLimit), through
-  // its own hypercall (abi::Hypercall::kKernelHostSyscall). An app's request
-  // can neither make nor use one.
-  static constexpr int kHiddenLimit = kLimit + 64;
 
   // 0, 1, 2: hyperlet's stdin, stdout, stderr.
   FdTable();
@@ -96,12 +91,9 @@ class FdTable {
   // Puts `file` at `fd` (below kLimit), replacing what was there: a restore.
   void place(int fd, std::shared_ptr<OpenFile> file, bool cloexec);
 
-  // Whether fds at and above kLimit exist for the request being served.
-  void set_hidden_reachable(bool reachable) { hidden_reachable_ = reachable; }
-
   OpenFile* get(std::int64_t fd) const;
   std::shared_ptr<OpenFile> share(std::int64_t fd) const;
-  // The lowest free fd >= minimum, or -EMFILE (minimum >= kLimit: the hidden range).
+  // The lowest free fd >= minimum, or -EMFILE (-EINVAL for minimum >= kLimit).
   int add(std::shared_ptr<OpenFile> file, bool cloexec, int minimum = 0);
   // Both ends of a pipe or socket pair at the two lowest free fds, or neither
   // (-EMFILE, the table untouched) when fewer than two are free.
@@ -119,7 +111,6 @@ class FdTable {
   void mark_changed(std::int64_t fd);
 
  private:
-  bool hidden_reachable_ = false;
   struct Entry {
     std::shared_ptr<OpenFile> file;
     bool cloexec = false;
@@ -128,7 +119,7 @@ class FdTable {
   std::vector<int> changes_;
 };
 
-// The guest may hold FdTable::kHiddenLimit files besides hyperlet's own: raise the
+// The guest may hold FdTable::kLimit files (and its MAP_SHARED mappings one each) besides hyperlet's own: raise the
 // host process's soft RLIMIT_NOFILE so that the guest's limit is the one it meets.
 void raise_host_open_file_limit();
 

@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include "core/background_thread.h"
+#include "core/trace_output.h"
 #include "devices/host_syscalls.h"
+#include "devices/syscall_decoding.h"
 #include "devices/syscall_names.h"
 
 namespace hyperlet {
@@ -118,8 +120,8 @@ bool FileRing::perform(SyscallContext& context) {
                                      0};
     result = table_->call_handler(*number, context, arguments);
     if (context.trace) {
-      fmt::print(stderr, "[hyperlet host] {}({}, {:#x}, {}) = {} (file ring)\n", syscall_name(*number), request.fd,
-                 request.buffer, request.length, result);
+      write_trace_line(fmt::format("[hyperlet host] {}({}, {:#x}, {}) = {} (file ring)", syscall_name(*number),
+                                   request.fd, request.buffer, request.length, decode_result(result)));
     }
   }
   std::memcpy(host_ring_ + kResultOffset, &result, sizeof result);

@@ -33,6 +33,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/trace_output.h"
 #include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
 
@@ -117,8 +118,8 @@ Sys<UniqueFd> open_beneath(const Target& target, const std::string& relative, st
   // leave the volume. In the guest's view it leads nowhere, like a path outside every
   // volume; --trace says why, as for those.
   if (target.trace) {
-    fmt::print(stderr, "[hyperlet policy] denied: {} leads out of --volume {} (through a symlink)\n", target.path,
-               volume.guest_dir);
+    write_trace_line(fmt::format("[hyperlet policy] denied: {} leads out of --volume {} (through a symlink)",
+                                 target.path, volume.guest_dir));
   }
   return std::unexpected(ENOENT);
 }
@@ -202,7 +203,8 @@ Sys<UniqueFd> open_for_io(const Target& target, std::uint64_t flags, std::uint64
       if (S_ISDIR(info.st_mode) && (flags & O_CREAT) != 0) return std::unexpected(EISDIR);
       if (!openable_for_io(info.st_mode)) {
         if (target.trace) {
-          fmt::print(stderr, "[hyperlet policy] denied: {} is a device, FIFO or socket on the host\n", target.path);
+          write_trace_line(
+              fmt::format("[hyperlet policy] denied: {} is a device, FIFO or socket on the host", target.path));
         }
         return std::unexpected(EACCES);
       }
@@ -341,7 +343,7 @@ std::int64_t fcntl_call(SyscallContext& context, std::int64_t fd, std::uint64_t 
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
       const auto minimum = static_cast<std::int64_t>(static_cast<std::int32_t>(argument));
-      if (minimum < 0 || minimum >= FdTable::kHiddenLimit) return -EINVAL;
+      if (minimum < 0 || minimum >= FdTable::kLimit) return -EINVAL;
       return fds.add(fds.share(fd), command == F_DUPFD_CLOEXEC, static_cast<int>(minimum));
     }
     case F_GETFD:

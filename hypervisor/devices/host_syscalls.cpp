@@ -9,13 +9,14 @@
 
 #include "core/checked_range.h"
 #include "core/message_prefix.h"
+#include "core/trace_output.h"
 #include "devices/blocking_calls.h"
 
 namespace hyperlet {
 
 void SyscallContext::report_denial(std::string_view what) const {
   if (trace) {
-    fmt::print(stderr, "[hyperlet policy] denied: {}\n", what);
+    write_trace_line(fmt::format("[hyperlet policy] denied: {}", what));
     return;
   }
   if (quiet || denial_reported) return;

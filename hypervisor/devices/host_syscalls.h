@@ -22,6 +22,7 @@
 #include "devices/network_policy.h"
 #include "devices/parked_calls.h"
 #include "devices/socket_buffers.h"
+#include "memory/file_mappings.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 
@@ -93,6 +94,8 @@ class SyscallContext {
   std::optional<ParkRequest> park;
   // What the parked calls wait for, watched off the vCPU thread.
   ParkedCalls parked_calls;
+  // Which app pages are a file's own pages (MAP_SHARED).
+  FileMappings file_mappings;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).
   std::optional<std::uint64_t> ready_ns;
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/trace_output.h"
 #include "devices/host_syscalls.h"
 #include "devices/sockets.h"
 
@@ -228,8 +229,8 @@ void SocketBuffers::send_deferred_writes(SyscallContext& context, bool may_block
     ++counters_.deferred_writes;
     const bool complete = send_all(context, file->host_fd, data, may_block);
     if (context.trace) {
-      fmt::print(stderr, "[hyperlet host] write({}, {} bytes) deferred{}\n", fd, record.length,
-                 complete ? "" : ": not sent");
+      write_trace_line(fmt::format("[hyperlet host] write({}, {} bytes) deferred{}", fd, record.length,
+                                   complete ? "" : ": not sent"));
     }
     if (!complete) {
       // The connection failed: the app's next write goes to the host and meets the error.

@@ -75,6 +75,27 @@ bool GuestMemory::map_copy_on_write(std::uint64_t address, std::uint64_t length,
   return mapped == target->data();
 }
 
+int GuestMemory::map_shared(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (address % page != 0 || length % page != 0 || offset % page != 0 || length == 0) return -EINVAL;
+  auto target = span(address, length);
+  if (!target) return -EINVAL;
+  void* mapped =
+      ::mmap(target->data(), length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, static_cast<off_t>(offset));
+  if (mapped == MAP_FAILED) {
+    const int failure = errno;
+    discard(address, length);  // whatever a failed MAP_FIXED left there, the pages read as zero
+    return -failure;
+  }
+  return 0;
+}
+
+int GuestMemory::sync(std::uint64_t address, std::uint64_t length) const {
+  auto target = span(address, length);
+  if (!target) return -ENOMEM;
+  return ::msync(target->data(), length, MS_SYNC) == 0 ? 0 : -errno;
+}
+
 bool GuestMemory::discard(std::uint64_t address, std::uint64_t length) {
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   if (address % page != 0 || length % page != 0) return false;

@@ -55,6 +55,12 @@ class GuestMemory {
   // `address` (all page-aligned), without touching them: they stay shared with
   // the file's page cache until the guest writes one (snapshot restore).
   bool map_copy_on_write(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset);
+  // Maps `length` bytes of `fd` from `offset` shared over guest pages at
+  // `address` (all page-aligned): the guest's loads and stores are the file's
+  // page cache, as a process's MAP_SHARED mapping is. 0 or -errno.
+  int map_shared(std::uint64_t address, std::uint64_t length, int fd, std::uint64_t offset);
+  // msync(MS_SYNC) of guest pages mapped by map_shared. 0 or -errno.
+  int sync(std::uint64_t address, std::uint64_t length) const;
 
   // Gives the pages back to the host; they read as zero afterwards, also where
   // they were mapped from a snapshot file (they are made anonymous again).

@@ -9,11 +9,8 @@
 #include <ctime>
 #include <fstream>
 
+#include "core/version.h"
 #include "runc/lifecycle.h"
-
-#ifndef HYPERLET_VERSION
-#define HYPERLET_VERSION "unknown"
-#endif
 
 namespace {
 
@@ -66,7 +63,7 @@ int main(int argc, char** argv) {
       "nothing: the app serves and reaches nothing unless they say so",
       "hyperlet-runc"};
   app.set_version_flag("-v,--version", fmt::format("hyperlet-runc version {}\nspec: {}\nhyperlet guest ABI: {}",
-                                                   HYPERLET_VERSION, runc::kOciVersion, abi::kAbiVersion));
+                                                   version_text(), runc::kOciVersion, abi::kAbiVersion));
   app.require_subcommand(1);
   // Global flags after the command too (conmon and the shim put some there);
   // subcommands inherit this when they are added, so it comes first.

@@ -1,8 +1,11 @@
 #include "vm/fault_report.h"
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace hyperlet {
 namespace {
@@ -141,6 +144,42 @@ std::string out_of_memory_note(const abi::GuestStatus& status, std::uint64_t mem
       "try --memory {}M)",
       status.failed_allocations, status.failed_allocations == 1 ? " was" : "s were",
       (status.largest_failed + kMiB - 1) / kMiB, memory_size / kMiB, suggestion / kMiB);
+}
+
+Error mapped_file_bus_error(const FileMappings& mappings, std::optional<std::uint64_t> address) {
+  const FileMappings::Entry* entry = address ? mappings.find(*address) : nullptr;
+  if (entry == nullptr && !address) {
+    // KVM did not say where (kvm_pvm does not): name the mapping if only one
+    // reaches past its file's end now.
+    std::vector<const FileMappings::Entry*> past_end;
+    for (const FileMappings::Entry& candidate : mappings.entries()) {
+      struct stat info {};
+      if (::fstat(candidate.file->get(), &info) == 0 &&
+          candidate.offset + candidate.length > static_cast<std::uint64_t>(info.st_size)) {
+        past_end.push_back(&candidate);
+      }
+    }
+    if (past_end.size() == 1) {
+      struct stat info {};
+      ::fstat(past_end[0]->file->get(), &info);
+      return Error{ExitStatus::kAppSigbus,
+                   fmt::format("app killed by SIGBUS (Bus error): it touched a page of its shared mapping of {} "
+                               "past the file's end (now {} bytes)",
+                               past_end[0]->name.empty() ? "a file" : past_end[0]->name, info.st_size)};
+    }
+  }
+  if (entry == nullptr) {
+    return Error{ExitStatus::kAppSigbus,
+                 "app killed by SIGBUS (Bus error): it touched a page of a shared file mapping past the file's end"};
+  }
+  struct stat info {};
+  const std::string size =
+      ::fstat(entry->file->get(), &info) == 0 ? fmt::format(" (now {} bytes)", info.st_size) : std::string();
+  const std::uint64_t file_offset = entry->offset + (*address - entry->address);
+  return Error{ExitStatus::kAppSigbus,
+               fmt::format("app killed by SIGBUS (Bus error): it touched {:#x}, offset {} of its shared mapping of "
+                           "{}, past the file's end{}",
+                           *address, file_offset, entry->name.empty() ? "a file" : entry->name, size)};
 }
 
 }  // namespace hyperlet

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "loader/symbols.h"
+#include "memory/file_mappings.h"
 #include "memory/guest_layout.h"
 
 namespace hyperlet {
@@ -21,5 +22,11 @@ Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, con
 // std::bad_alloc): when the guest kernel had refused it memory for lack of room
 // (abi::GuestStatus), says so and which --memory to try; otherwise "".
 std::string out_of_memory_note(const abi::GuestStatus& status, std::uint64_t memory_size);
+
+// The app, or hyperlet reading what the app passed, touched a page of a
+// MAP_SHARED file mapping past the file's end: the app is killed by SIGBUS, as
+// a process would be. `address`: the guest address, when KVM or the host's
+// SIGBUS handler (memory/bus_errors.h) said it.
+Error mapped_file_bus_error(const FileMappings& mappings, std::optional<std::uint64_t> address);
 
 }  // namespace hyperlet

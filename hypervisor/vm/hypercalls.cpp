@@ -1,5 +1,8 @@
 #include "vm/hypercalls.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 #include <sched.h>
 
@@ -10,24 +13,11 @@
 #include <ctime>
 
 #include "core/checked_range.h"
-#include "devices/syscall_names.h"
+#include "core/trace_output.h"
+#include "devices/syscall_decoding.h"
 #include "vm/fault_report.h"
-#include "vm/syscall_arity.h"
 
 namespace hyperlet {
-namespace {
-
-std::string format_result(std::int64_t result) {
-  if (result < 0 && result >= -4095) {
-    const int code = static_cast<int>(-result);
-    const char* name = strerrorname_np(code);
-    return fmt::format("-1 {} ({})", name != nullptr ? name : "E?", std::strerror(code));
-  }
-  if (result > 0xffff) return fmt::format("{:#x}", result);
-  return fmt::format("{}", result);
-}
-
-}  // namespace
 
 std::string_view hypercall_name(std::uint64_t call) {
   switch (static_cast<abi::Hypercall>(call)) {
@@ -51,6 +41,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "kernel-host-syscall";
     case abi::Hypercall::kParkableSyscall:
       return "parkable-syscall";
+    case abi::Hypercall::kFileMapping:
+      return "file-mapping";
     case abi::Hypercall::kKickCpus:
       return "kick-cpus";
     case abi::Hypercall::kShootdown:
@@ -61,21 +53,58 @@ std::string_view hypercall_name(std::uint64_t call) {
   return "unknown";
 }
 
-std::string format_syscall(const abi::SyscallArgs& call) {
-  // The syscall's own arguments; for one not in the arity table, all six
-  // registers without the trailing zeros.
-  int count = 6;
-  if (auto arity = syscall_arity(call.number)) {
-    count = *arity;
-  } else {
-    while (count > 0 && call.args[count - 1] == 0) --count;
+GuestBytes HypercallHandler::app_memory() const {
+  return [this](std::uint64_t address, std::uint64_t length) -> std::optional<std::span<const std::byte>> {
+    auto bytes = context_.user_span(address, length);
+    if (!bytes) return std::nullopt;
+    return std::span<const std::byte>(*bytes);
+  };
+}
+
+void HypercallHandler::trace_call(std::string_view source, const abi::SyscallArgs& call, bool forwarded) const {
+  if (!trace_) return;
+  const GuestBytes memory = app_memory();
+  // The app's output to hyperlet's own stdout/stderr: a trace line after an
+  // unfinished one starts on a line of its own.
+  if (forwarded) {
+    if (auto written = last_byte_written(call, memory)) {
+      const OpenFile* file = context_.files.fds.get(written->fd);
+      if (file != nullptr && !file->owned.valid()) note_app_console_output(file->host_fd, written->last);
+    }
   }
-  std::string arguments;
-  for (int i = 0; i < count; ++i) {
-    if (i != 0) arguments += ", ";
-    arguments += call.args[i] > 0xffff ? fmt::format("{:#x}", call.args[i]) : fmt::format("{}", call.args[i]);
+  write_trace_line(fmt::format("[hyperlet {}] {}{}", source, format_syscall(call, memory),
+                               call.result == abi::kParked ? " (parked)" : ""));
+}
+
+std::int64_t HypercallHandler::file_mapping(const abi::FileMappingArgs& args) {
+  constexpr std::uint64_t kPage = abi::kPageSize;
+  if (args.address % kPage != 0 || args.length % kPage != 0 || args.length == 0) return -EINVAL;
+  // Only app pages may become a file's; never the kernel's or the page tables.
+  if (!range_between(args.address, args.length, abi::kUserSpaceStart, layout_.page_tables_base)) return -EINVAL;
+  FileMappings& mappings = context_.file_mappings;
+  switch (args.op) {
+    case abi::FileMappingOp::kMap: {
+      if (args.offset % kPage != 0) return -EINVAL;
+      const OpenFile* file = context_.files.fds.get(static_cast<std::int64_t>(args.fd));
+      if (file == nullptr) return -EBADF;
+      if (file->is_ancestor() || file->directory || file->socket) return -ENODEV;
+      struct stat info {};
+      if (::fstat(file->host_fd, &info) != 0) return -errno;
+      if (!S_ISREG(info.st_mode)) return -ENODEV;
+      // Linux's access rules: readable, and for a writable shared mapping
+      // open for reading and writing and not for appending.
+      const int status = ::fcntl(file->host_fd, F_GETFL);
+      if (status < 0) return -errno;
+      if ((status & O_ACCMODE) == O_WRONLY) return -EACCES;
+      if (args.writable != 0 && ((status & O_ACCMODE) != O_RDWR || (status & O_APPEND) != 0)) return -EACCES;
+      return mappings.map(memory_, args.address, args.length, file->host_fd, args.offset, file->guest_path);
+    }
+    case abi::FileMappingOp::kMove:
+      return mappings.move(memory_, args.address, args.length, args.source);
+    case abi::FileMappingOp::kSync:
+      return mappings.sync(memory_, args.address, args.length);
   }
-  return fmt::format("{}({}) = {}", syscall_name(call.number), arguments, format_result(call.result));
+  return -EINVAL;
 }
 
 std::string HypercallHandler::memory_note() const {
@@ -102,6 +131,9 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (args->signal > 0 && args->signal < 65) {
         // Like a shell's "Aborted": one line, and the status a shell would report.
         const int signal = static_cast<int>(args->signal);
+        if (trace_)
+          write_trace_line(
+              fmt::format("+++ killed by {} +++", decode_signal(static_cast<std::uint64_t>(args->signal))));
         // A broken pipe ends `hyperlet run APP | head` as natively: status 141, no line.
         if (signal == SIGPIPE) return std::unexpected(Error{static_cast<ExitStatus>(128 + signal), ""});
         const char* abbreviation = sigabbrev_np(signal);
@@ -109,7 +141,11 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
                                      fmt::format("app killed by SIG{} ({}){}", abbreviation ? abbreviation : "?",
                                                  strsignal(signal), memory_note())});
       }
-      if (trace_) fmt::print(stderr, "[hyperlet guest] exit_group({})\n", args->status);
+      if (trace_) {
+        // As strace ends: the call that does not return, then how the app ended.
+        write_trace_line(fmt::format("[hyperlet guest] exit_group({}) = ?", static_cast<std::int32_t>(args->status)));
+        write_trace_line(fmt::format("+++ exited with {} +++", args->status & 0xff));
+      }
       return static_cast<int>(args->status & 0xff);
     }
     case abi::Hypercall::kHostSyscall:
@@ -118,13 +154,9 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (!args) return bad_arguments();
       SyscallArguments values;
       std::copy(std::begin(args->args), std::end(args->args), values.begin());
-      // Only the guest kernel's own calls reach its hidden fds (its MAP_SHARED files).
-      const bool own_call = call == static_cast<std::uint64_t>(abi::Hypercall::kKernelHostSyscall);
-      context_.files.fds.set_hidden_reachable(own_call);
       args->result = host_syscalls_.call(args->number, context_, values);
-      context_.files.fds.set_hidden_reachable(false);
       memory_.write(argument_address, *args);
-      if (trace_) fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(*args));
+      trace_call("host", *args, true);
       return std::nullopt;
     }
     case abi::Hypercall::kParkableSyscall: {
@@ -149,17 +181,15 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
         if (park.timeout_ns) args->timeout_ns = std::max<std::uint64_t>(*park.timeout_ns, 1);
         args->timeout_result = park.timeout_result;
         context_.park.reset();
-        if (trace_) fmt::print(stderr, "[hyperlet host] {} (parked)\n", format_syscall(args->call));
-      } else if (trace_) {
-        fmt::print(stderr, "[hyperlet host] {}\n", format_syscall(args->call));
       }
+      trace_call("host", args->call, true);
       memory_.write(argument_address, *args);
       return std::nullopt;
     }
     case abi::Hypercall::kTrace: {
       auto args = memory_.read<abi::SyscallArgs>(argument_address);
       if (!args) return bad_arguments();
-      if (trace_) fmt::print(stderr, "[hyperlet guest] {}\n", format_syscall(*args));
+      trace_call("guest", *args, false);
       return std::nullopt;
     }
     case abi::Hypercall::kDiscard: {
@@ -168,9 +198,25 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // Only the app's memory may be given back; never the kernel's or the page tables.
       const bool in_app = range_between(args->address, args->length, abi::kUserSpaceStart, layout_.page_tables_base);
       args->result = in_app && memory_.discard(args->address, args->length) ? 0 : -EINVAL;
+      if (args->result == 0) context_.file_mappings.forget(args->address, args->length);
       memory_.write(argument_address, *args);
       if (trace_) {
-        fmt::print(stderr, "[hyperlet hypercall] discard({:#x}, {}) = {}\n", args->address, args->length, args->result);
+        write_trace_line(
+            fmt::format("[hyperlet hypercall] discard({:#x}, {}) = {}", args->address, args->length, args->result));
+      }
+      return std::nullopt;
+    }
+    case abi::Hypercall::kFileMapping: {
+      auto args = memory_.read<abi::FileMappingArgs>(argument_address);
+      if (!args) return bad_arguments();
+      args->result = file_mapping(*args);
+      memory_.write(argument_address, *args);
+      if (trace_) {
+        static constexpr const char* kOps[] = {"map", "move", "sync"};
+        const auto op = static_cast<std::uint32_t>(args->op);
+        write_trace_line(fmt::format(
+            "[hyperlet hypercall] file-mapping({}, {:#x}, {}, fd {}, offset {}, source {:#x}) = {}",
+            op < 3 ? kOps[op] : "?", args->address, args->length, args->fd, args->offset, args->source, args->result));
       }
       return std::nullopt;
     }
@@ -190,7 +236,7 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       const std::optional<std::uint64_t> timeout =
           args->nanoseconds == abi::kSleepForever ? std::nullopt : std::optional(args->nanoseconds);
       if (!context_.parked_calls.wait_idle(timeout, hooks_.wake_fd)) context_.interrupted = true;
-      if (trace_) fmt::print(stderr, "[hyperlet hypercall] sleep({} ns)\n", args->nanoseconds);
+      if (trace_) write_trace_line(fmt::format("[hyperlet hypercall] sleep({} ns)", args->nanoseconds));
       return std::nullopt;
     }
     case abi::Hypercall::kDeadlock: {

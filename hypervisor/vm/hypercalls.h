@@ -15,6 +15,7 @@
 #include "loader/symbols.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
+#include "vm/syscall_trace.h"
 
 namespace hyperlet {
 
@@ -50,8 +51,15 @@ class HypercallHandler {
   void set_vcpu_hooks(VcpuHooks hooks) { hooks_ = std::move(hooks); }
 
  private:
+  // kFileMapping: 0 or -errno.
+  std::int64_t file_mapping(const abi::FileMappingArgs& args);
   // out_of_memory_note for this guest (vm/fault_report.h).
   std::string memory_note() const;
+  // Reads of app memory for the trace.
+  GuestBytes app_memory() const;
+  // A syscall's --trace line, from `source` ("host", "guest"); a forwarded
+  // write to hyperlet's stdout or stderr is noted for the next line's start.
+  void trace_call(std::string_view source, const abi::SyscallArgs& call, bool forwarded) const;
   GuestMemory& memory_;
   const GuestLayout& layout_;
   SyscallContext& context_;
@@ -61,8 +69,5 @@ class HypercallHandler {
   SymbolSource symbols_;
   VcpuHooks hooks_;
 };
-
-// strace-like rendering, shared with tests: "write(1, 0x4a3000, 13) = 13".
-std::string format_syscall(const abi::SyscallArgs& call);
 
 }  // namespace hyperlet

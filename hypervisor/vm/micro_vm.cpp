@@ -35,6 +35,7 @@
 #include "loader/initial_stack.h"
 #include "loader/kernel_image.h"
 #include "loader/vdso_image.h"
+#include "memory/bus_errors.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
 #include "memory/page_tables.h"
@@ -53,6 +54,16 @@
 
 namespace hyperlet {
 namespace {
+
+// Where KVM found no page behind a guest address, when it says
+// (KVM_EXIT_MEMORY_FAULT, Linux 6.8; the build's headers may be older).
+std::optional<std::uint64_t> memory_fault_address(const kvm_run& run) {
+  constexpr std::uint32_t kExitMemoryFault = 39;
+  if (run.exit_reason != kExitMemoryFault) return std::nullopt;
+  std::uint64_t gpa = 0;  // struct { __u64 flags; __u64 gpa; __u64 size; } memory_fault
+  std::memcpy(&gpa, reinterpret_cast<const std::byte*>(&run.padding) + 8, sizeof gpa);
+  return gpa;
+}
 
 std::string exit_reason_name(std::uint32_t reason) {
   switch (reason) {
@@ -421,6 +432,9 @@ class MicroVm {
   // (GuestMemory's record) touched get the snapshot's bytes again, the vCPU its
   // registers, the app its fd table; the clocks go on and the entropy is new.
   Result<void> reset() {
+    // Pages the run mapped from files become anonymous first: the snapshot's
+    // bytes copied over the pages it wrote must not land in a file.
+    if (context_) context_->file_mappings.discard_all(*memory_);
     auto guest_written = vm_->dirty_pages(memory_->size());
     if (!guest_written) return std::unexpected(guest_written.error());
     const std::vector<std::uint64_t> host_touched = memory_->take_host_accessed_pages();
@@ -668,6 +682,11 @@ class MicroVm {
           }
           continue;
         }
+        if (run_errno == EFAULT && !context.file_mappings.empty()) {
+          // KVM found no page behind a guest address: a shared file mapping's
+          // file shrank under it (nothing else in guest memory can vanish).
+          return std::unexpected(mapped_file_bus_error(context.file_mappings, memory_fault_address(*run)));
+        }
         errno = run_errno;
         return fail(ExitStatus::kVmFailure, "KVM_RUN failed: {}", std::strerror(errno));
       }
@@ -705,6 +724,11 @@ class MicroVm {
           if (self == nullptr || call != static_cast<std::uint64_t>(abi::Hypercall::kSleep)) io_lock.lock();
           auto finished = hypercalls.handle(call, argument_address);
           if (io_lock.owns_lock()) io_lock.unlock();
+          if (!context.file_mappings.empty()) {
+            if (auto touched = bus_errors::take(memory.host_base())) {
+              return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
+            }
+          }
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;
@@ -969,6 +993,10 @@ class MicroVm {
       leave_run(self, entered);
       timer.disarm();
       if (ran != 0) {
+        if (run_errno == EFAULT && !context.file_mappings.empty()) {
+          // As on vCPU 0: a shared file mapping's file shrank under the guest.
+          return std::unexpected(mapped_file_bus_error(context.file_mappings, memory_fault_address(*run)));
+        }
         if (run_errno != EINTR && run_errno != EAGAIN) {
           return fail(ExitStatus::kVmFailure, "KVM_RUN of vCPU {} failed: {}", self.index, std::strerror(run_errno));
         }
@@ -1006,6 +1034,11 @@ class MicroVm {
       if (call != static_cast<std::uint64_t>(abi::Hypercall::kSleep)) io_lock.lock();
       auto finished = hypercalls.handle(call, argument_address);
       if (io_lock.owns_lock()) io_lock.unlock();
+      if (!context.file_mappings.empty()) {
+        if (auto touched = bus_errors::take(memory.host_base())) {
+          return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
+        }
+      }
       if (!finished) continue;
       if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault) &&
           call != static_cast<std::uint64_t>(abi::Hypercall::kExit) &&

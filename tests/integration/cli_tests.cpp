@@ -51,6 +51,22 @@ class HyperletCli : public ::testing::Test {
 
 // ---------------------------------------------------------------- short flags
 
+// The version (<hyperlet/guest.h>'s, which CMake reads) and the git commit this tree is built from.
+TEST(CliUsage, VersionNamesTheReleaseAndTheCommit) {
+  const auto result = hyperlet({"--version"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_TRUE(std::regex_match(result.out, std::regex(std::string(R"(hyperlet )") + HYPERLET_PROJECT_VERSION +
+                                                      R"( \(commit [0-9a-f]{12}(-dirty)?, guest ABI [0-9]+\)\n)")))
+      << describe(result);
+}
+
+TEST(CliUsage, HelpExplainsTheTraceFile) {
+  const auto result = hyperlet({"run", "--help"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.out.find("--trace-file"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("0600"), std::string::npos) << result.out;
+}
+
 TEST(CliUsage, ShortMemoryFlagIsMemory) {
   const auto result = hyperlet_run({"-m", "3M", program("exit_with"), "0"});
   EXPECT_EQ(result.status, 125) << describe(result);

@@ -441,6 +441,12 @@ TEST_F(Network, BindToAnUnpublishedPortIsEacces) {
   EXPECT_NE(result.err.find("[hyperlet policy] denied: bind to 0.0.0.0:82/tcp (no --publish rule for guest port 82)"),
             std::string::npos)
       << result.err;
+  // --trace decodes the socket's family and type and the address, as strace.
+  EXPECT_NE(result.err.find("socket(AF_INET, SOCK_STREAM, 0) = 3\n"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("bind(3, {sa_family=AF_INET, sin_port=htons(82), sin_addr=inet_addr(\"0.0.0.0\")}, 16) = "
+                            "-1 EACCES (Permission denied)\n"),
+            std::string::npos)
+      << result.err;
   // Port 0 binds (an ephemeral port, as connect would pick) but cannot listen.
   const ProcessResult ephemeral = hyperlet({"run", "--timeout", "20s", kNetTool, "bind", "0"});
   EXPECT_EQ(ephemeral.out, "listen: EACCES\n") << describe(ephemeral);

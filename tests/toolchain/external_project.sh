@@ -14,9 +14,13 @@ prefix=$work/prefix
 
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 for file in bin/hyperlet bin/hyperlet-c++ lib/libhyperlet-guest.a include/hyperlet/guest.h \
-  include/hyperlet/abi.h lib/cmake/hyperlet/hyperletConfig.cmake; do
+  lib/cmake/hyperlet/hyperletConfig.cmake; do
   [[ -e $prefix/$file ]] || { echo "FAIL: the install has no $file" >&2; exit 1; }
 done
+# Only the public headers: the host/guest contract (abi.h...) is no app's business.
+headers=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
+[[ $headers == "./hyperlet/fiber.h ./hyperlet/guest.h " ]] ||
+  { echo "FAIL: installed headers are '$headers', expected only hyperlet/fiber.h and hyperlet/guest.h" >&2; exit 1; }
 echo "ok: installed into a prefix"
 
 cmake -S "$source_dir/external" -B "$work/build" -G "$generator" -DCMAKE_CXX_COMPILER="$cxx" \

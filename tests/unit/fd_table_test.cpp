@@ -52,34 +52,18 @@ TEST(FdTable, StopsAtTheLimitWithEmfile) {
   for (int fd = 3; fd < FdTable::kLimit; ++fd) ASSERT_EQ(fds.add(pipe_end(), false), fd);
   EXPECT_EQ(fds.add(pipe_end(), false), -EMFILE);
   EXPECT_EQ(fds.open_count(), FdTable::kLimit);
-  // The hidden range is separate and bounded too.
-  fds.set_hidden_reachable(true);
-  for (int fd = FdTable::kLimit; fd < FdTable::kHiddenLimit; ++fd) {
-    ASSERT_EQ(fds.add(pipe_end(), true, FdTable::kLimit), fd);
-  }
-  EXPECT_EQ(fds.add(pipe_end(), true, FdTable::kLimit), -EMFILE);
-  fds.set_hidden_reachable(false);
   EXPECT_EQ(fds.close(500), 0);
   EXPECT_EQ(fds.add(pipe_end(), false), 500);
 }
 
-// The guest kernel's fds above the limit exist only for its own requests
-// (kKernelHostSyscall): fcntl(F_DUPFD, 1030) from the app reached them.
-TEST(FdTable, HiddenFdsAreOutOfTheAppsReach) {
+// Nothing lives above the limit: fcntl(F_DUPFD, 1030) is EINVAL, as Linux answers past RLIMIT_NOFILE.
+TEST(FdTable, NoFdAboveTheLimit) {
   FdTable fds;
   const int fd = fds.add(pipe_end(), false);
   EXPECT_EQ(fds.add(pipe_end(), false, FdTable::kLimit), -EINVAL);
-  EXPECT_EQ(fds.add(pipe_end(), false, FdTable::kLimit + 6), -EINVAL);
-  fds.set_hidden_reachable(true);
-  const int hidden = fds.add(fds.share(fd), true, FdTable::kLimit);
-  EXPECT_EQ(hidden, FdTable::kLimit);
-  fds.set_hidden_reachable(false);
-  EXPECT_EQ(fds.get(hidden), nullptr);
-  EXPECT_EQ(fds.share(hidden), nullptr);
-  EXPECT_EQ(fds.close(hidden), -EBADF);
-  fds.set_hidden_reachable(true);
-  EXPECT_NE(fds.get(hidden), nullptr);
-  EXPECT_EQ(fds.close(hidden), 0);
+  EXPECT_EQ(fds.add(fds.share(fd), false, FdTable::kLimit + 6), -EINVAL);
+  EXPECT_EQ(fds.get(FdTable::kLimit), nullptr);
+  EXPECT_EQ(fds.close(FdTable::kLimit), -EBADF);
 }
 
 TEST(FdTable, DuplicatesShareTheFile) {
@@ -122,17 +106,13 @@ TEST(FdTable, AddsAPairAtTheTwoLowestFreeNumbers) {
 TEST(FdTable, AddsBothOfAPairOrNeither) {
   FdTable fds;
   for (int fd = 3; fd < FdTable::kLimit; ++fd) ASSERT_EQ(fds.add(pipe_end(), false), fd);
-  // The hidden range does not count.
-  fds.set_hidden_reachable(true);
-  EXPECT_EQ(fds.add(pipe_end(), true, FdTable::kLimit), FdTable::kLimit);
-  fds.set_hidden_reachable(false);
   EXPECT_EQ(fds.add_pair({pipe_end(), pipe_end()}, false), std::unexpected(-EMFILE));
   EXPECT_EQ(fds.close(500), 0);
   fds.take_changes();
   // One free number: no half pair, nothing changed.
   EXPECT_EQ(fds.add_pair({pipe_end(), pipe_end()}, false), std::unexpected(-EMFILE));
   EXPECT_EQ(fds.get(500), nullptr);
-  EXPECT_EQ(fds.open_count(), FdTable::kLimit);
+  EXPECT_EQ(fds.open_count(), FdTable::kLimit - 1);
   EXPECT_TRUE(fds.take_changes().empty());
   EXPECT_EQ(fds.close(1023), 0);
   auto pair = fds.add_pair({pipe_end(), pipe_end()}, false);

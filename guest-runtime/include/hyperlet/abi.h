@@ -153,8 +153,9 @@ enum class Hypercall : uint16_t {
                            // reaches the fds it keeps above the app's limit)
   kParkableSyscall = 9,    // ParkableSyscallArgs: as kHostSyscall while other app threads could run: a call
                            // that would block is not performed but parked (result kParked)
-  kKickCpus = 10,          // CpusArgs: wake these idle vCPUs from their kSleep (work became runnable)
-  kShootdown = 11,         // CpusArgs: interrupt these vCPUs (kPreemptVector) so that they flush their TLB
+  kFileMapping = 10,       // FileMappingArgs: map an app file over app pages (MAP_SHARED), move or sync one
+  kKickCpus = 11,          // CpusArgs: wake these idle vCPUs from their kSleep (work became runnable)
+  kShootdown = 12,         // CpusArgs: interrupt these vCPUs (kPreemptVector) so that they flush their TLB
   kCount
 };
 
@@ -202,6 +203,25 @@ struct DiscardArgs {
   int64_t result;
 };
 
+// MAP_SHARED file mappings are the host file's own pages, mapped over the guest
+// pages at `address`, so that every mapping of a file, its reads and writes
+// and other processes see one copy (the page cache's).
+enum class FileMappingOp : uint32_t {
+  kMap = 0,   // `fd` (an app fd) from `offset`; `writable`: the app asked for PROT_WRITE
+  kMove = 1,  // the file mapped at `source` (from there on) now at `address` too (mremap)
+  kSync = 2,  // msync: write what is mapped in the range to the file
+};
+struct FileMappingArgs {
+  FileMappingOp op;
+  uint32_t writable;
+  uint64_t address;  // page-aligned, like length: app pages only
+  uint64_t length;
+  uint64_t fd;
+  uint64_t offset;  // page-aligned
+  uint64_t source;
+  int64_t result;  // 0 or -errno
+};
+
 struct SleepArgs {
   // Relative, CLOCK_MONOTONIC; the host also returns as soon as a parked call's
   // waiter becomes ready (PreemptState.ready_waiters), and kSleepForever waits
@@ -228,6 +248,7 @@ union HypercallArgs {
   ParkableSyscallArgs parkable;
   FaultArgs fault;
   DiscardArgs discard;
+  FileMappingArgs file_mapping;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 

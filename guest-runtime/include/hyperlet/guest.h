@@ -6,6 +6,13 @@
 // so an app needs no #ifdef and no separate native build.
 #pragma once
 
+// The hyperlet release these headers and the guest library belong to. The
+// project's version is read from here (CMakeLists.txt): change it only here.
+#define HYPERLET_VERSION_MAJOR 0
+#define HYPERLET_VERSION_MINOR 1
+#define HYPERLET_VERSION_PATCH 0
+#define HYPERLET_VERSION_STRING "0.1.0"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>

@@ -8,11 +8,11 @@
 // Only PROT_NONE is enforced (by clearing the present bit), which is what guard
 // pages need; every other protection maps read-write-execute.
 //
-// A file mapping is anonymous memory filled with one pread64 from the host.
-// A writable MAP_SHARED mapping keeps the file open on the host (a hidden fd from
-// fcntl F_DUPFD at >= 1024, out of the app's fd range) and is written back with
-// pwrite64 on msync, munmap and exit; only the part the file covered at mmap
-// time is written, so a mapping never grows its file.
+// A MAP_PRIVATE file mapping is anonymous memory filled with one pread64 from
+// the host. A MAP_SHARED one is the host file's own pages: the host maps the
+// file over the mapping's guest pages (kFileMapping), so every mapping of the
+// file, pread/pwrite and other processes see the same bytes, and nothing is
+// ever copied back. Touching a page past the file's end is a SIGBUS, as on Linux.
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 
@@ -46,14 +46,13 @@ struct Arena {
 
 Arena arena;
 
-constexpr int kMaxSharedMaps = 16;
-constexpr uint64_t kHiddenFdBase = 1024;  // the host's FdTable::kLimit
+// Where MAP_SHARED file mappings are (the host holds the files): mremap moves
+// them on the host and msync asks the host only for them.
+constexpr int kMaxSharedMaps = 256;
 
 struct SharedMap {
   uint64_t start;
   uint64_t length;
-  uint64_t fd;  // hidden host-side fd
-  uint64_t offset;
 };
 
 SharedMap shared_maps[kMaxSharedMaps];
@@ -64,22 +63,29 @@ int64_t host_call(uint64_t number, uint64_t a0, uint64_t a1, uint64_t a2 = 0, ui
   return kernel_call_to_host(number, args);
 }
 
-// 0, or the first error the host's write-back met (msync reports it, as Linux does).
-int64_t write_back(uint64_t start, uint64_t end) {
-  int64_t first_error = 0;
-  for (int i = 0; i < shared_count; ++i) {
-    const SharedMap& map = shared_maps[i];
-    const uint64_t low = start > map.start ? start : map.start;
-    const uint64_t high = end < map.start + map.length ? end : map.start + map.length;
-    if (low >= high) continue;
-    const int64_t written = host_call(__NR_pwrite64, map.fd, low, high - low, map.offset + (low - map.start));
-    if (first_error == 0 && written < 0) first_error = written;
-    if (first_error == 0 && written >= 0 && static_cast<uint64_t>(written) < high - low) first_error = error(EIO);
-  }
-  return first_error;
+int64_t file_mapping(abi::FileMappingOp op, uint64_t address, uint64_t length, uint64_t fd = 0, uint64_t offset = 0,
+                     bool writable = false, uint64_t source = 0) {
+  abi::FileMappingArgs& args = hypercall_args().file_mapping;
+  args.op = op;
+  args.writable = writable ? 1 : 0;
+  args.address = address;
+  args.length = length;
+  args.fd = fd;
+  args.offset = offset;
+  args.source = source;
+  args.result = 0;
+  hypercall(abi::Hypercall::kFileMapping);
+  return args.result;
 }
 
-// [start, end) is no longer mapped: trim or drop shared maps, closing unused fds.
+bool overlaps_shared(uint64_t start, uint64_t end) {
+  for (int i = 0; i < shared_count; ++i) {
+    if (shared_maps[i].start < end && start < shared_maps[i].start + shared_maps[i].length) return true;
+  }
+  return false;
+}
+
+// [start, end) is no longer a shared file mapping: trim or drop entries.
 void forget_shared(uint64_t start, uint64_t end) {
   for (int i = 0; i < shared_count;) {
     SharedMap& map = shared_maps[i];
@@ -87,45 +93,42 @@ void forget_shared(uint64_t start, uint64_t end) {
     if (map_end <= start || map.start >= end) {
       ++i;
     } else if (map.start < start) {
-      if (map_end > end && shared_count < kMaxSharedMaps) {
-        shared_maps[shared_count++] = SharedMap{end, map_end - end, map.fd, map.offset + (end - map.start)};
-      }
+      if (map_end > end && shared_count < kMaxSharedMaps) shared_maps[shared_count++] = SharedMap{end, map_end - end};
       map.length = start - map.start;
       ++i;
     } else if (map_end > end) {
-      map.offset += end - map.start;
       map.length = map_end - end;
       map.start = end;
       ++i;
     } else {
-      const uint64_t fd = map.fd;
       shared_maps[i] = shared_maps[--shared_count];
-      bool in_use = false;
-      for (int j = 0; j < shared_count; ++j) in_use = in_use || shared_maps[j].fd == fd;
-      if (!in_use) host_call(__NR_close, fd, 0);
     }
   }
 }
 
-// Fills a fresh mapping from the file; remembers a writable shared one.
+int64_t remember_shared(uint64_t address, uint64_t length) {
+  forget_shared(address, address + length);
+  if (shared_count == kMaxSharedMaps) return error(ENOMEM);
+  shared_maps[shared_count++] = SharedMap{address, length};
+  return 0;
+}
+
+// A private mapping is a copy filled with one pread64; a shared one is the
+// host file's own pages, mapped by the host over the fresh mapping's.
 int64_t map_file(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
                  uint64_t offset) {
-  // Linux's access rules: a file mapping needs a readable fd, a shared writable
-  // one an fd open for reading and writing and not for appending. Without this
-  // check, a read-only fd's stores were silently never written.
+  if ((flags & MAP_TYPE) == MAP_SHARED) {
+    // The host checks Linux's access rules on its side of the fd.
+    const int64_t mapped =
+        file_mapping(abi::FileMappingOp::kMap, address, length, fd, offset, (prot & PROT_WRITE) != 0);
+    return mapped != 0 ? mapped : remember_shared(address, length);
+  }
+  // Linux's access rules: a file mapping needs a readable fd.
   const int64_t status = host_call(__NR_fcntl, fd, F_GETFL, 0);
   if (status < 0) return status;
-  const bool shared_writable = (flags & MAP_TYPE) == MAP_SHARED && (prot & PROT_WRITE) != 0;
   if ((status & O_ACCMODE) == O_WRONLY) return error(EACCES);
-  if (shared_writable && ((status & O_ACCMODE) != O_RDWR || (status & O_APPEND) != 0)) return error(EACCES);
   const int64_t read = host_call(__NR_pread64, fd, address, length, offset);
   if (read < 0) return read == error(ESPIPE) || read == error(EISDIR) ? error(ENODEV) : read;
-  if ((flags & MAP_TYPE) != MAP_SHARED || (prot & PROT_WRITE) == 0 || read == 0) return 0;
-  if (shared_count == kMaxSharedMaps) return error(ENOMEM);
-  const int64_t hidden = host_call(__NR_fcntl, fd, F_DUPFD_CLOEXEC, kHiddenFdBase);
-  if (hidden < 0) return hidden;
-  shared_maps[shared_count++] =
-      SharedMap{address, static_cast<uint64_t>(read), static_cast<uint64_t>(hidden), offset};
   return 0;
 }
 
@@ -449,11 +452,8 @@ int64_t sys_munmap(uint64_t address, uint64_t length) {
   if ((address & (kPage - 1)) != 0 || length == 0 || !round_up_to_pages(length)) return error(EINVAL);
   if (!user_range_mappable(address, length)) return error(EINVAL);
   if (!in_mmap_region(address, length)) return 0;  // nothing of ours is mapped there
-  if (shared_count != 0) {
-    write_back(address, address + length);
-    forget_shared(address, address + length);
-  }
-  discard(address, length);
+  if (shared_count != 0) forget_shared(address, address + length);
+  discard(address, length);  // the host forgets its file mappings there too
   if (protected_pages != 0) set_present(address, length, true);
   add_hole(address, address + length);
   return 0;
@@ -465,11 +465,10 @@ int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags) {
     return error(EINVAL);
   }
   if (!round_up_to_pages(length) || !user_range_ok(address, length)) return error(ENOMEM);
-  return write_back(address, address + length);
-}
-
-void write_back_shared_maps() {
-  if (shared_count != 0) write_back(0, ~0ull);
+  // Stores through a shared mapping are already the file's page cache; MS_SYNC
+  // also puts them on the storage, as Linux does.
+  if (!overlaps_shared(address, address + length)) return 0;
+  return file_mapping(abi::FileMappingOp::kSync, address, length);
 }
 
 int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot) {
@@ -500,6 +499,18 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
   if (!accessible && !pages_all(old_address, old_length, false)) return error(EFAULT);
   const uint64_t moved = allocate(new_length);
   if (moved == 0) return accessible ? out_of_memory(new_length) : error(ENOMEM);
+  if (accessible && overlaps_shared(old_address, old_address + 1)) {
+    // A shared file mapping moves as the file's pages, not as a copy of them:
+    // stores after the move still reach the file.
+    int64_t remapped = file_mapping(abi::FileMappingOp::kMove, moved, new_length, 0, 0, false, old_address);
+    if (remapped == 0) remapped = remember_shared(moved, new_length);
+    if (remapped != 0) {
+      sys_munmap(moved, new_length);
+      return remapped;
+    }
+    sys_munmap(old_address, old_length);
+    return static_cast<int64_t>(moved);
+  }
   if (!accessible) set_present(old_address, old_length, true);
   __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address), old_length);
   sys_munmap(old_address, old_length);
@@ -510,7 +521,25 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
 int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice) {
   if ((address & (kPage - 1)) != 0 || !round_up_to_pages(length)) return error(EINVAL);
   if (!user_range_mappable(address, length)) return error(ENOMEM);
-  if (advice == MADV_DONTNEED || advice == MADV_FREE) discard(address, length);
+  if (advice != MADV_DONTNEED && advice != MADV_FREE) return 0;
+  // Linux drops a shared file mapping's pages too, but they read as the file
+  // again, which they are here already: only the rest is discarded (zeros).
+  uint64_t start = address;
+  const uint64_t end = address + length;
+  while (start < end) {
+    uint64_t piece_end = end;
+    for (int i = 0; i < shared_count; ++i) {
+      const SharedMap& map = shared_maps[i];
+      if (map.start <= start && start < map.start + map.length) {
+        start = map.start + map.length;
+        piece_end = start;
+        break;
+      }
+      if (map.start > start && map.start < piece_end) piece_end = map.start;
+    }
+    if (start < piece_end) discard(start, piece_end - start);
+    start = piece_end > start ? piece_end : start;
+  }
   return 0;
 }
 

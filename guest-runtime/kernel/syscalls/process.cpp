@@ -87,7 +87,6 @@ int64_t sys_uname(uint64_t buffer) {
 }
 
 void sys_exit_group(uint64_t status) {
-  write_back_shared_maps();
   hypercall_exit(static_cast<int64_t>(status & 0xff));
 }
 

@@ -19,8 +19,6 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
                    uint64_t new_address);
 int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice);
 int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags);
-// Writes MAP_SHARED file mappings back (at exit, as Linux's page cache would).
-void write_back_shared_maps();
 
 // process.cpp
 int64_t sys_arch_prctl(uint64_t code, uint64_t address);

@@ -50,6 +50,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "to stderr 2\n");
     return 0;
   }
+  if (mode == "partial") {
+    // A line written in two pieces, with syscalls in between: --trace must not
+    // continue it.
+    ::write(2, "partial", 7);
+    std::printf("pid %d\n", static_cast<int>(::getpid()) > 0);
+    std::fflush(stdout);
+    ::write(2, " end\n", 5);
+    return 0;
+  }
   if (mode == "big") {
     // 4 MiB through stdout in one write: the host must not truncate it.
     std::string block(4 << 20, '\0');

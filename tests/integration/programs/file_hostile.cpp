@@ -176,8 +176,7 @@ int main(int argc, char** argv) {
       const int read_write = ::open("/data/inside.txt", O_RDWR);
       auto* shared = static_cast<char*>(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, read_write, 0));
       show("MAP_SHARED|PROT_WRITE of an O_RDWR fd", shared == MAP_FAILED ? -1 : 0);
-      // The guest kernel keeps that file open above the app's fd limit; the app
-      // can neither make nor use such an fd.
+      // No fd lives above the app's limit: it can neither make nor use one.
       show("fcntl(F_DUPFD, 1030)", ::fcntl(read_write, F_DUPFD, 1030));
       show("fcntl(F_DUPFD_CLOEXEC, 1024)", ::fcntl(read_write, F_DUPFD_CLOEXEC, 1024));
       char byte;
