@@ -8,6 +8,7 @@
 
 #include "msr.h"
 #include "boot_info.h"
+#include "smp.h"
 #include "syscalls/syscalls.h"
 #include "time.h"
 
@@ -18,6 +19,7 @@ static_assert(offsetof(hyperlet::abi::BootInfo, initial_rsp) == 0x60,
 extern "C" hyperlet::abi::BootInfo* kernel_main(hyperlet::abi::BootInfo* info) {
   hyperlet::kernel::write_msr(hyperlet::kernel::kMsrKvmSystemTimeNew, hyperlet::abi::kPvclockAddr | 1);
   hyperlet::kernel::init_memory();
+  if (info->cpu_count > 1) hyperlet::kernel::cpu_count = info->cpu_count;
   const uint64_t now = hyperlet::kernel::kvmclock_ns();
   info->kernel_entry_ns = now;
   info->app_entry_ns = now;

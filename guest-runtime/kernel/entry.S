@@ -9,6 +9,8 @@
 #define PREEMPT_VECTOR 0x20  // abi::kPreemptVector (checked in threads.cpp)
 #define SIGNAL_ATTENTION 0x6f10  // &abi::SignalState::attention (checked in exceptions.cpp)
 #define SYSCALL_FRAME_MARKER 0x100  // kSyscallFrameMarker (signal_state.h)
+#define MAX_CPUS 16                 // abi::kMaxCpus (checked in kernel_header.cpp)
+#define SYSCALL_ENTRY_STRIDE 64     // abi::kSyscallEntryStride
 
 .macro RESTORE_REGS
   popq %r15
@@ -146,6 +148,41 @@ syscall_entry:
   pushq $USER_CS
   pushq %rcx
   jmp syscall_trap_entry
+
+// The same for vCPU N > 0 (--cpus): the host points its LSTAR at stub N,
+// which uses vCPU N's own scratch word and kernel stack (no swapgs: the app
+// may use GS). Stub 0 is never used.
+.balign SYSCALL_ENTRY_STRIDE
+.global syscall_entry_cpus
+syscall_entry_cpus:
+.set cpu, 0
+.rept MAX_CPUS
+  .balign SYSCALL_ENTRY_STRIDE
+  movq %rsp, user_rsp_scratch_cpus+8*cpu(%rip)
+  movq kernel_stack_top_cpus+8*cpu(%rip), %rsp
+  pushq $USER_DS
+  pushq user_rsp_scratch_cpus+8*cpu(%rip)
+  pushq %r11
+  pushq $USER_CS
+  pushq %rcx
+  jmp syscall_trap_entry
+  .set cpu, cpu+1
+.endr
+
+// A new thread's first return to ring 3 (threads.cpp: sys_clone): the vCPU
+// that switched to it holds the kernel lock (smp.h), which goes back first.
+.global thread_start
+thread_start:
+  call thread_started
+  jmp syscall_return
+
+// vCPU N > 0 starts here (--cpus), in ring 0 on its idle stack, rdi = N.
+.global secondary_entry
+secondary_entry:
+  call secondary_main
+1:
+  hlt
+  jmp 1b
 
 // On kvm_pvm a ring-3 `int 0x81` arrives here as #UD with rip at the
 // instruction. The fast path recognises our two bytes before saving anything,
@@ -306,7 +343,13 @@ exception_common:
 current_kernel_stack_top:
   .quad KERNEL_STACK_TOP
 
+.global kernel_stack_top_cpus
+kernel_stack_top_cpus:
+  .fill MAX_CPUS, 8, 0
+
 .bss
 .balign 8
 user_rsp_scratch:
   .quad 0
+user_rsp_scratch_cpus:
+  .fill MAX_CPUS, 8, 0

@@ -14,6 +14,7 @@
 // before it is read.
 extern "C" bool syscall_trap_at(uint64_t rip) {
   using namespace hyperlet;
+  const kernel::KernelLockGuard lock;  // another vCPU may be changing the page tables
   if (!kernel::user_range_ok(rip, sizeof(abi::kSyscallTrapOpcode))) return false;
   const auto* bytes = reinterpret_cast<const volatile uint8_t*>(rip);
   return bytes[0] == abi::kSyscallTrapOpcode[0] && bytes[1] == abi::kSyscallTrapOpcode[1];
@@ -29,6 +30,7 @@ extern "C" void handle_exception(hyperlet::kernel::TrapFrame* frame) {
   using namespace hyperlet;
   uint64_t cr2 = 0;
   asm volatile("mov %%cr2, %0" : "=r"(cr2));
+  const kernel::KernelLockGuard lock;
   if (kernel::deliver_fault_signal(frame, cr2)) return;
   abi::FaultArgs& fault = kernel::hypercall_args().fault;
   fault = abi::FaultArgs{

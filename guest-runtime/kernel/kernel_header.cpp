@@ -1,11 +1,15 @@
 // The table the host reads to find the kernel's entry points (abi.h: KernelHeader).
 #include <hyperlet/abi.h>
 
+#include "smp.h"
+
 extern "C" {
 void kernel_entry();
 void syscall_entry();
 void syscall_trap_entry();
 void preempt_entry();
+void secondary_entry();
+void syscall_entry_cpus();
 #define DECLARE_EXCEPTION(n) void exception_entry_##n();
 DECLARE_EXCEPTION(0) DECLARE_EXCEPTION(1) DECLARE_EXCEPTION(2) DECLARE_EXCEPTION(3)
 DECLARE_EXCEPTION(4) DECLARE_EXCEPTION(5) DECLARE_EXCEPTION(6) DECLARE_EXCEPTION(7)
@@ -40,4 +44,9 @@ DECLARE_EXCEPTION(28) DECLARE_EXCEPTION(29) DECLARE_EXCEPTION(30) DECLARE_EXCEPT
         ADDRESS(exception_entry_27), ADDRESS(exception_entry_28), ADDRESS(exception_entry_29),
         ADDRESS(exception_entry_30), ADDRESS(exception_entry_31)},
     .preempt_entry = ADDRESS(preempt_entry),
+    .secondary_entry = ADDRESS(secondary_entry),
+    .syscall_entry_cpus = ADDRESS(syscall_entry_cpus),
+    .cpu_areas = ADDRESS(hyperlet::kernel::cpu_areas),
 };
+static_assert(hyperlet::abi::kMaxCpus == 16 && hyperlet::abi::kSyscallEntryStride == 64,
+              "entry.S: MAX_CPUS, SYSCALL_ENTRY_STRIDE");

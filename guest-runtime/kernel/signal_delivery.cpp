@@ -29,7 +29,6 @@
 #include "user_memory.h"
 
 extern "C" {
-extern uint64_t current_kernel_stack_top;             // entry.S
 void* memcpy(void* dest, const void* src, size_t n);  // support.cpp
 void* memset(void* dest, int value, size_t n);
 }
@@ -338,7 +337,7 @@ bool restore_frame(TrapFrame* frame) {
 }  // namespace
 
 uint64_t current_user_rsp() {
-  return reinterpret_cast<const SyscallFrame*>(current_kernel_stack_top - sizeof(SyscallFrame))->rsp;
+  return reinterpret_cast<const SyscallFrame*>(current_thread_stack_top() - sizeof(SyscallFrame))->rsp;
 }
 
 void update_signal_attention() {
@@ -416,6 +415,7 @@ bool deliver_fault_signal(TrapFrame* frame, uint64_t cr2) {
 // next return to ring 3 (the handler's first syscall or its rt_sigreturn).
 extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
   using namespace hyperlet::kernel;
+  const KernelLockGuard lock;
   ThreadSignals& self = current_signals();
   if (self.sigreturn_requested) {
     self.sigreturn_requested = false;

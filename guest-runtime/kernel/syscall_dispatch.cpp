@@ -29,7 +29,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_prlimit64: return sys_prlimit64(a[0], a[1], a[2], a[3]);
     case __NR_getrlimit: return sys_prlimit64(0, a[0], 0, a[1]);
     case __NR_getpid: return kIdentityId;
-    case __NR_gettid: return current_tid;
+    case __NR_gettid: return current_tid();
     case __NR_getppid: return 0;
     case __NR_getuid:
     case __NR_geteuid:
@@ -81,6 +81,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
 
 extern "C" void handle_syscall(hyperlet::kernel::SyscallFrame* frame) {
   using namespace hyperlet;
+  const kernel::KernelLockGuard lock;
   const uint64_t number = frame->rax;
   if (number < abi::kSyscallCountSlots) {
     reinterpret_cast<uint32_t*>(abi::kSyscallCountsAddr)[number]++;

@@ -1,6 +1,7 @@
 #include "arch/descriptor_tables.h"
 
 #include <array>
+#include <cstddef>
 
 namespace hyperlet {
 namespace {
@@ -44,20 +45,33 @@ GateDescriptor interrupt_gate(std::uint64_t handler, int privilege, int ist) {
   return gate;
 }
 
-Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeader& kernel) {
-  const std::uint64_t tss_base = abi::kTssAddr;
-  const std::array<std::uint64_t, abi::kGdtEntries> gdt = {
-      0,
-      code_segment_descriptor(0),
-      data_segment_descriptor(0),
-      data_segment_descriptor(3),
-      code_segment_descriptor(3),
-      // 64-bit available TSS (type 9), two slots.
-      (kTssLimit & 0xffff) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) |
-          ((tss_base >> 24 & 0xff) << 56),
-      tss_base >> 32,
+std::uint64_t cpu_fault_stack_top(const abi::KernelHeader& kernel, unsigned cpu) {
+  if (cpu == 0) return abi::kFaultStackTop;
+  return kernel.cpu_areas + (cpu - 1) * sizeof(abi::CpuArea) + offsetof(abi::CpuArea, fault_stack) + abi::kCpuStackSize;
+}
+
+std::uint64_t cpu_idle_stack_top(const abi::KernelHeader& kernel, unsigned cpu) {
+  return kernel.cpu_areas + (cpu - 1) * sizeof(abi::CpuArea) + offsetof(abi::CpuArea, idle_stack) + abi::kCpuStackSize;
+}
+
+Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeader& kernel, unsigned cpus) {
+  std::array<std::uint64_t, abi::kGdtEntries> gdt = {
+      0, code_segment_descriptor(0), data_segment_descriptor(0), data_segment_descriptor(3), code_segment_descriptor(3),
   };
-  bool ok = memory.write(abi::kGdtAddr, gdt);
+  bool ok = true;
+  for (unsigned cpu = 0; cpu < cpus && cpu < abi::kMaxCpus; ++cpu) {
+    const std::uint64_t tss_base = abi::kTssAddr + cpu * abi::kTssStride;
+    // 64-bit available TSS (type 9), two slots.
+    gdt[5 + 2 * cpu] =
+        (kTssLimit & 0xffff) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) | ((tss_base >> 24 & 0xff) << 56);
+    gdt[6 + 2 * cpu] = tss_base >> 32;
+    ok = ok && memory.write<std::uint64_t>(tss_base + kTssRsp0,
+                                           cpu == 0 ? abi::kKernelStackTop : cpu_idle_stack_top(kernel, cpu));
+    ok = ok && memory.write<std::uint64_t>(tss_base + kTssIst1, cpu_fault_stack_top(kernel, cpu));
+    // An I/O map base past the limit: the app has no port access at all.
+    ok = ok && memory.write<std::uint16_t>(tss_base + kTssIoMapBase, kTssLimit + 1);
+  }
+  ok = ok && memory.write(abi::kGdtAddr, gdt);
 
   std::array<GateDescriptor, 256> idt{};
   for (unsigned vector = 0; vector < abi::kExceptionVectors; ++vector) {
@@ -67,11 +81,6 @@ Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeade
   idt[abi::kSyscallTrapVector] = interrupt_gate(kernel.syscall_trap_entry, 3, 0);
   idt[abi::kPreemptVector] = interrupt_gate(kernel.preempt_entry, 0, 0);
   ok = ok && memory.write(abi::kIdtAddr, idt);
-
-  ok = ok && memory.write<std::uint64_t>(tss_base + kTssRsp0, abi::kKernelStackTop);
-  ok = ok && memory.write<std::uint64_t>(tss_base + kTssIst1, abi::kFaultStackTop);
-  // An I/O map base past the limit: the app has no port access at all.
-  ok = ok && memory.write<std::uint16_t>(tss_base + kTssIoMapBase, kTssLimit + 1);
   if (!ok) return fail(ExitStatus::kUsage, "descriptor tables do not fit in guest memory");
   return {};
 }

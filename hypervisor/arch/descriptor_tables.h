@@ -8,7 +8,14 @@
 
 namespace hyperlet {
 
-Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeader& kernel);
+// `cpus` vCPUs: vCPU N gets the TSS at abi::kTssAddr + N * abi::kTssStride (its
+// descriptor at selector abi::kTssSelector + N * 16), whose IST1 is vCPU 0's
+// fault stack or vCPU N's CpuArea's.
+Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeader& kernel, unsigned cpus = 1);
+
+// vCPU N's fault stack top (its TSS's IST1) and idle stack top (where it starts).
+std::uint64_t cpu_fault_stack_top(const abi::KernelHeader& kernel, unsigned cpu);
+std::uint64_t cpu_idle_stack_top(const abi::KernelHeader& kernel, unsigned cpu);
 
 // Pieces exposed for tests.
 std::uint64_t code_segment_descriptor(int privilege);

@@ -59,6 +59,7 @@ int usage_error(const std::string& message) { return report(Error{ExitStatus::kU
 // What `run` and `snapshot` share: the command line as typed, before checking.
 struct RunCommandLine {
   std::string memory_text;
+  std::string cpus_text;
   std::string timeout_text;
   std::string stop_timeout_text;
   // HYPERLET_SYSCALL_ENTRY sets the default, so a test suite can run every hyperlet it starts in one mode.
@@ -87,6 +88,11 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
                   "image's manifest, else 256M)")
       ->type_name("SIZE");
+  command
+      .add_option("--cpus", line.cpus_text,
+                  "vCPUs, each on its own host thread, running the app's threads in parallel: 1 up to the "
+                  "host's CPUs (at most 16). Default: 1")
+      ->type_name("N");
   command
       .add_option("-e,--env", line.env,
                   "Set an environment variable in the app: KEY=VALUE, or KEY alone for hyperlet's own value of "
@@ -381,6 +387,16 @@ int main(int argc, char** argv) {
       return report(Error{ExitStatus::kUsage, fmt::format("invalid --memory '{}': {}", memory_text, *problem)});
     }
     options.memory_size = *memory;
+  }
+  if (given("--cpus")) {
+    const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+    const unsigned limit = std::min<unsigned>(online > 0 ? static_cast<unsigned>(online) : 1, abi::kMaxCpus);
+    auto cpus = parse_cpu_count(line.cpus_text, limit);
+    if (!cpus) return usage_error("invalid --cpus " + cpus.error());
+    if (*cpus > 1 && (!restore_path.empty() || snapshot->parsed())) {
+      return usage_error("--cpus above 1 with snapshots: a snapshot holds one vCPU (run it with --cpus 1)");
+    }
+    options.cpus = *cpus;
   }
   const std::string& timeout_text = line.timeout_text;
   if (!timeout_text.empty()) {

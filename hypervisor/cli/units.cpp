@@ -1,7 +1,9 @@
 #include "cli/units.h"
 
 #include <fmt/format.h>
+#include <hyperlet/abi.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -99,6 +101,23 @@ std::expected<std::chrono::nanoseconds, std::string> parse_duration(std::string_
   if (nanoseconds < 1) return std::unexpected(fmt::format("'{}' must be positive", text));
   if (nanoseconds > 1e18) return std::unexpected(fmt::format("'{}' is too long", text));
   return std::chrono::nanoseconds(static_cast<std::int64_t>(nanoseconds));
+}
+
+std::expected<unsigned, std::string> parse_cpu_count(std::string_view text, unsigned limit) {
+  if (text.empty()) return std::unexpected("'': give a number of vCPUs, e.g. --cpus 2");
+  unsigned long long count = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') {
+      return std::unexpected(fmt::format("'{}': not a whole number of vCPUs (e.g. --cpus 2)", text));
+    }
+    count = std::min<unsigned long long>(count * 10 + static_cast<unsigned>(c - '0'), 1'000'000);
+  }
+  if (count == 0) return std::unexpected(fmt::format("{}: a VM needs at least 1 vCPU", text));
+  if (count > limit) {
+    return std::unexpected(
+        fmt::format("{}: at most {} here (the host's CPUs, and at most {} per VM)", text, limit, abi::kMaxCpus));
+  }
+  return static_cast<unsigned>(count);
 }
 
 }  // namespace hyperlet

@@ -16,4 +16,8 @@ std::expected<std::uint64_t, std::string> parse_size(std::string_view text);
 // ns, us, ms, s, m, h; a bare number is seconds. Must be positive.
 std::expected<std::chrono::nanoseconds, std::string> parse_duration(std::string_view text);
 
+// --cpus: a whole number from 1 to `limit` (the host's CPUs, at most abi::kMaxCpus).
+// The error says what is wrong and what would do.
+std::expected<unsigned, std::string> parse_cpu_count(std::string_view text, unsigned limit);
+
 }  // namespace hyperlet

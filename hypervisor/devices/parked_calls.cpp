@@ -94,7 +94,7 @@ void ParkedCalls::wake_all() {
   std::atomic_ref(ready_[1]).store(~std::uint64_t{0});
 }
 
-bool ParkedCalls::wait_idle(std::optional<std::uint64_t> timeout_ns) {
+bool ParkedCalls::wait_idle(std::optional<std::uint64_t> timeout_ns, int wake_fd) {
   if (ready_pending()) return true;
   timespec timeout{};
   if (timeout_ns) {
@@ -103,22 +103,30 @@ bool ParkedCalls::wait_idle(std::optional<std::uint64_t> timeout_ns) {
     timeout = timespec{static_cast<time_t>(std::min(*timeout_ns / kNanosPerSecond, kMaxSeconds)),
                        static_cast<long>(*timeout_ns % kNanosPerSecond)};
   }
-  if (fired_.get() < 0) {
+  if (fired_.get() < 0 && wake_fd < 0) {
     // Nothing was ever watched: only the timeout can end the wait.
     if (!timeout_ns) return true;
     return ::clock_nanosleep(CLOCK_MONOTONIC, 0, &timeout, nullptr) != EINTR;
   }
-  pollfd fired{fired_.get(), POLLIN, 0};
+  // (A negative fd is ignored by ppoll: nothing was watched yet, or one vCPU.)
+  pollfd fds[2] = {{fired_.get(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
   // The watcher sets a bit before it signals `fired_`, and we looked at the
   // bits after it could have: no wake-up falls between.
-  if (::ppoll(&fired, 1, timeout_ns ? &timeout : nullptr, nullptr) < 0) return errno != EINTR;
-  if ((fired.revents & POLLIN) != 0) drain_eventfd(fired_.get());
+  if (::ppoll(fds, 2, timeout_ns ? &timeout : nullptr, nullptr) < 0) return errno != EINTR;
+  if ((fds[0].revents & POLLIN) != 0) drain_eventfd(fired_.get());
+  if ((fds[1].revents & POLLIN) != 0) drain_eventfd(wake_fd);
   return true;
 }
 
+void ParkedCalls::prepare_for_vcpus() {
+  if (!fired_.valid()) {
+    changed_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    fired_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  }
+}
+
 void ParkedCalls::start_watcher() {
-  changed_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  fired_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  prepare_for_vcpus();
   watcher_ = start_background_thread([this] { watch(); });
 }
 

@@ -50,7 +50,12 @@ class ParkedCalls {
   // On the vCPU thread while no guest thread can run: returns when a parked
   // call's waiter is ready, after `timeout_ns` (nullopt: no timeout), or when a
   // signal interrupts the wait (then false).
-  bool wait_idle(std::optional<std::uint64_t> timeout_ns);
+  // `wake_fd` (an eventfd, or -1) ends it too, drained: another vCPU's kick.
+  bool wait_idle(std::optional<std::uint64_t> timeout_ns, int wake_fd = -1);
+  // Before vCPUs other than the first run (--cpus): the eventfds exist from
+  // now on, so that a vCPU in wait_idle (without the file ring's mutex) never
+  // sees them made.
+  void prepare_for_vcpus();
   // Whether a waiter's bit is set that the guest has not taken yet.
   bool ready_pending() const;
   // Sets every waiter's bit: after a restore the host watches nothing, so each

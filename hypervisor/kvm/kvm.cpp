@@ -112,9 +112,9 @@ Result<std::vector<std::uint64_t>> VmFd::dirty_pages(std::uint64_t size) {
   return bitmap;
 }
 
-Result<Vcpu> VmFd::create_vcpu(const KvmSystem& kvm) {
+Result<Vcpu> VmFd::create_vcpu(const KvmSystem& kvm, unsigned id) {
   Vcpu vcpu;
-  vcpu.fd_ = UniqueFd(::ioctl(fd_.get(), KVM_CREATE_VCPU, 0));
+  vcpu.fd_ = UniqueFd(::ioctl(fd_.get(), KVM_CREATE_VCPU, id));
   if (!vcpu.fd_.valid()) return fail(ExitStatus::kVmFailure, "KVM_CREATE_VCPU failed: {}", why());
   const auto size = static_cast<std::size_t>(kvm.vcpu_mmap_size());
   void* run = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.fd_.get(), 0);

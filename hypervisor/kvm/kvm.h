@@ -80,7 +80,7 @@ class VmFd {
   // The pages of the memory mapped at guest address 0 that the guest wrote since
   // the last call (bit i = page i), and a fresh start. `size`: its size.
   Result<std::vector<std::uint64_t>> dirty_pages(std::uint64_t size);
-  Result<Vcpu> create_vcpu(const KvmSystem& kvm);
+  Result<Vcpu> create_vcpu(const KvmSystem& kvm, unsigned id = 0);
   // kvmclock's current value (ns since the VM was created).
   Result<std::uint64_t> clock() const;
   // Sets kvmclock so that it reads `nanoseconds` now (a restored VM's clock goes on).

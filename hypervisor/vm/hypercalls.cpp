@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -42,6 +43,10 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "parkable-syscall";
     case abi::Hypercall::kFileMapping:
       return "file-mapping";
+    case abi::Hypercall::kKickCpus:
+      return "kick-cpus";
+    case abi::Hypercall::kShootdown:
+      return "shootdown";
     case abi::Hypercall::kCount:
       break;
   }
@@ -219,12 +224,18 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // Every app thread waits and the earliest futex timeout is this far off.
       auto args = memory_.read<abi::SleepArgs>(argument_address);
       if (!args) return bad_arguments();
+      // 0 ns (--cpus above 1): a vCPU waiting for the guest's kernel lock lets
+      // the holder's vCPU thread have this host CPU.
+      if (args->nanoseconds == 0) {
+        sched_yield();
+        return std::nullopt;
+      }
       // Interrupted (--timeout, Ctrl-C, a kick): the run loop sees a stop; otherwise
       // the guest finds its deadline not yet reached, or a parked call ready, and
       // asks again.
       const std::optional<std::uint64_t> timeout =
           args->nanoseconds == abi::kSleepForever ? std::nullopt : std::optional(args->nanoseconds);
-      if (!context_.parked_calls.wait_idle(timeout)) context_.interrupted = true;
+      if (!context_.parked_calls.wait_idle(timeout, hooks_.wake_fd)) context_.interrupted = true;
       if (trace_) write_trace_line(fmt::format("[hyperlet hypercall] sleep({} ns)", args->nanoseconds));
       return std::nullopt;
     }
@@ -242,6 +253,14 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     }
     case abi::Hypercall::kThreadsStarted:
       return std::nullopt;  // the run loop reads PreemptState after every exit
+    case abi::Hypercall::kKickCpus:
+    case abi::Hypercall::kShootdown: {
+      auto args = memory_.read<abi::CpusArgs>(argument_address);
+      if (!args) return bad_arguments();
+      const auto& hook = call == static_cast<std::uint64_t>(abi::Hypercall::kKickCpus) ? hooks_.kick : hooks_.interrupt;
+      if (hook) hook(args->cpus);
+      return std::nullopt;
+    }
     case abi::Hypercall::kFault: {
       auto args = memory_.read<abi::FaultArgs>(argument_address);
       if (!args) return bad_arguments();

@@ -40,6 +40,16 @@ class HypercallHandler {
   // or an Error (an app fault, or a hypercall the guest kernel got wrong).
   std::optional<Result<int>> handle(std::uint64_t call, std::uint64_t argument_address);
 
+  // More than one vCPU (--cpus): this handler's vCPU sleeps in kSleep until
+  // `wake_fd` (an eventfd) is written too; kKickCpus and kShootdown reach the
+  // vCPUs their mask names. Without them both are no-ops.
+  struct VcpuHooks {
+    int wake_fd = -1;
+    std::function<void(std::uint64_t)> kick;       // write those vCPUs' wake_fds
+    std::function<void(std::uint64_t)> interrupt;  // inject kPreemptVector into those vCPUs
+  };
+  void set_vcpu_hooks(VcpuHooks hooks) { hooks_ = std::move(hooks); }
+
  private:
   // kFileMapping: 0 or -errno.
   std::int64_t file_mapping(const abi::FileMappingArgs& args);
@@ -57,6 +67,7 @@ class HypercallHandler {
   bool trace_;
   bool syscall_trap_;
   SymbolSource symbols_;
+  VcpuHooks hooks_;
 };
 
 }  // namespace hyperlet

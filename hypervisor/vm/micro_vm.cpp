@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
@@ -11,14 +13,19 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "arch/cpuid.h"
 #include "arch/descriptor_tables.h"
 #include "core/message_prefix.h"
+#include "core/unique_fd.h"
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
 #include "kvm/kvm.h"
@@ -132,6 +139,12 @@ class MicroVm {
     }
     auto vcpu = vm->create_vcpu(*kvm);
     if (!vcpu) return std::unexpected(vcpu.error());
+    cpus_ = options_.cpus.value_or(1);
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      auto extra = vm->create_vcpu(*kvm, cpu);
+      if (!extra) return std::unexpected(extra.error());
+      extra_vcpus_.push_back(std::move(*extra));
+    }
     bool reaper = !options_.embedded && start_teardown_reaper();
     auto cpuid = supported_cpuid_cached(*kvm, cache_directory(), supported_cpuid_key());
     if (!cpuid) return std::unexpected(cpuid.error());
@@ -151,7 +164,7 @@ class MicroVm {
     if (!vdso) return std::unexpected(vdso.error());
     vdso_address_ = *vdso;
     if (auto ok = build_page_tables(*memory, layout_); !ok) return std::unexpected(ok.error());
-    if (auto ok = write_descriptor_tables(*memory, *kernel); !ok) return std::unexpected(ok.error());
+    if (auto ok = write_descriptor_tables(*memory, *kernel, cpus_); !ok) return std::unexpected(ok.error());
     const SyscallSiteCache site_cache(SyscallSiteCache::default_directory());
     auto loaded = load_app(*memory, *image, trap ? &site_cache : nullptr);
     if (!loaded) return std::unexpected(loaded.error());
@@ -164,6 +177,11 @@ class MicroVm {
       return std::unexpected(ok.error());
     }
     if (auto ok = setup_vcpu(*vcpu, *cpuid, *kernel, layout_); !ok) return std::unexpected(ok.error());
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], *cpuid, *kernel, layout_, cpu); !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
     image_ = &*image;
     stats_.image_loaded = monotonic_ns();
     const abi::GuestInfo guest_info{abi::kAbiVersion,   0, effective_.memory_size, stats_.started, stats_.vm_created,
@@ -198,11 +216,17 @@ class MicroVm {
     raise_host_open_file_limit();
     // The reaper shares this memory: it must be filtered before the guest runs.
     if (reaper && !teardown_reaper_filtered()) reaper = false;
+    // The other vCPUs' threads exist before the filter, which then covers them too (TSYNC).
+    if (cpus_ > 1) start_vcpu_threads(*vcpu, *memory, **context);
     // From here on hyperlet only serves the guest: drop every other host syscall.
     if (options_.seccomp) {
-      if (auto ok = restrict_host_syscalls(); !ok) return std::unexpected(ok.error());
+      if (auto ok = restrict_host_syscalls(); !ok) {
+        stop_vcpu_threads();
+        return std::unexpected(ok.error());
+      }
     }
     auto outcome = run_loop(*vcpu, *memory, **context);
+    stop_vcpu_threads();
     g_running_vcpu.store(nullptr);
     g_app_signal_state.store(nullptr);
     finish_stats(*vcpu, *memory);
@@ -567,6 +591,7 @@ class MicroVm {
     info.entry = image.entry();
     info.initial_rsp = stack.stack_pointer;
     info.xsave_features = extended_state(cpuid).xcr0;
+    info.cpu_count = cpus_;
     if (options_.hostname) {
       // The command line checked its length; the copy keeps the NUL regardless.
       const std::size_t hostname_length = std::min<std::size_t>(options_.hostname->size(), abi::kHostnameMax - 1);
@@ -620,22 +645,33 @@ class MicroVm {
       pending_.reset();
       if (finished) return *finished;
     }
+    VcpuThread* self = cpus_ > 1 ? vcpu_threads_[0].get() : nullptr;
+    if (self != nullptr) hypercalls.set_vcpu_hooks(vcpu_hooks(*self));
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
+      if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
       if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
-      // While the app has more than one thread, the same timer ends its time
+      // While the app has more threads than vCPUs, the same timer ends its time
       // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.
-      const bool slicing = slicing_possible_ && app_threads(memory) > 1;
+      const bool slicing = slicing_possible_ && app_threads(memory) > cpus_;
       if (context.socket_buffers.attached() || slicing) flush_timer_.arm();
+      std::uint64_t entered = 0;
+      if (self != nullptr) {
+        entered = enter_run(*self, vcpu, *run, slice_pending_, stats_.slices_injected);
+      }
       const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
       const int run_errno = errno;
+      if (self != nullptr) leave_run(*self, entered);
       flush_timer_.disarm();
       if (ran != 0) {
         if (run_errno == EINTR || run_errno == EAGAIN) {
           run->immediate_exit = 0;
           ++stats_.exits["interrupted"];
-          // A slice ended, or the watcher found a parked call ready and kicked us.
-          if ((slicing || context.parked_calls.ready_pending()) && g_stop_signal.load() == 0) {
+          if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
+          // A slice ended, the watcher found a parked call ready and kicked us,
+          // or another vCPU asked for a TLB flush.
+          const bool asked = self != nullptr && self->interrupt.exchange(false);
+          if ((slicing || context.parked_calls.ready_pending() || asked) && g_stop_signal.load() == 0) {
             end_time_slice(vcpu, *run);
           }
           if (context.socket_buffers.attached()) {
@@ -680,9 +716,14 @@ class MicroVm {
             }
           }
           ++stats_.hypercalls[std::string(hypercall_name(call))];
-          std::unique_lock io_lock(context.file_ring.mutex());  // the file ring's poller shares the fd table
+          if (self != nullptr && call == static_cast<std::uint64_t>(abi::Hypercall::kThreadsStarted)) {
+            release_vcpu_threads();
+          }
+          // The file ring's poller shares the fd table; an idle vCPU sleeps without it.
+          std::unique_lock io_lock(context.file_ring.mutex(), std::defer_lock);
+          if (self == nullptr || call != static_cast<std::uint64_t>(abi::Hypercall::kSleep)) io_lock.lock();
           auto finished = hypercalls.handle(call, argument_address);
-          io_lock.unlock();
+          if (io_lock.owns_lock()) io_lock.unlock();
           if (!context.file_mappings.empty()) {
             if (auto touched = bus_errors::take(memory.host_base())) {
               return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
@@ -737,11 +778,12 @@ class MicroVm {
   // loop that makes no syscall.
   void hand_signals_to_app(kvm_run& run, GuestMemory& memory) {
     const std::uint64_t signals = g_app_signals.exchange(0);
-    auto state = memory.read<abi::SignalState>(abi::kSignalStateAddr);
+    auto state = memory.span(abi::kSignalStateAddr, sizeof(abi::SignalState));
     if (signals == 0 || !state) return;
-    state->from_host |= signals;
-    state->attention = 1;
-    memory.write(abi::kSignalStateAddr, *state);
+    // Atomically: with --cpus above 1 the guest kernel changes these words meanwhile.
+    auto* words = reinterpret_cast<std::uint64_t*>(state->data());
+    std::atomic_ref(words[offsetof(abi::SignalState, from_host) / 8]).fetch_or(signals);
+    std::atomic_ref(words[offsetof(abi::SignalState, attention) / 8]).store(1);
     // As a slice that ends in ring 0: KVM exits as soon as the guest can take
     // the interrupt (at once in ring 3), and it goes in then. (Never a second
     // KVM_INTERRUPT before the guest ran: KVM refuses it.)
@@ -761,19 +803,251 @@ class MicroVm {
   // KVM_EXIT_IRQ_WINDOW_OPEN when it next can (the iretq back to ring 3), and
   // it goes in then. The guest kernel switches to its next runnable thread.
   void end_time_slice(const Vcpu& vcpu, kvm_run& run) {
+    end_time_slice(vcpu, run, slice_pending_, stats_.slices_injected);
+  }
+  void end_time_slice(const Vcpu& vcpu, kvm_run& run, bool& slice_pending, std::uint64_t& injected) {
     if (run.ready_for_interrupt_injection && run.if_flag) {
       kvm_interrupt interrupt{abi::kPreemptVector};
       run.request_interrupt_window = 0;
-      slice_pending_ = false;
+      slice_pending = false;
       if (::ioctl(vcpu.fd(), KVM_INTERRUPT, &interrupt) == 0) {
-        ++stats_.slices_injected;
+        ++injected;
       } else {
         slicing_possible_ = false;  // threads stay cooperative, as before
       }
       return;
     }
     run.request_interrupt_window = 1;
-    slice_pending_ = true;
+    slice_pending = true;
+  }
+
+  // ------------------------------------------------------------ more vCPUs (--cpus)
+
+  // vCPU N's host side: vCPU 0's is the main thread's run loop, the others run
+  // run_secondary on threads of their own.
+  struct VcpuThread {
+    Vcpu* vcpu = nullptr;
+    unsigned index = 0;
+    UniqueFd wake;                       // eventfd: kKickCpus, or the run ends (ends its kSleep)
+    std::atomic<bool> interrupt{false};  // kShootdown: inject kPreemptVector before it runs on
+    std::atomic<bool> in_run{false};     // inside KVM_RUN: a signal takes it out
+    pthread_t thread{};
+    std::thread host_thread;
+    bool slice_pending = false;
+    std::uint64_t slices_injected = 0;
+    RunStats::Vcpu counters;
+    std::map<std::string, std::uint64_t> exits;
+    std::map<std::string, std::uint64_t> hypercalls;
+  };
+
+  HypercallHandler::VcpuHooks vcpu_hooks(VcpuThread& self) {
+    HypercallHandler::VcpuHooks hooks;
+    hooks.wake_fd = self.wake.get();
+    hooks.kick = [this](std::uint64_t cpus) {
+      for (unsigned cpu = 0; cpu < cpus_; ++cpu) {
+        if ((cpus & (std::uint64_t{1} << cpu)) != 0) wake_vcpu(*vcpu_threads_[cpu]);
+      }
+    };
+    hooks.interrupt = [this](std::uint64_t cpus) {
+      for (unsigned cpu = 0; cpu < cpus_; ++cpu) {
+        if ((cpus & (std::uint64_t{1} << cpu)) == 0) continue;
+        VcpuThread& other = *vcpu_threads_[cpu];
+        // Seen before its next KVM_RUN (enter_run), or a signal ends the one it is in.
+        other.interrupt.store(true);
+        if (other.in_run.load()) pthread_kill(other.thread, SIGRTMIN);
+      }
+    };
+    return hooks;
+  }
+
+  static void wake_vcpu(VcpuThread& other) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t written = ::write(other.wake.get(), &one, sizeof one);
+  }
+
+  // Before KVM_RUN: a TLB flush another vCPU asked for goes in first. Returns the clock for leave_run.
+  std::uint64_t enter_run(VcpuThread& self, const Vcpu& vcpu, kvm_run& run, bool& slice_pending,
+                          std::uint64_t& injected) {
+    self.in_run.store(true);
+    if (self.interrupt.exchange(false)) end_time_slice(vcpu, run, slice_pending, injected);
+    return options_.stats ? monotonic_ns() : 0;
+  }
+
+  void leave_run(VcpuThread& self, std::uint64_t entered) {
+    self.in_run.store(false);
+    ++self.counters.exits;
+    if (entered != 0) self.counters.run_ns += monotonic_ns() - entered;
+  }
+
+  void start_vcpu_threads(Vcpu& first, GuestMemory& memory, SyscallContext& context) {
+    context.parked_calls.prepare_for_vcpus();
+    for (unsigned cpu = 0; cpu < cpus_; ++cpu) {
+      auto thread = std::make_unique<VcpuThread>();
+      thread->vcpu = cpu == 0 ? &first : &extra_vcpus_[cpu - 1];
+      thread->index = cpu;
+      thread->wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+      vcpu_threads_.push_back(std::move(thread));
+    }
+    vcpu_threads_[0]->thread = pthread_self();
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      VcpuThread& thread = *vcpu_threads_[cpu];
+      thread.host_thread = std::thread([this, &thread, &memory, &context] { serve_vcpu(thread, memory, context); });
+    }
+    // Each made its flush timer (timer_create is not in the seccomp filter).
+    std::unique_lock lock(start_mutex_);
+    start_cv_.wait(lock, [&] { return threads_ready_ == cpus_ - 1; });
+  }
+
+  // The app's second thread appeared: the other vCPUs start running the guest kernel.
+  void release_vcpu_threads() {
+    std::lock_guard lock(start_mutex_);
+    if (vcpus_released_) return;
+    vcpus_released_ = true;
+    start_cv_.notify_all();
+  }
+
+  void stop_vcpu_threads() {
+    if (vcpu_threads_.empty()) return;
+    stopping_.store(true);
+    {
+      std::lock_guard lock(start_mutex_);
+      start_cv_.notify_all();
+    }
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      VcpuThread& thread = *vcpu_threads_[cpu];
+      wake_vcpu(thread);
+      thread.vcpu->run()->immediate_exit = 1;
+      if (thread.host_thread.joinable()) {
+        pthread_kill(thread.thread, SIGRTMIN);
+        thread.host_thread.join();
+      }
+    }
+    stats_.vcpus.clear();
+    for (auto& thread : vcpu_threads_) {
+      stats_.vcpus.push_back(thread->counters);
+      if (thread->index == 0) continue;
+      for (const auto& [name, count] : thread->exits) stats_.exits[name] += count;
+      for (const auto& [name, count] : thread->hypercalls) stats_.hypercalls[name] += count;
+      stats_.slices_injected += thread->slices_injected;
+    }
+    vcpu_threads_.clear();
+  }
+
+  // A vCPU's run ended the app (exit, fault, error): every vCPU stops, vCPU 0's run loop returns it.
+  void finish_from_vcpu(Result<int> outcome) {
+    {
+      std::lock_guard lock(outcome_mutex_);
+      if (!vcpu_outcome_) vcpu_outcome_ = std::move(outcome);
+    }
+    stopping_.store(true);
+    VcpuThread& first = *vcpu_threads_[0];
+    wake_vcpu(first);
+    first.vcpu->run()->immediate_exit = 1;
+    pthread_kill(first.thread, SIGRTMIN);
+  }
+
+  Result<int> take_vcpu_outcome() {
+    std::lock_guard lock(outcome_mutex_);
+    if (vcpu_outcome_) return *vcpu_outcome_;
+    return fail(ExitStatus::kVmFailure, "a vCPU stopped without a reason");
+  }
+
+  // The thread of vCPU N > 0: only its own flush signal reaches it (stop
+  // signals go to the main thread), it waits for the app's second thread, then
+  // runs its vCPU until the run ends.
+  void serve_vcpu(VcpuThread& self, GuestMemory& memory, SyscallContext& context) {
+    sigset_t blocked;
+    sigfillset(&blocked);
+    for (const int signal : {SIGRTMIN, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGABRT}) sigdelset(&blocked, signal);
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+    self.thread = pthread_self();
+    FlushTimer timer;
+    const bool timer_made = timer.create().has_value();
+    {
+      std::unique_lock lock(start_mutex_);
+      ++threads_ready_;
+      start_cv_.notify_all();
+      start_cv_.wait(lock, [&] { return vcpus_released_ || stopping_.load(); });
+    }
+    if (stopping_.load()) return;
+    if (!timer_made) return finish_from_vcpu(fail(ExitStatus::kVmFailure, "vCPU {}: no flush timer", self.index));
+    if (auto outcome = run_secondary(self, timer, memory, context)) finish_from_vcpu(std::move(*outcome));
+  }
+
+  // vCPU N > 0's run loop: nullopt when told to stop, else how the app ended.
+  std::optional<Result<int>> run_secondary(VcpuThread& self, FlushTimer& timer, GuestMemory& memory,
+                                           SyscallContext& context) {
+    HypercallHandler hypercalls(memory, layout_, context, host_syscalls_, options_.trace, trap_,
+                                [this]() -> const SymbolTable& { return symbols(); });
+    hypercalls.set_vcpu_hooks(vcpu_hooks(self));
+    Vcpu& vcpu = *self.vcpu;
+    kvm_run* run = vcpu.run();
+    g_flush_vcpu.store(run);
+    for (;;) {
+      if (stopping_.load()) return std::nullopt;
+      const bool slicing = slicing_possible_ && app_threads(memory) > cpus_;
+      if (slicing) timer.arm();
+      const std::uint64_t entered = enter_run(self, vcpu, *run, self.slice_pending, self.slices_injected);
+      const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
+      const int run_errno = errno;
+      leave_run(self, entered);
+      timer.disarm();
+      if (ran != 0) {
+        if (run_errno == EFAULT && !context.file_mappings.empty()) {
+          // As on vCPU 0: a shared file mapping's file shrank under the guest.
+          return std::unexpected(mapped_file_bus_error(context.file_mappings, memory_fault_address(*run)));
+        }
+        if (run_errno != EINTR && run_errno != EAGAIN) {
+          return fail(ExitStatus::kVmFailure, "KVM_RUN of vCPU {} failed: {}", self.index, std::strerror(run_errno));
+        }
+        run->immediate_exit = 0;
+        ++self.exits["interrupted"];
+        if (stopping_.load()) return std::nullopt;
+        const bool asked = self.interrupt.exchange(false);
+        if (slicing || context.parked_calls.ready_pending() || asked) {
+          end_time_slice(vcpu, *run, self.slice_pending, self.slices_injected);
+        }
+        continue;
+      }
+      ++self.exits[exit_reason_name(run->exit_reason)];
+      if (run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN) {
+        if (self.slice_pending) end_time_slice(vcpu, *run, self.slice_pending, self.slices_injected);
+        continue;
+      }
+      if (run->exit_reason != KVM_EXIT_IO) {
+        std::lock_guard lock(outcome_mutex_);
+        return fail_at(vcpu, ExitStatus::kVmFailure,
+                       fmt::format("vCPU {}: unexpected VM exit ({})", self.index, exit_reason_name(run->exit_reason)));
+      }
+      const auto& io = run->io;
+      const std::uint64_t call = io.port - abi::kHypercallPortBase;
+      if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1 || io.port < abi::kHypercallPortBase ||
+          call >= static_cast<std::uint64_t>(abi::Hypercall::kCount)) {
+        std::lock_guard lock(outcome_mutex_);
+        return fail_at(vcpu, ExitStatus::kVmFailure,
+                       fmt::format("vCPU {}: unknown hypercall port {:#x}", self.index, io.port));
+      }
+      std::uint32_t argument_address = 0;
+      std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
+      ++self.hypercalls[std::string(hypercall_name(call))];
+      std::unique_lock io_lock(context.file_ring.mutex(), std::defer_lock);
+      if (call != static_cast<std::uint64_t>(abi::Hypercall::kSleep)) io_lock.lock();
+      auto finished = hypercalls.handle(call, argument_address);
+      if (io_lock.owns_lock()) io_lock.unlock();
+      if (!context.file_mappings.empty()) {
+        if (auto touched = bus_errors::take(memory.host_base())) {
+          return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
+        }
+      }
+      if (!finished) continue;
+      if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault) &&
+          call != static_cast<std::uint64_t>(abi::Hypercall::kExit) &&
+          call != static_cast<std::uint64_t>(abi::Hypercall::kDeadlock)) {
+        std::lock_guard lock(outcome_mutex_);
+        return fail_at(vcpu, finished->error().status, finished->error().message);
+      }
+      return *finished;
+    }
   }
 
   Result<int> fail_at(const Vcpu& vcpu, ExitStatus status, const std::string& what) {
@@ -851,7 +1125,7 @@ class MicroVm {
   std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
   FlushTimer flush_timer_;        // kicks the guest out of a long run: deferred socket writes, time slices
-  bool slicing_possible_ = true;  // false once KVM refused KVM_INTERRUPT
+  std::atomic<bool> slicing_possible_{true};  // false once KVM refused KVM_INTERRUPT
   bool slice_pending_ = false;    // a slice ended while the guest had IF=0 (in ring 0)
   bool trap_ = false;             // app syscalls enter through the int 0x81 trap
   VmFd* vm_ = nullptr;
@@ -869,6 +1143,17 @@ class MicroVm {
   std::unique_ptr<SyscallContext> context_;  // after memory_: it refers to it
   std::shared_ptr<const snapshot::File> reuse_file_;
   bool flush_timer_created_ = false;
+  // --cpus: vCPUs 1.. (vCPU 0 is run()'s), their host threads, how they stop.
+  unsigned cpus_ = 1;
+  std::vector<Vcpu> extra_vcpus_;
+  std::vector<std::unique_ptr<VcpuThread>> vcpu_threads_;
+  std::atomic<bool> stopping_{false};
+  std::mutex start_mutex_;
+  std::condition_variable start_cv_;
+  unsigned threads_ready_ = 0;
+  bool vcpus_released_ = false;
+  std::mutex outcome_mutex_;
+  std::optional<Result<int>> vcpu_outcome_;
 };
 
 // The embedding API's engine: the options and counters a MicroVm refers to, with it.

@@ -24,6 +24,8 @@ struct RunOptions {
   bool arguments_given = false;          // anything after APP, even a lone "--"
   std::vector<std::string> environment;  // KEY=VALUE
   std::optional<std::uint64_t> memory_size;
+  // --cpus: vCPUs, each on its own host thread (1 when not given).
+  std::optional<unsigned> cpus;
   std::vector<VolumeSpec> volumes;       // --volume HOST_DIR:GUEST_DIR[:ro]
   NetworkPolicy network;                 // --publish, --allow-connect
   // --workdir: the app's initial working directory, a normalised absolute guest

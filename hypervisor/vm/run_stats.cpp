@@ -40,6 +40,10 @@ std::string format_stats(const RunStats& stats) {
     for (const auto& [name, count] : counts) out += fmt::format("    {:<20} {}\n", name, count);
   };
   table("VM exits", stats.exits);
+  for (std::size_t cpu = 0; cpu < stats.vcpus.size(); ++cpu) {
+    out += fmt::format("    vCPU {:<15} {} exits, {:.1f} ms in the guest\n", cpu, stats.vcpus[cpu].exits,
+                       static_cast<double>(stats.vcpus[cpu].run_ns) / 1e6);
+  }
   table("hypercalls", stats.hypercalls);
   table("syscalls", stats.syscalls);
   if (!stats.kvm_vcpu.empty()) {

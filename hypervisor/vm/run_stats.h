@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace hyperlet {
 
@@ -39,6 +40,12 @@ struct RunStats {
   std::uint64_t parked_calls = 0;  // forwarded calls parked while other threads ran
   std::uint64_t parked_woken = 0;  // of their waits, found ready by the watcher
   std::uint64_t slices_received = 0;
+  // Per vCPU (--cpus above 1 only): its VM exits and time inside KVM_RUN.
+  struct Vcpu {
+    std::uint64_t exits = 0;
+    std::uint64_t run_ns = 0;
+  };
+  std::vector<Vcpu> vcpus;
 };
 
 std::uint64_t monotonic_ns();

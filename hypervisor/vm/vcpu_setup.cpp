@@ -44,8 +44,8 @@ kvm_segment segment(std::uint16_t selector, bool code, int privilege) {
 
 }  // namespace
 
-Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
-                        const abi::KernelHeader& kernel, const GuestLayout& layout) {
+Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid, const abi::KernelHeader& kernel,
+                        const GuestLayout& layout, unsigned cpu) {
   if (auto ok = vcpu.set_cpuid(cpuid); !ok) return ok;
   auto sregs = vcpu.sregs();
   if (!sregs) return std::unexpected(sregs.error());
@@ -61,9 +61,9 @@ Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
   sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss =
       segment(abi::kKernelDataSelector, false, 0);
   kvm_segment tss{};
-  tss.base = abi::kTssAddr;
+  tss.base = abi::kTssAddr + cpu * abi::kTssStride;
   tss.limit = kTssLimit;
-  tss.selector = abi::kTssSelector;
+  tss.selector = static_cast<std::uint16_t>(abi::kTssSelector + cpu * 16);
   tss.type = 0xb;  // 64-bit TSS, busy
   tss.present = 1;
   sregs->tr = tss;
@@ -78,17 +78,20 @@ Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
 
   const std::uint64_t star = (static_cast<std::uint64_t>(abi::kUserDataSelector & ~3) - 8) << 48 |
                              static_cast<std::uint64_t>(abi::kKernelCodeSelector) << 32;
-  if (auto ok = vcpu.set_msrs({{kMsrStar, 0, star},
-                               {kMsrLstar, 0, kernel.syscall_entry},
-                               {kMsrSyscallMask, 0, kSyscallFlagMask}});
+  if (auto ok = vcpu.set_msrs(
+          {{kMsrStar, 0, star},
+           {kMsrLstar, 0, cpu == 0 ? kernel.syscall_entry : kernel.syscall_entry_cpus + cpu * abi::kSyscallEntryStride},
+           {kMsrSyscallMask, 0, kSyscallFlagMask}});
       !ok) {
     return ok;
   }
 
   kvm_regs regs{};
-  regs.rip = kernel.entry;
-  regs.rsp = abi::kKernelStackTop;
-  regs.rdi = abi::kBootInfoAddr;
+  // vCPU 0 boots the kernel; the others wait in it for threads (no INIT/SIPI:
+  // they start in long mode like vCPU 0).
+  regs.rip = cpu == 0 ? kernel.entry : kernel.secondary_entry;
+  regs.rsp = cpu == 0 ? abi::kKernelStackTop : cpu_idle_stack_top(kernel, cpu);
+  regs.rdi = cpu == 0 ? abi::kBootInfoAddr : cpu;
   regs.rflags = 0x2;
   return vcpu.set_regs(regs);
 }

@@ -14,7 +14,7 @@
 
 namespace hyperlet {
 
-Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
-                        const abi::KernelHeader& kernel, const GuestLayout& layout);
+Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid, const abi::KernelHeader& kernel,
+                        const GuestLayout& layout, unsigned cpu = 0);
 
 }  // namespace hyperlet

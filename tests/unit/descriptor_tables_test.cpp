@@ -1,11 +1,11 @@
 #include "arch/descriptor_tables.h"
 
-#include <array>
-#include <cstdint>
-
 #include <gtest/gtest.h>
-
 #include <hyperlet/abi.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
 
 #include "test_printers.h"
 
@@ -189,6 +189,31 @@ TEST_F(DescriptorTables, TaskStateSegment) {
   EXPECT_EQ(memory_->read<std::uint64_t>(abi::kTssAddr + 36), abi::kFaultStackTop);   // ist1
   EXPECT_EQ(memory_->read<std::uint16_t>(abi::kTssAddr + 102), kTssLimit + 1);        // no I/O bitmap
   EXPECT_EQ(kTssLimit, 103u);
+}
+
+// --cpus: vCPU N's TSS (its own descriptor) has rsp0 and IST1 in its CpuArea;
+// vCPU 0's stays as with one vCPU, and no TSS is written beyond the count.
+TEST_F(DescriptorTables, EachVcpuHasItsOwnTss) {
+  kernel_.cpu_areas = 0x110000;
+  ASSERT_TRUE(write_descriptor_tables(*memory_, kernel_, 3).has_value());
+  for (unsigned cpu = 0; cpu < 3; ++cpu) {
+    SCOPED_TRACE(cpu);
+    const unsigned index = (abi::kTssSelector + cpu * 16) / 8;
+    const std::uint64_t low = gdt(index);
+    const std::uint64_t tss = abi::kTssAddr + cpu * abi::kTssStride;
+    EXPECT_EQ(bits(low, 16, 24) | (bits(low, 56, 8) << 24) | (gdt(index + 1) << 32), tss);
+    EXPECT_EQ(type(low), 0x9u);
+    EXPECT_EQ(present(low), 1u);
+    const std::uint64_t area = kernel_.cpu_areas + (cpu - 1) * sizeof(abi::CpuArea);
+    EXPECT_EQ(memory_->read<std::uint64_t>(tss + 4),
+              cpu == 0 ? abi::kKernelStackTop : area + offsetof(abi::CpuArea, idle_stack) + abi::kCpuStackSize);
+    EXPECT_EQ(memory_->read<std::uint64_t>(tss + 36),
+              cpu == 0 ? abi::kFaultStackTop : area + offsetof(abi::CpuArea, fault_stack) + abi::kCpuStackSize);
+    EXPECT_EQ(cpu_fault_stack_top(kernel_, cpu), memory_->read<std::uint64_t>(tss + 36).value_or(0));
+  }
+  EXPECT_EQ(gdt((abi::kTssSelector + 3 * 16) / 8), 0u);
+  EXPECT_GE(abi::kGdtEntries * 8u, abi::kTssSelector + abi::kMaxCpus * 16u);
+  EXPECT_LE(abi::kMaxCpus * abi::kTssStride, abi::kPageSize);
 }
 
 TEST(DescriptorTablesWrite, FailsWhenMemoryIsTooSmall) {

@@ -129,5 +129,22 @@ TEST(ParseDuration, RejectsTooLong) {
   EXPECT_EQ(parse_duration("1e9s"), std::chrono::nanoseconds(1'000'000'000'000'000'000));
 }
 
+TEST(ParseCpuCount, WholeNumbersFromOneToTheLimit) {
+  EXPECT_EQ(parse_cpu_count("1", 4), 1u);
+  EXPECT_EQ(parse_cpu_count("4", 4), 4u);
+  EXPECT_EQ(parse_cpu_count("02", 4), 2u);
+}
+
+TEST(ParseCpuCount, ErrorsSayWhatIsWrong) {
+  EXPECT_EQ(parse_cpu_count("0", 4).error(), "0: a VM needs at least 1 vCPU");
+  EXPECT_EQ(parse_cpu_count("5", 4).error(), "5: at most 4 here (the host's CPUs, and at most 16 per VM)");
+  EXPECT_EQ(parse_cpu_count("99999999999999999999", 4).error(),
+            "99999999999999999999: at most 4 here (the host's CPUs, and at most 16 per VM)");
+  EXPECT_EQ(parse_cpu_count("two", 4).error(), "'two': not a whole number of vCPUs (e.g. --cpus 2)");
+  EXPECT_EQ(parse_cpu_count("-1", 4).error(), "'-1': not a whole number of vCPUs (e.g. --cpus 2)");
+  EXPECT_EQ(parse_cpu_count("2.5", 4).error(), "'2.5': not a whole number of vCPUs (e.g. --cpus 2)");
+  EXPECT_EQ(parse_cpu_count("", 4).error(), "'': give a number of vCPUs, e.g. --cpus 2");
+}
+
 }  // namespace
 }  // namespace hyperlet

@@ -111,8 +111,19 @@ inline constexpr uint16_t kKernelCodeSelector = 0x08;
 inline constexpr uint16_t kKernelDataSelector = 0x10;
 inline constexpr uint16_t kUserDataSelector = 0x18 | 3;
 inline constexpr uint16_t kUserCodeSelector = 0x20 | 3;
-inline constexpr uint16_t kTssSelector = 0x28;
-inline constexpr uint32_t kGdtEntries = 7;  // null, 4 segments, TSS (2 slots)
+inline constexpr uint16_t kTssSelector = 0x28;  // vCPU N's TSS: kTssSelector + N * 16
+
+// ---- vCPUs (--cpus) ----
+// vCPU 0 keeps the fixed pages above (hypercall arguments at kHypercallArgsAddr,
+// fault stack at kFaultStackTop); vCPU N > 0 has a CpuArea in the guest
+// kernel's .bss (KernelHeader.cpu_areas) and its own TSS at kTssAddr + N *
+// kTssStride, with its own descriptor in the GDT.
+inline constexpr uint32_t kMaxCpus = 16;
+inline constexpr uint64_t kTssStride = 128;
+inline constexpr uint32_t kGdtEntries = 5 + 2 * kMaxCpus;  // null, 4 segments, a TSS (2 slots) per vCPU
+// The LSTAR entry of vCPU N > 0 is KernelHeader.syscall_entry_cpus + N * this.
+inline constexpr uint64_t kSyscallEntryStride = 64;
+inline constexpr uint64_t kCpuStackSize = 0x2000;
 
 // ---- Syscall entry ----
 // On kvm_pvm a ring-3 `syscall` never reaches ring 0, so the loader rewrites each
@@ -143,6 +154,8 @@ enum class Hypercall : uint16_t {
   kParkableSyscall = 9,    // ParkableSyscallArgs: as kHostSyscall while other app threads could run: a call
                            // that would block is not performed but parked (result kParked)
   kFileMapping = 10,       // FileMappingArgs: map an app file over app pages (MAP_SHARED), move or sync one
+  kKickCpus = 11,          // CpusArgs: wake these idle vCPUs from their kSleep (work became runnable)
+  kShootdown = 12,         // CpusArgs: interrupt these vCPUs (kPreemptVector) so that they flush their TLB
   kCount
 };
 
@@ -222,7 +235,12 @@ struct DeadlockArgs {
   uint64_t futex_address;   // what the running thread waits on
 };
 
+struct CpusArgs {
+  uint64_t cpus;  // bit N: vCPU N
+};
+
 union HypercallArgs {
+  CpusArgs cpus;
   ExitArgs exit;
   SleepArgs sleep;
   DeadlockArgs deadlock;
@@ -233,6 +251,13 @@ union HypercallArgs {
   FileMappingArgs file_mapping;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
+
+// What vCPU N > 0 has of its own (KernelHeader.cpu_areas[N - 1]; kernel-only memory).
+struct alignas(4096) CpuArea {
+  uint8_t hypercall_args[kPageSize];   // its HypercallArgs
+  uint8_t fault_stack[kCpuStackSize];  // its TSS's IST1
+  uint8_t idle_stack[kCpuStackSize];   // where it starts (KernelHeader.secondary_entry) and waits for a thread
+};
 
 // ---- Boot information: written by the host at kBootInfoAddr before the first instruction ----
 // A page-directory entry that maps a whole 2 MiB region (its PT page is reserved
@@ -286,6 +311,8 @@ struct BootInfo {
   // means the default, "hyperlet". Appended last: a BootInfo without it (a host
   // that does not write it) reads as zeros, the default.
   char hostname[kHostnameMax];
+  // vCPUs (--cpus); 0 (a host that does not write it) means 1. Appended last.
+  uint32_t cpu_count;
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 
@@ -302,6 +329,11 @@ struct KernelHeader {
   uint64_t syscall_trap_entry;    // IDT gate for kSyscallTrapVector (DPL 3)
   uint64_t exception_entries[kExceptionVectors];
   uint64_t preempt_entry;         // IDT gate for kPreemptVector (DPL 0: only the host injects it)
+  // vCPUs other than the first (--cpus): each starts at secondary_entry in
+  // ring 0 with rsp = its CpuArea's idle_stack top and rdi = its index.
+  uint64_t secondary_entry;
+  uint64_t syscall_entry_cpus;  // LSTAR of vCPU N > 0: this + N * kSyscallEntryStride
+  uint64_t cpu_areas;           // CpuArea[kMaxCpus - 1] for vCPUs 1..
 };
 
 // CPU exception vectors the host names in its reports.

@@ -184,6 +184,7 @@ void set_present(uint64_t address, uint64_t length, bool present) {
   const uint64_t end = address + length;
   auto* pdes = reinterpret_cast<volatile uint64_t*>(boot_info().pde_base);
   bool flush_all = false;
+  bool changed = false;
   for (uint64_t page = address; page < end;) {
     const uint64_t region = page / kRegion;
     if (present && region_protected[region] == 0) {
@@ -204,6 +205,7 @@ void set_present(uint64_t address, uint64_t length, bool present) {
         large || (pde_present ? region_protected[region] == 0 : region_protected[region] == kRegionPages);
     if (whole_region && flippable && (pde & kAddressMask) != 0) {
       if (pde_present != present) {
+        changed = true;
         pde = present ? (pde | kPresent) : (pde & ~kPresent);
         protected_pages += present ? -kRegionPages : kRegionPages;
         region_protected[region] = present ? 0 : static_cast<uint16_t>(kRegionPages);
@@ -219,6 +221,7 @@ void set_present(uint64_t address, uint64_t length, bool present) {
     volatile uint64_t& pte = page_table_entry(page);
     const bool was_present = (pte & kPresent) != 0;
     if (was_present != present) {
+      changed = true;
       pte = present ? (pte | kPresent) : (pte & ~kPresent);
       protected_pages += present ? -1ull : 1ull;
       region_protected[region] = static_cast<uint16_t>(region_protected[region] + (present ? -1 : 1));
@@ -227,6 +230,8 @@ void set_present(uint64_t address, uint64_t length, bool present) {
     page += kPage;
   }
   if (flush_all) reload_page_tables();
+  // Other vCPUs may hold translations of what became absent (smp.h).
+  if (!present && changed) tlb_shootdown();
 }
 
 // A PROT_NONE mapping this large is an address-space reservation (glibc's

@@ -74,7 +74,10 @@ int choose_thread(uint64_t signal) {
 // A thread in a futex wait that must run a handler: its wait ends (EINTR, or
 // restarted after the handler with SA_RESTART).
 void wake_for_handler(int slot) {
-  if (slot < 0 || thread_slot_state(slot) != 3) return;
+  if (slot < 0) return;
+  // Running on another vCPU (--cpus): interrupted there, it takes the signal on its way back to ring 3.
+  if (thread_slot_state(slot) == 1) return interrupt_thread_elsewhere(slot);
+  if (thread_slot_state(slot) != 3) return;
   uint64_t number = __NR_futex;
   if (interrupt_wait(thread_slot_tid(slot), -kRestartSys, &number)) {
     ThreadSignals& target = thread_signals(slot);
@@ -136,8 +139,8 @@ int64_t signal_interrupts_wait(uint64_t number) {
 
 void route_pending_signals() {
   volatile abi::SignalState& shared = shared_signal_state();
-  if (const uint64_t from_host = shared.from_host; from_host != 0) {
-    shared.from_host = 0;
+  // The host ORs into from_host while other vCPUs run: taken atomically.
+  if (const uint64_t from_host = __atomic_exchange_n(&shared.from_host, 0, __ATOMIC_SEQ_CST); from_host != 0) {
     for (uint64_t left = from_host; left != 0; left &= left - 1) {
       send(-1, static_cast<uint64_t>(__builtin_ctzll(left)) + 1, PendingInfo{kSiUser, 0});
     }

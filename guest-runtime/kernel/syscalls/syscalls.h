@@ -27,7 +27,9 @@ int64_t sys_uname(uint64_t buffer);
 [[noreturn]] void sys_exit_group(uint64_t status);
 
 // threads.cpp
-extern uint32_t current_tid;
+uint32_t current_tid();
+void interrupt_thread_elsewhere(int slot);  // a thread running on another vCPU enters the kernel soon
+uint64_t current_thread_stack_top();  // the running thread's kernel stack (its syscall frame is at the top)
 int64_t sys_clone(const uint64_t (&args)[6]);  // args is the SyscallFrame's start
 int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2,
                   uint64_t value3);

@@ -27,6 +27,7 @@
 #include "../errno.h"
 #include "../hypercall.h"
 #include "../msr.h"
+#include "../smp.h"
 #include "../time.h"
 #include "../trap_frame.h"
 #include "../user_memory.h"
@@ -34,19 +35,18 @@
 
 extern "C" {
 // entry.S
-extern uint64_t current_kernel_stack_top;  // the LSTAR path's kernel stack
+extern uint64_t current_kernel_stack_top;  // the LSTAR path's kernel stack (vCPU 0)
+extern uint64_t kernel_stack_top_cpus[];   // the same for vCPU N > 0 (entry.S: syscall_entry_cpus)
 void thread_switch(uint64_t* save_rsp, uint64_t next_rsp);
-void syscall_return();
+void thread_start();  // a new thread's first return to ring 3: gives the kernel lock back
 }
 static_assert(hyperlet::abi::kPreemptVector == 0x20, "entry.S: PREEMPT_VECTOR");
 
 namespace hyperlet::kernel {
 
-uint32_t current_tid = 1;  // the app's first thread is tid 1 = pid
-
 namespace {
 
-constexpr uint64_t kTssRsp0 = abi::kTssAddr + 4;
+constexpr uint64_t kTssRsp0 = abi::kTssAddr + 4;  // vCPU N's: + N * abi::kTssStride
 constexpr int kMaxThreads =
     1 + static_cast<int>((abi::kThreadStacksTop - abi::kThreadStacksBottom) / abi::kThreadStackSize);
 // What pthread_create passes (CLONE_DETACHED is ignored by Linux since 2.6).
@@ -79,13 +79,22 @@ struct alignas(64) Thread {
   bool has_deadline;
   bool parked_on_host;  // waiting for the host to set its ready bit (a parked call)
   uint64_t waiting_in;  // the syscall a waiting thread is in (a signal's restart makes it again)
+  // 1 + the vCPU whose rsp is on this thread's kernel stack (it runs there, or
+  // that vCPU waits there for work after the thread blocked or exited); 0: none.
+  // Only that vCPU may switch to it, and clone never reuses its slot meanwhile.
+  uint32_t cpu_plus_one;
 };
 
 // wake_result of a parked call whose waiter the host found ready: make the call again.
 constexpr int64_t kRetryOnHost = INT64_MIN;
 
 Thread threads[kMaxThreads];
-Thread* current = &threads[0];
+// Each vCPU's thread (nullptr: a vCPU that has not run one yet, on its idle stack).
+Thread* cpu_current[abi::kMaxCpus] = {&threads[0]};
+uint64_t idle_saved_rsp[abi::kMaxCpus];  // where a vCPU's idle context was left (never resumed)
+
+Thread*& current_ref() { return cpu_current[this_cpu()]; }
+#define current (current_ref())
 int slots_used = 1;   // threads[0, slots_used) may be in use; 1 until the first clone
 int live_threads = 1;
 uint32_t next_tid = 2;
@@ -124,20 +133,28 @@ void load_fpu(const Thread& thread) {
 // Runs `next` instead of the current thread; returns when the current thread
 // is switched back to (an exiting thread never is).
 void switch_to(Thread& next) {
-  Thread& previous = *current;
+  const uint32_t cpu = this_cpu();
+  Thread* previous = cpu_current[cpu];
   next.state = State::kRunning;
-  if (&next == &previous) return;
-  if (previous.state != State::kFree) {
-    save_fpu(previous);
-    previous.fs_base = read_msr(kMsrFsBase);
+  if (&next == previous) return;
+  if (previous != nullptr && previous->state != State::kFree) {
+    save_fpu(*previous);
+    previous->fs_base = read_msr(kMsrFsBase);
   }
-  current = &next;
-  current_tid = next.tid;
-  *reinterpret_cast<volatile uint64_t*>(kTssRsp0) = next.kernel_stack_top;
-  current_kernel_stack_top = next.kernel_stack_top;
+  cpu_current[cpu] = &next;
+  next.cpu_plus_one = cpu + 1;
+  *reinterpret_cast<volatile uint64_t*>(kTssRsp0 + cpu * abi::kTssStride) = next.kernel_stack_top;
+  (cpu == 0 ? current_kernel_stack_top : kernel_stack_top_cpus[cpu]) = next.kernel_stack_top;
   write_msr(kMsrFsBase, next.fs_base);
   load_fpu(next);
-  thread_switch(&previous.saved_rsp, next.saved_rsp);
+  // Another vCPU may take `previous` once this one gives the kernel lock back,
+  // which it does only on `next`'s stack.
+  uint64_t* save = &idle_saved_rsp[cpu];
+  if (previous != nullptr) {
+    previous->cpu_plus_one = 0;
+    save = &previous->saved_rsp;
+  }
+  thread_switch(save, next.saved_rsp);
 }
 
 // Threads whose parked calls the host found ready (PreemptState.ready_waiters)
@@ -156,6 +173,7 @@ void wake_ready_waiters() {
       if (thread.state != State::kWaiting || !thread.parked_on_host) continue;
       thread.state = State::kRunnable;
       thread.wake_result = kRetryOnHost;
+      kick_idle_cpus();
     }
   }
 }
@@ -170,6 +188,7 @@ uint64_t expire_timeouts(uint64_t now) {
     if (thread.deadline_ns <= now) {
       thread.state = State::kRunnable;
       thread.wake_result = thread.timeout_result;
+      kick_idle_cpus();
     } else if (earliest == 0 || thread.deadline_ns < earliest) {
       earliest = thread.deadline_ns;
     }
@@ -182,17 +201,38 @@ uint64_t expire_timeouts(uint64_t now) {
 // until the earliest futex timeout; with no timeout either, nothing can ever
 // run again, and the run ends as a deadlock instead of hanging.
 void schedule() {
+  const uint32_t cpu = this_cpu();
   for (;;) {
     wake_ready_waiters();
     // A signal may have to wake a waiting thread (one sent to hyperlet, say).
     if (signal_attention()) route_pending_signals();
     const uint64_t earliest = expire_timeouts(kvmclock_ns());
-    const int start = static_cast<int>(current - threads);
+    const Thread* self = cpu_current[cpu];
+    const int start = self != nullptr ? static_cast<int>(self - threads) : slots_used - 1;
     bool parked_on_host = false;
+    bool busy_elsewhere = false;  // another vCPU runs a thread, or is about to
     for (int step = 1; step <= slots_used; ++step) {
       Thread& candidate = threads[(start + step) % slots_used];
-      if (candidate.state == State::kRunnable) return switch_to(candidate);
+      const bool ours = candidate.cpu_plus_one == 0 || candidate.cpu_plus_one == cpu + 1;
+      if (candidate.state == State::kRunnable && ours) return switch_to(candidate);
       parked_on_host = parked_on_host || (candidate.state == State::kWaiting && candidate.parked_on_host);
+      busy_elsewhere =
+          busy_elsewhere || candidate.state == State::kRunning || (candidate.state == State::kRunnable && !ours);
+    }
+    if (cpu_count > 1 && (parked_on_host || earliest != 0 || busy_elsewhere)) {
+      // Nothing for this vCPU now: it sleeps on the host without the lock
+      // until a deadline, a parked call's readiness or another vCPU's kick.
+      const uint64_t now = kvmclock_ns();
+      if (earliest == 0 || earliest > now) {
+        const uint64_t bit = uint64_t{1} << cpu;
+        __atomic_or_fetch(&idle_cpus, bit, __ATOMIC_SEQ_CST);
+        hypercall_args().sleep.nanoseconds = earliest == 0 ? abi::kSleepForever : earliest - now;
+        kernel_unlock_for_idle();
+        hypercall(abi::Hypercall::kSleep);
+        kernel_lock_after_idle();
+        __atomic_and_fetch(&idle_cpus, ~bit, __ATOMIC_SEQ_CST);
+      }
+      continue;
     }
     if (parked_on_host) {
       // The host wakes us when a parked call's waiter is ready, or at the deadline.
@@ -221,6 +261,15 @@ void schedule() {
   }
 }
 
+// The running thread gives way: if another is runnable too, idle vCPUs may take one of them.
+void kick_if_another_runnable() {
+  if (cpu_count == 1 || idle_cpus == 0) return;
+  const Thread* self = current;
+  for (int i = 0; i < slots_used; ++i) {
+    if (&threads[i] != self && threads[i].state == State::kRunnable) return kick_idle_cpus();
+  }
+}
+
 // Wakes up to `count` threads waiting on `address` whose bitset meets `bitset`.
 int64_t wake(uint64_t address, uint64_t count, uint32_t bitset) {
   int64_t woken = 0;
@@ -233,6 +282,7 @@ int64_t wake(uint64_t address, uint64_t count, uint32_t bitset) {
       ++woken;
     }
   }
+  if (woken != 0) kick_idle_cpus();
   return woken;
 }
 
@@ -305,6 +355,7 @@ void adopt_first_thread() {
   first.tid = 1;
   first.state = State::kRunning;
   first.kernel_stack_top = abi::kKernelStackTop;
+  first.cpu_plus_one = this_cpu() + 1;  // called on the first thread's own stack
 }
 
 }  // namespace
@@ -365,7 +416,8 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   }
   if (slots_used == 1) adopt_first_thread();
   int slot = 1;
-  while (slot < kMaxThreads && threads[slot].state != State::kFree) ++slot;
+  // A slot whose kernel stack a vCPU still stands on (it exited there) is not free yet.
+  while (slot < kMaxThreads && (threads[slot].state != State::kFree || threads[slot].cpu_plus_one != 0)) ++slot;
   if (slot == kMaxThreads) return error(EAGAIN);
   if (slot == slots_used) ++slots_used;
 
@@ -388,7 +440,7 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   frame->rax = 0;
   if (stack != 0) frame->rsp = stack;
   auto* words = reinterpret_cast<uint64_t*>(frame);
-  words[-1] = reinterpret_cast<uint64_t>(&syscall_return);
+  words[-1] = reinterpret_cast<uint64_t>(&thread_start);
   for (int i = 2; i <= 7; ++i) words[-i] = 0;
   child.saved_rsp = reinterpret_cast<uint64_t>(&words[-7]);
 
@@ -396,6 +448,7 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   if (parent_tid_word != nullptr) *parent_tid_word = child.tid;
   if (child_tid_word != nullptr) *child_tid_word = child.tid;
   child.state = State::kRunnable;
+  kick_idle_cpus();
   ++live_threads;
   preempt_state().live_threads = static_cast<uint32_t>(live_threads);
   // The host learns of a second thread only at an exit, and a clone makes
@@ -453,13 +506,53 @@ int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]) {
 int64_t sys_sched_yield() {
   if (slots_used == 1) return 0;
   current->state = State::kRunnable;
+  kick_if_another_runnable();
   schedule();
   return 0;
 }
 
 int64_t sys_set_tid_address(uint64_t address) {
   current->clear_child_tid = address;
-  return current_tid;
+  return current_tid();
+}
+
+void interrupt_thread_elsewhere(int slot) {
+  if (cpu_count == 1) return;
+  const Thread& thread = threads[slot];
+  if (thread.state != State::kRunning || thread.cpu_plus_one == 0 || thread.cpu_plus_one == this_cpu() + 1) return;
+  // The host injects kPreemptVector there (as for a TLB shootdown); the way
+  // back to ring 3 looks at the signal attention word.
+  hypercall_args().cpus.cpus = uint64_t{1} << (thread.cpu_plus_one - 1);
+  hypercall(abi::Hypercall::kShootdown);
+}
+
+uint32_t current_tid() {
+  const uint32_t tid = current->tid;
+  return tid != 0 ? tid : 1;  // the first thread is tid 1 = pid, in the table or not yet
+}
+
+uint64_t current_thread_stack_top() {
+  const uint64_t top = current->kernel_stack_top;
+  return top != 0 ? top : abi::kKernelStackTop;
+}
+
+uint32_t this_cpu() {
+  if (cpu_count == 1) return 0;
+  uint64_t rsp;
+  asm volatile("mov %%rsp, %0" : "=r"(rsp));
+  if (rsp >= abi::kThreadStacksBottom && rsp < abi::kThreadStacksTop) {
+    const uint32_t plus_one = threads[1 + (rsp - abi::kThreadStacksBottom) / abi::kThreadStackSize].cpu_plus_one;
+    return plus_one - 1;
+  }
+  if (rsp >= abi::kKernelStackBottom && rsp < abi::kKernelStackTop) {
+    const uint32_t plus_one = threads[0].cpu_plus_one;
+    return plus_one != 0 ? plus_one - 1 : 0;  // before the first clone: the boot vCPU
+  }
+  const uint64_t areas = reinterpret_cast<uint64_t>(&cpu_areas[0]);
+  if (rsp > areas && rsp <= areas + (abi::kMaxCpus - 1) * sizeof(abi::CpuArea)) {
+    return 1 + static_cast<uint32_t>((rsp - 1 - areas) / sizeof(abi::CpuArea));
+  }
+  return 0;  // vCPU 0's fault stack
 }
 
 int64_t sys_set_robust_list(uint64_t head, uint64_t length) {
@@ -469,7 +562,7 @@ int64_t sys_set_robust_list(uint64_t head, uint64_t length) {
 }
 
 bool thread_alive(uint64_t tid) {
-  if (tid == current_tid) return true;
+  if (tid == current_tid()) return true;
   for (int i = 0; i < slots_used; ++i) {
     if (threads[i].state != State::kFree && threads[i].tid == tid) return true;
   }
@@ -480,7 +573,7 @@ bool thread_alive(uint64_t tid) {
 int current_thread_slot() { return static_cast<int>(current - threads); }
 
 int thread_slot_of(uint64_t tid) {
-  if (tid == current_tid) return current_thread_slot();
+  if (tid == current_tid()) return current_thread_slot();
   for (int i = 0; i < slots_used; ++i) {
     if (threads[i].state != State::kFree && threads[i].tid == tid) return i;
   }
@@ -496,7 +589,7 @@ int thread_slot_state(int slot) {
   return static_cast<int>(threads[slot].state);
 }
 
-uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid : threads[slot].tid; }
+uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid() : threads[slot].tid; }
 
 int64_t wait_for_signal(uint64_t deadline_ns) {
   if (threads[0].state == State::kFree) adopt_first_thread();
@@ -526,6 +619,7 @@ bool interrupt_wait(uint32_t tid, int64_t result, uint64_t* number) {
       thread.wake_result = result;
       thread.parked_on_host = false;
       if (number != nullptr && thread.waiting_in != 0) *number = thread.waiting_in;
+      kick_idle_cpus();
       return true;
     }
   }
@@ -546,7 +640,8 @@ void sys_exit_thread(uint64_t status) {
     first_exit_status = status;
   }
   // Its kernel stack stays in use until the switch below, and nothing can take
-  // the slot before then: one vCPU, and no interrupts in ring 0.
+  // the slot before then: no interrupts in ring 0, and clone skips a slot whose
+  // stack a vCPU stands on (cpu_plus_one).
   self.state = State::kFree;
   --live_threads;
   preempt_state().live_threads = static_cast<uint32_t>(live_threads);
@@ -562,11 +657,25 @@ void sys_exit_thread(uint64_t status) {
 // thread, round robin, runs; with none other, this one simply continues.
 extern "C" void handle_preempt(hyperlet::kernel::TrapFrame* /*frame*/) {
   using namespace hyperlet::kernel;
+  const KernelLockGuard lock;  // (its TLB flush is what a shootdown's interrupt is for)
   preempt_state().preemptions = preempt_state().preemptions + 1;
   if (slots_used == 1) return;  // no thread was ever made: nothing else to run
   // A slice end, or the host found a parked call ready: either way the next
   // runnable thread, round robin, gets the vCPU (schedule() wakes the ready ones).
   if (live_threads <= 1 && preempt_state().ready_waiters[0] == 0 && preempt_state().ready_waiters[1] == 0) return;
   current->state = State::kRunnable;
-  schedule();  // returns when this thread is switched back to
+  kick_if_another_runnable();  // another vCPU may take this one if it runs another
+  schedule();                  // returns when this thread is switched back to
+}
+
+// entry.S: secondary_entry. vCPU `cpu` > 0 starts here on its idle stack, in
+// ring 0, when the app's second thread appears; it waits for a runnable thread
+// and never comes back to this stack.
+extern "C" [[noreturn]] void secondary_main(uint64_t cpu) {
+  using namespace hyperlet::kernel;
+  cpu_count = boot_info().cpu_count;
+  kernel_lock();
+  cpu_current[cpu] = nullptr;
+  schedule();
+  for (;;) asm volatile("hlt");
 }

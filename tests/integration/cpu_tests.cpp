@@ -1,0 +1,126 @@
+// More than one vCPU (--cpus N) in real microVMs (programs/cpus.cpp): each
+// section prints what it prints natively, with 2 vCPUs (and 1, the default).
+// Skips without /dev/kvm; the sections that need two vCPUs skip on a one-CPU host.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "process.h"
+
+namespace hyperlet::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kHyperlet = HYPERLET_BINARY;
+const std::string kProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/cpus";
+const std::string kThreadsProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/threads";
+
+ProcessOptions long_run() {
+  ProcessOptions options;
+  options.safety_timeout = 90s;
+  return options;
+}
+
+class Cpus : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = kvm_unusable_reason(); !reason.empty()) {
+      GTEST_SKIP() << "no usable /dev/kvm: " << reason;
+    }
+    if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "one host CPU: --cpus 2 is refused here";
+  }
+  static ProcessResult in_vm(const std::string& program, const std::string& section, const std::string& cpus) {
+    return run_process({kHyperlet, "run", "--cpus", cpus, "--timeout", "60s", program, section}, long_run());
+  }
+  static void expect_same_as_native(const std::string& section, const std::string& program = kProgram) {
+    const ProcessResult expected = run_process({program, section});
+    ASSERT_EQ(expected.status, 0) << describe(expected);
+    for (const std::string cpus : {"2", "1"}) {
+      const ProcessResult result = in_vm(program, section, cpus);
+      ASSERT_EQ(result.status, 0) << "--cpus " << cpus << ": " << describe(result);
+      EXPECT_EQ(result.out, expected.out) << "--cpus " << cpus;
+      EXPECT_EQ(result.err, "") << "--cpus " << cpus;
+    }
+  }
+};
+
+TEST_F(Cpus, FourThreadsComputeTheNativeChecksums) { expect_same_as_native("parallel"); }
+
+TEST_F(Cpus, MutexAtomicAndConditionVariableCountersUnderContention) { expect_same_as_native("counters"); }
+
+TEST_F(Cpus, FutexPingPongAcrossVcpus) { expect_same_as_native("ping-pong"); }
+
+// A stale translation on the reader's vCPU must not let it read on (TLB shootdown).
+TEST_F(Cpus, AReaderOnAnotherVcpuFaultsWhenItsPageBecomesProtNone) { expect_same_as_native("protect-reader"); }
+
+TEST_F(Cpus, ABlockingReadInOneThreadWhileAnotherComputes) { expect_same_as_native("blocking-read"); }
+
+TEST_F(Cpus, SigtermSentByTheAppReachesItsHandler) { expect_same_as_native("kill-self"); }
+
+// The target computes alone on the other vCPU: the sender interrupts that vCPU.
+TEST_F(Cpus, PthreadKillReachesAThreadComputingOnAnotherVcpu) { expect_same_as_native("pthread-kill-computing"); }
+
+TEST_F(Cpus, SigtermSentToHyperletReachesTheHandlerWhileThreadsCompute) {
+  const std::string script =
+      "out=$(mktemp); \"$@\" >\"$out\" & pid=$!; "
+      "for i in $(seq 1 400); do grep -q ready \"$out\" && break; sleep 0.05; done; "
+      "sleep 0.2; kill -TERM $pid; wait $pid; status=$?; cat \"$out\"; rm -f \"$out\"; echo \"status $status\"";
+  const ProcessResult result = run_process(
+      {"/bin/sh", "-c", script, "sh", kHyperlet, "run", "--cpus", "2", "--timeout", "60s", kProgram, "sigterm"},
+      long_run());
+  EXPECT_EQ(result.out, "ready\nSIGTERM handled; 2 threads stopped\nstatus 0\n") << describe(result);
+}
+
+// The existing thread programs, on two vCPUs.
+TEST_F(Cpus, ThreadSuiteSectionsOnTwoVcpus) {
+  for (const std::string section :
+       {"sum", "producer-consumer", "thread-local", "exception", "async", "many", "spin-wait", "compute-and-print"}) {
+    SCOPED_TRACE(section);
+    const ProcessResult expected = run_process({kThreadsProgram, section});
+    ASSERT_EQ(expected.status, 0) << describe(expected);
+    const ProcessResult result = in_vm(kThreadsProgram, section, "2");
+    ASSERT_EQ(result.status, 0) << describe(result);
+    EXPECT_EQ(result.out, expected.out);
+  }
+}
+
+TEST_F(Cpus, DeadlockOnTwoVcpusStillEndsTheRun) {
+  const ProcessResult result = in_vm(kThreadsProgram, "deadlock", "2");
+  EXPECT_EQ(result.status, 119) << describe(result);
+  EXPECT_EQ(result.out, "both hold a lock\n");
+}
+
+TEST_F(Cpus, StatsShowEachVcpu) {
+  const ProcessResult result =
+      run_process({kHyperlet, "run", "--cpus", "2", "--stats", "--timeout", "60s", kProgram, "parallel"}, long_run());
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.err.find("vCPU 0 "), std::string::npos) << describe(result);
+  EXPECT_NE(result.err.find("vCPU 1 "), std::string::npos) << describe(result);
+}
+
+// --cpus is checked before anything runs: what is wrong, in one line, status 125.
+class CpusOption : public ::testing::Test {};
+
+TEST_F(CpusOption, ZeroTooManyAndNotANumberAreRefused) {
+  const long host = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const std::string too_many = std::to_string(host + 1);
+  struct Case {
+    std::string value;
+    std::string message;
+  };
+  for (const Case& bad : {Case{"0", "hyperlet: invalid --cpus 0: a VM needs at least 1 vCPU\n"},
+                          Case{"two", "hyperlet: invalid --cpus 'two': not a whole number of vCPUs (e.g. --cpus 2)\n"},
+                          Case{"-1", "hyperlet: invalid --cpus '-1': not a whole number of vCPUs (e.g. --cpus 2)\n"},
+                          Case{too_many, "at most"}}) {
+    const ProcessResult result = run_process({kHyperlet, "run", "--cpus", bad.value, kProgram, "parallel"});
+    EXPECT_EQ(result.status, 125) << bad.value << ": " << describe(result);
+    EXPECT_NE(result.err.find(bad.message), std::string::npos) << describe(result);
+    EXPECT_EQ(result.out, "");
+  }
+}
+
+}  // namespace
+}  // namespace hyperlet::testing
