@@ -91,7 +91,7 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
   command
       .add_option("--cpus", line.cpus_text,
                   "vCPUs, each on its own host thread, running the app's threads in parallel: 1 up to the "
-                  "host's CPUs (at most 16). Default: 1")
+                  "host's CPUs (at most 16). Default: the image's manifest (at most the host's CPUs), else 1")
       ->type_name("N");
   command
       .add_option("-e,--env", line.env,
@@ -389,9 +389,7 @@ int main(int argc, char** argv) {
     options.memory_size = *memory;
   }
   if (given("--cpus")) {
-    const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
-    const unsigned limit = std::min<unsigned>(online > 0 ? static_cast<unsigned>(online) : 1, abi::kMaxCpus);
-    auto cpus = parse_cpu_count(line.cpus_text, limit);
+    auto cpus = parse_cpu_count(line.cpus_text, host_cpu_limit());
     if (!cpus) return usage_error("invalid --cpus " + cpus.error());
     if (*cpus > 1 && (!restore_path.empty() || snapshot->parsed())) {
       return usage_error("--cpus above 1 with snapshots: a snapshot holds one vCPU (run it with --cpus 1)");

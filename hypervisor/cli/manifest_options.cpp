@@ -41,7 +41,10 @@ void add_manifest_service_options(CLI::App& command, ManifestServiceLine& line) 
            "HOST_FILE:GUEST_PATH");
   add_list(command, "--unset-file", line.unset_files, "Remove the shipped file at GUEST_PATH (repeatable)",
            "GUEST_PATH");
-  command.add_option("--cpus", line.cpus, "The number of vCPUs the service wants (stored and shown)")->type_name("N");
+  command
+      .add_option("--cpus", line.cpus,
+                  "The number of vCPUs the service wants: the default of `run --cpus` (at most the host's CPUs)")
+      ->type_name("N");
   command.add_flag("--unset-cpus", line.unset_cpus, "Remove the manifest's cpus");
   command.add_option("--workdir", line.workdir, "Default --workdir of `run`, an absolute guest path")->type_name("DIR");
   command.add_flag("--unset-workdir", line.unset_workdir, "Remove the manifest's working directory");

@@ -37,7 +37,7 @@ struct Manifest {
   std::vector<ManifestVolume> volumes;
   std::vector<std::string> publish;        // --publish rules, as written
   std::vector<std::string> allow_connect;  // --allow-connect rules, as written
-  std::optional<std::uint32_t> cpus;       // stored and shown; `run` has no --cpus to default yet
+  std::optional<std::uint32_t> cpus;       // the default of `run --cpus`
   std::optional<std::string> workdir;      // default --workdir
   std::optional<std::string> hostname;     // default --hostname
   std::vector<ManifestFile> files;

@@ -1,10 +1,18 @@
 #include "vm/run_options.h"
 
+#include <hyperlet/abi.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "loader/manifest.h"
 
 namespace hyperlet {
+
+unsigned host_cpu_limit() {
+  const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return std::min<unsigned>(online > 0 ? static_cast<unsigned>(online) : 1, abi::kMaxCpus);
+}
 EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest) {
   EffectiveRun run;
   run.memory_size = options.memory_size.value_or(
@@ -52,6 +60,11 @@ Result<void> apply_manifest_service(RunOptions& options, const Manifest& manifes
   }
   if (!options.workdir && manifest.workdir) options.workdir = manifest.workdir;
   if (!options.hostname && manifest.hostname) options.hostname = manifest.hostname;
+  // The vCPUs the service wants, as many as this host has: the image may have
+  // been built for a bigger machine. A snapshot holds one vCPU.
+  if (!options.cpus && manifest.cpus && !options.snapshot_output) {
+    options.cpus = std::clamp<unsigned>(*manifest.cpus, 1, host_cpu_limit());
+  }
   return {};
 }
 

@@ -74,7 +74,11 @@ EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest)
 //   publish, allow-connect: the manifest's rules apply only when the command
 //     line has none of that kind (then it replaces them all).
 //   workdir, hostname: the manifest's when the command line gives none.
-// Shipped files are devices/shipped_files.h's; cpus is only stored.
+//   cpus: the default of --cpus, at most host_cpu_limit(); not for a snapshot.
+// Shipped files are devices/shipped_files.h's.
 Result<void> apply_manifest_service(RunOptions& options, const Manifest& manifest);
+
+// The most vCPUs a run may have here: the host's online CPUs, at most abi::kMaxCpus.
+unsigned host_cpu_limit();
 
 }  // namespace hyperlet

@@ -133,6 +133,28 @@ TEST(ApplyManifestService, RulesWorkdirAndHostnameAreDefaults) {
   EXPECT_EQ(options.hostname, "other");
 }
 
+TEST(ApplyManifestService, CpusIsTheDefaultUpToTheHostsCpus) {
+  Manifest manifest = service();
+  manifest.cpus = 1000;
+  RunOptions options = with_volumes({"/a:/data", "/b:/config"});
+  ASSERT_TRUE(apply_manifest_service(options, manifest).has_value());
+  EXPECT_EQ(options.cpus, host_cpu_limit());
+  manifest.cpus = 1;
+  options = with_volumes({"/a:/data", "/b:/config"});
+  ASSERT_TRUE(apply_manifest_service(options, manifest).has_value());
+  EXPECT_EQ(options.cpus, 1u);
+  // The command line's wins; a snapshot keeps its one vCPU.
+  manifest.cpus = 2;
+  options = with_volumes({"/a:/data", "/b:/config"});
+  options.cpus = 1;
+  ASSERT_TRUE(apply_manifest_service(options, manifest).has_value());
+  EXPECT_EQ(options.cpus, 1u);
+  options = with_volumes({"/a:/data", "/b:/config"});
+  options.snapshot_output = "/tmp/x.snap";
+  ASSERT_TRUE(apply_manifest_service(options, manifest).has_value());
+  EXPECT_EQ(options.cpus, std::nullopt);
+}
+
 TEST(ApplyManifestService, ABadRuleInTheImageIsTheImagesFault) {
   Manifest manifest;
   manifest.publish = {"80"};
