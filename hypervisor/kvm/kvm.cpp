@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -56,6 +57,13 @@ Result<KvmSystem> KvmSystem::open() {
                   "usermod -aG kvm $USER`, then log in again)");
     }
     return fail(ExitStatus::kKvmUnavailable, "cannot open /dev/kvm: {}", std::strerror(saved));
+  }
+  struct stat device {};
+  if (::fstat(kvm.fd_.get(), &device) == 0 && !S_ISCHR(device.st_mode)) {
+    // A script's `exec 3<>/dev/kvm` on a host without KVM leaves an empty regular file behind.
+    return fail(ExitStatus::kKvmUnavailable,
+                "/dev/kvm is not the KVM device but a {} (remove it; this host has no KVM module loaded)",
+                S_ISREG(device.st_mode) ? "regular file" : "non-device file");
   }
   const int version = ::ioctl(kvm.fd_.get(), KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {

@@ -2,7 +2,7 @@
 # bench/pvm_probe runs to the end, exits 0 and prints its summary lines.
 # Skipped (77) without a usable /dev/kvm.
 probe=$1
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
   echo "skipped: /dev/kvm is not usable"
   exit 77
 fi

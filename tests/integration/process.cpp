@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,7 +217,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 std::string kvm_unusable_reason() {
   const int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return std::string("open(\"/dev/kvm\", O_RDWR): ") + std::strerror(errno);
+  struct stat device {};
+  const bool character_device = ::fstat(fd, &device) == 0 && S_ISCHR(device.st_mode);
   ::close(fd);
+  if (!character_device) return "/dev/kvm is not a character device (a file left by something that created it?)";
   return {};
 }
 
