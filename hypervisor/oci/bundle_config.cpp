@@ -19,7 +19,6 @@ namespace {
 using nlohmann::json;
 
 constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-constexpr std::uint64_t kTwoMiB = 2ull << 20;
 
 std::unexpected<Error> refuse(std::string_view field, std::string_view why) {
   return fail(ExitStatus::kUsage, "config.json: {}: {}", field, why);
@@ -76,13 +75,20 @@ Result<void> map_mounts(const json& config, const BundleFiles& files, BundleRun&
     if (!destination.starts_with('/')) {
       return refuse("mounts", fmt::format("destination '{}' is not absolute", destination));
     }
-    if (!files.is_directory(source)) {
-      // podman's /etc/hosts, /etc/resolv.conf, /etc/hostname, the kubelet's
-      // /dev/termination-log: name resolution and the host name are hyperlet's own.
-      run.notes.push_back(
-          fmt::format("bind mount {} → {} ignored: a volume is a directory, this is not one", source, destination));
+    if (destination == "/dev" || destination.starts_with("/dev/") || destination == "/proc" ||
+        destination.starts_with("/proc/") || destination == "/sys" || destination.starts_with("/sys/")) {
+      // The kubelet's /dev/termination-log, /dev/shm: the guest kernel's own trees hold no host files.
+      run.notes.push_back(fmt::format("bind mount {} → {} ignored: {} is the guest kernel's", source, destination,
+                                      destination.substr(0, destination.find('/', 1))));
       continue;
     }
+    if (!files.is_directory(source) && !files.is_regular_file(source)) {
+      run.notes.push_back(
+          fmt::format("bind mount {} → {} ignored: a volume is a directory or a regular file, this is neither", source,
+                      destination));
+      continue;
+    }
+    // A regular file (podman's /etc/hosts, /etc/resolv.conf, /etc/hostname) is a file volume.
     bool read_only = false;
     for (const json& option : mount.value("options", json::array())) read_only = read_only || option == "ro";
     volumes.push_back(fmt::format("{}:{}{}", source, destination, read_only ? ":ro" : ""));
@@ -90,7 +96,7 @@ Result<void> map_mounts(const json& config, const BundleFiles& files, BundleRun&
   return {};
 }
 
-Result<void> map_linux(const json& config, BundleRun& run) {
+Result<void> map_linux(const json& config, const BundleFiles& files, BundleRun& run) {
   if (!config.contains("linux")) return {};
   const json& linux_section = config["linux"];
   for (const json& name_space : linux_section.value("namespaces", json::array())) {
@@ -119,21 +125,28 @@ Result<void> map_linux(const json& config, BundleRun& run) {
   if (non_empty(linux_section, "uidMappings") || non_empty(linux_section, "gidMappings")) {
     return refuse("linux.uidMappings", "user namespaces are not supported");
   }
+  run.cgroups_path = linux_section.value("cgroupsPath", "");
   if (linux_section.contains("resources")) {
-    const json& resources = linux_section["resources"];
-    if (resources.contains("memory") && resources["memory"].contains("limit") &&
-        !resources["memory"]["limit"].is_null()) {
-      const std::int64_t limit = resources["memory"]["limit"].get<std::int64_t>();
-      if (limit > 0) {
-        // The guest gets the limit, rounded down to the 2 MiB guest memory is made of, at most the largest.
-        std::uint64_t size = static_cast<std::uint64_t>(limit) / kTwoMiB * kTwoMiB;
-        size = std::min<std::uint64_t>(size, kMaximumGuestMemory);
-        if (auto problem = guest_memory_size_problem(size)) {
-          return refuse("linux.resources.memory.limit", fmt::format("{} bytes: {}", limit, *problem));
-        }
-        run.options.push_back("--memory");
-        run.options.push_back(fmt::format("{}M", size >> 20));
+    auto resources = parse_cgroup_resources(linux_section["resources"]);
+    if (!resources) return std::unexpected(resources.error());
+    run.cgroup_resources = std::move(*resources);
+    run.notes.insert(run.notes.end(), run.cgroup_resources.notes.begin(), run.cgroup_resources.notes.end());
+    if (const auto limit = run.cgroup_resources.memory_limit; limit && *limit > 0) {
+      // The cgroup holds the guest's pages and hyperlet's own: the guest gets the
+      // limit less hyperlet's reserve, in 2 MiB units, at most the largest guest.
+      auto size = guest_memory_for_limit(static_cast<std::uint64_t>(*limit));
+      if (!size) {
+        return refuse("linux.resources.memory.limit",
+                      fmt::format("{} bytes: too little for a VM: hyperlet keeps {} MiB of it for itself, and a "
+                                  "guest needs at least {} MiB",
+                                  *limit, kHostReserve >> 20, kMinimumGuestMemory >> 20));
       }
+      run.options.push_back("--memory");
+      run.options.push_back(fmt::format("{}M", *size >> 20));
+    }
+    if (auto vcpus = vcpus_for(run.cgroup_resources, files.host_cpus())) {
+      run.options.push_back("--cpus");
+      run.options.push_back(std::to_string(*vcpus));
     }
   }
   return {};
@@ -238,7 +251,7 @@ Result<BundleRun> map_bundle_config(const json& config, const std::string& bundl
       run.options.push_back("--hostname");
       run.options.push_back(hostname);
     }
-    if (auto ok = map_linux(config, run); !ok) return std::unexpected(ok.error());
+    if (auto ok = map_linux(config, files, run); !ok) return std::unexpected(ok.error());
 
     const json annotations = config.value("annotations", json::object());
     for (const auto& [key, flag] :

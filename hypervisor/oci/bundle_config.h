@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "oci/cgroup_resources.h"
 
 namespace hyperlet::oci {
 
@@ -41,6 +42,9 @@ struct BundleRun {
   NetworkNamespace network;
   std::vector<ResourceLimit> rlimits;
   bool terminal = false;
+  // linux.cgroupsPath as written (runc/cgroups.h makes it) and the limits it enforces.
+  std::string cgroups_path;
+  CgroupResources cgroup_resources;
   std::vector<std::string> notes;  // fields ignored, and why (for --log)
 };
 
@@ -50,8 +54,10 @@ struct BundleFiles {
   // Where process.args[0] names no directory: the first PATH directory (from
   // process.env, else the usual default) in which this holds for the program.
   bool (*regular_file_in_rootfs)(const std::string& rootfs, const std::string& guest_path);
-  // A bind mount of a file (/etc/hosts, /etc/resolv.conf) cannot be a volume.
   bool (*is_directory)(const std::string& host_path);
+  bool (*is_regular_file)(const std::string& host_path);
+  // The CPUs hyperlet may give a VM here (a CPU limit asks for at most these).
+  unsigned (*host_cpus)();
 };
 
 // config is config.json parsed; bundle_dir is absolute. A terminal needs a console socket.

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace hyperlet::runc {
 
@@ -19,6 +20,8 @@ const char* status_name(Status status) {
       return "created";
     case Status::kRunning:
       return "running";
+    case Status::kPaused:
+      return "paused";
     case Status::kStopped:
       return "stopped";
   }
@@ -63,6 +66,7 @@ Result<void> write_state(const std::string& root, const ContainerState& state) {
       {"rootfs", state.rootfs},
       {"created", state.created},
       {"annotations", state.annotations},
+      {"cgroup", {{"version", state.cgroup_version}, {"directories", state.cgroup_directories}}},
   };
   return write_file_atomically(container_dir(root, state.id) + "/state.json", json.dump());
 }
@@ -81,10 +85,29 @@ Result<ContainerState> read_state(const std::string& root, const std::string& id
     state.rootfs = json.at("rootfs").get<std::string>();
     state.created = json.at("created").get<std::string>();
     state.annotations = json.value("annotations", nlohmann::json::object());
+    if (json.contains("cgroup")) {
+      state.cgroup_version = json["cgroup"].at("version").get<int>();
+      state.cgroup_directories = json["cgroup"].at("directories").get<std::vector<std::string>>();
+      if (state.cgroup_version < 0 || state.cgroup_version > 2) throw std::out_of_range("cgroup version");
+    }
     return state;
-  } catch (const nlohmann::json::exception& error) {
+  } catch (const std::exception& error) {
     return fail(ExitStatus::kUsage, "container {}: its state file is damaged: {}", id, error.what());
   }
+}
+
+ContainerCgroup state_cgroup(const ContainerState& state) {
+  const CgroupVersion version = state.cgroup_version == 2   ? CgroupVersion::kV2
+                                : state.cgroup_version == 1 ? CgroupVersion::kV1
+                                                            : CgroupVersion::kNone;
+  // Only directories of the cgroup filesystem: a damaged state file never names others.
+  std::vector<std::string> directories;
+  for (const std::string& directory : state.cgroup_directories) {
+    if (directory.starts_with(std::string(kCgroupMount) + "/") && directory.find("/..") == std::string::npos) {
+      directories.push_back(directory);
+    }
+  }
+  return ContainerCgroup::open(version, version == CgroupVersion::kNone ? std::vector<std::string>{} : directories);
 }
 
 std::vector<std::string> container_ids(const std::string& root) {
@@ -124,6 +147,7 @@ Status container_status(const std::string& root, const ContainerState& state) {
   if (state.pid <= 0 || process_start_time(state.pid) != state.pid_start_time) return Status::kStopped;
   struct stat info {};
   if (::stat(exec_fifo_path(root, state.id).c_str(), &info) == 0) return Status::kCreated;
+  if (state_cgroup(state).frozen()) return Status::kPaused;
   return Status::kRunning;
 }
 

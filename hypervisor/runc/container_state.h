@@ -1,8 +1,9 @@
 // A container's state under --root: one directory per id holding state.json
 // (written atomically: a temporary file, then rename) and, between create and
 // start, exec.fifo, on which the container's process waits (as runc's does).
-// The status is never stored: it is read from the fifo and the process, so a
-// VM that ended, or a pid that was reused, is seen as stopped.
+// The status is never stored: it is read from the fifo, the process and the
+// cgroup's freezer, so a VM that ended, or a pid that was reused, is seen as
+// stopped, and a frozen one as paused.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runc/cgroups.h"
 
 namespace hyperlet::runc {
 
@@ -25,9 +27,12 @@ struct ContainerState {
   std::string rootfs;
   std::string created;  // RFC 3339, UTC
   nlohmann::json annotations = nlohmann::json::object();
+  // The container's cgroup (runc/cgroups.h): 0 when it has none, else 1 or 2, and its directories.
+  int cgroup_version = 0;
+  std::vector<std::string> cgroup_directories;
 };
 
-enum class Status { kCreated, kRunning, kStopped };
+enum class Status { kCreated, kRunning, kPaused, kStopped };
 const char* status_name(Status status);
 
 // An id names a directory: letters, digits and "_+-." only, not "." or "..".
@@ -43,6 +48,9 @@ std::vector<std::string> container_ids(const std::string& root);
 // A pid's start time, 0 when it does not exist or is a zombie (it has ended).
 std::uint64_t process_start_time(int pid);
 Status container_status(const std::string& root, const ContainerState& state);
+
+// The container's cgroup as state.json records it (none: no directories).
+ContainerCgroup state_cgroup(const ContainerState& state);
 
 // The runtime-spec's state JSON (`state`, `list --format json`).
 nlohmann::json state_json(const ContainerState& state, Status status);

@@ -26,6 +26,7 @@
 #include "loader/app_image.h"
 #include "oci/bundle_config.h"
 #include "runc/console.h"
+#include "vm/run_options.h"
 
 namespace hyperlet::runc {
 
@@ -77,6 +78,46 @@ bool regular_file_in_root(const std::string& rootfs, const std::string& guest_pa
 bool is_directory(const std::string& host_path) {
   struct stat info {};
   return ::stat(host_path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+bool is_regular_file(const std::string& host_path) {
+  struct stat info {};
+  return ::stat(host_path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+// What `hyperlet run --cpus` accepts on this host.
+unsigned host_cpus() { return host_cpu_limit(); }
+
+std::string read_whole_file(const std::string& path) {
+  std::ifstream file(path);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+// Makes the container's cgroup, applies its limits and moves `pid` into it. A
+// host with no cgroup filesystem gets a note: the VM's size still bounds its memory.
+Result<ContainerCgroup> make_cgroup(const GlobalOptions& global, const oci::BundleRun& run, const std::string& id,
+                                    pid_t pid) {
+  const CgroupVersion version = detect_cgroup_version(kCgroupMount);
+  if (version == CgroupVersion::kNone) {
+    if (global.notes != nullptr) {
+      global.notes->push_back(
+          fmt::format("no cgroup filesystem at {}: the container's process is in no cgroup of "
+                      "its own (its memory is still bounded by the VM's size)",
+                      kCgroupMount));
+    }
+    return ContainerCgroup::open(version, {});
+  }
+  auto path = oci::cgroup_path(run.cgroups_path, id, global.systemd_cgroup);
+  if (!path) return std::unexpected(path.error());
+  auto cgroup = ContainerCgroup::create(version, kCgroupMount, *path, read_whole_file("/proc/self/cgroup"));
+  if (!cgroup) return std::unexpected(cgroup.error());
+  auto undo = [&](Error error) -> Result<ContainerCgroup> {
+    [[maybe_unused]] auto removed = cgroup->remove();
+    return std::unexpected(std::move(error));
+  };
+  if (auto ok = cgroup->apply(run.cgroup_resources); !ok) return undo(ok.error());
+  if (auto ok = cgroup->add_process(pid); !ok) return undo(ok.error());
+  return cgroup;
 }
 
 std::string fd_path(int fd) {
@@ -170,8 +211,8 @@ Result<void> create_container(const GlobalOptions& global, const CreateOptions& 
   bundle = resolved;
   auto config = read_config(bundle);
   if (!config) return std::unexpected(config.error());
-  auto run =
-      oci::map_bundle_config(*config, bundle, !options.console_socket.empty(), {regular_file_in_root, is_directory});
+  auto run = oci::map_bundle_config(*config, bundle, !options.console_socket.empty(),
+                                    {regular_file_in_root, is_directory, is_regular_file, host_cpus});
   if (!run) return std::unexpected(run.error());
   if (global.notes != nullptr) global.notes->insert(global.notes->end(), run->notes.begin(), run->notes.end());
 
@@ -233,23 +274,33 @@ Result<void> create_container(const GlobalOptions& global, const CreateOptions& 
     return abandon({ExitStatus::kUsage, message});
   }
 
+  // In its cgroup before `start`: hyperlet, its guest memory and vCPU threads are charged there from the first.
+  auto cgroup = make_cgroup(global, *run, options.id, pid);
+  if (!cgroup) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return abandon(cgroup.error());
+  }
+  auto abandon_cgroup = [&](Error error) -> Result<void> {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    [[maybe_unused]] auto removed = cgroup->remove();
+    return abandon(std::move(error));
+  };
+
   ContainerState state;
   state.id = options.id;
   state.pid = pid;
+  state.cgroup_version = cgroup->version() == CgroupVersion::kV2 ? 2 : cgroup->version() == CgroupVersion::kV1 ? 1 : 0;
+  state.cgroup_directories = cgroup->directories();
   state.pid_start_time = process_start_time(pid);
   state.bundle = bundle;
   state.rootfs = run->rootfs;
   state.created = now_rfc3339();
   state.annotations = config->value("annotations", json::object());
-  if (auto ok = write_state(global.root, state); !ok) {
-    ::kill(pid, SIGKILL);
-    return abandon(ok.error());
-  }
+  if (auto ok = write_state(global.root, state); !ok) return abandon_cgroup(ok.error());
   if (!options.pid_file.empty()) {
-    if (auto ok = write_file_atomically(options.pid_file, std::to_string(pid)); !ok) {
-      ::kill(pid, SIGKILL);
-      return abandon(ok.error());
-    }
+    if (auto ok = write_file_atomically(options.pid_file, std::to_string(pid)); !ok) return abandon_cgroup(ok.error());
   }
   return {};
 }
@@ -315,9 +366,55 @@ Result<void> kill_container(const GlobalOptions& global, const std::string& id, 
   if (!signal) return std::unexpected(signal.error());
   auto state = read_state(global.root, id);
   if (!state) return std::unexpected(state.error());
-  if (container_status(global.root, *state) == Status::kStopped) return failure("container not running");
+  const Status status = container_status(global.root, *state);
+  if (status == Status::kStopped) return failure("container not running");
   if (::kill(state->pid, *signal) != 0) return failure(fmt::format("kill {}: {}", state->pid, errno_text()));
+  // A frozen process cannot act on a signal (under cgroup v1 not even die of
+  // SIGKILL): a paused container is thawed to end, as runc does.
+  if (status == Status::kPaused && (*signal == SIGKILL || *signal == SIGTERM)) {
+    if (auto ok = state_cgroup(*state).set_frozen(false); !ok) return ok;
+  }
   return {};
+}
+
+Result<void> pause_container(const GlobalOptions& global, const std::string& id, bool pause) {
+  auto state = read_state(global.root, id);
+  if (!state) return std::unexpected(state.error());
+  const Status status = container_status(global.root, *state);
+  const Status from = pause ? Status::kRunning : Status::kPaused;
+  if (status != from) {
+    return failure(fmt::format("cannot {} container {}: it is {}, not {}", pause ? "pause" : "resume", id,
+                               status_name(status), status_name(from)));
+  }
+  if (state->cgroup_version == 0) {
+    return failure(
+        fmt::format("cannot {} container {}: it has no cgroup (this host had no cgroup filesystem at "
+                    "create), and the freezer is what pauses it",
+                    pause ? "pause" : "resume", id));
+  }
+  return state_cgroup(*state).set_frozen(pause);
+}
+
+Result<void> update_container(const GlobalOptions& global, const std::string& id,
+                              const oci::CgroupResources& resources) {
+  auto state = read_state(global.root, id);
+  if (!state) return std::unexpected(state.error());
+  const Status status = container_status(global.root, *state);
+  if (status == Status::kStopped) return failure(fmt::format("cannot update container {}: it is stopped", id));
+  if (state->cgroup_version == 0) {
+    return failure(
+        fmt::format("cannot update container {}: it has no cgroup (this host had no cgroup filesystem "
+                    "at create)",
+                    id));
+  }
+  if (global.notes != nullptr) {
+    global.notes->insert(global.notes->end(), resources.notes.begin(), resources.notes.end());
+    if (resources.memory_limit || resources.cpu_quota || resources.cpuset_cpus) {
+      global.notes->push_back(
+          "update changes the cgroup's limits; the VM keeps the memory size and vCPUs it was created with");
+    }
+  }
+  return state_cgroup(*state).apply(resources);
 }
 
 Result<void> delete_container(const GlobalOptions& global, const std::string& id, bool force) {
@@ -331,13 +428,19 @@ Result<void> delete_container(const GlobalOptions& global, const std::string& id
   if (status == Status::kRunning && !force) {
     return failure(fmt::format("cannot delete container {}: it is running (stop it first, or --force)", id));
   }
+  const ContainerCgroup cgroup = state_cgroup(*state);
   if (status != Status::kStopped) {
     // A created container's process never ran the app: ending it is what delete means.
     ::kill(state->pid, SIGKILL);
+    if (status == Status::kPaused) [[maybe_unused]]
+      auto thawed = cgroup.set_frozen(false);
     for (int waited = 0; waited < 500 && process_start_time(state->pid) == state->pid_start_time; ++waited) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
+  // The teardown reaper (a CLONE_VM child of hyperlet) may outlive it by a moment: end what is left.
+  for (pid_t pid : cgroup.processes()) ::kill(pid, SIGKILL);
+  if (auto ok = cgroup.remove(); !ok) return ok;
   remove_container_dir(global.root, id);
   return {};
 }
@@ -354,8 +457,13 @@ json list_containers(const GlobalOptions& global) {
 Result<std::vector<int>> container_processes(const GlobalOptions& global, const std::string& id) {
   auto state = read_state(global.root, id);
   if (!state) return std::unexpected(state.error());
-  // One process: hyperlet (its teardown reaper is a CLONE_VM child of it, not the app's).
   if (container_status(global.root, *state) == Status::kStopped) return std::vector<int>{};
+  // The cgroup's: hyperlet and, while the VM is torn down, its teardown reaper.
+  if (state->cgroup_version != 0) {
+    std::vector<int> pids;
+    for (pid_t pid : state_cgroup(*state).processes()) pids.push_back(pid);
+    if (!pids.empty()) return pids;
+  }
   return std::vector<int>{state->pid};
 }
 
@@ -368,7 +476,7 @@ json runtime_features() {
       {"linux",
        {{"namespaces", json::array({"network", "pid", "ipc", "uts", "mount", "cgroup"})},
         {"capabilities", json::array()},
-        {"cgroup", {{"v1", false}, {"v2", false}, {"systemd", false}, {"systemdUser", false}}},
+        {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
         {"seccomp", {{"enabled", false}}},
         {"apparmor", {{"enabled", false}}},
         {"selinux", {{"enabled", false}}}}},

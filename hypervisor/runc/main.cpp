@@ -8,7 +8,11 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <iostream>
+#include <optional>
+#include <tuple>
 
+#include "cli/units.h"
 #include "core/version.h"
 #include "runc/lifecycle.h"
 
@@ -51,6 +55,68 @@ int print_json(const json& value) {
   return 0;
 }
 
+// `update`'s flags as runc spells them; each one given overrides --resources.
+struct UpdateFlags {
+  std::string resources_file;
+  std::optional<std::string> memory, memory_reservation, memory_swap;
+  std::optional<std::uint64_t> cpu_shares, cpu_period;
+  std::optional<std::int64_t> cpu_quota, pids_limit;
+  std::optional<std::string> cpuset_cpus, cpuset_mems;
+};
+
+Result<std::optional<std::int64_t>> memory_flag(const char* name, const std::optional<std::string>& text) {
+  if (!text) return std::optional<std::int64_t>();
+  if (*text == "-1") return std::optional<std::int64_t>(-1);
+  auto bytes = parse_size(*text);
+  if (!bytes) return fail(ExitStatus::kUsage, "update: --{} {}: {}", name, *text, bytes.error());
+  return std::optional<std::int64_t>(static_cast<std::int64_t>(*bytes));
+}
+
+Result<oci::CgroupResources> update_resources(const UpdateFlags& flags) {
+  oci::CgroupResources resources;
+  if (!flags.resources_file.empty()) {
+    std::ifstream file_stream;
+    std::istream* input = &std::cin;
+    if (flags.resources_file != "-") {
+      file_stream.open(flags.resources_file);
+      if (!file_stream) return fail(ExitStatus::kUsage, "update: cannot read {}", flags.resources_file);
+      input = &file_stream;
+    }
+    json parsed = json::parse(*input, nullptr, false);
+    if (parsed.is_discarded()) {
+      return fail(ExitStatus::kUsage, "update: {} is not valid JSON",
+                  flags.resources_file == "-" ? "standard input" : flags.resources_file);
+    }
+    auto from_file = oci::parse_cgroup_resources(parsed);
+    if (!from_file) return std::unexpected(from_file.error());
+    resources = std::move(*from_file);
+  }
+  for (auto [name, text, field] :
+       {std::tuple{"memory", &flags.memory, &resources.memory_limit},
+        std::tuple{"memory-reservation", &flags.memory_reservation, &resources.memory_reservation},
+        std::tuple{"memory-swap", &flags.memory_swap, &resources.memory_swap}}) {
+    auto value = memory_flag(name, *text);
+    if (!value) return std::unexpected(value.error());
+    if (*value) *field = *value;
+  }
+  if (flags.cpu_shares) resources.cpu_shares = flags.cpu_shares;
+  if (flags.cpu_period) resources.cpu_period = flags.cpu_period;
+  if (flags.cpu_quota) resources.cpu_quota = flags.cpu_quota;
+  if (flags.cpuset_cpus) resources.cpuset_cpus = flags.cpuset_cpus;
+  if (flags.cpuset_mems) resources.cpuset_mems = flags.cpuset_mems;
+  if (flags.pids_limit) resources.pids_limit = flags.pids_limit;
+  // The flags pass the same checks as config.json's fields.
+  json checked = json::object();
+  if (resources.cpu_shares) checked["cpu"]["shares"] = *resources.cpu_shares;
+  if (resources.cpu_period) checked["cpu"]["period"] = *resources.cpu_period;
+  if (resources.cpu_quota) checked["cpu"]["quota"] = *resources.cpu_quota;
+  if (resources.cpuset_cpus) checked["cpu"]["cpus"] = *resources.cpuset_cpus;
+  if (resources.cpuset_mems) checked["cpu"]["mems"] = *resources.cpuset_mems;
+  if (auto ok = oci::parse_cgroup_resources(checked); !ok) return std::unexpected(ok.error());
+  if (resources.empty()) return fail(ExitStatus::kUsage, "update: nothing to change (see hyperlet-runc update --help)");
+  return resources;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,14 +140,15 @@ int main(int argc, char** argv) {
 
   runc::GlobalOptions global;
   Log log;
-  bool systemd_cgroup = false, debug = false;
+  bool debug = false;
   std::string rootless, criu;
   app.add_option("--root", global.root, "Where container state lives, one directory per id")
       ->default_str(runc::kDefaultRoot);
   app.add_option("--log", log.path, "Append errors and notes (fields ignored, and why) to FILE")->type_name("FILE");
   app.add_option("--log-format", log.format, "The --log format")->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("--systemd-cgroup", systemd_cgroup,
-               "Accepted for runc's callers; ignored: hyperlet-runc makes no cgroup (docs/kubernetes.md)");
+  app.add_flag("--systemd-cgroup", global.systemd_cgroup,
+               "linux.cgroupsPath is slice:prefix:name; the cgroup is made where systemd would put that scope "
+               "(hyperlet-runc does not ask systemd itself)");
   app.add_flag("--debug", debug, "Accepted for runc's callers; ignored");
   app.add_option("--rootless", rootless, "Accepted for runc's callers; ignored");
   app.add_option("--criu", criu, "Accepted for runc's callers; ignored (no checkpoints)");
@@ -135,8 +202,34 @@ int main(int argc, char** argv) {
 
   CLI::App* features = app.add_subcommand("features", "Print what this runtime supports (runtime-spec features JSON)");
 
+  CLI::App* pause = app.add_subcommand("pause", "Freeze running container ID's cgroup: the VM stops where it is");
+  pause->add_option("ID", id, "The container's id")->required();
+  CLI::App* resume = app.add_subcommand("resume", "Thaw paused container ID");
+  resume->add_option("ID", id, "The container's id")->required();
+
+  UpdateFlags update_flags;
+  CLI::App* update = app.add_subcommand(
+      "update",
+      "Change container ID's cgroup limits (the VM keeps the memory size and vCPUs it was created with). "
+      "Sizes take K, M, G suffixes; -1 means no limit");
+  update->add_option("ID", id, "The container's id")->required();
+  update
+      ->add_option("-r,--resources", update_flags.resources_file,
+                   "linux.resources JSON (runtime-spec) from FILE, or - for standard input; the flags below "
+                   "override it")
+      ->type_name("FILE");
+  update->add_option("--memory", update_flags.memory, "Memory limit");
+  update->add_option("--memory-reservation", update_flags.memory_reservation, "Memory reservation (soft limit)");
+  update->add_option("--memory-swap", update_flags.memory_swap, "Memory plus swap limit");
+  update->add_option("--cpu-share", update_flags.cpu_shares, "CPU shares (relative weight, 2-262144)");
+  update->add_option("--cpu-period", update_flags.cpu_period, "CPU CFS period in µs");
+  update->add_option("--cpu-quota", update_flags.cpu_quota, "CPU CFS quota in µs per period (-1: none)");
+  update->add_option("--cpuset-cpus", update_flags.cpuset_cpus, "CPUs to run on (0-3,6)");
+  update->add_option("--cpuset-mems", update_flags.cpuset_mems, "Memory nodes to allocate from");
+  update->add_option("--pids-limit", update_flags.pids_limit, "Maximum number of host tasks (-1: none)");
+
   // What runc has and a microVM cannot do, each refused with one line rather than "unknown command".
-  for (const char* name : {"exec", "pause", "resume", "update", "checkpoint", "restore", "events", "run", "spec"}) {
+  for (const char* name : {"exec", "checkpoint", "restore", "events", "run", "spec"}) {
     CLI::App* refused = app.add_subcommand(name,
                                            "Not supported by hyperlet-runc (one app per VM, started by "
                                            "create and start)");
@@ -198,6 +291,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == features) return print_json(runc::runtime_features());
+  if (command == pause || command == resume) return finish(runc::pause_container(global, id, command == pause));
+  if (command == update) {
+    auto resources = update_resources(update_flags);
+    if (!resources) return report(log, resources.error());
+    return finish(runc::update_container(global, id, *resources));
+  }
   return report(log, {ExitStatus::kUsage, fmt::format("{} is not supported: hyperlet-runc runs one app per microVM, "
                                                       "started by create and start (docs/kubernetes.md)",
                                                       command->get_name())});
