@@ -4,11 +4,15 @@
 #include "runc/cgroups.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "oci/cgroup_resources.h"
 
@@ -25,6 +29,16 @@ std::string read(const fs::path& path) {
 }
 
 void touch(const fs::path& path, const std::string& text = "") { std::ofstream(path) << text; }
+
+bool task_is_kernel_thread(const std::string& tid) {
+  std::stringstream fields(read("/proc/" + tid + "/stat"));
+  std::string field;
+  for (int index = 1; index < 9 && fields >> field; ++index) {
+  }
+  unsigned long flags = 0;
+  fields >> flags;
+  return (flags & 0x00200000) != 0;
+}
 
 class TempTree : public ::testing::Test {
  protected:
@@ -199,6 +213,31 @@ TEST_F(TempTree, V2OneDirectoryControllersEnabledOnTheWay) {
   touch(root_ / "kubepods/c3/cgroup.events", "populated 1\nfrozen 1\n");
   ASSERT_TRUE(cgroup->set_frozen(true));
   EXPECT_TRUE(cgroup->frozen());
+}
+
+// Before Linux 6.13 KVM's huge-page recovery kernel thread joins the VM's cgroup,
+// and the v2 freezer never reports "frozen 1": held user tasks are enough.
+TEST_F(TempTree, V2FreezeSettlesForAKernelThreadButNotForARunningTask) {
+  if (task_is_kernel_thread("2") == false) GTEST_SKIP() << "pid 2 is not kthreadd here";
+  touch(root_ / "cgroup.controllers", "pids\n");
+  auto cgroup = ContainerCgroup::create(CgroupVersion::kV2, root_, "/c7", "");
+  ASSERT_TRUE(cgroup);
+  touch(root_ / "c7/cgroup.freeze");
+  touch(root_ / "c7/cgroup.events", "populated 1\nfrozen 0\n");
+  const pid_t sleeper = ::fork();
+  if (sleeper == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // asleep in pause()
+  touch(root_ / "c7/cgroup.threads", "2\n" + std::to_string(sleeper) + "\n");
+  EXPECT_TRUE(cgroup->set_frozen(true));
+  EXPECT_TRUE(cgroup->frozen());
+  // A task that runs (this one, reading its own state) is not held: no freeze.
+  touch(root_ / "c7/cgroup.threads", "2\n" + std::to_string(::gettid()) + "\n");
+  EXPECT_FALSE(cgroup->set_frozen(true));
+  ::kill(sleeper, SIGKILL);
+  ::waitpid(sleeper, nullptr, 0);
 }
 
 TEST_F(TempTree, AMissingControllerIsAnErrorNamingIt) {
