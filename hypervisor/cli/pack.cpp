@@ -28,14 +28,17 @@ CLI::App* add_pack_command(CLI::App& app, PackCommandLine& line, int argc, char*
                    "a bare NAME becomes localhost/NAME:latest. Default: IMAGE's file name")
       ->type_name("NAME[:TAG]");
   pack->add_option("--port", line.ports,
-                   "A port the app serves on, PORT[/tcp|/udp] (repeatable): the config's ExposedPorts, and the "
-                   "hyperlet.dev/publish label with PORT:PORT, the value hyperlet-runc's annotation takes")
+                   "A port the app serves on, PORT[/tcp|/udp] (repeatable), besides the guest ports the manifest "
+                   "publishes: the config's ExposedPorts, and the hyperlet.dev/publish label with PORT:PORT, the "
+                   "value hyperlet-runc's annotation takes")
       ->allow_extra_args(false);
   pack->add_option("--volume", line.volumes,
-                   "A guest directory the app expects a volume at (repeatable): the config's Volumes")
+                   "A guest directory the app expects a volume at (repeatable), besides the manifest's volumes: "
+                   "the config's Volumes")
       ->type_name("GUEST_DIR")
       ->allow_extra_args(false);
-  pack->add_option("--workdir", line.workdir, "The config's WorkingDir, an absolute path")->type_name("DIR");
+  pack->add_option("--workdir", line.workdir, "The config's WorkingDir, an absolute path (default: the manifest's)")
+      ->type_name("DIR");
   return pack;
 }
 

@@ -1,6 +1,9 @@
 #include "oci/image_config.h"
 
+#include <algorithm>
 #include <charconv>
+
+#include "devices/network_policy.h"
 
 namespace hyperlet::oci {
 
@@ -41,6 +44,39 @@ std::string normalize_reference(const std::string& text) {
   return reference;
 }
 
+namespace {
+
+// The image's ports: --port's, then the guest ports the manifest publishes (the
+// port the app binds is the image's; the host side is the runtime's choice).
+std::vector<std::string> image_ports(const Manifest* manifest, const PackOptions& options) {
+  std::vector<std::string> ports = options.exposed_ports;
+  if (manifest != nullptr) {
+    for (const std::string& text : manifest->publish) {
+      auto rule = parse_publish_rule(text);
+      if (!rule) continue;  // checked when the manifest was written; an unreadable rule has no port to show
+      ports.push_back(fmt::format("{}/{}", rule->guest_port, transport_name(rule->transport)));
+    }
+  }
+  std::vector<std::string> unique;
+  for (const std::string& port : ports) {
+    if (std::find(unique.begin(), unique.end(), port) == unique.end()) unique.push_back(port);
+  }
+  return unique;
+}
+
+// The directories the app expects to be given: --volume's and the manifest's.
+std::vector<std::string> image_volumes(const Manifest* manifest, const PackOptions& options) {
+  std::vector<std::string> volumes = options.volumes;
+  if (manifest != nullptr) {
+    for (const ManifestVolume& volume : manifest->volumes) {
+      if (std::find(volumes.begin(), volumes.end(), volume.path) == volumes.end()) volumes.push_back(volume.path);
+    }
+  }
+  return volumes;
+}
+
+}  // namespace
+
 nlohmann::json hyperlet_annotations(const Manifest* manifest, const PackOptions& options) {
   nlohmann::json annotations = nlohmann::json::object();
   if (manifest != nullptr) {
@@ -50,7 +86,7 @@ nlohmann::json hyperlet_annotations(const Manifest* manifest, const PackOptions&
   // The ports as the runtime's annotation takes them (GUEST_PORT bound in the
   // pod's own network namespace), so the value can be copied as it is.
   std::string publish;
-  for (const std::string& port : options.exposed_ports) {
+  for (const std::string& port : image_ports(manifest, options)) {
     const auto slash = port.find('/');
     const std::string number = port.substr(0, slash);
     publish += fmt::format("{}{}:{}{}", publish.empty() ? "" : ",", number, number, port.substr(slash));
@@ -64,17 +100,21 @@ nlohmann::json image_config(const Manifest* manifest, const PackOptions& options
   config["Entrypoint"] = nlohmann::json::array({options.entrypoint});
   if (manifest != nullptr && manifest->arguments) config["Cmd"] = *manifest->arguments;
   if (manifest != nullptr && !manifest->environment.empty()) config["Env"] = manifest->environment;
-  if (!options.exposed_ports.empty()) {
-    nlohmann::json ports = nlohmann::json::object();
-    for (const std::string& port : options.exposed_ports) ports[port] = nlohmann::json::object();
-    config["ExposedPorts"] = ports;
+  if (const auto ports = image_ports(manifest, options); !ports.empty()) {
+    nlohmann::json exposed = nlohmann::json::object();
+    for (const std::string& port : ports) exposed[port] = nlohmann::json::object();
+    config["ExposedPorts"] = exposed;
   }
-  if (!options.volumes.empty()) {
-    nlohmann::json volumes = nlohmann::json::object();
-    for (const std::string& volume : options.volumes) volumes[volume] = nlohmann::json::object();
-    config["Volumes"] = volumes;
+  if (const auto volumes = image_volumes(manifest, options); !volumes.empty()) {
+    nlohmann::json declared = nlohmann::json::object();
+    for (const std::string& volume : volumes) declared[volume] = nlohmann::json::object();
+    config["Volumes"] = declared;
   }
-  if (options.workdir) config["WorkingDir"] = *options.workdir;
+  if (options.workdir) {
+    config["WorkingDir"] = *options.workdir;
+  } else if (manifest != nullptr && manifest->workdir) {
+    config["WorkingDir"] = *manifest->workdir;
+  }
   // SIGTERM is what hyperlet stops the app on (exit status 143); say it, so
   // `podman stop` and the kubelet send it first.
   config["StopSignal"] = "SIGTERM";

@@ -45,8 +45,10 @@ Result<std::string> normalize_port(const std::string& text);
 std::string normalize_reference(const std::string& text);
 
 // The image config: Entrypoint is the app, Cmd the manifest's arguments, Env
-// its environment, plus ExposedPorts, WorkingDir, Volumes and hyperlet.dev/
-// labels. created is fixed (the epoch) so that packing twice gives one digest.
+// its environment; ExposedPorts (--port's and the guest ports the manifest
+// publishes), Volumes (--volume's and the manifest's), WorkingDir (--workdir,
+// else the manifest's) and hyperlet.dev/ labels. created is fixed (the epoch)
+// so that packing twice gives one digest.
 nlohmann::json image_config(const Manifest* manifest, const PackOptions& options, const std::string& layer_diff_id);
 
 // The image manifest for one config and one gzip layer; annotations repeat
@@ -54,7 +56,7 @@ nlohmann::json image_config(const Manifest* manifest, const PackOptions& options
 nlohmann::json image_manifest(const Blob& config, const Blob& layer, const nlohmann::json& annotations);
 
 // The hyperlet.dev/ annotations of an image: memory and ABI from the manifest,
-// published ports from the pack options.
+// published ports from the pack options and the manifest.
 nlohmann::json hyperlet_annotations(const Manifest* manifest, const PackOptions& options);
 
 // index.json: one manifest, named by org.opencontainers.image.ref.name (podman,

@@ -44,6 +44,26 @@ TEST(ImageConfig, ManifestBecomesEntrypointCmdEnvAndLabels) {
   EXPECT_EQ(config["rootfs"]["diff_ids"], nlohmann::json::array({"sha256:abc"}));
 }
 
+TEST(ImageConfig, TheManifestsServiceFieldsAreTheImagesToo) {
+  Manifest manifest = sample_manifest();
+  manifest.publish = {"127.0.0.1:18080:8080", "5353:53/udp", "9090:8080"};
+  manifest.volumes = {{"/data", false, true}, {"/cache", true, false}};
+  manifest.workdir = "/data";
+  PackOptions options;
+  options.entrypoint = "/server";
+  options.exposed_ports = {"8080/tcp", "9100/tcp"};
+  options.volumes = {"/logs", "/data"};
+  const auto config = image_config(&manifest, options, "sha256:abc")["config"];
+  // The ports the app binds (the guest side), each once; --port's first.
+  EXPECT_EQ(config["ExposedPorts"], nlohmann::json::parse(R"({"8080/tcp": {}, "9100/tcp": {}, "53/udp": {}})"));
+  EXPECT_EQ(config["Volumes"], nlohmann::json::parse(R"({"/logs": {}, "/data": {}, "/cache": {}})"));
+  EXPECT_EQ(config["WorkingDir"], "/data");
+  EXPECT_EQ(config["Labels"]["hyperlet.dev/publish"], "8080:8080/tcp,9100:9100/tcp,53:53/udp");
+  // --workdir wins over the manifest's.
+  options.workdir = "/logs";
+  EXPECT_EQ(image_config(&manifest, options, "sha256:abc")["config"]["WorkingDir"], "/logs");
+}
+
 TEST(ImageConfig, WithoutManifestOnlyTheEntrypoint) {
   PackOptions options;
   options.entrypoint = "/hello";
