@@ -29,13 +29,18 @@ root=$work/root
 dpkg-deb -x "$deb" "$root"
 usr=$root/usr
 for file in bin/hyperlet bin/hyperlet-runc bin/hyperlet-c++ lib/libhyperlet-guest.a lib/libhyperlet-fiber.a \
+  lib/libhyperlet-host.a lib/cmake/hyperlet/hyperletHostTargets.cmake \
   include/hyperlet/guest.h include/hyperlet/fiber.h lib/cmake/hyperlet/hyperletConfig.cmake \
   lib/cmake/hyperlet/HyperletAddExecutable.cmake share/bash-completion/completions/hyperlet \
   share/zsh/vendor-completions/_hyperlet share/doc/hyperlet/README.md share/doc/hyperlet/copyright; do
   [[ -e $usr/$file ]] || fail "the package has no /usr/$file"
 done
 headers=$(cd "$usr/include" && find . -type f | sort | tr '\n' ' ')
-[[ $headers == "./hyperlet/fiber.h ./hyperlet/guest.h " ]] || fail "the package's headers are: $headers"
+# Only public headers: the app's two, and the embedding API's host.h with the few host headers it includes.
+expected_headers="./hyperlet/fiber.h ./hyperlet/guest.h ./hyperlet/host.h ./hyperlet/host/core/error.h \
+./hyperlet/host/core/exit_status.h ./hyperlet/host/core/unique_fd.h ./hyperlet/host/devices/network_policy.h \
+./hyperlet/host/devices/volumes.h ./hyperlet/host/vm/run_stats.h "
+[[ $headers == "$expected_headers" ]] || fail "the package's headers are: $headers"
 echo "ok: contents"
 
 hyperlet=$usr/bin/hyperlet
@@ -88,6 +93,18 @@ grep -q "hyperlet_DIR:PATH=$usr/lib/cmake/hyperlet" "$work/consumer/CMakeCache.t
 cmake --build "$work/consumer" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "building it"; }
 expect_output "the package's headers and CMake package agree" "headers $version, package $version, native" \
   "$work/consumer/version"
+
+# The embedding API from the package: find_package(hyperlet COMPONENTS host), built and run (no KVM
+# needed to check a snapshot file). A file that is no snapshot is refused with the reason.
+cmake -S "$source_dir/host_consumer" -B "$work/host_consumer" -G "$generator" -DCMAKE_CXX_COMPILER="$cxx" \
+  -DCMAKE_PREFIX_PATH="$usr" -DCMAKE_BUILD_TYPE=Release >"$work/host_configure.log" 2>&1 ||
+  { cat "$work/host_configure.log" >&2; fail "configuring a find_package(hyperlet COMPONENTS host) project"; }
+cmake --build "$work/host_consumer" >"$work/host_build.log" 2>&1 ||
+  { cat "$work/host_build.log" >&2; fail "building a program that links hyperlet::host"; }
+head -c 4096 /dev/urandom >"$work/not-a-snapshot"
+checked=$("$work/host_consumer/snapshot_check" "$work/not-a-snapshot") && fail "a random file was taken for a snapshot"
+[[ $checked == "not a snapshot: "*"$work/not-a-snapshot"* ]] || fail "snapshot_check said: $checked"
+echo "ok: a program embedding hyperlet::host builds against the package"
 
 # Outside a git checkout (a release tarball), the commit is left out.
 mkdir "$work/not-git"
