@@ -45,8 +45,11 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
-# Library dependencies of the binaries, from dpkg-shlibdeps.
+# Library dependencies of the binaries, from dpkg-shlibdeps, and the two libraries
+# hyperlet loads only when needed (dlopen: Zydis to decode an image without a
+# manifest, libarchive for `hyperlet pack`), which dpkg-shlibdeps cannot see.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libzydis4.0, libarchive13")
 # Building images needs a compiler and lld (and hyperlet::fiber static Boost.Context); running them needs none.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "g++, lld, cmake, libboost-context-dev")
 include(CPack)

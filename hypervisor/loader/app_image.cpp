@@ -15,6 +15,7 @@
 #include "core/checked_range.h"
 #include "core/unique_fd.h"
 #include "loader/file_bytes.h"
+#include "loader/instruction_decoder.h"
 #include "loader/syscall_sites.h"
 
 namespace hyperlet {
@@ -280,6 +281,7 @@ Result<LoadReport> load_app(GuestMemory& memory, const AppImage& image, const Sy
         image.identity(), code,
         [&]() -> Result<SiteTable> {
           if (auto ok = image.read_code_map_tables(); !ok) return std::unexpected(ok.error());
+          if (auto decoder = instruction_decoder(); !decoder) return std::unexpected(decoder.error());
           return find_syscall_sites(code, code_map_from_elf(image.bytes()), data);
         },
         scanned);

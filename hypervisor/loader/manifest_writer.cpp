@@ -18,6 +18,7 @@
 
 #include "loader/app_image.h"
 #include "loader/code_map.h"
+#include "loader/instruction_decoder.h"
 #include "loader/syscall_sites.h"
 
 extern char** environ;
@@ -70,6 +71,7 @@ Result<ManifestReport> write_manifest(const std::string& path, Manifest manifest
   if (auto ok = image->read_code_map_tables(); !ok) return std::unexpected(ok.error());
   // The same analysis `run` does without a manifest: only provable code.
   const std::vector<CodeSegment> code = image->code_segments();
+  if (auto decoder = instruction_decoder(); !decoder) return std::unexpected(decoder.error());
   const SiteTable table = find_syscall_sites(code, code_map_from_elf(image->bytes()), image->data_segments());
   std::vector<std::uint64_t> sites;
   for (std::size_t segment = 0; segment < code.size(); ++segment) {

@@ -4,20 +4,33 @@
 #include <hyperlet/abi.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
 #include "core/checked_range.h"
+#include "loader/instruction_decoder.h"
 
 namespace hyperlet {
 namespace {
 
+// Callers (app_image.cpp, manifest_writer.cpp) load Zydis and fail with its
+// error first; here it is known to be loaded.
+const InstructionDecoder& zydis() {
+  auto decoder = instruction_decoder();
+  if (!decoder) {
+    fmt::print(stderr, "hyperlet: {}\n", decoder.error().message);
+    std::abort();
+  }
+  return **decoder;
+}
+
 ZydisDecoder minimal_decoder() {
   ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  zydis().decoder_init(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   // Lengths, mnemonics and raw immediates are all we need; skipping operand
   // detail is much faster.
-  ZydisDecoderEnableMode(&decoder, ZYDIS_DECODER_MODE_MINIMAL, ZYAN_TRUE);
+  zydis().decoder_enable_mode(&decoder, ZYDIS_DECODER_MODE_MINIMAL, ZYAN_TRUE);
   return decoder;
 }
 
@@ -247,7 +260,7 @@ class CodeWalk {
       }
       if (visited[offset] || data[offset]) return;
       const ZyanStatus status =
-          ZydisDecoderDecodeInstruction(&decoder_, nullptr, bytes + offset, work.limit - offset, &instruction);
+          zydis().decode_instruction(&decoder_, nullptr, bytes + offset, work.limit - offset, &instruction);
       // Not an instruction, or one running into data: whatever this is, it is
       // not provably code, and neither is what follows it.
       if (!ZYAN_SUCCESS(status) || data[offset + instruction.length - 1]) return;
@@ -291,7 +304,7 @@ std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code) 
   ZydisDecodedInstruction instruction;
   while (offset < code.size()) {
     const ZyanStatus status =
-        ZydisDecoderDecodeInstruction(&decoder, nullptr, bytes + offset, code.size() - offset, &instruction);
+        zydis().decode_instruction(&decoder, nullptr, bytes + offset, code.size() - offset, &instruction);
     if (!ZYAN_SUCCESS(status)) {
       ++offset;  // data or padding: resynchronise one byte later
       continue;

@@ -31,6 +31,8 @@ using SiteTable = std::vector<std::vector<std::uint64_t>>;  // per code segment,
 // through it). Never inside a data object, and never falling off the end of a
 // function after a call (the callee may not return: what follows may be data).
 // `data`: the image's other loaded segments, where jump tables live.
+// Decoding needs Zydis: call instruction_decoder() (loader/instruction_decoder.h)
+// first and fail with its error; these functions assume it loaded.
 SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap& map,
                              const std::vector<CodeSegment>& data = {});
 
