@@ -109,6 +109,25 @@ Result<ContainerCgroup> make_cgroup(const GlobalOptions& global, const oci::Bund
   }
   auto path = oci::cgroup_path(run.cgroups_path, id, global.systemd_cgroup);
   if (!path) return std::unexpected(path.error());
+  // Rootless, or inside a container with a read-only /sys/fs/cgroup: as runc
+  // does there, no cgroup unless a limit needs one.
+  const std::string probe =
+      version == CgroupVersion::kV2 ? std::string(kCgroupMount) : std::string(kCgroupMount) + "/memory";
+  if (::access(probe.c_str(), W_OK) != 0) {
+    if (!run.cgroup_resources.empty()) {
+      return failure(
+          fmt::format("cannot apply linux.resources: {} is not writable here ({}), so the container "
+                      "can have no cgroup of its own",
+                      probe, errno_text()));
+    }
+    if (global.notes != nullptr) {
+      global.notes->push_back(
+          fmt::format("{} is not writable here: the container's process is in no cgroup of "
+                      "its own (its memory is still bounded by the VM's size)",
+                      probe));
+    }
+    return ContainerCgroup::open(CgroupVersion::kNone, {});
+  }
   auto cgroup = ContainerCgroup::create(version, kCgroupMount, *path, read_whole_file("/proc/self/cgroup"));
   if (!cgroup) return std::unexpected(cgroup.error());
   auto undo = [&](Error error) -> Result<ContainerCgroup> {

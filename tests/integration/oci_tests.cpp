@@ -327,6 +327,33 @@ TEST_F(OciCgroup, LimitsTheCgroupCannotTakeFailCreateAndLeaveNothing) {
   EXPECT_EQ(runc({"list", "--format", "json"}).out, "[]\n");
 }
 
+// Rootless (or a read-only cgroup filesystem): as runc, no cgroup unless a limit needs one.
+TEST_F(OciCgroup, WithoutAWritableCgroupTreeALimitIsRefusedAndNoLimitIsANote) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run hyperlet-runc as nobody";
+  std::filesystem::permissions(dir_.path(), std::filesystem::perms::all, std::filesystem::perm_options::add);
+  write_bundle("exit_with", {{"args", {"/bin/exit_with", "0"}}});
+  std::filesystem::permissions(bundle_, std::filesystem::perms::all, std::filesystem::perm_options::add);
+  auto as_nobody = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kRunc, "--root",
+                               dir_ / "nobody-state", "--log", dir_ / "nobody.log"});
+    return run_process(args);
+  };
+  auto created = as_nobody({"create", "--bundle", bundle_, "n1"});
+  ASSERT_EQ(created.status, 0) << describe(created);
+  EXPECT_NE(read_file(dir_ / "nobody.log").find("is not writable here: the container's process is in no cgroup"),
+            std::string::npos)
+      << read_file(dir_ / "nobody.log");
+  auto paused = as_nobody({"pause", "n1"});
+  EXPECT_EQ(paused.status, 1);
+  EXPECT_EQ(as_nobody({"delete", "n1"}).status, 0);
+
+  write_bundle("exit_with", {{"args", {"/bin/exit_with", "0"}}},
+               json::parse(R"({"linux": {"resources": {"pids": {"limit": 10}}}})"));
+  auto refused = as_nobody({"create", "--bundle", bundle_, "n2"});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find("cannot apply linux.resources: "), std::string::npos) << refused.err;
+}
+
 TEST_F(OciCgroup, PauseFreezesTheVmAndResumeThawsIt) {
   REQUIRE_KVM();
   write_bundle("spin", {{"args", {"/bin/spin"}}}, linux_section("g3", json::parse(R"({"pids": {"limit": 64}})")));
