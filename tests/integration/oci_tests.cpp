@@ -333,10 +333,15 @@ TEST_F(OciCgroup, WithoutAWritableCgroupTreeALimitIsRefusedAndNoLimitIsANote) {
   std::filesystem::permissions(dir_.path(), std::filesystem::perms::all, std::filesystem::perm_options::add);
   write_bundle("exit_with", {{"args", {"/bin/exit_with", "0"}}});
   std::filesystem::permissions(bundle_, std::filesystem::perms::all, std::filesystem::perm_options::add);
+  // Output to files, as create() does: the container's process keeps its stdio, so pipes would not end.
   auto as_nobody = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kRunc, "--root",
                                dir_ / "nobody-state", "--log", dir_ / "nobody.log"});
-    return run_process(args);
+    auto result = run_process(
+        {"/bin/sh", "-c",
+         fmt_command(args) + " </dev/null >" + quoted(dir_ / "nobody.out") + " 2>" + quoted(dir_ / "nobody.err")});
+    result.err += read_file(dir_ / "nobody.err");
+    return result;
   };
   auto created = as_nobody({"create", "--bundle", bundle_, "n1"});
   ASSERT_EQ(created.status, 0) << describe(created);
