@@ -1,8 +1,6 @@
 #include "loader/instruction_decoder.h"
 
-#include <dlfcn.h>
-
-#include <type_traits>
+#include "core/shared_library.h"
 
 namespace hyperlet {
 
@@ -11,23 +9,14 @@ namespace {
 constexpr char kLibrary[] = "libZydis.so.4.0";  // its SONAME (Debian: libzydis4.0)
 
 Result<InstructionDecoder> load() {
-  void* handle = ::dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    return fail(ExitStatus::kUsage,
-                "cannot load {} to find the image's syscall sites: {} (install libzydis4.0, or give the image a "
-                "manifest with `hyperlet manifest`)",
-                kLibrary, ::dlerror());
-  }
+  auto library = SharedLibrary::open(kLibrary, "to find the image's syscall sites",
+                                     "install libzydis4.0, or give the image a manifest with `hyperlet manifest`");
+  if (!library) return std::unexpected(library.error());
   InstructionDecoder decoder{};
-  std::string missing;
-  auto resolve = [&](auto& function, const char* name) {
-    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(::dlsym(handle, name));
-    if (function == nullptr) missing = name;
-  };
-  resolve(decoder.decoder_init, "ZydisDecoderInit");
-  resolve(decoder.decoder_enable_mode, "ZydisDecoderEnableMode");
-  resolve(decoder.decode_instruction, "ZydisDecoderDecodeInstruction");
-  if (!missing.empty()) return fail(ExitStatus::kUsage, "{} has no {}: not Zydis 4", kLibrary, missing);
+  library->resolve(decoder.decoder_init, "ZydisDecoderInit");
+  library->resolve(decoder.decoder_enable_mode, "ZydisDecoderEnableMode");
+  library->resolve(decoder.decode_instruction, "ZydisDecoderDecodeInstruction");
+  if (auto ok = library->finish("not Zydis 4"); !ok) return std::unexpected(ok.error());
   return decoder;
 }
 
