@@ -63,8 +63,9 @@ struct SigInfo {
   int32_t pad;
   union {
     struct {
-      int32_t pid;
-      uint32_t uid;
+      int32_t pid;     // a timer's id
+      uint32_t uid;    // a timer's overrun
+      uint64_t value;  // sigqueue's and a timer's si_value
     } kill;
     uint64_t address;  // si_addr
     uint8_t bytes[112];
@@ -410,9 +411,9 @@ bool deliver_fault_signal(TrapFrame* frame, uint64_t cr2) {
 // entry.S, on the way back to ring 3 while SignalState::attention is set: the
 // user registers are all in `frame` (vector kSyscallFrameMarker after a
 // syscall). Finishes an rt_sigreturn, fixes up an interrupted syscall's result
-// (restart, or EINTR), and runs the handler of the first deliverable signal or
-// its default action. One handler per return: the next pending one goes on the
-// next return to ring 3 (the handler's first syscall or its rt_sigreturn).
+// (restart, or EINTR), and takes every deliverable signal: a handler's frame
+// for each (stacked as Linux stacks them, so the last one set up runs first,
+// the others as each returns), or its default action.
 extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
   using namespace hyperlet::kernel;
   const KernelLockGuard lock;
@@ -430,16 +431,12 @@ extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
   }
   self.restart_armed = false;
   for (;;) {
-    const uint64_t deliverable = (self.pending | process_signals.pending) & ~self.blocked;
+    // The thread's own signals first, then the process's; the lowest number of each first (Linux's order).
+    const uint64_t own = self.pending & ~self.blocked;
+    const uint64_t deliverable = own != 0 ? own : process_signals.pending & ~self.blocked;
     if (deliverable == 0) break;
     const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(deliverable)) + 1;
-    const uint64_t bit = signal_bit(signal);
-    const PendingInfo pending = (self.pending & bit) != 0 ? self.info[signal] : process_signals.info[signal];
-    if ((self.pending & bit) != 0) {
-      self.pending &= ~bit;
-    } else {
-      process_signals.pending &= ~bit;
-    }
+    const PendingInfo pending = take_signal(signal);
     const KernelSigaction& action = process_signals.actions[signal];
     if (action.handler == kSigIgnore || (action.handler == kSigDefault && default_keeps_running(signal))) continue;
     if (action.handler == kSigDefault) {
@@ -459,8 +456,11 @@ extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
     info.signo = static_cast<int32_t>(signal);
     info.code = pending.code;
     info.fields.kill.pid = pending.pid;
+    info.fields.kill.uid = static_cast<uint32_t>(pending.uid);
+    info.fields.kill.value = pending.value;
     if (!enter_handler(frame, signal, info, FaultDetails{0, 0, 0})) killed_by_sigsegv();
-    break;
+    // As Linux, every signal still deliverable under the handler's mask gets
+    // its frame now, each above the last: the last one's handler runs first.
   }
   if (restart) {  // no handler ran: the call goes on
     frame->rax = self.restart_number;

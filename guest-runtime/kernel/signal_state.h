@@ -43,10 +43,17 @@ struct SignalStack {
   uint64_t size;
 };
 
-// What siginfo carries for a signal that waits in a pending set.
+inline constexpr uint64_t kFirstRealtimeSignal = 32;  // SIGRTMIN..SIGRTMAX (64) queue; the others do not
+
+// What siginfo carries for a signal that waits in a pending set: Linux's
+// x86-64 siginfo words at offsets 16, 20 and 24, whichever union member they
+// belong to (kill: pid, uid; sigqueue: pid, uid, value; timer: id, overrun, value).
 struct PendingInfo {
-  int32_t code;  // SI_USER, SI_TKILL
-  int32_t pid;   // sender: 1 (the app), or 0 (from outside: sent to hyperlet)
+  int32_t code;    // SI_USER, SI_TKILL, SI_QUEUE, SI_TIMER, SI_KERNEL
+  int32_t pid;     // sender: 1 (the app), or 0 (from outside: sent to hyperlet); a timer's id
+  int32_t uid;     // a timer's overrun, filled in when the signal is taken
+  int32_t timer;   // 1 + the timer's slot (syscalls/timers.cpp) for SI_TIMER, else 0
+  uint64_t value;  // si_value (sigqueue, timers)
 };
 
 struct ThreadSignals {
@@ -59,13 +66,13 @@ struct ThreadSignals {
   uint64_t waiting_for;         // rt_sigtimedwait's set while it waits: taken although blocked
   bool mask_saved;              // rt_sigsuspend: saved_mask goes into the handler's frame, then back
   uint64_t saved_mask;
-  PendingInfo info[kSignalCount + 1];
+  PendingInfo info[kFirstRealtimeSignal];  // standard signals' (real-time ones queue: signal_queue.cpp)
 };
 
 struct ProcessSignals {
   KernelSigaction actions[kSignalCount + 1];
   uint64_t pending;
-  PendingInfo info[kSignalCount + 1];
+  PendingInfo info[kFirstRealtimeSignal];
 };
 
 extern ProcessSignals process_signals;
@@ -78,6 +85,34 @@ inline volatile abi::SignalState& shared_signal_state() {
 
 // Default action of `signal` is to go on (ignore, or stop: no job control here).
 inline bool default_keeps_running(uint64_t signal) { return (signal >= 17 && signal <= 23) || signal == 28; }
+
+// signal_queue.cpp: pending signals. A standard signal is one bit (a second
+// one while it is pending is dropped, as on Linux); a real-time one queues
+// each instance with its own PendingInfo, taken oldest first.
+// Marks `signal` pending for the thread in `slot` (-1: the process); false
+// when a real-time signal finds the queue full (EAGAIN).
+bool queue_signal(int slot, uint64_t signal, const PendingInfo& info);
+// Takes one instance of `signal` pending for the current thread (its own
+// first, then the process's) and answers its siginfo words; a timer's overrun
+// is filled in.
+PendingInfo take_signal(uint64_t signal);
+// Drops every pending instance of `signal` (its action became "ignore").
+void discard_signal(uint64_t signal);
+// A new thread in `slot`: nothing queued for it.
+void forget_queued(int slot);
+// Linux's 128-byte siginfo for `signal` as rt_sigtimedwait writes it.
+void write_siginfo(uint8_t* out, uint64_t signal, const PendingInfo& info);
+
+// syscalls/signals.cpp: sends `signal` to the thread in `slot` (-1: the
+// process) as kill and tgkill do (a default action that ends the app ends it
+// now); `queued` says whether it now waits in a pending set.
+int64_t send_signal(int slot, uint64_t signal, const PendingInfo& info, bool* queued = nullptr);
+// The signals some signalfd watches: SignalState.handled has them too, so that
+// one sent to hyperlet reaches the app instead of stopping the run.
+void set_signalfd_watched(uint64_t watched);
+
+// syscalls/signalfd.cpp: a signal became pending; a signalfd watching it turns readable.
+void signalfd_signal_queued(uint64_t signal);
 
 // signal_delivery.cpp
 // Recomputes abi::SignalState::attention from every pending set and flag.

@@ -54,6 +54,20 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
       return sys_pause();
     case __NR_rt_sigtimedwait:
       return sys_rt_sigtimedwait(a[0], a[1], a[2], a[3]);
+    case __NR_signalfd: return sys_signalfd4(a[0], a[1], a[2], 0);
+    case __NR_signalfd4: return sys_signalfd4(a[0], a[1], a[2], a[3]);
+    case abi::kSyscallSignalfd:
+    case abi::kSyscallSignalfdReady: return error(ENOSYS);  // the guest kernel's own calls, never the app's
+    case __NR_rt_sigqueueinfo: return sys_rt_sigqueueinfo(a[0], a[1], a[2]);
+    case __NR_rt_tgsigqueueinfo: return sys_rt_tgsigqueueinfo(a[0], a[1], a[2], a[3]);
+    case __NR_alarm: return sys_alarm(a[0]);
+    case __NR_setitimer: return sys_setitimer(a[0], a[1], a[2]);
+    case __NR_getitimer: return sys_getitimer(a[0], a[1]);
+    case __NR_timer_create: return sys_timer_create(a[0], a[1], a[2]);
+    case __NR_timer_settime: return sys_timer_settime(a[0], a[1], a[2], a[3]);
+    case __NR_timer_gettime: return sys_timer_gettime(a[0], a[1]);
+    case __NR_timer_getoverrun: return sys_timer_getoverrun(a[0]);
+    case __NR_timer_delete: return sys_timer_delete(a[0]);
     case __NR_tkill: return sys_tgkill(kIdentityId, a[0], a[1]);
     case __NR_tgkill: return sys_tgkill(a[0], a[1], a[2]);
     case __NR_clock_gettime: return sys_clock_gettime(a[0], a[1]);
@@ -69,6 +83,14 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_exit_group: sys_exit_group(a[0]);
     default: {
       handled_here = false;
+      if (signalfds_open()) {
+        int64_t answer = 0;
+        if (number == __NR_read && signalfd_read(a[0], a[1], a[2], answer)) {
+          handled_here = true;
+          return answer;
+        }
+        signalfd_before_forward(number, a);
+      }
       const int64_t result = forward_to_host(number, a);
       if (result == -EINTR) return after_host_interrupted(number, result);
       return result == -EPIPE ? after_broken_pipe(number, a, result) : result;

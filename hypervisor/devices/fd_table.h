@@ -65,10 +65,10 @@ struct OpenFile {
   // (the host kernel keys registrations by host fd); closed with the file, which
   // takes them out of their epoll sets as Linux does when the last fd goes.
   std::vector<EpollDuplicate> epoll_duplicates;
-  // What a pipe end, eventfd or timerfd was made as: a snapshot remakes it
+  // What a pipe end, eventfd, timerfd or signalfd was made as: a snapshot remakes it
   // (devices/fd_snapshot.h), and the host fd alone does not say.
   struct Anonymous {
-    enum class Kind : std::uint8_t { kNone, kPipeRead, kPipeWrite, kEventfd, kTimerfd };
+    enum class Kind : std::uint8_t { kNone, kPipeRead, kPipeWrite, kEventfd, kTimerfd, kSignalfd };
     Kind kind = Kind::kNone;
     bool semaphore = false;     // eventfd: EFD_SEMAPHORE
     int clock = 0;              // timerfd: its clock

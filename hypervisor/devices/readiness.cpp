@@ -14,6 +14,7 @@
 // it out of every epoll set, as on Linux.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <hyperlet/abi.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -21,6 +22,7 @@
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -592,6 +594,31 @@ void register_readiness_syscalls(HostSyscallTable& table) {
   };
   table.add(SYS_eventfd, [eventfd](C& context, const A& a) -> R { return eventfd(context, a[0], 0); });
   table.add(SYS_eventfd2, [eventfd](C& context, const A& a) -> R { return eventfd(context, a[0], a[1]); });
+
+  // signalfd's host side (guest kernel: kernel/syscalls/signalfd.cpp): an
+  // eventfd that the guest kernel keeps readable exactly while a signal the
+  // signalfd watches is pending, so that poll, select and epoll see it as
+  // Linux's; the guest answers its reads. Only the guest kernel makes these
+  // calls (it answers the app's own with ENOSYS).
+  table.add(abi::kSyscallSignalfd, [](C& context, const A& a) -> R {
+    if ((a[0] & ~static_cast<std::uint64_t>(O_CLOEXEC | O_NONBLOCK)) != 0) return -EINVAL;
+    const int host = ::eventfd(0, EFD_CLOEXEC | ((a[0] & O_NONBLOCK) != 0 ? EFD_NONBLOCK : 0));
+    if (host < 0) return -errno;
+    OpenFile::Anonymous made;
+    made.kind = OpenFile::Anonymous::Kind::kSignalfd;
+    return add_host_fd(context, host, (a[0] & O_CLOEXEC) != 0, nullptr, made);
+  });
+  table.add(abi::kSyscallSignalfdReady, [](C& context, const A& a) -> R {
+    const OpenFile* file = context.files.fds.get(fd_argument(a[0]));
+    if (file == nullptr || file->anonymous.kind != OpenFile::Anonymous::Kind::kSignalfd) return -EBADF;
+    // The counter is 1 or 0; looked at first, so neither call can block.
+    pollfd readable{file->host_fd, POLLIN, 0};
+    const bool now = ::poll(&readable, 1, 0) == 1;
+    std::uint64_t count = 1;
+    if (a[1] != 0 && !now && ::write(file->host_fd, &count, sizeof count) != sizeof count) return -errno;
+    if (a[1] == 0 && now && ::read(file->host_fd, &count, sizeof count) != sizeof count) return -errno;
+    return 0;
+  });
 
   // timerfd: the guest's clocks are the host's (boot_info offsets), so times carry over.
   table.add(SYS_timerfd_create, [](C& context, const A& a) -> R {

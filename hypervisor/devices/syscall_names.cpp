@@ -26,6 +26,8 @@ std::string syscall_name(std::uint64_t number) {
   if (number == abi::kSyscallSocketBuffers) return "hyperlet_socket_buffers";
   if (number == abi::kSyscallFileRing) return "hyperlet_file_ring";
   if (number == abi::kSyscallFileRingKick) return "hyperlet_file_ring_kick";
+  if (number == abi::kSyscallSignalfd) return "hyperlet_signalfd";
+  if (number == abi::kSyscallSignalfdReady) return "hyperlet_signalfd_ready";
   return fmt::format("syscall_{}", number);
 }
 

@@ -31,6 +31,8 @@ FdDescription describe(const OpenFile& file, std::map<const int*, std::uint64_t>
       return describe_eventfd(file);
     case Kind::kTimerfd:
       return describe_timerfd(file);
+    case Kind::kSignalfd:
+      return std::unexpected("a signalfd (not kept in snapshots yet)");
     case Kind::kNone:
       break;
   }

@@ -52,6 +52,16 @@ void FlushTimer::arm() {
   armed_ = true;
 }
 
+void FlushTimer::arm_at(std::uint64_t monotonic_ns) {
+  if (!created_) return;
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(monotonic_ns / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(monotonic_ns % 1'000'000'000);
+  // A time already past fires at once: KVM_RUN then returns before it enters the guest.
+  timer_settime(timer_, TIMER_ABSTIME, &spec, nullptr);
+  armed_ = true;
+}
+
 void FlushTimer::disarm() {
   if (!armed_) return;
   const itimerspec off{};

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 #include "core/error.h"
 
@@ -28,6 +29,9 @@ class FlushTimer {
   // For the calling thread (the vCPU's), whose KVM_RUN the signal interrupts.
   Result<void> create();
   void arm();
+  // Fires at `monotonic_ns` (host CLOCK_MONOTONIC, absolute) instead: the app's
+  // earliest timer (abi::PreemptState::timer_deadline_ns), while the guest runs.
+  void arm_at(std::uint64_t monotonic_ns);
   void disarm();
   ~FlushTimer();
 

@@ -208,6 +208,7 @@ class MicroVm {
     auto* memory = &memory_ref;
     if (auto stop = stop_requested("guest")) return std::unexpected(*stop);
     if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
+    if (auto ok = app_timer_.create(); !ok) return std::unexpected(ok.error());
     if (options_.timeout) arm_stop_deadline(*options_.timeout);
     auto context = make_context(*memory, std::move(volumes), restored_files);
     if (!context) return std::unexpected(context.error());
@@ -420,6 +421,7 @@ class MicroVm {
   Result<int> run_reused() {
     if (!flush_timer_created_) {
       if (auto ok = flush_timer_.create(); !ok) return std::unexpected(ok.error());
+      if (auto ok = app_timer_.create(); !ok) return std::unexpected(ok.error());
       flush_timer_created_ = true;
     }
     stats_.started = monotonic_ns();
@@ -653,8 +655,23 @@ class MicroVm {
       if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
       // While the app has more threads than vCPUs, the same timer ends its time
       // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.
-      const bool slicing = slicing_possible_ && app_threads(memory) > cpus_;
+      const auto preempt = memory.read<abi::PreemptState>(abi::kPreemptStateAddr);
+      const bool slicing = slicing_possible_ && preempt && preempt->live_threads > cpus_;
       if (context.socket_buffers.attached() || slicing) flush_timer_.arm();
+      // The app's earliest timer (alarm, setitimer, timer_create) interrupts the
+      // guest when it is due, as a time slice ends, even in a loop without syscalls.
+      const std::uint64_t app_timer = app_timer_deadline(memory, preempt ? preempt->timer_deadline_ns : 0);
+      if (app_timer != 0 && slicing_possible_) {
+        // Armed only ahead: one already due would fire before KVM_RUN entered
+        // the guest, every time. That one goes in now, once per deadline (KVM
+        // refuses a second interrupt before the guest ran).
+        if (monotonic_ns() < app_timer) {
+          app_timer_.arm_at(app_timer);
+        } else if (timer_injected_ != app_timer && !slice_pending_) {
+          timer_injected_ = app_timer;
+          end_time_slice(vcpu, *run);
+        }
+      }
       std::uint64_t entered = 0;
       if (self != nullptr) {
         entered = enter_run(*self, vcpu, *run, slice_pending_, stats_.slices_injected);
@@ -663,6 +680,7 @@ class MicroVm {
       const int run_errno = errno;
       if (self != nullptr) leave_run(*self, entered);
       flush_timer_.disarm();
+      app_timer_.disarm();
       if (ran != 0) {
         if (run_errno == EINTR || run_errno == EAGAIN) {
           run->immediate_exit = 0;
@@ -671,7 +689,9 @@ class MicroVm {
           // A slice ended, the watcher found a parked call ready and kicked us,
           // or another vCPU asked for a TLB flush.
           const bool asked = self != nullptr && self->interrupt.exchange(false);
-          if ((slicing || context.parked_calls.ready_pending() || asked) && g_stop_signal.load() == 0) {
+          const bool timer_due = app_timer != 0 && timer_injected_ != app_timer && monotonic_ns() >= app_timer;
+          if (timer_due) timer_injected_ = app_timer;
+          if ((slicing || context.parked_calls.ready_pending() || asked || timer_due) && g_stop_signal.load() == 0) {
             end_time_slice(vcpu, *run);
           }
           if (context.socket_buffers.attached()) {
@@ -778,6 +798,7 @@ class MicroVm {
   // loop that makes no syscall.
   void hand_signals_to_app(kvm_run& run, GuestMemory& memory) {
     const std::uint64_t signals = g_app_signals.exchange(0);
+    stop_app_signal_kicks();  // in guest memory now: the guest kernel sees them before any blocking call
     auto state = memory.span(abi::kSignalStateAddr, sizeof(abi::SignalState));
     if (signals == 0 || !state) return;
     // Atomically: with --cpus above 1 the guest kernel changes these words meanwhile.
@@ -791,6 +812,15 @@ class MicroVm {
       run.request_interrupt_window = 1;
       slice_pending_ = true;
     }
+  }
+
+  // The guest kernel's timer deadline (kvmclock ns) as host CLOCK_MONOTONIC ns; 0: none.
+  static std::uint64_t app_timer_deadline(const GuestMemory& memory, std::uint64_t kvmclock_deadline) {
+    if (kvmclock_deadline == 0) return 0;
+    auto offsets = memory.read<abi::VdsoData>(abi::kVdsoDataAddr);
+    if (!offsets) return 0;
+    const std::int64_t monotonic = static_cast<std::int64_t>(kvmclock_deadline) + offsets->monotonic_offset_ns;
+    return monotonic > 0 ? static_cast<std::uint64_t>(monotonic) : 1;
   }
 
   static std::uint32_t app_threads(const GuestMemory& memory) {
@@ -1125,6 +1155,8 @@ class MicroVm {
   std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
   FlushTimer flush_timer_;        // kicks the guest out of a long run: deferred socket writes, time slices
+  FlushTimer app_timer_;          // the same at the app's earliest timer (PreemptState.timer_deadline_ns)
+  std::uint64_t timer_injected_ = 0;          // the app timer deadline kPreemptVector already went in for
   std::atomic<bool> slicing_possible_{true};  // false once KVM refused KVM_INTERRUPT
   bool slice_pending_ = false;    // a slice ended while the guest had IF=0 (in ring 0)
   bool trap_ = false;             // app syscalls enter through the int 0x81 trap

@@ -24,6 +24,14 @@ namespace {
 
 timer_t g_stop_timer{};
 std::atomic<bool> g_stop_timer_created{false};
+// Repeats a signal the app takes at the vCPU thread until the run loop has put
+// it into guest memory: one that lands between a VM exit and the start of a
+// blocking host call (a single thread's read, accept, kSleep) would otherwise
+// wait until the call ends. Its SIGALRMs carry kKickValue.
+timer_t g_kick_timer{};
+std::atomic<bool> g_kick_timer_created{false};
+constexpr int kKickValue = 0x4b49434b;  // "KICK"
+constexpr long kKickEveryNs = 5'000'000;
 timer_t g_grace_timer{};  // --stop-timeout: SIGTERM with SI_TIMER when it runs out
 std::atomic<bool> g_grace_timer_created{false};
 std::atomic<bool> g_grace_started{false};
@@ -56,13 +64,28 @@ void disarm_timer() {
   timer_settime(g_stop_timer, 0, &none, nullptr);
 }
 
+void arm_kick(bool on) {
+  if (!g_kick_timer_created.load()) return;
+  itimerspec spec{};
+  if (on) spec.it_value.tv_nsec = spec.it_interval.tv_nsec = kKickEveryNs;
+  timer_settime(g_kick_timer, 0, &spec, nullptr);  // async-signal-safe
+}
+
 void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
+  if (signal == SIGALRM && info != nullptr && info->si_code == SI_TIMER && info->si_value.sival_int == kKickValue) {
+    // Arriving is what interrupts a blocking call (EINTR); once the run loop
+    // took the signals, the repeats stop.
+    if (g_app_signals.load() == 0) return arm_kick(false);
+    if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+    return;
+  }
   if (signal == SIGTERM && info != nullptr && info->si_code == SI_TIMER) {
     g_stop_timeout_expired.store(true);  // --stop-timeout ran out: stop as below
   } else if (g_stop_signal.load() == 0 && app_takes(signal)) {
     g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
     if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
     if (signal == SIGTERM) start_grace_period();
+    arm_kick(true);
     return;
   }
   int none = 0;
@@ -103,6 +126,14 @@ Result<void> install_once() {
     return fail(ExitStatus::kUsage, "cannot create the stop-timeout timer: {}", std::strerror(errno));
   }
   g_grace_timer_created.store(true);
+  sigevent kick{};
+  kick.sigev_notify = SIGEV_SIGNAL;
+  kick.sigev_signo = SIGALRM;
+  kick.sigev_value.sival_int = kKickValue;
+  if (timer_create(CLOCK_MONOTONIC, &kick, &g_kick_timer) != 0) {
+    return fail(ExitStatus::kUsage, "cannot create the signal kick timer: {}", std::strerror(errno));
+  }
+  g_kick_timer_created.store(true);
   // A signal that came before the timer existed still gets its repeats.
   if (const int early = g_stop_signal.load(); early != 0 && early != SIGALRM) {
     repeat_every_10ms(timespec{0, 10'000'000});
@@ -128,10 +159,15 @@ void arm_stop_deadline(std::chrono::nanoseconds timeout) {
 
 void disarm_stop_timer() {
   if (g_stop_timer_created.load()) disarm_timer();
+  arm_kick(false);
   if (g_grace_timer_created.load()) {
     const itimerspec none{};
     timer_settime(g_grace_timer, 0, &none, nullptr);
   }
+}
+
+void stop_app_signal_kicks() {
+  if (g_app_signals.load() == 0) arm_kick(false);
 }
 
 void set_stop_timeout(std::chrono::nanoseconds timeout) { g_stop_timeout_ns.store(timeout.count()); }

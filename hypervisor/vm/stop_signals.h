@@ -62,6 +62,10 @@ void arm_stop_deadline(std::chrono::nanoseconds timeout);
 // Stops the timer (the run is over): its SIGALRMs would interrupt the writes of
 // the --stats and the last line with EINTR.
 void disarm_stop_timer();
+// The run loop put g_app_signals into guest memory: no more kicks (the
+// repeating SIGALRM that interrupts a host call a signal for the app landed
+// just before; stop_signals.cpp).
+void stop_app_signal_kicks();
 
 // The error a stop by SIGINT, SIGTERM (or an outside SIGALRM when there is no
 // --timeout) ends the run with: status 128 + signal, "stopped by SIGINT".

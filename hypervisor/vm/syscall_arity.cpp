@@ -13,7 +13,7 @@
 namespace hyperlet {
 namespace {
 
-constexpr std::array<std::pair<std::uint64_t, int>, 109> kArity = {{
+constexpr std::array<std::pair<std::uint64_t, int>, 123> kArity = {{
     {SYS_read, 3}, {SYS_write, 3}, {SYS_open, 3}, {SYS_close, 1}, {SYS_stat, 2}, {SYS_fstat, 2},
     {SYS_lstat, 2}, {SYS_poll, 3}, {SYS_lseek, 3}, {SYS_mmap, 6}, {SYS_mprotect, 3}, {SYS_munmap, 2},
     {SYS_brk, 1}, {SYS_rt_sigaction, 4}, {SYS_rt_sigprocmask, 4}, {SYS_ioctl, 3}, {SYS_pread64, 4},
@@ -35,7 +35,10 @@ constexpr std::array<std::pair<std::uint64_t, int>, 109> kArity = {{
     {SYS_eventfd2, 2}, {SYS_epoll_create1, 1}, {SYS_dup3, 3}, {SYS_pipe2, 2}, {SYS_prlimit64, 4},
     {SYS_statfs, 2}, {SYS_fstatfs, 2}, {SYS_chown, 3}, {SYS_fchown, 3}, {SYS_lchown, 3},
     {SYS_fchownat, 5}, {SYS_copy_file_range, 6}, {SYS_socketpair, 4}, {SYS_sendmmsg, 4},
-    {SYS_recvmmsg, 5},
+    {SYS_recvmmsg, 5}, {SYS_alarm, 1}, {SYS_setitimer, 3}, {SYS_getitimer, 2}, {SYS_timer_create, 3},
+    {SYS_timer_settime, 4}, {SYS_timer_gettime, 2}, {SYS_timer_getoverrun, 1}, {SYS_timer_delete, 1},
+    {SYS_rt_sigqueueinfo, 3}, {SYS_rt_tgsigqueueinfo, 4}, {SYS_rt_sigtimedwait, 4}, {SYS_signalfd, 3},
+    {SYS_signalfd4, 4}, {SYS_pause, 0},
 }};
 
 }  // namespace
@@ -44,6 +47,8 @@ std::optional<int> syscall_arity(std::uint64_t number) {
   if (number == abi::kSyscallReady) return 0;
   if (number == abi::kSyscallSocketBuffers || number == abi::kSyscallFileRing) return 2;
   if (number == abi::kSyscallFileRingKick) return 0;
+  if (number == abi::kSyscallSignalfd) return 1;
+  if (number == abi::kSyscallSignalfdReady) return 2;
   static const auto sorted = [] {
     auto table = kArity;
     std::sort(table.begin(), table.end());

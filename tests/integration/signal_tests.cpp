@@ -17,6 +17,7 @@ using namespace std::chrono_literals;
 
 const std::string kHyperlet = HYPERLET_BINARY;
 const std::string kProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/signals";
+const std::string kTimers = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/signal_timers";
 
 class Signals : public ::testing::Test {
  protected:
@@ -25,10 +26,16 @@ class Signals : public ::testing::Test {
       GTEST_SKIP() << "no usable /dev/kvm: " << reason;
     }
   }
-  static void expect_same_as_native(const std::string& section) {
-    const ProcessResult expected = run_process({kProgram, section});
+  // `options`: hyperlet's (--cpus 2).
+  static void expect_same_as_native(const std::string& section, const std::string& program = kProgram,
+                                    const std::vector<std::string>& options = {}) {
+    const ProcessResult expected = run_process({program, section});
     ASSERT_EQ(expected.status, 0) << describe(expected);
-    const ProcessResult result = run_process({kHyperlet, "run", "--timeout", "20s", kProgram, section});
+    std::vector<std::string> command = {kHyperlet, "run", "--timeout", "20s"};
+    command.insert(command.end(), options.begin(), options.end());
+    command.push_back(program);
+    command.push_back(section);
+    const ProcessResult result = run_process(command);
     ASSERT_EQ(result.status, 0) << describe(result);
     EXPECT_EQ(result.out, expected.out);
     EXPECT_EQ(result.err, "");
@@ -90,6 +97,52 @@ TEST_F(Signals, MuslHandlersUcontextAndSiglongjmpFromAnAlternateStack) {
   ASSERT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, expected.out);
 }
+
+// ---- timers that signal (programs/signal_timers.cpp), on one vCPU and two ----
+const std::vector<std::string> kTwoCpus = {"--cpus", "2"};
+
+TEST_F(Signals, AlarmFiresWhileTheAppComputes) { expect_same_as_native("alarm", kTimers); }
+
+TEST_F(Signals, ItimerRealPeriodicAndItimerProfWhileComputing) {
+  expect_same_as_native("itimer-compute", kTimers);
+  expect_same_as_native("itimer-compute", kTimers, kTwoCpus);
+}
+
+// nanosleep, pause and a read of an empty pipe (a blocking host call of a
+// single thread): EINTR, or the read made again after an SA_RESTART handler.
+TEST_F(Signals, ATimerInterruptsSleepPauseAndABlockingReadAsLinux) {
+  expect_same_as_native("itimer-block", kTimers);
+  expect_same_as_native("itimer-block", kTimers, kTwoCpus);
+}
+
+TEST_F(Signals, PosixTimersSignalThreadIdNoneAndGlibcsSigevThread) {
+  expect_same_as_native("posix-timers", kTimers);
+  expect_same_as_native("posix-timers", kTimers, kTwoCpus);
+}
+
+// The reader's read is a parked host call (another thread computes).
+TEST_F(Signals, ATimerReachesAThreadParkedInReadBesideAComputingOne) {
+  expect_same_as_native("timer-threads", kTimers);
+  expect_same_as_native("timer-threads", kTimers, kTwoCpus);
+}
+
+TEST_F(Signals, RealTimeSignalsQueueWithTheirValuesStandardOnesDoNot) { expect_same_as_native("queueing", kTimers); }
+
+TEST_F(Signals, SigtimedwaitTimesOutWithEagainAndTakesATimersSignal) { expect_same_as_native("waiting", kTimers); }
+
+TEST_F(Signals, SignalfdReadPollAndEpoll) {
+  expect_same_as_native("signalfd", kTimers);
+  expect_same_as_native("signalfd", kTimers, kTwoCpus);
+}
+
+TEST_F(Signals, SigtermToHyperletReachesASignalfdThatWatchesIt) {
+  const ProcessResult native = signalled({kTimers, "signalfd-sigterm"}, "TERM");
+  ASSERT_EQ(native.out, "ready\nsignalfd read 128 bytes: SIGTERM\nstatus 0\n") << describe(native);
+  const ProcessResult result = signalled({kHyperlet, "run", kTimers, "signalfd-sigterm"}, "TERM");
+  EXPECT_EQ(result.out, native.out) << describe(result);
+}
+
+TEST_F(Signals, BadTimerIdsClocksSigeventsAndPointersGetLinuxsErrno) { expect_same_as_native("errors", kTimers); }
 
 // ---- synchronous faults ----
 TEST_F(Signals, FaultsGoToTheAppsHandlerAndSiglongjmpRecovers) { expect_same_as_native("faults"); }

@@ -38,6 +38,12 @@ struct PreemptState {
   // (kParkableSyscall) may be ready now. The guest takes the words with an
   // atomic exchange and makes those threads retry their calls.
   uint64_t ready_waiters[2];
+  // Written by the guest kernel: the earliest expiry of the app's timers
+  // (alarm, setitimer, timer_create; kernel/syscalls/timers.cpp), kvmclock ns,
+  // 0 = none. While the guest runs, the host interrupts it then
+  // (kPreemptVector), so that the kernel sends the timer's signal even to an
+  // app that computes without a syscall; waits and kSleep end by then anyway.
+  uint64_t timer_deadline_ns;
 };
 inline constexpr uint32_t kMaxParkedWaiters = 128;  // bits in ready_waiters
 // Written by the guest kernel, read by the host when the app dies: what it may
@@ -57,7 +63,8 @@ static_assert(kGuestStatusAddr + sizeof(GuestStatus) <= 0x7000, "the kernel's st
 // kPreemptVector (or lets the next return to ring 3 find it).
 inline constexpr uint64_t kSignalStateAddr = kSyscallCountsAddr + 0xf00;
 struct SignalState {
-  uint64_t handled;    // bit N-1: the app set an action for signal N (a handler or SIG_IGN: not SIG_DFL)
+  uint64_t handled;    // bit N-1: the app set an action for signal N (a handler or SIG_IGN: not SIG_DFL),
+                       // or a signalfd watches it
   uint64_t from_host;  // bit N-1: signal N was sent to hyperlet, for the app; the guest clears it
   uint64_t attention;  // non-zero: look at signals before returning to ring 3 (entry.S reads it)
 };
@@ -90,6 +97,14 @@ struct GuestInfo {
 
 // Syscalls only hyperlet knows; Linux answers -ENOSYS, so the same binary runs natively.
 inline constexpr uint64_t kSyscallReady = 0x10000001;  // "ready to serve"; returns 0
+// Made by the guest kernel alone (kKernelHostSyscall; the app's own get ENOSYS):
+// a signalfd is an app fd whose host side is an eventfd (flags: O_CLOEXEC,
+// O_NONBLOCK; returns the fd), which the guest kernel keeps readable exactly
+// while a signal it watches is pending (kSyscallSignalfdReady: fd, readable),
+// so that poll, select and epoll see it; its reads are answered in the guest
+// (kernel/syscalls/signalfd.cpp).
+inline constexpr uint64_t kSyscallSignalfd = 0x10000005;
+inline constexpr uint64_t kSyscallSignalfdReady = 0x10000006;
 
 // Room for the vDSO image, readable and executable from ring 3.
 inline constexpr uint64_t kVdsoAddr = 0x40000;
@@ -225,7 +240,8 @@ struct FileMappingArgs {
 struct SleepArgs {
   // Relative, CLOCK_MONOTONIC; the host also returns as soon as a parked call's
   // waiter becomes ready (PreemptState.ready_waiters), and kSleepForever waits
-  // for that alone.
+  // for that alone. 0 means "yield": the host answers with sched_yield at once
+  // (a vCPU spinning for the kernel lock gives the holder's host thread a CPU).
   uint64_t nanoseconds;
 };
 inline constexpr uint64_t kSleepForever = UINT64_MAX;

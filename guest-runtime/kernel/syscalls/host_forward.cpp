@@ -10,8 +10,10 @@
 namespace hyperlet::kernel {
 
 int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]) {
-  // One thread: nothing else could run while it waits, so the host may block.
-  if (other_threads_live()) return forward_parkable(number, args);
+  // One thread: nothing else could run while it waits, so the host may block
+  // - unless a timer may fire meanwhile or a signal is already there: then
+  // the call parks and the wait is the guest's, which a signal ends.
+  if (other_threads_live() || timers_armed() || signal_attention()) return forward_parkable(number, args);
   abi::SyscallArgs& call = hypercall_args().syscall;
   call.number = number;
 #pragma GCC unroll 6

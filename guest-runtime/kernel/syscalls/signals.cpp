@@ -35,12 +35,15 @@ constexpr int kMaxThreadSlots =
 // alternate stack of size 0 is "none" (SS_DISABLE).
 ThreadSignals per_thread[kMaxThreadSlots];
 
-// SignalState.handled, read by the host: one bit per signal with an action.
+uint64_t watched_by_signalfds;  // syscalls/signalfd.cpp
+
+// SignalState.handled, read by the host: one bit per signal with an action,
+// or watched by a signalfd.
 void publish_handled(uint64_t signal) {
   volatile abi::SignalState& shared = shared_signal_state();
   const uint64_t bit = signal_bit(signal);
-  shared.handled =
-      process_signals.actions[signal].handler != kSigDefault ? shared.handled | bit : shared.handled & ~bit;
+  const bool taken = process_signals.actions[signal].handler != kSigDefault || (watched_by_signalfds & bit) != 0;
+  shared.handled = taken ? shared.handled | bit : shared.handled & ~bit;
 }
 
 bool ignored(uint64_t signal) {
@@ -59,8 +62,8 @@ bool takes(int slot, uint64_t signal) {
 }
 
 int choose_thread(uint64_t signal) {
-  const int self = current_thread_slot();
-  if (takes(self, signal)) return self;
+  const int self = current_thread_slot();  // -1 on an idle vCPU firing a timer
+  if (self >= 0 && takes(self, signal)) return self;
   int waiting = -1;
   for (int slot = 0; slot < thread_slots_in_use(); ++slot) {
     const int state = thread_slot_state(slot);
@@ -87,7 +90,9 @@ void wake_for_handler(int slot) {
 }
 
 // Queues `signal` for the thread in `slot` (or for the process: slot -1).
-int64_t send(int slot, uint64_t signal, PendingInfo info) {
+// `queued` (if given) says whether it now waits in a pending set.
+int64_t send(int slot, uint64_t signal, const PendingInfo& info, bool* queued = nullptr) {
+  if (queued != nullptr) *queued = false;
   if (signal > kSignalCount) return error(EINVAL);
   if (signal == 0) return 0;
   const uint64_t bit = signal_bit(signal);
@@ -99,14 +104,10 @@ int64_t send(int slot, uint64_t signal, PendingInfo info) {
   if (taker >= 0 && !awaited && process_signals.actions[signal].handler == kSigDefault) {
     hypercall_exit(static_cast<int64_t>(128 + signal), static_cast<int64_t>(signal));
   }
-  if (slot >= 0) {
-    thread_signals(slot).pending |= bit;
-    thread_signals(slot).info[signal] = info;
-  } else {
-    process_signals.pending |= bit;
-    process_signals.info[signal] = info;
-  }
+  if (!queue_signal(slot, signal, info)) return error(EAGAIN);
+  if (queued != nullptr) *queued = true;
   shared_signal_state().attention = 1;
+  signalfd_signal_queued(signal);
   if (taker >= 0) wake_for_handler(taker);
   return 0;
 }
@@ -116,11 +117,24 @@ int64_t send(int slot, uint64_t signal, PendingInfo info) {
 ThreadSignals& thread_signals(int slot) { return per_thread[slot]; }
 ThreadSignals& current_signals() { return per_thread[current_thread_slot()]; }
 
+void set_signalfd_watched(uint64_t watched) {
+  const uint64_t changed = watched ^ watched_by_signalfds;
+  watched_by_signalfds = watched;
+  for (uint64_t left = changed; left != 0; left &= left - 1) {
+    publish_handled(static_cast<uint64_t>(__builtin_ctzll(left)) + 1);
+  }
+}
+
+int64_t send_signal(int slot, uint64_t signal, const PendingInfo& info, bool* queued) {
+  return send(slot, signal, info, queued);
+}
+
 bool signal_attention() { return shared_signal_state().attention != 0; }
 
 void signals_thread_created(int parent_slot, int child_slot) {
   ThreadSignals& child = per_thread[child_slot];
   child = ThreadSignals{};
+  forget_queued(child_slot);
   child.blocked = per_thread[parent_slot].blocked;
 }
 
@@ -142,7 +156,7 @@ void route_pending_signals() {
   // The host ORs into from_host while other vCPUs run: taken atomically.
   if (const uint64_t from_host = __atomic_exchange_n(&shared.from_host, 0, __ATOMIC_SEQ_CST); from_host != 0) {
     for (uint64_t left = from_host; left != 0; left &= left - 1) {
-      send(-1, static_cast<uint64_t>(__builtin_ctzll(left)) + 1, PendingInfo{kSiUser, 0});
+      send(-1, static_cast<uint64_t>(__builtin_ctzll(left)) + 1, PendingInfo{kSiUser, 0, 0, 0, 0});
     }
   }
   // Each process-wide signal to a thread that can take it; if that thread
@@ -180,15 +194,15 @@ int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t re
     default:
       break;
   }
-  if (raises) send(current_thread_slot(), kSigPipe, PendingInfo{kSiUser, kAppId});
+  if (raises) send(current_thread_slot(), kSigPipe, PendingInfo{kSiUser, kAppId, 0, 0, 0});
   return result;
 }
 
-int64_t after_host_interrupted(uint64_t number, int64_t result) {
-  if (!signal_attention()) return result;
-  // What Linux restarts after a handler with SA_RESTART (ERESTARTSYS); the rest
-  // (poll, epoll_wait, select, sleeps, ...) answer EINTR when a handler runs.
-  bool with_sa_restart = false;
+namespace {
+
+// What Linux restarts after a handler with SA_RESTART (ERESTARTSYS); the rest
+// (poll, epoll_wait, select, sleeps, ...) answer EINTR when a handler runs.
+int64_t restart_code(uint64_t number) {
   switch (number) {
     case __NR_read:
     case __NR_readv:
@@ -210,22 +224,35 @@ int64_t after_host_interrupted(uint64_t number, int64_t result) {
     case __NR_fcntl:
     case __NR_openat:
     case __NR_open:
-      with_sa_restart = true;
-      break;
+    case __NR_futex:
+      return -kRestartSys;
     default:
-      break;
+      return -kRestartNoHand;
   }
+}
+
+}  // namespace
+
+int64_t after_host_interrupted(uint64_t number, int64_t /*result*/) {
   ThreadSignals& self = current_signals();
   self.restart_number = number;
   self.restart_armed = true;
-  return with_sa_restart ? -kRestartSys : -kRestartNoHand;
+  // With nothing to deliver (a late kick of a signal already handled:
+  // stop_signals.cpp), the return path makes the call again, as Linux never
+  // answers EINTR without a handler.
+  shared_signal_state().attention = 1;
+  return restart_code(number);
+}
+
+int64_t parked_call_interrupted(uint64_t number, int64_t result) {
+  return result == -kRestartSys ? restart_code(number) : result;
 }
 
 int64_t sys_kill(uint64_t pid, uint64_t signal) {
   const auto target = static_cast<int64_t>(pid);
   // 0 and -1 name every process the app may signal: only itself.
   if (target != kAppId && target != 0 && target != -1) return error(ESRCH);
-  return send(-1, signal, PendingInfo{kSiUser, kAppId});
+  return send(-1, signal, PendingInfo{kSiUser, kAppId, 0, 0, 0});
 }
 
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal) {
@@ -233,7 +260,38 @@ int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal) {
   if (signal > kSignalCount) return error(EINVAL);
   const int slot = thread_slot_of(thread);
   if (process != kAppId || slot < 0) return error(ESRCH);
-  return send(slot, signal, PendingInfo{kSiTkill, kAppId});
+  return send(slot, signal, PendingInfo{kSiTkill, kAppId, 0, 0, 0});
+}
+
+// sigqueue and pthread_sigqueue: the app's own siginfo (SI_QUEUE and its
+// si_value), which Linux takes as given from a process signalling itself; a
+// code that would impersonate kill or tgkill only from the sender itself.
+// `self`: the target is the sender (then any si_code is allowed);
+// `exists`: the target lives (else ESRCH, as Linux answers before the signal number).
+int64_t queue_info(int slot, bool self, bool exists, uint64_t signal, uint64_t info) {
+  struct UserSiginfo {
+    int32_t signo, error, code, pad;
+    int32_t pid;
+    int32_t uid;
+    uint64_t value;
+  };
+  const auto* in = user_pointer<UserSiginfo>(info);
+  if (in == nullptr) return error(EFAULT);
+  if ((in->code >= 0 || in->code == kSiTkill) && !self) return error(EPERM);
+  if (!exists) return error(ESRCH);
+  if (signal > kSignalCount) return error(EINVAL);
+  return send(slot, signal, PendingInfo{in->code, in->pid, in->uid, 0, in->value});
+}
+
+int64_t sys_rt_sigqueueinfo(uint64_t pid, uint64_t signal, uint64_t info) {
+  const bool self = static_cast<int32_t>(pid) == kAppId;  // a pid_t
+  return queue_info(-1, self, self, signal, info);
+}
+
+int64_t sys_rt_tgsigqueueinfo(uint64_t process, uint64_t thread, uint64_t signal, uint64_t info) {
+  if (static_cast<int64_t>(process) <= 0 || static_cast<int64_t>(thread) <= 0) return error(EINVAL);
+  const int slot = thread_slot_of(thread);
+  return queue_info(slot, thread == current_tid(), process == kAppId && slot >= 0, signal, info);
 }
 
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size) {
@@ -251,10 +309,7 @@ int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, 
     slot = *in;
     slot.mask &= ~kUnblockable;
     // Linux discards a pending signal whose action becomes "ignore".
-    if (ignored(signal)) {
-      process_signals.pending &= ~signal_bit(signal);
-      for (int i = 0; i < thread_slots_in_use(); ++i) thread_signals(i).pending &= ~signal_bit(signal);
-    }
+    if (ignored(signal)) discard_signal(signal);
     publish_handled(signal);
   }
   return 0;
@@ -335,8 +390,7 @@ int64_t suspend_with(uint64_t mask) {
     for (uint64_t left = deliverable; left != 0; left &= left - 1) {
       const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(left)) + 1;
       if (ignored(signal)) {  // discarded, as Linux never wakes a sleeper for it
-        self.pending &= ~signal_bit(signal);
-        process_signals.pending &= ~signal_bit(signal);
+        discard_signal(signal);
         deliverable &= ~signal_bit(signal);
       }
     }
@@ -366,7 +420,7 @@ int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint6
     int64_t seconds;
     int64_t nanoseconds;
   };
-  constexpr uint64_t kSigInfoSize = 128;
+  constexpr uint64_t kSigInfoSize = 128;  // Linux's siginfo_t
   if (set_size != kSigsetSize) return error(EINVAL);
   const auto* wanted_set = user_pointer<uint64_t>(set);
   if (wanted_set == nullptr) return error(EFAULT);
@@ -387,19 +441,9 @@ int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint6
     const uint64_t ready = (self.pending | process_signals.pending) & wanted;
     if (ready != 0) {
       const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(ready)) + 1;
-      const uint64_t bit = signal_bit(signal);
-      const PendingInfo pending = (self.pending & bit) != 0 ? self.info[signal] : process_signals.info[signal];
-      if ((self.pending & bit) != 0) {
-        self.pending &= ~bit;
-      } else {
-        process_signals.pending &= ~bit;
-      }
+      const PendingInfo pending = take_signal(signal);
       update_signal_attention();
-      if (info_out != nullptr) {
-        for (uint64_t i = 0; i < kSigInfoSize; ++i) info_out[i] = 0;
-        const int32_t words[5] = {static_cast<int32_t>(signal), 0, pending.code, 0, pending.pid};
-        for (uint64_t i = 0; i < sizeof(words); ++i) info_out[i] = reinterpret_cast<const uint8_t*>(words)[i];
-      }
+      if (info_out != nullptr) write_siginfo(info_out, signal, pending);
       return static_cast<int64_t>(signal);
     }
     // Woken for a signal outside the set: its handler runs on the way out.

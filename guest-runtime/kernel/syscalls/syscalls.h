@@ -46,7 +46,7 @@ bool other_threads_live();
 // finds it ready (then the call is made again) or its timeout passes.
 int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]);
 // For signals: threads by their slot in the thread table (0 = the first thread).
-int current_thread_slot();
+int current_thread_slot();         // -1: none (an idle vCPU in schedule())
 int thread_slot_of(uint64_t tid);  // -1: no such live thread
 int thread_slots_in_use();         // slots [0, this) may hold threads
 int thread_slot_state(int slot);   // 0 free, 1 running, 2 runnable, 3 waiting
@@ -75,6 +75,8 @@ int64_t sys_rt_sigreturn();
 int64_t sys_rt_sigsuspend(uint64_t set, uint64_t set_size);
 int64_t sys_pause();
 int64_t sys_rt_sigtimedwait(uint64_t set, uint64_t info, uint64_t timeout, uint64_t set_size);
+int64_t sys_rt_sigqueueinfo(uint64_t pid, uint64_t signal, uint64_t info);
+int64_t sys_rt_tgsigqueueinfo(uint64_t process, uint64_t thread, uint64_t signal, uint64_t info);
 // A new thread (slot) inherits its creator's mask, with nothing pending and no alternate stack.
 void signals_thread_created(int parent_slot, int child_slot);
 // Something about signals needs looking at (abi::SignalState::attention).
@@ -86,9 +88,43 @@ int64_t signal_interrupts_wait(uint64_t number = __NR_futex);
 // Signals pending for the process (or sent to hyperlet) that a waiting thread
 // must take: interrupt its wait (schedule() calls this).
 void route_pending_signals();
-// A forwarded syscall the host answered EINTR: with a signal to deliver, the
-// result becomes Linux's internal restart code (signal delivery decides).
+// A forwarded syscall the host answered EINTR: the result becomes Linux's
+// internal restart code (signal delivery decides: EINTR if a handler runs,
+// else the call is made again).
 int64_t after_host_interrupted(uint64_t number, int64_t result);
+// A parked host call a signal ended (ERESTARTSYS): Linux's code for that call
+// (poll, epoll_wait, select and sleeps answer EINTR even after SA_RESTART).
+int64_t parked_call_interrupted(uint64_t number, int64_t result);
+
+// timers.cpp
+int64_t sys_alarm(uint64_t seconds);
+int64_t sys_setitimer(uint64_t which, uint64_t value, uint64_t old_value);
+int64_t sys_getitimer(uint64_t which, uint64_t value);
+int64_t sys_timer_create(uint64_t clock, uint64_t event, uint64_t id_out);
+int64_t sys_timer_settime(uint64_t id, uint64_t flags, uint64_t value, uint64_t old_value);
+int64_t sys_timer_gettime(uint64_t id, uint64_t value);
+int64_t sys_timer_getoverrun(uint64_t id);
+int64_t sys_timer_delete(uint64_t id);
+// Sends the signals of the timers due at `now` (kvmclock ns).
+void fire_due_timers(uint64_t now);
+// The earliest expiry of a timer that signals (kvmclock ns); 0: none.
+uint64_t timer_deadline();
+// Whether a timer that signals is armed: a single thread's host calls then park.
+bool timers_armed();
+// The signal of timer slot `timer - 1` was taken: it may queue another; answers its overrun.
+int32_t timer_signal_taken(int32_t timer);
+
+// signalfd.cpp
+int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags);
+// Whether any signalfd is open: only then does the rest cost anything.
+bool signalfds_open();
+// read of a signalfd: answered here (true, `result`); false: `fd` is no signalfd.
+bool signalfd_read(uint64_t fd, uint64_t buffer, uint64_t length, int64_t& result);
+// Before a call goes to the host: close, dup2 and dup3 end a signalfd; poll,
+// select and the epoll waits find each signalfd's host fd readable exactly
+// while a signal it watches is pending.
+void signalfd_before_forward(uint64_t number, const uint64_t (&args)[6]);
+void signalfd_sync();
 
 // time.cpp
 int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec);

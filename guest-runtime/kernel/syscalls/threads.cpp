@@ -78,12 +78,16 @@ struct alignas(64) Thread {
   State state;
   bool has_deadline;
   bool parked_on_host;  // waiting for the host to set its ready bit (a parked call)
-  uint64_t waiting_in;  // the syscall a waiting thread is in (a signal's restart makes it again)
+  uint64_t waiting_in;  // the syscall a waiting thread is in (a signal's restart makes it again), or kNoSyscall
   // 1 + the vCPU whose rsp is on this thread's kernel stack (it runs there, or
   // that vCPU waits there for work after the thread blocked or exited); 0: none.
   // Only that vCPU may switch to it, and clone never reuses its slot meanwhile.
   uint32_t cpu_plus_one;
 };
+
+// waiting_in of a wait that restarts no syscall (wait_for_signal: its caller
+// decides). Not 0, which is read's number.
+constexpr uint64_t kNoSyscall = ~uint64_t{0};
 
 // wake_result of a parked call whose waiter the host found ready: make the call again.
 constexpr int64_t kRetryOnHost = INT64_MIN;
@@ -206,7 +210,9 @@ void schedule() {
     wake_ready_waiters();
     // A signal may have to wake a waiting thread (one sent to hyperlet, say).
     if (signal_attention()) route_pending_signals();
-    const uint64_t earliest = expire_timeouts(kvmclock_ns());
+    fire_due_timers(kvmclock_ns());  // may wake a waiting thread, as a pthread_kill would
+    uint64_t earliest = expire_timeouts(kvmclock_ns());
+    if (const uint64_t timer = timer_deadline(); timer != 0 && (earliest == 0 || timer < earliest)) earliest = timer;
     const Thread* self = cpu_current[cpu];
     const int start = self != nullptr ? static_cast<int>(self - threads) : slots_used - 1;
     bool parked_on_host = false;
@@ -459,7 +465,28 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
 
 bool other_threads_live() { return live_threads > 1; }
 
+namespace {
+
+// A relative nanosleep or clock_nanosleep that a signal ends writes the time
+// it had left, as Linux's does.
+void sleep_time_left(uint64_t number, const uint64_t (&args)[6], uint64_t deadline) {
+  constexpr uint64_t kTimerAbstime = 1;
+  uint64_t remaining = 0;
+  if (number == __NR_nanosleep) remaining = args[1];
+  if (number == __NR_clock_nanosleep && (args[1] & kTimerAbstime) == 0) remaining = args[3];
+  if (remaining == 0 || deadline == 0) return;
+  auto* out = user_pointer<Timespec>(remaining);
+  if (out == nullptr) return;
+  const uint64_t now = kvmclock_ns();
+  const uint64_t left = deadline > now ? deadline - now : 0;
+  *out = Timespec{static_cast<int64_t>(left / 1'000'000'000), static_cast<int64_t>(left % 1'000'000'000)};
+}
+
+}  // namespace
+
 int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]) {
+  // One thread parks too while a timer is armed or a signal waits: its table entry now.
+  if (slots_used == 1 && threads[0].state == State::kFree) adopt_first_thread();
   Thread& self = *current;
   bool has_deadline = false;
   uint64_t deadline = 0;
@@ -486,7 +513,10 @@ int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]) {
     // A signal already pending for a handler ends the wait before it starts (EINTR,
     // or the call made again after the handler with SA_RESTART).
     if (signal_attention()) {
-      if (const int64_t interrupted = signal_interrupts_wait(number); interrupted != 0) return interrupted;
+      if (const int64_t interrupted = signal_interrupts_wait(number); interrupted != 0) {
+        sleep_time_left(number, args, has_deadline ? deadline : 0);
+        return parked_call_interrupted(number, interrupted);
+      }
     }
     self.state = State::kWaiting;
     self.futex_address = 0;
@@ -499,7 +529,10 @@ int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]) {
     self.wake_result = kRetryOnHost;
     schedule();
     self.parked_on_host = false;
-    if (self.wake_result != kRetryOnHost) return self.wake_result;
+    if (self.wake_result == kRetryOnHost) continue;
+    if (self.wake_result == timeout_result) return timeout_result;
+    sleep_time_left(number, args, has_deadline ? deadline : 0);
+    return parked_call_interrupted(number, self.wake_result);
   }
 }
 
@@ -527,7 +560,8 @@ void interrupt_thread_elsewhere(int slot) {
 }
 
 uint32_t current_tid() {
-  const uint32_t tid = current->tid;
+  const Thread* self = current;  // none on an idle vCPU (a timer fired in schedule())
+  const uint32_t tid = self != nullptr ? self->tid : 0;
   return tid != 0 ? tid : 1;  // the first thread is tid 1 = pid, in the table or not yet
 }
 
@@ -570,10 +604,13 @@ bool thread_alive(uint64_t tid) {
 }
 
 // Signals (syscalls/signals.cpp, signal_delivery.cpp) keep per-thread state by slot.
-int current_thread_slot() { return static_cast<int>(current - threads); }
+int current_thread_slot() {
+  const Thread* self = current;
+  return self != nullptr ? static_cast<int>(self - threads) : -1;  // -1: an idle vCPU (schedule())
+}
 
 int thread_slot_of(uint64_t tid) {
-  if (tid == current_tid()) return current_thread_slot();
+  if (current != nullptr && tid == current_tid()) return current_thread_slot();
   for (int i = 0; i < slots_used; ++i) {
     if (threads[i].state != State::kFree && threads[i].tid == tid) return i;
   }
@@ -604,7 +641,7 @@ int64_t wait_for_signal(uint64_t deadline_ns) {
   self.wake_result = 0;
   self.timeout_result = error(ETIMEDOUT);
   self.parked_on_host = false;
-  self.waiting_in = 0;
+  self.waiting_in = kNoSyscall;
   schedule();
   return current->wake_result;
 }
@@ -618,7 +655,7 @@ bool interrupt_wait(uint32_t tid, int64_t result, uint64_t* number) {
       thread.state = State::kRunnable;
       thread.wake_result = result;
       thread.parked_on_host = false;
-      if (number != nullptr && thread.waiting_in != 0) *number = thread.waiting_in;
+      if (number != nullptr && thread.waiting_in != kNoSyscall) *number = thread.waiting_in;
       kick_idle_cpus();
       return true;
     }
@@ -659,6 +696,8 @@ extern "C" void handle_preempt(hyperlet::kernel::TrapFrame* /*frame*/) {
   using namespace hyperlet::kernel;
   const KernelLockGuard lock;  // (its TLB flush is what a shootdown's interrupt is for)
   preempt_state().preemptions = preempt_state().preemptions + 1;
+  // The host interrupts at a timer's expiry too (PreemptState.timer_deadline_ns).
+  if (timer_deadline() != 0) fire_due_timers(kvmclock_ns());
   if (slots_used == 1) return;  // no thread was ever made: nothing else to run
   // A slice end, or the host found a parked call ready: either way the next
   // runnable thread, round robin, gets the vCPU (schedule() wakes the ready ones).
