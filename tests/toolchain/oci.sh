@@ -113,17 +113,37 @@ mkdir site
 printf 'hello over the pod network\n' >site/index.html
 
 if command -v podman >/dev/null; then
-  require_kvm
   podman_cmd=(podman --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp"
     --storage-driver vfs --cgroup-manager cgroupfs --events-backend file)
   # podman's default rlimits exceed this machine's hard limits; hyperlet-runc
   # refuses what it cannot apply (as runc does), so ask for what can be had.
-  podman_run=("${podman_cmd[@]}" --runtime "$runc" run --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)"
-    --ulimit nproc=4096:4096)
+  limits=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
+  podman_run=("${podman_cmd[@]}" --runtime "$runc" run "${limits[@]}")
   for program in print_args exit_with spin http-server; do
     expect_output "podman load $program" "Loaded image: localhost/$program:latest" \
       "${podman_cmd[@]}" load -q -i "$program.tar"
   done
+
+  # podman's limits become the container's cgroup at create (`podman init`: no VM runs yet, no KVM needed).
+  if [[ -w /sys/fs/cgroup/memory || -w /sys/fs/cgroup/cgroup.procs ]]; then
+    id=$("${podman_cmd[@]}" --runtime "$runc" create "${limits[@]}" --memory 64m --cpus 1.5 --network none \
+      localhost/print_args:latest) || { echo "FAIL: podman create" >&2; exit 1; }
+    "${podman_cmd[@]}" --runtime "$runc" init "$id" >/dev/null || { echo "FAIL: podman init with hyperlet-runc" >&2; exit 1; }
+    pid=$("${podman_cmd[@]}" inspect --format '{{.State.Pid}}' "$id")
+    cgroup=$(grep -E '^[0-9]+:(memory)?:' "/proc/$pid/cgroup" | head -1 | cut -d: -f3)
+    [[ $cgroup == */libpod-$id ]] || { echo "FAIL: the container's process is in cgroup '$cgroup'" >&2; exit 1; }
+    if [[ -e /sys/fs/cgroup/cgroup.controllers ]]; then
+      memory_file=/sys/fs/cgroup$cgroup/memory.max
+    else
+      memory_file=/sys/fs/cgroup/memory$cgroup/memory.limit_in_bytes
+    fi
+    [[ $(<"$memory_file") == 67108864 ]] || { echo "FAIL: $memory_file holds $(<"$memory_file")" >&2; exit 1; }
+    "${podman_cmd[@]}" --runtime "$runc" rm -f "$id" >/dev/null
+    [[ ! -e ${memory_file%/*} ]] || { echo "FAIL: podman rm left the cgroup ${memory_file%/*}" >&2; exit 1; }
+    echo "ok: podman's memory limit is the container cgroup's, made at init and gone at rm"
+  fi
+
+  require_kvm
   expect_output "podman run prints what the app prints" "$(printf 'argc=3\n[one]\n[two words]')" \
     "${podman_run[@]}" --rm --network none localhost/print_args:latest one 'two words'
   status=0
