@@ -347,7 +347,7 @@ void update_signal_attention() {
     if (thread_slot_state(slot) == 0) continue;  // an exited thread's leftovers
     const ThreadSignals& thread = thread_signals(slot);
     work |= thread.pending | static_cast<uint64_t>(thread.sigreturn_requested) |
-            static_cast<uint64_t>(thread.restart_armed);
+            static_cast<uint64_t>(thread.restart_armed) | static_cast<uint64_t>(thread.child_awaiting_registers);
   }
   volatile abi::SignalState& shared = shared_signal_state();
   shared.attention = (work | shared.from_host) != 0 ? 1 : 0;
@@ -418,6 +418,10 @@ extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
   using namespace hyperlet::kernel;
   const KernelLockGuard lock;
   ThreadSignals& self = current_signals();
+  if (self.child_awaiting_registers != 0) {  // the first thing: the frame still holds what the clone saw
+    start_cloned_thread(self.child_awaiting_registers - 1, *frame);
+    self.child_awaiting_registers = 0;
+  }
   if (self.sigreturn_requested) {
     self.sigreturn_requested = false;
     self.restart_armed = false;

@@ -66,6 +66,9 @@ struct ThreadSignals {
   uint64_t waiting_for;         // rt_sigtimedwait's set while it waits: taken although blocked
   bool mask_saved;              // rt_sigsuspend: saved_mask goes into the handler's frame, then back
   uint64_t saved_mask;
+  // 1 + the slot of a thread this one just cloned: it starts once this
+  // thread's return path has its callee-saved registers (threads.cpp). 0: none.
+  int32_t child_awaiting_registers;
   PendingInfo info[kFirstRealtimeSignal];  // standard signals' (real-time ones queue: signal_queue.cpp)
 };
 

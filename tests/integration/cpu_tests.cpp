@@ -76,8 +76,8 @@ TEST_F(Cpus, SigtermSentToHyperletReachesTheHandlerWhileThreadsCompute) {
 
 // The existing thread programs, on two vCPUs.
 TEST_F(Cpus, ThreadSuiteSectionsOnTwoVcpus) {
-  for (const std::string section :
-       {"sum", "producer-consumer", "thread-local", "exception", "async", "many", "spin-wait", "compute-and-print"}) {
+  for (const std::string section : {"sum", "producer-consumer", "thread-local", "exception", "async", "many",
+                                    "spin-wait", "compute-and-print", "clone-registers"}) {
     SCOPED_TRACE(section);
     const ProcessResult expected = run_process({kThreadsProgram, section});
     ASSERT_EQ(expected.status, 0) << describe(expected);

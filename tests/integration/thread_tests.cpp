@@ -82,6 +82,14 @@ TEST_F(Threads, SingleThreadedAppGetsNoTimeSlices) {
   EXPECT_EQ(result.err.find("threads-started"), std::string::npos) << describe(result);
 }
 
+// Go's runtime·clone hands the child its function in r12: a child must start
+// with all of the parent's registers, not zeroed callee-saved ones.
+TEST_F(Threads, RawCloneChildStartsWithTheParentsRegisters) {
+  expect_same_as_native("clone-registers");
+  EXPECT_EQ(native("clone-registers").out,
+            "rbx kept, rbp kept, r12 kept, r13 kept, r14 kept, r15 kept, r9 kept, rsp is the new stack\n");
+}
+
 TEST_F(Threads, ForkLikeCloneStillFails) {
   const ProcessResult result = in_vm("fork");
   ASSERT_EQ(result.status, 0) << describe(result);

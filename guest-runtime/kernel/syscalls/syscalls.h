@@ -8,6 +8,8 @@
 
 namespace hyperlet::kernel {
 
+struct TrapFrame;  // trap_frame.h
+
 // memory.cpp
 void init_memory();
 int64_t sys_brk(uint64_t address);
@@ -38,6 +40,10 @@ int64_t sys_set_tid_address(uint64_t address);
 int64_t sys_set_robust_list(uint64_t head, uint64_t length);
 [[noreturn]] void sys_exit_thread(uint64_t status);
 bool thread_alive(uint64_t tid);
+// The thread in `slot`, which the current one cloned, may run now: `parent` is
+// the parent's user register state on its return from clone (deliver_signals),
+// whose callee-saved registers the child starts with, as on Linux.
+void start_cloned_thread(int slot, const TrapFrame& parent);
 // Whether another app thread lives: then a forwarded call that would block is
 // parked (forward_parkable) instead of blocking the vCPU.
 bool other_threads_live();
@@ -49,7 +55,7 @@ int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]);
 int current_thread_slot();         // -1: none (an idle vCPU in schedule())
 int thread_slot_of(uint64_t tid);  // -1: no such live thread
 int thread_slots_in_use();         // slots [0, this) may hold threads
-int thread_slot_state(int slot);   // 0 free, 1 running, 2 runnable, 3 waiting
+int thread_slot_state(int slot);   // 0 free, 1 running, 2 runnable, 3 waiting, 4 starting (cloned)
 uint32_t thread_slot_tid(int slot);
 // Makes thread `tid`, if it waits (a futex), runnable with `result` as its
 // syscall's result; false if it does not wait.

@@ -27,6 +27,7 @@
 #include "../errno.h"
 #include "../hypercall.h"
 #include "../msr.h"
+#include "../signal_state.h"
 #include "../smp.h"
 #include "../time.h"
 #include "../trap_frame.h"
@@ -55,7 +56,9 @@ constexpr uint64_t kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGH
                                   CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
 constexpr uint64_t kExitSignalMask = 0xff;
 
-enum class State : uint32_t { kFree = 0, kRunning, kRunnable, kWaiting };
+// kStarting: cloned, and waits for its parent's return path to hand over the
+// parent's callee-saved registers (start_cloned_thread) before it may run.
+enum class State : uint32_t { kFree = 0, kRunning, kRunnable, kWaiting, kStarting };
 
 static_assert(abi::kXsaveAreaCapacity % 64 == 0 && abi::kXsaveAreaCapacity >= 512 + 64);
 
@@ -436,10 +439,13 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   save_fpu(child);  // the child starts with the parent's SSE/x87 state
 
   // The child returns from this syscall in ring 3 with the parent's registers,
-  // rax = 0 and the new stack: a copy of the parent's SyscallFrame on its
-  // kernel stack, under which thread_switch finds zeroed callee-saved registers
-  // and returns to entry.S's syscall_return. (glibc's and musl's clone child
-  // paths use only rax, rsp and the argument registers.)
+  // rax = 0 and the new stack, as on Linux: a copy of the parent's
+  // SyscallFrame on its kernel stack, under which thread_switch finds the
+  // callee-saved registers it pops and returns to entry.S's syscall_return.
+  // Those (rbx, rbp, r12-r15) are the app's only once the parent's C++ has
+  // returned, so the parent's return path hands them over (start_cloned_thread)
+  // and the child waits in kStarting until then. Go's runtime·clone passes the
+  // child's function in r12 and its m in r13.
   const auto& parent_frame = reinterpret_cast<const SyscallFrame&>(args);
   auto* frame = reinterpret_cast<SyscallFrame*>(child.kernel_stack_top - sizeof(SyscallFrame));
   *frame = parent_frame;
@@ -450,11 +456,13 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   for (int i = 2; i <= 7; ++i) words[-i] = 0;
   child.saved_rsp = reinterpret_cast<uint64_t>(&words[-7]);
 
-  signals_thread_created(static_cast<int>(current - threads), slot);
+  const int parent_slot = static_cast<int>(current - threads);
+  signals_thread_created(parent_slot, slot);
   if (parent_tid_word != nullptr) *parent_tid_word = child.tid;
   if (child_tid_word != nullptr) *child_tid_word = child.tid;
-  child.state = State::kRunnable;
-  kick_idle_cpus();
+  child.state = State::kStarting;
+  thread_signals(parent_slot).child_awaiting_registers = slot + 1;
+  shared_signal_state().attention = 1;  // the parent's return path calls deliver_signals
   ++live_threads;
   preempt_state().live_threads = static_cast<uint32_t>(live_threads);
   // The host learns of a second thread only at an exit, and a clone makes
@@ -464,6 +472,21 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
 }
 
 bool other_threads_live() { return live_threads > 1; }
+
+void start_cloned_thread(int slot, const TrapFrame& parent) {
+  Thread& child = threads[slot];
+  if (child.state != State::kStarting) return;
+  // thread_switch pops r15, r14, r13, r12, rbp, rbx from saved_rsp upward (entry.S).
+  auto* words = reinterpret_cast<uint64_t*>(child.saved_rsp);
+  words[0] = parent.r15;
+  words[1] = parent.r14;
+  words[2] = parent.r13;
+  words[3] = parent.r12;
+  words[4] = parent.rbp;
+  words[5] = parent.rbx;
+  child.state = State::kRunnable;
+  kick_idle_cpus();
+}
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <future>
@@ -251,6 +252,91 @@ int fork_like() {
   return 0;
 }
 
+// A raw clone as Go's runtime·clone makes it: no TLS, no tid words, the
+// child's work passed in callee-saved registers. As on Linux the child must
+// start with every register of the parent but rax (0) and rsp (the new stack).
+struct CloneRecord {
+  uint64_t rbx, rbp, r12, r13, r14, r15, r9, rsp;
+  uint64_t done;
+};
+
+}  // namespace
+
+// long clone_with_marked_registers(flags, stack, record): the child writes the
+// registers it started with into *record (r12 points at it), sets done, exits.
+extern "C" long clone_with_marked_registers(unsigned long flags, void* stack, CloneRecord* record);
+asm(R"(
+  .text
+  .globl clone_with_marked_registers
+  .type clone_with_marked_registers, @function
+clone_with_marked_registers:
+  pushq %rbx
+  pushq %rbp
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rdx, %r12
+  movabsq $0x1111222233334444, %rbx
+  movabsq $0x5555666677778888, %rbp
+  movabsq $0x0123456789abcdef, %r13
+  movabsq $0x7edcba9876543210, %r14
+  movabsq $0x0f0f0f0f0f0f0f0f, %r15
+  movabsq $0x3c3c3c3c3c3c3c3c, %r9
+  xorl %edx, %edx
+  xorl %r10d, %r10d
+  xorl %r8d, %r8d
+  movl $56, %eax
+  syscall
+  testq %rax, %rax
+  jz 1f
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbp
+  popq %rbx
+  ret
+1:
+  movq %rbx, 0(%r12)
+  movq %rbp, 8(%r12)
+  movq %r12, 16(%r12)
+  movq %r13, 24(%r12)
+  movq %r14, 32(%r12)
+  movq %r15, 40(%r12)
+  movq %r9, 48(%r12)
+  movq %rsp, 56(%r12)
+  movq $1, 64(%r12)
+  movl $60, %eax
+  xorl %edi, %edi
+  syscall
+  ud2
+  .size clone_with_marked_registers, .-clone_with_marked_registers
+)");
+
+namespace {
+
+int clone_registers() {
+  alignas(16) static unsigned char child_stack[64 * 1024];
+  static CloneRecord record;
+  unsigned char* const stack_top = child_stack + sizeof child_stack;
+  const unsigned long flags =
+      CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_SYSVSEM | CLONE_THREAD;  // Go's cloneFlags
+  const long tid = clone_with_marked_registers(flags, stack_top, &record);
+  if (tid <= 0) {
+    std::printf("clone failed: %s\n", std::strerror(static_cast<int>(-tid)));
+    return 1;
+  }
+  while (__atomic_load_n(&record.done, __ATOMIC_ACQUIRE) == 0) sched_yield();
+  const auto same = [](uint64_t seen, uint64_t expected) { return seen == expected ? "kept" : "CHANGED"; };
+  std::printf("rbx %s, rbp %s, r12 %s, r13 %s, r14 %s, r15 %s, r9 %s, rsp %s\n", same(record.rbx, 0x1111222233334444),
+              same(record.rbp, 0x5555666677778888), same(record.r12, reinterpret_cast<uint64_t>(&record)),
+              same(record.r13, 0x0123456789abcdef), same(record.r14, 0x7edcba9876543210),
+              same(record.r15, 0x0f0f0f0f0f0f0f0f), same(record.r9, 0x3c3c3c3c3c3c3c3c),
+              record.rsp == reinterpret_cast<uint64_t>(stack_top) ? "is the new stack" : "WRONG");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -263,11 +349,13 @@ int main(int argc, char** argv) {
   if (section == "many") return many_threads();
   if (section == "deadlock") return deadlock();
   if (section == "fork") return fork_like();
+  if (section == "clone-registers") return clone_registers();
   if (section == "spin-wait") return spin_wait();
   if (section == "compute-and-print") return compute_and_print();
   if (section == "compute-alone") return compute_alone();
-  std::fprintf(stderr,
-               "usage: threads sum|producer-consumer|thread-local|exception|async|many|deadlock|fork|spin-wait|"
-               "compute-and-print|compute-alone\n");
+  std::fprintf(
+      stderr,
+      "usage: threads sum|producer-consumer|thread-local|exception|async|many|deadlock|fork|clone-registers|spin-wait|"
+      "compute-and-print|compute-alone\n");
   return 2;
 }
