@@ -12,6 +12,7 @@
 #include "loader/initial_stack.h"
 #include "loader/symbols.h"
 #include "memory/guest_layout.h"
+#include "vm/run_options.h"
 
 namespace hyperlet {
 namespace {
@@ -105,7 +106,7 @@ int inspect_image(const std::string& path, bool json) {
   const ElfFile& elf = image->elf();
   const Manifest* manifest = image->notes().manifest ? &*image->notes().manifest : nullptr;
   const std::uint64_t memory =
-      manifest != nullptr && manifest->memory_size ? *manifest->memory_size : kDefaultGuestMemory;
+      manifest != nullptr && manifest->memory_size ? *manifest->memory_size : default_guest_memory(image->notes());
   // Linked against the guest library's I/O overrides (socket buffers, file ring)?
   std::optional<bool> io_paths;  // unknown without a symbol table
   if (image->read_symbols()) io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
@@ -138,6 +139,10 @@ int inspect_image(const std::string& path, bool json) {
                     (layout->stack_top - layout->stack_bottom) >> 10, memory >> 20);
     }
   }
+  if (layout) {
+    if (auto warning = memory_warning(image->notes(), memory, path))
+      layout = fail(ExitStatus::kBadImage, "{}", *warning);
+  }
   const bool runnable = layout.has_value();
 
   if (json) {
@@ -162,6 +167,7 @@ int inspect_image(const std::string& path, bool json) {
     out["elf"]["segments"] = segments;
     out["manifest"] = manifest != nullptr ? manifest_to_json(*manifest) : nlohmann::json(nullptr);
     out["memory"] = memory;
+    out["go_runtime"] = image->notes().go_runtime;
     out["io_without_traps"] = io_paths ? nlohmann::json(*io_paths) : nlohmann::json(nullptr);
     out["syscall_sites"] =
         image->notes().syscall_sites ? nlohmann::json(image->notes().syscall_sites->size()) : nlohmann::json(nullptr);
@@ -192,7 +198,12 @@ int inspect_image(const std::string& path, bool json) {
     text += "guest ABI:     not recorded (no hyperlet manifest: defaults apply)\n";
   }
   text += fmt::format("memory:        {} MiB{}\n", memory >> 20,
-                      manifest != nullptr && manifest->memory_size ? "" : " (default)");
+                      manifest != nullptr && manifest->memory_size ? ""
+                      : image->notes().go_runtime                  ? " (default for a Go program)"
+                                                                   : " (default)");
+  if (image->notes().go_runtime) {
+    text += "runtime:       Go (its runtime reserves heap address space at start: 1024 MiB of guest memory or more)\n";
+  }
   text += image->notes().syscall_sites
               ? fmt::format("syscall sites: {} recorded in the image\n", image->notes().syscall_sites->size())
               : std::string("syscall sites: not recorded (found by decoding at the first run, then cached)\n");

@@ -78,6 +78,11 @@ Sys<std::string> base_directory(const SyscallContext& context, std::int64_t dirf
   return file->guest_path;
 }
 
+// Runtimes read these at start to tune themselves and carry on without them
+// (Go's runtime: the huge page size): a denial line on every run would be noise
+// that hides a real one. --trace still shows them.
+bool is_tuning_probe(std::string_view path) { return path.starts_with("/sys/kernel/mm/transparent_hugepage/"); }
+
 Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, const std::string& text) {
   if (text.empty()) return std::unexpected(ENOENT);
   std::string base = "/";
@@ -92,7 +97,8 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   target.location = locate(context.files.volumes, target.path);
   target.trace = context.trace;
   // The policy's answer is ENOENT, which says nothing about why: a line says it.
-  if (target.outside()) context.report_denial(fmt::format("{} is outside every --volume", target.path));
+  if (target.outside() && (context.trace || !is_tuning_probe(target.path)))
+    context.report_denial(fmt::format("{} is outside every --volume", target.path));
   return target;
 }
 

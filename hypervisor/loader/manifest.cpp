@@ -20,6 +20,9 @@ namespace {
 
 constexpr std::size_t kNameSize = sizeof(manifest::kNoteName);  // 9, with the NUL
 constexpr std::size_t align4(std::size_t value) { return (value + 3) & ~std::size_t{3}; }
+// The note every Go linker writes (.note.go.buildid): name "Go", type 4.
+constexpr char kGoNoteName[] = "Go";
+constexpr std::uint32_t kGoBuildIdNote = 4;
 
 std::vector<std::byte> note(std::uint32_t type, std::span<const std::byte> description) {
   std::vector<std::byte> bytes(sizeof(Elf64_Nhdr) + align4(kNameSize) + align4(description.size()));
@@ -133,6 +136,12 @@ Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::
       const std::uint64_t next = description_at + align4(note_header.n_descsz);
       const bool ours = note_header.n_namesz == kNameSize && range_fits(name_at, kNameSize, contents.size()) &&
                         std::memcmp(contents.data() + name_at, manifest::kNoteName, kNameSize) == 0;
+      const bool go_name_fits = (note_header.n_namesz == 3 || note_header.n_namesz == 4) &&
+                                range_fits(name_at, note_header.n_namesz, contents.size());
+      if (go_name_fits && note_header.n_type == kGoBuildIdNote &&
+          std::memcmp(contents.data() + name_at, kGoNoteName, 3) == 0) {
+        notes.go_runtime = true;
+      }
       if (ours && !range_fits(description_at, note_header.n_descsz, contents.size())) {
         return fail(ExitStatus::kBadImage,
                     "cannot run {}: its hyperlet note is truncated ({} bytes of description announced, "

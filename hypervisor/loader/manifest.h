@@ -46,6 +46,7 @@ struct Manifest {
 struct ImageNotes {
   std::optional<Manifest> manifest;
   std::optional<std::vector<std::uint64_t>> syscall_sites;  // link-time addresses
+  bool go_runtime = false;  // the Go toolchain's build-ID note: a Go program (guest_layout.h)
 };
 
 // What `hyperlet manifest` was told; everything else of the image's manifest stays.

@@ -13,6 +13,12 @@ namespace hyperlet {
 inline constexpr std::uint64_t kMinimumGuestMemory = 8ull << 20;
 inline constexpr std::uint64_t kMaximumGuestMemory = 16ull << 30;
 inline constexpr std::uint64_t kDefaultGuestMemory = 256ull << 20;
+// A Go program's runtime reserves address space for its heap's metadata at
+// start (a PROT_NONE mapping of about 512 MiB, "failed to reserve page summary
+// memory" without it). Guest addresses are guest memory, so a reservation costs
+// guest memory's size, though never host memory while untouched: Go programs
+// get this default instead, and less than it is warned about.
+inline constexpr std::uint64_t kGoRuntimeGuestMemory = 1ull << 30;
 inline constexpr std::uint64_t kStackGuardSize = 64ull << 10;
 inline constexpr std::uint64_t kMaximumStackSize = 8ull << 20;
 

@@ -122,7 +122,11 @@ class MicroVm {
     if (!volumes) return std::unexpected(volumes.error());
     auto image = AppImage::open(options_.app_path);
     if (!image) return std::unexpected(image.error());
-    effective_ = apply_manifest(options_, image->notes().manifest ? &*image->notes().manifest : nullptr);
+    effective_ = apply_manifest(options_, image->notes().manifest ? &*image->notes().manifest : nullptr,
+                                default_guest_memory(image->notes()));
+    if (auto warning = memory_warning(image->notes(), effective_.memory_size, options_.app_path)) {
+      fmt::print(stderr, "{}: warning: {}\n", message_prefix(), *warning);
+    }
     auto layout = compute_guest_layout(effective_.memory_size, image->start(), image->end());
     if (!layout) return std::unexpected(layout.error());
     layout_ = *layout;

@@ -1,5 +1,6 @@
 #include "vm/run_options.h"
 
+#include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <unistd.h>
 
@@ -13,10 +14,24 @@ unsigned host_cpu_limit() {
   const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
   return std::min<unsigned>(online > 0 ? static_cast<unsigned>(online) : 1, abi::kMaxCpus);
 }
-EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest) {
+std::uint64_t default_guest_memory(const ImageNotes& notes) {
+  return notes.go_runtime ? kGoRuntimeGuestMemory : kDefaultGuestMemory;
+}
+
+std::optional<std::string> memory_warning(const ImageNotes& notes, std::uint64_t memory_size,
+                                          const std::string& app_path) {
+  if (!notes.go_runtime || memory_size >= kGoRuntimeGuestMemory) return std::nullopt;
+  return fmt::format(
+      "{} is a Go program and gets {} MiB: the Go runtime reserves about 512 MiB of address space at "
+      "start and stops with \"failed to reserve page summary memory\" below --memory {}M (its default here); "
+      "untouched memory costs the host nothing",
+      app_path, memory_size >> 20, kGoRuntimeGuestMemory >> 20);
+}
+
+EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest, std::uint64_t default_memory) {
   EffectiveRun run;
-  run.memory_size = options.memory_size.value_or(
-      manifest != nullptr && manifest->memory_size ? *manifest->memory_size : kDefaultGuestMemory);
+  run.memory_size = options.memory_size.value_or(manifest != nullptr && manifest->memory_size ? *manifest->memory_size
+                                                                                              : default_memory);
   if (options.arguments_given || manifest == nullptr || !manifest->arguments) {
     run.arguments = options.arguments;
   } else {

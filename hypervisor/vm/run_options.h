@@ -63,7 +63,18 @@ struct EffectiveRun {
   std::vector<std::string> arguments;
   std::vector<std::string> environment;
 };
-EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest);
+// `default_memory`: without --memory or the manifest's (default_guest_memory).
+EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest,
+                            std::uint64_t default_memory = kDefaultGuestMemory);
+
+struct ImageNotes;
+// The memory an image gets when neither the command line nor its manifest says:
+// kGoRuntimeGuestMemory for a Go program, else kDefaultGuestMemory.
+std::uint64_t default_guest_memory(const ImageNotes& notes);
+// A line for stderr when an image is given less memory than its runtime needs
+// to start (a Go program under kGoRuntimeGuestMemory); nullopt when it is not.
+std::optional<std::string> memory_warning(const ImageNotes& notes, std::uint64_t memory_size,
+                                          const std::string& app_path);
 
 // The service's defaults from the image's manifest, applied to the command line
 // before anything is opened (the command line wins everywhere):

@@ -147,6 +147,34 @@ TEST(Manifest, OtherOwnersNotesAreIgnored) {
   EXPECT_FALSE(notes->manifest.has_value());
 }
 
+// A note as the Go linker writes it (.note.go.buildid): owner `name`, `type`.
+std::vector<std::byte> go_style_note(std::string_view name, std::uint32_t type) {
+  const std::string build_id = "HZO_GEYXod28JBH2JBKH/dPKe59zFiabN8lvB_TUZ";
+  std::vector<std::byte> bytes(12 + 4 + ((build_id.size() + 3) & ~std::size_t{3}));
+  const std::uint32_t header[3] = {static_cast<std::uint32_t>(name.size() + 1),
+                                   static_cast<std::uint32_t>(build_id.size()), type};
+  std::memcpy(bytes.data(), header, 12);
+  std::memcpy(bytes.data() + 12, name.data(), name.size());
+  std::memcpy(bytes.data() + 16, build_id.data(), build_id.size());
+  return bytes;
+}
+
+TEST(Manifest, GoBuildIdNoteMarksAGoProgram) {
+  auto go = read_image_notes(image_with_notes(go_style_note("Go", 4)), "app");
+  ASSERT_TRUE(go.has_value());
+  EXPECT_TRUE(go->go_runtime);
+  EXPECT_FALSE(go->manifest.has_value());
+  // Another type, another owner, or a name that only starts alike: not Go's build ID.
+  for (const auto& note : {go_style_note("Go", 3), go_style_note("Gx", 4), go_style_note("Goo", 4)}) {
+    auto other = read_image_notes(image_with_notes(note), "app");
+    ASSERT_TRUE(other.has_value());
+    EXPECT_FALSE(other->go_runtime);
+  }
+  auto plain = read_image_notes(ElfImage::static_executable().bytes(), "app");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->go_runtime);
+}
+
 TEST(SyscallSitesNote, WrongSizesAndOrderAreRefused) {
   auto sites_note = [](std::uint32_t version, std::uint32_t count, std::vector<std::uint64_t> sites) {
     std::vector<std::byte> description(8 + sites.size() * 8);

@@ -155,6 +155,31 @@ TEST(ApplyManifestService, CpusIsTheDefaultUpToTheHostsCpus) {
   EXPECT_EQ(options.cpus, std::nullopt);
 }
 
+TEST(ApplyManifest, AGoProgramGetsTheMemoryItsRuntimeReserves) {
+  ImageNotes go;
+  go.go_runtime = true;
+  EXPECT_EQ(default_guest_memory(go), kGoRuntimeGuestMemory);
+  EXPECT_EQ(default_guest_memory(ImageNotes{}), kDefaultGuestMemory);
+  EXPECT_EQ(apply_manifest(RunOptions{}, nullptr, default_guest_memory(go)).memory_size, kGoRuntimeGuestMemory);
+  // The command line and the manifest still win over the Go default.
+  RunOptions options;
+  options.memory_size = 512ull << 20;
+  EXPECT_EQ(apply_manifest(options, nullptr, default_guest_memory(go)).memory_size, 512ull << 20);
+  const Manifest manifest = packaged();
+  EXPECT_EQ(apply_manifest(RunOptions{}, &manifest, default_guest_memory(go)).memory_size, 64ull << 20);
+}
+
+TEST(ApplyManifest, LessMemoryThanGoNeedsIsWarnedAbout) {
+  ImageNotes go;
+  go.go_runtime = true;
+  const auto warning = memory_warning(go, 256ull << 20, "/usr/bin/shfmt");
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_NE(warning->find("/usr/bin/shfmt is a Go program and gets 256 MiB"), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("--memory 1024M"), std::string::npos) << *warning;
+  EXPECT_FALSE(memory_warning(go, kGoRuntimeGuestMemory, "app").has_value());
+  EXPECT_FALSE(memory_warning(ImageNotes{}, 64ull << 20, "app").has_value());
+}
+
 TEST(ApplyManifestService, ABadRuleInTheImageIsTheImagesFault) {
   Manifest manifest;
   manifest.publish = {"80"};
