@@ -4,13 +4,12 @@
 // signal handlers for every signal, its probes of /sys), on one and two vCPUs.
 // `inspect` describes it without KVM. scripts/install-deps installs shfmt; the
 // tests skip, saying so, where it is missing or there is no /dev/kvm.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "process.h"
 
@@ -68,8 +67,8 @@ TEST_F(GoProgram, ShfmtOnTwoVcpusAndAFileOnAVolume) {
   std::ofstream(dir / "script.sh") << kScript;
   const ProcessResult native = run_process({kShfmt, "-i", "2", dir / "script.sh"});
   ASSERT_EQ(native.status, 0) << describe(native);
-  const ProcessResult vm = in_vm({"--cpus", "2", "--volume", dir.path().string() + ":/work:ro"},
-                                 {"-i", "2", "/work/script.sh"});
+  const ProcessResult vm =
+      in_vm({"--cpus", "2", "--volume", dir.path().string() + ":/work:ro"}, {"-i", "2", "/work/script.sh"});
   EXPECT_EQ(vm.status, 0) << describe(vm);
   EXPECT_EQ(vm.out, native.out) << describe(vm);
 }
@@ -93,8 +92,7 @@ TEST_F(GoProgram, ShfmtVersionAndItsUsageErrorAsNatively) {
 TEST_F(GoProgram, TooLittleMemoryIsWarnedAboutBeforeGoFails) {
   const ProcessResult vm = in_vm({"--memory", "256M"}, {"--version"});
   EXPECT_NE(vm.status, 0) << describe(vm);
-  EXPECT_NE(vm.err.find("warning: " + kShfmt + " is a Go program and gets 256 MiB"), std::string::npos)
-      << describe(vm);
+  EXPECT_NE(vm.err.find("warning: " + kShfmt + " is a Go program and gets 256 MiB"), std::string::npos) << describe(vm);
   EXPECT_NE(vm.err.find("--memory 1024M"), std::string::npos) << describe(vm);
 }
 
