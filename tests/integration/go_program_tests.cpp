@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -108,6 +109,20 @@ TEST(GoProgramInspect, SaysGoAndItsDefaultMemory) {
   EXPECT_EQ(json.status, 0) << describe(json);
   EXPECT_NE(json.out.find("\"go_runtime\": true"), std::string::npos) << describe(json);
   EXPECT_NE(json.out.find("\"memory\": 1073741824"), std::string::npos) << describe(json);
+}
+
+// A manifest that gives a Go program less than its runtime reserves: inspect says it cannot run.
+TEST(GoProgramInspect, AManifestWithTooLittleMemoryIsNotRunnable) {
+  if (!shfmt_present()) GTEST_SKIP() << kShfmt << " is missing (Debian's shfmt: scripts/install-deps installs it)";
+  TempDir dir;
+  const std::string image = dir / "shfmt";
+  std::filesystem::copy_file(kShfmt, image);
+  const ProcessResult set = run_process({kHyperlet, "manifest", image, "--memory", "256M"});
+  ASSERT_EQ(set.status, 0) << describe(set);
+  const ProcessResult result = run_process({kHyperlet, "inspect", image});
+  EXPECT_NE(result.status, 0) << describe(result);
+  EXPECT_NE(result.out.find("runs:          no: " + image + " is a Go program and gets 256 MiB"), std::string::npos)
+      << describe(result);
 }
 
 }  // namespace
