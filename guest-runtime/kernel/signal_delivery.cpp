@@ -355,6 +355,14 @@ void update_signal_attention() {
 
 bool deliver_fault_signal(TrapFrame* frame, uint64_t cr2) {
   if ((frame->cs & 3) != 3) return false;  // the guest kernel's own fault is never the app's signal
+  // Ring 3 executing inside the kernel image: a `syscall` that kvm_pvm sent to the
+  // LSTAR address without entering ring 0 (a site left unrewritten). The app did
+  // nothing wrong, and its own SIGSEGV handler (every Go program has one) would
+  // only hide the host's report, which names the site and says why.
+  if (frame->vector == static_cast<uint64_t>(abi::Exception::kPageFault) && frame->rip >= abi::kKernelImageBase &&
+      frame->rip < abi::kKernelImageLimit) {
+    return false;
+  }
   uint64_t signal = 0;
   int32_t code = kSiKernel;
   uint64_t address = 0;

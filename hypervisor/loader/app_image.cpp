@@ -109,8 +109,8 @@ Result<void> AppImage::read_code_map_tables() const {
   if (section_at(header.e_shstrndx, names) && names.sh_type == SHT_STRTAB) {
     if (auto ok = read_range(names.sh_offset, names.sh_size); !ok) return ok;
   }
-  // Which section is .eh_frame is known only by name; reading every section
-  // that could be it (allocated, not code, not empty) and the symbol tables
+  // Which section is .eh_frame (or .gopclntab) is known only by name; reading every
+  // section that could be it (allocated, not code, not empty) and the symbol tables
   // costs less than a second pass.
   for (std::uint16_t i = 0; i < header.e_shnum; ++i) {
     Elf64_Shdr section;

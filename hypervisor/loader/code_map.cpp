@@ -7,6 +7,7 @@
 
 #include "core/checked_range.h"
 #include "loader/file_bytes.h"
+#include "loader/go_pclntab.h"
 
 namespace hyperlet {
 namespace {
@@ -61,17 +62,33 @@ CodeMap code_map_from_elf(std::span<const std::byte> file) {
   };
   Elf64_Shdr names{};
   const bool have_names = section_at(header.e_shstrndx, names);
+  std::span<const std::byte> go_tables;
+  std::uint64_t text_address = 0;
   for (std::uint16_t index = 0; index < header.e_shnum; ++index) {
     Elf64_Shdr section;
     if (!section_at(index, section)) break;
     if (section.sh_type == SHT_SYMTAB) {
       add_symbols(file, section, map);
-    } else if (have_names && section.sh_type != SHT_NOBITS &&
-               section_name(file, names, section.sh_name) == ".eh_frame" &&
-               range_fits(section.sh_offset, section.sh_size, file.size())) {
-      const auto ranges = eh_frame_function_ranges(file.subspan(section.sh_offset, section.sh_size), section.sh_addr);
-      map.functions.insert(map.functions.end(), ranges.begin(), ranges.end());
+      continue;
     }
+    if (!have_names || section.sh_type == SHT_NOBITS || !range_fits(section.sh_offset, section.sh_size, file.size())) {
+      continue;
+    }
+    const std::string_view name = section_name(file, names, section.sh_name);
+    const auto bytes = file.subspan(section.sh_offset, section.sh_size);
+    if (name == ".eh_frame") {
+      const auto ranges = eh_frame_function_ranges(bytes, section.sh_addr);
+      map.functions.insert(map.functions.end(), ranges.begin(), ranges.end());
+    } else if (name == ".gopclntab") {
+      go_tables = bytes;
+    } else if (name == ".text") {
+      text_address = section.sh_addr;
+    }
+  }
+  // After the loop: the Go table's offsets may need .text's address, wherever it comes.
+  if (!go_tables.empty()) {
+    const auto ranges = go_function_ranges(go_tables, text_address);
+    map.functions.insert(map.functions.end(), ranges.begin(), ranges.end());
   }
   return map;
 }

@@ -13,8 +13,9 @@
 namespace hyperlet {
 namespace {
 
-// "hlsites2": sites from the code map's control flow (version 1 was a linear sweep).
-constexpr std::uint64_t kFormatMagic = 0x3273657469736c68ULL;
+// "hlsites3": sites from the code map's control flow, Go's function table included
+// (version 2 missed every site of a stripped Go program; version 1 was a linear sweep).
+constexpr std::uint64_t kFormatMagic = 0x3373657469736c68ULL;
 
 std::uint64_t nanoseconds(const timespec& time) {
   return static_cast<std::uint64_t>(time.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(time.tv_nsec);
@@ -34,7 +35,7 @@ std::optional<std::filesystem::path> SyscallSiteCache::default_directory() {
 
 std::optional<std::filesystem::path> SyscallSiteCache::entry_path(const struct stat& identity) const {
   if (!directory_) return std::nullopt;
-  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.v2.sites", identity.st_dev, identity.st_ino,
+  return *directory_ / fmt::format("{:x}-{:x}-{:x}-{:x}-{:x}.v3.sites", identity.st_dev, identity.st_ino,
                                    identity.st_size, nanoseconds(identity.st_mtim), nanoseconds(identity.st_ctim));
 }
 

@@ -1,8 +1,7 @@
 #include "vm/fault_report.h"
 
-#include <sys/stat.h>
-
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <vector>
@@ -109,7 +108,8 @@ Error describe_fault(const abi::FaultArgs& fault, const GuestLayout& layout, con
         detail += fmt::format(
             " (the app's `syscall` at {} was not rewritten to the trap and reached the guest kernel's entry "
             "without entering ring 0: hyperlet rewrites only syscalls it can prove are code, from the functions "
-            "the image's .eh_frame and symbol table describe; this one was outside them or made at run time)",
+            "the image's .eh_frame, symbol table and Go function table describe; this one was outside them or made at "
+            "run time)",
             named);
       } else {
         detail += fmt::format(

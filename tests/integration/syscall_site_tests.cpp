@@ -79,5 +79,22 @@ TEST_F(SyscallSites, AnUnrewrittenSyscallWorksOrIsNamed) {
   EXPECT_EQ(result.out.find("getpid"), std::string::npos) << describe(result);
 }
 
+// The same with the app's own SIGSEGV handler (every Go program installs one):
+// the stray `syscall` is not the app's fault, so the handler must not hide the
+// report that names it.
+TEST_F(SyscallSites, AnUnrewrittenSyscallIsNamedEvenWithASegvHandler) {
+  const ProcessResult result = run_trapped({kPlantedData, "generated-syscall-with-handler"});
+  std::smatch address;
+  ASSERT_TRUE(std::regex_search(result.out, address, std::regex("syscall at (0x[0-9a-f]+)"))) << describe(result);
+  EXPECT_EQ(result.out.find("handler ran"), std::string::npos) << describe(result);
+  if (result.status == 0) {
+    EXPECT_NE(result.out.find("getpid ok"), std::string::npos) << describe(result);
+    return;
+  }
+  EXPECT_EQ(result.status, 139) << describe(result);
+  EXPECT_NE(result.err.find("the app's `syscall` at " + address[1].str() + " was not rewritten"), std::string::npos)
+      << describe(result);
+}
+
 }  // namespace
 }  // namespace hyperlet::testing

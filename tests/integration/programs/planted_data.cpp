@@ -4,6 +4,10 @@
 //                     were built from; "tables intact" and 0, else 1
 //   generated-syscall runs a `syscall` written at run time (never rewritten):
 //                     prints its address first, then "getpid ok" if it worked
+//   generated-syscall-with-handler
+//                     the same with a SIGSEGV handler installed (as every Go
+//                     program has): the handler prints "handler ran" and exits 3
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -81,6 +85,12 @@ int check_tables() {
   return status;
 }
 
+void on_segv(int) {
+  static const char kMessage[] = "handler ran\n";
+  (void)!write(1, kMessage, sizeof kMessage - 1);
+  _exit(3);
+}
+
 int generated_syscall() {
   // mov eax, 39 (getpid); syscall; ret
   const unsigned char code[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3};
@@ -101,6 +111,12 @@ int generated_syscall() {
 int main(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], "tables") == 0) return check_tables();
   if (argc == 2 && std::strcmp(argv[1], "generated-syscall") == 0) return generated_syscall();
-  std::fprintf(stderr, "usage: planted_data tables|generated-syscall\n");
+  if (argc == 2 && std::strcmp(argv[1], "generated-syscall-with-handler") == 0) {
+    struct sigaction action {};
+    action.sa_handler = on_segv;
+    sigaction(SIGSEGV, &action, nullptr);
+    return generated_syscall();
+  }
+  std::fprintf(stderr, "usage: planted_data tables|generated-syscall|generated-syscall-with-handler\n");
   return 2;
 }
