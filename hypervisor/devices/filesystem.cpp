@@ -78,10 +78,12 @@ Sys<std::string> base_directory(const SyscallContext& context, std::int64_t dirf
   return file->guest_path;
 }
 
-// Runtimes read these at start to tune themselves and carry on without them
-// (Go's runtime: the huge page size): a denial line on every run would be noise
-// that hides a real one. --trace still shows them.
-bool is_tuning_probe(std::string_view path) { return path.starts_with("/sys/kernel/mm/transparent_hugepage/"); }
+// Runtimes read these to tune themselves and carry on without them (Go's runtime:
+// the huge page size at start; Go's net.Listen: the listen backlog): a denial line
+// on every run would be noise that hides a real one. --trace still shows them.
+bool is_tuning_probe(std::string_view path) {
+  return path.starts_with("/sys/kernel/mm/transparent_hugepage/") || path == "/proc/sys/net/core/somaxconn";
+}
 
 Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, const std::string& text) {
   if (text.empty()) return std::unexpected(ENOENT);
