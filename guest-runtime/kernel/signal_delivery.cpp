@@ -27,6 +27,7 @@
 #include "signal_state.h"
 #include "syscalls/syscalls.h"
 #include "user_memory.h"
+#include "vector_state.h"
 
 extern "C" {
 void* memcpy(void* dest, const void* src, size_t n);  // support.cpp
@@ -111,8 +112,6 @@ bool on_stack(const SignalStack& stack, uint64_t sp) {
 // ---- The vector state in the frame ----
 alignas(64) uint8_t fx_scratch[512];
 uint32_t mxcsr_mask_cache;
-uint32_t xsave_size_cache;
-
 uint32_t mxcsr_mask() {
   if (mxcsr_mask_cache == 0) {
     asm volatile("fxsave64 %0" : "=m"(fx_scratch));
@@ -124,15 +123,8 @@ uint32_t mxcsr_mask() {
 }
 
 // Bytes of vector state in a frame: 512 (fxsave), or the XSAVE area for the
-// enabled features (CPUID 0xD, asked once) and the 4-byte FP_XSTATE_MAGIC2.
-uint64_t xsave_size() {
-  if (xsave_size_cache == 0) {
-    uint32_t eax = 0xd, ebx = 0, ecx = 0, edx = 0;
-    asm volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-    xsave_size_cache = ebx;
-  }
-  return xsave_size_cache;
-}
+// enabled features (vector_state.h) and the 4-byte FP_XSTATE_MAGIC2.
+uint64_t xsave_size() { return vector_state_size(); }
 
 uint64_t fpu_frame_size() {
   const uint64_t features = boot_info().xsave_features;
@@ -144,14 +136,11 @@ void save_vector_state(uint64_t address) {
   const uint64_t features = boot_info().xsave_features;
   memset(area + 464, 0, 48);  // software-available bytes: neither instruction writes them
   if (features == 0) {
-    asm volatile("fxsave64 (%0)" : : "r"(address) : "memory");
+    save_vector_registers(area);
     return;
   }
   memset(area + 512, 0, 64);  // the XSAVE header: xrstor64 wants its reserved bytes zero
-  asm volatile("xsave64 (%0)"
-               :
-               : "r"(address), "a"(static_cast<uint32_t>(features)), "d"(static_cast<uint32_t>(features >> 32))
-               : "memory");
+  save_vector_registers(area);
   const auto size = static_cast<uint32_t>(xsave_size());
   const uint32_t software[4] = {kFpXstateMagic1, size + 4, 0, size};  // magic1, extended_size, xfeatures...
   memcpy(area + 464, software, 8);
@@ -171,10 +160,7 @@ bool restore_vector_state(uint64_t address) {
   memcpy(&mxcsr, area + 24, 4);
   mxcsr &= mxcsr_mask();
   memcpy(area + 24, &mxcsr, 4);
-  if (features == 0) {
-    asm volatile("fxrstor64 (%0)" : : "r"(address) : "memory");
-    return true;
-  }
+  if (features == 0) return load_vector_registers(area);
   uint32_t magic1 = 0, xstate_size = 0, magic2 = 0;
   memcpy(&magic1, area + 464, 4);
   memcpy(&xstate_size, area + 480, 4);
@@ -188,11 +174,7 @@ bool restore_vector_state(uint64_t address) {
   xstate_bv &= features;
   memcpy(area + 512, &xstate_bv, 8);
   memset(area + 520, 0, 56);
-  asm volatile("xrstor64 (%0)"
-               :
-               : "r"(address), "a"(static_cast<uint32_t>(features)), "d"(static_cast<uint32_t>(features >> 32))
-               : "memory");
-  return true;
+  return load_vector_registers(area);
 }
 
 struct FaultDetails {

@@ -1,5 +1,7 @@
 #include "arch/cpuid.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <array>
 
@@ -198,6 +200,26 @@ void describe_caches_in_leaf2(std::vector<kvm_cpuid_entry2>& cpuid, const std::v
   leaf2->ebx = bytes[4] | bytes[5] << 8 | bytes[6] << 16 | static_cast<std::uint32_t>(bytes[7]) << 24;
   leaf2->ecx = 0;
   leaf2->edx = 0;
+}
+
+std::optional<ExtendedState> host_extended_state(std::uint32_t max_area_size) {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(kLeafFeatures, 0, &eax, &ebx, &ecx, &edx) == 0 || (ecx & kLeaf1EcxOsxsave) == 0) {
+    return std::nullopt;
+  }
+  std::uint32_t low = 0, high = 0;
+  asm volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+  const std::uint64_t xcr0 = static_cast<std::uint64_t>(high) << 32 | low;
+  ExtendedState state{kXstateX87 | kXstateSse, kXsaveLegacyAndHeaderSize};
+  for (unsigned component = 2; component < 64; ++component) {
+    if ((xcr0 >> component & 1) == 0) continue;
+    __cpuid_count(kLeafXsave, component, eax, ebx, ecx, edx);  // eax: size, ebx: offset
+    if (eax == 0 || ebx < kXsaveLegacyAndHeaderSize || ebx + eax > max_area_size) continue;
+    state.xcr0 |= std::uint64_t{1} << component;
+    state.area_size = std::max(state.area_size, ebx + eax);
+  }
+  if (state.xcr0 == (kXstateX87 | kXstateSse)) return std::nullopt;
+  return state;
 }
 
 }  // namespace hyperlet

@@ -65,4 +65,10 @@ ExtendedState limit_extended_state(std::vector<kvm_cpuid_entry2>& cpuid, std::ui
 // CR4.OSXSAVE and XCR0 are set to.
 ExtendedState extended_state(const std::vector<kvm_cpuid_entry2>& cpuid);
 
+// The state this host process's XCR0 enables (x87 and SSE, and each further user
+// component whose standard-format area ends within `max_area_size`), as a guest's
+// ring 3 sees it where KVM does not switch XCR0 (kvm_pvm); nothing when the host
+// has no OSXSAVE or enables nothing beyond x87 and SSE.
+std::optional<ExtendedState> host_extended_state(std::uint32_t max_area_size);
+
 }  // namespace hyperlet

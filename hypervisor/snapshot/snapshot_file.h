@@ -55,7 +55,8 @@ struct VcpuState {
   std::uint64_t kvmclock_ns;
   // Where the guest ran with CR4.OSXSAVE (XSAVE offered: hardware KVM), XCR0
   // and the whole XSAVE area, whose ymm upper halves `fpu` lacks; elsewhere
-  // xcrs.nr_xcrs is 0 and the area unused. A snapshot restores only on a
+  // xcrs.nr_xcrs is 0, and the area is KVM's all the same where KVM_GET_XSAVE
+  // works (kvm_pvm: the app's AVX state under the host's XCR0), else all zero. A snapshot restores only on a
   // machine with the same CPUID (machine_identity), so the area's layout
   // (CPUID leaf 0xD) is the same there.
   kvm_xcrs xcrs;

@@ -36,9 +36,17 @@ Result<VcpuState> capture_vcpu(const Vcpu& vcpu, const VmFd& vm) {
     if (!xsave) return std::unexpected(xsave.error());
     state.xcrs = *xcrs;
     state.xsave = *xsave;
+  } else if (auto xsave = vcpu.xsave()) {
+    // kvm_pvm: no guest XSAVE, but the app runs with the host's XCR0 and KVM
+    // keeps its ymm/zmm state, which KVM_GET_FPU lacks.
+    state.xsave = *xsave;
   }
   return state;
 }
+
+// Whether the snapshot holds an XSAVE area: its legacy region's x87 control word
+// is never 0 in one KVM wrote (0x37f at reset); an area never captured is all zero.
+static bool has_xsave_area(const VcpuState& state) { return (state.xsave.region[0] & 0xffff) != 0; }
 
 Result<void> apply_vcpu(Vcpu& vcpu, VmFd& vm, const VcpuState& state) {
   if (auto ok = vcpu.set_sregs(state.sregs); !ok) return ok;
@@ -56,6 +64,8 @@ Result<void> apply_vcpu(Vcpu& vcpu, VmFd& vm, const VcpuState& state) {
   // region overwrites with the same values.
   if (state.xcrs.nr_xcrs != 0) {
     if (auto ok = vcpu.set_xcrs(state.xcrs); !ok) return ok;
+  }
+  if (has_xsave_area(state)) {
     if (auto ok = vcpu.set_xsave(state.xsave); !ok) return ok;
   }
   // Only what was pending at the snapshot: nothing to inject, no NMI.
@@ -75,7 +85,7 @@ Result<void> reset_vcpu(Vcpu& vcpu, const VcpuState& state) {
   // reset may have given the snapshot's (another VM's) bytes.
   if (auto ok = vcpu.set_msrs(msrs); !ok) return ok;
   // The XSAVE area's legacy region is the FPU's: one call covers both.
-  if (state.xcrs.nr_xcrs != 0) {
+  if (has_xsave_area(state)) {
     if (auto ok = vcpu.set_xsave(state.xsave); !ok) return ok;
   } else if (auto ok = vcpu.set_fpu(state.fpu); !ok) {
     return ok;

@@ -48,15 +48,18 @@ const char* const kAllowed[] = {
 // KVM_GET_MSRS as C computes it: in C++ the flexible-array struct has the
 // wrong sizeof (kvm/kvm.cpp says more).
 constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
-// KVM_GET_XSAVE likewise, with kvm_xsave's C size (4096).
+// KVM_GET_XSAVE and KVM_SET_XSAVE likewise, with kvm_xsave's C size (4096).
 constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, 4096);
+constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, 4096);
 
 // ioctl only with these requests: running the vCPU, injecting the time-slice
 // interrupt and reading its state (a snapshot reads all of it), KVM's
-// statistics, and what the console device answers. Nothing sets state.
-const unsigned long kAllowedIoctls[] = {
-    KVM_RUN,  KVM_INTERRUPT, KVM_GET_REGS,     KVM_GET_SREGS, KVM_GET_FPU, kGetXsave, KVM_GET_XCRS, KVM_GET_VCPU_EVENTS,
-    kGetMsrs, KVM_GET_CLOCK, KVM_GET_STATS_FD, TCGETS,        TIOCGWINSZ,  FIONREAD};
+// statistics, and what the console device answers. The one that sets state,
+// KVM_SET_XSAVE, sets only the vCPU's vector registers, which the guest sets
+// itself anyway: the guest kernel's thread switches on kvm_pvm (kVectorState).
+const unsigned long kAllowedIoctls[] = {KVM_RUN,       KVM_INTERRUPT,    KVM_GET_REGS, KVM_GET_SREGS,       KVM_GET_FPU,
+                                        kGetXsave,     kSetXsave,        KVM_GET_XCRS, KVM_GET_VCPU_EVENTS, kGetMsrs,
+                                        KVM_GET_CLOCK, KVM_GET_STATS_FD, TCGETS,       TIOCGWINSZ,          FIONREAD};
 
 // The teardown reaper only waits to be killed: it shares hyperlet's memory and
 // holds the VM's fds, so anything more would be a way around hyperlet's filter

@@ -1,10 +1,9 @@
 #include "vm/hypercalls.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-
 #include <fmt/format.h>
 #include <sched.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -47,10 +46,35 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "kick-cpus";
     case abi::Hypercall::kShootdown:
       return "shootdown";
+    case abi::Hypercall::kVectorState:
+      return "vector-state";
     case abi::Hypercall::kCount:
       break;
   }
   return "unknown";
+}
+
+std::int64_t HypercallHandler::vector_state(const abi::VectorStateArgs& args) {
+  if (args.size > sizeof(XsaveArea)) return -EINVAL;
+  const std::optional<std::span<std::byte>> save = args.save_address == 0
+                                                       ? std::optional<std::span<std::byte>>(std::span<std::byte>{})
+                                                       : memory_.span(args.save_address, args.size);
+  const std::optional<std::span<std::byte>> load = args.load_address == 0
+                                                       ? std::optional<std::span<std::byte>>(std::span<std::byte>{})
+                                                       : memory_.span(args.load_address, args.size);
+  if (!save || !load) return -EFAULT;
+  if (!vector_state_.get || !vector_state_.set) return -ENOSYS;
+  if (args.save_address != 0) {
+    auto area = vector_state_.get();
+    if (!area) return -EIO;
+    std::memcpy(save->data(), area->region.data(), args.size);
+  }
+  if (args.load_address != 0) {
+    XsaveArea area{};
+    std::memcpy(area.region.data(), load->data(), args.size);
+    if (!vector_state_.set(area)) return -EINVAL;
+  }
+  return 0;
 }
 
 GuestBytes HypercallHandler::app_memory() const {
@@ -218,6 +242,13 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
             "[hyperlet hypercall] file-mapping({}, {:#x}, {}, fd {}, offset {}, source {:#x}) = {}",
             op < 3 ? kOps[op] : "?", args->address, args->length, args->fd, args->offset, args->source, args->result));
       }
+      return std::nullopt;
+    }
+    case abi::Hypercall::kVectorState: {
+      auto args = memory_.read<abi::VectorStateArgs>(argument_address);
+      if (!args) return bad_arguments();
+      args->result = vector_state(*args);
+      memory_.write(argument_address, *args);
       return std::nullopt;
     }
     case abi::Hypercall::kSleep: {

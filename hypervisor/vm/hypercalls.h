@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "devices/host_syscalls.h"
+#include "kvm/kvm.h"
 #include "loader/symbols.h"
 #include "memory/guest_layout.h"
 #include "memory/guest_memory.h"
@@ -50,9 +51,19 @@ class HypercallHandler {
   };
   void set_vcpu_hooks(VcpuHooks hooks) { hooks_ = std::move(hooks); }
 
+  // kVectorState: this handler's vCPU's XSAVE area (KVM_GET_XSAVE, KVM_SET_XSAVE).
+  // Without it the call answers -ENOSYS.
+  struct VectorStateAccess {
+    std::function<Result<XsaveArea>()> get;
+    std::function<Result<void>(const XsaveArea&)> set;
+  };
+  void set_vector_state_access(VectorStateAccess access) { vector_state_ = std::move(access); }
+
  private:
   // kFileMapping: 0 or -errno.
   std::int64_t file_mapping(const abi::FileMappingArgs& args);
+  // kVectorState: 0 or -errno.
+  std::int64_t vector_state(const abi::VectorStateArgs& args);
   // out_of_memory_note for this guest (vm/fault_report.h).
   std::string memory_note() const;
   // Reads of app memory for the trace.
@@ -68,6 +79,7 @@ class HypercallHandler {
   bool syscall_trap_;
   SymbolSource symbols_;
   VcpuHooks hooks_;
+  VectorStateAccess vector_state_;
 };
 
 }  // namespace hyperlet

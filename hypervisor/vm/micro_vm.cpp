@@ -596,7 +596,18 @@ class MicroVm {
     info.pde_base = layout_.page_directories;
     info.entry = image.entry();
     info.initial_rsp = stack.stack_pointer;
-    info.xsave_features = extended_state(cpuid).xcr0;
+    const ExtendedState enabled = extended_state(cpuid);
+    info.xsave_features = enabled.xcr0;
+    info.xsave_size = enabled.area_size;
+    if (enabled.xcr0 == 0 && trap) {
+      // kvm_pvm: the app sees the host's CPUID and XCR0 and uses AVX(-512) that
+      // the guest's emulated ring 0 cannot save; the host saves it instead.
+      if (const std::optional<ExtendedState> host = host_extended_state(abi::kXsaveAreaCapacity - 4)) {
+        info.xsave_features = host->xcr0;
+        info.xsave_size = host->area_size;
+        info.flags |= abi::kBootFlagHostVectorState;
+      }
+    }
     info.cpu_count = cpus_;
     if (options_.hostname) {
       // The command line checked its length; the copy keeps the NUL regardless.
@@ -651,6 +662,7 @@ class MicroVm {
       pending_.reset();
       if (finished) return *finished;
     }
+    hypercalls.set_vector_state_access(vector_state_access(vcpu));
     VcpuThread* self = cpus_ > 1 ? vcpu_threads_[0].get() : nullptr;
     if (self != nullptr) hypercalls.set_vcpu_hooks(vcpu_hooks(*self));
     for (;;) {
@@ -874,6 +886,10 @@ class MicroVm {
     std::map<std::string, std::uint64_t> hypercalls;
   };
 
+  static HypercallHandler::VectorStateAccess vector_state_access(Vcpu& vcpu) {
+    return {[&vcpu] { return vcpu.xsave(); }, [&vcpu](const XsaveArea& area) { return vcpu.set_xsave(area); }};
+  }
+
   HypercallHandler::VcpuHooks vcpu_hooks(VcpuThread& self) {
     HypercallHandler::VcpuHooks hooks;
     hooks.wake_fd = self.wake.get();
@@ -1015,6 +1031,7 @@ class MicroVm {
                                 [this]() -> const SymbolTable& { return symbols(); });
     hypercalls.set_vcpu_hooks(vcpu_hooks(self));
     Vcpu& vcpu = *self.vcpu;
+    hypercalls.set_vector_state_access(vector_state_access(vcpu));
     kvm_run* run = vcpu.run();
     g_flush_vcpu.store(run);
     for (;;) {
@@ -1158,12 +1175,12 @@ class MicroVm {
   std::int64_t monotonic_offset_ns_ = 0;
   std::uint64_t vdso_address_ = 0;
   std::string boot_exe_path_;
-  FlushTimer flush_timer_;        // kicks the guest out of a long run: deferred socket writes, time slices
-  FlushTimer app_timer_;          // the same at the app's earliest timer (PreemptState.timer_deadline_ns)
+  FlushTimer flush_timer_;                    // kicks the guest out of a long run: deferred socket writes, time slices
+  FlushTimer app_timer_;                      // the same at the app's earliest timer (PreemptState.timer_deadline_ns)
   std::uint64_t timer_injected_ = 0;          // the app timer deadline kPreemptVector already went in for
   std::atomic<bool> slicing_possible_{true};  // false once KVM refused KVM_INTERRUPT
-  bool slice_pending_ = false;    // a slice ended while the guest had IF=0 (in ring 0)
-  bool trap_ = false;             // app syscalls enter through the int 0x81 trap
+  bool slice_pending_ = false;                // a slice ended while the guest had IF=0 (in ring 0)
+  bool trap_ = false;                         // app syscalls enter through the int 0x81 trap
   VmFd* vm_ = nullptr;
   std::string machine_;  // snapshot::machine_identity of this host and build
   std::optional<PendingHypercall> pending_;

@@ -277,5 +277,63 @@ TEST_F(HypercallsTest, FaultFromRing3IsAnAppCrash) {
   EXPECT_NE(outcome->error().message.find("null pointer"), std::string::npos);
 }
 
+// ---- kVectorState: the vCPU's XSAVE area through the host (kvm_pvm) ----
+
+class VectorStateTest : public HypercallsTest {
+ protected:
+  std::int64_t vector_state(std::uint64_t save, std::uint64_t load, std::uint64_t size) {
+    memory_.write(abi::kHypercallArgsAddr, abi::VectorStateArgs{save, load, size, 12345});
+    EXPECT_FALSE(call(abi::Hypercall::kVectorState).has_value());
+    return memory_.read<abi::VectorStateArgs>(abi::kHypercallArgsAddr)->result;
+  }
+  void fake_vcpu(bool refuse_loads = false) {
+    for (std::size_t i = 0; i < vcpu_.region.size(); ++i) vcpu_.region[i] = static_cast<std::uint32_t>(i + 1);
+    handler_.set_vector_state_access({[this]() -> Result<XsaveArea> { return vcpu_; },
+                                      [this, refuse_loads](const XsaveArea& area) -> Result<void> {
+                                        if (refuse_loads)
+                                          return fail(ExitStatus::kVmFailure, "KVM_SET_XSAVE failed: Invalid argument");
+                                        vcpu_ = area;
+                                        return {};
+                                      }});
+  }
+  XsaveArea vcpu_{};
+};
+
+TEST_F(VectorStateTest, SavesThenLoadsExactlySizeBytes) {
+  fake_vcpu();
+  constexpr std::uint64_t kSave = 0x200000, kLoad = 0x300000;
+  memory_.write(kSave + 2432, std::uint32_t{0xdeadbeef});  // just past the area: must stay
+  std::array<std::uint32_t, 608> loaded{};
+  loaded.fill(7);
+  memory_.write(kLoad, loaded);
+  EXPECT_EQ(vector_state(kSave, kLoad, 2432), 0);
+  EXPECT_EQ(*memory_.read<std::uint32_t>(kSave), 1u);
+  EXPECT_EQ(*memory_.read<std::uint32_t>(kSave + 2428), 608u);
+  EXPECT_EQ(*memory_.read<std::uint32_t>(kSave + 2432), 0xdeadbeefu);
+  EXPECT_EQ(vcpu_.region[0], 7u);
+  EXPECT_EQ(vcpu_.region[607], 7u);
+  EXPECT_EQ(vcpu_.region[608], 0u) << "beyond size, a loaded area is zero";
+}
+
+TEST_F(VectorStateTest, HostileArgumentsAreRefusedWithoutTouchingTheVcpu) {
+  fake_vcpu();
+  const XsaveArea before = vcpu_;
+  EXPECT_EQ(vector_state(0x200000, 0, 4097), -EINVAL);
+  EXPECT_EQ(vector_state(0x200000, 0, ~std::uint64_t{0}), -EINVAL);
+  EXPECT_EQ(vector_state(kMemory - 100, 0, 512), -EFAULT);
+  EXPECT_EQ(vector_state(0, kMemory - 100, 512), -EFAULT);
+  EXPECT_EQ(vector_state(0, ~std::uint64_t{0} - 10, 512), -EFAULT);
+  EXPECT_EQ(vector_state(0x200000, kMemory, 512), -EFAULT) << "nothing saved when the load is bad";
+  EXPECT_EQ(*memory_.read<std::uint32_t>(0x200000), 0u);
+  EXPECT_EQ(vcpu_.region, before.region);
+}
+
+TEST_F(VectorStateTest, AnAreaKvmRefusesIsEinval) {
+  fake_vcpu(/*refuse_loads=*/true);
+  EXPECT_EQ(vector_state(0, 0x300000, 832), -EINVAL);
+}
+
+TEST_F(VectorStateTest, WithoutAVcpuItIsEnosys) { EXPECT_EQ(vector_state(0x200000, 0, 832), -ENOSYS); }
+
 }  // namespace
 }  // namespace hyperlet

@@ -171,6 +171,8 @@ enum class Hypercall : uint16_t {
   kFileMapping = 10,       // FileMappingArgs: map an app file over app pages (MAP_SHARED), move or sync one
   kKickCpus = 11,          // CpusArgs: wake these idle vCPUs from their kSleep (work became runnable)
   kShootdown = 12,         // CpusArgs: interrupt these vCPUs (kPreemptVector) so that they flush their TLB
+  kVectorState = 13,       // VectorStateArgs: save this vCPU's XSAVE state to guest memory, then load
+                           // another (kBootFlagHostVectorState: ring 0 cannot run xsave64 there)
   kCount
 };
 
@@ -255,6 +257,18 @@ struct CpusArgs {
   uint64_t cpus;  // bit N: vCPU N
 };
 
+// The vCPU's XSAVE area (standard format, the components in BootInfo.xsave_features)
+// written to `save_address` (0: none), then the one at `load_address` (0: none)
+// made the vCPU's, `size` bytes each (at most 4096). result: 0, or -EFAULT (an
+// address outside guest memory), -EINVAL (a size too large, or an area KVM
+// refuses: the vCPU's state is then unchanged).
+struct VectorStateArgs {
+  uint64_t save_address;
+  uint64_t load_address;
+  uint64_t size;
+  int64_t result;
+};
+
 union HypercallArgs {
   CpusArgs cpus;
   ExitArgs exit;
@@ -265,6 +279,7 @@ union HypercallArgs {
   FaultArgs fault;
   DiscardArgs discard;
   FileMappingArgs file_mapping;
+  VectorStateArgs vector_state;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 
@@ -282,12 +297,18 @@ inline constexpr uint64_t kPdeLargePage = 1ull << 7;
 
 inline constexpr uint32_t kBootFlagTrace = 1u << 0;        // report every syscall (kTrace)
 inline constexpr uint32_t kBootFlagSyscallTrap = 1u << 1;  // app syscalls arrive as int 0x81
+// The app's ring 3 runs with the host's XCR0 (kvm_pvm: CPUID and XGETBV are not
+// intercepted there, so glibc uses AVX and AVX-512) while the guest's emulated
+// ring 0 can run fxsave64 but not xsave64: the kernel saves and loads vector
+// state through the host (kVectorState), which reads it with KVM_GET_XSAVE.
+inline constexpr uint32_t kBootFlagHostVectorState = 1u << 2;
 
 inline constexpr uint32_t kExePathMax = 256;
 inline constexpr uint32_t kEntropyPoolSize = 256;
 // Room the guest kernel keeps per thread for its XSAVE area: x87, SSE and AVX
-// take 832 bytes; the host enables no state that would not fit.
-inline constexpr uint32_t kXsaveAreaCapacity = 1024;
+// take 832 bytes, AVX-512 and PKRU 2696; the host enables (or, with
+// kBootFlagHostVectorState, saves) no state that would not fit.
+inline constexpr uint32_t kXsaveAreaCapacity = 2752;
 
 // Linux's utsname fields: 64 bytes and the NUL (__NEW_UTS_LEN + 1).
 inline constexpr uint32_t kHostnameMax = 65;
@@ -320,8 +341,9 @@ struct BootInfo {
   // The XSAVE state the host enabled (XCR0, with CR4.OSXSAVE set), which the
   // guest kernel saves and restores with xsave64/xrstor64 at thread switches;
   // the host enables only state whose area (CPUID leaf 0xD) fits in
-  // kXsaveAreaCapacity. 0 when the CPU or KVM offers no XSAVE (kvm_pvm): then
-  // fxsave64/fxrstor64.
+  // kXsaveAreaCapacity. 0 when the CPU or KVM offers no XSAVE: then
+  // fxsave64/fxrstor64. With kBootFlagHostVectorState (kvm_pvm), the host's XCR0
+  // instead, saved through the host.
   uint64_t xsave_features;
   // What uname(2) answers as the nodename (--hostname), NUL-terminated; empty
   // means the default, "hyperlet". Appended last: a BootInfo without it (a host
@@ -329,6 +351,10 @@ struct BootInfo {
   char hostname[kHostnameMax];
   // vCPUs (--cpus); 0 (a host that does not write it) means 1. Appended last.
   uint32_t cpu_count;
+  // Bytes of the XSAVE area for xsave_features (CPUID leaf 0xD as the app sees
+  // it), at most kXsaveAreaCapacity - 4; 0 with xsave_features 0. The guest's
+  // own CPUID cannot tell it where ring 0 is emulated (kvm_pvm). Appended last.
+  uint32_t xsave_size;
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

@@ -13,9 +13,10 @@
 // TSS.rsp0 and the LSTAR path's stack at the next thread's kernel stack, loads
 // its FS base and vector state and returns into it. The vector state is saved
 // with xsave64 (every component the host enabled in XCR0: ymm upper halves
-// too) where the host set CR4.OSXSAVE (BootInfo.xsave_features; hardware KVM),
-// with fxsave64 elsewhere (kvm_pvm, whose emulated ring 0 runs fxsave64 but
-// offers no XSAVE). Nothing else in the kernel touches vector registers: it is
+// too) where the host set CR4.OSXSAVE (BootInfo.xsave_features; hardware KVM);
+// on kvm_pvm, whose app runs with the host's XCR0 (AVX-512 included) while its
+// emulated ring 0 runs fxsave64 but not xsave64, by the host in one round trip
+// per switch (vector_state.h); with fxsave64 where neither. Nothing else in the kernel touches vector registers: it is
 // built with -mgeneral-regs-only, so syscalls leave them as the app had them.
 //
 // Until the first clone none of this runs: a single-threaded app pays nothing
@@ -32,6 +33,7 @@
 #include "../time.h"
 #include "../trap_frame.h"
 #include "../user_memory.h"
+#include "../vector_state.h"
 #include "syscalls.h"
 
 extern "C" {
@@ -51,9 +53,9 @@ constexpr uint64_t kTssRsp0 = abi::kTssAddr + 4;  // vCPU N's: + N * abi::kTssSt
 constexpr int kMaxThreads =
     1 + static_cast<int>((abi::kThreadStacksTop - abi::kThreadStacksBottom) / abi::kThreadStackSize);
 // What pthread_create passes (CLONE_DETACHED is ignored by Linux since 2.6).
-constexpr uint64_t kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-                                  CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
-                                  CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
+constexpr uint64_t kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                                  CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID |
+                                  CLONE_DETACHED;
 constexpr uint64_t kExitSignalMask = 0xff;
 
 // kStarting: cloned, and waits for its parent's return path to hand over the
@@ -102,7 +104,7 @@ uint64_t idle_saved_rsp[abi::kMaxCpus];  // where a vCPU's idle context was left
 
 Thread*& current_ref() { return cpu_current[this_cpu()]; }
 #define current (current_ref())
-int slots_used = 1;   // threads[0, slots_used) may be in use; 1 until the first clone
+int slots_used = 1;  // threads[0, slots_used) may be in use; 1 until the first clone
 int live_threads = 1;
 uint32_t next_tid = 2;
 bool first_exited;
@@ -113,29 +115,8 @@ volatile abi::PreemptState& preempt_state() {
   return *reinterpret_cast<volatile abi::PreemptState*>(abi::kPreemptStateAddr);
 }
 
-// "+m": xsave64 leaves parts of the area as they were (components in their
-// initial state, the header beyond XSTATE_BV), so earlier stores there matter.
-void save_fpu(Thread& thread) {
-  const uint64_t features = boot_info().xsave_features;
-  if (features != 0) {
-    asm volatile("xsave64 %0"
-                 : "+m"(thread.fpu)
-                 : "a"(static_cast<uint32_t>(features)), "d"(static_cast<uint32_t>(features >> 32)));
-  } else {
-    asm volatile("fxsave64 %0" : "=m"(thread.fpu));
-  }
-}
-
-void load_fpu(const Thread& thread) {
-  const uint64_t features = boot_info().xsave_features;
-  if (features != 0) {
-    asm volatile("xrstor64 %0"
-                 :
-                 : "m"(thread.fpu), "a"(static_cast<uint32_t>(features)), "d"(static_cast<uint32_t>(features >> 32)));
-  } else {
-    asm volatile("fxrstor64 %0" : : "m"(thread.fpu));
-  }
-}
+// The parent's vector state for a clone child, as Linux copies it.
+void save_fpu(Thread& thread) { save_vector_registers(thread.fpu); }
 
 // Runs `next` instead of the current thread; returns when the current thread
 // is switched back to (an exiting thread never is).
@@ -144,8 +125,9 @@ void switch_to(Thread& next) {
   Thread* previous = cpu_current[cpu];
   next.state = State::kRunning;
   if (&next == previous) return;
+  void* vector_save_area = nullptr;
   if (previous != nullptr && previous->state != State::kFree) {
-    save_fpu(*previous);
+    vector_save_area = previous->fpu;
     previous->fs_base = read_msr(kMsrFsBase);
   }
   cpu_current[cpu] = &next;
@@ -153,7 +135,7 @@ void switch_to(Thread& next) {
   *reinterpret_cast<volatile uint64_t*>(kTssRsp0 + cpu * abi::kTssStride) = next.kernel_stack_top;
   (cpu == 0 ? current_kernel_stack_top : kernel_stack_top_cpus[cpu]) = next.kernel_stack_top;
   write_msr(kMsrFsBase, next.fs_base);
-  load_fpu(next);
+  switch_vector_registers(vector_save_area, next.fpu);
   // Another vCPU may take `previous` once this one gives the kernel lock back,
   // which it does only on `next`'s stack.
   uint64_t* save = &idle_saved_rsp[cpu];
@@ -284,8 +266,7 @@ int64_t wake(uint64_t address, uint64_t count, uint32_t bitset) {
   int64_t woken = 0;
   for (int i = 0; i < slots_used && static_cast<uint64_t>(woken) < count; ++i) {
     Thread& thread = threads[i];
-    if (thread.state == State::kWaiting && thread.futex_address == address &&
-        (thread.futex_bitset & bitset) != 0) {
+    if (thread.state == State::kWaiting && thread.futex_address == address && (thread.futex_bitset & bitset) != 0) {
       thread.state = State::kRunnable;
       thread.wake_result = 0;
       ++woken;
@@ -300,8 +281,7 @@ struct Timespec {
   int64_t nanoseconds;
 };
 
-int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolute, bool realtime,
-             uint32_t bitset) {
+int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolute, bool realtime, uint32_t bitset) {
   auto* word = user_pointer<uint32_t>(address);
   if (word == nullptr) return error(EFAULT);
   if (bitset == 0) return error(EINVAL);
@@ -314,8 +294,8 @@ int64_t wait(uint64_t address, uint32_t expected, uint64_t timeout, bool absolut
     if (time->seconds < 0 || time->nanoseconds < 0 || time->nanoseconds >= 1'000'000'000) {
       return error(EINVAL);
     }
-    int64_t ns = time->seconds > (int64_t{1} << 33) ? int64_t{1} << 62
-                                                     : time->seconds * 1'000'000'000 + time->nanoseconds;
+    int64_t ns =
+        time->seconds > (int64_t{1} << 33) ? int64_t{1} << 62 : time->seconds * 1'000'000'000 + time->nanoseconds;
     if (absolute) {
       const auto& offsets = *reinterpret_cast<const abi::VdsoData*>(abi::kVdsoDataAddr);
       ns -= realtime ? offsets.realtime_offset_ns : offsets.monotonic_offset_ns;
@@ -369,8 +349,7 @@ void adopt_first_thread() {
 
 }  // namespace
 
-int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2,
-                  uint64_t value3) {
+int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeout, uint64_t address2, uint64_t value3) {
   // As Linux: a futex word is 4-byte aligned and in the app's memory, even for
   // a wake, which never reads it.
   if ((address & (sizeof(uint32_t) - 1)) != 0) return error(EINVAL);
@@ -381,8 +360,7 @@ int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeou
     case FUTEX_WAIT:
       return wait(address, static_cast<uint32_t>(value), timeout, false, false, FUTEX_BITSET_MATCH_ANY);
     case FUTEX_WAIT_BITSET:
-      return wait(address, static_cast<uint32_t>(value), timeout, true, realtime,
-                  static_cast<uint32_t>(value3));
+      return wait(address, static_cast<uint32_t>(value), timeout, true, realtime, static_cast<uint32_t>(value3));
     case FUTEX_WAKE:
     case FUTEX_WAKE_BITSET: {
       const uint32_t bitset = command == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : static_cast<uint32_t>(value3);
