@@ -216,10 +216,32 @@ TEST_F(Avx, YmmStateSurvivesSyscalls) {
 }
 
 // Two threads holding different ymm values across yields, futex sleeps,
-// forwarded nanosleeps and time slices: the guest kernel's xsave64/xrstor64.
+// forwarded nanosleeps and time slices: the guest kernel's xsave64/xrstor64
+// (on kvm_pvm, the host's KVM_GET_XSAVE/KVM_SET_XSAVE).
 TEST_F(Avx, YmmStateSurvivesThreadSwitches) {
   expect_mode_ok("avx-threads");
   expect_mode_ok("avx-threads", {"--syscall-entry", "trap"});
+}
+
+// The same on two vCPUs: each vCPU's switches keep its threads' state.
+TEST_F(Avx, YmmStateSurvivesThreadSwitchesOnTwoVcpus) { expect_mode_ok("avx-threads", {"--cpus", "2"}); }
+
+// AVX-512 (zmm0-31, k1-k7) across switches and time slices, where the app has it:
+// on kvm_pvm whenever the host has it (the app runs with the host's XCR0).
+TEST_F(Avx, Avx512StateSurvivesThreadSwitches) {
+  const auto features = app_cpuid();
+  if (features.at("avx512f") != 1 || features.at("xcr0-avx512") != 1) {
+    GTEST_SKIP() << "the app has no AVX-512 here (hyperlet enables none on hardware KVM; kvm_pvm passes the host's)";
+  }
+  expect_mode_ok("avx512-threads");
+  expect_mode_ok("avx512-threads", {"--cpus", "2"});
+}
+
+// A signal handler that overwrites every ymm register: the interrupted code gets
+// its values back at sigreturn (the frame holds the XSAVE area, as on Linux).
+TEST_F(Avx, YmmStateSurvivesSignalHandlers) {
+  expect_mode_ok("avx-signal");
+  expect_mode_ok("avx-signal", {"--syscall-entry", "trap"});
 }
 
 // glibc picks its AVX2 string functions and they give right answers.

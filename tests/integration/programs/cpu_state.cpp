@@ -12,6 +12,12 @@
 //   avx-threads two threads hold different ymm0-15 values across sched_yield
 //               switches, futex sleeps with a timeout, forwarded nanosleeps
 //               and time slices; "avx-threads ok"
+//   avx512-threads
+//               two threads hold different zmm0-31 and k1-k7 values across
+//               sched_yield switches and time slices; "avx512-threads ok"
+//               ("avx512 unusable" where XCR0 or CPUID has no AVX-512)
+//   avx-signal  ymm0-15 survive 100 SIGUSR1 handlers that overwrite every ymm
+//               register; "avx-signal ok"
 //   avx-snapshot
 //               prints "before ready", holds ymm0-15 across hyperlet's ready()
 //               syscall (where `hyperlet snapshot` stops) and checks them
@@ -28,6 +34,7 @@
 #include <cpuid.h>
 #include <hyperlet/abi.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/platform/x86.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -39,6 +46,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 extern "C" void syscall_keeping_registers(std::uint64_t* slots);
@@ -402,6 +410,193 @@ int check_avx_snapshot() {
   return 0;
 }
 
+// ---- AVX-512: zmm0-31 (all 512 bits) and the opmask registers k1-k7 ----
+
+bool avx512_usable() {
+  if (!avx_usable()) return false;
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_AVX512F)) return false;
+  unsigned xcr0_low, xcr0_high;
+  asm volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  return (xcr0_low & 0xe6) == 0xe6;  // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+}
+
+struct alignas(64) ZmmFile {
+  std::uint8_t zmm[32][64];
+  std::uint64_t k[7];  // k1-k7, 16 bits each (kmovw: AVX512F)
+};
+
+ZmmFile zmm_pattern(std::uint8_t seed) {
+  ZmmFile file{};
+  for (int r = 0; r < 32; ++r) {
+    for (int b = 0; b < 64; ++b) file.zmm[r][b] = static_cast<std::uint8_t>(seed * 53 + r * 64 + b + 1);
+  }
+  for (int k = 0; k < 7; ++k) file.k[k] = static_cast<std::uint16_t>(seed * 1009 + k * 4099 + 1);
+  return file;
+}
+
+// Loads `in` into zmm0-31 and k1-k7, makes `calls` sched_yield calls, spins
+// `spins` iterations, stores them into `out`.
+__attribute__((target("avx512f"))) void zmm_across(const ZmmFile& in, ZmmFile& out, long calls, long spins) {
+  const long yield = SYS_sched_yield;
+  asm volatile(
+      "vmovdqu64 0(%[in]), %%zmm0\n"
+      "vmovdqu64 64(%[in]), %%zmm1\n"
+      "vmovdqu64 128(%[in]), %%zmm2\n"
+      "vmovdqu64 192(%[in]), %%zmm3\n"
+      "vmovdqu64 256(%[in]), %%zmm4\n"
+      "vmovdqu64 320(%[in]), %%zmm5\n"
+      "vmovdqu64 384(%[in]), %%zmm6\n"
+      "vmovdqu64 448(%[in]), %%zmm7\n"
+      "vmovdqu64 512(%[in]), %%zmm8\n"
+      "vmovdqu64 576(%[in]), %%zmm9\n"
+      "vmovdqu64 640(%[in]), %%zmm10\n"
+      "vmovdqu64 704(%[in]), %%zmm11\n"
+      "vmovdqu64 768(%[in]), %%zmm12\n"
+      "vmovdqu64 832(%[in]), %%zmm13\n"
+      "vmovdqu64 896(%[in]), %%zmm14\n"
+      "vmovdqu64 960(%[in]), %%zmm15\n"
+      "vmovdqu64 1024(%[in]), %%zmm16\n"
+      "vmovdqu64 1088(%[in]), %%zmm17\n"
+      "vmovdqu64 1152(%[in]), %%zmm18\n"
+      "vmovdqu64 1216(%[in]), %%zmm19\n"
+      "vmovdqu64 1280(%[in]), %%zmm20\n"
+      "vmovdqu64 1344(%[in]), %%zmm21\n"
+      "vmovdqu64 1408(%[in]), %%zmm22\n"
+      "vmovdqu64 1472(%[in]), %%zmm23\n"
+      "vmovdqu64 1536(%[in]), %%zmm24\n"
+      "vmovdqu64 1600(%[in]), %%zmm25\n"
+      "vmovdqu64 1664(%[in]), %%zmm26\n"
+      "vmovdqu64 1728(%[in]), %%zmm27\n"
+      "vmovdqu64 1792(%[in]), %%zmm28\n"
+      "vmovdqu64 1856(%[in]), %%zmm29\n"
+      "vmovdqu64 1920(%[in]), %%zmm30\n"
+      "vmovdqu64 1984(%[in]), %%zmm31\n"
+      "kmovw 2048(%[in]), %%k1\n"
+      "kmovw 2056(%[in]), %%k2\n"
+      "kmovw 2064(%[in]), %%k3\n"
+      "kmovw 2072(%[in]), %%k4\n"
+      "kmovw 2080(%[in]), %%k5\n"
+      "kmovw 2088(%[in]), %%k6\n"
+      "kmovw 2096(%[in]), %%k7\n"
+      "   mov %[calls], %%r12\n"
+      "1: test %%r12, %%r12\n jz 2f\n"
+      "   mov %[number], %%rax\n syscall\n dec %%r12\n jmp 1b\n"
+      "2: mov %[spins], %%r12\n"
+      "3: test %%r12, %%r12\n jz 4f\n dec %%r12\n jmp 3b\n"
+      "4:\n"
+      "vmovdqu64 %%zmm0, 0(%[out])\n"
+      "vmovdqu64 %%zmm1, 64(%[out])\n"
+      "vmovdqu64 %%zmm2, 128(%[out])\n"
+      "vmovdqu64 %%zmm3, 192(%[out])\n"
+      "vmovdqu64 %%zmm4, 256(%[out])\n"
+      "vmovdqu64 %%zmm5, 320(%[out])\n"
+      "vmovdqu64 %%zmm6, 384(%[out])\n"
+      "vmovdqu64 %%zmm7, 448(%[out])\n"
+      "vmovdqu64 %%zmm8, 512(%[out])\n"
+      "vmovdqu64 %%zmm9, 576(%[out])\n"
+      "vmovdqu64 %%zmm10, 640(%[out])\n"
+      "vmovdqu64 %%zmm11, 704(%[out])\n"
+      "vmovdqu64 %%zmm12, 768(%[out])\n"
+      "vmovdqu64 %%zmm13, 832(%[out])\n"
+      "vmovdqu64 %%zmm14, 896(%[out])\n"
+      "vmovdqu64 %%zmm15, 960(%[out])\n"
+      "vmovdqu64 %%zmm16, 1024(%[out])\n"
+      "vmovdqu64 %%zmm17, 1088(%[out])\n"
+      "vmovdqu64 %%zmm18, 1152(%[out])\n"
+      "vmovdqu64 %%zmm19, 1216(%[out])\n"
+      "vmovdqu64 %%zmm20, 1280(%[out])\n"
+      "vmovdqu64 %%zmm21, 1344(%[out])\n"
+      "vmovdqu64 %%zmm22, 1408(%[out])\n"
+      "vmovdqu64 %%zmm23, 1472(%[out])\n"
+      "vmovdqu64 %%zmm24, 1536(%[out])\n"
+      "vmovdqu64 %%zmm25, 1600(%[out])\n"
+      "vmovdqu64 %%zmm26, 1664(%[out])\n"
+      "vmovdqu64 %%zmm27, 1728(%[out])\n"
+      "vmovdqu64 %%zmm28, 1792(%[out])\n"
+      "vmovdqu64 %%zmm29, 1856(%[out])\n"
+      "vmovdqu64 %%zmm30, 1920(%[out])\n"
+      "vmovdqu64 %%zmm31, 1984(%[out])\n"
+      "kmovw %%k1, 2048(%[out])\n"
+      "kmovw %%k2, 2056(%[out])\n"
+      "kmovw %%k3, 2064(%[out])\n"
+      "kmovw %%k4, 2072(%[out])\n"
+      "kmovw %%k5, 2080(%[out])\n"
+      "kmovw %%k6, 2088(%[out])\n"
+      "kmovw %%k7, 2096(%[out])\n"
+      :
+      : [in] "r"(&in), [out] "r"(&out), [calls] "m"(calls), [spins] "m"(spins), [number] "m"(yield)
+      : "rax", "rcx", "r11", "r12", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+        "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",
+        "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "k2",
+        "k3", "k4", "k5", "k6", "k7");
+}
+
+int check_avx512_threads() {
+  if (!avx512_usable()) {
+    std::puts("avx512 unusable");
+    return 0;
+  }
+  std::atomic<int> failures{0};
+  auto worker = [&failures](std::uint8_t seed) {
+    const ZmmFile in = zmm_pattern(seed);
+    for (const auto& [what, calls, spins] :
+         {std::tuple{"sched_yield switches", 300l, 0l}, std::tuple{"time slices", 0l, 20'000'000l}}) {
+      ZmmFile out{};
+      zmm_across(in, out, calls, spins);
+      for (int r = 0; r < 32; ++r) {
+        if (std::memcmp(in.zmm[r], out.zmm[r], 64) != 0) {
+          std::printf("zmm%d changed across %s\n", r, what);
+          ++failures;
+          return;
+        }
+      }
+      for (int k = 0; k < 7; ++k) {
+        if (in.k[k] != out.k[k]) {
+          std::printf("k%d changed across %s\n", k + 1, what);
+          ++failures;
+          return;
+        }
+      }
+    }
+  };
+  std::thread other(worker, 7);
+  worker(99);
+  other.join();
+  if (failures != 0) return 1;
+  std::puts("avx512-threads ok");
+  return 0;
+}
+
+// ---- Signal frames: a handler that uses every ymm register ----
+
+__attribute__((target("avx"))) void clobber_ymm(int) {
+  asm volatile(
+      "vpcmpeqb %%ymm0, %%ymm0, %%ymm0\n vmovdqa %%ymm0, %%ymm1\n vmovdqa %%ymm0, %%ymm2\n vmovdqa %%ymm0, %%ymm3\n"
+      "vmovdqa %%ymm0, %%ymm4\n vmovdqa %%ymm0, %%ymm5\n vmovdqa %%ymm0, %%ymm6\n vmovdqa %%ymm0, %%ymm7\n"
+      "vmovdqa %%ymm0, %%ymm8\n vmovdqa %%ymm0, %%ymm9\n vmovdqa %%ymm0, %%ymm10\n vmovdqa %%ymm0, %%ymm11\n"
+      "vmovdqa %%ymm0, %%ymm12\n vmovdqa %%ymm0, %%ymm13\n vmovdqa %%ymm0, %%ymm14\n vmovdqa %%ymm0, %%ymm15\n" ::
+          : XMM_CLOBBERS);
+}
+
+int check_avx_signal() {
+  if (!avx_usable()) {
+    std::puts("avx unusable");
+    return 0;
+  }
+  struct sigaction action {};
+  action.sa_handler = clobber_ymm;
+  sigaction(SIGUSR1, &action, nullptr);
+  const Syscall raise_usr1 = {
+      "signal handlers (kill of itself, SIGUSR1)", SYS_kill, {static_cast<std::uint64_t>(getpid()), SIGUSR1, 0, 0}};
+  const YmmFile in = ymm_pattern(5);
+  YmmFile out{};
+  ymm_across(in, out, raise_usr1, 100, 0);
+  if (!same(in, out, raise_usr1.name)) return 1;
+  std::puts("avx-signal ok");
+  return 0;
+}
+
 // Naive references for glibc's optimized string functions.
 std::size_t reference_strlen(const char* s) {
   std::size_t n = 0;
@@ -516,9 +711,13 @@ int main(int argc, char** argv) {
   if (mode == "sse-threads") return check_sse_threads();
   if (mode == "avx") return check_avx();
   if (mode == "avx-threads") return check_avx_threads();
+  if (mode == "avx512-threads") return check_avx512_threads();
+  if (mode == "avx-signal") return check_avx_signal();
   if (mode == "avx-snapshot") return check_avx_snapshot();
   if (mode == "avx2-strings") return check_avx2_strings();
   if (mode == "cpuid") return print_cpuid();
-  std::fprintf(stderr, "usage: cpu_state registers|sse|sse-threads|avx|avx-threads|avx-snapshot|avx2-strings|cpuid\n");
+  std::fprintf(stderr,
+               "usage: cpu_state "
+               "registers|sse|sse-threads|avx|avx-threads|avx512-threads|avx-signal|avx-snapshot|avx2-strings|cpuid\n");
   return 2;
 }
