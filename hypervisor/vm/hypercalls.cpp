@@ -48,10 +48,24 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "shootdown";
     case abi::Hypercall::kVectorState:
       return "vector-state";
+    case abi::Hypercall::kSyscallSite:
+      return "syscall-site";
     case abi::Hypercall::kCount:
       break;
   }
   return "unknown";
+}
+
+std::int64_t HypercallHandler::rewrite_syscall_site(std::uint64_t address) {
+  // App memory only: never the guest kernel's image or page tables.
+  if (address < abi::kUserSpaceStart || address >= layout_.page_tables_base) return -EINVAL;
+  auto bytes = memory_.span(address, 2);
+  if (!bytes) return -EINVAL;
+  const auto* code = reinterpret_cast<const std::uint8_t*>(bytes->data());
+  if (code[0] == abi::kSyscallTrapOpcode[0] && code[1] == abi::kSyscallTrapOpcode[1]) return 0;
+  if (code[0] != 0x0f || code[1] != 0x05) return -EINVAL;
+  std::memcpy(bytes->data(), abi::kSyscallTrapOpcode, 2);
+  return 0;
 }
 
 std::int64_t HypercallHandler::vector_state(const abi::VectorStateArgs& args) {
@@ -249,6 +263,18 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (!args) return bad_arguments();
       args->result = vector_state(*args);
       memory_.write(argument_address, *args);
+      return std::nullopt;
+    }
+    case abi::Hypercall::kSyscallSite: {
+      auto args = memory_.read<abi::SyscallSiteArgs>(argument_address);
+      if (!args) return bad_arguments();
+      args->result = rewrite_syscall_site(args->address);
+      memory_.write(argument_address, *args);
+      if (trace_) {
+        write_trace_line(
+            fmt::format("[hyperlet hypercall] syscall-site({:#x}) = {}{}", args->address, args->result,
+                        args->result == 0 ? " (a `syscall` the analysis missed, rewritten as it ran)" : ""));
+      }
       return std::nullopt;
     }
     case abi::Hypercall::kSleep: {

@@ -64,6 +64,8 @@ class HypercallHandler {
   std::int64_t file_mapping(const abi::FileMappingArgs& args);
   // kVectorState: 0 or -errno.
   std::int64_t vector_state(const abi::VectorStateArgs& args);
+  // kSyscallSite: 0 or -EINVAL.
+  std::int64_t rewrite_syscall_site(std::uint64_t address);
   // out_of_memory_note for this guest (vm/fault_report.h).
   std::string memory_note() const;
   // Reads of app memory for the trace.

@@ -335,5 +335,45 @@ TEST_F(VectorStateTest, AnAreaKvmRefusesIsEinval) {
 
 TEST_F(VectorStateTest, WithoutAVcpuItIsEnosys) { EXPECT_EQ(vector_state(0x200000, 0, 832), -ENOSYS); }
 
+// ---- kSyscallSite: a `syscall` the app executed, rewritten to the trap ----
+
+class SyscallSiteTest : public HypercallsTest {
+ protected:
+  std::int64_t rewrite(std::uint64_t address) {
+    memory_.write(abi::kHypercallArgsAddr, abi::SyscallSiteArgs{address, 12345});
+    EXPECT_FALSE(call(abi::Hypercall::kSyscallSite).has_value());
+    return memory_.read<abi::SyscallSiteArgs>(abi::kHypercallArgsAddr)->result;
+  }
+  std::array<std::uint8_t, 2> bytes_at(std::uint64_t address) {
+    return *memory_.read<std::array<std::uint8_t, 2>>(address);
+  }
+};
+
+TEST_F(SyscallSiteTest, ASyscallBecomesTheTrapOnce) {
+  constexpr std::uint64_t kSite = abi::kUserSpaceStart + 0x1235;  // any alignment
+  memory_.write(kSite, std::array<std::uint8_t, 2>{0x0f, 0x05});
+  EXPECT_EQ(rewrite(kSite), 0);
+  EXPECT_EQ(bytes_at(kSite), (std::array<std::uint8_t, 2>{abi::kSyscallTrapOpcode[0], abi::kSyscallTrapOpcode[1]}));
+  EXPECT_EQ(rewrite(kSite), 0) << "another vCPU rewrote it first: nothing to do";
+}
+
+TEST_F(SyscallSiteTest, AnythingButAnAppSyscallIsRefusedAndLeftAlone) {
+  constexpr std::uint64_t kData = abi::kUserSpaceStart + 0x2000;
+  memory_.write(kData, std::array<std::uint8_t, 2>{0x0f, 0x0b});  // ud2
+  EXPECT_EQ(rewrite(kData), -EINVAL);
+  EXPECT_EQ(bytes_at(kData), (std::array<std::uint8_t, 2>{0x0f, 0x0b}));
+  // The guest kernel's own memory (its image, below the app) and the page tables.
+  memory_.write(abi::kKernelImageBase, std::array<std::uint8_t, 2>{0x0f, 0x05});
+  EXPECT_EQ(rewrite(abi::kKernelImageBase), -EINVAL);
+  EXPECT_EQ(bytes_at(abi::kKernelImageBase), (std::array<std::uint8_t, 2>{0x0f, 0x05}));
+  memory_.write(layout_.page_tables_base, std::array<std::uint8_t, 2>{0x0f, 0x05});
+  EXPECT_EQ(rewrite(layout_.page_tables_base), -EINVAL);
+  EXPECT_EQ(bytes_at(layout_.page_tables_base), (std::array<std::uint8_t, 2>{0x0f, 0x05}));
+  // Outside guest memory, and wrapping around.
+  EXPECT_EQ(rewrite(kMemory - 1), -EINVAL);
+  EXPECT_EQ(rewrite(~std::uint64_t{0}), -EINVAL);
+  EXPECT_EQ(rewrite(0), -EINVAL);
+}
+
 }  // namespace
 }  // namespace hyperlet

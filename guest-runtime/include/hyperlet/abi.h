@@ -173,6 +173,7 @@ enum class Hypercall : uint16_t {
   kShootdown = 12,         // CpusArgs: interrupt these vCPUs (kPreemptVector) so that they flush their TLB
   kVectorState = 13,       // VectorStateArgs: save this vCPU's XSAVE state to guest memory, then load
                            // another (kBootFlagHostVectorState: ring 0 cannot run xsave64 there)
+  kSyscallSite = 14,       // SyscallSiteArgs: a `syscall` the app just executed, left unrewritten: rewrite it
   kCount
 };
 
@@ -269,6 +270,15 @@ struct VectorStateArgs {
   int64_t result;
 };
 
+// The 2 bytes at `address` (a `syscall` the app executed: kvm_pvm sent it to the
+// LSTAR address in ring 3, with its return address in rcx) become the trap.
+// result: 0 (rewritten, or it already was), -EINVAL (not app memory, or not a
+// `syscall`: nothing written).
+struct SyscallSiteArgs {
+  uint64_t address;
+  int64_t result;
+};
+
 union HypercallArgs {
   CpusArgs cpus;
   ExitArgs exit;
@@ -280,6 +290,7 @@ union HypercallArgs {
   DiscardArgs discard;
   FileMappingArgs file_mapping;
   VectorStateArgs vector_state;
+  SyscallSiteArgs syscall_site;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 
