@@ -10,8 +10,6 @@
 namespace hyperlet::kernel {
 namespace {
 
-constexpr uint64_t kIdentityId = 1;  // pid: the app is process 1 of its VM (its first thread's tid)
-
 int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
   handled_here = true;
   switch (number) {
@@ -28,9 +26,9 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_rseq: return error(ENOSYS);
     case __NR_prlimit64: return sys_prlimit64(a[0], a[1], a[2], a[3]);
     case __NR_getrlimit: return sys_prlimit64(0, a[0], 0, a[1]);
-    case __NR_getpid: return kIdentityId;
+    case __NR_getpid: return process_id();
     case __NR_gettid: return current_tid();
-    case __NR_getppid: return 0;
+    case __NR_getppid: return parent_process_id();
     case __NR_getuid:
     case __NR_geteuid:
     case __NR_getgid:
@@ -40,6 +38,8 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_futex: return sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]);
     case __NR_clone: return sys_clone(a);
     case __NR_clone3: return error(ENOSYS);  // glibc then falls back to clone
+    case __NR_fork:
+    case __NR_vfork: return sys_fork_process(a, true);
     case __NR_rt_sigaction: return sys_rt_sigaction(a[0], a[1], a[2], a[3]);
     case __NR_rt_sigprocmask: return sys_rt_sigprocmask(a[0], a[1], a[2], a[3]);
     case __NR_sigaltstack: return sys_sigaltstack(a[0], a[1]);
@@ -68,7 +68,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_timer_gettime: return sys_timer_gettime(a[0], a[1]);
     case __NR_timer_getoverrun: return sys_timer_getoverrun(a[0]);
     case __NR_timer_delete: return sys_timer_delete(a[0]);
-    case __NR_tkill: return sys_tgkill(kIdentityId, a[0], a[1]);
+    case __NR_tkill: return sys_tgkill(process_id(), a[0], a[1]);
     case __NR_tgkill: return sys_tgkill(a[0], a[1], a[2]);
     case __NR_clock_gettime: return sys_clock_gettime(a[0], a[1]);
     case __NR_clock_getres: return sys_clock_getres(a[0], a[1]);

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -29,6 +30,7 @@
 #include "loader/manifest_service.h"
 #include "loader/manifest_writer.h"
 #include "memory/guest_layout.h"
+#include "vm/forked_child.h"
 #include "vm/micro_vm.h"
 #include "vm/stop_signals.h"
 
@@ -60,6 +62,7 @@ int usage_error(const std::string& message) { return report(Error{ExitStatus::kU
 struct RunCommandLine {
   std::string memory_text;
   std::string cpus_text;
+  std::string processes_text;
   std::string timeout_text;
   std::string stop_timeout_text;
   // HYPERLET_SYSCALL_ENTRY sets the default, so a test suite can run every hyperlet it starts in one mode.
@@ -92,6 +95,13 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
       .add_option("--cpus", line.cpus_text,
                   "vCPUs, each on its own host thread, running the app's threads in parallel: 1 up to the "
                   "host's CPUs (at most 16). Default: the image's manifest (at most the host's CPUs), else 1")
+      ->type_name("N");
+  command
+      .add_option("--processes", line.processes_text,
+                  "Let the app fork (fork, vfork, posix_spawn): each child process is a microVM of its own in a "
+                  "hyperlet process of its own, with a copy-on-write copy of the parent's memory, its fds, volumes "
+                  "and policy; at most N children alive at once per process (0 to 4096). Default 0: fork fails "
+                  "with EAGAIN and one `hyperlet:` line says so. Only with --cpus 1")
       ->type_name("N");
   command
       .add_option("-e,--env", line.env,
@@ -396,6 +406,15 @@ int main(int argc, char** argv) {
     }
     options.cpus = *cpus;
   }
+  if (given("--processes")) {
+    unsigned processes = 0;
+    const auto [end, error] =
+        std::from_chars(line.processes_text.data(), line.processes_text.data() + line.processes_text.size(), processes);
+    if (error != std::errc() || end != line.processes_text.data() + line.processes_text.size() || processes > 4096) {
+      return usage_error(fmt::format("invalid --processes '{}': a whole number from 0 to 4096", line.processes_text));
+    }
+    options.max_processes = processes;
+  }
   const std::string& timeout_text = line.timeout_text;
   if (!timeout_text.empty()) {
     auto timeout = parse_duration(timeout_text);
@@ -485,6 +504,19 @@ int main(int argc, char** argv) {
   auto outcome = run_microvm(options, stats);
   disarm_stop_timer();
   std::fflush(stdout);
+  if (in_forked_child()) {
+    // The parent's wait4 sees the app's death by its signal, as natively; a
+    // CPU exception's report (status 128 + its signal) still says where.
+    int signal = app_killed_by();
+    const int status = outcome ? 0 : to_int(outcome.error().status);
+    if (signal == 0 && status > 128 && status <= 128 + 11 && status != to_int(ExitStatus::kAppSigabrt)) {
+      signal = status - 128;
+    }
+    if (signal != 0) {
+      if (!outcome && (app_killed_by() == 0 || !app_killed_quietly())) report(outcome.error());
+      die_of_signal(signal);
+    }
+  }
   if (options.stats) fmt::print(stderr, "{}", format_stats(stats));
   if (!outcome) return report(outcome.error());
   return *outcome;

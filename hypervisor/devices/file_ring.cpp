@@ -61,6 +61,15 @@ FileRing::~FileRing() {
   if (poller_.joinable()) poller_.join();
 }
 
+void FileRing::after_fork() {
+  new (&poller_) std::thread();  // the copy of another process's thread: never joined
+  new (&control_mutex_) std::mutex();
+  new (&wake_) std::condition_variable();
+  wake_requested_ = false;
+  stopping_.store(false);
+  if (attached()) word(offsetof(Shared, poller_active)).store(0);
+}
+
 std::atomic_ref<std::uint32_t> FileRing::word(std::size_t offset) const {
   return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(host_ring_ + offset));
 }

@@ -102,6 +102,7 @@ HostSyscallTable make_host_syscall_table() {
   register_guest_control_syscalls(table);
   register_socket_syscalls(table);
   register_readiness_syscalls(table);
+  register_process_syscalls(table);
   return table;
 }
 

@@ -21,6 +21,7 @@
 #include "devices/file_ring.h"
 #include "devices/network_policy.h"
 #include "devices/parked_calls.h"
+#include "devices/processes.h"
 #include "devices/socket_buffers.h"
 #include "memory/file_mappings.h"
 #include "memory/guest_layout.h"
@@ -96,6 +97,8 @@ class SyscallContext {
   ParkedCalls parked_calls;
   // Which app pages are a file's own pages (MAP_SHARED).
   FileMappings file_mappings;
+  // The processes the app forked (wait4, waitid and kill reach only these).
+  ChildProcesses children;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).
   std::optional<std::uint64_t> ready_ns;
 
@@ -130,6 +133,7 @@ void register_filesystem_syscalls(HostSyscallTable& table);
 void register_guest_control_syscalls(HostSyscallTable& table);
 void register_socket_syscalls(HostSyscallTable& table);
 void register_readiness_syscalls(HostSyscallTable& table);
+void register_process_syscalls(HostSyscallTable& table);
 
 HostSyscallTable make_host_syscall_table();
 

@@ -42,6 +42,20 @@ ParkedCalls::~ParkedCalls() {
   watcher_.join();
 }
 
+void ParkedCalls::after_fork() {
+  // The copies of another process's thread and lock: left as they are, never used.
+  new (&watcher_) std::thread();
+  new (&mutex_) std::mutex();
+  waits_.clear();
+  stopping_ = false;
+  vcpu_thread_ = pthread_self();
+  const bool had_eventfds = fired_.valid();
+  changed_.reset();
+  fired_.reset();
+  if (had_eventfds) prepare_for_vcpus();
+  if (ready_ != nullptr) std::atomic_ref(*ready_).store(0);
+}
+
 bool ParkedCalls::park(std::uint32_t waiter, std::vector<pollfd> fds) {
   if (waiter >= abi::kMaxParkedWaiters) return false;
   if (ready_ == nullptr) {

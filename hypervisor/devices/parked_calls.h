@@ -56,6 +56,10 @@ class ParkedCalls {
   // now on, so that a vCPU in wait_idle (without the file ring's mutex) never
   // sees them made.
   void prepare_for_vcpus();
+  // In a forked child (one thread: the caller): the parent's watcher thread
+  // does not exist here, its lock may have been held, and its eventfds are
+  // shared with the parent. All of it starts over; nothing is watched.
+  void after_fork();
   // Whether a waiter's bit is set that the guest has not taken yet.
   bool ready_pending() const;
   // Sets every waiter's bit: after a restore the host watches nothing, so each

@@ -1,6 +1,7 @@
 // Build-time tool: compiles hyperlet's seccomp rules with libseccomp and prints
 // a BPF program as a C++ initializer list. `host` is hyperlet's own filter
 // (vm/host_seccomp.h says what it is for, vm/host_seccomp.cpp loads it);
+// `host-processes` is the same with what forking needs (--processes);
 // `reaper` is the teardown reaper's (vm/teardown_reaper.cpp). Building the filter with libseccomp
 // at every start cost ~0.5 ms; loading a ready program costs a few µs
 // (Firecracker's seccompiler does the same).
@@ -11,6 +12,8 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <csignal>
 #include <termios.h>
 #include <unistd.h>
 
@@ -61,6 +64,23 @@ const unsigned long kAllowedIoctls[] = {KVM_RUN,       KVM_INTERRUPT,    KVM_GET
                                         kGetXsave,     kSetXsave,        KVM_GET_XCRS, KVM_GET_VCPU_EVENTS, kGetMsrs,
                                         KVM_GET_CLOCK, KVM_GET_STATS_FD, TCGETS,       TIOCGWINSZ,          FIONREAD};
 
+// A run that may fork (--processes N above 0) gets these too, and no other run
+// does. The parent forks itself (glibc's fork: clone with exactly these flags),
+// waits for and signals its children (only those: devices/processes.cpp checks
+// the pid) and watches them through pidfds. The child builds a new VM over its
+// copy of guest memory and puts the parent's vCPU state in it: creating a VM
+// and a vCPU, mapping memory and setting registers, which no other run may do
+// once the filter is in place; PR_SET_PDEATHSIG ends it with its parent, and
+// it makes its own timers again (POSIX timers are not inherited).
+const char* const kProcessesAllowed[] = {"wait4", "waitid", "kill", "pidfd_open", "getppid", "timer_create"};
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
+const unsigned long kProcessesIoctls[] = {
+    KVM_CREATE_VM, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,     KVM_CHECK_EXTENSION, kSetCpuid2, KVM_SET_SREGS,
+    KVM_SET_CLOCK, kSetMsrs,                   KVM_SET_FPU,         KVM_SET_XCRS,        KVM_SET_REGS,
+    KVM_SET_VCPU_EVENTS};
+constexpr unsigned long kForkCloneFlags = CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD;
+
 // The teardown reaper only waits to be killed: it shares hyperlet's memory and
 // holds the VM's fds, so anything more would be a way around hyperlet's filter
 // for whoever took over hyperlet. It runs no libc and no signal handler. (And
@@ -98,6 +118,31 @@ int add_host_rules(scmp_filter_ctx filter) {
   return 0;
 }
 
+int add_processes_rules(scmp_filter_ctx filter) {
+  if (int result = add_host_rules(filter); result != 0) return result;
+  for (const char* name : kProcessesAllowed) {
+    const int number = seccomp_syscall_resolve_name(name);
+    if (number == __NR_SCMP_ERROR) return fail(name, ENOENT);
+    if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 0); result < 0) return fail(name, result);
+  }
+  for (const unsigned long request : kProcessesIoctls) {
+    if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                      SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(request)));
+        result < 0) {
+      return fail("ioctl", result);
+    }
+  }
+  if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_EQ, kForkCloneFlags));
+      result < 0) {
+    return fail("clone", result);
+  }
+  if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
+      result < 0) {
+    return fail("prctl", result);
+  }
+  return 0;
+}
+
 int add_reaper_rules(scmp_filter_ctx filter) {
   for (const char* name : kReaperAllowed) {
     const int number = seccomp_syscall_resolve_name(name);
@@ -116,8 +161,9 @@ int add_reaper_rules(scmp_filter_ctx filter) {
 
 int main(int argc, char** argv) {
   const bool reaper = argc == 2 && std::strcmp(argv[1], "reaper") == 0;
-  if (argc != 2 || (!reaper && std::strcmp(argv[1], "host") != 0)) {
-    std::fprintf(stderr, "usage: seccomp_filter_generator host|reaper\n");
+  const bool processes = argc == 2 && std::strcmp(argv[1], "host-processes") == 0;
+  if (argc != 2 || (!reaper && !processes && std::strcmp(argv[1], "host") != 0)) {
+    std::fprintf(stderr, "usage: seccomp_filter_generator host|host-processes|reaper\n");
     return 2;
   }
   // hyperlet: anything else traps, and vm/host_seccomp.cpp's SIGSYS handler names
@@ -125,7 +171,8 @@ int main(int argc, char** argv) {
   // tears the VM down as it would have anyway.
   scmp_filter_ctx filter = seccomp_init(reaper ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_TRAP);
   if (filter == nullptr) return fail("seccomp_init", EINVAL);
-  if (int result = reaper ? add_reaper_rules(filter) : add_host_rules(filter); result != 0) return result;
+  const int added = reaper ? add_reaper_rules(filter) : processes ? add_processes_rules(filter) : add_host_rules(filter);
+  if (added != 0) return added;
   const int memory = memfd_create("bpf", 0);
   if (memory < 0) return fail("memfd_create", errno);
   if (int result = seccomp_export_bpf(filter, memory); result < 0) return fail("seccomp_export_bpf", result);

@@ -33,6 +33,11 @@ class FlushTimer {
   // earliest timer (abi::PreemptState::timer_deadline_ns), while the guest runs.
   void arm_at(std::uint64_t monotonic_ns);
   void disarm();
+  // In a forked child, which inherits no POSIX timers: a new one for its thread.
+  Result<void> create_after_fork() {
+    created_ = armed_ = false;
+    return create();
+  }
   ~FlushTimer();
 
  private:

@@ -22,6 +22,10 @@ namespace {
 const sock_filter kFilter[] = {
 #include "host_seccomp_filter.inc"
 };
+// The same and what forking needs, for a run that may fork (--processes).
+const sock_filter kProcessesFilter[] = {
+#include "host_processes_seccomp_filter.inc"
+};
 
 void write_all(const char* text) {
   std::size_t length = std::strlen(text);
@@ -52,7 +56,7 @@ void on_blocked_syscall(int, siginfo_t* info, void*) {
 
 }  // namespace
 
-Result<void> restrict_host_syscalls() {
+Result<void> restrict_host_syscalls(bool processes) {
   struct sigaction action {};
   action.sa_sigaction = on_blocked_syscall;
   action.sa_flags = SA_SIGINFO;
@@ -64,7 +68,10 @@ Result<void> restrict_host_syscalls() {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return fail(ExitStatus::kUsage, "prctl(PR_SET_NO_NEW_PRIVS) failed: {}", std::strerror(errno));
   }
-  const sock_fprog program{static_cast<unsigned short>(std::size(kFilter)), const_cast<sock_filter*>(kFilter)};
+  const sock_fprog program = processes ? sock_fprog{static_cast<unsigned short>(std::size(kProcessesFilter)),
+                                                    const_cast<sock_filter*>(kProcessesFilter)}
+                                        : sock_fprog{static_cast<unsigned short>(std::size(kFilter)),
+                                                     const_cast<sock_filter*>(kFilter)};
   if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program) != 0) {
     return fail(ExitStatus::kUsage, "cannot install the host's seccomp filter: {}", std::strerror(errno));
   }

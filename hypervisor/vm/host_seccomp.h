@@ -13,7 +13,8 @@
 namespace hyperlet {
 
 // Installs the filter for every thread of the process (and the threads it
-// creates later, e.g. the file ring's poller).
-Result<void> restrict_host_syscalls();
+// creates later, e.g. the file ring's poller). `processes`: the app may fork
+// (--processes), which needs more (tools/seccomp_filter_generator.cpp says what).
+Result<void> restrict_host_syscalls(bool processes = false);
 
 }  // namespace hyperlet

@@ -15,6 +15,7 @@
 #include "core/trace_output.h"
 #include "devices/syscall_decoding.h"
 #include "vm/fault_report.h"
+#include "vm/forked_child.h"
 
 namespace hyperlet {
 
@@ -50,6 +51,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "vector-state";
     case abi::Hypercall::kSyscallSite:
       return "syscall-site";
+    case abi::Hypercall::kFork:
+      return "fork";
     case abi::Hypercall::kCount:
       break;
   }
@@ -169,6 +172,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       if (args->signal > 0 && args->signal < 65) {
         // Like a shell's "Aborted": one line, and the status a shell would report.
         const int signal = static_cast<int>(args->signal);
+        // A forked child dies as natively, silently: its parent's wait4 sees the signal.
+        note_app_killed_by(signal, signal == SIGPIPE || in_forked_child());
         if (trace_)
           write_trace_line(
               fmt::format("+++ killed by {} +++", decode_signal(static_cast<std::uint64_t>(args->signal))));
@@ -277,6 +282,14 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       }
       return std::nullopt;
     }
+    case abi::Hypercall::kFork: {
+      // The run loop serves it (vm/micro_vm.cpp); a VM without one (embedded) cannot fork.
+      auto args = memory_.read<abi::ForkArgs>(argument_address);
+      if (!args) return bad_arguments();
+      args->result = -ENOSYS;
+      memory_.write(argument_address, *args);
+      return std::nullopt;
+    }
     case abi::Hypercall::kSleep: {
       // Every app thread waits and the earliest futex timeout is this far off.
       auto args = memory_.read<abi::SleepArgs>(argument_address);
@@ -290,6 +303,11 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       // Interrupted (--timeout, Ctrl-C, a kick): the run loop sees a stop; otherwise
       // the guest finds its deadline not yet reached, or a parked call ready, and
       // asks again.
+      // A signal for the app that the run loop put in guest memory after the
+      // guest kernel last looked (it was on its way here): no sleep, it looks again.
+      if (auto signals = memory_.read<abi::SignalState>(abi::kSignalStateAddr); signals && signals->from_host != 0) {
+        return std::nullopt;
+      }
       const std::optional<std::uint64_t> timeout =
           args->nanoseconds == abi::kSleepForever ? std::nullopt : std::optional(args->nanoseconds);
       if (!context_.parked_calls.wait_idle(timeout, hooks_.wake_fd)) context_.interrupted = true;

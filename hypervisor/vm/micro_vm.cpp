@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include "arch/cpuid.h"
 #include "arch/descriptor_tables.h"
 #include "core/message_prefix.h"
+#include "core/trace_output.h"
 #include "core/unique_fd.h"
 #include "devices/host_syscalls.h"
 #include "devices/syscall_names.h"
@@ -45,6 +48,7 @@
 #include "snapshot/vcpu_state.h"
 #include "vm/fault_report.h"
 #include "vm/flush_timer.h"
+#include "vm/forked_child.h"
 #include "vm/host_seccomp.h"
 #include "vm/hypercalls.h"
 #include "vm/stop_signals.h"
@@ -159,6 +163,8 @@ class MicroVm {
     describe_caches_in_leaf2(*cpuid, caches_from_cpuid(*cpuid));
     limit_extended_state(*cpuid, abi::kXsaveAreaCapacity);
     machine_ = snapshot::machine_identity(*cpuid);
+    kvm_ = &*kvm;
+    cpuid_ = *cpuid;
     stats_.vm_created = monotonic_ns();
     if (auto stop = stop_requested("kvm")) return std::unexpected(*stop);
 
@@ -225,7 +231,7 @@ class MicroVm {
     if (cpus_ > 1) start_vcpu_threads(*vcpu, *memory, **context);
     // From here on hyperlet only serves the guest: drop every other host syscall.
     if (options_.seccomp) {
-      if (auto ok = restrict_host_syscalls(); !ok) {
+      if (auto ok = restrict_host_syscalls(options_.max_processes > 0); !ok) {
         stop_vcpu_threads();
         return std::unexpected(ok.error());
       }
@@ -249,6 +255,7 @@ class MicroVm {
     context->network = options_.network;
     context->trace = options_.trace;
     context->quiet = options_.quiet;
+    context->children.set_limit(options_.embedded ? 0 : options_.max_processes);
     context->file_ring.use_table(&host_syscalls_);
     if (restored_files != nullptr) {
       if (auto ok = snapshot::restore_files(*context, *restored_files); !ok) return std::unexpected(ok.error());
@@ -287,6 +294,8 @@ class MicroVm {
     auto file = snapshot::File::open(*options_.restore_from, machine_);
     if (!file) return std::unexpected(file.error());
     if (auto ok = restore_machine(*kvm, *cpuid, *file, false); !ok) return std::unexpected(ok.error());
+    kvm_ = &*kvm;
+    cpuid_ = *cpuid;
     const nlohmann::json files = file->contents().host.at("files");
     return serve(*vcpu_, *memory_, std::move(*volumes), reaper_, &files);
   }
@@ -483,18 +492,122 @@ class MicroVm {
   // Writes the snapshot at this exit: the `out` that caused it is completed
   // first (KVM_RUN with immediate_exit runs no guest instruction), so rip is
   // past it; `pending` is a hypercall the restore performs before running on.
-  Result<int> take_snapshot(Vcpu& vcpu, GuestMemory& memory, const SyscallContext& context,
-                            std::optional<PendingHypercall> pending) {
+  // Completes the `out` that caused this exit (KVM_RUN with immediate_exit runs
+  // no guest instruction), so that rip is past it, and reads the vCPU's state.
+  Result<snapshot::VcpuState> capture_after_exit(Vcpu& vcpu, std::string_view purpose) {
     kvm_run* run = vcpu.run();
     run->immediate_exit = 1;
     const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
     const int run_errno = errno;
     run->immediate_exit = 0;
     if (ran == 0 || run_errno != EINTR) {
-      return fail(ExitStatus::kVmFailure, "cannot complete the last exit before the snapshot: {}",
+      return fail(ExitStatus::kVmFailure, "cannot complete the last exit before {}: {}", purpose,
                   ran == 0 ? "the guest ran on" : std::strerror(run_errno));
     }
-    auto state = snapshot::capture_vcpu(vcpu, *vm_);
+    return snapshot::capture_vcpu(vcpu, *vm_);
+  }
+
+  // ------------------------------------------------------------ fork (kFork)
+
+  // The app forks: this host process forks, and its child continues the app
+  // as a new VM over its copy-on-write copy of guest memory (MAP_PRIVATE
+  // memory is copied on write by fork itself, and a MAP_SHARED file mapping
+  // stays shared, as in Linux's fork), with this vCPU's state, the same fd
+  // table (the host fds are inherited), volumes and policy. nullopt: the guest
+  // goes on (in the parent, or in the child as the child).
+  std::optional<Result<int>> fork_app(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
+                                      std::uint32_t argument_address, kvm_run*& run) {
+    auto args = memory.read<abi::ForkArgs>(argument_address);
+    if (!args) return fail_at(vcpu, ExitStatus::kVmFailure, "fork: its argument address is outside guest memory");
+    auto answer = [&](std::int64_t result, pid_t pid) -> std::optional<Result<int>> {
+      args->result = result;
+      args->child_pid = static_cast<std::uint64_t>(pid);
+      memory.write(argument_address, *args);
+      if (options_.trace) write_trace_line(fmt::format("[hyperlet hypercall] fork() = {}", result));
+      return std::nullopt;
+    };
+    if (cpus_ > 1) {
+      context.report_denial("fork with --cpus above 1: for now only an app on one vCPU can fork");
+      return answer(-ENOSYS, 0);
+    }
+    if (context.children.full()) {
+      context.report_denial(context.children.limit() == 0
+                                ? std::string("fork: the app may not start processes (--processes N allows N)")
+                                : fmt::format("fork: {} child processes live, --processes allows no more",
+                                              context.children.size()));
+      return answer(-EAGAIN, 0);
+    }
+    auto state = capture_after_exit(vcpu, "a fork");
+    if (!state) return std::unexpected(state.error());
+    // Nothing either process would send twice or lose: the app's deferred
+    // socket writes and hyperlet's own buffered output go out first.
+    context.socket_buffers.send_deferred_writes(context, false);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t parent = ::getpid();
+    std::unique_lock io_lock(context.file_ring.mutex());  // the poller is between requests
+    const pid_t child = ::fork();
+    if (child < 0) return answer(-errno, 0);
+    if (child > 0) {
+      io_lock.unlock();
+      context.children.add(child, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0))));
+      return answer(child, child);
+    }
+    context.file_ring.after_fork();
+    io_lock.unlock();
+    if (auto ok = become_forked_child(vcpu, memory, context, *state, parent, run); !ok) {
+      return std::unexpected(ok.error());
+    }
+    return answer(0, ::getpid());
+  }
+
+  // The forked child's half: a VM of its own (the parent's fds are useless in
+  // another process: KVM ties a VM to the mm that made it), the vCPU state,
+  // the clocks and fresh entropy, and the host threads and timers a fork does
+  // not copy.
+  Result<void> become_forked_child(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
+                                   const snapshot::VcpuState& state, pid_t parent, kvm_run*& run) {
+    mark_forked_child(parent);
+    // The app's processes end with the run's first one (as a PID namespace's
+    // do with its init): this one ends when its parent does.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(128 + SIGKILL);
+    g_running_vcpu.store(nullptr);
+    if (auto ok = install_stop_signals_after_fork(); !ok) return ok;
+    auto vm = VmFd::create(*kvm_);
+    if (!vm) return std::unexpected(vm.error());
+    *vm_ = std::move(*vm);  // the parent's VM fd closes here
+    if (auto ok = vm_->map_memory(0, memory.host_base(), memory.size()); !ok) return ok;
+    auto fresh = vm_->create_vcpu(*kvm_);
+    if (!fresh) return std::unexpected(fresh.error());
+    vcpu = std::move(*fresh);
+    if (auto ok = vcpu.set_cpuid(cpuid_); !ok) return ok;
+    if (auto ok = snapshot::apply_vcpu(vcpu, *vm_, state); !ok) return ok;
+    if (auto ok = write_clock_offsets(memory, *vm_, static_cast<std::int64_t>(state.kvmclock_ns) + monotonic_offset_ns_);
+        !ok) {
+      return ok;
+    }
+    // Never the parent's random bytes: getrandom in the child draws new ones.
+    std::uint8_t entropy[abi::kEntropyPoolSize];
+    if (getrandom(entropy, sizeof entropy, 0) != static_cast<ssize_t>(sizeof entropy)) {
+      return fail(ExitStatus::kUsage, "getrandom failed: {}", std::strerror(errno));
+    }
+    memory.write_bytes(abi::kBootInfoAddr + offsetof(abi::BootInfo, entropy), std::as_bytes(std::span(entropy)));
+    run = vcpu.run();
+    g_running_vcpu.store(run);
+    g_flush_vcpu.store(run);
+    if (auto ok = flush_timer_.create_after_fork(); !ok) return ok;
+    if (auto ok = app_timer_.create_after_fork(); !ok) return ok;
+    context.parked_calls.after_fork();
+    context.children.forget_all();
+    slice_pending_ = false;
+    timer_injected_ = 0;
+    return {};
+  }
+
+  Result<int> take_snapshot(Vcpu& vcpu, GuestMemory& memory, const SyscallContext& context,
+                            std::optional<PendingHypercall> pending) {
+    auto state = capture_after_exit(vcpu, "the snapshot");
     if (!state) return std::unexpected(state.error());
     auto files = snapshot::capture_files(context);
     if (!files) return std::unexpected(files.error());
@@ -752,6 +865,11 @@ class MicroVm {
             }
           }
           ++stats_.hypercalls[std::string(hypercall_name(call))];
+          if (call == static_cast<std::uint64_t>(abi::Hypercall::kFork) && kvm_ != nullptr) {
+            if (auto failed = fork_app(vcpu, memory, context, argument_address, run)) return *failed;
+            if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
+            break;
+          }
           if (self != nullptr && call == static_cast<std::uint64_t>(abi::Hypercall::kThreadsStarted)) {
             release_vcpu_threads();
           }
@@ -1182,6 +1300,9 @@ class MicroVm {
   bool slice_pending_ = false;                // a slice ended while the guest had IF=0 (in ring 0)
   bool trap_ = false;                         // app syscalls enter through the int 0x81 trap
   VmFd* vm_ = nullptr;
+  // What a forked child builds its VM with (kFork).
+  const KvmSystem* kvm_ = nullptr;
+  std::vector<kvm_cpuid_entry2> cpuid_;
   std::string machine_;  // snapshot::machine_identity of this host and build
   std::optional<PendingHypercall> pending_;
   std::optional<PendingHypercall> snapshot_pending_;  // the snapshot's, again at each reset

@@ -39,6 +39,9 @@ struct RunOptions {
   bool trace = false;
   bool quiet = false;  // --quiet: no line for the first request the policy denies
   bool stats = false;
+  // --processes: how many child processes (each a microVM) the app may have
+  // alive at once; 0: fork answers EAGAIN.
+  unsigned max_processes = 0;
   // --no-seccomp clears it: the host's own syscall filter (vm/host_seccomp.h).
   bool seccomp = true;
   // `hyperlet snapshot -o FILE`: write the VM's state to FILE when the app calls

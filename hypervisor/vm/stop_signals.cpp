@@ -12,6 +12,8 @@
 #include <mutex>
 #include <string>
 
+#include "vm/forked_child.h"
+
 namespace hyperlet {
 
 std::atomic<int> g_stop_signal{0};
@@ -143,6 +145,16 @@ Result<void> install_once() {
 
 }  // namespace
 
+Result<void> install_stop_signals_after_fork() {
+  g_stop_timer_created.store(false);
+  g_grace_timer_created.store(false);
+  g_kick_timer_created.store(false);
+  g_grace_started.store(false);
+  g_stop_signal.store(0);
+  g_app_signals.store(0);
+  return install_once();
+}
+
 Result<void> install_stop_signals() {
   static std::once_flag once;
   static Result<void> installed;
@@ -173,6 +185,7 @@ void stop_app_signal_kicks() {
 void set_stop_timeout(std::chrono::nanoseconds timeout) { g_stop_timeout_ns.store(timeout.count()); }
 
 Error stopped_by_signal_error(int signal) {
+  note_app_killed_by(signal, true);
   if (signal == SIGTERM && g_stop_timeout_expired.load()) {
     const double seconds = static_cast<double>(g_stop_timeout_ns.load()) / 1e9;
     return Error{static_cast<ExitStatus>(128 + signal),

@@ -56,6 +56,10 @@ extern std::atomic<kvm_run*> g_running_vcpu;
 // nothing); the timer lives until the process exits.
 Result<void> install_stop_signals();
 
+// In a forked child: the stop, grace and kick timers again (POSIX timers are
+// not inherited); a stop signal its parent got is not its own.
+Result<void> install_stop_signals_after_fork();
+
 // Starts --timeout: SIGALRM after `timeout`, then every 10 ms.
 void arm_stop_deadline(std::chrono::nanoseconds timeout);
 

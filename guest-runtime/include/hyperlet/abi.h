@@ -174,6 +174,8 @@ enum class Hypercall : uint16_t {
   kVectorState = 13,       // VectorStateArgs: save this vCPU's XSAVE state to guest memory, then load
                            // another (kBootFlagHostVectorState: ring 0 cannot run xsave64 there)
   kSyscallSite = 14,       // SyscallSiteArgs: a `syscall` the app just executed, left unrewritten: rewrite it
+  kFork = 15,              // ForkArgs: the app forks: a new host process continues as a new VM over a
+                           // copy-on-write copy of this one's memory, returning here with result 0
   kCount
 };
 
@@ -279,6 +281,16 @@ struct SyscallSiteArgs {
   int64_t result;
 };
 
+// fork: the host process forks, and its child runs a new VM with this vCPU's
+// state over its copy-on-write copy of guest memory. The parent's result is
+// the child's pid (the host's pid of the child's hyperlet, which is also its
+// guest pid) or -errno (EAGAIN: --processes allows no more; ENOSYS: the VM has
+// more than one vCPU); the child's is 0, with child_pid its own pid.
+struct ForkArgs {
+  int64_t result;
+  uint64_t child_pid;
+};
+
 union HypercallArgs {
   CpusArgs cpus;
   ExitArgs exit;
@@ -291,6 +303,7 @@ union HypercallArgs {
   FileMappingArgs file_mapping;
   VectorStateArgs vector_state;
   SyscallSiteArgs syscall_site;
+  ForkArgs fork;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 

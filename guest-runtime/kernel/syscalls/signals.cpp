@@ -24,8 +24,9 @@ ProcessSignals process_signals;
 
 namespace {
 
+int32_t own_pid() { return static_cast<int32_t>(process_id()); }
+
 constexpr uint64_t kSigsetSize = 8;
-constexpr int32_t kAppId = 1;  // the app is process 1 (syscall_dispatch.cpp)
 constexpr int32_t kSiUser = 0;
 constexpr int32_t kSiTkill = -6;
 constexpr int kMaxThreadSlots =
@@ -115,6 +116,17 @@ int64_t send(int slot, uint64_t signal, const PendingInfo& info, bool* queued = 
 }  // namespace
 
 ThreadSignals& thread_signals(int slot) { return per_thread[slot]; }
+
+void signals_after_fork() {
+  process_signals.pending = 0;
+  forget_queued(-1);
+  for (int slot = 0; slot < thread_slots_in_use(); ++slot) {
+    per_thread[slot].pending = 0;
+    forget_queued(slot);
+  }
+  // Signals sent to the parent's hyperlet were the parent's.
+  shared_signal_state().from_host = 0;
+}
 ThreadSignals& current_signals() { return per_thread[current_thread_slot()]; }
 
 void set_signalfd_watched(uint64_t watched) {
@@ -194,7 +206,7 @@ int64_t after_broken_pipe(uint64_t number, const uint64_t (&args)[6], int64_t re
     default:
       break;
   }
-  if (raises) send(current_thread_slot(), kSigPipe, PendingInfo{kSiUser, kAppId, 0, 0, 0});
+  if (raises) send(current_thread_slot(), kSigPipe, PendingInfo{kSiUser, own_pid(), 0, 0, 0});
   return result;
 }
 
@@ -250,17 +262,22 @@ int64_t parked_call_interrupted(uint64_t number, int64_t result) {
 
 int64_t sys_kill(uint64_t pid, uint64_t signal) {
   const auto target = static_cast<int64_t>(pid);
-  // 0 and -1 name every process the app may signal: only itself.
-  if (target != kAppId && target != 0 && target != -1) return error(ESRCH);
-  return send(-1, signal, PendingInfo{kSiUser, kAppId, 0, 0, 0});
+  // Another process is another VM: the host signals its own children only.
+  if (target > 0 && target != own_pid()) {
+    const uint64_t args[6] = {pid, signal, 0, 0, 0, 0};
+    return forward_to_host(__NR_kill, args);
+  }
+  // 0 and -1 name every process the app may signal: here only itself.
+  if (target != own_pid() && target != 0 && target != -1) return error(ESRCH);
+  return send(-1, signal, PendingInfo{kSiUser, own_pid(), 0, 0, 0});
 }
 
 int64_t sys_tgkill(uint64_t process, uint64_t thread, uint64_t signal) {
   if (static_cast<int64_t>(process) <= 0 || static_cast<int64_t>(thread) <= 0) return error(EINVAL);
   if (signal > kSignalCount) return error(EINVAL);
   const int slot = thread_slot_of(thread);
-  if (process != kAppId || slot < 0) return error(ESRCH);
-  return send(slot, signal, PendingInfo{kSiTkill, kAppId, 0, 0, 0});
+  if (process != process_id() || slot < 0) return error(ESRCH);
+  return send(slot, signal, PendingInfo{kSiTkill, own_pid(), 0, 0, 0});
 }
 
 // sigqueue and pthread_sigqueue: the app's own siginfo (SI_QUEUE and its
@@ -284,14 +301,14 @@ int64_t queue_info(int slot, bool self, bool exists, uint64_t signal, uint64_t i
 }
 
 int64_t sys_rt_sigqueueinfo(uint64_t pid, uint64_t signal, uint64_t info) {
-  const bool self = static_cast<int32_t>(pid) == kAppId;  // a pid_t
+  const bool self = static_cast<int32_t>(pid) == own_pid();  // a pid_t
   return queue_info(-1, self, self, signal, info);
 }
 
 int64_t sys_rt_tgsigqueueinfo(uint64_t process, uint64_t thread, uint64_t signal, uint64_t info) {
   if (static_cast<int64_t>(process) <= 0 || static_cast<int64_t>(thread) <= 0) return error(EINVAL);
   const int slot = thread_slot_of(thread);
-  return queue_info(slot, thread == current_tid(), process == kAppId && slot >= 0, signal, info);
+  return queue_info(slot, thread == current_tid(), process == process_id() && slot >= 0, signal, info);
 }
 
 int64_t sys_rt_sigaction(uint64_t signal, uint64_t action, uint64_t old_action, uint64_t set_size) {

@@ -28,8 +28,20 @@ int64_t sys_prlimit64(uint64_t pid, uint64_t resource, uint64_t new_limit, uint6
 int64_t sys_uname(uint64_t buffer);
 [[noreturn]] void sys_exit_group(uint64_t status);
 
+// fork.cpp
+// The app's pid (1 for the run's first process; a forked child's is its host
+// process's pid) and its parent's (0 for the first).
+uint32_t process_id();
+uint32_t parent_process_id();
+// clone without CLONE_THREAD (its arguments in `args`, the SyscallFrame's
+// start), or fork and vfork (`plain`: clone(SIGCHLD) as it were).
+int64_t sys_fork_process(const uint64_t (&args)[6], bool plain = false);
+
 // threads.cpp
 uint32_t current_tid();
+// In a forked child: the calling thread is the process's only one, with tid
+// `tid`; `clear_child_tid` as CLONE_CHILD_CLEARTID set it (0: none).
+void become_only_thread(uint32_t tid, uint64_t clear_child_tid);
 void interrupt_thread_elsewhere(int slot);  // a thread running on another vCPU enters the kernel soon
 uint64_t current_thread_stack_top();  // the running thread's kernel stack (its syscall frame is at the top)
 int64_t sys_clone(const uint64_t (&args)[6]);  // args is the SyscallFrame's start
@@ -85,6 +97,8 @@ int64_t sys_rt_sigqueueinfo(uint64_t pid, uint64_t signal, uint64_t info);
 int64_t sys_rt_tgsigqueueinfo(uint64_t process, uint64_t thread, uint64_t signal, uint64_t info);
 // A new thread (slot) inherits its creator's mask, with nothing pending and no alternate stack.
 void signals_thread_created(int parent_slot, int child_slot);
+// A forked child keeps the actions, masks and alternate stacks, and nothing pending.
+void signals_after_fork();
 // Something about signals needs looking at (abi::SignalState::attention).
 bool signal_attention();
 // A wait about to begin (in syscall `number`: a futex, or a parked host call)
@@ -111,6 +125,8 @@ int64_t sys_timer_settime(uint64_t id, uint64_t flags, uint64_t value, uint64_t 
 int64_t sys_timer_gettime(uint64_t id, uint64_t value);
 int64_t sys_timer_getoverrun(uint64_t id);
 int64_t sys_timer_delete(uint64_t id);
+// A forked child has none of its parent's timers (alarm, setitimer, timer_create).
+void forget_timers();
 // Sends the signals of the timers due at `now` (kvmclock ns).
 void fire_due_timers(uint64_t now);
 // The earliest expiry of a timer that signals (kvmclock ns); 0: none.

@@ -341,7 +341,7 @@ int64_t requeue(uint64_t from, uint64_t to, uint64_t count) {
 // The first clone makes the boot thread a proper table entry.
 void adopt_first_thread() {
   Thread& first = threads[0];
-  first.tid = 1;
+  first.tid = process_id();
   first.state = State::kRunning;
   first.kernel_stack_top = abi::kKernelStackTop;
   first.cpu_plus_one = this_cpu() + 1;  // called on the first thread's own stack
@@ -388,8 +388,9 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   const uint64_t parent_tid = args[2];
   const uint64_t child_tid = args[3];
   const uint64_t tls = args[4];
-  // A new process (fork, vfork, posix_spawn) cannot exist in this VM.
-  if ((flags & (CLONE_THREAD | CLONE_VM)) != (CLONE_THREAD | CLONE_VM)) return error(ENOSYS);
+  // A new process (fork, vfork, posix_spawn) is a new VM.
+  if ((flags & CLONE_THREAD) == 0) return sys_fork_process(args);
+  if ((flags & CLONE_VM) == 0) return error(EINVAL);
   if ((flags & CLONE_SIGHAND) == 0 || (flags & ~(kThreadFlags | kExitSignalMask)) != 0) return error(EINVAL);
   // The child's FS base is loaded with wrmsr at its first switch.
   if ((flags & CLONE_SETTLS) != 0 && !segment_base_ok(tls)) return error(EPERM);
@@ -450,6 +451,23 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
 }
 
 bool other_threads_live() { return live_threads > 1; }
+
+void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
+  Thread* self = current;
+  for (int slot = 0; slot < slots_used; ++slot) {
+    if (&threads[slot] == self) continue;
+    threads[slot].state = State::kFree;
+    threads[slot].cpu_plus_one = 0;
+  }
+  // Before the first clone the boot thread is not in the table yet: current_tid()
+  // answers process_id() for it.
+  if (self->state != State::kFree) self->tid = tid;
+  self->clear_child_tid = clear_child_tid;
+  self->futex_address = 0;
+  live_threads = 1;
+  first_exited = false;
+  preempt_state().live_threads = 1;
+}
 
 void start_cloned_thread(int slot, const TrapFrame& parent) {
   Thread& child = threads[slot];
@@ -563,7 +581,7 @@ void interrupt_thread_elsewhere(int slot) {
 uint32_t current_tid() {
   const Thread* self = current;  // none on an idle vCPU (a timer fired in schedule())
   const uint32_t tid = self != nullptr ? self->tid : 0;
-  return tid != 0 ? tid : 1;  // the first thread is tid 1 = pid, in the table or not yet
+  return tid != 0 ? tid : process_id();  // the first thread's tid is the pid, in the table or not yet
 }
 
 uint64_t current_thread_stack_top() {

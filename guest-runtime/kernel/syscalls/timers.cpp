@@ -184,6 +184,12 @@ Timer* posix_timer(uint64_t id) {
 
 }  // namespace
 
+void forget_timers() {
+  for (Timer& timer : timers) timer = Timer{};
+  armed_count = 0;
+  preempt_state().timer_deadline_ns = 0;
+}
+
 void fire_due_timers(uint64_t now) {
   if (armed_count == 0) return;
   bool changed = false;

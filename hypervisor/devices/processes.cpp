@@ -1,0 +1,138 @@
+// wait4, waitid and kill for the app's children (devices/processes.h).
+#include "devices/processes.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+
+#include "devices/host_syscalls.h"
+
+namespace hyperlet {
+
+void ChildProcesses::add(pid_t pid, UniqueFd pidfd) { children_[pid] = std::move(pidfd); }
+
+namespace {
+
+// The options wait4 and waitid take from the app; __WALL and __WCLONE are
+// dropped on the way to the host (a host process's clones are hyperlet's own).
+constexpr int kWait4Options = WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD;
+constexpr int kWaitidOptions = WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WALL | __WCLONE | __WNOTHREAD;
+constexpr int kHostOnlyOptions = __WALL | __WCLONE;
+
+// Which host pid a wait for the app's `pid` asks the host about: its child, or
+// any (-1) for -1 and the process groups (all the app's children share its group).
+// nullopt: nothing the app may wait for (ECHILD).
+std::optional<pid_t> wait_target(const ChildProcesses& children, pid_t pid) {
+  if (children.empty()) return std::nullopt;
+  if (pid > 0) return children.contains(pid) ? std::optional(pid) : std::nullopt;
+  return -1;
+}
+
+// A blocking wait made while other app threads could run: park on the pidfds
+// of the children it may report instead (the guest makes the call again when
+// one of them ends). False when one has no pidfd: then the call blocks.
+bool park_on_children(SyscallContext& context, pid_t target) {
+  ParkRequest request;
+  for (auto& [pid, pidfd] : context.children.all()) {
+    if (target != -1 && pid != target) continue;
+    if (!pidfd.valid()) return false;
+    request.wait.push_back(pollfd{pidfd.get(), POLLIN, 0});
+  }
+  if (request.wait.empty()) return false;
+  context.park = std::move(request);
+  return true;
+}
+
+std::int64_t wait4_call(SyscallContext& context, const SyscallArguments& a) {
+  const auto pid = static_cast<pid_t>(a[0]);
+  const std::uint64_t status_address = a[1];
+  const auto options = static_cast<int>(a[2]);
+  const std::uint64_t usage_address = a[3];
+  if ((options & ~kWait4Options) != 0 || pid == INT32_MIN) return -EINVAL;
+  if (status_address != 0 && !context.user_span(status_address, sizeof(int))) return -EFAULT;
+  if (usage_address != 0 && !context.user_span(usage_address, sizeof(rusage))) return -EFAULT;
+  const std::optional<pid_t> target = wait_target(context.children, pid);
+  if (!target) return -ECHILD;
+  const int host_options = options & ~kHostOnlyOptions;
+  int status = 0;
+  rusage usage{};
+  pid_t reported = ::wait4(*target, &status, host_options | (context.may_park ? WNOHANG : 0), &usage);
+  if (reported == 0 && context.may_park && (options & WNOHANG) == 0) {
+    if (park_on_children(context, *target)) return 0;
+    reported = ::wait4(*target, &status, host_options, &usage);
+  }
+  if (reported < 0) {
+    if (errno == EINTR) context.interrupted = true;
+    return -errno;
+  }
+  if (reported == 0) return 0;
+  if (WIFEXITED(status) || WIFSIGNALED(status)) context.children.remove(reported);
+  if (status_address != 0) context.write(status_address, status);
+  if (usage_address != 0) context.write(usage_address, usage);
+  return reported;
+}
+
+std::int64_t waitid_call(SyscallContext& context, const SyscallArguments& a) {
+  const auto type = static_cast<idtype_t>(a[0]);
+  const auto id = static_cast<pid_t>(a[1]);
+  const std::uint64_t info_address = a[2];
+  const auto options = static_cast<int>(a[3]);
+  const std::uint64_t usage_address = a[4];
+  if ((options & ~kWaitidOptions) != 0 || (options & (WEXITED | WSTOPPED | WCONTINUED)) == 0) return -EINVAL;
+  pid_t pid = -1;
+  if (type == P_PID) {
+    if (id <= 0) return -EINVAL;
+    pid = id;
+  } else if (type != P_ALL && type != P_PGID) {
+    return -EINVAL;  // P_PIDFD: the app has no pidfds
+  }
+  if (info_address != 0 && !context.user_span(info_address, sizeof(siginfo_t))) return -EFAULT;
+  if (usage_address != 0 && !context.user_span(usage_address, sizeof(rusage))) return -EFAULT;
+  const std::optional<pid_t> target = wait_target(context.children, pid);
+  if (!target) return -ECHILD;
+  const int host_options = options & ~kHostOnlyOptions;
+  siginfo_t info{};
+  rusage usage{};
+  const idtype_t host_type = *target == -1 ? P_ALL : P_PID;
+  const id_t host_id = *target == -1 ? 0 : static_cast<id_t>(*target);
+  long done = ::syscall(SYS_waitid, host_type, host_id, &info, host_options | (context.may_park ? WNOHANG : 0), &usage);
+  if (done == 0 && info.si_pid == 0 && context.may_park && (options & WNOHANG) == 0) {
+    if (park_on_children(context, *target)) return 0;
+    done = ::syscall(SYS_waitid, host_type, host_id, &info, host_options, &usage);
+  }
+  if (done < 0) {
+    if (errno == EINTR) context.interrupted = true;
+    return -errno;
+  }
+  if (info.si_pid != 0 && (options & WNOWAIT) == 0 &&
+      (info.si_code == CLD_EXITED || info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)) {
+    context.children.remove(info.si_pid);
+  }
+  if (info_address != 0) context.write(info_address, info);
+  if (usage_address != 0) context.write(usage_address, usage);
+  return 0;
+}
+
+// kill of another process (the guest kernel answers kill of its own): only a
+// child of this process, which is the host process of that pid.
+std::int64_t kill_call(SyscallContext& context, const SyscallArguments& a) {
+  const auto pid = static_cast<pid_t>(a[0]);
+  const auto signal = static_cast<int>(a[1]);
+  if (signal < 0 || signal > 64) return -EINVAL;
+  if (pid <= 0 || !context.children.contains(pid)) return -ESRCH;
+  return ::kill(pid, signal) == 0 ? 0 : -errno;
+}
+
+}  // namespace
+
+void register_process_syscalls(HostSyscallTable& table) {
+  table.add(SYS_wait4, wait4_call);
+  table.add(SYS_waitid, waitid_call);
+  table.add(SYS_kill, kill_call);
+}
+
+}  // namespace hyperlet

@@ -1,0 +1,41 @@
+// The app's child processes (fork: each is a microVM in a host process of its
+// own, vm/micro_vm.cpp) and the syscalls that reach them: wait4, waitid and
+// kill. A child's guest pid is its host process's pid, so these are the host's
+// own calls, made only for pids this process forked: the app can never wait
+// for, or signal, any other host process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <map>
+
+#include "core/unique_fd.h"
+
+namespace hyperlet {
+
+class ChildProcesses {
+ public:
+  // --processes: how many children may live at once (0: the app may not fork).
+  void set_limit(unsigned limit) { limit_ = limit; }
+  unsigned limit() const { return limit_; }
+  bool full() const { return children_.size() >= limit_; }
+
+  // A child forked; `pidfd` (may be invalid) becomes readable when it ends.
+  void add(pid_t pid, UniqueFd pidfd);
+  // Waited for: no longer this process's child.
+  void remove(pid_t pid) { children_.erase(pid); }
+  bool contains(pid_t pid) const { return children_.contains(pid); }
+  bool empty() const { return children_.empty(); }
+  std::size_t size() const { return children_.size(); }
+  // The pidfds of the children a wait for `pid` (-1: any) may report.
+  std::map<pid_t, UniqueFd>& all() { return children_; }
+  // In a forked child: its parent's children are not its own (their pidfds close).
+  void forget_all() { children_.clear(); }
+
+ private:
+  unsigned limit_ = 0;
+  std::map<pid_t, UniqueFd> children_;
+};
+
+}  // namespace hyperlet

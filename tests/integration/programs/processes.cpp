@@ -1,0 +1,253 @@
+// fork, wait and kill as an app uses them (tests/integration/process_tests.cpp):
+// each section prints what it saw in words that are the same natively and in
+// a microVM (no pids, only how they relate).
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace {
+
+int global_value = 1;
+
+const char* yes(bool value) { return value ? "yes" : "no"; }
+
+void describe_status(const char* who, int status) {
+  if (WIFEXITED(status)) {
+    std::printf("%s: exited %d\n", who, WEXITSTATUS(status));
+  } else if (WIFSIGNALED(status)) {
+    std::printf("%s: killed by %s\n", who, sigabbrev_np(WTERMSIG(status)));
+  } else {
+    std::printf("%s: status %#x\n", who, status);
+  }
+}
+
+int wait_for(pid_t pid, const char* who) {
+  int status = 0;
+  const pid_t reported = waitpid(pid, &status, 0);
+  if (reported != pid) {
+    std::printf("%s: waitpid answered %d (%s)\n", who, reported, std::strerror(errno));
+    return -1;
+  }
+  describe_status(who, status);
+  return status;
+}
+
+// The child gets a copy of memory: its stores are its own.
+int copy_on_write() {
+  const pid_t parent = getpid();
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child < 0) {
+    std::printf("fork failed: %s\n", strerrorname_np(errno));
+    return 1;
+  }
+  if (child == 0) {
+    global_value = 2;
+    std::printf("child: sees %d, its parent is the forker: %s, its pid is new: %s\n", global_value,
+                yes(getppid() == parent), yes(getpid() != parent));
+    std::exit(3);
+  }
+  wait_for(child, "child");
+  std::printf("parent: sees %d\n", global_value);
+  return 0;
+}
+
+// A pipe between them; the child's pid as the parent's fork saw it.
+int pipe_between() {
+  int ends[2];
+  if (pipe(ends) != 0) return 1;
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(ends[0]);
+    const pid_t self = getpid();
+    const std::string text = "hello from the child\n";
+    if (write(ends[1], &self, sizeof self) != sizeof self) _exit(10);
+    if (write(ends[1], text.data(), text.size()) != static_cast<ssize_t>(text.size())) _exit(11);
+    _exit(0);
+  }
+  close(ends[1]);
+  pid_t reported = 0;
+  if (read(ends[0], &reported, sizeof reported) != sizeof reported) return 1;
+  char buffer[64] = {};
+  std::size_t got = 0;
+  for (ssize_t n; (n = read(ends[0], buffer + got, sizeof buffer - 1 - got)) > 0;) got += static_cast<std::size_t>(n);
+  std::printf("parent read: %s", buffer);
+  std::printf("the child's getpid is fork's answer: %s\n", yes(reported == child));
+  wait_for(child, "child");
+  return 0;
+}
+
+// Deaths by signal reach the parent's wait as they do natively.
+int signals() {
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) abort();
+  wait_for(child, "aborting child");
+
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
+  for (const int signal : {SIGTERM, SIGKILL, SIGUSR1}) {
+    std::fflush(stdout);
+    child = fork();
+    if (child == 0) {
+      const char byte = 'r';
+      if (write(ready[1], &byte, 1) != 1) _exit(12);
+      for (;;) pause();
+    }
+    char byte = 0;
+    if (read(ready[0], &byte, 1) != 1) return 1;
+    std::printf("kill(child, %s) = %d\n", sigabbrev_np(signal), kill(child, signal));
+    wait_for(child, "paused child");
+  }
+
+  // A child that handles SIGTERM and exits on its own.
+  std::fflush(stdout);
+  child = fork();
+  if (child == 0) {
+    struct sigaction action {};
+    action.sa_handler = [](int) { _exit(42); };
+    sigaction(SIGTERM, &action, nullptr);
+    const char byte = 'r';
+    if (write(ready[1], &byte, 1) != 1) _exit(12);
+    for (;;) pause();
+  }
+  char byte = 0;
+  if (read(ready[0], &byte, 1) != 1) return 1;
+  kill(child, SIGTERM);
+  wait_for(child, "child with a SIGTERM handler");
+  return 0;
+}
+
+// waitpid's and waitid's answers around children.
+int waiting() {
+  int status = 0;
+  int answer = waitpid(-1, &status, 0);
+  std::printf("waitpid(-1) without children: %d %s\n", answer, strerrorname_np(errno));
+  int hold[2];
+  if (pipe(hold) != 0) return 1;
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(hold[1]);
+    char byte;
+    while (read(hold[0], &byte, 1) > 0) {
+    }
+    _exit(7);
+  }
+  close(hold[0]);
+  std::printf("waitpid(WNOHANG) while it runs: %d\n", waitpid(child, &status, WNOHANG));
+  answer = kill(child + 100000, 0);
+  std::printf("kill(a pid that is no child, 0): %d %s\n", answer, strerrorname_np(errno));
+  std::printf("kill(child, 0): %d\n", kill(child, 0));
+  close(hold[1]);
+  siginfo_t info{};
+  const int waited = waitid(P_PID, static_cast<id_t>(child), &info, WEXITED);
+  std::printf("waitid: %d, the child: %s, code %s, status %d\n", waited, yes(info.si_pid == child),
+              info.si_code == CLD_EXITED ? "CLD_EXITED" : "other", info.si_status);
+  answer = waitpid(child, &status, 0);
+  std::printf("waitpid(child) again: %d %s\n", answer, strerrorname_np(errno));
+
+  // Twenty children, reaped in any order.
+  int sum = 0;
+  for (int i = 1; i <= 20; ++i) {
+    std::fflush(stdout);
+    if (fork() == 0) _exit(i);
+  }
+  for (int i = 0; i < 20; ++i) {
+    if (wait(&status) > 0 && WIFEXITED(status)) sum += WEXITSTATUS(status);
+  }
+  std::printf("twenty children's statuses add up to %d\n", sum);
+  return 0;
+}
+
+// An open file is shared with the child, offset included, as natively.
+int shared_file(const char* path) {
+  const int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) {
+    std::printf("open %s: %s\n", path, std::strerror(errno));
+    return 1;
+  }
+  if (write(fd, "A", 1) != 1) return 1;
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) _exit(write(fd, "B", 1) == 1 ? 0 : 1);
+  wait_for(child, "writing child");
+  if (write(fd, "C", 1) != 1) return 1;
+  char buffer[8] = {};
+  std::printf("file holds: %.*s\n", static_cast<int>(pread(fd, buffer, sizeof buffer, 0)), buffer);
+  close(fd);
+  return 0;
+}
+
+// fork from a process with a second thread: the child has only the forking one,
+// and can make threads of its own.
+int with_threads() {
+  int hold[2];
+  if (pipe(hold) != 0) return 1;
+  pthread_t waiter;
+  pthread_create(
+      &waiter, nullptr,
+      [](void* end) -> void* {
+        char byte;
+        while (read(*static_cast<int*>(end), &byte, 1) > 0) {
+        }
+        return nullptr;
+      },
+      &hold[0]);
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    pthread_t helper;
+    static int value = 0;
+    pthread_create(
+        &helper, nullptr,
+        [](void*) -> void* {
+          value = 5;
+          return nullptr;
+        },
+        nullptr);
+    pthread_join(helper, nullptr);
+    std::printf("child: its own thread ran: %s\n", yes(value == 5));
+    std::exit(0);
+  }
+  wait_for(child, "child");
+  close(hold[1]);
+  pthread_join(waiter, nullptr);
+  std::printf("parent: its thread ended\n");
+  return 0;
+}
+
+// vfork and posix_spawn's clone(CLONE_VM | CLONE_VFORK) with _exit only.
+int vfork_exit() {
+  std::fflush(stdout);
+  const pid_t child = vfork();
+  if (child == 0) _exit(9);
+  wait_for(child, "vfork child");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string_view section = argc > 1 ? argv[1] : "";
+  if (section == "cow") return copy_on_write();
+  if (section == "pipe") return pipe_between();
+  if (section == "signals") return signals();
+  if (section == "waiting") return waiting();
+  if (section == "file" && argc > 2) return shared_file(argv[2]);
+  if (section == "threads") return with_threads();
+  if (section == "vfork") return vfork_exit();
+  std::fprintf(stderr, "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork\n");
+  return 2;
+}
