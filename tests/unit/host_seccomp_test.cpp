@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,7 +32,7 @@ struct ChildResult {
 
 // Runs `body` in a forked child with the filter installed; its stderr and stdout
 // go to a pipe that the parent reads.
-ChildResult run_filtered(const std::function<void()>& body) {
+ChildResult run_filtered(const std::function<void()>& body, bool processes = false) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return {};
   const pid_t child = ::fork();
@@ -39,7 +40,7 @@ ChildResult run_filtered(const std::function<void()>& body) {
     ::dup2(pipe_fds[1], STDOUT_FILENO);
     ::dup2(pipe_fds[1], STDERR_FILENO);
     ::close(pipe_fds[0]);
-    if (!restrict_host_syscalls()) ::_exit(99);
+    if (!restrict_host_syscalls(processes)) ::_exit(99);
     body();
     ::_exit(0);
   }
@@ -96,6 +97,59 @@ TEST(HostSeccomp, ExecForkAndNewVmsStopHyperletWithOneLine) {
   expect_stopped([] { ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }, std::to_string(SYS_clone));  // a process
   expect_stopped([] { ::syscall(SYS_ptrace, 0, 0, 0, 0); }, std::to_string(SYS_ptrace));
   expect_stopped([] { ::ioctl(0, KVM_CREATE_VM, 0); }, std::to_string(SYS_ioctl));  // only the run's ioctls
+}
+
+// --processes: the filter lets hyperlet fork as glibc's fork does, wait for the
+// child and signal it, and the child create its VM; still no exec, no other
+// clone of a process, no ptrace.
+TEST(HostSeccomp, ProcessesFilterAllowsForkWaitAndANewVm) {
+  const ChildResult result = run_filtered(
+      [] {
+        const pid_t child = ::fork();
+        if (child == 0) {
+          const int kvm = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+          // With or without /dev/kvm here: the filter must let the ioctl through
+          // (ENOTTY on another fd, never SIGSYS).
+          ::ioctl(kvm >= 0 ? kvm : 0, KVM_CREATE_VM, 0);
+          ::_exit(7);
+        }
+        int status = 0;
+        if (child < 0 || ::wait4(child, &status, 0, nullptr) != child || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 7) {
+          ::_exit(2);
+        }
+        const pid_t sleeper = ::fork();
+        if (sleeper == 0) {
+          for (;;) ::pause();
+        }
+        if (::kill(sleeper, SIGKILL) != 0 || ::waitpid(sleeper, &status, 0) != sleeper || !WIFSIGNALED(status)) {
+          ::_exit(3);
+        }
+        say("forked\n");
+      },
+      true);
+  EXPECT_EQ(result.status, 0) << result.output;
+  EXPECT_EQ(result.output, "forked\n");
+}
+
+TEST(HostSeccomp, ProcessesFilterStillStopsExecAndOtherClones) {
+  const auto expect_stopped = [](const std::function<void()>& body, const std::string& number) {
+    const ChildResult result = run_filtered(body, true);
+    EXPECT_EQ(result.status, 125) << result.output;
+    EXPECT_NE(result.output.find("seccomp filter stopped hyperlet's own syscall " + number + " "), std::string::npos)
+        << result.output;
+  };
+  expect_stopped(
+      [] {
+        char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
+        ::syscall(SYS_execve, "/bin/true", argv, nullptr);
+      },
+      std::to_string(SYS_execve));
+  // A process sharing hyperlet's memory, or a plain clone(SIGCHLD): not what fork() makes.
+  expect_stopped([] { ::syscall(SYS_clone, CLONE_VM | SIGCHLD, 0, 0, 0, 0); }, std::to_string(SYS_clone));
+  expect_stopped([] { ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }, std::to_string(SYS_clone));
+  expect_stopped([] { ::syscall(SYS_ptrace, 0, 0, 0, 0); }, std::to_string(SYS_ptrace));
+  expect_stopped([] { ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0); }, std::to_string(SYS_prctl));
 }
 
 }  // namespace

@@ -1,0 +1,111 @@
+// wait4, waitid and kill for the app's children (devices/processes.h), without
+// a VM: real host children in the table, hostile arguments from the "guest".
+#include "devices/processes.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "test_guest.h"
+
+namespace hyperlet {
+namespace {
+
+class ProcessesTest : public ::testing::Test, protected TestGuest {
+ protected:
+  std::uint64_t app_address() const { return layout_.heap_start; }
+
+  // A real child of this test process, exiting with `status` (or paused).
+  pid_t spawn(int status, bool pause_forever = false) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (pause_forever) {
+        for (;;) ::pause();
+      }
+      ::_exit(status);
+    }
+    context_->children.add(pid, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))));
+    return pid;
+  }
+};
+
+TEST_F(ProcessesTest, Wait4ReportsTheChildAndForgetsIt) {
+  const pid_t child = spawn(7);
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(child), app_address(), 0, 0, 0, 0}), child);
+  const auto status = context_->read<int>(app_address());
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 7);
+  EXPECT_FALSE(context_->children.contains(child));
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(child), 0, 0, 0, 0, 0}), -ECHILD);
+}
+
+TEST_F(ProcessesTest, Wait4OfAHostProcessThatIsNoChildOfTheAppIsEchild) {
+  // The test runner's own pid, and pid 1: never the app's to wait for.
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(::getppid()), 0, 0, 0, 0, 0}), -ECHILD);
+  spawn(0);
+  EXPECT_EQ(call(SYS_wait4, {1, 0, 0, 0, 0, 0}), -ECHILD);
+  EXPECT_GT(call(SYS_wait4, {static_cast<std::uint64_t>(-1), 0, 0, 0, 0, 0}), 0);
+}
+
+TEST_F(ProcessesTest, HostileWait4ArgumentsAreRefusedBeforeAnyWait) {
+  const pid_t child = spawn(3);
+  const auto pid = static_cast<std::uint64_t>(child);
+  EXPECT_EQ(call(SYS_wait4, {pid, 0x10, 0, 0, 0, 0}), -EFAULT);  // the guest kernel's pages
+  EXPECT_EQ(call(SYS_wait4, {pid, ~std::uint64_t{0} - 2, 0, 0, 0, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_wait4, {pid, 0, 0, 0x20, 0, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_wait4, {pid, 0, 0x10, 0, 0, 0}), -EINVAL);  // an unknown option
+  EXPECT_TRUE(context_->children.contains(child));                     // nothing was reaped
+  EXPECT_EQ(call(SYS_wait4, {pid, 0, 0, 0, 0, 0}), child);
+}
+
+TEST_F(ProcessesTest, WaitidChecksItsArguments) {
+  const pid_t child = spawn(5);
+  const auto pid = static_cast<std::uint64_t>(child);
+  EXPECT_EQ(call(SYS_waitid, {P_PID, pid, app_address(), 0, 0, 0}), -EINVAL);  // no WEXITED etc.
+  EXPECT_EQ(call(SYS_waitid, {P_PID, 0, app_address(), WEXITED, 0, 0}), -EINVAL);
+  EXPECT_EQ(call(SYS_waitid, {3 /* P_PIDFD */, 0, app_address(), WEXITED, 0, 0}), -EINVAL);
+  EXPECT_EQ(call(SYS_waitid, {P_PID, pid, 0x10, WEXITED, 0, 0}), -EFAULT);
+  EXPECT_EQ(call(SYS_waitid, {P_PID, pid, app_address(), WEXITED, 0, 0}), 0);
+  const auto info = context_->read<siginfo_t>(app_address());
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->si_pid, child);
+  EXPECT_EQ(info->si_code, CLD_EXITED);
+  EXPECT_EQ(info->si_status, 5);
+}
+
+TEST_F(ProcessesTest, KillReachesOnlyTheAppsChildren) {
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(::getpid()), 0, 0, 0, 0, 0}), -ESRCH);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(::getppid()), SIGTERM, 0, 0, 0, 0}), -ESRCH);
+  EXPECT_EQ(call(SYS_kill, {1, SIGKILL, 0, 0, 0, 0}), -ESRCH);
+  const pid_t child = spawn(0, true);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(child), 65, 0, 0, 0, 0}), -EINVAL);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(child), SIGKILL, 0, 0, 0, 0}), 0);
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(child), app_address(), 0, 0, 0, 0}), child);
+  const auto status = context_->read<int>(app_address());
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFSIGNALED(*status));
+  EXPECT_EQ(WTERMSIG(*status), SIGKILL);
+}
+
+TEST_F(ProcessesTest, WithoutChildrenEveryWaitIsEchild) {
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(-1), 0, WNOHANG, 0, 0, 0}), -ECHILD);
+  EXPECT_EQ(call(SYS_waitid, {P_ALL, 0, app_address(), WEXITED, 0, 0}), -ECHILD);
+}
+
+TEST_F(ProcessesTest, TheLimitSaysWhenTheTableIsFull) {
+  ChildProcesses children;
+  EXPECT_TRUE(children.full());  // 0 by default: the app may not fork
+  children.set_limit(1);
+  EXPECT_FALSE(children.full());
+  children.add(12345, UniqueFd());
+  EXPECT_TRUE(children.full());
+  children.remove(12345);
+  EXPECT_FALSE(children.full());
+}
+
+}  // namespace
+}  // namespace hyperlet
