@@ -1,7 +1,9 @@
 // fork → the child's first instruction (it reads CLOCK_MONOTONIC and sends it
 // through a pipe), and fork → _exit → waitpid in the parent, N times each;
-// median, p90, min and max in µs. The same static binary runs natively and
-// under `hyperlet run --processes 1`, where each child is a new microVM.
+// then, given SELF (this program's path as the app sees it), fork → execve
+// SELF --exit → waitpid, as `sh -c true` does. Median, p90, min and max in µs.
+// The same static binary runs natively and under `hyperlet run --processes 1`
+// (with SELF in a --volume), where each child is a new microVM.
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -30,6 +33,7 @@ void report(const char* what, std::vector<long long> samples) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "--exit") return 0;
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 50;
   int ends[2];
   if (pipe(ends) != 0) return 1;
@@ -54,5 +58,24 @@ int main(int argc, char** argv) {
   }
   report("fork -> child running", first_instruction);
   report("fork -> exit -> waitpid", round_trip);
+  if (argc < 3) return 0;
+  std::vector<long long> exec_round_trip;
+  char* const arguments[] = {argv[2], const_cast<char*>("--exit"), nullptr};
+  for (int i = 0; i < runs; ++i) {
+    const long long before = now_ns();
+    const pid_t child = fork();
+    if (child == 0) {
+      execv(argv[2], arguments);
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      std::fprintf(stderr, "fork_roundtrip: the exec'd child ended with status %#x\n", status);
+      return 1;
+    }
+    exec_round_trip.push_back(now_ns() - before);
+  }
+  report("fork -> execve -> waitpid", exec_round_trip);
   return 0;
 }

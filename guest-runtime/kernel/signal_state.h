@@ -114,6 +114,10 @@ int64_t send_signal(int slot, uint64_t signal, const PendingInfo& info, bool* qu
 // one sent to hyperlet reaches the app instead of stopping the run.
 void set_signalfd_watched(uint64_t watched);
 
+// SignalState.handled, read by the host: one bit per signal with an action
+// (a handler or SIG_IGN), or watched by a signalfd.
+void publish_handled(uint64_t signal);
+
 // syscalls/signalfd.cpp: a signal became pending; a signalfd watching it turns readable.
 void signalfd_signal_queued(uint64_t signal);
 

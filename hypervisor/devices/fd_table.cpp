@@ -65,6 +65,12 @@ int FdTable::close(std::int64_t fd) {
   return 0;
 }
 
+void FdTable::close_on_exec() {
+  for (std::size_t fd = 0; fd < entries_.size(); ++fd) {
+    if (entries_[fd].file != nullptr && entries_[fd].cloexec) close(static_cast<std::int64_t>(fd));
+  }
+}
+
 int FdTable::duplicate_to(std::int64_t fd, std::int64_t target, bool cloexec) {
   if (get(fd) == nullptr || target < 0 || target >= kLimit) return -EBADF;
   const auto index = static_cast<std::size_t>(target);

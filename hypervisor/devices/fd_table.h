@@ -100,6 +100,8 @@ class FdTable {
   std::expected<std::array<int, 2>, int> add_pair(std::array<std::shared_ptr<OpenFile>, 2> files, bool cloexec);
   // 0, or -EBADF.
   int close(std::int64_t fd);
+  // execve: every close-on-exec fd closes.
+  void close_on_exec();
   // dup2/dup3 semantics: `target` now refers to fd's file; returns target or -EBADF.
   int duplicate_to(std::int64_t fd, std::int64_t target, bool cloexec);
   bool cloexec(std::int64_t fd) const;

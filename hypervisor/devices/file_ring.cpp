@@ -61,6 +61,24 @@ FileRing::~FileRing() {
   if (poller_.joinable()) poller_.join();
 }
 
+void FileRing::detach() {
+  if (poller_.joinable()) {
+    stopping_.store(true);
+    {
+      std::lock_guard lock(control_mutex_);
+      wake_requested_ = true;
+    }
+    wake_.notify_all();
+    poller_.join();
+    stopping_.store(false);
+    wake_requested_ = false;
+  }
+  address_ = 0;
+  host_ring_ = nullptr;
+  context_ = nullptr;
+  regular_ = {};
+}
+
 void FileRing::after_fork() {
   new (&poller_) std::thread();  // the copy of another process's thread: never joined
   new (&control_mutex_) std::mutex();

@@ -53,6 +53,9 @@ class FileRing {
   void update_fds(SyscallContext& context, std::span<const int> changed);
 
   std::mutex& mutex() { return io_mutex_; }
+  // execve: the ring was the old image's; the poller stops (call without mutex()
+  // held: the poller may be waiting for it), and the new image attaches anew.
+  void detach();
   // In a forked child: the parent's poller thread does not exist here; the
   // next kick starts one of its own. Called with mutex() held by the caller.
   void after_fork();

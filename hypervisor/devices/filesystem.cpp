@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/trace_output.h"
+#include "devices/executables.h"
 #include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
 
@@ -1211,6 +1212,20 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
     if (file->guest_path.empty() || !file->directory) return -ENOTDIR;
     return change_directory(c, resolve_text(c, AT_FDCWD, file->guest_path));
   });
+}
+
+std::expected<Executable, int> open_executable(const SyscallContext& context, std::uint64_t path) {
+  auto target = resolve(context, AT_FDCWD, path);
+  if (!target) return std::unexpected(target.error());
+  if (!target->in_volume()) return std::unexpected(target->ancestor() ? EACCES : ENOENT);
+  auto fd = open_beneath(*target, target->location.relative, O_RDONLY, 0);
+  if (!fd) return std::unexpected(fd.error());
+  struct stat status {};
+  if (::fstat(fd->get(), &status) != 0) return std::unexpected(errno);
+  if (!S_ISREG(status.st_mode) || (status.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0) {
+    return std::unexpected(EACCES);
+  }
+  return Executable{std::move(*fd), target->path};
 }
 
 }  // namespace hyperlet

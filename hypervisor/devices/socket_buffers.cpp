@@ -106,6 +106,12 @@ void SocketBuffers::claim(SyscallContext& context, int slot, const std::shared_p
   refresh_credit(context, slot, host_fd);
 }
 
+void SocketBuffers::detach(SyscallContext& context) {
+  if (!attached()) return;
+  for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) release(context, slot);
+  address_ = 0;
+}
+
 void SocketBuffers::release(SyscallContext& context, int slot) {
   const auto index = static_cast<std::size_t>(slot);
   if (auto owner = owners_[index].lock(); owner != nullptr && owner->slot == slot) owner->slot = -1;

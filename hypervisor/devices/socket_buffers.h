@@ -31,6 +31,9 @@ class SocketBuffers {
   // abi::kSyscallSocketBuffers.
   std::int64_t attach(SyscallContext& context, std::uint64_t address, std::uint64_t size);
   bool attached() const { return address_ != 0; }
+  // execve: the memory is the old image's; the new one's guest library attaches
+  // anew. Input stashed for the app and not read yet is lost with it.
+  void detach(SyscallContext& context);
 
   // Sends the deferred writes. With may_block, a full socket is waited for (the
   // run's deadline interrupts the wait); without, what does not fit is dropped.

@@ -1,8 +1,12 @@
 #include "loader/syscall_site_cache.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -82,9 +86,14 @@ std::optional<SiteTable> SyscallSiteCache::load(const std::filesystem::path& pat
 }
 
 void SyscallSiteCache::store(const std::filesystem::path& path, const SiteTable& table) const {
-  std::error_code error;
-  std::filesystem::create_directories(path.parent_path(), error);
-  if (error) return;  // no cache is not an error; the next run scans again
+  // Only *at() calls: an execve stores its image's sites under the host's
+  // seccomp filter, which has mkdirat, renameat and unlinkat but not mkdir,
+  // rename or unlink (vm/host_seccomp.h).
+  std::filesystem::path made;
+  for (const auto& part : path.parent_path()) {
+    made /= part;
+    if (::mkdirat(AT_FDCWD, made.c_str(), 0755) != 0 && errno != EEXIST) return;  // no cache is not an error
+  }
   const auto temporary = path.string() + fmt::format(".{}.tmp", ::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
@@ -97,12 +106,11 @@ void SyscallSiteCache::store(const std::filesystem::path& path, const SiteTable&
       for (std::uint64_t site : sites) write_word(site);
     }
     if (!out) {
-      std::filesystem::remove(temporary, error);
+      ::unlinkat(AT_FDCWD, temporary.c_str(), 0);
       return;
     }
   }
-  std::filesystem::rename(temporary, path, error);
-  if (error) std::filesystem::remove(temporary, error);
+  if (::renameat(AT_FDCWD, temporary.c_str(), AT_FDCWD, path.c_str()) != 0) ::unlinkat(AT_FDCWD, temporary.c_str(), 0);
 }
 
 }  // namespace hyperlet

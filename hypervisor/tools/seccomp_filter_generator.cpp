@@ -13,11 +13,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <csignal>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -55,14 +55,20 @@ constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
 constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, 4096);
 constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, 4096);
 
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
+
 // ioctl only with these requests: running the vCPU, injecting the time-slice
 // interrupt and reading its state (a snapshot reads all of it), KVM's
-// statistics, and what the console device answers. The one that sets state,
-// KVM_SET_XSAVE, sets only the vCPU's vector registers, which the guest sets
-// itself anyway: the guest kernel's thread switches on kvm_pvm (kVectorState).
-const unsigned long kAllowedIoctls[] = {KVM_RUN,       KVM_INTERRUPT,    KVM_GET_REGS, KVM_GET_SREGS,       KVM_GET_FPU,
-                                        kGetXsave,     kSetXsave,        KVM_GET_XCRS, KVM_GET_VCPU_EVENTS, kGetMsrs,
-                                        KVM_GET_CLOCK, KVM_GET_STATS_FD, TCGETS,       TIOCGWINSZ,          FIONREAD};
+// statistics, and what the console device answers. The ones that set the
+// vCPU's state (registers, CPUID, MSRs, XCR0, vector registers) set only this
+// run's own vCPU, as an execve's boot does (vm/micro_vm.cpp: exec_app): the
+// guest's own state, which the host may set at any time anyway. Nothing here
+// makes a VM or a vCPU, or maps memory into one.
+const unsigned long kAllowedIoctls[] = {
+    KVM_RUN,      KVM_INTERRUPT,       KVM_GET_REGS,  KVM_GET_SREGS, KVM_GET_FPU,      kGetXsave,   kSetXsave,
+    KVM_GET_XCRS, KVM_GET_VCPU_EVENTS, kGetMsrs,      KVM_GET_CLOCK, KVM_GET_STATS_FD, TCGETS,      TIOCGWINSZ,
+    FIONREAD,     KVM_SET_REGS,        KVM_SET_SREGS, kSetCpuid2,    kSetMsrs,         KVM_SET_XCRS};
 
 // A run that may fork (--processes N above 0) gets these too, and no other run
 // does. The parent forks itself (glibc's fork: clone with exactly these flags),
@@ -73,12 +79,9 @@ const unsigned long kAllowedIoctls[] = {KVM_RUN,       KVM_INTERRUPT,    KVM_GET
 // once the filter is in place; PR_SET_PDEATHSIG ends it with its parent, and
 // it makes its own timers again (POSIX timers are not inherited).
 const char* const kProcessesAllowed[] = {"wait4", "waitid", "kill", "pidfd_open", "getppid", "timer_create"};
-constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
-constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
 const unsigned long kProcessesIoctls[] = {
-    KVM_CREATE_VM, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,     KVM_CHECK_EXTENSION, kSetCpuid2, KVM_SET_SREGS,
-    KVM_SET_CLOCK, kSetMsrs,                   KVM_SET_FPU,         KVM_SET_XCRS,        KVM_SET_REGS,
-    KVM_SET_VCPU_EVENTS};
+    KVM_CREATE_VM, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU, KVM_CHECK_EXTENSION, KVM_SET_CLOCK,
+    KVM_SET_FPU,   KVM_SET_VCPU_EVENTS};
 constexpr unsigned long kForkCloneFlags = CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD;
 
 // The teardown reaper only waits to be killed: it shares hyperlet's memory and
@@ -171,7 +174,9 @@ int main(int argc, char** argv) {
   // tears the VM down as it would have anyway.
   scmp_filter_ctx filter = seccomp_init(reaper ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_TRAP);
   if (filter == nullptr) return fail("seccomp_init", EINVAL);
-  const int added = reaper ? add_reaper_rules(filter) : processes ? add_processes_rules(filter) : add_host_rules(filter);
+  const int added = reaper      ? add_reaper_rules(filter)
+                    : processes ? add_processes_rules(filter)
+                                : add_host_rules(filter);
   if (added != 0) return added;
   const int memory = memfd_create("bpf", 0);
   if (memory < 0) return fail("memfd_create", errno);

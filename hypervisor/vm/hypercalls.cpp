@@ -53,6 +53,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "syscall-site";
     case abi::Hypercall::kFork:
       return "fork";
+    case abi::Hypercall::kExec:
+      return "exec";
     case abi::Hypercall::kCount:
       break;
   }
@@ -285,6 +287,13 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
     case abi::Hypercall::kFork: {
       // The run loop serves it (vm/micro_vm.cpp); a VM without one (embedded) cannot fork.
       auto args = memory_.read<abi::ForkArgs>(argument_address);
+      if (!args) return bad_arguments();
+      args->result = -ENOSYS;
+      memory_.write(argument_address, *args);
+      return std::nullopt;
+    }
+    case abi::Hypercall::kExec: {
+      auto args = memory_.read<abi::ExecArgs>(argument_address);
       if (!args) return bad_arguments();
       args->result = -ENOSYS;
       memory_.write(argument_address, *args);

@@ -1,5 +1,6 @@
 #include "vm/micro_vm.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <linux/kvm.h>
@@ -29,7 +30,9 @@
 #include "core/message_prefix.h"
 #include "core/trace_output.h"
 #include "core/unique_fd.h"
+#include "devices/executables.h"
 #include "devices/host_syscalls.h"
+#include "devices/syscall_decoding.h"
 #include "devices/syscall_names.h"
 #include "kvm/kvm.h"
 #include "kvm/kvm_stats.h"
@@ -103,6 +106,38 @@ std::string absolute_path(const std::string& path) {
   std::error_code error;
   auto absolute = std::filesystem::weakly_canonical(path, error);
   return error ? path : absolute.string();
+}
+
+// execve's image and what its process keeps (abi::ExecArgs).
+struct ExecRequest {
+  std::vector<std::string> arguments;    // argv, argv[0] included
+  std::vector<std::string> environment;  // KEY=VALUE
+  std::string guest_path;
+  std::uint32_t process_id = 0;
+  std::uint32_t parent_process_id = 0;
+  std::uint64_t signals_ignored = 0;
+  std::uint64_t signals_blocked = 0;
+};
+
+// Linux's limits on execve's arrays: MAX_ARG_STRINGS, MAX_ARG_STRLEN.
+constexpr std::size_t kMaxExecStrings = 0x7fffffff / 8;
+constexpr std::size_t kMaxExecString = 32 * 4096;
+
+// A NULL-terminated array of strings in app memory (NULL itself: none).
+std::expected<std::vector<std::string>, int> read_string_array(const SyscallContext& context, std::uint64_t address,
+                                                               std::uint64_t& total) {
+  std::vector<std::string> strings;
+  if (address == 0) return strings;
+  for (std::size_t i = 0;; ++i) {
+    if (i >= kMaxExecStrings) return std::unexpected(E2BIG);
+    auto pointer = context.read<std::uint64_t>(address + i * 8);
+    if (!pointer) return std::unexpected(EFAULT);
+    if (*pointer == 0) return strings;
+    auto text = context.user_string(*pointer, kMaxExecString);
+    if (!text) return std::unexpected(context.user_span(*pointer, 1) ? E2BIG : EFAULT);
+    total += text->size() + 1 + 8;
+    strings.push_back(std::move(*text));
+  }
 }
 
 // A hypercall the guest made that the host has not served yet (a snapshot taken
@@ -531,10 +566,10 @@ class MicroVm {
       return answer(-ENOSYS, 0);
     }
     if (context.children.full()) {
-      context.report_denial(context.children.limit() == 0
-                                ? std::string("fork: the app may not start processes (--processes N allows N)")
-                                : fmt::format("fork: {} child processes live, --processes allows no more",
-                                              context.children.size()));
+      context.report_denial(
+          context.children.limit() == 0
+              ? std::string("fork: the app may not start processes (--processes N allows N)")
+              : fmt::format("fork: {} child processes live, --processes allows no more", context.children.size()));
       return answer(-EAGAIN, 0);
     }
     auto state = capture_after_exit(vcpu, "a fork");
@@ -583,7 +618,8 @@ class MicroVm {
     vcpu = std::move(*fresh);
     if (auto ok = vcpu.set_cpuid(cpuid_); !ok) return ok;
     if (auto ok = snapshot::apply_vcpu(vcpu, *vm_, state); !ok) return ok;
-    if (auto ok = write_clock_offsets(memory, *vm_, static_cast<std::int64_t>(state.kvmclock_ns) + monotonic_offset_ns_);
+    if (auto ok =
+            write_clock_offsets(memory, *vm_, static_cast<std::int64_t>(state.kvmclock_ns) + monotonic_offset_ns_);
         !ok) {
       return ok;
     }
@@ -602,6 +638,130 @@ class MicroVm {
     context.children.forget_all();
     slice_pending_ = false;
     timer_injected_ = 0;
+    return {};
+  }
+
+  // ------------------------------------------------------------ execve (kExec)
+
+  // The app execs: this VM boots the image in place, as a cold start does
+  // (guest kernel, page tables, the image, its stack and BootInfo), over
+  // memory that starts empty again; the host side keeps the fd table (minus
+  // close-on-exec fds), volumes, policy and children. Until the image is known
+  // to be loadable the app is untouched and gets -errno; after that, a failure
+  // ends the process, as on Linux.
+  std::optional<Result<int>> exec_app(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
+                                      std::uint32_t argument_address) {
+    auto args = memory.read<abi::ExecArgs>(argument_address);
+    if (!args) return fail_at(vcpu, ExitStatus::kVmFailure, "execve: its argument address is outside guest memory");
+    std::string shown = "?";
+    std::string why;  // for --trace: why the image cannot run
+    auto answer = [&](std::int64_t result) -> std::optional<Result<int>> {
+      args->result = result;
+      memory.write(argument_address, *args);
+      if (options_.trace) {
+        write_trace_line(fmt::format("[hyperlet hypercall] execve({}) = {}{}", shown,
+                                     result == 0 ? std::string("0 (the VM boots it)") : decode_result(result),
+                                     why.empty() ? "" : " (" + why + ")"));
+      }
+      return std::nullopt;
+    };
+    if (auto path = context.user_path(args->path)) shown = fmt::format("\"{}\"", *path);
+    if (cpus_ > 1) {
+      context.report_denial("execve with --cpus above 1: for now only an app on one vCPU can exec");
+      return answer(-ENOSYS);
+    }
+    ExecRequest request;
+    request.process_id = args->process_id;
+    request.parent_process_id = args->parent_process_id;
+    request.signals_ignored = args->signals_ignored;
+    request.signals_blocked = args->signals_blocked;
+    std::uint64_t total = 0;
+    auto arguments = read_string_array(context, args->argv, total);
+    if (!arguments) return answer(-arguments.error());
+    auto environment = read_string_array(context, args->envp, total);
+    if (!environment) return answer(-environment.error());
+    // /proc/self/exe (busybox runs its applets so) is the image running now,
+    // wherever it came from: the command line's file, or an earlier execve's.
+    const bool self_image = context.user_path(args->path).value_or("") == "/proc/self/exe";
+    auto executable = self_image ? open_running_image() : open_executable(context, args->path);
+    if (!executable) return answer(-executable.error());
+    request.guest_path = executable->guest_path;
+    request.arguments = std::move(*arguments);
+    request.environment = std::move(*environment);
+    const std::string opened_as = fmt::format("/proc/self/fd/{}", executable->fd.get());
+    auto image = AppImage::open(opened_as);
+    if (!image) {
+      // Not a static x86-64 ELF hyperlet runs (a script, a dynamic program): the
+      // app gets ENOEXEC, as natively for a file the kernel cannot run (a shell
+      // then runs a script itself); --trace says why.
+      why = image.error().message;
+      if (const auto at = why.find(opened_as); at != std::string::npos) {
+        why.replace(at, opened_as.size(), request.guest_path);
+      }
+      return answer(-ENOEXEC);
+    }
+    auto layout = compute_guest_layout(memory.size(), image->start(), image->end());
+    if (!layout) {
+      context.report_denial(fmt::format("execve of {}: {}", request.guest_path, layout.error().message));
+      return answer(-ENOMEM);
+    }
+    if (total > (layout->stack_top - layout->stack_bottom) / 4) return answer(-E2BIG);
+    answer(0);
+
+    // From here on the old image is gone.
+    context.socket_buffers.send_deferred_writes(context, false);
+    context.file_ring.detach();
+    context.socket_buffers.detach(context);
+    context.parked_calls.clear();
+    context.file_mappings.discard_all(memory);
+    context.files.fds.close_on_exec();
+    context.files.fds.take_changes();
+    auto booted = boot_exec_image(vcpu, memory, *layout, std::move(*image), std::move(executable->fd), request);
+    if (!booted) {
+      return std::unexpected(Error{booted.error().status, fmt::format("execve of {} failed after the old image was "
+                                                                      "gone: {}",
+                                                                      request.guest_path, booted.error().message)});
+    }
+    return std::nullopt;
+  }
+
+  // The image running now, for an execve of /proc/self/exe.
+  std::expected<Executable, int> open_running_image() const {
+    // (The command line's file by the path made absolute at boot: no readlink under the seccomp filter.)
+    const std::string host_path =
+        exec_image_fd_.valid() ? fmt::format("/proc/self/fd/{}", exec_image_fd_.get()) : boot_exe_path_;
+    const int fd = ::open(host_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::unexpected(ENOENT);
+    return Executable{UniqueFd(fd), boot_exe_path_};
+  }
+
+  Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, const GuestLayout& layout, AppImage image,
+                               UniqueFd executable_fd, const ExecRequest& request) {
+    if (!memory.discard(0, memory.size())) return fail(ExitStatus::kVmFailure, "cannot empty guest memory");
+    layout_ = layout;
+    exec_image_.emplace(std::move(image));
+    image_ = &*exec_image_;
+    exec_image_fd_ = std::move(executable_fd);
+    symbols_.reset();
+    auto kernel = load_guest_kernel(memory, embedded_guest_kernel());
+    if (!kernel) return std::unexpected(kernel.error());
+    auto vdso = load_vdso(memory, embedded_vdso());
+    if (!vdso) return std::unexpected(vdso.error());
+    vdso_address_ = *vdso;
+    if (auto ok = build_page_tables(memory, layout_); !ok) return ok;
+    if (auto ok = write_descriptor_tables(memory, *kernel, cpus_); !ok) return ok;
+    const SyscallSiteCache site_cache(SyscallSiteCache::default_directory());
+    auto loaded = load_app(memory, *exec_image_, trap_ ? &site_cache : nullptr);
+    if (!loaded) return std::unexpected(loaded.error());
+    if (auto ok = write_boot_info(memory, *vm_, *exec_image_, cpuid_, trap_, &request); !ok) return ok;
+    // The vCPU keeps its CPUID: KVM refuses to change it once the vCPU ran.
+    if (auto ok = setup_vcpu(vcpu, cpuid_, *kernel, layout_, 0, true); !ok) return ok;
+    const abi::GuestInfo guest_info{abi::kAbiVersion, 0, memory.size(), stats_.started, stats_.vm_created,
+                                    monotonic_ns()};
+    memory.write(abi::kGuestInfoAddr, guest_info);
+    slice_pending_ = false;
+    timer_injected_ = 0;
+    vcpu.run()->request_interrupt_window = 0;
     return {};
   }
 
@@ -662,15 +822,24 @@ class MicroVm {
     return {};
   }
 
+  // `exec`: an execve's image, arguments and process (else the command line's).
   Result<void> write_boot_info(GuestMemory& memory, const VmFd& vm, const AppImage& image,
-                               const std::vector<kvm_cpuid_entry2>& cpuid, bool trap) {
+                               const std::vector<kvm_cpuid_entry2>& cpuid, bool trap,
+                               const ExecRequest* exec = nullptr) {
     InitialStackInput stack_input;
     stack_input.stack_top = layout_.stack_top;
-    stack_input.arguments.push_back(options_.app_path);
-    stack_input.arguments.insert(stack_input.arguments.end(), effective_.arguments.begin(), effective_.arguments.end());
-    stack_input.environment = effective_.environment;
+    if (exec != nullptr) {
+      stack_input.arguments = exec->arguments;
+      stack_input.environment = exec->environment;
+      stack_input.exec_filename = exec->guest_path;
+    } else {
+      stack_input.arguments.push_back(options_.app_path);
+      stack_input.arguments.insert(stack_input.arguments.end(), effective_.arguments.begin(),
+                                   effective_.arguments.end());
+      stack_input.environment = effective_.environment;
+      stack_input.exec_filename = options_.app_path;
+    }
     stack_input.guest_info = abi::kGuestInfoAddr;
-    stack_input.exec_filename = options_.app_path;
     stack_input.program_headers = image.program_headers();
     stack_input.program_header_count = image.elf().program_header_count;
     stack_input.program_header_size = image.elf().program_header_size;
@@ -683,6 +852,7 @@ class MicroVm {
     }
     const InitialStack stack = build_initial_stack(stack_input);
     if (!leaves_room_to_run(stack, layout_.stack_bottom)) {
+      if (exec != nullptr) return fail(ExitStatus::kUsage, "execve of {}: its arguments do not fit", exec->guest_path);
       // Arguments from the image's manifest are the image's fault, not the command line's.
       if (!options_.arguments_given && image.notes().manifest && image.notes().manifest->arguments) {
         return fail(ExitStatus::kBadImage,
@@ -731,7 +901,13 @@ class MicroVm {
     // kvmclock counts from the VM's creation; these offsets turn it into the host's clocks.
     if (auto ok = write_clock_offsets(memory, vm, 0); !ok) return ok;
 
-    boot_exe_path_ = absolute_path(options_.app_path);
+    boot_exe_path_ = exec != nullptr ? exec->guest_path : absolute_path(options_.app_path);
+    if (exec != nullptr) {
+      info.process_id = exec->process_id;
+      info.parent_process_id = exec->parent_process_id;
+      info.signals_ignored = exec->signals_ignored;
+      info.signals_blocked = exec->signals_blocked;
+    }
     const std::size_t length = std::min<std::size_t>(boot_exe_path_.size(), abi::kExePathMax - 1);
     std::memcpy(info.exe_path, boot_exe_path_.data(), length);
     if (getrandom(info.entropy, sizeof(info.entropy), 0) != static_cast<ssize_t>(sizeof(info.entropy))) {
@@ -867,6 +1043,11 @@ class MicroVm {
           ++stats_.hypercalls[std::string(hypercall_name(call))];
           if (call == static_cast<std::uint64_t>(abi::Hypercall::kFork) && kvm_ != nullptr) {
             if (auto failed = fork_app(vcpu, memory, context, argument_address, run)) return *failed;
+            if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
+            break;
+          }
+          if (call == static_cast<std::uint64_t>(abi::Hypercall::kExec) && kvm_ != nullptr) {
+            if (auto failed = exec_app(vcpu, memory, context, argument_address)) return *failed;
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }
@@ -1288,6 +1469,8 @@ class MicroVm {
   GuestLayout layout_{};
   const AppImage* image_ = nullptr;
   std::optional<AppImage> restored_image_;  // for crash reports' names, if the file is still the one snapshotted
+  std::optional<AppImage> exec_image_;      // the image an execve booted
+  UniqueFd exec_image_fd_;                  // its file (an execve of /proc/self/exe opens it again)
   std::optional<SymbolTable> symbols_;
   HostSyscallTable host_syscalls_ = make_host_syscall_table();
   std::int64_t monotonic_offset_ns_ = 0;

@@ -45,12 +45,14 @@ kvm_segment segment(std::uint16_t selector, bool code, int privilege) {
 }  // namespace
 
 Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid, const abi::KernelHeader& kernel,
-                        const GuestLayout& layout, unsigned cpu) {
-  if (auto ok = vcpu.set_cpuid(cpuid); !ok) return ok;
+                        const GuestLayout& layout, unsigned cpu, bool cpuid_set) {
+  if (!cpuid_set) {
+    if (auto ok = vcpu.set_cpuid(cpuid); !ok) return ok;
+  }
   auto sregs = vcpu.sregs();
   if (!sregs) return std::unexpected(sregs.error());
-  sregs->cr0 = kCr0ProtectedMode | kCr0MonitorCoprocessor | kCr0ExtensionType | kCr0NumericError |
-               kCr0WriteProtect | kCr0AlignmentMask | kCr0Paging;
+  sregs->cr0 = kCr0ProtectedMode | kCr0MonitorCoprocessor | kCr0ExtensionType | kCr0NumericError | kCr0WriteProtect |
+               kCr0AlignmentMask | kCr0Paging;
   sregs->cr3 = layout.pml4;
   // XSAVE state (AVX) only where the CPUID table enables it: KVM then shows
   // OSXSAVE in the app's CPUID and glibc checks XGETBV. On kvm_pvm it never does.
@@ -58,8 +60,7 @@ Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid, 
   sregs->cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt | (extended.xcr0 != 0 ? kCr4Osxsave : 0);
   sregs->efer = kEferSyscall | kEferLongModeEnable | kEferLongModeActive;
   sregs->cs = segment(abi::kKernelCodeSelector, true, 0);
-  sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss =
-      segment(abi::kKernelDataSelector, false, 0);
+  sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = segment(abi::kKernelDataSelector, false, 0);
   kvm_segment tss{};
   tss.base = abi::kTssAddr + cpu * abi::kTssStride;
   tss.limit = kTssLimit;

@@ -4,9 +4,9 @@
 // limit_extended_state left it) enables.
 #pragma once
 
-#include <vector>
-
 #include <hyperlet/abi.h>
+
+#include <vector>
 
 #include "core/error.h"
 #include "kvm/kvm.h"
@@ -14,7 +14,8 @@
 
 namespace hyperlet {
 
+// `cpuid_set`: the vCPU has it already (an execve boots on a vCPU that ran).
 Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid, const abi::KernelHeader& kernel,
-                        const GuestLayout& layout, unsigned cpu = 0);
+                        const GuestLayout& layout, unsigned cpu = 0, bool cpuid_set = false);
 
 }  // namespace hyperlet

@@ -1,9 +1,13 @@
 // fork, vfork, wait and kill (programs/processes.cpp, busybox sh): each child
-// process is a microVM in a hyperlet process of its own. Every section's output
-// is compared with the same program's native run. Skips without /dev/kvm.
+// process is a microVM in a hyperlet process of its own; execve boots another
+// image in place. Every section's output is compared with the same program's
+// native run. Skips without /dev/kvm.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -30,7 +34,8 @@ class Processes : public ::testing::Test {
     native.insert(native.end(), given.begin(), given.end());
     const ProcessResult expected = run_process(native);
     ASSERT_EQ(expected.status, 0) << describe(expected);
-    std::vector<std::string> command = {kHyperlet, "run", "--timeout", "30s", "--processes", "30"};
+    std::vector<std::string> command = {kHyperlet, "run", "--timeout", "30s"};
+    if (allow_processes) command.insert(command.end(), {"--processes", "30"});
     command.insert(command.end(), extra_options.begin(), extra_options.end());
     command.push_back(kProgram);
     command.insert(command.end(), arguments.begin(), arguments.end());
@@ -40,6 +45,9 @@ class Processes : public ::testing::Test {
     EXPECT_EQ(result.err, "");
   }
   static inline std::vector<std::string> extra_options;
+  static inline bool allow_processes = true;
+  // The program itself as /bin/processes in the guest (a file volume).
+  static std::vector<std::string> program_volume() { return {"--volume", kProgram + ":/bin/processes"}; }
 };
 
 TEST_F(Processes, ChildHasACopyOfMemoryAndItsOwnPid) { expect_same_as_native({"cow"}); }
@@ -91,6 +99,44 @@ TEST_F(Processes, BusyboxShellSubshellsAndCommandSubstitution) {
   EXPECT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, native.out);
   EXPECT_EQ(result.out, "a\nb\nsubshell 3\ngot c\n");
+}
+
+TEST_F(Processes, ExecKeepsThePidFdsWithoutCloexecAndIgnoredSignals) {
+  extra_options = program_volume();
+  expect_same_as_native({"exec", "/bin/processes"}, {"exec", kProgram});
+  // exec makes no process: it needs no --processes.
+  allow_processes = false;
+  expect_same_as_native({"exec", "/bin/processes"}, {"exec", kProgram});
+  allow_processes = true;
+  extra_options.clear();
+}
+
+TEST_F(Processes, PosixSpawnForkExecAndExecErrorsAsNatively) {
+  TempDir data;
+  std::ofstream(data / "plain.txt") << "text\n";
+  std::ofstream(data / "script") << "just words, no #!\n";
+  std::filesystem::permissions(data / "script", std::filesystem::perms::owner_all);
+  extra_options = program_volume();
+  extra_options.insert(extra_options.end(), {"--volume", data.path().string() + ":/data"});
+  expect_same_as_native({"spawn", "/bin/processes", "/data"}, {"spawn", kProgram, data.path().string()});
+  extra_options.clear();
+}
+
+TEST_F(Processes, BusyboxShellRunsPipelinesOfOtherPrograms) {
+  if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
+  TempDir bin;
+  std::filesystem::copy_file(kBusybox, bin / "busybox");
+  for (const char* applet : {"sh", "cat", "tr", "true", "false", "wc", "ls"}) {
+    std::filesystem::create_symlink("busybox", bin / applet);
+  }
+  const std::string script =
+      "echo hello | cat; echo abc | tr a-c x-z; /bin/true && echo true-ok; /bin/false || echo \"false $?\"; "
+      "ls /bin | wc -l; /bin/missing; echo \"missing $?\"; exec echo replaced";
+  const ProcessResult result = run_process({kHyperlet, "run", "--timeout", "30s", "--processes", "8", "--volume",
+                                            bin.path().string() + ":/bin", "/bin/busybox", "sh", "-c", script});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "hello\nxyz\ntrue-ok\nfalse 1\n8\nmissing 127\nreplaced\n");
+  EXPECT_EQ(result.err, "sh: /bin/missing: not found\n");
 }
 
 TEST_F(Processes, InvalidProcessesIsAUsageError) {

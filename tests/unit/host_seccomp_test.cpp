@@ -3,6 +3,7 @@
 #include "vm/host_seccomp.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <signal.h>
@@ -19,8 +20,6 @@
 #include <functional>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace hyperlet {
 namespace {
@@ -75,6 +74,11 @@ TEST(HostSeccomp, WhatServingAGuestNeedsStillWorks) {
     bool ran = false;
     std::thread([&] { ran = true; }).join();
     if (!ran) ::_exit(5);
+    // An execve's boot sets the run's own vCPU afresh: the filter lets these
+    // through (on a pipe they are ENOTTY, never SIGSYS).
+    for (const unsigned long request : {KVM_SET_REGS, KVM_SET_SREGS}) {
+      if (::ioctl(sockets[0], request, nullptr) != -1 || errno != ENOTTY) ::_exit(6);
+    }
     say("served\n");
   });
   EXPECT_EQ(result.status, 0) << result.output;

@@ -2,12 +2,11 @@
 // a VM: real host children in the table, hostile arguments from the "guest".
 #include "devices/processes.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "test_guest.h"
 
@@ -58,7 +57,7 @@ TEST_F(ProcessesTest, HostileWait4ArgumentsAreRefusedBeforeAnyWait) {
   EXPECT_EQ(call(SYS_wait4, {pid, ~std::uint64_t{0} - 2, 0, 0, 0, 0}), -EFAULT);
   EXPECT_EQ(call(SYS_wait4, {pid, 0, 0, 0x20, 0, 0}), -EFAULT);
   EXPECT_EQ(call(SYS_wait4, {pid, 0, 0x10, 0, 0, 0}), -EINVAL);  // an unknown option
-  EXPECT_TRUE(context_->children.contains(child));                     // nothing was reaped
+  EXPECT_TRUE(context_->children.contains(child));               // nothing was reaped
   EXPECT_EQ(call(SYS_wait4, {pid, 0, 0, 0, 0, 0}), child);
 }
 

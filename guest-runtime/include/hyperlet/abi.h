@@ -176,6 +176,8 @@ enum class Hypercall : uint16_t {
   kSyscallSite = 14,       // SyscallSiteArgs: a `syscall` the app just executed, left unrewritten: rewrite it
   kFork = 15,              // ForkArgs: the app forks: a new host process continues as a new VM over a
                            // copy-on-write copy of this one's memory, returning here with result 0
+  kExec = 16,              // ExecArgs: execve: the VM boots the image at `path` in place; returns only
+                           // on failure
   kCount
 };
 
@@ -291,6 +293,24 @@ struct ForkArgs {
   uint64_t child_pid;
 };
 
+// execve of the image at `path` (app memory, resolved against the app's working
+// directory and volumes) with `argv` and `envp` (NULL-terminated arrays of
+// strings in app memory). On success the host boots the image in this VM (new
+// memory, the guest kernel afresh) with the same fds minus the close-on-exec
+// ones and BootInfo's process fields from these; the call does not return.
+// result: -errno (ENOENT, EACCES, ENOEXEC, E2BIG, EFAULT, ENOSYS with --cpus
+// above 1), the app's memory untouched.
+struct ExecArgs {
+  uint64_t path;
+  uint64_t argv;
+  uint64_t envp;
+  uint64_t signals_ignored;  // bit N-1: signal N is ignored (stays so across exec)
+  uint64_t signals_blocked;  // the calling thread's mask (kept across exec)
+  uint32_t process_id;
+  uint32_t parent_process_id;
+  int64_t result;
+};
+
 union HypercallArgs {
   CpusArgs cpus;
   ExitArgs exit;
@@ -304,6 +324,7 @@ union HypercallArgs {
   VectorStateArgs vector_state;
   SyscallSiteArgs syscall_site;
   ForkArgs fork;
+  ExecArgs exec;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 
@@ -379,6 +400,13 @@ struct BootInfo {
   // it), at most kXsaveAreaCapacity - 4; 0 with xsave_features 0. The guest's
   // own CPUID cannot tell it where ring 0 is emulated (kvm_pvm). Appended last.
   uint32_t xsave_size;
+  // After an execve: the process's pid and its parent's (0: the run's first
+  // process, pid 1), the signals it ignores and the mask it had (ExecArgs).
+  // Appended last.
+  uint32_t process_id;
+  uint32_t parent_process_id;
+  uint64_t signals_ignored;
+  uint64_t signals_blocked;
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

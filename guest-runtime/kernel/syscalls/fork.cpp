@@ -14,6 +14,7 @@
 // of as its errno).
 #include <linux/sched.h>
 
+#include "../boot_info.h"
 #include "../errno.h"
 #include "../hypercall.h"
 #include "../msr.h"
@@ -29,13 +30,20 @@ constexpr uint64_t kExitSignalMask = 0xff;
 constexpr uint64_t kProcessFlags =
     CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_SETTLS;
 
-uint32_t process_id_value = 1;  // the first process of the run is 1, as in a PID namespace
+// 0 until a fork sets them: then BootInfo's (an exec'd image's), else the run's
+// first process, 1, as in a PID namespace.
+uint32_t process_id_value = 0;
 uint32_t parent_id_value = 0;
+bool forked = false;
 
 }  // namespace
 
-uint32_t process_id() { return process_id_value; }
-uint32_t parent_process_id() { return parent_id_value; }
+uint32_t process_id() {
+  if (process_id_value != 0) return process_id_value;
+  const uint32_t booted = boot_info().process_id;
+  return booted != 0 ? booted : 1;
+}
+uint32_t parent_process_id() { return forked ? parent_id_value : boot_info().parent_process_id; }
 
 int64_t sys_fork_process(const uint64_t (&args)[6], bool plain) {
   constexpr uint64_t kSigchld = 17;
@@ -67,8 +75,9 @@ int64_t sys_fork_process(const uint64_t (&args)[6], bool plain) {
   }
 
   // The child: its own pid, which is also its only thread's tid.
-  parent_id_value = process_id_value;
+  parent_id_value = process_id();
   process_id_value = child_pid;
+  forked = true;
   become_only_thread(child_pid, (flags & CLONE_CHILD_CLEARTID) != 0 ? child_tid : 0);
   signals_after_fork();
   forget_timers();

@@ -38,15 +38,6 @@ ThreadSignals per_thread[kMaxThreadSlots];
 
 uint64_t watched_by_signalfds;  // syscalls/signalfd.cpp
 
-// SignalState.handled, read by the host: one bit per signal with an action,
-// or watched by a signalfd.
-void publish_handled(uint64_t signal) {
-  volatile abi::SignalState& shared = shared_signal_state();
-  const uint64_t bit = signal_bit(signal);
-  const bool taken = process_signals.actions[signal].handler != kSigDefault || (watched_by_signalfds & bit) != 0;
-  shared.handled = taken ? shared.handled | bit : shared.handled & ~bit;
-}
-
 bool ignored(uint64_t signal) {
   const uint64_t handler = process_signals.actions[signal].handler;
   return handler == kSigIgnore || (handler == kSigDefault && default_keeps_running(signal));
@@ -114,6 +105,15 @@ int64_t send(int slot, uint64_t signal, const PendingInfo& info, bool* queued = 
 }
 
 }  // namespace
+
+// SignalState.handled, read by the host: one bit per signal with an action,
+// or watched by a signalfd.
+void publish_handled(uint64_t signal) {
+  volatile abi::SignalState& shared = shared_signal_state();
+  const uint64_t bit = signal_bit(signal);
+  const bool taken = process_signals.actions[signal].handler != kSigDefault || (watched_by_signalfds & bit) != 0;
+  shared.handled = taken ? shared.handled | bit : shared.handled & ~bit;
+}
 
 ThreadSignals& thread_signals(int slot) { return per_thread[slot]; }
 
@@ -345,10 +345,17 @@ int64_t sys_rt_sigprocmask(uint64_t how, uint64_t set, uint64_t old_set, uint64_
   if (in == nullptr) return 0;
   uint64_t blocked = self.blocked;
   switch (how) {
-    case SIG_BLOCK: blocked |= *in; break;
-    case SIG_UNBLOCK: blocked &= ~*in; break;
-    case SIG_SETMASK: blocked = *in; break;
-    default: return error(EINVAL);
+    case SIG_BLOCK:
+      blocked |= *in;
+      break;
+    case SIG_UNBLOCK:
+      blocked &= ~*in;
+      break;
+    case SIG_SETMASK:
+      blocked = *in;
+      break;
+    default:
+      return error(EINVAL);
   }
   self.blocked = blocked & ~kUnblockable;
   // What this unblocks and is pending is delivered on the way back to ring 3.

@@ -37,6 +37,12 @@ uint32_t parent_process_id();
 // start), or fork and vfork (`plain`: clone(SIGCHLD) as it were).
 int64_t sys_fork_process(const uint64_t (&args)[6], bool plain = false);
 
+// exec.cpp
+int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp);
+int64_t sys_execveat(uint64_t dirfd, uint64_t path, uint64_t argv, uint64_t envp, uint64_t flags);
+// At boot after an exec: BootInfo's ignored signals and mask become the process's.
+void signals_after_exec();
+
 // threads.cpp
 uint32_t current_tid();
 // In a forked child: the calling thread is the process's only one, with tid

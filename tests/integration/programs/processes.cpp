@@ -237,6 +237,68 @@ int vfork_exit() {
   return 0;
 }
 
+// execve in place: the pid stays, close-on-exec fds close, the others stay,
+// ignored signals stay ignored and handled ones go back to the default.
+int exec_self(const char* self) {
+  int plain_pipe[2];
+  int cloexec_pipe[2];
+  if (pipe(plain_pipe) != 0 || pipe2(cloexec_pipe, O_CLOEXEC) != 0) return 1;
+  const int kept = plain_pipe[0];
+  const int closed = cloexec_pipe[0];
+  signal(SIGUSR1, SIG_IGN);
+  signal(SIGUSR2, [](int) {});
+  const std::string pid = std::to_string(getpid());
+  const std::string kept_text = std::to_string(kept);
+  const std::string closed_text = std::to_string(closed);
+  char* const arguments[] = {const_cast<char*>("processes"),         const_cast<char*>("after-exec"),
+                             const_cast<char*>(pid.c_str()),         const_cast<char*>(kept_text.c_str()),
+                             const_cast<char*>(closed_text.c_str()), nullptr};
+  char* const environment[] = {const_cast<char*>("GREETING=hello across exec"), nullptr};
+  std::fflush(stdout);
+  execve(self, arguments, environment);
+  std::printf("execve failed: %s\n", strerrorname_np(errno));
+  return 1;
+}
+
+int after_exec(char** argv) {
+  std::printf("after exec: argv[0] %s, pid kept: %s\n", argv[0], yes(std::to_string(getpid()) == argv[2]));
+  std::printf("environment: %s\n", std::getenv("GREETING") != nullptr ? std::getenv("GREETING") : "(none)");
+  std::printf("fd without O_CLOEXEC open: %s, with O_CLOEXEC closed: %s\n",
+              yes(fcntl(std::atoi(argv[3]), F_GETFD) >= 0), yes(fcntl(std::atoi(argv[4]), F_GETFD) < 0));
+  struct sigaction action {};
+  sigaction(SIGUSR1, nullptr, &action);
+  std::printf("SIGUSR1 still ignored: %s\n", yes(action.sa_handler == SIG_IGN));
+  sigaction(SIGUSR2, nullptr, &action);
+  std::printf("SIGUSR2 back to default: %s\n", yes(action.sa_handler == SIG_DFL));
+  return 0;
+}
+
+// posix_spawn and fork + execve of another program, and execve's errors.
+int spawn(const char* self, const char* data_dir) {
+  pid_t child = 0;
+  char* const arguments[] = {const_cast<char*>("processes"), const_cast<char*>("exit-with"), const_cast<char*>("23"),
+                             nullptr};
+  std::fflush(stdout);
+  const int spawned = posix_spawn(&child, self, nullptr, nullptr, arguments, environ);
+  std::printf("posix_spawn: %d\n", spawned);
+  if (spawned == 0) wait_for(child, "spawned child");
+  std::fflush(stdout);
+  child = fork();
+  if (child == 0) {
+    execve(self, arguments, environ);
+    _exit(99);
+  }
+  wait_for(child, "forked and exec'd child");
+  const std::string missing = std::string(data_dir) + "/missing";
+  const std::string plain = std::string(data_dir) + "/plain.txt";
+  const std::string script = std::string(data_dir) + "/script";
+  for (const std::string& path : {missing, plain, script}) {
+    execve(path.c_str(), arguments, environ);
+    std::printf("execve of %s: %s\n", path.substr(path.rfind('/') + 1).c_str(), strerrorname_np(errno));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -248,6 +310,12 @@ int main(int argc, char** argv) {
   if (section == "file" && argc > 2) return shared_file(argv[2]);
   if (section == "threads") return with_threads();
   if (section == "vfork") return vfork_exit();
-  std::fprintf(stderr, "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork\n");
+  if (section == "exec" && argc > 2) return exec_self(argv[2]);
+  if (section == "after-exec" && argc > 4) return after_exec(argv);
+  if (section == "spawn" && argc > 3) return spawn(argv[2], argv[3]);
+  if (section == "exit-with" && argc > 2) return std::atoi(argv[2]);
+  std::fprintf(stderr,
+               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork|exec SELF|spawn SELF DIR "
+               "(DIR holds plain.txt, script)\n");
   return 2;
 }

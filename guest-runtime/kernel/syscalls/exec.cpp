@@ -1,0 +1,53 @@
+// execve and execveat: the host boots the new image in this VM, in place
+// (abi::Hypercall::kExec): new memory and a fresh guest kernel, the same host
+// fds minus the close-on-exec ones, the same pid. What Linux keeps of the
+// process's signal state across exec goes with the call: ignored signals stay
+// ignored (handlers go back to the default) and the mask stays. The call only
+// returns on failure, with the app's memory untouched.
+#include <linux/fcntl.h>
+
+#include "../boot_info.h"
+#include "../errno.h"
+#include "../hypercall.h"
+#include "../signal_state.h"
+#include "syscalls.h"
+
+namespace hyperlet::kernel {
+
+int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp) {
+  abi::ExecArgs& call = hypercall_args().exec;
+  call.path = path;
+  call.argv = argv;
+  call.envp = envp;
+  uint64_t ignored_set = 0;
+  for (uint64_t signal = 1; signal <= kSignalCount; ++signal) {
+    if (process_signals.actions[signal].handler == kSigIgnore) ignored_set |= signal_bit(signal);
+  }
+  call.signals_ignored = ignored_set;
+  call.signals_blocked = current_signals().blocked;
+  call.process_id = process_id();
+  call.parent_process_id = parent_process_id();
+  call.result = error(ENOSYS);
+  hypercall(abi::Hypercall::kExec);
+  return call.result;
+}
+
+int64_t sys_execveat(uint64_t dirfd, uint64_t path, uint64_t argv, uint64_t envp, uint64_t flags) {
+  // Relative to the working directory only; an fd's own file (AT_EMPTY_PATH,
+  // fexecve) is not there yet.
+  if (static_cast<int64_t>(dirfd) != AT_FDCWD || flags != 0) return error(ENOSYS);
+  return sys_execve(path, argv, envp);
+}
+
+void signals_after_exec() {
+  const abi::BootInfo& info = boot_info();
+  for (uint64_t signal = 1; signal <= kSignalCount; ++signal) {
+    if ((info.signals_ignored & signal_bit(signal)) != 0 && signal != kSigKill && signal != kSigStop) {
+      process_signals.actions[signal].handler = kSigIgnore;
+      publish_handled(signal);
+    }
+  }
+  thread_signals(0).blocked = info.signals_blocked & ~kUnblockable;
+}
+
+}  // namespace hyperlet::kernel
