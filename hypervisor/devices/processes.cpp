@@ -15,6 +15,20 @@ namespace hyperlet {
 
 void ChildProcesses::add(pid_t pid, UniqueFd pidfd) { children_[pid] = std::move(pidfd); }
 
+int ChildProcesses::reap_ended() {
+  int reaped = 0;
+  for (auto child = children_.begin(); child != children_.end();) {
+    int status = 0;
+    if (::waitpid(child->first, &status, WNOHANG) == child->first && (WIFEXITED(status) || WIFSIGNALED(status))) {
+      child = children_.erase(child);
+      ++reaped;
+    } else {
+      ++child;
+    }
+  }
+  return reaped;
+}
+
 namespace {
 
 // The options wait4 and waitid take from the app; __WALL and __WCLONE are
@@ -47,6 +61,26 @@ bool park_on_children(SyscallContext& context, pid_t target) {
   return true;
 }
 
+// The app ignores SIGCHLD: its children are reaped as they end and a wait
+// reports none of them; it waits until every child it names has ended, then
+// answers ECHILD (WNOHANG: 0 while one lives), as Linux does.
+std::int64_t wait_while_reaping(SyscallContext& context, pid_t pid, int options) {
+  context.children.reap_ended();
+  for (;;) {
+    const std::optional<pid_t> target = wait_target(context.children, pid);
+    if (!target) return -ECHILD;
+    if ((options & WNOHANG) != 0) return 0;
+    if (context.may_park && park_on_children(context, *target)) return 0;
+    int status = 0;
+    const pid_t reported = ::wait4(*target, &status, 0, nullptr);
+    if (reported < 0) {
+      if (errno == EINTR) context.interrupted = true;
+      return -errno;
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) context.children.remove(reported);
+  }
+}
+
 std::int64_t wait4_call(SyscallContext& context, const SyscallArguments& a) {
   const auto pid = static_cast<pid_t>(a[0]);
   const std::uint64_t status_address = a[1];
@@ -55,6 +89,7 @@ std::int64_t wait4_call(SyscallContext& context, const SyscallArguments& a) {
   if ((options & ~kWait4Options) != 0 || pid == INT32_MIN) return -EINVAL;
   if (status_address != 0 && !context.user_span(status_address, sizeof(int))) return -EFAULT;
   if (usage_address != 0 && !context.user_span(usage_address, sizeof(rusage))) return -EFAULT;
+  if (context.children.app_reaps()) return wait_while_reaping(context, pid, options);
   const std::optional<pid_t> target = wait_target(context.children, pid);
   if (!target) return -ECHILD;
   const int host_options = options & ~kHostOnlyOptions;
@@ -92,6 +127,7 @@ std::int64_t waitid_call(SyscallContext& context, const SyscallArguments& a) {
   }
   if (info_address != 0 && !context.user_span(info_address, sizeof(siginfo_t))) return -EFAULT;
   if (usage_address != 0 && !context.user_span(usage_address, sizeof(rusage))) return -EFAULT;
+  if (context.children.app_reaps()) return wait_while_reaping(context, pid, options & WNOHANG);
   const std::optional<pid_t> target = wait_target(context.children, pid);
   if (!target) return -ECHILD;
   const int host_options = options & ~kHostOnlyOptions;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 
 #include "core/unique_fd.h"
@@ -32,10 +33,18 @@ class ChildProcesses {
   std::map<pid_t, UniqueFd>& all() { return children_; }
   // In a forked child: its parent's children are not its own (their pidfds close).
   void forget_all() { children_.clear(); }
+  // The app ignores SIGCHLD (or set SA_NOCLDWAIT): children that ended are
+  // reaped now, as Linux reaps them, and leave the table. Their count.
+  int reap_ended();
+  // Where the guest kernel says whether the app ignores SIGCHLD
+  // (abi::SignalState::reap_children, in hyperlet's mapping; null: never).
+  void watch_reap_flag(const volatile std::uint64_t* flag) { reap_flag_ = flag; }
+  bool app_reaps() const { return reap_flag_ != nullptr && *reap_flag_ != 0; }
 
  private:
   unsigned limit_ = 0;
   std::map<pid_t, UniqueFd> children_;
+  const volatile std::uint64_t* reap_flag_ = nullptr;
 };
 
 }  // namespace hyperlet

@@ -291,6 +291,10 @@ class MicroVm {
     context->trace = options_.trace;
     context->quiet = options_.quiet;
     context->children.set_limit(options_.embedded ? 0 : options_.max_processes);
+    if (auto state = memory.span(abi::kSignalStateAddr, sizeof(abi::SignalState))) {
+      context->children.watch_reap_flag(reinterpret_cast<const volatile std::uint64_t*>(
+          state->data() + offsetof(abi::SignalState, reap_children)));
+    }
     context->file_ring.use_table(&host_syscalls_);
     if (restored_files != nullptr) {
       if (auto ok = snapshot::restore_files(*context, *restored_files); !ok) return std::unexpected(ok.error());
@@ -565,6 +569,7 @@ class MicroVm {
       context.report_denial("fork with --cpus above 1: for now only an app on one vCPU can fork");
       return answer(-ENOSYS, 0);
     }
+    reap_if_ignored(context);
     if (context.children.full()) {
       context.report_denial(
           context.children.limit() == 0
@@ -594,6 +599,11 @@ class MicroVm {
       return std::unexpected(ok.error());
     }
     return answer(0, ::getpid());
+  }
+
+  // An app that ignores SIGCHLD never waits: its ended children go now.
+  static void reap_if_ignored(SyscallContext& context) {
+    if (!context.children.empty() && context.children.app_reaps()) context.children.reap_ended();
   }
 
   // The forked child's half: a VM of its own (the parent's fds are useless in
@@ -957,6 +967,7 @@ class MicroVm {
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
+      if (g_children_changed.exchange(false)) reap_if_ignored(context);
       if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
       // While the app has more threads than vCPUs, the same timer ends its time
       // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.

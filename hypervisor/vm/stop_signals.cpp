@@ -1,12 +1,14 @@
 #include "vm/stop_signals.h"
 
 #include <fmt/format.h>
+#include <hyperlet/abi.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -17,6 +19,7 @@
 namespace hyperlet {
 
 std::atomic<int> g_stop_signal{0};
+std::atomic<bool> g_children_changed{false};
 std::atomic<kvm_run*> g_running_vcpu{nullptr};
 std::atomic<std::uint64_t> g_app_signals{0};
 std::atomic<const volatile std::uint64_t*> g_app_signal_state{nullptr};
@@ -81,6 +84,19 @@ void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
     if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
     return;
   }
+  if (signal == SIGCHLD) {
+    // Never a stop. An app that ignores it (reap_children) needs no kick: the
+    // run loop reaps at its next turn.
+    g_children_changed.store(true);
+    const volatile std::uint64_t* state = g_app_signal_state.load();
+    const bool reaps = state != nullptr && state[offsetof(abi::SignalState, reap_children) / 8] != 0;
+    if (g_stop_signal.load() == 0 && app_takes(signal) && !reaps) {
+      g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
+      if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+      arm_kick(true);
+    }
+    return;
+  }
   if (signal == SIGTERM && info != nullptr && info->si_code == SI_TIMER) {
     g_stop_timeout_expired.store(true);  // --stop-timeout ran out: stop as below
   } else if (g_stop_signal.load() == 0 && app_takes(signal)) {
@@ -104,8 +120,11 @@ Result<void> install_once() {
   action.sa_sigaction = on_stop_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_SIGINFO;  // no SA_RESTART: blocking calls return EINTR
-  constexpr int kHandled[] = {SIGALRM, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+  constexpr int kHandled[] = {SIGALRM, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD};
   for (const int signal : kHandled) {
+    // SIGCHLD restarts what it interrupts: only an app with a handler needs the
+    // kick (SIGALRM, which does not), and an app that ignores it none.
+    action.sa_flags = signal == SIGCHLD ? SA_SIGINFO | SA_RESTART : SA_SIGINFO;
     if (sigaction(signal, &action, nullptr) != 0) {
       return fail(ExitStatus::kUsage, "cannot install a signal handler: {}", std::strerror(errno));
     }

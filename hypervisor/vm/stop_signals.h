@@ -36,8 +36,13 @@ namespace hyperlet {
 // kernel turns into EINTR or a restart (SA_RESTART) around the handler.
 // The first SIGTERM the app takes starts --stop-timeout (as `docker stop`):
 // when it runs out the VM is stopped as by a SIGTERM it does not handle.
-inline constexpr std::uint64_t kAppSignals =
-    (1u << (SIGHUP - 1)) | (1u << (SIGINT - 1)) | (1u << (SIGUSR1 - 1)) | (1u << (SIGUSR2 - 1)) | (1u << (SIGTERM - 1));
+// SIGCHLD (a child process ended, devices/processes.h) goes to an app that
+// has a handler for it, never stops it, and sets g_children_changed.
+inline constexpr std::uint64_t kAppSignals = (1u << (SIGHUP - 1)) | (1u << (SIGINT - 1)) | (1u << (SIGUSR1 - 1)) |
+                                             (1u << (SIGUSR2 - 1)) | (1u << (SIGTERM - 1)) | (1u << (SIGCHLD - 1));
+// Set by SIGCHLD: a child process ended or stopped (the run loop reaps it when
+// the app ignores SIGCHLD).
+extern std::atomic<bool> g_children_changed;
 // Bit N-1: signal N arrived for the app and is not yet in guest memory.
 extern std::atomic<std::uint64_t> g_app_signals;
 // The host address of the guest's abi::SignalState (null outside a run loop).

@@ -62,6 +62,15 @@ TEST_F(Processes, ForkFromAThreadedProcessKeepsOnlyTheCaller) { expect_same_as_n
 
 TEST_F(Processes, VforkChildExits) { expect_same_as_native({"vfork"}); }
 
+TEST_F(Processes, SigchldReachesAHandlerAndIgnoringItReapsChildren) {
+  // Ten children one after another with room for two: each must be reaped.
+  allow_processes = false;
+  extra_options = {"--processes", "2"};
+  expect_same_as_native({"sigchld"});
+  extra_options.clear();
+  allow_processes = true;
+}
+
 TEST_F(Processes, OpenFileAndItsOffsetAreShared) {
   TempDir native_dir;
   TempDir volume;
@@ -137,6 +146,24 @@ TEST_F(Processes, BusyboxShellRunsPipelinesOfOtherPrograms) {
   EXPECT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, "hello\nxyz\ntrue-ok\nfalse 1\n8\nmissing 127\nreplaced\n");
   EXPECT_EQ(result.err, "sh: /bin/missing: not found\n");
+}
+
+TEST_F(Processes, BusyboxHttpdForksAChildPerConnection) {
+  if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
+  TempDir www;
+  std::ofstream(www / "index.html") << "hello from a forked child\n";
+  const int port = free_port();
+  // httpd ignores SIGCHLD: with room for two children, the twelve connections
+  // work only if each child is reaped as it ends.
+  BackgroundProcess server(
+      {kHyperlet, "run", "--timeout", "60s", "--processes", "2", "--publish", std::to_string(port) + ":80", "--volume",
+       www.path().string() + ":/www", kBusybox, "httpd", "-f", "-p", "80", "-h", "/www"},
+      www / "server.out");
+  for (int i = 0; i < 12; ++i) {
+    const std::string response = http_get(port, "/index.html");
+    EXPECT_NE(response.find("200 OK"), std::string::npos) << "request " << i << ": " << response;
+    EXPECT_NE(response.find("hello from a forked child"), std::string::npos) << "request " << i << ": " << response;
+  }
 }
 
 TEST_F(Processes, InvalidProcessesIsAUsageError) {

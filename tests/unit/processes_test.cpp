@@ -95,6 +95,21 @@ TEST_F(ProcessesTest, WithoutChildrenEveryWaitIsEchild) {
   EXPECT_EQ(call(SYS_waitid, {P_ALL, 0, app_address(), WEXITED, 0, 0}), -ECHILD);
 }
 
+TEST_F(ProcessesTest, AnAppIgnoringSigchldWaitsForItsChildrenThenGetsEchild) {
+  volatile std::uint64_t reap = 1;  // abi::SignalState::reap_children as the guest kernel sets it
+  context_->children.watch_reap_flag(&reap);
+  const pid_t first = spawn(1);
+  spawn(2);
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(-1), app_address(), 0, 0, 0, 0}), -ECHILD);
+  EXPECT_TRUE(context_->children.empty());
+  EXPECT_EQ(::waitpid(first, nullptr, WNOHANG), -1);  // reaped on the host too: no zombie left
+  const pid_t running = spawn(0, true);
+  EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(-1), 0, WNOHANG, 0, 0, 0}), 0);
+  ::kill(running, SIGKILL);
+  EXPECT_EQ(call(SYS_waitid, {P_ALL, 0, app_address(), WEXITED, 0, 0}), -ECHILD);
+  context_->children.watch_reap_flag(nullptr);
+}
+
 TEST_F(ProcessesTest, TheLimitSaysWhenTheTableIsFull) {
   ChildProcesses children;
   EXPECT_TRUE(children.full());  // 0 by default: the app may not fork

@@ -67,6 +67,9 @@ struct SignalState {
                        // or a signalfd watches it
   uint64_t from_host;  // bit N-1: signal N was sent to hyperlet, for the app; the guest clears it
   uint64_t attention;  // non-zero: look at signals before returning to ring 3 (entry.S reads it)
+  // Non-zero: the app's SIGCHLD action is SIG_IGN or has SA_NOCLDWAIT, so its
+  // children are reaped as they end (Linux's rule); the host does it.
+  uint64_t reap_children;
 };
 inline constexpr uint64_t kKernelStackBottom = 0x10000;
 inline constexpr uint64_t kKernelStackTop = 0x20000;

@@ -113,6 +113,12 @@ void publish_handled(uint64_t signal) {
   const uint64_t bit = signal_bit(signal);
   const bool taken = process_signals.actions[signal].handler != kSigDefault || (watched_by_signalfds & bit) != 0;
   shared.handled = taken ? shared.handled | bit : shared.handled & ~bit;
+  constexpr uint64_t kSigChld = 17;
+  constexpr uint64_t kNoChildWait = 2;  // SA_NOCLDWAIT
+  if (signal == kSigChld) {
+    const KernelSigaction& action = process_signals.actions[signal];
+    shared.reap_children = action.handler == kSigIgnore || (action.flags & kNoChildWait) != 0 ? 1 : 0;
+  }
 }
 
 ThreadSignals& thread_signals(int slot) { return per_thread[slot]; }

@@ -237,6 +237,44 @@ int vfork_exit() {
   return 0;
 }
 
+// SIGCHLD reaches a handler when a child ends; with SIGCHLD ignored, ended
+// children are reaped at once and wait finds none.
+volatile sig_atomic_t children_ended = 0;
+
+int child_signal() {
+  struct sigaction action {};
+  action.sa_handler = [](int) { children_ended = children_ended + 1; };
+  sigaction(SIGCHLD, &action, nullptr);
+  sigset_t blocked, old;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &blocked, &old);
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) _exit(4);
+  while (children_ended == 0) sigsuspend(&old);
+  std::printf("SIGCHLD handler ran: %s\n", yes(children_ended == 1));
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  wait_for(child, "child");
+
+  signal(SIGCHLD, SIG_IGN);
+  for (int i = 0; i < 10; ++i) {
+    std::fflush(stdout);
+    const pid_t quick = fork();
+    if (quick < 0) {
+      std::printf("fork %d failed: %s\n", i, strerrorname_np(errno));
+      return 1;
+    }
+    if (quick == 0) _exit(0);
+    usleep(20000);
+  }
+  std::printf("ten children forked one after another\n");
+  int status = 0;
+  const int answer = waitpid(-1, &status, 0);
+  std::printf("with SIGCHLD ignored, waitpid: %d %s\n", answer, strerrorname_np(errno));
+  return 0;
+}
+
 // execve in place: the pid stays, close-on-exec fds close, the others stay,
 // ignored signals stay ignored and handled ones go back to the default.
 int exec_self(const char* self) {
@@ -310,12 +348,13 @@ int main(int argc, char** argv) {
   if (section == "file" && argc > 2) return shared_file(argv[2]);
   if (section == "threads") return with_threads();
   if (section == "vfork") return vfork_exit();
+  if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 4) return after_exec(argv);
   if (section == "spawn" && argc > 3) return spawn(argv[2], argv[3]);
   if (section == "exit-with" && argc > 2) return std::atoi(argv[2]);
   std::fprintf(stderr,
-               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork|exec SELF|spawn SELF DIR "
+               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork|sigchld|exec SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
 }
