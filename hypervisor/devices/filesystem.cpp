@@ -1214,8 +1214,32 @@ void register_filesystem_syscalls(HostSyscallTable& table) {
   });
 }
 
+std::optional<Interpreter> read_interpreter_line(std::string_view start) {
+  constexpr std::size_t kLineMax = 255;  // Linux's BINPRM_BUF_SIZE - 1
+  if (!start.starts_with("#!")) return std::nullopt;
+  std::string_view line = start.substr(2, kLineMax - 2);
+  if (const auto end = line.find('\n'); end != std::string_view::npos) line = line.substr(0, end);
+  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+  while (!line.empty() && (blank(line.back()) || line.back() == '\r')) line.remove_suffix(1);
+  if (line.empty()) return std::nullopt;
+  std::size_t split = 0;
+  while (split < line.size() && !blank(line[split])) ++split;
+  Interpreter interpreter{std::string(line.substr(0, split)), std::nullopt};
+  std::string_view rest = line.substr(split);
+  while (!rest.empty() && blank(rest.front())) rest.remove_prefix(1);
+  if (!rest.empty()) interpreter.argument = std::string(rest);
+  return interpreter;
+}
+
 std::expected<Executable, int> open_executable(const SyscallContext& context, std::uint64_t path) {
-  auto target = resolve(context, AT_FDCWD, path);
+  auto text = context.user_path(path);
+  if (!text) return std::unexpected(text.error());
+  return open_executable(context, *text);
+}
+
+std::expected<Executable, int> open_executable(const SyscallContext& context, const std::string& path) {
+  auto target = resolve_text(context, AT_FDCWD, path);
   if (!target) return std::unexpected(target.error());
   if (!target->in_volume()) return std::unexpected(target->ancestor() ? EACCES : ENOENT);
   auto fd = open_beneath(*target, target->location.relative, O_RDONLY, 0);

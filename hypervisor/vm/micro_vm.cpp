@@ -292,8 +292,8 @@ class MicroVm {
     context->quiet = options_.quiet;
     context->children.set_limit(options_.embedded ? 0 : options_.max_processes);
     if (auto state = memory.span(abi::kSignalStateAddr, sizeof(abi::SignalState))) {
-      context->children.watch_reap_flag(reinterpret_cast<const volatile std::uint64_t*>(
-          state->data() + offsetof(abi::SignalState, reap_children)));
+      context->children.watch_reap_flag(
+          reinterpret_cast<const volatile std::uint64_t*>(state->data() + offsetof(abi::SignalState, reap_children)));
     }
     context->file_ring.use_table(&host_syscalls_);
     if (restored_files != nullptr) {
@@ -690,14 +690,41 @@ class MicroVm {
     if (!arguments) return answer(-arguments.error());
     auto environment = read_string_array(context, args->envp, total);
     if (!environment) return answer(-environment.error());
+    request.arguments = std::move(*arguments);
+    request.environment = std::move(*environment);
     // /proc/self/exe (busybox runs its applets so) is the image running now,
     // wherever it came from: the command line's file, or an earlier execve's.
     const bool self_image = context.user_path(args->path).value_or("") == "/proc/self/exe";
     auto executable = self_image ? open_running_image() : open_executable(context, args->path);
     if (!executable) return answer(-executable.error());
+    // A `#!` script runs its interpreter with the script's path after the
+    // interpreter's argument, as Linux does; interpreters may be scripts too,
+    // four deep at most (ELOOP beyond).
+    std::string script_path = context.user_path(args->path).value_or("");
+    for (int depth = 0;; ++depth) {
+      char start[256] = {};
+      const ssize_t got = ::pread(executable->fd.get(), start, sizeof start, 0);
+      const auto interpreter =
+          got > 0 ? read_interpreter_line(std::string_view(start, static_cast<std::size_t>(got))) : std::nullopt;
+      if (!interpreter) break;
+      if (depth == 4) return answer(-ELOOP);
+      std::vector<std::string> with_interpreter = {interpreter->path};
+      if (interpreter->argument) with_interpreter.push_back(*interpreter->argument);
+      with_interpreter.push_back(script_path);
+      if (request.arguments.size() > 1) {
+        with_interpreter.insert(with_interpreter.end(), request.arguments.begin() + 1, request.arguments.end());
+      }
+      total += with_interpreter.front().size() + script_path.size() + 2;
+      request.arguments = std::move(with_interpreter);
+      auto next = open_executable(context, interpreter->path);
+      if (!next) {
+        why = fmt::format("its interpreter {}", interpreter->path);
+        return answer(-next.error());
+      }
+      script_path = interpreter->path;
+      executable = std::move(next);
+    }
     request.guest_path = executable->guest_path;
-    request.arguments = std::move(*arguments);
-    request.environment = std::move(*environment);
     const std::string opened_as = fmt::format("/proc/self/fd/{}", executable->fd.get());
     auto image = AppImage::open(opened_as);
     if (!image) {

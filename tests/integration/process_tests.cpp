@@ -131,6 +131,33 @@ TEST_F(Processes, PosixSpawnForkExecAndExecErrorsAsNatively) {
   extra_options.clear();
 }
 
+TEST_F(Processes, AScriptRunsItsInterpreterAsLinuxDoes) {
+  TempDir data;
+  const auto script = [&](const std::string& name, const std::string& text) {
+    std::ofstream(data / name) << text;
+    std::filesystem::permissions(data / name, std::filesystem::perms::owner_all);
+  };
+  script("direct", "#!/bin/processes print-args\nignored\n");
+  script("spaced", "#!  /bin/processes   print-args  \t\n");
+  script("nested", "#!/data/direct\n");
+  script("loop", "#!/data/loop\n");
+  script("missing", "#!/bin/missing\n");
+  const auto run = [&](std::vector<std::string> arguments) {
+    std::vector<std::string> command = {kHyperlet,   "run",
+                                        "--timeout", "30s",
+                                        "--volume",  kProgram + ":/bin/processes",
+                                        "--volume",  data.path().string() + ":/data",
+                                        kProgram,    "run"};
+    command.insert(command.end(), arguments.begin(), arguments.end());
+    return run_process(command);
+  };
+  EXPECT_EQ(run({"/data/direct", "a", "b"}).out, "print-args /data/direct a b\n");
+  EXPECT_EQ(run({"/data/spaced"}).out, "print-args /data/spaced\n");
+  EXPECT_EQ(run({"/data/nested", "x"}).out, "print-args /data/direct /data/nested x\n");
+  EXPECT_EQ(run({"/data/loop"}).out, "execv of /data/loop: ELOOP\n");
+  EXPECT_EQ(run({"/data/missing"}).out, "execv of /data/missing: ENOENT\n");
+}
+
 TEST_F(Processes, BusyboxShellRunsPipelinesOfOtherPrograms) {
   if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
   TempDir bin;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "devices/executables.h"
 #include "test_guest.h"
 
 namespace hyperlet {
@@ -108,6 +109,26 @@ TEST_F(ProcessesTest, AnAppIgnoringSigchldWaitsForItsChildrenThenGetsEchild) {
   ::kill(running, SIGKILL);
   EXPECT_EQ(call(SYS_waitid, {P_ALL, 0, app_address(), WEXITED, 0, 0}), -ECHILD);
   context_->children.watch_reap_flag(nullptr);
+}
+
+TEST(InterpreterLine, ReadAsLinuxReadsIt) {
+  EXPECT_FALSE(
+      read_interpreter_line("\x7f"
+                            "ELF"));
+  EXPECT_FALSE(read_interpreter_line("#!"));
+  EXPECT_FALSE(read_interpreter_line("#!   \n/bin/sh"));
+  auto plain = read_interpreter_line("#!/bin/sh\necho hi\n");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->path, "/bin/sh");
+  EXPECT_FALSE(plain->argument);
+  auto with_argument = read_interpreter_line("#! /usr/bin/env  python3 -u \r\n");
+  ASSERT_TRUE(with_argument);
+  EXPECT_EQ(with_argument->path, "/usr/bin/env");
+  EXPECT_EQ(with_argument->argument, "python3 -u");  // one argument: the rest of the line
+  // Only the first 255 bytes count.
+  auto long_line = read_interpreter_line("#!/bin/" + std::string(400, 'x'));
+  ASSERT_TRUE(long_line);
+  EXPECT_EQ(long_line->path.size(), 253u);
 }
 
 TEST_F(ProcessesTest, TheLimitSaysWhenTheTableIsFull) {

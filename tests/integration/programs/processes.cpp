@@ -353,6 +353,15 @@ int main(int argc, char** argv) {
   if (section == "after-exec" && argc > 4) return after_exec(argv);
   if (section == "spawn" && argc > 3) return spawn(argv[2], argv[3]);
   if (section == "exit-with" && argc > 2) return std::atoi(argv[2]);
+  if (section == "print-args") {
+    for (int i = 1; i < argc; ++i) std::printf("%s%s", argv[i], i + 1 < argc ? " " : "\n");
+    return 0;
+  }
+  if (section == "run" && argc > 2) {
+    execv(argv[2], argv + 2);
+    std::printf("execv of %s: %s\n", argv[2], strerrorname_np(errno));
+    return 1;
+  }
   std::fprintf(stderr,
                "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork|sigchld|exec SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
