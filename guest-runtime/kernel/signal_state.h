@@ -103,6 +103,8 @@ PendingInfo take_signal(uint64_t signal);
 void discard_signal(uint64_t signal);
 // A new thread in `slot`: nothing queued for it.
 void forget_queued(int slot);
+// A forked child: nothing queued at all.
+void forget_all_queued();
 // Linux's 128-byte siginfo for `signal` as rt_sigtimedwait writes it.
 void write_siginfo(uint8_t* out, uint64_t signal, const PendingInfo& info);
 

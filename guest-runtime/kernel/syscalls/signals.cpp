@@ -125,11 +125,8 @@ ThreadSignals& thread_signals(int slot) { return per_thread[slot]; }
 
 void signals_after_fork() {
   process_signals.pending = 0;
-  forget_queued(-1);
-  for (int slot = 0; slot < thread_slots_in_use(); ++slot) {
-    per_thread[slot].pending = 0;
-    forget_queued(slot);
-  }
+  forget_all_queued();
+  for (int slot = 0; slot < thread_slots_in_use(); ++slot) per_thread[slot].pending = 0;
   // Signals sent to the parent's hyperlet were the parent's.
   shared_signal_state().from_host = 0;
 }

@@ -92,6 +92,7 @@ struct Timer {
 
 Timer timers[kSlots];  // .bss: nothing to do until the app makes a timer
 int armed_count;       // timers with an expiry that send a signal
+bool any_made;         // a timer was ever in use: forget_timers has work (each pass is emulated on kvm_pvm)
 
 volatile abi::PreemptState& preempt_state() {
   return *reinterpret_cast<volatile abi::PreemptState*>(abi::kPreemptStateAddr);
@@ -185,6 +186,7 @@ Timer* posix_timer(uint64_t id) {
 }  // namespace
 
 void forget_timers() {
+  if (!any_made) return;
   for (Timer& timer : timers) timer = Timer{};
   armed_count = 0;
   preempt_state().timer_deadline_ns = 0;
@@ -283,6 +285,7 @@ int64_t sys_timer_create(uint64_t clock, uint64_t event, uint64_t id_out) {
   Timer& timer = timers[slot];
   timer = Timer{};
   timer.in_use = true;
+  any_made = true;
   timer.clock = kind;
   timer.notify = notify == kSigevThread ? kSigevSignal : notify;
   timer.signal = static_cast<uint32_t>(wanted.signal);
@@ -351,6 +354,7 @@ int64_t sys_setitimer(uint64_t which_argument, uint64_t value, uint64_t old_valu
   Timer& timer = timers[kPosixTimers + which];
   if (!timer.in_use) {
     timer.in_use = true;
+    any_made = true;
     timer.clock = Clock::kMonotonic;
     timer.notify = kSigevSignal;
     timer.signal = static_cast<uint32_t>(kIntervalSignals[which]);
@@ -391,6 +395,7 @@ int64_t sys_alarm(uint64_t seconds) {
   Timer& timer = timers[kPosixTimers];
   if (!timer.in_use) {
     timer.in_use = true;
+    any_made = true;
     timer.clock = Clock::kMonotonic;
     timer.notify = kSigevSignal;
     timer.signal = static_cast<uint32_t>(kIntervalSignals[0]);
