@@ -175,6 +175,36 @@ TEST_F(Processes, BusyboxShellRunsPipelinesOfOtherPrograms) {
   EXPECT_EQ(result.err, "sh: /bin/missing: not found\n");
 }
 
+TEST_F(Processes, BusyboxTarVforksGzipBothWays) {
+  if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
+  TempDir bin;
+  std::filesystem::copy_file(kBusybox, bin / "busybox");
+  for (const char* applet : {"sh", "gzip", "tar", "cat", "mkdir"})
+    std::filesystem::create_symlink("busybox", bin / applet);
+  TempDir data;
+  std::filesystem::create_directory(data / "in");
+  std::ofstream(data / "in/a.txt") << "packed through a vforked gzip\n";
+  const auto run = [&](std::vector<std::string> arguments) {
+    std::vector<std::string> command = {kHyperlet,     "run",
+                                        "--timeout",   "30s",
+                                        "--processes", "4",
+                                        "--volume",    bin.path().string() + ":/bin",
+                                        "--volume",    data.path().string() + ":/data",
+                                        "--workdir",   "/data"};
+    command.insert(command.end(), arguments.begin(), arguments.end());
+    return run_process(command);
+  };
+  const ProcessResult packed = run({kBusybox, "tar", "czf", "/data/out.tgz", "in"});
+  ASSERT_EQ(packed.status, 0) << describe(packed);
+  // The host's own tar reads what the guest's tar and gzip wrote.
+  const ProcessResult listed = run_process({"/bin/tar", "tzf", data / "out.tgz"});
+  EXPECT_EQ(listed.out, "in/\nin/a.txt\n") << describe(listed);
+  const ProcessResult unpacked =
+      run({kBusybox, "sh", "-c", "mkdir out && cd out && tar xzf /data/out.tgz && cat in/a.txt"});
+  EXPECT_EQ(unpacked.status, 0) << describe(unpacked);
+  EXPECT_EQ(unpacked.out, "packed through a vforked gzip\n");
+}
+
 TEST_F(Processes, BusyboxHttpdForksAChildPerConnection) {
   if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
   TempDir www;
