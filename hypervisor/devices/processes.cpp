@@ -8,12 +8,22 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
 
 void ChildProcesses::add(pid_t pid, UniqueFd pidfd) { children_[pid] = std::move(pidfd); }
+
+void ChildProcesses::await_an_end(int timeout_ms) {
+  std::vector<pollfd> ends;
+  for (const auto& [pid, pidfd] : children_) {
+    if (pidfd.valid()) ends.push_back(pollfd{pidfd.get(), POLLIN, 0});
+  }
+  if (!ends.empty()) ::poll(ends.data(), ends.size(), timeout_ms);
+  reap_ended();
+}
 
 int ChildProcesses::reap_ended() {
   int reaped = 0;

@@ -36,6 +36,10 @@ class ChildProcesses {
   // The app ignores SIGCHLD (or set SA_NOCLDWAIT): children that ended are
   // reaped now, as Linux reaps them, and leave the table. Their count.
   int reap_ended();
+  // Waits up to `timeout_ms` for a child's host process to end, then reaps
+  // (for an app that ignores SIGCHLD and is at its limit: a child whose app
+  // exited may still be tearing its VM down, which takes long on a slow host).
+  void await_an_end(int timeout_ms);
   // Where the guest kernel says whether the app ignores SIGCHLD
   // (abi::SignalState::reap_children, in hyperlet's mapping; null: never).
   void watch_reap_flag(const volatile std::uint64_t* flag) { reap_flag_ = flag; }

@@ -570,6 +570,11 @@ class MicroVm {
       return answer(-ENOSYS, 0);
     }
     reap_if_ignored(context);
+    if (context.children.full() && context.children.app_reaps()) {
+      // Its children are gone for the app once they exit; their hyperlets may
+      // still be tearing their VMs down (slow under nested emulation).
+      context.children.await_an_end(2000);
+    }
     if (context.children.full()) {
       context.report_denial(
           context.children.limit() == 0
