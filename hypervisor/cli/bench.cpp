@@ -200,17 +200,17 @@ std::string measured_hyperlet(const BenchOptions& options) {
   return options.hyperlet.empty() ? own_executable() : options.hyperlet;
 }
 
-// `run --restore` takes the policy options but not --memory or --env, which
-// come from the snapshot.
+// `run --restore` takes the policy options but not --memory, --address-space
+// or --env, which come from the snapshot.
 std::vector<std::string> restore_run_options(const std::vector<std::string>& run_options) {
   std::vector<std::string> kept;
   for (std::size_t i = 0; i < run_options.size(); ++i) {
     const std::string& word = run_options[i];
-    if (word == "--memory" || word == "--env") {
+    if (word == "--memory" || word == "--address-space" || word == "--env") {
       ++i;  // and its value
       continue;
     }
-    if (word.starts_with("--memory=") || word.starts_with("--env=")) continue;
+    if (word.starts_with("--memory=") || word.starts_with("--address-space=") || word.starts_with("--env=")) continue;
     kept.push_back(word);
   }
   return kept;

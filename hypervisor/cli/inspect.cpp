@@ -107,6 +107,7 @@ int inspect_image(const std::string& path, bool json) {
   const Manifest* manifest = image->notes().manifest ? &*image->notes().manifest : nullptr;
   const std::uint64_t memory =
       manifest != nullptr && manifest->memory_size ? *manifest->memory_size : default_guest_memory(image->notes());
+  const std::uint64_t address_space = default_address_space(image->notes(), memory);
   // Linked against the guest library's I/O overrides (socket buffers, file ring)?
   std::optional<bool> io_paths;  // unknown without a symbol table
   if (image->read_symbols()) io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
@@ -122,7 +123,7 @@ int inspect_image(const std::string& path, bool json) {
     }
   }
   // Would it fit the memory it would get, and its manifest's arguments its stack?
-  auto layout = compute_guest_layout(memory, image->start(), image->end());
+  auto layout = compute_guest_layout(address_space, image->start(), image->end(), memory);
   if (layout && manifest != nullptr) {
     InitialStackInput stack_input{};
     stack_input.stack_top = layout->stack_top;
@@ -140,7 +141,7 @@ int inspect_image(const std::string& path, bool json) {
     }
   }
   if (layout) {
-    if (auto warning = memory_warning(image->notes(), memory, path))
+    if (auto warning = memory_warning(image->notes(), address_space, path))
       layout = fail(ExitStatus::kBadImage, "{}", *warning);
   }
   const bool runnable = layout.has_value();
@@ -167,6 +168,7 @@ int inspect_image(const std::string& path, bool json) {
     out["elf"]["segments"] = segments;
     out["manifest"] = manifest != nullptr ? manifest_to_json(*manifest) : nlohmann::json(nullptr);
     out["memory"] = memory;
+    out["address_space"] = address_space;
     out["go_runtime"] = image->notes().go_runtime;
     out["io_without_traps"] = io_paths ? nlohmann::json(*io_paths) : nlohmann::json(nullptr);
     out["syscall_sites"] =
@@ -198,11 +200,15 @@ int inspect_image(const std::string& path, bool json) {
     text += "guest ABI:     not recorded (no hyperlet manifest: defaults apply)\n";
   }
   text += fmt::format("memory:        {} MiB{}\n", memory >> 20,
-                      manifest != nullptr && manifest->memory_size ? ""
-                      : image->notes().go_runtime                  ? " (default for a Go program)"
-                                                                   : " (default)");
+                      manifest != nullptr && manifest->memory_size ? "" : " (default)");
+  if (address_space != memory) {
+    text += fmt::format("address space: {} MiB (default; the part beyond the memory holds reservations only)\n",
+                        address_space >> 20);
+  }
   if (image->notes().go_runtime) {
-    text += "runtime:       Go (its runtime reserves heap address space at start: 1024 MiB of guest memory or more)\n";
+    text +=
+        "runtime:       Go (its runtime reserves about 512 MiB of address space at start: --memory + 1G by "
+        "default)\n";
   }
   text += image->notes().syscall_sites
               ? fmt::format("syscall sites: {} recorded in the image\n", image->notes().syscall_sites->size())

@@ -61,6 +61,7 @@ int usage_error(const std::string& message) { return report(Error{ExitStatus::kU
 // What `run` and `snapshot` share: the command line as typed, before checking.
 struct RunCommandLine {
   std::string memory_text;
+  std::string address_space_text;
   std::string cpus_text;
   std::string processes_text;
   std::string timeout_text;
@@ -90,6 +91,13 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
       .add_option("-m,--memory", line.memory_text,
                   "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
                   "image's manifest, else 256M)")
+      ->type_name("SIZE");
+  command
+      .add_option("--address-space", line.address_space_text,
+                  "The guest's address space, at least --memory and up to 16G (default: --memory; for a Go "
+                  "program --memory + 1G). Beyond the memory it holds only reservations, PROT_NONE mappings "
+                  "such as the Go runtime's and glibc's thread arenas: they cost no memory, and the app pays "
+                  "--memory for each part it makes usable. The host never gives the VM more than this")
       ->type_name("SIZE");
   command
       .add_option("--cpus", line.cpus_text,
@@ -366,10 +374,10 @@ int main(int argc, char** argv) {
   if (!restore_path.empty()) {
     // The app, its arguments, environment, memory, working directory and host name are the snapshot's.
     if (!options.app_path.empty() || options.arguments_given || !line.env.empty() || !line.env_files.empty() ||
-        given("--memory") || given("--workdir") || given("--hostname")) {
+        given("--memory") || given("--address-space") || given("--workdir") || given("--hostname")) {
       return usage_error(
-          "--restore takes no APP, arguments, --env, --env-file, --memory, --workdir or --hostname: the snapshot "
-          "has them");
+          "--restore takes no APP, arguments, --env, --env-file, --memory, --address-space, --workdir or "
+          "--hostname: the snapshot has them");
     }
     if (options.exit_on_ready) {
       return report(Error{ExitStatus::kUsage, "--restore and --exit-on-ready: the snapshot is past ready()"});
@@ -397,6 +405,15 @@ int main(int argc, char** argv) {
       return report(Error{ExitStatus::kUsage, fmt::format("invalid --memory '{}': {}", memory_text, *problem)});
     }
     options.memory_size = *memory;
+  }
+  if (!line.address_space_text.empty()) {
+    auto size = parse_size(line.address_space_text);
+    if (!size) return report(Error{ExitStatus::kUsage, "invalid --address-space: " + size.error()});
+    if (auto problem = guest_memory_size_problem(*size)) {
+      return report(Error{ExitStatus::kUsage,
+                          fmt::format("invalid --address-space '{}': {}", line.address_space_text, *problem)});
+    }
+    options.address_space = *size;
   }
   if (given("--cpus")) {
     auto cpus = parse_cpu_count(line.cpus_text, host_cpu_limit());

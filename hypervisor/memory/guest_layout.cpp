@@ -44,8 +44,20 @@ std::optional<std::string> guest_memory_size_problem(std::uint64_t memory_size) 
                      kMaximumGuestMemory >> 30);
 }
 
-Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start,
-                                         std::uint64_t image_end) {
+Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start, std::uint64_t image_end,
+                                         std::uint64_t memory) {
+  if (memory != 0 && memory != memory_size) {
+    if (memory > memory_size) {
+      return fail(ExitStatus::kUsage, "guest memory {} MiB is more than the address space, {} MiB (--address-space)",
+                  memory >> 20, memory_size >> 20);
+    }
+    // The budget is the heap and mapping room a guest of `memory` alone has.
+    auto alone = compute_guest_layout(memory, image_start, image_end);
+    if (!alone) return std::unexpected(alone.error());
+    auto layout = compute_guest_layout(memory_size, image_start, image_end);
+    if (layout) layout->memory_budget = alone->mmap_top - alone->heap_start;
+    return layout;
+  }
   if (auto problem = guest_memory_size_problem(memory_size)) {
     return fail(ExitStatus::kUsage, "invalid guest memory size {} bytes: {}", memory_size, *problem);
   }
@@ -73,6 +85,7 @@ Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_
   layout.image_start = image_start;
   layout.image_end = page_up(image_end);
   layout.heap_start = layout.image_end;
+  layout.memory_budget = layout.mmap_top > layout.heap_start ? layout.mmap_top - layout.heap_start : 0;
   if (layout.image_end > layout.mmap_top || layout.mmap_top - layout.image_end < kMinimumFreeMemory) {
     const std::uint64_t needed = smallest_fitting_memory(image_end);
     if (needed == 0) {

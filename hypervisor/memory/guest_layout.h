@@ -19,11 +19,18 @@ inline constexpr std::uint64_t kDefaultGuestMemory = 256ull << 20;
 // guest memory's size, though never host memory while untouched: Go programs
 // get this default instead, and less than it is warned about.
 inline constexpr std::uint64_t kGoRuntimeGuestMemory = 1ull << 30;
+// A Go program's address space by default: its memory plus this much for those
+// reservations, which are PROT_NONE and so cost no memory (--address-space).
+inline constexpr std::uint64_t kGoRuntimeReservations = 1ull << 30;
 inline constexpr std::uint64_t kStackGuardSize = 64ull << 10;
 inline constexpr std::uint64_t kMaximumStackSize = 8ull << 20;
 
 struct GuestLayout {
+  // The guest's memory and address space (the memory slot): --address-space.
   std::uint64_t memory_size;
+  // Bytes the app's heap and accessible mappings may take at once (--memory,
+  // abi::BootInfo::memory_budget); reservations beyond it cost address space only.
+  std::uint64_t memory_budget;
   std::uint64_t image_start;
   std::uint64_t image_end;
   std::uint64_t heap_start;
@@ -45,7 +52,12 @@ struct GuestLayout {
 // `hyperlet manifest --memory`.
 std::optional<std::string> guest_memory_size_problem(std::uint64_t memory_size);
 
-// memory_size must be a multiple of 2 MiB in [kMinimumGuestMemory, kMaximumGuestMemory].
-Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start, std::uint64_t image_end);
+// memory_size (the address space) must be a multiple of 2 MiB in
+// [kMinimumGuestMemory, kMaximumGuestMemory]; so must `memory` (the budget, 0:
+// all of it), at most memory_size. The budget is what the heap and mappings
+// could hold in a guest of only `memory`, so that a run whose address space is
+// its memory behaves as it always has.
+Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_t image_start, std::uint64_t image_end,
+                                         std::uint64_t memory = 0);
 
 }  // namespace hyperlet

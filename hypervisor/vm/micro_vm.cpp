@@ -163,10 +163,11 @@ class MicroVm {
     if (!image) return std::unexpected(image.error());
     effective_ = apply_manifest(options_, image->notes().manifest ? &*image->notes().manifest : nullptr,
                                 default_guest_memory(image->notes()));
-    if (auto warning = memory_warning(image->notes(), effective_.memory_size, options_.app_path)) {
+    if (auto ok = resolve_address_space(effective_, options_, image->notes()); !ok) return std::unexpected(ok.error());
+    if (auto warning = memory_warning(image->notes(), effective_.address_space, options_.app_path)) {
       fmt::print(stderr, "{}: warning: {}\n", message_prefix(), *warning);
     }
-    auto layout = compute_guest_layout(effective_.memory_size, image->start(), image->end());
+    auto layout = compute_guest_layout(effective_.address_space, image->start(), image->end(), effective_.memory_size);
     if (!layout) return std::unexpected(layout.error());
     layout_ = *layout;
     if (auto stop = stop_requested("image")) return std::unexpected(*stop);
@@ -175,7 +176,7 @@ class MicroVm {
     if (!kvm) return std::unexpected(kvm.error());
     auto vm = VmFd::create(*kvm);
     if (!vm) return std::unexpected(vm.error());
-    auto memory = GuestMemory::create(effective_.memory_size);
+    auto memory = GuestMemory::create(effective_.address_space);
     if (!memory) return std::unexpected(memory.error());
     if (auto ok = vm->map_memory(0, memory->host_base(), memory->size()); !ok) {
       return std::unexpected(ok.error());
@@ -372,10 +373,14 @@ class MicroVm {
     };
     try {
       const nlohmann::json& layout = host.at("layout");
-      auto computed = compute_guest_layout(contents.memory_size, layout.at("image_start").get<std::uint64_t>(),
-                                           layout.at("image_end").get<std::uint64_t>());
+      // The budget itself is the guest kernel's, in the snapshot's memory: this is the host's copy.
+      auto computed =
+          compute_guest_layout(contents.memory_size, layout.at("image_start").get<std::uint64_t>(),
+                               layout.at("image_end").get<std::uint64_t>(), layout.value("memory", std::uint64_t{0}));
       if (!computed) return malformed(computed.error().message);
       layout_ = *computed;
+      effective_.memory_size = layout.value("memory", std::uint64_t{0});
+      effective_.address_space = contents.memory_size;
       boot_exe_path_ = host.at("exe_path").get<std::string>();
       if (host.at("syscall_entry") == "syscall" && trap_) {
         return fail(ExitStatus::kBadImage,
@@ -742,7 +747,8 @@ class MicroVm {
       }
       return answer(-ENOEXEC);
     }
-    auto layout = compute_guest_layout(memory.size(), image->start(), image->end());
+    // The same memory budget as before, for the new image's extent.
+    auto layout = compute_guest_layout(memory.size(), image->start(), image->end(), budget_memory(memory.size()));
     if (!layout) {
       context.report_denial(fmt::format("execve of {}: {}", request.guest_path, layout.error().message));
       return answer(-ENOMEM);
@@ -777,6 +783,12 @@ class MicroVm {
     return Executable{UniqueFd(fd), boot_exe_path_};
   }
 
+  // --memory where it is within the address space (the guest kernel's budget
+  // for the app); 0: all of it.
+  std::uint64_t budget_memory(std::uint64_t address_space) const {
+    return effective_.memory_size <= address_space ? effective_.memory_size : 0;
+  }
+
   Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, const GuestLayout& layout, AppImage image,
                                UniqueFd executable_fd, const ExecRequest& request) {
     if (!memory.discard(0, memory.size())) return fail(ExitStatus::kVmFailure, "cannot empty guest memory");
@@ -798,8 +810,10 @@ class MicroVm {
     if (auto ok = write_boot_info(memory, *vm_, *exec_image_, cpuid_, trap_, &request); !ok) return ok;
     // The vCPU keeps its CPUID: KVM refuses to change it once the vCPU ran.
     if (auto ok = setup_vcpu(vcpu, cpuid_, *kernel, layout_, 0, true); !ok) return ok;
-    const abi::GuestInfo guest_info{abi::kAbiVersion, 0, memory.size(), stats_.started, stats_.vm_created,
-                                    monotonic_ns()};
+    const std::uint64_t app_memory = budget_memory(memory.size());
+    const abi::GuestInfo guest_info{
+        abi::kAbiVersion, 0, app_memory != 0 ? app_memory : memory.size(), stats_.started, stats_.vm_created,
+        monotonic_ns()};
     memory.write(abi::kGuestInfoAddr, guest_info);
     slice_pending_ = false;
     timer_injected_ = 0;
@@ -825,7 +839,10 @@ class MicroVm {
                {"size", identity.st_size},
                {"mtime_ns", identity.st_mtim.tv_sec * 1'000'000'000ll + identity.st_mtim.tv_nsec}};
     }
-    contents.host = {{"layout", {{"image_start", layout_.image_start}, {"image_end", layout_.image_end}}},
+    contents.host = {{"layout",
+                      {{"image_start", layout_.image_start},
+                       {"image_end", layout_.image_end},
+                       {"memory", budget_memory(layout_.memory_size)}}},
                      {"image", image},
                      {"exe_path", boot_exe_path_},
                      {"syscall_entry", trap_ ? "trap" : "syscall"},
@@ -900,7 +917,7 @@ class MicroVm {
         return fail(ExitStatus::kBadImage,
                     "cannot run {}: its manifest's arguments and environment do not fit on the app's stack "
                     "({} KiB at --memory {}M)",
-                    options_.app_path, (layout_.stack_top - layout_.stack_bottom) >> 10, layout_.memory_size >> 20);
+                    options_.app_path, (layout_.stack_top - layout_.stack_bottom) >> 10, effective_.memory_size >> 20);
       }
       return fail(ExitStatus::kUsage, "arguments and environment do not fit on the app's stack");
     }
@@ -910,6 +927,7 @@ class MicroVm {
     info.abi_version = abi::kAbiVersion;
     info.flags = (options_.trace ? abi::kBootFlagTrace : 0) | (trap ? abi::kBootFlagSyscallTrap : 0);
     info.memory_size = layout_.memory_size;
+    info.memory_budget = layout_.memory_budget;
     info.image_start = layout_.image_start;
     info.image_end = layout_.image_end;
     info.heap_start = layout_.heap_start;

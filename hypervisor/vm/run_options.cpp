@@ -14,18 +14,30 @@ unsigned host_cpu_limit() {
   const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
   return std::min<unsigned>(online > 0 ? static_cast<unsigned>(online) : 1, abi::kMaxCpus);
 }
-std::uint64_t default_guest_memory(const ImageNotes& notes) {
-  return notes.go_runtime ? kGoRuntimeGuestMemory : kDefaultGuestMemory;
+std::uint64_t default_guest_memory(const ImageNotes&) { return kDefaultGuestMemory; }
+
+std::uint64_t default_address_space(const ImageNotes& notes, std::uint64_t memory) {
+  if (!notes.go_runtime) return memory;
+  return std::min(kMaximumGuestMemory, memory + kGoRuntimeReservations);
 }
 
-std::optional<std::string> memory_warning(const ImageNotes& notes, std::uint64_t memory_size,
+Result<void> resolve_address_space(EffectiveRun& run, const RunOptions& options, const ImageNotes& notes) {
+  run.address_space = options.address_space.value_or(default_address_space(notes, run.memory_size));
+  if (run.address_space < run.memory_size) {
+    return fail(ExitStatus::kUsage, "--address-space {}M is smaller than the guest memory, {}M (--memory)",
+                run.address_space >> 20, run.memory_size >> 20);
+  }
+  return {};
+}
+
+std::optional<std::string> memory_warning(const ImageNotes& notes, std::uint64_t address_space,
                                           const std::string& app_path) {
-  if (!notes.go_runtime || memory_size >= kGoRuntimeGuestMemory) return std::nullopt;
+  if (!notes.go_runtime || address_space >= kGoRuntimeGuestMemory) return std::nullopt;
   return fmt::format(
-      "{} is a Go program and gets {} MiB: the Go runtime reserves about 512 MiB of address space at "
-      "start and stops with \"failed to reserve page summary memory\" below --memory {}M (its default here); "
-      "untouched memory costs the host nothing",
-      app_path, memory_size >> 20, kGoRuntimeGuestMemory >> 20);
+      "{} is a Go program and gets {} MiB of address space: the Go runtime reserves about 512 MiB of it at "
+      "start and stops with \"failed to reserve page summary memory\" below --address-space {}M; "
+      "reservations cost neither memory nor host memory",
+      app_path, address_space >> 20, kGoRuntimeGuestMemory >> 20);
 }
 
 EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest, std::uint64_t default_memory) {

@@ -24,10 +24,14 @@ struct RunOptions {
   bool arguments_given = false;          // anything after APP, even a lone "--"
   std::vector<std::string> environment;  // KEY=VALUE
   std::optional<std::uint64_t> memory_size;
+  // --address-space: the guest's addresses, at least --memory; what lies beyond
+  // the memory holds only reservations (PROT_NONE mappings). Default:
+  // default_address_space().
+  std::optional<std::uint64_t> address_space;
   // --cpus: vCPUs, each on its own host thread (1 when not given).
   std::optional<unsigned> cpus;
-  std::vector<VolumeSpec> volumes;       // --volume HOST_DIR:GUEST_DIR[:ro]
-  NetworkPolicy network;                 // --publish, --allow-connect
+  std::vector<VolumeSpec> volumes;  // --volume HOST_DIR:GUEST_DIR[:ro]
+  NetworkPolicy network;            // --publish, --allow-connect
   // --workdir: the app's initial working directory, a normalised absolute guest
   // path inside a volume or above one (as chdir could reach); "/" by default.
   std::optional<std::string> workdir;
@@ -62,7 +66,8 @@ struct Manifest;
 
 // The app's memory, argv[1..] and environment after applying the manifest.
 struct EffectiveRun {
-  std::uint64_t memory_size;
+  std::uint64_t memory_size = 0;
+  std::uint64_t address_space = 0;  // set by resolve_address_space
   std::vector<std::string> arguments;
   std::vector<std::string> environment;
 };
@@ -71,12 +76,18 @@ EffectiveRun apply_manifest(const RunOptions& options, const Manifest* manifest,
                             std::uint64_t default_memory = kDefaultGuestMemory);
 
 struct ImageNotes;
-// The memory an image gets when neither the command line nor its manifest says:
-// kGoRuntimeGuestMemory for a Go program, else kDefaultGuestMemory.
+// The memory an image gets when neither the command line nor its manifest says.
 std::uint64_t default_guest_memory(const ImageNotes& notes);
-// A line for stderr when an image is given less memory than its runtime needs
-// to start (a Go program under kGoRuntimeGuestMemory); nullopt when it is not.
-std::optional<std::string> memory_warning(const ImageNotes& notes, std::uint64_t memory_size,
+// The address space an image gets with `memory` when --address-space is not
+// given: the memory, and for a Go program kGoRuntimeReservations more (at most
+// kMaximumGuestMemory), as its runtime reserves that much at start.
+std::uint64_t default_address_space(const ImageNotes& notes, std::uint64_t memory);
+// Fills in run.address_space from --address-space or the default; a usage error
+// when it is smaller than the memory or not a valid size.
+Result<void> resolve_address_space(EffectiveRun& run, const RunOptions& options, const ImageNotes& notes);
+// A line for stderr when an image is given less address space than its runtime
+// needs to start (a Go program under kGoRuntimeGuestMemory); nullopt when it is not.
+std::optional<std::string> memory_warning(const ImageNotes& notes, std::uint64_t address_space,
                                           const std::string& app_path);
 
 // The service's defaults from the image's manifest, applied to the command line

@@ -6,7 +6,7 @@
 _hyperlet() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="run snapshot inspect manifest pack bench"
-  local run_options="--memory --cpus --processes --env --env-file --volume --workdir --hostname --name --publish --allow-connect
+  local run_options="--memory --address-space --cpus --processes --env --env-file --volume --workdir --hostname --name --publish --allow-connect
     --stop-timeout --timeout --syscall-entry --trace --trace-file --quiet --no-seccomp --stats --help --help-all"
   local command="" i word app_given=0
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -17,7 +17,7 @@ _hyperlet() {
     fi
     case $word in
       # Options that take a value: skip it.
-      -m | --memory | --cpus | --processes | -e | --env | --env-file | -v | --volume | -w | --workdir | --hostname | --name | -p | \
+      -m | --memory | --address-space | --cpus | --processes | -e | --env | --env-file | -v | --volume | -w | --workdir | --hostname | --name | -p | \
         --publish | --allow-connect | --stop-timeout | --timeout | --syscall-entry | --trace-file | --restore | \
         -o | --output | --at-syscall | --arg | --unset-env | --port)
         ((i++))
@@ -53,7 +53,7 @@ _hyperlet() {
       mapfile -t COMPREPLY < <(compgen -W "accept4 accept epoll_wait epoll_pwait read recvfrom" -- "$cur")
       return
       ;;
-    -m | --memory | --cpus | --processes | -e | --env | -w | --workdir | --hostname | --name | -p | --publish | --allow-connect | \
+    -m | --memory | --address-space | --cpus | --processes | -e | --env | -w | --workdir | --hostname | --name | -p | --publish | --allow-connect | \
       --stop-timeout | --timeout | --arg | --unset-env | --port)
       return
       ;;

@@ -98,39 +98,57 @@ TEST_F(GoProgram, ShfmtVersionAndItsUsageErrorAsNatively) {
   EXPECT_EQ(vm_error.err, native_error.err) << describe(vm_error);
 }
 
-TEST_F(GoProgram, TooLittleMemoryIsWarnedAboutBeforeGoFails) {
-  const ProcessResult vm = in_vm({"--memory", "256M"}, {"--version"});
+TEST_F(GoProgram, TooLittleAddressSpaceIsWarnedAboutBeforeGoFails) {
+  const ProcessResult vm = in_vm({"--address-space", "256M"}, {"--version"});
   EXPECT_NE(vm.status, 0) << describe(vm);
-  EXPECT_NE(vm.err.find("warning: " + kShfmt + " is a Go program and gets 256 MiB"), std::string::npos) << describe(vm);
-  EXPECT_NE(vm.err.find("--memory 1024M"), std::string::npos) << describe(vm);
+  EXPECT_NE(vm.err.find("warning: " + kShfmt + " is a Go program and gets 256 MiB of address space"), std::string::npos)
+      << describe(vm);
+  EXPECT_NE(vm.err.find("--address-space 1024M"), std::string::npos) << describe(vm);
 }
 
-TEST(GoProgramInspect, SaysGoAndItsDefaultMemory) {
+// The runtime's reservations take address space, not memory: 64 MiB of memory
+// is enough for a small Go program, as it is natively, with no warning.
+TEST_F(GoProgram, RunsInLittleMemoryBesideItsReservations) {
+  ProcessOptions input;
+  input.stdin_data = "if true;then echo  hi;fi\n";
+  const ProcessResult native = run_process({kShfmt}, input);
+  ASSERT_EQ(native.status, 0) << describe(native);
+  const ProcessResult vm = in_vm({"--memory", "64M"}, {}, input.stdin_data);
+  EXPECT_EQ(vm.status, 0) << describe(vm);
+  EXPECT_EQ(vm.out, native.out) << describe(vm);
+  EXPECT_EQ(vm.err.find("warning"), std::string::npos) << describe(vm);
+}
+
+TEST(GoProgramInspect, SaysGoAndItsDefaultMemoryAndAddressSpace) {
   if (!shfmt_present()) GTEST_SKIP() << kShfmt << " is missing (Debian's shfmt: scripts/install-deps installs it)";
   const ProcessResult result = run_process({kHyperlet, "inspect", kShfmt});
   EXPECT_EQ(result.status, 0) << describe(result);
-  EXPECT_NE(result.out.find("memory:        1024 MiB (default for a Go program)\n"), std::string::npos)
+  EXPECT_NE(result.out.find("memory:        256 MiB (default)\n"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("address space: 1280 MiB (default; the part beyond the memory holds reservations only)"),
+            std::string::npos)
       << describe(result);
   EXPECT_NE(result.out.find("runtime:       Go"), std::string::npos) << describe(result);
   EXPECT_NE(result.out.find("runs:          yes\n"), std::string::npos) << describe(result);
   const ProcessResult json = run_process({kHyperlet, "inspect", "--json", kShfmt});
   EXPECT_EQ(json.status, 0) << describe(json);
   EXPECT_NE(json.out.find("\"go_runtime\": true"), std::string::npos) << describe(json);
-  EXPECT_NE(json.out.find("\"memory\": 1073741824"), std::string::npos) << describe(json);
+  EXPECT_NE(json.out.find("\"memory\": 268435456"), std::string::npos) << describe(json);
+  EXPECT_NE(json.out.find("\"address_space\": 1342177280"), std::string::npos) << describe(json);
 }
 
-// A manifest that gives a Go program less than its runtime reserves: inspect says it cannot run.
-TEST(GoProgramInspect, AManifestWithTooLittleMemoryIsNotRunnable) {
+// A manifest that gives a Go program little memory: its reservations still get
+// their address space, so inspect says it runs.
+TEST(GoProgramInspect, AManifestWithLittleMemoryStillRuns) {
   if (!shfmt_present()) GTEST_SKIP() << kShfmt << " is missing (Debian's shfmt: scripts/install-deps installs it)";
   TempDir dir;
   const std::string image = dir / "shfmt";
   std::filesystem::copy_file(kShfmt, image);
-  const ProcessResult set = run_process({kHyperlet, "manifest", image, "--memory", "256M"});
+  const ProcessResult set = run_process({kHyperlet, "manifest", image, "--memory", "64M"});
   ASSERT_EQ(set.status, 0) << describe(set);
   const ProcessResult result = run_process({kHyperlet, "inspect", image});
-  EXPECT_NE(result.status, 0) << describe(result);
-  EXPECT_NE(result.out.find("runs:          no: " + image + " is a Go program and gets 256 MiB"), std::string::npos)
-      << describe(result);
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_NE(result.out.find("address space: 1088 MiB"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("runs:          yes\n"), std::string::npos) << describe(result);
 }
 
 // gojq (a second static Go program from Debian): JSON from stdin and from a file

@@ -545,6 +545,56 @@ TEST_F(HyperletRun, ProtNoneOverWholeRegionsAndBackAsLinux) {
   EXPECT_EQ(result.out, native.out);
 }
 
+// A 1 GiB PROT_NONE reservation in 64 MiB of memory (--address-space 2G): its
+// pages cannot be touched, and parts made usable the Go runtime's way (MAP_FIXED)
+// and glibc's (mprotect) work, as natively.
+TEST_F(HyperletRun, ReservationsLargerThanTheMemoryWorkAsLinux) {
+  const auto native = run_process({program("address_space"), "reserve"});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  const auto result = hyperlet_run({"--memory", "64M", "--address-space", "2G", program("address_space"), "reserve"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+  EXPECT_NE(result.out.find("start -, middle -, last page -\n"), std::string::npos) << describe(result);
+  EXPECT_NE(result.out.find("filled and read back: yes; below it -, above it -"), std::string::npos)
+      << describe(result);
+}
+
+// Without --address-space the address space is the memory, as before: the
+// reservation does not fit.
+TEST_F(HyperletRun, WithoutAnAddressSpaceAReservationLargerThanTheMemoryIsEnomem) {
+  const auto result = hyperlet_run({"--memory", "64M", program("address_space"), "reserve"});
+  EXPECT_EQ(result.status, 1) << describe(result);
+  EXPECT_EQ(result.out, "reserve 1024 MiB PROT_NONE: Cannot allocate memory\n") << describe(result);
+}
+
+// --memory is the budget for what is usable at once, wherever it lies; what
+// munmap and mprotect(PROT_NONE) give back is paid back.
+TEST_F(HyperletRun, UsableMemoryBeyondTheBudgetIsEnomemAndWhatIsGivenBackIsReused) {
+  const auto result = hyperlet_run({"--memory", "64M", "--address-space", "2G", program("address_space"), "budget"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "reserve 1024 MiB PROT_NONE: ok\n"
+            "mmap 100 MiB read-write: Cannot allocate memory\n"
+            "mprotect 100 MiB of the reservation read-write: Cannot allocate memory\n"
+            "the first page of it -\n"
+            "MAP_FIXED 100 MiB read-write in the reservation: Cannot allocate memory\n"
+            "12 rounds of mmap, fill and munmap of 24 MiB: 12 ok\n"
+            "12 rounds of mprotect read-write, fill and PROT_NONE of 24 MiB: 12 ok\n"
+            "three 20 MiB mappings: ok, ok, Cannot allocate memory\n"
+            "munmap the reservation: ok\n")
+      << describe(result);
+}
+
+TEST_F(HyperletRun, AnAddressSpaceSmallerThanTheMemoryIsAUsageError) {
+  const auto result = hyperlet_run({"--memory", "128M", "--address-space", "64M", program("exit_with"), "0"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_NE(result.err.find("--address-space 64M is smaller than the guest memory, 128M (--memory)"), std::string::npos)
+      << describe(result);
+  const auto bad = hyperlet_run({"--address-space", "3M", program("exit_with"), "0"});
+  EXPECT_EQ(bad.status, 125) << describe(bad);
+  EXPECT_NE(bad.err.find("invalid --address-space '3M': must be a multiple of 2M"), std::string::npos) << describe(bad);
+}
+
 TEST_F(HyperletRun, SyscallPointersIntoTheStackGuardAreEfault) {
   const auto result = hyperlet_run({program("guard_pointer")});
   EXPECT_EQ(result.status, 0) << describe(result);

@@ -1,13 +1,12 @@
 #include "memory/guest_layout.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <hyperlet/abi.h>
+
 #include <cstdint>
 #include <regex>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <hyperlet/abi.h>
 
 #include "test_printers.h"
 
@@ -49,6 +48,46 @@ TEST(GuestLayout, RejectsTooLargeMemory) {
 TEST(GuestLayout, AcceptsBoundarySizes) {
   EXPECT_TRUE(compute_guest_layout(kMinimumGuestMemory, kImageStart, 0x410000).has_value());
   EXPECT_TRUE(compute_guest_layout(kMaximumGuestMemory, kImageStart, kImageEnd).has_value());
+}
+
+// Without a separate budget the heap and mappings may fill the address space.
+TEST(GuestLayout, TheBudgetOfAGuestWhoseAddressSpaceIsItsMemoryIsAllOfIt) {
+  const auto layout = compute_guest_layout(64 * kMiB, kImageStart, kImageEnd);
+  ASSERT_TRUE(layout.has_value());
+  EXPECT_EQ(layout->memory_budget, layout->mmap_top - layout->heap_start);
+  const auto same = compute_guest_layout(64 * kMiB, kImageStart, kImageEnd, 64 * kMiB);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_EQ(same->memory_budget, layout->memory_budget);
+  EXPECT_EQ(same->mmap_top, layout->mmap_top);
+}
+
+// A larger address space: the layout is the address space's (the stack and page
+// tables at its top), the budget what a guest of only the memory could map.
+TEST(GuestLayout, ALargerAddressSpaceKeepsTheMemorysBudget) {
+  const auto alone = compute_guest_layout(64 * kMiB, kImageStart, kImageEnd);
+  const auto layout = compute_guest_layout(2 * kGiB, kImageStart, kImageEnd, 64 * kMiB);
+  ASSERT_TRUE(alone.has_value());
+  ASSERT_TRUE(layout.has_value());
+  EXPECT_EQ(layout->memory_size, 2 * kGiB);
+  EXPECT_EQ(layout->memory_budget, alone->mmap_top - alone->heap_start);
+  EXPECT_GT(layout->mmap_top, 1 * kGiB);
+  EXPECT_GT(layout->mmap_top - layout->heap_start, layout->memory_budget);
+}
+
+TEST(GuestLayout, MemoryAboveTheAddressSpaceIsAUsageError) {
+  const auto layout = compute_guest_layout(64 * kMiB, kImageStart, kImageEnd, 128 * kMiB);
+  ASSERT_FALSE(layout.has_value());
+  EXPECT_EQ(layout.error().status, ExitStatus::kUsage);
+  EXPECT_THAT(layout.error().message, HasSubstr("guest memory 128 MiB is more than the address space, 64 MiB"));
+}
+
+// The image must fit the memory, not only the address space: the same message
+// (and --memory hint) as without a larger address space.
+TEST(GuestLayout, AnImageTooLargeForTheMemoryIsRefusedWhateverTheAddressSpace) {
+  const auto layout = compute_guest_layout(1 * kGiB, kImageStart, 20 * kMiB, 16 * kMiB);
+  ASSERT_FALSE(layout.has_value());
+  EXPECT_EQ(layout.error().status, ExitStatus::kGuestMemoryTooSmall);
+  EXPECT_THAT(layout.error().message, HasSubstr("does not fit in 16 MiB of guest memory"));
 }
 
 TEST(GuestLayout, RejectsImageBelowUserSpace) {
@@ -103,8 +142,7 @@ TEST(GuestLayout, MemoryHintIsEnoughForSmallOverrun) {
   ASSERT_FALSE(layout.has_value());
   const std::uint64_t suggestion = suggested_memory(layout.error().message);
   ASSERT_NE(suggestion, 0u) << layout.error().message;
-  EXPECT_TRUE(compute_guest_layout(suggestion, kImageStart, 20 * kMiB).has_value())
-      << layout.error().message;
+  EXPECT_TRUE(compute_guest_layout(suggestion, kImageStart, 20 * kMiB).has_value()) << layout.error().message;
 }
 
 // Stack and page tables grow with --memory (the stack is memory/16, up to 8 MiB),
@@ -210,8 +248,8 @@ TEST_P(GuestLayoutSizes, RegionOrderingInvariants) {
 }
 
 INSTANTIATE_TEST_SUITE_P(MemorySizes, GuestLayoutSizes,
-                         ::testing::Values(8 * kMiB, 10 * kMiB, 16 * kMiB, 128 * kMiB, 1 * kGiB,
-                                           1026 * kMiB, 3 * kGiB + 2 * kMiB, 16 * kGiB));
+                         ::testing::Values(8 * kMiB, 10 * kMiB, 16 * kMiB, 128 * kMiB, 1 * kGiB, 1026 * kMiB,
+                                           3 * kGiB + 2 * kMiB, 16 * kGiB));
 
 }  // namespace
 }  // namespace hyperlet

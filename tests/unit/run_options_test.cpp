@@ -61,8 +61,7 @@ TEST(ApplyManifest, KeyMatchingIsExact) {
   manifest.environment = {"PATH=/bin", "PATHS=/x"};
   RunOptions options;
   options.environment = {"PATH=/usr/bin"};
-  EXPECT_EQ(apply_manifest(options, &manifest).environment,
-            (std::vector<std::string>{"PATH=/usr/bin", "PATHS=/x"}));
+  EXPECT_EQ(apply_manifest(options, &manifest).environment, (std::vector<std::string>{"PATH=/usr/bin", "PATHS=/x"}));
 }
 
 // ---------------------------------------------------------------- the service's defaults
@@ -155,13 +154,15 @@ TEST(ApplyManifestService, CpusIsTheDefaultUpToTheHostsCpus) {
   EXPECT_EQ(options.cpus, std::nullopt);
 }
 
-TEST(ApplyManifest, AGoProgramGetsTheMemoryItsRuntimeReserves) {
+TEST(ApplyManifest, AGoProgramGetsTheAddressSpaceItsRuntimeReservesBesideItsMemory) {
   ImageNotes go;
   go.go_runtime = true;
-  EXPECT_EQ(default_guest_memory(go), kGoRuntimeGuestMemory);
-  EXPECT_EQ(default_guest_memory(ImageNotes{}), kDefaultGuestMemory);
-  EXPECT_EQ(apply_manifest(RunOptions{}, nullptr, default_guest_memory(go)).memory_size, kGoRuntimeGuestMemory);
-  // The command line and the manifest still win over the Go default.
+  EXPECT_EQ(default_guest_memory(go), kDefaultGuestMemory);
+  EXPECT_EQ(default_address_space(go, kDefaultGuestMemory), kDefaultGuestMemory + kGoRuntimeReservations);
+  EXPECT_EQ(default_address_space(go, 64ull << 20), (64ull << 20) + kGoRuntimeReservations);
+  EXPECT_EQ(default_address_space(go, 16ull << 30), 16ull << 30);  // never above the largest
+  EXPECT_EQ(default_address_space(ImageNotes{}, 64ull << 20), 64ull << 20);
+  // The command line and the manifest still say the memory.
   RunOptions options;
   options.memory_size = 512ull << 20;
   EXPECT_EQ(apply_manifest(options, nullptr, default_guest_memory(go)).memory_size, 512ull << 20);
@@ -169,13 +170,35 @@ TEST(ApplyManifest, AGoProgramGetsTheMemoryItsRuntimeReserves) {
   EXPECT_EQ(apply_manifest(RunOptions{}, &manifest, default_guest_memory(go)).memory_size, 64ull << 20);
 }
 
-TEST(ApplyManifest, LessMemoryThanGoNeedsIsWarnedAbout) {
+TEST(ApplyManifest, TheAddressSpaceIsTheCommandLinesOrTheDefaultAndNeverBelowTheMemory) {
+  ImageNotes go;
+  go.go_runtime = true;
+  RunOptions options;
+  EffectiveRun run = apply_manifest(options, nullptr, default_guest_memory(go));
+  ASSERT_TRUE(resolve_address_space(run, options, go).has_value());
+  EXPECT_EQ(run.address_space, kDefaultGuestMemory + kGoRuntimeReservations);
+  ASSERT_TRUE(resolve_address_space(run, options, ImageNotes{}).has_value());
+  EXPECT_EQ(run.address_space, kDefaultGuestMemory);
+  options.address_space = 4ull << 30;
+  ASSERT_TRUE(resolve_address_space(run, options, ImageNotes{}).has_value());
+  EXPECT_EQ(run.address_space, 4ull << 30);
+  options.address_space = 128ull << 20;
+  const auto smaller = resolve_address_space(run, options, ImageNotes{});
+  ASSERT_FALSE(smaller.has_value());
+  EXPECT_EQ(smaller.error().status, ExitStatus::kUsage);
+  EXPECT_NE(smaller.error().message.find("--address-space 128M is smaller than the guest memory, 256M"),
+            std::string::npos)
+      << smaller.error().message;
+}
+
+TEST(ApplyManifest, LessAddressSpaceThanGoNeedsIsWarnedAbout) {
   ImageNotes go;
   go.go_runtime = true;
   const auto warning = memory_warning(go, 256ull << 20, "/usr/bin/shfmt");
   ASSERT_TRUE(warning.has_value());
-  EXPECT_NE(warning->find("/usr/bin/shfmt is a Go program and gets 256 MiB"), std::string::npos) << *warning;
-  EXPECT_NE(warning->find("--memory 1024M"), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("/usr/bin/shfmt is a Go program and gets 256 MiB of address space"), std::string::npos)
+      << *warning;
+  EXPECT_NE(warning->find("--address-space 1024M"), std::string::npos) << *warning;
   EXPECT_FALSE(memory_warning(go, kGoRuntimeGuestMemory, "app").has_value());
   EXPECT_FALSE(memory_warning(ImageNotes{}, 64ull << 20, "app").has_value());
 }

@@ -410,6 +410,11 @@ struct BootInfo {
   uint32_t parent_process_id;
   uint64_t signals_ignored;
   uint64_t signals_blocked;
+  // Bytes of the app's heap and mappings that may be accessible at once
+  // (--memory); the address space beyond it (memory_size) holds reservations,
+  // PROT_NONE mappings, which cost no memory. 0 (a host that does not write
+  // it): the address space is the only limit. Appended last.
+  uint64_t memory_budget;
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

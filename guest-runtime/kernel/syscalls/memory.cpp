@@ -8,6 +8,14 @@
 // Only PROT_NONE is enforced (by clearing the present bit), which is what guard
 // pages need; every other protection maps read-write-execute.
 //
+// The address space can be larger than the app's memory (--memory, the
+// budget): what counts against the budget is the heap and every mapped page
+// that is accessible, so a PROT_NONE reservation (Go's heap metadata, glibc's
+// thread arenas) costs only address space, and is charged page by page as the
+// app makes parts of it usable. Absent pages are always mapped ones (unmapped
+// ranges are kept present), so "charged" is "mapped and present" and needs no
+// list of mappings: set_present's per-region counts answer it.
+//
 // A MAP_PRIVATE file mapping is anonymous memory filled with one pread64 from
 // the host. A MAP_SHARED one is the host file's own pages: the host maps the
 // file over the mapping's guest pages (kFileMapping), so every mapping of the
@@ -39,12 +47,16 @@ struct Range {
 
 struct Arena {
   uint64_t brk;
-  uint64_t mmap_low;     // everything in [mmap_low, mmap_top) is mapped or a hole
+  uint64_t mmap_low;  // everything in [mmap_low, mmap_top) is mapped or a hole
   int hole_count;
   Range holes[kMaxHoles];
 };
 
 Arena arena;
+
+// Bytes of the budget in use: the heap above heap_start, and the mapped,
+// present pages of [mmap_low, mmap_top).
+uint64_t charged;
 
 // Where MAP_SHARED file mappings are (the host holds the files): mremap moves
 // them on the host and msync asks the host only for them.
@@ -115,8 +127,7 @@ int64_t remember_shared(uint64_t address, uint64_t length) {
 
 // A private mapping is a copy filled with one pread64; a shared one is the
 // host file's own pages, mapped by the host over the fresh mapping's.
-int64_t map_file(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
-                 uint64_t offset) {
+int64_t map_file(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd, uint64_t offset) {
   if ((flags & MAP_TYPE) == MAP_SHARED) {
     // The host checks Linux's access rules on its side of the fd.
     const int64_t mapped =
@@ -143,7 +154,7 @@ void discard(uint64_t address, uint64_t length) {
 }
 
 constexpr uint64_t kRegion = 2ull << 20;
-constexpr uint64_t kLeafFlags = 0x67;   // present, writable, user, accessed, dirty
+constexpr uint64_t kLeafFlags = 0x67;  // present, writable, user, accessed, dirty
 constexpr uint64_t kAddressMask = 0x000ffffffffff000;
 constexpr uint64_t kTableFlags = 0x27;  // present, writable, user, accessed
 
@@ -234,15 +245,13 @@ void set_present(uint64_t address, uint64_t length, bool present) {
   if (!present && changed) tlb_shootdown();
 }
 
-// A PROT_NONE mapping this large is an address-space reservation (glibc's
-// per-thread malloc arenas reserve 64 MiB and more); clearing each of its pages
-// costs ~10 emulated instructions, so it stays accessible. Guard pages and
-// thread stacks (8 MiB) are smaller and enforced.
-constexpr uint64_t kLargestEnforcedNone = 16ull << 20;
-
+// Every PROT_NONE mapping is absent, reservations included: an absent page is
+// one the budget does not pay for, so the app must not be able to touch it.
+// Large ones are region-aligned (allocate_region_aligned_end) and flip whole
+// regions' PDEs, ~10 emulated instructions per 2 MiB.
 void apply_protection(uint64_t address, uint64_t length, uint64_t prot) {
   if (prot == PROT_NONE) {
-    if (length <= kLargestEnforcedNone) set_present(address, length, false);
+    set_present(address, length, false);
   } else if (protected_pages != 0) {
     set_present(address, length, true);
   }
@@ -311,6 +320,58 @@ void add_hole(uint64_t start, uint64_t end) {
 }
 
 uint64_t heap_limit() { return page_up(arena.brk) + kHeapGap; }
+
+uint64_t memory_budget() {
+  const uint64_t budget = boot_info().memory_budget;
+  return budget != 0 ? budget : boot_info().mmap_top - boot_info().heap_start;
+}
+
+bool within_budget(uint64_t more) { return more <= memory_budget() && charged <= memory_budget() - more; }
+
+void charge(uint64_t bytes) { charged += bytes; }
+void refund(uint64_t bytes) { charged = bytes < charged ? charged - bytes : 0; }
+
+// Present pages of [start, end) (page-aligned), from the per-region counts;
+// only regions with some pages absent and some present are read entry by entry.
+uint64_t present_pages(uint64_t start, uint64_t end) {
+  const auto* ptes = reinterpret_cast<const volatile uint64_t*>(boot_info().pte_base);
+  uint64_t count = 0;
+  for (uint64_t page = start; page < end;) {
+    const uint64_t region = page / kRegion;
+    const uint64_t region_end = (region + 1) * kRegion < end ? (region + 1) * kRegion : end;
+    if (region_protected[region] == 0) {
+      count += (region_end - page) / kPage;
+    } else if (region_protected[region] < kRegion / kPage) {
+      for (uint64_t p = page; p < region_end; p += kPage) count += ptes[p / kPage] & kPresent;
+    }
+    page = region_end;
+  }
+  return count;
+}
+
+// Bytes of [start, end) that the budget pays for: mapped (in the mmap region,
+// not a hole) and present.
+uint64_t charged_bytes(uint64_t start, uint64_t end) {
+  if (start < arena.mmap_low) start = arena.mmap_low;
+  if (end > boot_info().mmap_top) end = boot_info().mmap_top;
+  if (start >= end) return 0;
+  uint64_t bytes = present_pages(start, end) * kPage;
+  for (int i = 0; i < arena.hole_count; ++i) {
+    const uint64_t from = arena.holes[i].start > start ? arena.holes[i].start : start;
+    const uint64_t to = arena.holes[i].end < end ? arena.holes[i].end : end;
+    if (from < to) bytes -= bytes < to - from ? bytes : to - from;
+  }
+  return bytes;
+}
+
+// Bytes of [start, end) in the mmap region that are absent: PROT_NONE mappings,
+// which making them accessible charges.
+uint64_t absent_bytes(uint64_t start, uint64_t end) {
+  if (start < arena.mmap_low) start = arena.mmap_low;
+  if (end > boot_info().mmap_top) end = boot_info().mmap_top;
+  if (start >= end) return 0;
+  return (end - start) - present_pages(start, end) * kPage;
+}
 
 // No room for `length` bytes the app meant to use: the host names it in the
 // crash or abort line that usually follows (std::bad_alloc, a null malloc).
@@ -400,6 +461,7 @@ void init_memory() {
   arena.mmap_low = boot_info().mmap_top;
   protected_pages = 0;
   arena.hole_count = 0;
+  charged = 0;
 }
 
 int64_t sys_brk(uint64_t address) {
@@ -412,14 +474,16 @@ int64_t sys_brk(uint64_t address) {
   const uint64_t new_end = page_up(address);  // cannot wrap: address is below page_tables_base
   if (new_end > arena.mmap_low || arena.mmap_low - new_end < kHeapGap) return static_cast<int64_t>(arena.brk);
   const uint64_t old_end = page_up(arena.brk);
+  if (new_end > old_end && !within_budget(new_end - old_end)) return static_cast<int64_t>(arena.brk);
   // Memory brk hands out again must read as zero (glibc's malloc relies on it).
   if (new_end < old_end) discard(new_end, old_end - new_end);
+  if (new_end > old_end) charge(new_end - old_end);
+  if (new_end < old_end) refund(old_end - new_end);
   arena.brk = address;
   return static_cast<int64_t>(arena.brk);
 }
 
-int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
-                 uint64_t offset) {
+int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd, uint64_t offset) {
   if (length == 0) return error(EINVAL);
   if (!round_up_to_pages(length)) return error(ENOMEM);
   const bool file = (flags & MAP_ANONYMOUS) == 0;
@@ -427,19 +491,30 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
   const uint64_t type = flags & MAP_TYPE;
   if (type != MAP_PRIVATE && type != MAP_SHARED) return error(EINVAL);
   uint64_t result = 0;
+  const uint64_t cost = prot == PROT_NONE ? 0 : length;
   if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0) {
     if ((address & (kPage - 1)) != 0) return error(EINVAL);
+    if (!user_range_mappable(address, length)) return error(ENOMEM);
+    // What the fixed mapping replaces stops being paid for.
+    const uint64_t replaced = charged_bytes(address, address + length);
+    if (!within_budget(cost > replaced ? cost - replaced : 0)) return out_of_memory(length);
     if (!claim_fixed(address, length)) return error(ENOMEM);
+    refund(replaced);
     discard(address, length);  // a fixed mapping replaces what was there with zeros
     result = address;
   } else {
-    const bool enforced_none = prot == PROT_NONE && length >= kRegion && length <= kLargestEnforcedNone;
-    result = enforced_none ? allocate_region_aligned_end(length) : allocate(length);
+    if (!within_budget(cost)) return out_of_memory(length);
+    result = prot == PROT_NONE && length >= kRegion ? allocate_region_aligned_end(length) : allocate(length);
     if (result == 0) return prot == PROT_NONE ? error(ENOMEM) : out_of_memory(length);
   }
+  charge(cost);
   if (file) {
     const int64_t filled = map_file(result, length, prot, flags, fd, offset);
     if (filled != 0) {
+      // sys_munmap pays back what is mapped and present: all of it, so first
+      // make all of it present and paid for.
+      if (protected_pages != 0) set_present(result, length, true);
+      charge(length - cost);
       sys_munmap(result, length);
       return filled;
     }
@@ -453,6 +528,7 @@ int64_t sys_munmap(uint64_t address, uint64_t length) {
   if (!user_range_mappable(address, length)) return error(EINVAL);
   if (!in_mmap_region(address, length)) return 0;  // nothing of ours is mapped there
   if (shared_count != 0) forget_shared(address, address + length);
+  refund(charged_bytes(address, address + length));
   discard(address, length);  // the host forgets its file mappings there too
   if (protected_pages != 0) set_present(address, length, true);
   add_hole(address, address + length);
@@ -476,6 +552,14 @@ int64_t sys_mprotect(uint64_t address, uint64_t length, uint64_t prot) {
   // PROT_NONE pages (a thread stack's guard, a reservation) may be made usable again.
   if (!round_up_to_pages(length) || !user_range_mappable(address, length)) return error(ENOMEM);
   if (prot != PROT_NONE && protected_pages == 0) return 0;
+  if (prot == PROT_NONE) {
+    refund(charged_bytes(address, address + length));
+  } else {
+    // Part of a reservation becoming usable is paid for now (Go, glibc's arenas).
+    const uint64_t more = absent_bytes(address, address + length);
+    if (!within_budget(more)) return out_of_memory(more);
+    charge(more);
+  }
   set_present(address, length, prot != PROT_NONE);
   return 0;
 }
@@ -497,8 +581,11 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
   // spans several and is EFAULT; a wholly PROT_NONE one moves and stays so.
   const bool accessible = user_range_ok(old_address, old_length);
   if (!accessible && !pages_all(old_address, old_length, false)) return error(EFAULT);
+  // The old pages are paid for until the move ends: only the growth must fit.
+  if (accessible && !within_budget(new_length - old_length)) return out_of_memory(new_length);
   const uint64_t moved = allocate(new_length);
   if (moved == 0) return accessible ? out_of_memory(new_length) : error(ENOMEM);
+  if (accessible) charge(new_length);
   if (accessible && overlaps_shared(old_address, old_address + 1)) {
     // A shared file mapping moves as the file's pages, not as a copy of them:
     // stores after the move still reach the file.
@@ -511,7 +598,10 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
     sys_munmap(old_address, old_length);
     return static_cast<int64_t>(moved);
   }
-  if (!accessible) set_present(old_address, old_length, true);
+  if (!accessible) {
+    set_present(old_address, old_length, true);
+    charge(old_length);  // for the moment it is present: sys_munmap below pays it back
+  }
   __builtin_memcpy(reinterpret_cast<void*>(moved), reinterpret_cast<const void*>(old_address), old_length);
   sys_munmap(old_address, old_length);
   if (!accessible) apply_protection(moved, new_length, PROT_NONE);
