@@ -55,7 +55,10 @@ Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_
     auto alone = compute_guest_layout(memory, image_start, image_end);
     if (!alone) return std::unexpected(alone.error());
     auto layout = compute_guest_layout(memory_size, image_start, image_end);
-    if (layout) layout->memory_budget = alone->mmap_top - alone->heap_start;
+    if (layout) {
+      layout->memory_budget = alone->mmap_top - alone->heap_start;
+      layout->memory = memory;
+    }
     return layout;
   }
   if (auto problem = guest_memory_size_problem(memory_size)) {
@@ -86,6 +89,7 @@ Result<GuestLayout> compute_guest_layout(std::uint64_t memory_size, std::uint64_
   layout.image_end = page_up(image_end);
   layout.heap_start = layout.image_end;
   layout.memory_budget = layout.mmap_top > layout.heap_start ? layout.mmap_top - layout.heap_start : 0;
+  layout.memory = memory_size;
   if (layout.image_end > layout.mmap_top || layout.mmap_top - layout.image_end < kMinimumFreeMemory) {
     const std::uint64_t needed = smallest_fitting_memory(image_end);
     if (needed == 0) {

@@ -31,6 +31,7 @@ struct GuestLayout {
   // Bytes the app's heap and accessible mappings may take at once (--memory,
   // abi::BootInfo::memory_budget); reservations beyond it cost address space only.
   std::uint64_t memory_budget;
+  std::uint64_t memory;  // --memory, the size the budget is computed from
   std::uint64_t image_start;
   std::uint64_t image_end;
   std::uint64_t heap_start;

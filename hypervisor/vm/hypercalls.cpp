@@ -152,7 +152,7 @@ std::int64_t HypercallHandler::file_mapping(const abi::FileMappingArgs& args) {
 
 std::string HypercallHandler::memory_note() const {
   auto status = memory_.read<abi::GuestStatus>(abi::kGuestStatusAddr);
-  return status ? out_of_memory_note(*status, layout_.memory_size) : "";
+  return status ? out_of_memory_note(*status, layout_.memory) : "";
 }
 
 std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uint64_t argument_address) {

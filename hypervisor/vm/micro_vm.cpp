@@ -379,8 +379,6 @@ class MicroVm {
                                layout.at("image_end").get<std::uint64_t>(), layout.value("memory", std::uint64_t{0}));
       if (!computed) return malformed(computed.error().message);
       layout_ = *computed;
-      effective_.memory_size = layout.value("memory", std::uint64_t{0});
-      effective_.address_space = contents.memory_size;
       boot_exe_path_ = host.at("exe_path").get<std::string>();
       if (host.at("syscall_entry") == "syscall" && trap_) {
         return fail(ExitStatus::kBadImage,
@@ -748,7 +746,8 @@ class MicroVm {
       return answer(-ENOEXEC);
     }
     // The same memory budget as before, for the new image's extent.
-    auto layout = compute_guest_layout(memory.size(), image->start(), image->end(), budget_memory(memory.size()));
+    // The same memory budget as the old image's, for the new image's extent.
+    auto layout = compute_guest_layout(memory.size(), image->start(), image->end(), layout_.memory);
     if (!layout) {
       context.report_denial(fmt::format("execve of {}: {}", request.guest_path, layout.error().message));
       return answer(-ENOMEM);
@@ -783,12 +782,6 @@ class MicroVm {
     return Executable{UniqueFd(fd), boot_exe_path_};
   }
 
-  // --memory where it is within the address space (the guest kernel's budget
-  // for the app); 0: all of it.
-  std::uint64_t budget_memory(std::uint64_t address_space) const {
-    return effective_.memory_size <= address_space ? effective_.memory_size : 0;
-  }
-
   Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, const GuestLayout& layout, AppImage image,
                                UniqueFd executable_fd, const ExecRequest& request) {
     if (!memory.discard(0, memory.size())) return fail(ExitStatus::kVmFailure, "cannot empty guest memory");
@@ -810,10 +803,8 @@ class MicroVm {
     if (auto ok = write_boot_info(memory, *vm_, *exec_image_, cpuid_, trap_, &request); !ok) return ok;
     // The vCPU keeps its CPUID: KVM refuses to change it once the vCPU ran.
     if (auto ok = setup_vcpu(vcpu, cpuid_, *kernel, layout_, 0, true); !ok) return ok;
-    const std::uint64_t app_memory = budget_memory(memory.size());
-    const abi::GuestInfo guest_info{
-        abi::kAbiVersion, 0, app_memory != 0 ? app_memory : memory.size(), stats_.started, stats_.vm_created,
-        monotonic_ns()};
+    const abi::GuestInfo guest_info{abi::kAbiVersion, 0, layout_.memory, stats_.started, stats_.vm_created,
+                                    monotonic_ns()};
     memory.write(abi::kGuestInfoAddr, guest_info);
     slice_pending_ = false;
     timer_injected_ = 0;
@@ -839,17 +830,16 @@ class MicroVm {
                {"size", identity.st_size},
                {"mtime_ns", identity.st_mtim.tv_sec * 1'000'000'000ll + identity.st_mtim.tv_nsec}};
     }
-    contents.host = {{"layout",
-                      {{"image_start", layout_.image_start},
-                       {"image_end", layout_.image_end},
-                       {"memory", budget_memory(layout_.memory_size)}}},
-                     {"image", image},
-                     {"exe_path", boot_exe_path_},
-                     {"syscall_entry", trap_ ? "trap" : "syscall"},
-                     {"monotonic_ns", static_cast<std::int64_t>(state->kvmclock_ns) + monotonic_offset_ns_},
-                     {"files", *files},
-                     {"pending", pending ? nlohmann::json{{"call", pending->call}, {"argument", pending->argument}}
-                                         : nlohmann::json(nullptr)}};
+    contents.host = {
+        {"layout",
+         {{"image_start", layout_.image_start}, {"image_end", layout_.image_end}, {"memory", layout_.memory}}},
+        {"image", image},
+        {"exe_path", boot_exe_path_},
+        {"syscall_entry", trap_ ? "trap" : "syscall"},
+        {"monotonic_ns", static_cast<std::int64_t>(state->kvmclock_ns) + monotonic_offset_ns_},
+        {"files", *files},
+        {"pending",
+         pending ? nlohmann::json{{"call", pending->call}, {"argument", pending->argument}} : nlohmann::json(nullptr)}};
     contents.runs = snapshot::resident_runs(memory);
     if (auto ok = snapshot::write(*options_.snapshot_output, contents, memory); !ok) return std::unexpected(ok.error());
     std::uint64_t pages = 0;
@@ -917,7 +907,7 @@ class MicroVm {
         return fail(ExitStatus::kBadImage,
                     "cannot run {}: its manifest's arguments and environment do not fit on the app's stack "
                     "({} KiB at --memory {}M)",
-                    options_.app_path, (layout_.stack_top - layout_.stack_bottom) >> 10, effective_.memory_size >> 20);
+                    options_.app_path, (layout_.stack_top - layout_.stack_bottom) >> 10, layout_.memory >> 20);
       }
       return fail(ExitStatus::kUsage, "arguments and environment do not fit on the app's stack");
     }
@@ -1510,6 +1500,13 @@ class MicroVm {
       if (count && *count != 0) stats_.syscalls[syscall_name(number)] = *count;
     }
     stats_.guest_pages_touched = memory.resident_pages();
+    if (auto status = memory.read<abi::GuestStatus>(abi::kGuestStatusAddr)) {
+      stats_.memory_charged = status->memory_charged;
+      stats_.memory_charged_peak = status->memory_charged_peak;
+      // Counted only when there is a budget apart from the address space.
+      if (layout_.memory < layout_.memory_size) stats_.memory_budget = layout_.memory_budget;
+      stats_.address_space = layout_.memory_size;
+    }
     if (auto state = memory.read<abi::PreemptState>(abi::kPreemptStateAddr)) {
       stats_.slices_received = state->preemptions;
     }

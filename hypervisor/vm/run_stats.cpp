@@ -55,6 +55,14 @@ std::string format_stats(const RunStats& stats) {
                      stats.syscall_sites_from.empty() ? "" : ", " + stats.syscall_sites_from);
   out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,
                      stats.guest_pages_touched * 4);
+  if (stats.memory_budget != 0) {
+    constexpr double kMiB = 1 << 20;
+    out += fmt::format(
+        "  memory budget: {:.1f} MiB in use at the end, {:.1f} MiB at most, of {:.1f} MiB (heap and usable "
+        "mappings; --memory); address space {} MiB\n",
+        static_cast<double>(stats.memory_charged) / kMiB, static_cast<double>(stats.memory_charged_peak) / kMiB,
+        static_cast<double>(stats.memory_budget) / kMiB, stats.address_space >> 20);
+  }
   if (stats.deferred_writes != 0 || stats.stashed_inputs != 0) {
     out += fmt::format("  socket buffers: {} deferred writes sent, {} inputs stashed\n", stats.deferred_writes,
                        stats.stashed_inputs);

@@ -26,6 +26,12 @@ struct RunStats {
   std::uint64_t syscall_sites = 0;
   std::string syscall_sites_from;  // where the site table came from
   std::uint64_t guest_pages_touched = 0;
+  // The guest kernel's memory budget (--memory) in use at the end and at most,
+  // the budget itself, and the address space (--address-space).
+  std::uint64_t memory_charged = 0;
+  std::uint64_t memory_charged_peak = 0;
+  std::uint64_t memory_budget = 0;
+  std::uint64_t address_space = 0;
   std::string syscall_entry;
   // Socket buffers (devices/socket_buffers.h): work done for the app's ring-3
   // reads and writes, which the syscall counts above do not see.

@@ -551,9 +551,22 @@ TEST_F(HyperletRun, ProtNoneOverWholeRegionsAndBackAsLinux) {
 TEST_F(HyperletRun, ReservationsLargerThanTheMemoryWorkAsLinux) {
   const auto native = run_process({program("address_space"), "reserve"});
   ASSERT_EQ(native.status, 0) << describe(native);
-  const auto result = hyperlet_run({"--memory", "64M", "--address-space", "2G", program("address_space"), "reserve"});
+  const auto result =
+      hyperlet_run({"--memory", "64M", "--address-space", "2G", "--stats", program("address_space"), "reserve"});
   EXPECT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, native.out);
+  // --stats: the 8 MiB and 1 MiB made usable were paid for, the 1 GiB reserved was not.
+  std::smatch budget;
+  ASSERT_TRUE(std::regex_search(result.err, budget,
+                                std::regex("memory budget: ([0-9.]+) MiB in use at the end, ([0-9.]+) MiB at most, "
+                                           "of ([0-9.]+) MiB \\(heap and usable mappings; --memory\\); "
+                                           "address space 2048 MiB\n")))
+      << describe(result);
+  EXPECT_GE(std::stod(budget[2]), 9.0) << describe(result);
+  EXPECT_LT(std::stod(budget[2]), 20.0) << describe(result);
+  EXPECT_LT(std::stod(budget[1]), std::stod(budget[2])) << describe(result);
+  EXPECT_GT(std::stod(budget[3]), 50.0) << describe(result);
+  EXPECT_LE(std::stod(budget[3]), 64.0) << describe(result);
   EXPECT_NE(result.out.find("start -, middle -, last page -\n"), std::string::npos) << describe(result);
   EXPECT_NE(result.out.find("filled and read back: yes; below it -, above it -"), std::string::npos)
       << describe(result);

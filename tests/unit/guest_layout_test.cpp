@@ -69,6 +69,8 @@ TEST(GuestLayout, ALargerAddressSpaceKeepsTheMemorysBudget) {
   ASSERT_TRUE(alone.has_value());
   ASSERT_TRUE(layout.has_value());
   EXPECT_EQ(layout->memory_size, 2 * kGiB);
+  EXPECT_EQ(layout->memory, 64 * kMiB);
+  EXPECT_EQ(alone->memory, 64 * kMiB);
   EXPECT_EQ(layout->memory_budget, alone->mmap_top - alone->heap_start);
   EXPECT_GT(layout->mmap_top, 1 * kGiB);
   EXPECT_GT(layout->mmap_top - layout->heap_start, layout->memory_budget);

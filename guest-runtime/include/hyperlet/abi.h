@@ -53,6 +53,10 @@ struct GuestStatus {
   uint32_t failed_allocations;  // mmap/mremap of accessible memory answered ENOMEM (no room left)
   uint32_t reserved;
   uint64_t largest_failed;  // bytes asked by the largest of them
+  // The memory budget (BootInfo::memory_budget) in use now and at most: the
+  // heap and the accessible mapped pages (for --stats).
+  uint64_t memory_charged;
+  uint64_t memory_charged_peak;
 };
 static_assert(kGuestStatusAddr + sizeof(GuestStatus) <= 0x7000, "the kernel's status page ends at 0x7000");
 // Signals between host and guest kernel (kernel/syscalls/signals.cpp and
