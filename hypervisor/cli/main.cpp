@@ -90,7 +90,8 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
   command
       .add_option("-m,--memory", line.memory_text,
                   "Guest memory size: a multiple of 2M from 8M to 16G, e.g. 64M, 1G, 1.5G (default: the "
-                  "image's manifest, else 256M)")
+                  "image's manifest, else 256M): what the app's heap and usable mappings may hold at once; "
+                  "beyond it mmap, brk and mprotect answer ENOMEM")
       ->type_name("SIZE");
   command
       .add_option("--address-space", line.address_space_text,
@@ -191,8 +192,9 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                    "Run without hyperlet's own seccomp filter, which limits hyperlet (not the app) to the "
                    "host syscalls serving a guest needs; only for finding a hyperlet bug the filter stopped");
   command.add_flag("--stats", options.stats,
-                   "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times, and "
-                   "the I/O that socket buffers and the file ring did without a syscall");
+                   "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times, "
+                   "the I/O that socket buffers and the file ring did without a syscall, and with "
+                   "--address-space above --memory the memory in use and at most");
 }
 
 }  // namespace
@@ -216,7 +218,8 @@ int main(int argc, char** argv) {
                   "memory is mapped copy-on-write from FILE, so concurrent restores share every page they do not "
                   "write. The policy is this command line's (--volume, --publish, --allow-connect): a file or port "
                   "the app held that it does not grant ends the restore with status 125. No APP, arguments, "
-                  "--env, --env-file, --memory, --workdir or --hostname: those come from the snapshot");
+                  "--env, --env-file, --memory, --address-space, --workdir or --hostname: those come from the "
+                  "snapshot");
   run->add_flag("--exit-on-ready", options.exit_on_ready,
                 "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
                 "experiments)");

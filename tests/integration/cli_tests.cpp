@@ -231,9 +231,11 @@ TEST(CliUsage, InvalidHostnameIsUsageError) {
   expect_one_line(result, "hyperlet: invalid --hostname 'under_score': use only letters, digits, '-' and '.'");
 }
 
-TEST(CliUsage, RestoreTakesNoWorkdirHostnameOrEnvFile) {
-  for (const std::vector<std::string>& option :
-       {std::vector<std::string>{"--workdir", "/"}, {"--hostname", "web"}, {"--env-file", "/dev/null"}}) {
+TEST(CliUsage, RestoreTakesNoWorkdirHostnameEnvFileOrAddressSpace) {
+  for (const std::vector<std::string>& option : {std::vector<std::string>{"--workdir", "/"},
+                                                 {"--hostname", "web"},
+                                                 {"--env-file", "/dev/null"},
+                                                 {"--address-space", "2G"}}) {
     const auto result = hyperlet_run({"--restore", "/nonexistent/snapshot", option[0], option[1]});
     EXPECT_EQ(result.status, 125) << describe(result);
     expect_one_line(result, "hyperlet: --restore takes no APP, .*: the snapshot has them");
