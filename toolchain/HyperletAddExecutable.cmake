@@ -1,4 +1,5 @@
-# hyperlet_add_executable(<name> <source>... [MEMORY <size>] [ENV <KEY=VALUE>...] [ARGS <arg>...]
+# hyperlet_add_executable(<name> <source>... [MEMORY <size>] [ADDRESS_SPACE <size>]
+#                         [ENV <KEY=VALUE>...] [ARGS <arg>...]
 #                         [VOLUME <guest_path[:ro|:rw][:required|:optional]>...]
 #                         [PUBLISH <rule>...] [ALLOW_CONNECT <rule>...]
 #                         [FILES <host_file:guest_path>...]
@@ -10,7 +11,7 @@
 # also runs natively. After linking, `hyperlet manifest` writes the image's
 # defaults and its table of syscall sites into the image; `hyperlet run`
 # options override the defaults. The manifest describes the service: MEMORY,
-# ENV, ARGS; the VOLUMEs it expects (their host directories are given at run
+# ADDRESS_SPACE (room for PROT_NONE reservations beyond the memory), ENV, ARGS; the VOLUMEs it expects (their host directories are given at run
 # time: --volume HOST_DIR:GUEST_PATH), the --publish and --allow-connect rules
 # it needs, the FILES shipped inside the image (read-only at guest_path in the
 # app; a relative host_file is in the current source directory, and changing
@@ -18,7 +19,7 @@
 # the image and runs it in a microVM with those defaults, each VOLUME backed by
 # a directory of the build (<binary dir>/<name>-volumes/<guest path>).
 function(hyperlet_add_executable name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "MEMORY;PACK;PACK_NAME;WORKDIR;HOSTNAME;CPUS"
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "MEMORY;ADDRESS_SPACE;PACK;PACK_NAME;WORKDIR;HOSTNAME;CPUS"
     "ENV;ARGS;PORTS;VOLUME;PUBLISH;ALLOW_CONNECT;FILES")
   if(NOT arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "hyperlet_add_executable(${name}): no source files given")
@@ -38,6 +39,9 @@ function(hyperlet_add_executable name)
   set(manifest_options)
   if(DEFINED arg_MEMORY)
     list(APPEND manifest_options --memory=${arg_MEMORY})
+  endif()
+  if(DEFINED arg_ADDRESS_SPACE)
+    list(APPEND manifest_options --address-space=${arg_ADDRESS_SPACE})
   endif()
   foreach(variable IN LISTS arg_ENV)
     if(NOT variable MATCHES "^[^=]+=")

@@ -42,6 +42,7 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
   nlohmann::json json;
   json["abi"] = manifest.abi;
   json["memory"] = manifest.memory_size ? nlohmann::json(*manifest.memory_size) : nlohmann::json(nullptr);
+  json["address_space"] = manifest.address_space ? nlohmann::json(*manifest.address_space) : nlohmann::json(nullptr);
   json["env"] = manifest.environment;
   json["args"] = manifest.arguments ? nlohmann::json(*manifest.arguments) : nlohmann::json(nullptr);
   nlohmann::json volumes = nlohmann::json::array();
@@ -107,7 +108,9 @@ int inspect_image(const std::string& path, bool json) {
   const Manifest* manifest = image->notes().manifest ? &*image->notes().manifest : nullptr;
   const std::uint64_t memory =
       manifest != nullptr && manifest->memory_size ? *manifest->memory_size : default_guest_memory(image->notes());
-  const std::uint64_t address_space = default_address_space(image->notes(), memory);
+  const std::uint64_t address_space = manifest != nullptr && manifest->address_space
+                                          ? std::max(*manifest->address_space, memory)
+                                          : default_address_space(image->notes(), memory);
   // Linked against the guest library's I/O overrides (socket buffers, file ring)?
   std::optional<bool> io_paths;  // unknown without a symbol table
   if (image->read_symbols()) io_paths = elf_defines_symbol(image->bytes(), "hyperlet_libc_overrides_linked");
@@ -192,6 +195,7 @@ int inspect_image(const std::string& path, bool json) {
   if (manifest != nullptr) {
     text += fmt::format("guest ABI:     {} (this hyperlet: {})\n", manifest->abi, abi::kAbiVersion);
     text += fmt::format("manifest:      memory {}\n", manifest->memory_size ? manifest->memory_text : "(default)");
+    if (manifest->address_space) text += fmt::format("               address space {}\n", manifest->address_space_text);
     text +=
         fmt::format("               env {}\n", manifest->environment.empty() ? "(none)" : join(manifest->environment));
     text += fmt::format("               args {}\n", manifest->arguments ? join(*manifest->arguments) : "(none)");
@@ -202,8 +206,9 @@ int inspect_image(const std::string& path, bool json) {
   text += fmt::format("memory:        {} MiB{}\n", memory >> 20,
                       manifest != nullptr && manifest->memory_size ? "" : " (default)");
   if (address_space != memory) {
-    text += fmt::format("address space: {} MiB (default; the part beyond the memory holds reservations only)\n",
-                        address_space >> 20);
+    text +=
+        fmt::format("address space: {} MiB ({}; the part beyond the memory holds reservations only)\n",
+                    address_space >> 20, manifest != nullptr && manifest->address_space ? "the manifest's" : "default");
   }
   if (image->notes().go_runtime) {
     text +=

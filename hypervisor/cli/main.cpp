@@ -246,6 +246,7 @@ int main(int argc, char** argv) {
 
   ManifestChanges manifest_changes;
   std::string manifest_memory;
+  std::string manifest_address_space;
   CLI::App* manifest =
       app.add_subcommand("manifest",
                          "Write the manifest (defaults for `run`) and the table of syscall sites into IMAGE, "
@@ -253,6 +254,9 @@ int main(int argc, char** argv) {
                          "the rest of the image's manifest stays");
   manifest->add_option("IMAGE", image_path, "The static program to annotate")->required();
   manifest->add_option("--memory", manifest_memory, "Default guest memory, e.g. 64M");
+  manifest->add_option("--address-space", manifest_address_space,
+                       "Default guest address space, e.g. 2G: at least the memory; the part beyond it holds "
+                       "PROT_NONE reservations, which cost no memory (run --address-space)");
   manifest
       ->add_option("--env", manifest_changes.set_environment,
                    "Default environment variable KEY=VALUE: replaces the manifest's KEY or adds it (repeatable)")
@@ -346,6 +350,16 @@ int main(int argc, char** argv) {
       manifest_changes.memory_size = *size;
       manifest_changes.memory_text = manifest_memory;
     }
+    if (!manifest_address_space.empty()) {
+      auto size = parse_size(manifest_address_space);
+      if (!size) return report(Error{ExitStatus::kUsage, "invalid --address-space: " + size.error()});
+      if (auto problem = guest_memory_size_problem(*size)) {
+        return report(Error{ExitStatus::kUsage,
+                            fmt::format("invalid --address-space '{}': {}", manifest_address_space, *problem)});
+      }
+      manifest_changes.address_space = *size;
+      manifest_changes.address_space_text = manifest_address_space;
+    }
     for (const std::string& variable : manifest_changes.set_environment) {
       if (variable.find('=') == std::string::npos || variable.front() == '=') {
         return report(Error{ExitStatus::kUsage, fmt::format("invalid --env '{}': expected KEY=VALUE", variable)});
@@ -362,6 +376,9 @@ int main(int argc, char** argv) {
     auto image = AppImage::open(image_path);
     if (!image) return report(image.error());
     const Manifest merged = apply_manifest_changes(image->notes().manifest, manifest_changes);
+    if (auto problem = sizes_problem(merged)) {
+      return usage_error(fmt::format("cannot write the manifest of {}: {}", image_path, *problem));
+    }
     if (auto problem = service_problem(merged)) {
       return usage_error(fmt::format("cannot write the manifest of {}: {}", image_path, *problem));
     }

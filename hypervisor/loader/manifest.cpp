@@ -67,6 +67,16 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
       }
       result.memory_size = *size;
       result.memory_text = value.get<std::string>();
+    } else if (key == "address_space") {
+      if (!value.is_string()) return bad("\"address_space\" is not a string like \"2G\"");
+      auto size = parse_size(value.get<std::string>());
+      if (!size) return bad("\"address_space\": " + size.error());
+      if (auto problem = guest_memory_size_problem(*size)) {
+        return bad(fmt::format("\"address_space\" {}: {} (run `hyperlet manifest --address-space` again)",
+                               value.get<std::string>(), *problem));
+      }
+      result.address_space = *size;
+      result.address_space_text = value.get<std::string>();
     } else if (key == "env" || key == "args") {
       if (!value.is_array()) return bad(fmt::format("\"{}\" is not an array of strings", key));
       std::vector<std::string> items;
@@ -90,6 +100,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& name) 
       return bad(fmt::format("unknown key \"{}\" (made by a newer toolchain?)", key));
     }
   }
+  if (auto problem = sizes_problem(result)) return bad(*problem);
   if (auto problem = service_problem(result)) return bad(*problem);
   return result;
 }
@@ -172,10 +183,19 @@ Result<ImageNotes> read_image_notes(std::span<const std::byte> file, const std::
   return notes;
 }
 
+std::optional<std::string> sizes_problem(const Manifest& manifest) {
+  if (manifest.address_space && manifest.memory_size && *manifest.address_space < *manifest.memory_size) {
+    return fmt::format("\"address_space\" {} is less than \"memory\" {}", manifest.address_space_text,
+                       manifest.memory_text);
+  }
+  return std::nullopt;
+}
+
 std::string manifest_json(const Manifest& manifest) {
   nlohmann::json json;
   json["abi"] = manifest.abi;
   if (manifest.memory_size) json["memory"] = manifest.memory_text;
+  if (manifest.address_space) json["address_space"] = manifest.address_space_text;
   if (!manifest.environment.empty()) json["env"] = manifest.environment;
   if (manifest.arguments) json["args"] = *manifest.arguments;
   write_service_fields(manifest, json);
@@ -248,6 +268,10 @@ Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const M
   if (changes.memory_size) {
     result.memory_size = changes.memory_size;
     result.memory_text = changes.memory_text;
+  }
+  if (changes.address_space) {
+    result.address_space = changes.address_space;
+    result.address_space_text = changes.address_space_text;
   }
   for (const std::string& key : changes.unset_environment) {
     std::erase_if(result.environment, [&](const std::string& variable) { return variable_key(variable) == key; });

@@ -30,7 +30,10 @@ struct ManifestFile {
 struct Manifest {
   std::uint32_t abi = 0;
   std::optional<std::uint64_t> memory_size;
-  std::string memory_text;                            // as written, for display ("128M")
+  std::string memory_text;  // as written, for display ("128M")
+  // The default of `run --address-space` (never below the run's memory).
+  std::optional<std::uint64_t> address_space;
+  std::string address_space_text;
   std::vector<std::string> environment;               // KEY=VALUE
   std::optional<std::vector<std::string>> arguments;  // argv[1..]
   // The service (loader/manifest_service.h checks them): defaults for `run`.
@@ -54,6 +57,8 @@ struct ManifestChanges {
   bool start_empty = false;                  // --reset: forget the old manifest first
   std::optional<std::uint64_t> memory_size;  // --memory
   std::string memory_text;
+  std::optional<std::uint64_t> address_space;  // --address-space
+  std::string address_space_text;
   std::vector<std::string> set_environment;           // --env KEY=VALUE: replaces KEY, or adds it
   std::vector<std::string> unset_environment;         // --unset-env KEY
   std::optional<std::vector<std::string>> arguments;  // --arg (all of them), or --no-args (empty)
@@ -71,6 +76,10 @@ struct ManifestChanges {
   std::optional<std::optional<std::string>> hostname;
 };
 Manifest apply_manifest_changes(const std::optional<Manifest>& existing, const ManifestChanges& changes);
+
+// Why the manifest's memory and address space cannot go together (an address
+// space below the memory), or nothing.
+std::optional<std::string> sizes_problem(const Manifest& manifest);
 
 // KEY=VALUE into `environment`: replaces the variable with the same KEY, else appends.
 void set_variable(std::vector<std::string>& environment, const std::string& variable);

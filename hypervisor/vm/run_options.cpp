@@ -22,7 +22,12 @@ std::uint64_t default_address_space(const ImageNotes& notes, std::uint64_t memor
 }
 
 Result<void> resolve_address_space(EffectiveRun& run, const RunOptions& options, const ImageNotes& notes) {
-  run.address_space = options.address_space.value_or(default_address_space(notes, run.memory_size));
+  run.address_space = default_address_space(notes, run.memory_size);
+  // The manifest's is a default too: never below the memory the run got.
+  if (notes.manifest && notes.manifest->address_space) {
+    run.address_space = std::max(*notes.manifest->address_space, run.memory_size);
+  }
+  if (options.address_space) run.address_space = *options.address_space;
   if (run.address_space < run.memory_size) {
     return fail(ExitStatus::kUsage, "--address-space {}M is smaller than the guest memory, {}M (--memory)",
                 run.address_space >> 20, run.memory_size >> 20);

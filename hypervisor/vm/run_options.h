@@ -82,8 +82,9 @@ std::uint64_t default_guest_memory(const ImageNotes& notes);
 // given: the memory, and for a Go program kGoRuntimeReservations more (at most
 // kMaximumGuestMemory), as its runtime reserves that much at start.
 std::uint64_t default_address_space(const ImageNotes& notes, std::uint64_t memory);
-// Fills in run.address_space from --address-space or the default; a usage error
-// when it is smaller than the memory or not a valid size.
+// Fills in run.address_space from --address-space, else the image manifest's
+// (at least the run's memory), else the default; a usage error when
+// --address-space is smaller than the memory.
 Result<void> resolve_address_space(EffectiveRun& run, const RunOptions& options, const ImageNotes& notes);
 // A line for stderr when an image is given less address space than its runtime
 // needs to start (a Go program under kGoRuntimeGuestMemory); nullopt when it is not.

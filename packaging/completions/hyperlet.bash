@@ -63,7 +63,7 @@ _hyperlet() {
     run) options="$run_options --restore --exit-on-ready" ;;
     snapshot) options="$run_options --output --at-syscall" ;;
     inspect) options="--json --help --help-all" ;;
-    manifest) options="--memory --env --unset-env --arg --no-args --reset --volume --unset-volume --publish --unset-publish --allow-connect --unset-allow-connect --file --unset-file --cpus --unset-cpus --workdir --unset-workdir --hostname --unset-hostname --help --help-all" ;;
+    manifest) options="--memory --address-space --env --unset-env --arg --no-args --reset --volume --unset-volume --publish --unset-publish --allow-connect --unset-allow-connect --file --unset-file --cpus --unset-cpus --workdir --unset-workdir --hostname --unset-hostname --help --help-all" ;;
     pack) options="--output --name --port --volume --workdir --help --help-all" ;;
     bench) options="--help --help-all" ;;
   esac

@@ -580,22 +580,45 @@ TEST_F(HyperletRun, WithoutAnAddressSpaceAReservationLargerThanTheMemoryIsEnomem
   EXPECT_EQ(result.out, "reserve 1024 MiB PROT_NONE: Cannot allocate memory\n") << describe(result);
 }
 
+// What `address_space budget` prints with 64 MiB of memory in 2 GiB of address space.
+const std::string kBudgetOutput =
+    "reserve 1024 MiB PROT_NONE: ok\n"
+    "mmap 100 MiB read-write: Cannot allocate memory\n"
+    "mprotect 100 MiB of the reservation read-write: Cannot allocate memory\n"
+    "the first page of it -\n"
+    "MAP_FIXED 100 MiB read-write in the reservation: Cannot allocate memory\n"
+    "12 rounds of mmap, fill and munmap of 24 MiB: 12 ok\n"
+    "12 rounds of mprotect read-write, fill and PROT_NONE of 24 MiB: 12 ok\n"
+    "three 20 MiB mappings: ok, ok, Cannot allocate memory\n"
+    "munmap the reservation: ok\n";
+
 // --memory is the budget for what is usable at once, wherever it lies; what
 // munmap and mprotect(PROT_NONE) give back is paid back.
 TEST_F(HyperletRun, UsableMemoryBeyondTheBudgetIsEnomemAndWhatIsGivenBackIsReused) {
   const auto result = hyperlet_run({"--memory", "64M", "--address-space", "2G", program("address_space"), "budget"});
   EXPECT_EQ(result.status, 0) << describe(result);
-  EXPECT_EQ(result.out,
-            "reserve 1024 MiB PROT_NONE: ok\n"
-            "mmap 100 MiB read-write: Cannot allocate memory\n"
-            "mprotect 100 MiB of the reservation read-write: Cannot allocate memory\n"
-            "the first page of it -\n"
-            "MAP_FIXED 100 MiB read-write in the reservation: Cannot allocate memory\n"
-            "12 rounds of mmap, fill and munmap of 24 MiB: 12 ok\n"
-            "12 rounds of mprotect read-write, fill and PROT_NONE of 24 MiB: 12 ok\n"
-            "three 20 MiB mappings: ok, ok, Cannot allocate memory\n"
-            "munmap the reservation: ok\n")
-      << describe(result);
+  EXPECT_EQ(result.out, kBudgetOutput) << describe(result);
+}
+
+// The same sizes from the image's manifest (`hyperlet manifest --address-space`),
+// which inspect shows; a manifest whose address space is below its memory is refused.
+TEST_F(HyperletRun, TheManifestCarriesTheAddressSpace) {
+  TempDir directory;
+  const std::string image = (directory.path() / "address_space").string();
+  std::filesystem::copy_file(program("address_space"), image);
+  const auto set = run_process({kHyperlet, "manifest", image, "--memory", "64M", "--address-space", "2G"});
+  ASSERT_EQ(set.status, 0) << describe(set);
+  const auto result = hyperlet_run({image, "budget"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, kBudgetOutput) << describe(result);
+  const auto inspect = run_process({kHyperlet, "inspect", image});
+  EXPECT_EQ(inspect.status, 0) << describe(inspect);
+  EXPECT_NE(inspect.out.find("               address space 2G\n"), std::string::npos) << describe(inspect);
+  EXPECT_NE(inspect.out.find("address space: 2048 MiB (the manifest's;"), std::string::npos) << describe(inspect);
+  const auto refused = run_process({kHyperlet, "manifest", image, "--memory", "4G"});
+  EXPECT_EQ(refused.status, 125) << describe(refused);
+  EXPECT_NE(refused.err.find("\"address_space\" 2G is less than \"memory\" 4G"), std::string::npos)
+      << describe(refused);
 }
 
 TEST_F(HyperletRun, AnAddressSpaceSmallerThanTheMemoryIsAUsageError) {

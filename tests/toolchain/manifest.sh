@@ -28,6 +28,16 @@ fi
 [[ ! -e bad ]] || { echo "FAIL: a failed manifest step left an image" >&2; exit 1; }
 echo "ok: a bad manifest value fails the build"
 
+# The address space goes into the manifest too, and inspect shows it.
+"$wrapper" -O2 "$source_dir/external/main.cpp" -o spacious --hyperlet-memory=64M --hyperlet-address-space=2G
+"$hyperlet" inspect spacious | grep -qF "address space: 2048 MiB (the manifest's;" ||
+  { echo "FAIL: --hyperlet-address-space=2G is not in the manifest" >&2; exit 1; }
+if "$wrapper" "$source_dir/external/main.cpp" -o small --hyperlet-memory=64M --hyperlet-address-space=32M 2>/dev/null; then
+  echo "FAIL: an address space below the memory was accepted" >&2
+  exit 1
+fi
+echo "ok: --hyperlet-address-space is written, and one below the memory fails the build"
+
 require_kvm
 expect_output "defaults from the manifest" "$(vm_output 64 hi one 'two words')" "$hyperlet" run ./app
 expect_output "--env overrides" "$(vm_output 64 bye one 'two words')" "$hyperlet" run --env GREETING=bye ./app

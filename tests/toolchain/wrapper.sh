@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 help=$("$wrapper" --help)
-for flag in --hyperlet-memory=SIZE --hyperlet-env=KEY=VALUE --hyperlet-arg=ARG; do
+for flag in --hyperlet-memory=SIZE --hyperlet-address-space=SIZE --hyperlet-env=KEY=VALUE --hyperlet-arg=ARG; do
   grep -qF -- "$flag" <<<"$help" || { echo "FAIL: hyperlet-c++ --help does not document $flag" >&2; exit 1; }
 done
 echo "ok: --help documents the hyperlet flags"

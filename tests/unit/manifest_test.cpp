@@ -76,6 +76,8 @@ TEST(Manifest, RoundTripsEveryField) {
   written.abi = abi::kAbiVersion;
   written.memory_size = 64ull << 20;
   written.memory_text = "64M";
+  written.address_space = 2ull << 30;
+  written.address_space_text = "2G";
   written.environment = {"GREETING=hi", "EMPTY="};
   written.arguments = std::vector<std::string>{"one", "two words", "--flag"};
   std::vector<std::byte> notes = manifest_note(written);
@@ -87,6 +89,8 @@ TEST(Manifest, RoundTripsEveryField) {
   EXPECT_EQ(read->manifest->abi, abi::kAbiVersion);
   EXPECT_EQ(read->manifest->memory_size, 64ull << 20);
   EXPECT_EQ(read->manifest->memory_text, "64M");
+  EXPECT_EQ(read->manifest->address_space, 2ull << 30);
+  EXPECT_EQ(read->manifest->address_space_text, "2G");
   EXPECT_EQ(read->manifest->environment, written.environment);
   EXPECT_EQ(read->manifest->arguments, written.arguments);
   EXPECT_EQ(read->syscall_sites, (std::vector<std::uint64_t>{0x401000, 0x401010, 0x402000}));
@@ -120,6 +124,10 @@ TEST(Manifest, MalformedJsonAndFieldsAreRefused) {
   expect_refused(notes_of(R"({"abi": 0})"), "\"abi\" is 0");
   expect_refused(notes_of(R"({"abi": 1, "memory": 64})"), "\"memory\" is not a string");
   expect_refused(notes_of(R"({"abi": 1, "memory": "lots"})"), "\"memory\"");
+  expect_refused(notes_of(R"({"abi": 1, "address_space": 2048})"), "\"address_space\" is not a string");
+  expect_refused(notes_of(R"({"abi": 1, "address_space": "3M"})"), "\"address_space\" 3M: must be a multiple of 2M");
+  expect_refused(notes_of(R"({"abi": 1, "memory": "256M", "address_space": "128M"})"),
+                 "\"address_space\" 128M is less than \"memory\" 256M");
   expect_refused(notes_of(R"({"abi": 1, "env": "A=1"})"), "\"env\" is not an array");
   expect_refused(notes_of(R"({"abi": 1, "env": ["NOVALUE"]})"), "not KEY=VALUE");
   expect_refused(notes_of(R"({"abi": 1, "args": [1]})"), "\"args\" holds a non-string");
@@ -402,8 +410,20 @@ TEST(ManifestChanges, OnlyWhatIsToldChanges) {
   ManifestChanges changes;
   changes.memory_size = 96ull << 20;
   changes.memory_text = "96M";
-  const Manifest result = apply_manifest_changes(packaged(), changes);
+  Manifest result = apply_manifest_changes(packaged(), changes);
   EXPECT_EQ(result.memory_text, "96M");
+  EXPECT_FALSE(result.address_space.has_value());
+  ManifestChanges address_space;
+  address_space.address_space = 1ull << 30;
+  address_space.address_space_text = "1G";
+  result = apply_manifest_changes(result, address_space);
+  EXPECT_EQ(result.address_space, 1ull << 30);
+  EXPECT_EQ(result.address_space_text, "1G");
+  EXPECT_EQ(result.memory_text, "96M");
+  EXPECT_FALSE(sizes_problem(result).has_value());
+  result.address_space = 64ull << 20;
+  result.address_space_text = "64M";
+  EXPECT_EQ(sizes_problem(result), "\"address_space\" 64M is less than \"memory\" 96M");
   EXPECT_EQ(result.environment, (std::vector<std::string>{"A=1", "B=2"}));
   EXPECT_EQ(result.arguments, (std::vector<std::string>{"--port", "80"}));
 }

@@ -191,6 +191,25 @@ TEST(ApplyManifest, TheAddressSpaceIsTheCommandLinesOrTheDefaultAndNeverBelowThe
       << smaller.error().message;
 }
 
+// The manifest's address space is a default: the command line's wins, and it
+// never falls below the memory the run got.
+TEST(ApplyManifest, TheManifestsAddressSpaceIsADefaultNeverBelowTheMemory) {
+  ImageNotes notes;
+  notes.manifest = Manifest{};
+  notes.manifest->address_space = 2ull << 30;
+  RunOptions options;
+  EffectiveRun run = apply_manifest(options, &*notes.manifest);
+  ASSERT_TRUE(resolve_address_space(run, options, notes).has_value());
+  EXPECT_EQ(run.address_space, 2ull << 30);
+  options.memory_size = 4ull << 30;
+  run = apply_manifest(options, &*notes.manifest);
+  ASSERT_TRUE(resolve_address_space(run, options, notes).has_value());
+  EXPECT_EQ(run.address_space, 4ull << 30);
+  options.address_space = 8ull << 30;
+  ASSERT_TRUE(resolve_address_space(run, options, notes).has_value());
+  EXPECT_EQ(run.address_space, 8ull << 30);
+}
+
 TEST(ApplyManifest, LessAddressSpaceThanGoNeedsIsWarnedAbout) {
   ImageNotes go;
   go.go_runtime = true;
