@@ -385,13 +385,18 @@ uint64_t present_pages(uint64_t start, uint64_t end) {
   return count;
 }
 
+// [start, end) cut to the mmap region, where everything the budget counts
+// besides the heap lies; false when nothing of it is left.
+bool clip_to_mmap_region(uint64_t& start, uint64_t& end) {
+  if (start < arena.mmap_low) start = arena.mmap_low;
+  if (end > boot_info().mmap_top) end = boot_info().mmap_top;
+  return start < end;
+}
+
 // Bytes of [start, end) that the budget pays for: mapped (in the mmap region,
 // not a hole) and present.
 uint64_t charged_bytes(uint64_t start, uint64_t end) {
-  if (!separate_budget) return 0;
-  if (start < arena.mmap_low) start = arena.mmap_low;
-  if (end > boot_info().mmap_top) end = boot_info().mmap_top;
-  if (start >= end) return 0;
+  if (!separate_budget || !clip_to_mmap_region(start, end)) return 0;
   uint64_t bytes = present_pages(start, end) * kPage;
   for (int i = 0; i < arena.hole_count; ++i) {
     const uint64_t from = arena.holes[i].start > start ? arena.holes[i].start : start;
@@ -404,10 +409,7 @@ uint64_t charged_bytes(uint64_t start, uint64_t end) {
 // Bytes of [start, end) in the mmap region that are absent: PROT_NONE mappings,
 // which making them accessible charges.
 uint64_t absent_bytes(uint64_t start, uint64_t end) {
-  if (!separate_budget) return 0;
-  if (start < arena.mmap_low) start = arena.mmap_low;
-  if (end > boot_info().mmap_top) end = boot_info().mmap_top;
-  if (start >= end) return 0;
+  if (!separate_budget || !clip_to_mmap_region(start, end)) return 0;
   return (end - start) - present_pages(start, end) * kPage;
 }
 
