@@ -82,6 +82,7 @@ nlohmann::json hyperlet_annotations(const Manifest* manifest, const PackOptions&
   if (manifest != nullptr) {
     annotations[kAbiAnnotation] = std::to_string(manifest->abi);
     if (manifest->memory_size) annotations[kMemoryAnnotation] = manifest->memory_text;
+    if (manifest->address_space) annotations[kAddressSpaceAnnotation] = manifest->address_space_text;
   }
   // The ports as the runtime's annotation takes them (GUEST_PORT bound in the
   // pod's own network namespace), so the value can be copied as it is.

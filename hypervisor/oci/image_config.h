@@ -18,6 +18,7 @@ namespace hyperlet::oci {
 // Annotation and label keys for what OCI has no field for. The runtime
 // (hyperlet-runc) reads the same names from config.json's annotations.
 inline constexpr char kMemoryAnnotation[] = "hyperlet.dev/memory";
+inline constexpr char kAddressSpaceAnnotation[] = "hyperlet.dev/address-space";
 inline constexpr char kPublishAnnotation[] = "hyperlet.dev/publish";
 inline constexpr char kAllowConnectAnnotation[] = "hyperlet.dev/allow-connect";
 inline constexpr char kAbiAnnotation[] = "hyperlet.dev/abi";

@@ -14,6 +14,8 @@ Manifest sample_manifest() {
   manifest.abi = 3;
   manifest.memory_size = 64ull << 20;
   manifest.memory_text = "64M";
+  manifest.address_space = 2ull << 30;
+  manifest.address_space_text = "2G";
   manifest.environment = {"GREETING=hi", "MODE=fast"};
   manifest.arguments = std::vector<std::string>{"--port", "8080"};
   return manifest;
@@ -39,6 +41,7 @@ TEST(ImageConfig, ManifestBecomesEntrypointCmdEnvAndLabels) {
   EXPECT_TRUE(config["config"]["Volumes"].contains("/data"));
   EXPECT_EQ(config["config"]["StopSignal"], "SIGTERM");
   EXPECT_EQ(config["config"]["Labels"]["hyperlet.dev/memory"], "64M");
+  EXPECT_EQ(config["config"]["Labels"]["hyperlet.dev/address-space"], "2G");
   EXPECT_EQ(config["config"]["Labels"]["hyperlet.dev/abi"], "3");
   EXPECT_EQ(config["config"]["Labels"]["hyperlet.dev/publish"], "8080:8080/tcp,53:53/udp");
   EXPECT_EQ(config["rootfs"]["diff_ids"], nlohmann::json::array({"sha256:abc"}));
