@@ -38,8 +38,8 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_futex: return sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]);
     case __NR_clone: return sys_clone(a);
     case __NR_clone3: return error(ENOSYS);  // glibc then falls back to clone
-    case __NR_fork:
-    case __NR_vfork: return sys_fork_process(a, true);
+    case __NR_fork: return sys_fork_process(a, ForkCall::kFork);
+    case __NR_vfork: return sys_fork_process(a, ForkCall::kVfork);
     case __NR_execve: return sys_execve(a[0], a[1], a[2]);
     case __NR_execveat: return sys_execveat(a[0], a[1], a[2], a[3], a[4]);
     case __NR_rt_sigaction: return sys_rt_sigaction(a[0], a[1], a[2], a[3]);

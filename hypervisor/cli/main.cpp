@@ -194,7 +194,8 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
   command.add_flag("--stats", options.stats,
                    "Print at exit: VM exits by reason, hypercalls, syscalls by name, boot phase times, "
                    "the I/O that socket buffers and the file ring did without a syscall, and with "
-                   "--address-space above --memory the memory in use and at most");
+                   "--address-space above --memory the memory in use and at most; each forked child "
+                   "process prints its own, counted from the fork");
 }
 
 }  // namespace

@@ -86,6 +86,10 @@ void FileRing::after_fork() {
   wake_requested_ = false;
   stopping_.store(false);
   if (attached()) word(offsetof(Shared, poller_active)).store(0);
+  // The child's --stats count its own requests.
+  requests_.store(0);
+  by_poller_.store(0);
+  kicks_.store(0);
 }
 
 std::atomic_ref<std::uint32_t> FileRing::word(std::size_t offset) const {

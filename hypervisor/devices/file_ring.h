@@ -57,7 +57,8 @@ class FileRing {
   // held: the poller may be waiting for it), and the new image attaches anew.
   void detach();
   // In a forked child: the parent's poller thread does not exist here; the
-  // next kick starts one of its own. Called with mutex() held by the caller.
+  // next kick starts one of its own, and the counters start at 0. Called with
+  // mutex() held by the caller.
   void after_fork();
 
   struct Counters {

@@ -54,6 +54,8 @@ void ParkedCalls::after_fork() {
   fired_.reset();
   if (had_eventfds) prepare_for_vcpus();
   if (ready_ != nullptr) std::atomic_ref(*ready_).store(0);
+  parked_.store(0);  // the child's --stats count its own
+  woken_.store(0);
 }
 
 bool ParkedCalls::park(std::uint32_t waiter, std::vector<pollfd> fds) {

@@ -58,7 +58,7 @@ class ParkedCalls {
   void prepare_for_vcpus();
   // In a forked child (one thread: the caller): the parent's watcher thread
   // does not exist here, its lock may have been held, and its eventfds are
-  // shared with the parent. All of it starts over; nothing is watched.
+  // shared with the parent. All of it starts over, the counters too; nothing is watched.
   void after_fork();
   // Whether a waiter's bit is set that the guest has not taken yet.
   bool ready_pending() const;

@@ -1,6 +1,7 @@
 // wait4, waitid and kill for the app's children (devices/processes.h).
 #include "devices/processes.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -8,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "devices/host_syscalls.h"
@@ -163,12 +165,44 @@ std::int64_t waitid_call(SyscallContext& context, const SyscallArguments& a) {
   return 0;
 }
 
-// kill of another process (the guest kernel answers kill of its own): only a
-// child of this process, which is the host process of that pid.
+// What a child may send its parent: the signals a parent's hyperlet hands to
+// its app (or, unhandled, ends it with, as their default action does), and
+// SIGKILL. Any other would reach hyperlet itself (SIGALRM is its --timeout,
+// SIGSEGV would look like its own crash), not the app.
+bool reaches_parent_app(int signal) {
+  switch (signal) {
+    case 0:
+    case SIGHUP:
+    case SIGINT:
+    case SIGUSR1:
+    case SIGUSR2:
+    case SIGTERM:
+    case SIGCHLD:
+    case SIGKILL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// kill of another process (the guest kernel answers kill of its own): a child
+// of this process, which is the host process of that pid, or the parent.
 std::int64_t kill_call(SyscallContext& context, const SyscallArguments& a) {
   const auto pid = static_cast<pid_t>(a[0]);
   const auto signal = static_cast<int>(a[1]);
   if (signal < 0 || signal > 64) return -EINVAL;
+  if (pid > 0) {
+    if (const auto parent = context.children.parent_host_pid(pid)) {
+      if (!reaches_parent_app(signal)) {
+        context.report_denial(
+            fmt::format("kill of the parent process with signal {} ({}): only SIGHUP, SIGINT, "
+                        "SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD and SIGKILL reach it",
+                        signal, sigabbrev_np(signal) != nullptr ? sigabbrev_np(signal) : "?"));
+        return -EPERM;
+      }
+      return ::kill(*parent, signal) == 0 ? 0 : -errno;
+    }
+  }
   if (pid <= 0 || !context.children.contains(pid)) return -ESRCH;
   return ::kill(pid, signal) == 0 ? 0 : -errno;
 }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 
 #include "core/unique_fd.h"
 
@@ -33,6 +34,16 @@ class ChildProcesses {
   std::map<pid_t, UniqueFd>& all() { return children_; }
   // In a forked child: its parent's children are not its own (their pidfds close).
   void forget_all() { children_.clear(); }
+  // In a forked child: its parent as the app knows it (guest pid; 1 for the
+  // run's first process) and the host pid of the parent's hyperlet. kill of
+  // the parent signals that hyperlet, which hands the signal to its app as it
+  // does one sent from outside (vm/stop_signals.h).
+  void set_parent(pid_t guest_pid, pid_t host_pid) { parent_ = Parent{guest_pid, host_pid}; }
+  // The parent's hyperlet when `guest_pid` is the app's parent.
+  std::optional<pid_t> parent_host_pid(pid_t guest_pid) const {
+    if (parent_ && parent_->guest_pid == guest_pid) return parent_->host_pid;
+    return std::nullopt;
+  }
   // The app ignores SIGCHLD (or set SA_NOCLDWAIT): children that ended are
   // reaped now, as Linux reaps them, and leave the table. Their count.
   int reap_ended();
@@ -46,8 +57,13 @@ class ChildProcesses {
   bool app_reaps() const { return reap_flag_ != nullptr && *reap_flag_ != 0; }
 
  private:
+  struct Parent {
+    pid_t guest_pid;
+    pid_t host_pid;
+  };
   unsigned limit_ = 0;
   std::map<pid_t, UniqueFd> children_;
+  std::optional<Parent> parent_;
   const volatile std::uint64_t* reap_flag_ = nullptr;
 };
 

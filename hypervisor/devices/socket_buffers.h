@@ -57,6 +57,8 @@ class SocketBuffers {
     std::uint64_t stashed_inputs = 0;   // receives into a slot
   };
   const Counters& counters() const { return counters_; }
+  // A forked child's --stats count its own work.
+  void reset_counters() { counters_ = {}; }
 
  private:
   std::uint64_t slot_address(int slot) const;

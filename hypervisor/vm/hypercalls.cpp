@@ -55,6 +55,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "fork";
     case abi::Hypercall::kExec:
       return "exec";
+    case abi::Hypercall::kVfork:
+      return "vfork";
     case abi::Hypercall::kCount:
       break;
   }
@@ -284,7 +286,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       }
       return std::nullopt;
     }
-    case abi::Hypercall::kFork: {
+    case abi::Hypercall::kFork:
+    case abi::Hypercall::kVfork: {
       // The run loop serves it (vm/micro_vm.cpp); a VM without one (embedded) cannot fork.
       auto args = memory_.read<abi::ForkArgs>(argument_address);
       if (!args) return bad_arguments();

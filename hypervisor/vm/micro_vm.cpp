@@ -58,6 +58,7 @@
 #include "vm/syscall_entry_probe.h"
 #include "vm/teardown_reaper.h"
 #include "vm/vcpu_setup.h"
+#include "vm/vfork_handoff.h"
 
 namespace hyperlet {
 namespace {
@@ -556,16 +557,21 @@ class MicroVm {
   // memory is copied on write by fork itself, and a MAP_SHARED file mapping
   // stays shared, as in Linux's fork), with this vCPU's state, the same fd
   // table (the host fds are inherited), volumes and policy. nullopt: the guest
-  // goes on (in the parent, or in the child as the child).
+  // goes on (in the parent, or in the child as the child). `vfork`: the parent
+  // goes on only when the child has exec'd or ended, with the app pages the
+  // child wrote (vm/vfork_handoff.h).
   std::optional<Result<int>> fork_app(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
-                                      std::uint32_t argument_address, kvm_run*& run) {
+                                      std::uint32_t argument_address, kvm_run*& run, bool vfork) {
     auto args = memory.read<abi::ForkArgs>(argument_address);
     if (!args) return fail_at(vcpu, ExitStatus::kVmFailure, "fork: its argument address is outside guest memory");
+    std::string taken_note;  // for --trace: what a vfork child handed back
     auto answer = [&](std::int64_t result, pid_t pid) -> std::optional<Result<int>> {
       args->result = result;
       args->child_pid = static_cast<std::uint64_t>(pid);
       memory.write(argument_address, *args);
-      if (options_.trace) write_trace_line(fmt::format("[hyperlet hypercall] fork() = {}", result));
+      if (options_.trace) {
+        write_trace_line(fmt::format("[hyperlet hypercall] {}() = {}{}", vfork ? "vfork" : "fork", result, taken_note));
+      }
       return std::nullopt;
     };
     if (cpus_ > 1) {
@@ -592,21 +598,74 @@ class MicroVm {
     context.socket_buffers.send_deferred_writes(context, false);
     std::fflush(stdout);
     std::fflush(stderr);
+    std::optional<VforkChannel> channel;
+    if (vfork) {
+      auto opened = open_vfork_channel();
+      if (!opened) return std::unexpected(opened.error());
+      channel = std::move(*opened);
+    }
     const pid_t parent = ::getpid();
-    std::unique_lock io_lock(context.file_ring.mutex());  // the poller is between requests
+    const pid_t parent_guest_pid = in_forked_child() ? parent : 1;  // the run's first process is 1
+    // The poller is between requests; for a vfork it stays so until the child
+    // has handed its pages back, so that nothing else writes the app's memory.
+    std::unique_lock io_lock(context.file_ring.mutex());
     const pid_t child = ::fork();
     if (child < 0) return answer(-errno, 0);
     if (child > 0) {
-      io_lock.unlock();
       context.children.add(child, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0))));
+      if (channel) {
+        channel->child_end.reset();
+        auto taken = take_written_pages(channel->parent_end.get(), memory, app_range(), g_stop_signal);
+        if (!taken) return std::unexpected(taken.error());
+        if (taken->heap_end != 0) {
+          // The guest kernel takes it as its heap end when the hypercall returns.
+          memory.write(abi::kVforkParentMemoryAddr + offsetof(abi::VforkParentMemory, adopt_brk), taken->heap_end);
+        }
+        taken_note = fmt::format(" (resumed when the child {}; {} pages it wrote taken)",
+                                 taken->complete ? "exec'd or ended" : "died or hyperlet was stopped", taken->pages);
+      }
+      io_lock.unlock();
       return answer(child, child);
     }
     context.file_ring.after_fork();
     io_lock.unlock();
-    if (auto ok = become_forked_child(vcpu, memory, context, *state, parent, run); !ok) {
+    if (auto ok = become_forked_child(vcpu, memory, context, *state, parent, parent_guest_pid, run); !ok) {
       return std::unexpected(ok.error());
     }
+    context.children.set_parent(parent_guest_pid, parent);
+    if (channel) {
+      channel->parent_end.reset();
+      vfork_parent_ = std::move(channel->child_end);
+    }
     return answer(0, ::getpid());
+  }
+
+  // The app's own memory: what a vfork child may hand back (never the guest
+  // kernel's area or the page tables).
+  GuestRange app_range() const { return GuestRange{abi::kUserSpaceStart, layout_.page_tables_base}; }
+
+  // A vfork child that execs or ends: its parent waits for the app pages it
+  // wrote (vm/vfork_handoff.h), except in the parent's free memory, which its
+  // guest kernel described when the child began (abi::VforkParentMemory).
+  void hand_back_to_vfork_parent(GuestMemory& memory) {
+    if (!vfork_parent_.valid()) return;
+    std::vector<GuestRange> excluded;
+    std::uint64_t heap_end = 0;
+    if (auto parent = memory.read<abi::VforkParentMemory>(abi::kVforkParentMemoryAddr)) {
+      // The heap is shared: the child's, up to its end, goes back with the rest.
+      constexpr std::uint64_t kPageMask = abi::kPageSize - 1;
+      const std::uint64_t heap_top = (std::max(parent->parent_brk, parent->heap_end) + kPageMask) & ~kPageMask;
+      excluded.push_back({heap_top, parent->mappings_low});
+      const std::uint32_t count = std::min(parent->hole_count, abi::kVforkHolesMax);
+      for (std::uint32_t i = 0; i < count; ++i) excluded.push_back({parent->holes[i].start, parent->holes[i].end});
+      if (parent->heap_end != parent->parent_brk) heap_end = parent->heap_end;
+    }
+    auto sent = hand_back_written_pages(vfork_parent_.get(), memory, app_range(), excluded, heap_end);
+    if (options_.trace) {
+      write_trace_line(sent ? fmt::format("[hyperlet] vfork child: {} pages it wrote handed to the parent", *sent)
+                            : fmt::format("[hyperlet] vfork child: {}", sent.error().message));
+    }
+    vfork_parent_.reset();  // the parent goes on
   }
 
   // An app that ignores SIGCHLD never waits: its ended children go now.
@@ -619,8 +678,13 @@ class MicroVm {
   // the clocks and fresh entropy, and the host threads and timers a fork does
   // not copy.
   Result<void> become_forked_child(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
-                                   const snapshot::VcpuState& state, pid_t parent, kvm_run*& run) {
+                                   const snapshot::VcpuState& state, pid_t parent, pid_t parent_guest_pid,
+                                   kvm_run*& run) {
+    const std::uint64_t forked_at = monotonic_ns();
     mark_forked_child(parent);
+    start_stats_of_child(memory, context, forked_at, parent_guest_pid);
+    vfork_parent_.reset();  // a child of a vfork child: the one its grandparent waits for is its parent
+
     // The app's processes end with the run's first one (as a PID namespace's
     // do with its init): this one ends when its parent does.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -636,6 +700,7 @@ class MicroVm {
     vcpu = std::move(*fresh);
     if (auto ok = vcpu.set_cpuid(cpuid_); !ok) return ok;
     if (auto ok = snapshot::apply_vcpu(vcpu, *vm_, state); !ok) return ok;
+    stats_.vm_created = monotonic_ns();
     if (auto ok =
             write_clock_offsets(memory, *vm_, static_cast<std::int64_t>(state.kvmclock_ns) + monotonic_offset_ns_);
         !ok) {
@@ -657,6 +722,29 @@ class MicroVm {
     slice_pending_ = false;
     timer_injected_ = 0;
     return {};
+  }
+
+  // A forked child's --stats are its own, from the fork on: the counts its
+  // parent had made (ours, and the guest kernel's syscall and slice counts,
+  // copied with guest memory) start again.
+  void start_stats_of_child(GuestMemory& memory, SyscallContext& context, std::uint64_t forked_at,
+                            pid_t parent_guest_pid) {
+    RunStats fresh;
+    fresh.started = forked_at;
+    fresh.process_id = static_cast<std::uint32_t>(::getpid());
+    fresh.forked_from = static_cast<std::uint32_t>(parent_guest_pid);
+    fresh.syscall_entry = stats_.syscall_entry;
+    fresh.syscall_sites = stats_.syscall_sites;
+    fresh.syscall_sites_from = stats_.syscall_sites_from;
+    stats_ = std::move(fresh);
+    if (auto counts = memory.span(abi::kSyscallCountsAddr, abi::kSyscallCountSlots * 4)) {
+      std::fill(counts->begin(), counts->end(), std::byte{0});
+    }
+    if (auto preempt = memory.read<abi::PreemptState>(abi::kPreemptStateAddr)) {
+      preempt->preemptions = 0;
+      memory.write(abi::kPreemptStateAddr, *preempt);
+    }
+    context.socket_buffers.reset_counters();
   }
 
   // ------------------------------------------------------------ execve (kExec)
@@ -754,6 +842,7 @@ class MicroVm {
     }
     if (total > (layout->stack_top - layout->stack_bottom) / 4) return answer(-E2BIG);
     answer(0);
+    hand_back_to_vfork_parent(memory);  // a vfork child's parent goes on now, as on Linux
 
     // From here on the old image is gone.
     context.socket_buffers.send_deferred_writes(context, false);
@@ -971,6 +1060,7 @@ class MicroVm {
 
   Result<int> run_loop(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context) {
     Result<int> result = run_until_stopped(vcpu, memory, context);
+    hand_back_to_vfork_parent(memory);  // a vfork child that ended
     // However the run ended (a deadline, --exit-on-ready), what the app wrote
     // reaches its connections if they take it now.
     context.socket_buffers.send_deferred_writes(context, false);
@@ -1092,8 +1182,11 @@ class MicroVm {
             }
           }
           ++stats_.hypercalls[std::string(hypercall_name(call))];
-          if (call == static_cast<std::uint64_t>(abi::Hypercall::kFork) && kvm_ != nullptr) {
-            if (auto failed = fork_app(vcpu, memory, context, argument_address, run)) return *failed;
+          if ((call == static_cast<std::uint64_t>(abi::Hypercall::kFork) ||
+               call == static_cast<std::uint64_t>(abi::Hypercall::kVfork)) &&
+              kvm_ != nullptr) {
+            const bool vfork = call == static_cast<std::uint64_t>(abi::Hypercall::kVfork);
+            if (auto failed = fork_app(vcpu, memory, context, argument_address, run, vfork)) return *failed;
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }
@@ -1487,7 +1580,8 @@ class MicroVm {
 
   void collect_guest_stats(const GuestMemory& memory) {
     // A restored app's boot happened in another run, on another clock.
-    if (auto info = memory.read<abi::BootInfo>(abi::kBootInfoAddr); info && !options_.restore_from) {
+    if (auto info = memory.read<abi::BootInfo>(abi::kBootInfoAddr);
+        info && !options_.restore_from && stats_.forked_from == 0) {
       if (info->kernel_entry_ns != 0) {
         stats_.first_instruction =
             static_cast<std::uint64_t>(static_cast<std::int64_t>(info->kernel_entry_ns) + monotonic_offset_ns_);
@@ -1529,6 +1623,7 @@ class MicroVm {
   std::optional<AppImage> restored_image_;  // for crash reports' names, if the file is still the one snapshotted
   std::optional<AppImage> exec_image_;      // the image an execve booted
   UniqueFd exec_image_fd_;                  // its file (an execve of /proc/self/exe opens it again)
+  UniqueFd vfork_parent_;                   // a vfork child: where its waiting parent reads what it wrote
   std::optional<SymbolTable> symbols_;
   HostSyscallTable host_syscalls_ = make_host_syscall_table();
   std::int64_t monotonic_offset_ns_ = 0;

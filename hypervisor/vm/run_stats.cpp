@@ -15,7 +15,11 @@ std::uint64_t monotonic_ns() {
 }
 
 std::string format_stats(const RunStats& stats) {
-  std::string out = message_prefix() + " stats:\n  boot phases (ms since hyperlet started):\n";
+  std::string out =
+      stats.forked_from == 0
+          ? message_prefix() + " stats:\n  boot phases (ms since hyperlet started):\n"
+          : fmt::format("{} stats of process {} (forked from {}; from the fork on):\n  phases (ms since the fork):\n",
+                        message_prefix(), stats.process_id, stats.forked_from);
   auto phase = [&](const char* name, std::uint64_t at) {
     if (at == 0) {
       out += fmt::format("    {:<20} -\n", name);
@@ -24,9 +28,10 @@ std::string format_stats(const RunStats& stats) {
     }
   };
   phase("vm created", stats.vm_created);
-  if (stats.restored) {
+  // A forked child loads no image: it goes on from its parent's state.
+  if (stats.restored && stats.forked_from == 0) {
     phase("snapshot restored", stats.image_loaded);
-  } else {
+  } else if (stats.forked_from == 0) {
     phase("image loaded", stats.image_loaded);
     phase("first instruction", stats.first_instruction);
     phase("app entry", stats.app_entry);
@@ -50,11 +55,9 @@ std::string format_stats(const RunStats& stats) {
     out += "  KVM vCPU counters (non-zero):\n";
     for (const auto& [name, count] : stats.kvm_vcpu) out += fmt::format("    {:<20} {}\n", name, count);
   }
-  out += fmt::format("  syscall entry: {} ({} sites rewritten{})\n", stats.syscall_entry,
-                     stats.syscall_sites,
+  out += fmt::format("  syscall entry: {} ({} sites rewritten{})\n", stats.syscall_entry, stats.syscall_sites,
                      stats.syscall_sites_from.empty() ? "" : ", " + stats.syscall_sites_from);
-  out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched,
-                     stats.guest_pages_touched * 4);
+  out += fmt::format("  guest pages touched: {} ({} KiB)\n", stats.guest_pages_touched, stats.guest_pages_touched * 4);
   if (stats.memory_budget != 0) {
     constexpr double kMiB = 1 << 20;
     out += fmt::format(
@@ -76,8 +79,8 @@ std::string format_stats(const RunStats& stats) {
                        stats.parked_woken);
   }
   if (stats.slices_injected != 0) {
-    out += fmt::format("  thread time slices: {} ended by the host, {} received by the guest\n",
-                       stats.slices_injected, stats.slices_received);
+    out += fmt::format("  thread time slices: {} ended by the host, {} received by the guest\n", stats.slices_injected,
+                       stats.slices_received);
   }
   return out;
 }

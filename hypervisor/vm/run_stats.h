@@ -19,6 +19,9 @@ struct RunStats {
   std::uint64_t app_entry = 0;
   std::uint64_t ready = 0;  // the app called hyperlet::ready()
   std::uint64_t exited = 0;
+  // A forked child's stats count from the fork (`started`): its pid and its parent's.
+  std::uint32_t process_id = 0;
+  std::uint32_t forked_from = 0;
   std::map<std::string, std::uint64_t> exits;       // by KVM exit reason
   std::map<std::string, std::uint64_t> hypercalls;  // by kind
   std::map<std::string, std::uint64_t> syscalls;    // by name

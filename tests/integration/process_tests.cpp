@@ -60,7 +60,37 @@ TEST_F(Processes, WaitpidWaitidAndKillAnswerAsNatively) { expect_same_as_native(
 
 TEST_F(Processes, ForkFromAThreadedProcessKeepsOnlyTheCaller) { expect_same_as_native({"threads"}); }
 
-TEST_F(Processes, VforkChildExits) { expect_same_as_native({"vfork"}); }
+TEST_F(Processes, VforkParentWaitsAndSeesWhatTheChildStored) {
+  TempDir data;
+  extra_options = {"--volume", data.path().string() + ":/data"};
+  expect_same_as_native({"vfork", "/data"}, {"vfork", data.path().string()});
+  extra_options.clear();
+}
+
+TEST_F(Processes, AChildSignalsItsParent) { expect_same_as_native({"signal-parent"}); }
+
+// Each process's --stats are its own: the child's count from the fork, so the
+// start-up calls only the parent made (arch_prctl, by glibc's start) are not in them.
+TEST_F(Processes, AForkedChildsStatsCountFromTheFork) {
+  const ProcessResult result =
+      run_process({kHyperlet, "run", "--timeout", "30s", "--processes", "2", "--stats", kProgram, "cow"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  const std::size_t child = result.err.find(" stats of process ");
+  const std::size_t parent = result.err.find(" stats:\n  boot phases");
+  ASSERT_NE(child, std::string::npos) << result.err;
+  ASSERT_NE(parent, std::string::npos) << result.err;
+  ASSERT_LT(child, parent) << result.err;  // the child ends first
+  const std::string child_stats = result.err.substr(child, parent - child);
+  const std::string parent_stats = result.err.substr(parent);
+  EXPECT_NE(child_stats.find("(forked from 1; from the fork on):\n  phases (ms since the fork):\n    vm created"),
+            std::string::npos)
+      << child_stats;
+  EXPECT_EQ(child_stats.find("arch_prctl"), std::string::npos) << child_stats;
+  EXPECT_EQ(child_stats.find("image loaded"), std::string::npos) << child_stats;
+  EXPECT_NE(child_stats.find("exit_group"), std::string::npos) << child_stats;
+  EXPECT_NE(parent_stats.find("arch_prctl"), std::string::npos) << parent_stats;
+  EXPECT_NE(parent_stats.find("wait4"), std::string::npos) << parent_stats;
+}
 
 TEST_F(Processes, SigchldReachesAHandlerAndIgnoringItReapsChildren) {
   // Ten children one after another with room for two: each must be reaped.

@@ -91,6 +91,27 @@ TEST_F(ProcessesTest, KillReachesOnlyTheAppsChildren) {
   EXPECT_EQ(WTERMSIG(*status), SIGKILL);
 }
 
+TEST_F(ProcessesTest, KillOfTheParentReachesItsHyperletWithTheSignalsItHandsToTheApp) {
+  // The parent's hyperlet: a host process that is not in the children table.
+  const pid_t parent = ::fork();
+  if (parent == 0) {
+    for (;;) ::pause();
+  }
+  context_->children.set_parent(1, parent);  // a child of the run's first process
+  EXPECT_EQ(call(SYS_kill, {1, 0, 0, 0, 0, 0}), 0);
+  // SIGSEGV would reach hyperlet itself, not its app: refused, the parent lives.
+  EXPECT_EQ(call(SYS_kill, {1, SIGSEGV, 0, 0, 0, 0}), -EPERM);
+  EXPECT_EQ(call(SYS_kill, {1, SIGALRM, 0, 0, 0, 0}), -EPERM);
+  EXPECT_EQ(::kill(parent, 0), 0);
+  // Only the parent's guest pid names it; its host pid is no pid of the app's.
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(parent), SIGUSR1, 0, 0, 0, 0}), -ESRCH);
+  EXPECT_EQ(call(SYS_kill, {1, SIGUSR1, 0, 0, 0, 0}), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(parent, &status, 0), parent);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGUSR1);
+}
+
 TEST_F(ProcessesTest, WithoutChildrenEveryWaitIsEchild) {
   EXPECT_EQ(call(SYS_wait4, {static_cast<std::uint64_t>(-1), 0, WNOHANG, 0, 0, 0}), -ECHILD);
   EXPECT_EQ(call(SYS_waitid, {P_ALL, 0, app_address(), WEXITED, 0, 0}), -ECHILD);

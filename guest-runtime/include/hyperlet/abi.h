@@ -75,6 +75,29 @@ struct SignalState {
   // children are reaped as they end (Linux's rule); the host does it.
   uint64_t reap_children;
 };
+// vfork (kVfork; vm/vfork_handoff.h). A vfork child's guest kernel writes, as
+// it starts, the app memory its parent had not handed out at that moment:
+// above the heap, below the lowest mapping, and the holes munmap left. When the
+// child execs or ends, its hyperlet gives the parent the app pages it wrote,
+// except in these ranges (the parent's kernel expects zeros there, and a
+// mapping the child made there is the child's own), and the child's heap end,
+// which the parent's kernel takes as its own (the heap is shared, as malloc's
+// state in it is).
+inline constexpr uint64_t kVforkParentMemoryAddr = 0x7000;
+inline constexpr uint32_t kVforkHolesMax = 80;
+struct VforkParentMemory {
+  uint64_t parent_brk;    // the parent's heap end when the child began
+  uint64_t mappings_low;  // the parent's lowest mapping then: [heap end, this) was free
+  uint64_t heap_end;      // this kernel's heap end now (every brk keeps it)
+  uint64_t adopt_brk;     // set by the host in the parent after kVfork: the child's heap end (0: unchanged)
+  uint32_t hole_count;
+  uint32_t reserved;
+  struct {
+    uint64_t start;
+    uint64_t end;
+  } holes[kVforkHolesMax];
+};
+static_assert(sizeof(VforkParentMemory) <= kPageSize, "the vfork page is one page");
 inline constexpr uint64_t kKernelStackBottom = 0x10000;
 inline constexpr uint64_t kKernelStackTop = 0x20000;
 // IST stack for faults that may arrive with a broken stack (#DF, #NMI, #MC, #PF).
@@ -185,6 +208,8 @@ enum class Hypercall : uint16_t {
                            // copy-on-write copy of this one's memory, returning here with result 0
   kExec = 16,              // ExecArgs: execve: the VM boots the image at `path` in place; returns only
                            // on failure
+  kVfork = 17,             // ForkArgs: as kFork for vfork and posix_spawn (CLONE_VM | CLONE_VFORK): this
+                           // VM waits until the child execs or ends, then holds the app pages it wrote
   kCount
 };
 

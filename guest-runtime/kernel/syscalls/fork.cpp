@@ -6,12 +6,14 @@
 // guest kernel holds (thread table, signal state, timers) was copied with the
 // memory; the child keeps what Linux's child keeps and drops the rest.
 //
-// CLONE_VM|CLONE_VFORK is served as a fork: the child gets a copy, not the
-// parent's memory, and the parent does not wait for its exec or exit. What a
-// vfork child may do before either (set a few variables, dup2, exec or _exit)
-// behaves the same, except that stores it makes are not seen by the parent
-// (glibc's posix_spawn then reports a failed exec as exit status 127 instead
-// of as its errno).
+// CLONE_VM|CLONE_VFORK (vfork, posix_spawn) is kVfork: the child still gets a
+// copy, but the parent waits until the child execs or ends and then holds the
+// app pages the child wrote, as if they had shared the memory (glibc's
+// posix_spawn reports a failed exec through it). Only memory the parent had
+// mapped: the child describes the parent's free ranges first
+// (abi::VforkParentMemory), so that a mapping the child makes, which Linux
+// would show the parent, stays the child's own. The heap is the exception:
+// malloc's state in it is shared, so the parent takes the child's heap end.
 #include <linux/sched.h>
 
 #include "../boot_info.h"
@@ -45,9 +47,11 @@ uint32_t process_id() {
 }
 uint32_t parent_process_id() { return forked ? parent_id_value : boot_info().parent_process_id; }
 
-int64_t sys_fork_process(const uint64_t (&args)[6], bool plain) {
+int64_t sys_fork_process(const uint64_t (&args)[6], ForkCall kind) {
   constexpr uint64_t kSigchld = 17;
-  const uint64_t flags = plain ? kSigchld : args[0];
+  const bool plain = kind != ForkCall::kClone;
+  const uint64_t flags =
+      kind == ForkCall::kFork ? kSigchld : (kind == ForkCall::kVfork ? CLONE_VM | CLONE_VFORK | kSigchld : args[0]);
   const uint64_t stack = plain ? 0 : args[1];
   const uint64_t parent_tid = plain ? 0 : args[2];
   const uint64_t child_tid = plain ? 0 : args[3];
@@ -63,11 +67,14 @@ int64_t sys_fork_process(const uint64_t (&args)[6], bool plain) {
   abi::ForkArgs& call = hypercall_args().fork;
   call.result = error(ENOSYS);
   call.child_pid = 0;
-  hypercall(abi::Hypercall::kFork);
+  const bool borrows_memory = (flags & (CLONE_VM | CLONE_VFORK)) == (CLONE_VM | CLONE_VFORK);
+  if (borrows_memory) prepare_for_vfork();
+  hypercall(borrows_memory ? abi::Hypercall::kVfork : abi::Hypercall::kFork);
   const int64_t result = call.result;
   const auto child_pid = static_cast<uint32_t>(call.child_pid);
   if (result < 0) return result;
   if (result > 0) {
+    if (borrows_memory) adopt_heap_of_vfork_child();
     if (auto* word = user_pointer<uint32_t>(parent_tid); (flags & CLONE_PARENT_SETTID) != 0 && word != nullptr) {
       *word = static_cast<uint32_t>(result);
     }
@@ -75,6 +82,7 @@ int64_t sys_fork_process(const uint64_t (&args)[6], bool plain) {
   }
 
   // The child: its own pid, which is also its only thread's tid.
+  if (borrows_memory) describe_free_memory_for_vfork();
   parent_id_value = process_id();
   process_id_value = child_pid;
   forked = true;

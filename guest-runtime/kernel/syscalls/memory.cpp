@@ -55,6 +55,11 @@ struct Arena {
 
 Arena arena;
 
+// What a vfork child and its parent's kernel tell each other (abi::VforkParentMemory).
+volatile abi::VforkParentMemory& vfork_page() {
+  return *reinterpret_cast<volatile abi::VforkParentMemory*>(abi::kVforkParentMemoryAddr);
+}
+
 // Bytes of the budget in use: the heap above heap_start, and the mapped,
 // present pages of [mmap_low, mmap_top).
 uint64_t charged;
@@ -498,6 +503,7 @@ bool user_pages_present(uint64_t address, uint64_t length) { return pages_all(ad
 
 void init_memory() {
   arena.brk = boot_info().heap_start;
+  vfork_page().heap_end = arena.brk;
   arena.mmap_low = boot_info().mmap_top;
   protected_pages = 0;
   arena.hole_count = 0;
@@ -506,6 +512,26 @@ void init_memory() {
   separate_budget = budget != 0 && budget < boot_info().mmap_top - boot_info().heap_start;
   reinterpret_cast<volatile abi::GuestStatus*>(abi::kGuestStatusAddr)->memory_charged_peak = 0;  // after an execve
   publish_charge();
+}
+
+void describe_free_memory_for_vfork() {
+  static_assert(kMaxHoles <= abi::kVforkHolesMax, "the vfork page holds every hole");
+  volatile abi::VforkParentMemory& page = vfork_page();
+  page.parent_brk = arena.brk;
+  page.mappings_low = arena.mmap_low;
+  for (int i = 0; i < arena.hole_count; ++i) {
+    page.holes[i].start = arena.holes[i].start;
+    page.holes[i].end = arena.holes[i].end;
+  }
+  page.hole_count = static_cast<uint32_t>(arena.hole_count);
+}
+
+void prepare_for_vfork() { vfork_page().adopt_brk = 0; }
+
+void adopt_heap_of_vfork_child() {
+  const uint64_t child_brk = vfork_page().adopt_brk;
+  vfork_page().adopt_brk = 0;
+  if (child_brk != 0 && child_brk != arena.brk) sys_brk(child_brk);
 }
 
 int64_t sys_brk(uint64_t address) {
@@ -524,6 +550,7 @@ int64_t sys_brk(uint64_t address) {
   if (new_end > old_end) charge(new_end - old_end);
   if (new_end < old_end) refund(old_end - new_end);
   arena.brk = address;
+  vfork_page().heap_end = arena.brk;
   return static_cast<int64_t>(arena.brk);
 }
 

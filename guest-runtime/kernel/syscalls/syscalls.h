@@ -21,6 +21,12 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
                    uint64_t new_address);
 int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice);
 int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags);
+// vfork (abi::VforkParentMemory): before the hypercall, in the parent; as the
+// child begins, the parent's free app memory; in the parent once the child
+// exec'd or ended, the child's heap end becomes its own.
+void prepare_for_vfork();
+void describe_free_memory_for_vfork();
+void adopt_heap_of_vfork_child();
 
 // process.cpp
 int64_t sys_arch_prctl(uint64_t code, uint64_t address);
@@ -34,8 +40,10 @@ int64_t sys_uname(uint64_t buffer);
 uint32_t process_id();
 uint32_t parent_process_id();
 // clone without CLONE_THREAD (its arguments in `args`, the SyscallFrame's
-// start), or fork and vfork (`plain`: clone(SIGCHLD) as it were).
-int64_t sys_fork_process(const uint64_t (&args)[6], bool plain = false);
+// start), or the fork and vfork syscalls, which are clone(SIGCHLD) and
+// clone(CLONE_VM | CLONE_VFORK | SIGCHLD) with no other argument.
+enum class ForkCall { kClone, kFork, kVfork };
+int64_t sys_fork_process(const uint64_t (&args)[6], ForkCall kind = ForkCall::kClone);
 
 // exec.cpp
 int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp);

@@ -228,12 +228,55 @@ int with_threads() {
   return 0;
 }
 
-// vfork and posix_spawn's clone(CLONE_VM | CLONE_VFORK) with _exit only.
-int vfork_exit() {
+// vfork: the child borrows the parent's memory, and the parent goes on only
+// once the child has exec'd or ended.
+volatile int stored_by_child = 0;
+volatile int child_exec_errno = 0;
+char* volatile child_allocations[2000];
+
+int vfork_exit(const char* data_dir) {
   std::fflush(stdout);
   const pid_t child = vfork();
   if (child == 0) _exit(9);
   wait_for(child, "vfork child");
+  // 42 only if the child ran first and its store is the parent's.
+  const pid_t storing = vfork();
+  if (storing == 0) {
+    stored_by_child = 42;
+    _exit(0);
+  }
+  std::printf("parent sees the vfork child's store: %d\n", stored_by_child);
+  wait_for(storing, "storing vfork child");
+  // The shell's way to report a failed exec: errno in the shared memory.
+  const pid_t exec_failing = vfork();
+  if (exec_failing == 0) {
+    char* const arguments[] = {const_cast<char*>("missing"), nullptr};
+    execve((std::string(data_dir) + "/missing").c_str(), arguments, environ);
+    child_exec_errno = errno;
+    _exit(127);
+  }
+  std::printf("the vfork child's execve failed with %s\n", strerrorname_np(child_exec_errno));
+  wait_for(exec_failing, "exec-failing vfork child");
+  // The heap is shared too: 2 MB of small blocks the child allocates (the
+  // heap grows) are the parent's, which frees them and allocates on.
+  const void* heap_end_before = sbrk(0);
+  const pid_t allocating = vfork();
+  if (allocating == 0) {
+    for (int i = 0; i < 2000; ++i) {
+      child_allocations[i] = static_cast<char*>(std::malloc(1000));
+      std::memset(child_allocations[i], 'a' + i % 26, 1000);
+    }
+    _exit(0);
+  }
+  std::printf("the heap end moved with the child's allocations: %s\n", yes(sbrk(0) > heap_end_before));
+  bool intact = true;
+  for (int i = 0; i < 2000; ++i) intact = intact && child_allocations[i][999] == 'a' + i % 26;
+  for (int i = 0; i < 2000; ++i) std::free(child_allocations[i]);
+  std::string grown;
+  for (int i = 0; i < 100000; ++i) grown += static_cast<char>('0' + i % 10);
+  std::printf("the child's allocations: %s, freed; the heap goes on: %zu bytes\n", intact ? "intact" : "damaged",
+              grown.size());
+  wait_for(allocating, "allocating vfork child");
   return 0;
 }
 
@@ -272,6 +315,31 @@ int child_signal() {
   int status = 0;
   const int answer = waitpid(-1, &status, 0);
   std::printf("with SIGCHLD ignored, waitpid: %d %s\n", answer, strerrorname_np(errno));
+  return 0;
+}
+
+// A child signals its parent: the parent's handler runs, as natively.
+volatile sig_atomic_t from_child = 0;
+
+int signal_parent() {
+  struct sigaction action {};
+  action.sa_handler = [](int signal) { from_child = signal; };
+  sigaction(SIGUSR1, &action, nullptr);
+  sigset_t blocked, old;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &blocked, &old);
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    const int alive = kill(getppid(), 0);
+    const int sent = kill(getppid(), SIGUSR1);
+    _exit(alive == 0 && sent == 0 ? 0 : 1);
+  }
+  while (from_child == 0) sigsuspend(&old);
+  std::printf("parent's handler ran for %s from its child\n", sigabbrev_np(from_child));
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  wait_for(child, "signalling child");
   return 0;
 }
 
@@ -330,6 +398,15 @@ int spawn(const char* self, const char* data_dir) {
   const std::string missing = std::string(data_dir) + "/missing";
   const std::string plain = std::string(data_dir) + "/plain.txt";
   const std::string script = std::string(data_dir) + "/script";
+  // posix_spawn answers the child's exec error itself (the child writes it to
+  // memory it shares with the parent) and leaves no child behind.
+  for (const std::string& path : {missing, plain, script}) {
+    std::fflush(stdout);
+    const int failed = posix_spawn(&child, path.c_str(), nullptr, nullptr, arguments, environ);
+    std::printf("posix_spawn of %s: %s\n", path.substr(path.rfind('/') + 1).c_str(),
+                failed == 0 ? "started" : strerrorname_np(failed));
+    if (failed == 0) wait_for(child, "spawned child");
+  }
   for (const std::string& path : {missing, plain, script}) {
     execve(path.c_str(), arguments, environ);
     std::printf("execve of %s: %s\n", path.substr(path.rfind('/') + 1).c_str(), strerrorname_np(errno));
@@ -347,7 +424,8 @@ int main(int argc, char** argv) {
   if (section == "waiting") return waiting();
   if (section == "file" && argc > 2) return shared_file(argv[2]);
   if (section == "threads") return with_threads();
-  if (section == "vfork") return vfork_exit();
+  if (section == "vfork" && argc > 2) return vfork_exit(argv[2]);
+  if (section == "signal-parent") return signal_parent();
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 4) return after_exec(argv);
@@ -363,7 +441,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr,
-               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork|sigchld|exec SELF|spawn SELF DIR "
+               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork DIR|signal-parent|sigchld|exec "
+               "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
 }
