@@ -108,8 +108,21 @@ void SocketBuffers::claim(SyscallContext& context, int slot, const std::shared_p
 
 void SocketBuffers::detach(SyscallContext& context) {
   if (!attached()) return;
-  for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) release(context, slot);
+  for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) {
+    // The host took these bytes from the socket: they cannot go back into it,
+    // so the socket keeps them for the next image's reads, in order.
+    const std::shared_ptr<SocketState> owner = owners_[static_cast<std::size_t>(slot)].lock();
+    if (owner != nullptr && owner->slot == slot) {
+      const std::uint32_t start = taken(context, slot);
+      const std::uint32_t unread = stashed_[static_cast<std::size_t>(slot)] - start;
+      if (auto input = context.user_span(input_address(slot) + start, unread); input && unread != 0) {
+        owner->carried_input.insert(owner->carried_input.end(), input->begin(), input->end());
+      }
+    }
+    release(context, slot);
+  }
   address_ = 0;
+  carrying_ = true;
 }
 
 void SocketBuffers::release(SyscallContext& context, int slot) {
@@ -131,7 +144,7 @@ void SocketBuffers::update_slots(SyscallContext& context, std::span<const int> c
       // The fd now names something else. Unread input stays readable through
       // any other fd of the same socket (read_stashed releases the slot when it
       // is drained); ring 3 stops using the slot at once.
-      if (unread_input(context, *owner) == 0) {
+      if (slot_unread(context, *owner) == 0) {
         release(context, fd);
       } else {
         context.write(slot_address(fd) + offsetof(SocketSlot, flags), std::uint32_t{0});
@@ -168,26 +181,55 @@ void SocketBuffers::stash_input(SyscallContext& context, std::int64_t guest_fd) 
   refresh_credit(context, slot, file->host_fd);
 }
 
-std::uint32_t SocketBuffers::unread_input(const SyscallContext& context, const SocketState& socket) const {
+std::uint64_t SocketBuffers::unread_input(const SyscallContext& context, const SocketState& socket) const {
+  return socket.carried_input.size() + slot_unread(context, socket);
+}
+
+std::uint32_t SocketBuffers::slot_unread(const SyscallContext& context, const SocketState& socket) const {
   if (!attached() || socket.slot < 0) return 0;
   return stashed_[static_cast<std::size_t>(socket.slot)] - taken(context, socket.slot);
 }
 
 std::vector<int> SocketBuffers::fds_with_unread_input(const SyscallContext& context) const {
   std::vector<int> fds;
-  if (!attached()) return fds;
-  for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) {
-    if (stashed_[static_cast<std::size_t>(slot)] != 0 &&
-        taken(context, slot) < stashed_[static_cast<std::size_t>(slot)]) {
-      fds.push_back(slot);
+  if (attached()) {
+    for (int slot = 0; slot < static_cast<int>(abi::kSocketBufferSlots); ++slot) {
+      if (stashed_[static_cast<std::size_t>(slot)] != 0 &&
+          taken(context, slot) < stashed_[static_cast<std::size_t>(slot)]) {
+        fds.push_back(slot);
+      }
     }
+  }
+  if (carrying_) {
+    bool any = false;
+    for (const int fd : context.files.fds.open_fds()) {
+      const OpenFile* file = context.files.fds.get(fd);
+      if (file == nullptr || file->socket == nullptr || file->socket->carried_input.empty()) continue;
+      any = true;
+      if (std::find(fds.begin(), fds.end(), fd) == fds.end()) fds.push_back(fd);
+    }
+    carrying_ = any;  // once every carried byte was read, this costs nothing again
   }
   return fds;
 }
 
 std::optional<std::int64_t> SocketBuffers::read_stashed(SyscallContext& context, SocketState& socket,
                                                         std::span<const iovec> into, bool peek) {
-  const std::uint32_t unread = unread_input(context, socket);
+  if (!socket.carried_input.empty()) {
+    std::size_t copied = 0;
+    for (const iovec& vector : into) {
+      const std::size_t part = std::min(vector.iov_len, socket.carried_input.size() - copied);
+      std::memcpy(vector.iov_base, socket.carried_input.data() + copied, part);
+      copied += part;
+      if (copied == socket.carried_input.size()) break;
+    }
+    if (!peek) {
+      socket.carried_input.erase(socket.carried_input.begin(),
+                                 socket.carried_input.begin() + static_cast<std::ptrdiff_t>(copied));
+    }
+    return static_cast<std::int64_t>(copied);
+  }
+  const std::uint32_t unread = slot_unread(context, socket);
   if (unread == 0) return std::nullopt;
   const int slot = socket.slot;
   const std::uint32_t start = taken(context, slot);

@@ -32,7 +32,8 @@ class SocketBuffers {
   std::int64_t attach(SyscallContext& context, std::uint64_t address, std::uint64_t size);
   bool attached() const { return address_ != 0; }
   // execve: the memory is the old image's; the new one's guest library attaches
-  // anew. Input stashed for the app and not read yet is lost with it.
+  // anew. Input stashed for the app and not read yet moves to its socket
+  // (SocketState::carried_input), whose next reads get it first.
   void detach(SyscallContext& context);
 
   // Sends the deferred writes. With may_block, a full socket is waited for (the
@@ -43,12 +44,13 @@ class SocketBuffers {
   // The host's epoll_wait found guest_fd readable: fills its slot if the app has
   // read everything in it.
   void stash_input(SyscallContext& context, std::int64_t guest_fd);
-  // Stashed bytes of this socket the app has not read yet.
-  std::uint32_t unread_input(const SyscallContext& context, const SocketState& socket) const;
+  // Stashed bytes of this socket the app has not read yet (carried across an exec, and in its slot).
+  std::uint64_t unread_input(const SyscallContext& context, const SocketState& socket) const;
   // The guest fds whose slots hold unread input (for epoll and poll readiness).
   std::vector<int> fds_with_unread_input(const SyscallContext& context) const;
-  // A forwarded read of a socket with unread stashed input is served from it:
-  // the bytes copied, or nullopt when there is nothing stashed.
+  // A forwarded read of a socket with unread stashed input is served from it
+  // (what an exec carried over first): the bytes copied, or nullopt when there
+  // is nothing stashed.
   std::optional<std::int64_t> read_stashed(SyscallContext& context, SocketState& socket, std::span<const iovec> into,
                                            bool peek);
 
@@ -68,11 +70,15 @@ class SocketBuffers {
   void claim(SyscallContext& context, int slot, const std::shared_ptr<SocketState>& socket, int host_fd);
   void refresh_credit(SyscallContext& context, int slot, int host_fd) const;
   std::uint32_t taken(const SyscallContext& context, int slot) const;
+  std::uint32_t slot_unread(const SyscallContext& context, const SocketState& socket) const;
 
   std::uint64_t address_ = 0;
   std::array<std::weak_ptr<SocketState>, abi::kSocketBufferSlots> owners_;
   // The host's own record of how many bytes it stashed in each slot.
   std::array<std::uint32_t, abi::kSocketBufferSlots> stashed_{};
+  // Some socket may hold input carried across an exec (set by detach; cleared
+  // by fds_with_unread_input once none does).
+  mutable bool carrying_ = false;
   Counters counters_;
 };
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <optional>
+#include <vector>
 
 #include "devices/network_policy.h"
 
@@ -24,6 +25,9 @@ struct SocketState {
   bool connected = false;
   // Its slot in the guest's socket buffers (devices/socket_buffers.h), or -1.
   int slot = -1;
+  // Input the host took from the socket into a slot of an image that exec'd,
+  // which that image had not read: the next reads get it first.
+  std::vector<std::byte> carried_input;
 };
 
 }  // namespace hyperlet

@@ -23,6 +23,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "core/unique_fd.h"
 #include "devices/host_syscalls.h"
@@ -318,8 +319,12 @@ TEST_F(SocketBuffersTest, RandomSharedMemoryNeverHurtsTheHost) {
     }
     if (round % 50 == 0) send_text(peer, "data");
     switch (next() % 4) {
-      case 0: context_->socket_buffers.send_deferred_writes(*context_, false); break;
-      case 1: context_->socket_buffers.stash_input(*context_, fd); break;
+      case 0:
+        context_->socket_buffers.send_deferred_writes(*context_, false);
+        break;
+      case 1:
+        context_->socket_buffers.stash_input(*context_, fd);
+        break;
       case 2: {
         const std::uint64_t length = next() % 8192;
         const R got = call(SYS_recvfrom, {static_cast<std::uint64_t>(fd), buffer, length, MSG_DONTWAIT, 0, 0});
@@ -466,6 +471,52 @@ TEST_F(SocketBuffersTest, UnreadInputSurvivesClosingOneOfTwoFds) {
   send_text(peer, " and more");
   EXPECT_EQ(guest_read(SYS_read, static_cast<int>(copy), 100), "kept");
   EXPECT_EQ(guest_read(SYS_read, static_cast<int>(copy), 100), " and more");
+}
+
+// execve detaches the buffers: the unread stash stays the socket's, read
+// first and in order by the next image (attached or not), readable for poll
+// and epoll, and counted by FIONREAD; the socket's own input follows.
+TEST_F(SocketBuffersTest, UnreadInputOutlivesDetachingAtExec) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "hello world");
+  stash(fd);
+  put<std::uint32_t>(slot_offset(fd, offsetof(SocketSlot, input_taken)), 6);  // the app read "hello "
+  context_->socket_buffers.detach(*context_);
+  EXPECT_FALSE(context_->socket_buffers.attached());
+  send_text(peer, "!");
+  pollfd arrived{context_->files.fds.get(fd)->host_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&arrived, 1, 2000), 1);
+  const std::uint64_t count = layout_.heap_start + 0x3000;
+  EXPECT_EQ(call(SYS_ioctl, {static_cast<std::uint64_t>(fd), FIONREAD, count}), 0);
+  EXPECT_EQ(*context_->read<int>(count), 6);  // "world" carried, "!" in the socket
+  EXPECT_EQ(context_->socket_buffers.fds_with_unread_input(*context_), std::vector<int>{fd});
+  EXPECT_EQ(guest_read(SYS_recvfrom, fd, 100, MSG_PEEK), "world");
+  EXPECT_EQ(guest_read(SYS_read, fd, 2), "wo");
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "rld");
+  EXPECT_TRUE(context_->socket_buffers.fds_with_unread_input(*context_).empty());
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "!");
+}
+
+// Carried input is read before the next image's own stash can take more.
+TEST_F(SocketBuffersTest, CarriedInputComesBeforeTheNextImagesStash) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "old");
+  stash(fd);
+  context_->socket_buffers.detach(*context_);
+  attach();  // the next image's guest library
+  send_text(peer, "new");
+  pollfd arrived{context_->files.fds.get(fd)->host_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&arrived, 1, 2000), 1);
+  stash(fd);  // refused while "old" waits
+  EXPECT_EQ(slot(fd).input_length, 0u);
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "old");
+  stash(fd);
+  EXPECT_EQ(stashed(fd), "new");
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "new");
 }
 
 }  // namespace
