@@ -87,13 +87,15 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
       handled_here = false;
       if (signalfds_open()) {
         int64_t answer = 0;
-        if (number == __NR_read && signalfd_read(a[0], a[1], a[2], answer)) {
+        if ((number == __NR_read && signalfd_read(a[0], a[1], a[2], answer)) ||
+            (number == __NR_readv && signalfd_readv(a[0], a[1], a[2], answer))) {
           handled_here = true;
           return answer;
         }
         signalfd_before_forward(number, a);
       }
       const int64_t result = forward_to_host(number, a);
+      if (signalfds_open()) signalfd_after_forward(number, a, result);
       if (result == -EINTR) return after_host_interrupted(number, result);
       return result == -EPIPE ? after_broken_pipe(number, a, result) : result;
     }

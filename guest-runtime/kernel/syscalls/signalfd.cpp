@@ -6,11 +6,12 @@
 //   poll or epoll wait parked on the host, or the host's watcher, sees it;
 // - before every forwarded poll, select or epoll wait (signalfd_sync), which
 //   also clears a stale readiness after the signal was taken elsewhere.
-// Reads (read; readv is not intercepted) are answered here from the pending
-// sets as Linux's signalfd_read: as many signalfd_siginfo records as fit,
-// waiting for the first unless the fd is non-blocking (F_GETFL asked of the
-// host, which keeps the flag fcntl set). A dup of a signalfd reads as the
-// eventfd it is on the host: only the fd signalfd returned is known here.
+// Reads (read and readv) are answered here from the pending sets as Linux's
+// signalfd_read: as many signalfd_siginfo records as fit, waiting for the
+// first unless the fd is non-blocking (F_GETFL asked of the host, which keeps
+// the flag fcntl set). A dup of a signalfd (dup, dup2, dup3, fcntl F_DUPFD) is
+// the same signalfd: an entry of its own for the new fd, sharing the first
+// one's description, so that a mask change through either applies to both.
 #include <asm/unistd_64.h>
 
 #include "../errno.h"
@@ -28,9 +29,13 @@ constexpr uint64_t kONonblock = 04000;
 constexpr uint64_t kGetFlags = 3;      // F_GETFL
 constexpr uint64_t kRecordSize = 128;  // struct signalfd_siginfo
 constexpr int32_t kSiTimer = -2;
+constexpr uint64_t kDupFd = 0;            // F_DUPFD
+constexpr uint64_t kDupFdCloexec = 1030;  // F_DUPFD_CLOEXEC
+constexpr uint64_t kMaxIovecs = 1024;     // UIO_MAXIOV
 
 struct Signalfd {
-  int64_t fd;  // -1: free
+  int64_t fd;            // -1: free
+  uint64_t description;  // shared by an fd and its dups
   uint64_t mask;
   bool readable;  // what the host's eventfd was last told
 };
@@ -38,6 +43,18 @@ struct Signalfd {
 Signalfd signalfds[kMaxSignalfds];  // .bss; every fd set to -1 by the first signalfd
 bool initialised;
 int open_count;  // entries in use: 0 means nothing here costs anything
+uint64_t next_description = 1;
+
+Signalfd* free_entry() {
+  if (!initialised) {
+    for (Signalfd& entry : signalfds) entry = Signalfd{-1, 0, 0, false};
+    initialised = true;
+  }
+  for (Signalfd& entry : signalfds) {
+    if (entry.fd < 0) return &entry;
+  }
+  return nullptr;
+}
 
 Signalfd* find(uint64_t fd) {
   if (open_count == 0) return nullptr;
@@ -89,11 +106,38 @@ void write_record(uint8_t* out, uint64_t signal, const PendingInfo& info) {
   for (uint64_t i = 0; i < sizeof(info.value); ++i) out[48 + i] = pointer[i];  // ssi_ptr
 }
 
-int64_t read_records(Signalfd* entry, uint64_t fd, uint64_t buffer, uint64_t length) {
-  if (length < kRecordSize) return error(EINVAL);
-  const uint64_t records = length / kRecordSize;
-  auto* out = user_pointer<uint8_t>(buffer, records * kRecordSize);
-  if (out == nullptr) return error(EFAULT);
+// Where records go: the app's buffer, or its iovecs (readv), 128 bytes each,
+// a record split across iovecs as Linux's copy_to_iter splits it.
+struct Output {
+  struct Piece {
+    uint8_t* data;
+    uint64_t length;
+  };
+  static constexpr int kMaxPieces = 16;
+  Piece pieces[kMaxPieces];
+  int count = 0;
+  uint64_t total = 0;
+  int at = 0;           // piece being written
+  uint64_t offset = 0;  // within it
+
+  void put(const uint8_t* record) {
+    for (uint64_t done = 0; done < kRecordSize && at < count;) {
+      const uint64_t room = pieces[at].length - offset;
+      const uint64_t part = room < kRecordSize - done ? room : kRecordSize - done;
+      for (uint64_t i = 0; i < part; ++i) pieces[at].data[offset + i] = record[done + i];
+      done += part;
+      offset += part;
+      if (offset == pieces[at].length) {
+        ++at;
+        offset = 0;
+      }
+    }
+  }
+};
+
+int64_t read_records(Signalfd* entry, uint64_t fd, Output& out) {
+  if (out.total < kRecordSize) return error(EINVAL);
+  const uint64_t records = out.total / kRecordSize;
   ThreadSignals& self = current_signals();
   uint64_t taken = 0;
   for (;;) {
@@ -102,7 +146,9 @@ int64_t read_records(Signalfd* entry, uint64_t fd, uint64_t buffer, uint64_t len
       const uint64_t ready = pending_for_current() & mask;
       if (ready == 0) break;
       const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(ready)) + 1;
-      write_record(out + taken * kRecordSize, signal, take_signal(signal));
+      uint8_t record[kRecordSize];
+      write_record(record, signal, take_signal(signal));
+      out.put(record);
       ++taken;
     }
     if (taken != 0) break;
@@ -128,11 +174,22 @@ void forget(uint64_t fd) {
   if (open_count == 0) return;
   for (Signalfd& entry : signalfds) {
     if (entry.fd >= 0 && static_cast<uint64_t>(entry.fd) == fd) {
-      entry = Signalfd{-1, 0, false};
+      entry = Signalfd{-1, 0, 0, false};
       --open_count;
       publish_watched();
     }
   }
+}
+
+// `copy` (a new fd from the host) is a dup of the signalfd `original`.
+void remember_dup(uint64_t original, int64_t copy) {
+  const Signalfd* source = find(original);
+  if (source == nullptr || copy < 0 || static_cast<uint64_t>(copy) == original) return;
+  forget(static_cast<uint64_t>(copy));
+  Signalfd* slot = free_entry();
+  if (slot == nullptr) return;  // beyond kMaxSignalfds the copy reads as the host's eventfd
+  *slot = Signalfd{copy, source->description, source->mask, source->readable};
+  ++open_count;
 }
 
 }  // namespace
@@ -146,27 +203,20 @@ int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags)
   if (static_cast<int32_t>(fd) != -1) {  // an int, as Linux reads it
     Signalfd* entry = find(fd);
     if (entry == nullptr) return error(EINVAL);  // Linux: not a signalfd (EBADF if no fd at all)
-    entry->mask = watched;
+    const uint64_t description = entry->description;
+    for (Signalfd& same : signalfds) {
+      if (same.fd >= 0 && same.description == description) same.mask = watched;
+    }
     publish_watched();
     tell_host(*entry, (pending_for_current() & watched) != 0);
     return static_cast<int64_t>(fd);
   }
-  if (!initialised) {
-    for (Signalfd& entry : signalfds) entry = Signalfd{-1, 0, false};
-    initialised = true;
-  }
-  Signalfd* slot = nullptr;
-  for (Signalfd& entry : signalfds) {
-    if (entry.fd < 0) {
-      slot = &entry;
-      break;
-    }
-  }
+  Signalfd* slot = free_entry();
   if (slot == nullptr) return error(EMFILE);
   const uint64_t args[6] = {flags, 0, 0, 0, 0, 0};
   const int64_t made = kernel_call_to_host(abi::kSyscallSignalfd, args);
   if (made < 0) return made;
-  *slot = Signalfd{made, watched, false};
+  *slot = Signalfd{made, next_description++, watched, false};
   ++open_count;
   publish_watched();
   tell_host(*slot, (pending_for_current() & watched) != 0);
@@ -176,8 +226,73 @@ int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags)
 bool signalfd_read(uint64_t fd, uint64_t buffer, uint64_t length, int64_t& result) {
   Signalfd* entry = find(fd);
   if (entry == nullptr) return false;
-  result = read_records(entry, fd, buffer, length);
+  Output out;
+  out.total = length;
+  if (length >= kRecordSize) {
+    const uint64_t whole = length / kRecordSize * kRecordSize;
+    auto* data = user_pointer<uint8_t>(buffer, whole);
+    if (data == nullptr) {
+      result = error(EFAULT);
+      return true;
+    }
+    out.pieces[0] = Output::Piece{data, whole};
+    out.count = 1;
+  }
+  result = read_records(entry, fd, out);
   return true;
+}
+
+bool signalfd_readv(uint64_t fd, uint64_t iovecs, uint64_t count, int64_t& result) {
+  Signalfd* entry = find(fd);
+  if (entry == nullptr) return false;
+  if (count > kMaxIovecs) {
+    result = error(EINVAL);
+    return true;
+  }
+  struct UserIovec {
+    uint64_t base;
+    uint64_t length;
+  };
+  const auto* vectors = user_pointer<UserIovec>(iovecs, count);
+  if (count != 0 && vectors == nullptr) {
+    result = error(EFAULT);
+    return true;
+  }
+  Output out;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (vectors[i].length == 0) continue;
+    if (static_cast<int64_t>(vectors[i].length) < 0) {
+      result = error(EINVAL);
+      return true;
+    }
+    auto* data = user_pointer<uint8_t>(vectors[i].base, vectors[i].length);
+    if (data == nullptr) {
+      result = error(EFAULT);
+      return true;
+    }
+    // Beyond kMaxPieces iovecs only the first ones are filled: a shorter read, as allowed.
+    if (out.count < Output::kMaxPieces) {
+      out.pieces[out.count++] = Output::Piece{data, vectors[i].length};
+      out.total += vectors[i].length;
+    }
+  }
+  result = read_records(entry, fd, out);
+  return true;
+}
+
+void signalfd_after_forward(uint64_t number, const uint64_t (&args)[6], int64_t result) {
+  if (result < 0) return;
+  switch (number) {
+    case __NR_dup:
+    case __NR_dup2:
+    case __NR_dup3:
+      return remember_dup(args[0], result);
+    case __NR_fcntl:
+      if (args[1] == kDupFd || args[1] == kDupFdCloexec) remember_dup(args[0], result);
+      return;
+    default:
+      return;
+  }
 }
 
 void signalfd_before_forward(uint64_t number, const uint64_t (&args)[6]) {

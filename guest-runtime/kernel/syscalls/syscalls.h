@@ -156,6 +156,10 @@ int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags)
 bool signalfds_open();
 // read of a signalfd: answered here (true, `result`); false: `fd` is no signalfd.
 bool signalfd_read(uint64_t fd, uint64_t buffer, uint64_t length, int64_t& result);
+// readv of a signalfd: the same records across the app's iovecs.
+bool signalfd_readv(uint64_t fd, uint64_t iovecs, uint64_t count, int64_t& result);
+// After the host answered: a dup of a signalfd (dup, dup2, dup3, fcntl F_DUPFD) is one too.
+void signalfd_after_forward(uint64_t number, const uint64_t (&args)[6], int64_t result);
 // Before a call goes to the host: close, dup2 and dup3 end a signalfd; poll,
 // select and the epoll waits find each signalfd's host fd readable exactly
 // while a signal it watches is pending.

@@ -2,6 +2,7 @@
 // section per argv[1]; each prints what it observed, the same natively as in a
 // microVM (tests/integration/signal_tests.cpp compares). Only facts that hold
 // on both are printed: no timer ids, no pids, times only as coarse bounds.
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -497,6 +499,37 @@ int signalfd_section() {
   show("bad flags", syscall(SYS_signalfd4, -1, &only_usr1, 8, 0x1234));
   show("bad size", syscall(SYS_signalfd4, -1, &only_usr1, 4, 0));
   show("bad mask pointer", syscall(SYS_signalfd4, -1, 16, 8, 0));
+  // A dup is the same signalfd: readv of it, read of an F_DUPFD copy, and a
+  // mask change through a copy that the original follows.
+  const int copy = dup(fd);
+  kill(getpid(), SIGUSR1);
+  signalfd_siginfo one{};
+  // (One record per iovec: older kernels read a signalfd's iovecs one by one.)
+  iovec whole{&one, sizeof one};
+  got = readv(copy, &whole, 1);
+  std::printf("readv of a dup: %zd bytes, %s\n", got, one.ssi_signo == SIGUSR1 ? "SIGUSR1" : "other");
+  iovec short_one{&one, 40};
+  show("readv into 40 bytes", readv(copy, &short_one, 1));
+  const int high = fcntl(fd, F_DUPFD_CLOEXEC, 50);
+  kill(getpid(), SIGUSR1);
+  one = {};
+  got = read(high, &one, sizeof one);
+  std::printf("read of an F_DUPFD copy (fd %s): %zd bytes, %s\n", high >= 50 ? ">= 50" : "< 50", got,
+              one.ssi_signo == SIGUSR1 ? "SIGUSR1" : "other");
+  sigset_t only_alarm;
+  sigemptyset(&only_alarm);
+  sigaddset(&only_alarm, SIGALRM);
+  signalfd(copy, &only_alarm, 0);
+  kill(getpid(), SIGUSR1);  // watched by neither now: it stays pending
+  pollfd original{fd, POLLIN, 0};
+  std::printf("the original after a mask change through its dup: poll %d\n", poll(&original, 1, 0));
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  const timespec none{};
+  std::printf("SIGUSR1 still pending: %s\n", sigtimedwait(&usr1, nullptr, &none) == SIGUSR1 ? "yes" : "no");
+  close(high);
+  close(copy);
   close(nonblocking);
   close(epoll);
   close(fd);
