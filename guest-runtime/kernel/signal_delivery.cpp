@@ -444,6 +444,7 @@ extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
         frame->rip -= 2;  // `int 0x81` and `syscall` are both 2 bytes
       } else {
         frame->rax = static_cast<uint64_t>(error(EINTR));
+        self.sleep_deadline_ns = 0;  // a later restart_syscall has nothing to go on with
       }
     }
     SigInfo info{};
@@ -456,8 +457,8 @@ extern "C" void deliver_signals(hyperlet::kernel::TrapFrame* frame) {
     // As Linux, every signal still deliverable under the handler's mask gets
     // its frame now, each above the last: the last one's handler runs first.
   }
-  if (restart) {  // no handler ran: the call goes on
-    frame->rax = self.restart_number;
+  if (restart) {  // no handler ran: the call goes on (a sleep, for the time it had left)
+    frame->rax = syscall_to_restart(self);
     frame->rip -= 2;
   }
   if (self.mask_saved) {  // rt_sigsuspend's signal ran no handler: its mask ends now

@@ -61,6 +61,10 @@ struct ThreadSignals {
   uint64_t pending;
   SignalStack alternate_stack;  // size 0: none (SS_DISABLE); flags: SS_AUTODISARM or 0
   uint64_t restart_number;      // the syscall to restart when its result is kRestartSys/NoHand
+  // A relative sleep in progress (syscalls/sleep_restart.cpp): its deadline
+  // (kvmclock ns; 0: none) and where its time left goes.
+  uint64_t sleep_deadline_ns;
+  uint64_t sleep_time_left_out;
   bool sigreturn_requested;     // rt_sigreturn: the return path restores the frame at rsp
   bool restart_armed;           // restart_number is meaningful
   uint64_t waiting_for;         // rt_sigtimedwait's set while it waits: taken although blocked

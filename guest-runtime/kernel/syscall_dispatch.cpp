@@ -83,6 +83,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
       return sys_readlink(number, a[1], a[2], a[3], a);
     case __NR_exit: sys_exit_thread(a[0]);
     case __NR_exit_group: sys_exit_group(a[0]);
+    case __NR_restart_syscall: return sys_restart_syscall();
     default: {
       handled_here = false;
       if (signalfds_open()) {
@@ -94,6 +95,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
         }
         signalfd_before_forward(number, a);
       }
+      if (number == __NR_nanosleep || number == __NR_clock_nanosleep) note_sleep_start(number, a);
       const int64_t result = forward_to_host(number, a);
       if (signalfds_open()) signalfd_after_forward(number, a, result);
       if (result == -EINTR) return after_host_interrupted(number, result);

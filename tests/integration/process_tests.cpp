@@ -69,6 +69,10 @@ TEST_F(Processes, VforkParentWaitsAndSeesWhatTheChildStored) {
 
 TEST_F(Processes, AChildSignalsItsParent) { expect_same_as_native({"signal-parent"}); }
 
+// SIGCHLD interrupts hyperlet's host sleep; the guest kernel goes on with the
+// time left (restart_syscall), not the whole sleep again.
+TEST_F(Processes, ASleepGoesOnForTheTimeItHadLeftWhenAChildEnds) { expect_same_as_native({"sleep-sigchld"}); }
+
 // Each process's --stats are its own: the child's count from the fork, so the
 // start-up calls only the parent made (arch_prctl, by glibc's start) are not in them.
 TEST_F(Processes, AForkedChildsStatsCountFromTheFork) {

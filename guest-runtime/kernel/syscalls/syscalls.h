@@ -8,7 +8,8 @@
 
 namespace hyperlet::kernel {
 
-struct TrapFrame;  // trap_frame.h
+struct TrapFrame;      // trap_frame.h
+struct ThreadSignals;  // signal_state.h
 
 // memory.cpp
 void init_memory();
@@ -149,6 +150,13 @@ uint64_t timer_deadline();
 bool timers_armed();
 // The signal of timer slot `timer - 1` was taken: it may queue another; answers its overrun.
 int32_t timer_signal_taken(int32_t timer);
+
+// sleep_restart.cpp: a relative nanosleep or clock_nanosleep notes its
+// deadline as it begins; one interrupted without a handler goes on as
+// restart_syscall for the time it had left.
+void note_sleep_start(uint64_t number, const uint64_t (&args)[6]);
+uint64_t syscall_to_restart(const ThreadSignals& self);
+int64_t sys_restart_syscall();
 
 // signalfd.cpp
 int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags);

@@ -343,6 +343,33 @@ int signal_parent() {
   return 0;
 }
 
+// A child that ends while its parent sleeps (SIGCHLD, no handler) does not
+// lengthen the sleep: it goes on for the time it had left.
+int sleep_through_sigchld() {
+  int started[2];
+  if (pipe(started) != 0) return 1;
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    if (write(started[1], "x", 1) != 1) _exit(1);
+    usleep(1'000'000);
+    _exit(0);
+  }
+  char byte;
+  if (read(started[0], &byte, 1) != 1) return 1;
+  timespec begun{};
+  clock_gettime(CLOCK_MONOTONIC, &begun);
+  const timespec two_seconds{2, 0};
+  const int slept = nanosleep(&two_seconds, nullptr);
+  timespec ended{};
+  clock_gettime(CLOCK_MONOTONIC, &ended);
+  const long elapsed_ms = (ended.tv_sec - begun.tv_sec) * 1000 + (ended.tv_nsec - begun.tv_nsec) / 1'000'000;
+  std::printf("nanosleep(2 s) across the child's end: %d, took 2 s, not 3: %s\n", slept,
+              yes(elapsed_ms >= 1990 && elapsed_ms < 2700));
+  wait_for(child, "child");
+  return 0;
+}
+
 // execve in place: the pid stays, close-on-exec fds close, the others stay,
 // ignored signals stay ignored and handled ones go back to the default.
 int exec_self(const char* self) {
@@ -426,6 +453,7 @@ int main(int argc, char** argv) {
   if (section == "threads") return with_threads();
   if (section == "vfork" && argc > 2) return vfork_exit(argv[2]);
   if (section == "signal-parent") return signal_parent();
+  if (section == "sleep-sigchld") return sleep_through_sigchld();
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 4) return after_exec(argv);
@@ -441,7 +469,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr,
-               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork DIR|signal-parent|sigchld|exec "
+               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork DIR|signal-parent|sleep-sigchld|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
