@@ -103,6 +103,7 @@ HostSyscallTable make_host_syscall_table() {
   register_socket_syscalls(table);
   register_readiness_syscalls(table);
   register_process_syscalls(table);
+  register_process_group_syscalls(table);
   return table;
 }
 

@@ -21,6 +21,7 @@
 #include "devices/file_ring.h"
 #include "devices/network_policy.h"
 #include "devices/parked_calls.h"
+#include "devices/process_groups.h"
 #include "devices/processes.h"
 #include "devices/socket_buffers.h"
 #include "memory/file_mappings.h"
@@ -99,6 +100,8 @@ class SyscallContext {
   FileMappings file_mappings;
   // The processes the app forked (wait4, waitid and kill reach only these).
   ChildProcesses children;
+  // Its pid, process group and session (getpgid, setsid...).
+  ProcessGroup process_group;
   // When the app said it is ready to serve (host CLOCK_MONOTONIC ns).
   std::optional<std::uint64_t> ready_ns;
 

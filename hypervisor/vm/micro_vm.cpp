@@ -633,6 +633,7 @@ class MicroVm {
       return std::unexpected(ok.error());
     }
     context.children.set_parent(parent_guest_pid, parent);
+    context.process_group.pid = ::getpid();  // its group and session are its parent's until it changes them
     if (channel) {
       channel->parent_end.reset();
       vfork_parent_ = std::move(channel->child_end);

@@ -69,6 +69,8 @@ TEST_F(Processes, VforkParentWaitsAndSeesWhatTheChildStored) {
 
 TEST_F(Processes, AChildSignalsItsParent) { expect_same_as_native({"signal-parent"}); }
 
+TEST_F(Processes, AForkedChildStartsASessionThatItsExecKeeps) { expect_same_as_native({"session"}); }
+
 // SIGCHLD interrupts hyperlet's host sleep; the guest kernel goes on with the
 // time left (restart_syscall), not the whole sleep again.
 TEST_F(Processes, ASleepGoesOnForTheTimeItHadLeftWhenAChildEnds) { expect_same_as_native({"sleep-sigchld"}); }

@@ -370,6 +370,28 @@ int sleep_through_sigchld() {
   return 0;
 }
 
+// A daemon's fork then setsid: the child leads a new session and group, which
+// its exec keeps; a session leader can neither start another nor change group.
+int new_session() {
+  const pid_t parent_group = getpgrp();
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    std::printf("child starts in its parent's group: %s\n", yes(getpgrp() == parent_group));
+    const pid_t session = setsid();
+    std::printf("setsid answers its pid: %s; it leads its session and group: %s %s\n", yes(session == getpid()),
+                yes(getsid(0) == getpid()), yes(getpgid(0) == getpid()));
+    std::printf("setsid again: %s, setpgid(0, 0): %s\n", setsid() < 0 ? strerrorname_np(errno) : "0",
+                setpgid(0, 0) < 0 ? strerrorname_np(errno) : "0");
+    std::fflush(stdout);
+    char* const arguments[] = {const_cast<char*>("processes"), const_cast<char*>("session-after-exec"), nullptr};
+    execv("/proc/self/exe", arguments);
+    _exit(99);
+  }
+  wait_for(child, "child");
+  return 0;
+}
+
 // execve in place: the pid stays, close-on-exec fds close, the others stay,
 // ignored signals stay ignored and handled ones go back to the default.
 int exec_self(const char* self) {
@@ -459,6 +481,12 @@ int main(int argc, char** argv) {
   if (section == "after-exec" && argc > 4) return after_exec(argv);
   if (section == "spawn" && argc > 3) return spawn(argv[2], argv[3]);
   if (section == "exit-with" && argc > 2) return std::atoi(argv[2]);
+  if (section == "session") return new_session();
+  if (section == "session-after-exec") {
+    std::printf("after exec it still leads its session and group: %s %s\n", yes(getsid(0) == getpid()),
+                yes(getpgrp() == getpid()));
+    return 0;
+  }
   if (section == "print-args") {
     for (int i = 1; i < argc; ++i) std::printf("%s%s", argv[i], i + 1 < argc ? " " : "\n");
     return 0;
@@ -469,7 +497,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr,
-               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork DIR|signal-parent|sleep-sigchld|sigchld|exec "
+               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork DIR|signal-parent|sleep-sigchld|session|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
