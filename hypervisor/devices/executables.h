@@ -2,6 +2,7 @@
 // found as every other path is, through its working directory and volumes.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
@@ -25,6 +26,16 @@ struct Executable {
 std::expected<Executable, int> open_executable(const SyscallContext& context, std::uint64_t path);
 // The same for a path the host already holds (a script's interpreter).
 std::expected<Executable, int> open_executable(const SyscallContext& context, const std::string& path);
+// execveat: `path` relative to the app's directory fd `dirfd` (AT_FDCWD: the
+// working directory); with `follow` false a final symlink is ELOOP
+// (AT_SYMLINK_NOFOLLOW).
+std::expected<Executable, int> open_executable_at(const SyscallContext& context, std::int64_t dirfd,
+                                                  const std::string& path, bool follow);
+// fexecve (execveat with AT_EMPTY_PATH and an empty path): the file the app's
+// fd is open on, whatever it was opened for; EBADF without such an fd, EACCES
+// when it is no regular file with an execute bit. Its path is "/dev/fd/N", as
+// Linux names it.
+std::expected<Executable, int> open_executable_fd(const SyscallContext& context, std::int64_t fd);
 
 // A script's first line, `#!INTERPRETER [ARGUMENT]`, as Linux reads it (at
 // most 255 bytes, blanks around, one optional argument: the rest of the line);

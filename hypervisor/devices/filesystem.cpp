@@ -1238,18 +1238,47 @@ std::expected<Executable, int> open_executable(const SyscallContext& context, st
   return open_executable(context, *text);
 }
 
-std::expected<Executable, int> open_executable(const SyscallContext& context, const std::string& path) {
-  auto target = resolve_text(context, AT_FDCWD, path);
-  if (!target) return std::unexpected(target.error());
-  if (!target->in_volume()) return std::unexpected(target->ancestor() ? EACCES : ENOENT);
-  auto fd = open_beneath(*target, target->location.relative, O_RDONLY, 0);
-  if (!fd) return std::unexpected(fd.error());
+namespace {
+
+// Linux's rule for what execve runs: a regular file with an execute bit.
+std::expected<Executable, int> executable_if_runnable(UniqueFd fd, std::string guest_path) {
   struct stat status {};
-  if (::fstat(fd->get(), &status) != 0) return std::unexpected(errno);
+  if (::fstat(fd.get(), &status) != 0) return std::unexpected(errno);
   if (!S_ISREG(status.st_mode) || (status.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0) {
     return std::unexpected(EACCES);
   }
-  return Executable{std::move(*fd), target->path};
+  return Executable{std::move(fd), std::move(guest_path)};
+}
+
+}  // namespace
+
+std::expected<Executable, int> open_executable(const SyscallContext& context, const std::string& path) {
+  return open_executable_at(context, AT_FDCWD, path, true);
+}
+
+std::expected<Executable, int> open_executable_at(const SyscallContext& context, std::int64_t dirfd,
+                                                  const std::string& path, bool follow) {
+  auto target = resolve_text(context, dirfd, path);
+  if (!target) return std::unexpected(target.error());
+  if (!target->in_volume()) return std::unexpected(target->ancestor() ? EACCES : ENOENT);
+  auto fd = open_beneath(*target, target->location.relative, O_RDONLY | (follow ? 0 : O_NOFOLLOW), 0);
+  if (!fd) return std::unexpected(fd.error());
+  return executable_if_runnable(std::move(*fd), target->path);
+}
+
+std::expected<Executable, int> open_executable_fd(const SyscallContext& context, std::int64_t fd) {
+  const OpenFile* file = context.files.fds.get(fd);
+  if (file == nullptr) return std::unexpected(EBADF);
+  if (file->is_ancestor()) return std::unexpected(EACCES);  // a directory above the volumes
+  // Checked first: reopening a pipe with no writer would block.
+  struct stat status {};
+  if (::fstat(file->host_fd, &status) != 0) return std::unexpected(errno);
+  if (!S_ISREG(status.st_mode)) return std::unexpected(EACCES);
+  // Reopened for reading through /proc/self/fd: the very inode, whatever the
+  // app's fd was opened for (O_PATH, write-only).
+  auto reopened = reopen(file->host_fd, O_RDONLY);
+  if (!reopened) return std::unexpected(reopened.error() == ENOENT ? EBADF : reopened.error());
+  return executable_if_runnable(std::move(*reopened), fmt::format("/dev/fd/{}", fd));
 }
 
 }  // namespace hyperlet

@@ -57,6 +57,8 @@ std::string_view hypercall_name(std::uint64_t call) {
       return "exec";
     case abi::Hypercall::kVfork:
       return "vfork";
+    case abi::Hypercall::kExecAt:
+      return "exec-at";
     case abi::Hypercall::kCount:
       break;
   }
@@ -295,7 +297,8 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       memory_.write(argument_address, *args);
       return std::nullopt;
     }
-    case abi::Hypercall::kExec: {
+    case abi::Hypercall::kExec:
+    case abi::Hypercall::kExecAt: {
       auto args = memory_.read<abi::ExecArgs>(argument_address);
       if (!args) return bad_arguments();
       args->result = -ENOSYS;

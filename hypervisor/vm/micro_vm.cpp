@@ -757,22 +757,33 @@ class MicroVm {
   // to be loadable the app is untouched and gets -errno; after that, a failure
   // ends the process, as on Linux.
   std::optional<Result<int>> exec_app(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
-                                      std::uint32_t argument_address) {
+                                      std::uint32_t argument_address, bool at) {
     auto args = memory.read<abi::ExecArgs>(argument_address);
     if (!args) return fail_at(vcpu, ExitStatus::kVmFailure, "execve: its argument address is outside guest memory");
+    // execveat (kExecAt): the directory fd and flags follow the ExecArgs.
+    std::int64_t dirfd = AT_FDCWD;
+    std::uint64_t at_flags = 0;
+    if (at) {
+      auto where = memory.read<abi::ExecAtArgs>(argument_address);
+      if (!where) return fail_at(vcpu, ExitStatus::kVmFailure, "execveat: its argument address is outside guest memory");
+      dirfd = where->dirfd;
+      at_flags = where->flags;
+    }
     std::string shown = "?";
     std::string why;  // for --trace: why the image cannot run
     auto answer = [&](std::int64_t result) -> std::optional<Result<int>> {
       args->result = result;
       memory.write(argument_address, *args);
       if (options_.trace) {
-        write_trace_line(fmt::format("[hyperlet hypercall] execve({}) = {}{}", shown,
+        write_trace_line(fmt::format("[hyperlet hypercall] {}({}) = {}{}", at ? "execveat" : "execve", shown,
                                      result == 0 ? std::string("0 (the VM boots it)") : decode_result(result),
                                      why.empty() ? "" : " (" + why + ")"));
       }
       return std::nullopt;
     };
     if (auto path = context.user_path(args->path)) shown = fmt::format("\"{}\"", *path);
+    if (at) shown = fmt::format("{}, {}, {:#x}", dirfd == AT_FDCWD ? std::string("AT_FDCWD") : std::to_string(dirfd),
+                                shown, at_flags);
     if (cpus_ > 1) {
       context.report_denial("execve with --cpus above 1: for now only an app on one vCPU can exec");
       return answer(-ENOSYS);
@@ -791,13 +802,24 @@ class MicroVm {
     request.environment = std::move(*environment);
     // /proc/self/exe (busybox runs its applets so) is the image running now,
     // wherever it came from: the command line's file, or an earlier execve's.
-    const bool self_image = context.user_path(args->path).value_or("") == "/proc/self/exe";
-    auto executable = self_image ? open_running_image() : open_executable(context, args->path);
+    auto path_text = context.user_path(args->path);
+    if (!path_text) return answer(-path_text.error());
+    const bool self_image = *path_text == "/proc/self/exe";
+    // fexecve: execveat(fd, "", ..., AT_EMPTY_PATH) runs the fd's own file.
+    const bool fd_image = at && (at_flags & AT_EMPTY_PATH) != 0 && path_text->empty();
+    auto executable = self_image ? open_running_image()
+                      : fd_image ? open_executable_fd(context, dirfd)
+                                 : open_executable_at(context, dirfd, *path_text, (at_flags & AT_SYMLINK_NOFOLLOW) == 0);
     if (!executable) return answer(-executable.error());
     // A `#!` script runs its interpreter with the script's path after the
     // interpreter's argument, as Linux does; interpreters may be scripts too,
     // four deep at most (ELOOP beyond).
-    std::string script_path = context.user_path(args->path).value_or("");
+    // The name the interpreter gets is the one the app gave, as Linux's; an
+    // execveat relative to a directory fd or of an fd itself is "/dev/fd/N[/PATH]".
+    std::string script_path = fd_image ? executable->guest_path
+                              : (dirfd != AT_FDCWD && !path_text->starts_with('/'))
+                                  ? fmt::format("/dev/fd/{}/{}", dirfd, *path_text)
+                                  : *path_text;
     for (int depth = 0;; ++depth) {
       char start[256] = {};
       const ssize_t got = ::pread(executable->fd.get(), start, sizeof start, 0);
@@ -829,8 +851,8 @@ class MicroVm {
       // app gets ENOEXEC, as natively for a file the kernel cannot run (a shell
       // then runs a script itself); --trace says why.
       why = image.error().message;
-      if (const auto at = why.find(opened_as); at != std::string::npos) {
-        why.replace(at, opened_as.size(), request.guest_path);
+      if (const auto found = why.find(opened_as); found != std::string::npos) {
+        why.replace(found, opened_as.size(), request.guest_path);
       }
       return answer(-ENOEXEC);
     }
@@ -1191,8 +1213,11 @@ class MicroVm {
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }
-          if (call == static_cast<std::uint64_t>(abi::Hypercall::kExec) && kvm_ != nullptr) {
-            if (auto failed = exec_app(vcpu, memory, context, argument_address)) return *failed;
+          if ((call == static_cast<std::uint64_t>(abi::Hypercall::kExec) ||
+               call == static_cast<std::uint64_t>(abi::Hypercall::kExecAt)) &&
+              kvm_ != nullptr) {
+            const bool at = call == static_cast<std::uint64_t>(abi::Hypercall::kExecAt);
+            if (auto failed = exec_app(vcpu, memory, context, argument_address, at)) return *failed;
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }

@@ -71,6 +71,16 @@ TEST_F(Processes, AChildSignalsItsParent) { expect_same_as_native({"signal-paren
 
 TEST_F(Processes, AForkedChildStartsASessionThatItsExecKeeps) { expect_same_as_native({"session"}); }
 
+TEST_F(Processes, ExecveatRelativeToADirectoryAndFexecveOfAnFd) {
+  TempDir data;
+  std::filesystem::copy_file(kProgram, data / "processes");
+  std::filesystem::create_symlink("processes", data / "link");
+  std::ofstream(data / "plain.txt") << "text\n";
+  extra_options = {"--volume", data.path().string() + ":/data"};
+  expect_same_as_native({"execveat", "/data"}, {"execveat", data.path().string()});
+  extra_options.clear();
+}
+
 // SIGCHLD interrupts hyperlet's host sleep; the guest kernel goes on with the
 // time left (restart_syscall), not the whole sleep again.
 TEST_F(Processes, ASleepGoesOnForTheTimeItHadLeftWhenAChildEnds) { expect_same_as_native({"sleep-sigchld"}); }

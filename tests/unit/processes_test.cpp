@@ -2,11 +2,17 @@
 // a VM: real host children in the table, hostile arguments from the "guest".
 #include "devices/processes.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <span>
+#include <string>
 
 #include "devices/executables.h"
 #include "test_guest.h"
@@ -130,6 +136,43 @@ TEST_F(ProcessesTest, AnAppIgnoringSigchldWaitsForItsChildrenThenGetsEchild) {
   ::kill(running, SIGKILL);
   EXPECT_EQ(call(SYS_waitid, {P_ALL, 0, app_address(), WEXITED, 0, 0}), -ECHILD);
   context_->children.watch_reap_flag(nullptr);
+}
+
+// execveat's lookups (devices/executables.h): relative to a directory fd,
+// without following a final symlink, and an fd's own file.
+TEST_F(ProcessesTest, ExecutablesAreFoundRelativeToADirectoryFdOrAsAnFdsOwnFile) {
+  const std::string host_dir = mount_temp_volume("exec-at");
+  {
+    std::ofstream(host_dir + "/tool") << "#!/bin/sh\n";
+    std::ofstream(host_dir + "/plain") << "text\n";
+  }
+  ::chmod((host_dir + "/tool").c_str(), 0755);
+  ::symlink("tool", (host_dir + "/link").c_str());
+  const std::uint64_t path = app_address();
+  const auto open_guest = [&](const char* name, std::uint64_t flags) {
+    const std::string text = name;
+    EXPECT_TRUE(memory_->write_bytes(path, std::as_bytes(std::span(text.c_str(), text.size() + 1))));
+    return call(SYS_openat, {static_cast<std::uint64_t>(AT_FDCWD), path, flags, 0, 0, 0});
+  };
+  const auto directory = open_guest("/data", O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(directory, 0);
+  auto found = open_executable_at(*context_, directory, "tool", true);
+  ASSERT_TRUE(found.has_value()) << found.error();
+  EXPECT_EQ(found->guest_path, "/data/tool");
+  EXPECT_EQ(open_executable_at(*context_, directory, "link", true)->guest_path, "/data/link");
+  EXPECT_EQ(open_executable_at(*context_, directory, "link", false).error(), ELOOP);
+  EXPECT_EQ(open_executable_at(*context_, directory, "plain", true).error(), EACCES);
+  EXPECT_EQ(open_executable_at(*context_, directory, "missing", true).error(), ENOENT);
+  EXPECT_EQ(open_executable_at(*context_, 99, "tool", true).error(), EBADF);
+
+  const auto tool = open_guest("/data/tool", O_PATH);
+  ASSERT_GE(tool, 0);
+  auto own = open_executable_fd(*context_, tool);
+  ASSERT_TRUE(own.has_value()) << own.error();
+  EXPECT_EQ(own->guest_path, "/dev/fd/" + std::to_string(tool));
+  EXPECT_EQ(open_executable_fd(*context_, open_guest("/data/plain", O_RDONLY)).error(), EACCES);
+  EXPECT_EQ(open_executable_fd(*context_, directory).error(), EACCES);
+  EXPECT_EQ(open_executable_fd(*context_, 99).error(), EBADF);
 }
 
 TEST(InterpreterLine, ReadAsLinuxReadsIt) {

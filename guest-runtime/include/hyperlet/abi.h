@@ -210,6 +210,8 @@ enum class Hypercall : uint16_t {
                            // on failure
   kVfork = 17,             // ForkArgs: as kFork for vfork and posix_spawn (CLONE_VM | CLONE_VFORK): this
                            // VM waits until the child execs or ends, then holds the app pages it wrote
+  kExecAt = 18,            // ExecAtArgs: execveat: as kExec, `path` relative to a directory fd, or
+                           // an fd's own file (AT_EMPTY_PATH: fexecve)
   kCount
 };
 
@@ -343,6 +345,13 @@ struct ExecArgs {
   int64_t result;
 };
 
+// execveat (kExecAt): ExecArgs (result there), and where `path` is found.
+struct ExecAtArgs {
+  ExecArgs exec;
+  int64_t dirfd;   // AT_FDCWD (-100), or an app fd: a directory, or with AT_EMPTY_PATH and path "" the file
+  uint64_t flags;  // AT_EMPTY_PATH (0x1000), AT_SYMLINK_NOFOLLOW (0x100)
+};
+
 union HypercallArgs {
   CpusArgs cpus;
   ExitArgs exit;
@@ -357,6 +366,7 @@ union HypercallArgs {
   SyscallSiteArgs syscall_site;
   ForkArgs fork;
   ExecArgs exec;
+  ExecAtArgs exec_at;
 };
 static_assert(sizeof(HypercallArgs) <= kPageSize);
 

@@ -14,8 +14,9 @@
 
 namespace hyperlet::kernel {
 
-int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp) {
-  abi::ExecArgs& call = hypercall_args().exec;
+namespace {
+
+void fill_exec_args(abi::ExecArgs& call, uint64_t path, uint64_t argv, uint64_t envp) {
   call.path = path;
   call.argv = argv;
   call.envp = envp;
@@ -28,15 +29,27 @@ int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp) {
   call.process_id = process_id();
   call.parent_process_id = parent_process_id();
   call.result = error(ENOSYS);
+}
+
+}  // namespace
+
+int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp) {
+  abi::ExecArgs& call = hypercall_args().exec;
+  fill_exec_args(call, path, argv, envp);
   hypercall(abi::Hypercall::kExec);
   return call.result;
 }
 
 int64_t sys_execveat(uint64_t dirfd, uint64_t path, uint64_t argv, uint64_t envp, uint64_t flags) {
-  // Relative to the working directory only; an fd's own file (AT_EMPTY_PATH,
-  // fexecve) is not there yet.
-  if (static_cast<int64_t>(dirfd) != AT_FDCWD || flags != 0) return error(ENOSYS);
-  return sys_execve(path, argv, envp);
+  if ((flags & ~static_cast<uint64_t>(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) != 0) return error(EINVAL);
+  const auto directory = static_cast<int64_t>(static_cast<int32_t>(dirfd));  // an int, as Linux reads it
+  if (directory == AT_FDCWD && flags == 0) return sys_execve(path, argv, envp);
+  abi::ExecAtArgs& call = hypercall_args().exec_at;
+  fill_exec_args(call.exec, path, argv, envp);
+  call.dirfd = directory;
+  call.flags = flags;
+  hypercall(abi::Hypercall::kExecAt);
+  return call.exec.result;
 }
 
 void signals_after_exec() {

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -392,6 +393,51 @@ int new_session() {
   return 0;
 }
 
+// execveat relative to a directory fd, and of an fd's own file (fexecve, an
+// O_PATH fd); its errors. DIR holds a copy of this program, a symlink to it
+// named "link", and plain.txt (no execute bit).
+int exec_at(const char* dir) {
+  const int directory = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const std::string self = std::string(dir) + "/processes";
+  const int readable = open(self.c_str(), O_RDONLY);
+  const int path_only = open(self.c_str(), O_PATH);
+  if (directory < 0 || readable < 0 || path_only < 0) {
+    std::printf("open: %s\n", strerrorname_np(errno));
+    return 1;
+  }
+  const auto run_child = [](const char* what, const char* status, auto exec) {
+    char* const arguments[] = {const_cast<char*>("processes"), const_cast<char*>("exit-with"),
+                               const_cast<char*>(status), nullptr};
+    std::fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+      exec(arguments);
+      _exit(99);
+    }
+    wait_for(child, what);
+  };
+  run_child("execveat(dir, \"processes\")", "31",
+            [&](char* const* arguments) { syscall(SYS_execveat, directory, "processes", arguments, environ, 0); });
+  run_child("fexecve(fd)", "32", [&](char* const* arguments) { fexecve(readable, arguments, environ); });
+  run_child("execveat(O_PATH fd, \"\", AT_EMPTY_PATH)", "33",
+            [&](char* const* arguments) { syscall(SYS_execveat, path_only, "", arguments, environ, AT_EMPTY_PATH); });
+  char* const arguments[] = {const_cast<char*>("processes"), nullptr};
+  const auto show_error = [](const char* what, long result) {
+    std::printf("%s: %s\n", what, result < 0 ? strerrorname_np(errno) : "ran");
+  };
+  show_error("execveat of a missing name", syscall(SYS_execveat, directory, "missing", arguments, environ, 0));
+  show_error("execveat of a symlink with AT_SYMLINK_NOFOLLOW",
+             syscall(SYS_execveat, directory, "link", arguments, environ, AT_SYMLINK_NOFOLLOW));
+  const int plain = open((std::string(dir) + "/plain.txt").c_str(), O_RDONLY);
+  show_error("fexecve of a file without an execute bit", fexecve(plain, arguments, environ));
+  show_error("execveat of no fd", syscall(SYS_execveat, 999, "", arguments, environ, AT_EMPTY_PATH));
+  show_error("execveat with unknown flags", syscall(SYS_execveat, directory, "processes", arguments, environ, 0x4));
+  int ends[2];
+  if (pipe(ends) != 0) return 1;
+  show_error("fexecve of a pipe", fexecve(ends[0], arguments, environ));
+  return 0;
+}
+
 // execve in place: the pid stays, close-on-exec fds close, the others stay,
 // ignored signals stay ignored and handled ones go back to the default.
 int exec_self(const char* self) {
@@ -482,6 +528,7 @@ int main(int argc, char** argv) {
   if (section == "spawn" && argc > 3) return spawn(argv[2], argv[3]);
   if (section == "exit-with" && argc > 2) return std::atoi(argv[2]);
   if (section == "session") return new_session();
+  if (section == "execveat" && argc > 2) return exec_at(argv[2]);
   if (section == "session-after-exec") {
     std::printf("after exec it still leads its session and group: %s %s\n", yes(getsid(0) == getpid()),
                 yes(getpgrp() == getpid()));
@@ -497,7 +544,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr,
-               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork DIR|signal-parent|sleep-sigchld|session|sigchld|exec "
+               "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork "
+               "DIR|signal-parent|sleep-sigchld|session|execveat DIR|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
