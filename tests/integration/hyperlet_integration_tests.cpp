@@ -600,6 +600,25 @@ TEST_F(HyperletRun, UsableMemoryBeyondTheBudgetIsEnomemAndWhatIsGivenBackIsReuse
   EXPECT_EQ(result.out, kBudgetOutput) << describe(result);
 }
 
+// The heap and mremap's growth count against the budget as mappings do, and an
+// execve keeps the budget for the next image.
+TEST_F(HyperletRun, TheHeapAndMremapCountAgainstTheBudgetAndExecKeepsIt) {
+  const auto result = hyperlet_run({"--memory", "64M", "--address-space", "2G", program("address_space"), "heap"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "sbrk 100 MiB: Cannot allocate memory, the break unchanged: yes\n"
+            "sbrk 30 MiB: ok, filled and read back: yes\n"
+            "then mmap 30 MiB: Cannot allocate memory\n"
+            "sbrk -30 MiB: ok\n"
+            "then mmap 30 MiB: ok\n"
+            "mremap 8 to 100 MiB: Cannot allocate memory\n"
+            "mremap 8 to 40 MiB: ok, contents kept: yes\n"
+            "beside it mmap 30 MiB: Cannot allocate memory\n"
+            "shrunk to 4 MiB: ok; then mmap 30 MiB: ok\n"
+            "after exec: mmap 100 MiB: Cannot allocate memory, 40 MiB: ok\n")
+      << describe(result);
+}
+
 // The same sizes from the image's manifest (`hyperlet manifest --address-space`),
 // which inspect shows; a manifest whose address space is below its memory is refused.
 TEST_F(HyperletRun, TheManifestCarriesTheAddressSpace) {

@@ -10,6 +10,8 @@
 //                           address space still has room, and what munmap and
 //                           mprotect(PROT_NONE) give back can be used again
 //                           (microVM only: Linux overcommits)
+//   address_space heap      the heap (brk) and mremap's growth count against the
+//                           budget too, and an execve keeps the budget (microVM only)
 // Whether a page may be touched is asked with clock_gettime, which answers
 // EFAULT for a page the app may not touch, here as on Linux.
 #include <sys/mman.h>
@@ -115,11 +117,57 @@ int budget() {
   return 0;
 }
 
+// What the budget refuses and allows after an execve (of this program).
+void after_exec() {
+  void* large = map(100 * kMiB, PROT_READ | PROT_WRITE);
+  void* fitting = map(40 * kMiB, PROT_READ | PROT_WRITE);
+  std::printf("after exec: mmap 100 MiB: %s, 40 MiB: %s\n", outcome(large), outcome(fitting));
+}
+
+int heap() {
+  // brk: beyond the budget the break stays where it is (sbrk answers -1).
+  char* start = static_cast<char*>(sbrk(0));
+  const bool refused = sbrk(100 * kMiB) == reinterpret_cast<void*>(-1);
+  std::printf("sbrk 100 MiB: %s, the break unchanged: %s\n", refused ? std::strerror(errno) : "ok",
+              sbrk(0) == start ? "yes" : "no");
+  const bool grown = sbrk(30 * kMiB) == start;
+  std::printf("sbrk 30 MiB: %s, filled and read back: %s\n", grown ? "ok" : std::strerror(errno),
+              grown && fill_and_check(start, 30 * kMiB, 5) ? "yes" : "no");
+  // The heap holds 30 MiB of the budget: a 30 MiB mapping does not fit beside it...
+  std::printf("then mmap 30 MiB: %s\n", outcome(map(30 * kMiB, PROT_READ | PROT_WRITE)));
+  // ...until the heap shrinks again.
+  std::printf("sbrk -30 MiB: %s\n", sbrk(-30 * kMiB) == reinterpret_cast<void*>(-1) ? std::strerror(errno) : "ok");
+  void* mapped = map(30 * kMiB, PROT_READ | PROT_WRITE);
+  std::printf("then mmap 30 MiB: %s\n", outcome(mapped));
+  if (mapped != MAP_FAILED) munmap(mapped, 30 * kMiB);
+  // mremap: growth counts, whether in place or moved; the contents move along.
+  auto* block = static_cast<char*>(map(8 * kMiB, PROT_READ | PROT_WRITE));
+  if (block == MAP_FAILED || !fill_and_check(block, 8 * kMiB, 7)) return 1;
+  std::printf("mremap 8 to 100 MiB: %s\n", outcome(mremap(block, 8 * kMiB, 100 * kMiB, MREMAP_MAYMOVE)));
+  auto* moved = static_cast<char*>(mremap(block, 8 * kMiB, 40 * kMiB, MREMAP_MAYMOVE));
+  std::printf("mremap 8 to 40 MiB: %s, contents kept: %s\n", outcome(moved),
+              moved != MAP_FAILED && moved[4096] == 8 ? "yes" : "no");
+  std::printf("beside it mmap 30 MiB: %s\n", outcome(map(30 * kMiB, PROT_READ | PROT_WRITE)));
+  auto* shrunk = static_cast<char*>(mremap(moved, 40 * kMiB, 4 * kMiB, 0));
+  void* beside = map(30 * kMiB, PROT_READ | PROT_WRITE);
+  std::printf("shrunk to 4 MiB: %s; then mmap 30 MiB: %s\n", outcome(shrunk), outcome(beside));
+  std::fflush(stdout);
+  char* const arguments[] = {const_cast<char*>("address_space"), const_cast<char*>("after-exec"), nullptr};
+  execv("/proc/self/exe", arguments);
+  std::printf("execv: %s\n", std::strerror(errno));
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "heap") == 0) return heap();
+  if (argc == 2 && std::strcmp(argv[1], "after-exec") == 0) {
+    after_exec();
+    return 0;
+  }
   if (argc == 2 && std::strcmp(argv[1], "reserve") == 0) return reserve();
   if (argc == 2 && std::strcmp(argv[1], "budget") == 0) return budget();
-  std::fprintf(stderr, "usage: address_space reserve|budget\n");
+  std::fprintf(stderr, "usage: address_space reserve|budget|heap\n");
   return 2;
 }
