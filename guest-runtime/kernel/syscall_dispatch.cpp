@@ -76,6 +76,8 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_clock_getres: return sys_clock_getres(a[0], a[1]);
     case __NR_gettimeofday: return sys_gettimeofday(a[0], a[1]);
     case __NR_time: return sys_time(a[0]);
+    case __NR_getrusage: return sys_getrusage(a[0], a[1]);
+    case __NR_times: return sys_times(a[0]);
     case __NR_getrandom: return sys_getrandom(a[0], a[1], a[2], a);
     case __NR_readlink: return sys_readlink(number, a[0], a[1], a[2], a);
     case __NR_readlinkat:

@@ -57,6 +57,7 @@
 #include "vm/stop_signals.h"
 #include "vm/syscall_entry_probe.h"
 #include "vm/teardown_reaper.h"
+#include "vm/vcpu_run_clock.h"
 #include "vm/vcpu_setup.h"
 #include "vm/vfork_handoff.h"
 
@@ -707,6 +708,7 @@ class MicroVm {
         !ok) {
       return ok;
     }
+    VcpuRunClock::restart_all(memory);  // the child's CPU time starts at 0, as a new process's
     // Never the parent's random bytes: getrandom in the child draws new ones.
     std::uint8_t entropy[abi::kEntropyPoolSize];
     if (getrandom(entropy, sizeof entropy, 0) != static_cast<ssize_t>(sizeof entropy)) {
@@ -1117,6 +1119,7 @@ class MicroVm {
     hypercalls.set_vector_state_access(vector_state_access(vcpu));
     VcpuThread* self = cpus_ > 1 ? vcpu_threads_[0].get() : nullptr;
     if (self != nullptr) hypercalls.set_vcpu_hooks(vcpu_hooks(*self));
+    VcpuRunClock run_clock(memory, 0);
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
@@ -1145,8 +1148,10 @@ class MicroVm {
       if (self != nullptr) {
         entered = enter_run(*self, vcpu, *run, slice_pending_, stats_.slices_injected);
       }
+      run_clock.entering();
       const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
       const int run_errno = errno;
+      run_clock.left();
       if (self != nullptr) leave_run(*self, entered);
       flush_timer_.disarm();
       app_timer_.disarm();
@@ -1503,13 +1508,16 @@ class MicroVm {
     hypercalls.set_vector_state_access(vector_state_access(vcpu));
     kvm_run* run = vcpu.run();
     g_flush_vcpu.store(run);
+    VcpuRunClock run_clock(memory, self.index);
     for (;;) {
       if (stopping_.load()) return std::nullopt;
       const bool slicing = slicing_possible_ && app_threads(memory) > cpus_;
       if (slicing) timer.arm();
       const std::uint64_t entered = enter_run(self, vcpu, *run, self.slice_pending, self.slices_injected);
+      run_clock.entering();
       const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
       const int run_errno = errno;
+      run_clock.left();
       leave_run(self, entered);
       timer.disarm();
       if (ran != 0) {

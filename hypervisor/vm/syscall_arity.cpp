@@ -13,7 +13,7 @@
 namespace hyperlet {
 namespace {
 
-constexpr std::array<std::pair<std::uint64_t, int>, 123> kArity = {{
+constexpr std::array<std::pair<std::uint64_t, int>, 125> kArity = {{
     {SYS_read, 3}, {SYS_write, 3}, {SYS_open, 3}, {SYS_close, 1}, {SYS_stat, 2}, {SYS_fstat, 2},
     {SYS_lstat, 2}, {SYS_poll, 3}, {SYS_lseek, 3}, {SYS_mmap, 6}, {SYS_mprotect, 3}, {SYS_munmap, 2},
     {SYS_brk, 1}, {SYS_rt_sigaction, 4}, {SYS_rt_sigprocmask, 4}, {SYS_ioctl, 3}, {SYS_pread64, 4},
@@ -38,7 +38,7 @@ constexpr std::array<std::pair<std::uint64_t, int>, 123> kArity = {{
     {SYS_recvmmsg, 5}, {SYS_alarm, 1}, {SYS_setitimer, 3}, {SYS_getitimer, 2}, {SYS_timer_create, 3},
     {SYS_timer_settime, 4}, {SYS_timer_gettime, 2}, {SYS_timer_getoverrun, 1}, {SYS_timer_delete, 1},
     {SYS_rt_sigqueueinfo, 3}, {SYS_rt_tgsigqueueinfo, 4}, {SYS_rt_sigtimedwait, 4}, {SYS_signalfd, 3},
-    {SYS_signalfd4, 4}, {SYS_pause, 0},
+    {SYS_signalfd4, 4}, {SYS_pause, 0}, {SYS_getrusage, 2}, {SYS_times, 1},
 }};
 
 }  // namespace

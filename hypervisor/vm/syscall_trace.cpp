@@ -179,6 +179,8 @@ const std::unordered_map<std::uint64_t, Spec>& specs() {
       {SYS_clock_gettime, S({K::kClockId, K::kPointer})},
       {SYS_clock_getres, S({K::kClockId, K::kPointer})},
       {SYS_clock_nanosleep, S({K::kClockId, K::kInt, K::kPointer, K::kPointer})},
+      {SYS_getrusage, S({K::kInt, K::kPointer})},
+      {SYS_times, S({K::kPointer})},
       {SYS_exit, S({K::kInt})},
       {SYS_exit_group, S({K::kInt})},
   };

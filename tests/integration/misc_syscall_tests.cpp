@@ -1,7 +1,8 @@
 // statfs/fstatfs, the chown family, copy_file_range, socketpair and
 // sendmmsg/recvmmsg in real microVMs (programs/misc_syscalls.cpp): results on a
 // writable and a :ro volume, hostile arguments, and the network policy applied to
-// each message of a sendmmsg. Skips without /dev/kvm.
+// each message of a sendmmsg; CPU time (programs/cpu_time.cpp) on one and two
+// vCPUs and across a fork, against the native run. Skips without /dev/kvm.
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -155,6 +156,33 @@ TEST_F(MiscSyscalls, SendmmsgChecksEachMessagesDestination) {
   // --trace names the calls and prints their own arguments.
   EXPECT_NE(result.err.find("sendmmsg(3, 0x"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("recvmmsg(3, 0x"), std::string::npos) << result.err;
+}
+
+const std::string kCpuTimeProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/cpu_time";
+
+// A sleep costs no CPU time, computing does, per thread and per process, as
+// clock_gettime, clock(), getrusage and times() report it; bad clock ids and
+// arguments get Linux's errors. On one vCPU and on two (a thread's clock read
+// from another vCPU while that thread waits there).
+TEST_F(MiscSyscalls, CpuTimeCountsWhatThreadsRanAndNotTheirSleep) {
+  const ProcessResult native = run_process({kCpuTimeProgram});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  ASSERT_EQ(native.out.find(": no"), std::string::npos) << "the native run disagrees: " << native.out;
+  for (const char* cpus : {"1", "2"}) {
+    const ProcessResult result = run_process({kHyperlet, "run", "--timeout", "60s", "--cpus", cpus, kCpuTimeProgram});
+    ASSERT_EQ(result.status, 0) << "--cpus " << cpus << ": " << describe(result);
+    EXPECT_EQ(result.out, native.out) << "--cpus " << cpus;
+  }
+}
+
+// A forked child is a new process: its CPU time starts again; the parent's stays.
+TEST_F(MiscSyscalls, AForkedChildStartsWithNoCpuTime) {
+  const ProcessResult result =
+      run_process({kHyperlet, "run", "--timeout", "60s", "--processes", "1", kCpuTimeProgram, "fork"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "the child starts with under 100 ms of CPU time: yes\n"
+            "the parent keeps its 200 ms: yes\n");
 }
 
 }  // namespace

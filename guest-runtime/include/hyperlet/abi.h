@@ -168,6 +168,18 @@ inline constexpr uint64_t kTssStride = 128;
 inline constexpr uint32_t kGdtEntries = 5 + 2 * kMaxCpus;  // null, 4 segments, a TSS (2 slots) per vCPU
 // The LSTAR entry of vCPU N > 0 is KernelHeader.syscall_entry_cpus + N * this.
 inline constexpr uint64_t kSyscallEntryStride = 64;
+
+// Each vCPU's run clock, kept by the host on the pvclock page: the time the vCPU
+// spent inside KVM_RUN up to its latest entry, and when that entry was (host
+// CLOCK_MONOTONIC ns; 0 until the host first wrote it). The guest kernel measures
+// what each app thread ran against it (CPU-time clocks, getrusage, times), so
+// time its vCPU spent on the host — a forwarded call, a halt — is not CPU time.
+struct VcpuRunClock {
+  uint64_t run_ns;
+  uint64_t entered_monotonic_ns;
+};
+inline constexpr uint64_t kRunClocksAddr = kPvclockAddr + 0x400;
+static_assert(kMaxCpus * sizeof(VcpuRunClock) <= kVdsoDataAddr - kRunClocksAddr, "run clocks end before the vDSO data");
 inline constexpr uint64_t kCpuStackSize = 0x2000;
 
 // ---- Syscall entry ----

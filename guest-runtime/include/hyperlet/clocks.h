@@ -42,10 +42,28 @@ inline bool clock_ns(uint64_t clock, int64_t since_boot, const abi::VdsoData& of
     case kMonotonicRaw:
     case kMonotonicCoarse:
     case kBoottime: ns = since_boot + offsets.monotonic_offset_ns; return true;
-    case kProcessCputime:
-    case kThreadCputime: ns = since_boot; return true;  // the VM runs nothing else
-    default: return false;
+    default: return false;  // the CPU-time clocks (cpu_clock below) are the guest kernel's
   }
+}
+
+// A CPU-time clock: CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID, or one
+// that clock_getcpuclockid / pthread_getcpuclockid made, which Linux encodes as
+// (~pid << 3) | per-thread bit (4) | kind (0 prof, 1 virt, 2 sched; 3 is invalid).
+struct CpuClock {
+  bool per_thread;
+  int32_t id;  // pid or tid; 0: the caller's own process or thread
+};
+
+// False: not a CPU-time clock, or a malformed one (Linux: EINVAL).
+inline bool cpu_clock(uint64_t clock, CpuClock& out) {
+  const auto id = static_cast<int32_t>(static_cast<uint32_t>(clock));
+  if (id == static_cast<int32_t>(kProcessCputime) || id == static_cast<int32_t>(kThreadCputime)) {
+    out = {id == static_cast<int32_t>(kThreadCputime), 0};
+    return true;
+  }
+  if (id >= 0 || (id & 3) == 3) return false;
+  out = {(id & 4) != 0, ~(id >> 3)};
+  return true;
 }
 
 inline Timespec to_timespec(int64_t ns) { return {ns / kNanosPerSecond, ns % kNanosPerSecond}; }

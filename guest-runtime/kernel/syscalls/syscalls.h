@@ -81,6 +81,11 @@ int64_t forward_parkable(uint64_t number, const uint64_t (&args)[6]);
 // For signals: threads by their slot in the thread table (0 = the first thread).
 int current_thread_slot();         // -1: none (an idle vCPU in schedule())
 int thread_slot_of(uint64_t tid);  // -1: no such live thread
+// CPU time (abi::VcpuRunClock): what thread `tid` (0: the caller's) has run;
+// false if there is no such live thread.
+bool thread_cpu_ns(uint32_t tid, uint64_t& ns);
+// What all the process's threads have run, the exited ones included.
+uint64_t process_cpu_ns();
 int thread_slots_in_use();         // slots [0, this) may hold threads
 int thread_slot_state(int slot);   // 0 free, 1 running, 2 runnable, 3 waiting, 4 starting (cloned)
 uint32_t thread_slot_tid(int slot);
@@ -173,6 +178,13 @@ void signalfd_after_forward(uint64_t number, const uint64_t (&args)[6], int64_t 
 // while a signal it watches is pending.
 void signalfd_before_forward(uint64_t number, const uint64_t (&args)[6]);
 void signalfd_sync();
+
+// cpu_time.cpp: the CPU-time clocks, getrusage and times
+// A CPU-time clock's value (clocks::cpu_clock says which ids are); -EINVAL for
+// one of no live thread of the app, or of another process.
+int64_t cpu_clock_ns(uint64_t clock, int64_t& ns);
+int64_t sys_getrusage(uint64_t who, uint64_t usage);
+int64_t sys_times(uint64_t buffer);
 
 // time.cpp
 int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec);

@@ -88,6 +88,10 @@ struct alignas(64) Thread {
   // that vCPU waits there for work after the thread blocked or exited); 0: none.
   // Only that vCPU may switch to it, and clone never reuses its slot meanwhile.
   uint32_t cpu_plus_one;
+  // CPU time: what the thread ran up to its latest switch-in, and its vCPU's
+  // run clock (vcpu_run_ns) at that switch-in.
+  uint64_t cpu_ns;
+  uint64_t run_clock_at_switch;
 };
 
 // waiting_in of a wait that restarts no syscall (wait_for_signal: its caller
@@ -109,6 +113,7 @@ int live_threads = 1;
 uint32_t next_tid = 2;
 bool first_exited;
 uint64_t first_exit_status;
+uint64_t exited_threads_cpu_ns;  // what threads whose slots clone reused had run
 
 // What the host reads after every exit: it time-slices while live_threads > 1.
 volatile abi::PreemptState& preempt_state() {
@@ -118,6 +123,24 @@ volatile abi::PreemptState& preempt_state() {
 // The parent's vector state for a clone child, as Linux copies it.
 void save_fpu(Thread& thread) { save_vector_registers(thread.fpu); }
 
+// CPU time: what `thread` ran on vCPU `cpu` since its switch-in (or since the
+// last charge) goes to its total. An exited thread's slot keeps its total
+// until clone reuses the slot.
+// Returns the run clock it read. (Each read is ~60 emulated instructions on kvm_pvm.)
+uint64_t charge_cpu_time(Thread& thread, uint32_t cpu) {
+  const uint64_t run_clock = vcpu_run_ns(cpu);
+  thread.cpu_ns += run_clock - thread.run_clock_at_switch;
+  thread.run_clock_at_switch = run_clock;
+  return run_clock;
+}
+
+// Before a vCPU sleeps on the host for lack of work: the thread it last ran
+// stopped running when it blocked, and the time up to now is counted, so that
+// another vCPU reading that thread's clock meanwhile sees it.
+void charge_before_idle(uint32_t cpu) {
+  if (cpu_current[cpu] != nullptr) charge_cpu_time(*cpu_current[cpu], cpu);
+}
+
 // Runs `next` instead of the current thread; returns when the current thread
 // is switched back to (an exiting thread never is).
 void switch_to(Thread& next) {
@@ -125,6 +148,7 @@ void switch_to(Thread& next) {
   Thread* previous = cpu_current[cpu];
   next.state = State::kRunning;
   if (&next == previous) return;
+  next.run_clock_at_switch = previous != nullptr ? charge_cpu_time(*previous, cpu) : vcpu_run_ns(cpu);
   void* vector_save_area = nullptr;
   if (previous != nullptr && previous->state != State::kFree) {
     vector_save_area = previous->fpu;
@@ -218,6 +242,7 @@ void schedule() {
         const uint64_t bit = uint64_t{1} << cpu;
         __atomic_or_fetch(&idle_cpus, bit, __ATOMIC_SEQ_CST);
         hypercall_args().sleep.nanoseconds = earliest == 0 ? abi::kSleepForever : earliest - now;
+        charge_before_idle(cpu);
         kernel_unlock_for_idle();
         hypercall(abi::Hypercall::kSleep);
         kernel_lock_after_idle();
@@ -230,6 +255,7 @@ void schedule() {
       const uint64_t now = kvmclock_ns();
       if (earliest == 0 || earliest > now) {
         hypercall_args().sleep.nanoseconds = earliest == 0 ? abi::kSleepForever : earliest - now;
+        charge_before_idle(cpu);
         hypercall(abi::Hypercall::kSleep);
       }
       continue;
@@ -247,6 +273,7 @@ void schedule() {
     const uint64_t now = kvmclock_ns();
     if (earliest > now) {
       hypercall_args().sleep.nanoseconds = earliest - now;
+      charge_before_idle(cpu);
       hypercall(abi::Hypercall::kSleep);
     }
   }
@@ -410,6 +437,7 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   if (slot == slots_used) ++slots_used;
 
   Thread& child = threads[slot];
+  exited_threads_cpu_ns += child.cpu_ns;  // the slot's previous thread, if it had one
   child = Thread{};
   child.tid = next_tid++;
   child.kernel_stack_top = abi::kThreadStacksBottom + static_cast<uint64_t>(slot) * abi::kThreadStackSize;
@@ -464,6 +492,10 @@ void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
   if (self->state != State::kFree) self->tid = tid;
   self->clear_child_tid = clear_child_tid;
   self->futex_address = 0;
+  // A new process starts with no CPU time (the host restarted the run clock).
+  for (int slot = 0; slot < slots_used; ++slot) threads[slot].cpu_ns = 0;
+  exited_threads_cpu_ns = 0;
+  self->run_clock_at_switch = vcpu_run_ns(this_cpu());
   live_threads = 1;
   first_exited = false;
   preempt_state().live_threads = 1;
@@ -646,6 +678,41 @@ int thread_slot_state(int slot) {
 }
 
 uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? current_tid() : threads[slot].tid; }
+
+namespace {
+
+// What `thread` ran: its total up to its switch-in, plus the stretch since then
+// while it runs on a vCPU now (the caller's own thread always does, even the
+// boot thread before the first clone made it a table entry).
+uint64_t cpu_ns_of(const Thread& thread, bool is_caller) {
+  for (uint32_t cpu = 0; cpu < cpu_count; ++cpu) {
+    if (cpu_current[cpu] != &thread || (!is_caller && thread.state != State::kRunning)) continue;
+    return thread.cpu_ns + (vcpu_run_ns(cpu) - thread.run_clock_at_switch);
+  }
+  return thread.cpu_ns;
+}
+
+}  // namespace
+
+bool thread_cpu_ns(uint32_t tid, uint64_t& ns) {
+  const Thread* self = current;
+  if (tid == 0 || tid == current_tid()) {
+    if (self == nullptr) return false;  // an idle vCPU has no thread
+    ns = cpu_ns_of(*self, true);
+    return true;
+  }
+  const int slot = thread_slot_of(tid);
+  if (slot < 0) return false;
+  ns = cpu_ns_of(threads[slot], false);
+  return true;
+}
+
+uint64_t process_cpu_ns() {
+  const Thread* self = current;
+  uint64_t total = exited_threads_cpu_ns;
+  for (int slot = 0; slot < slots_used; ++slot) total += cpu_ns_of(threads[slot], &threads[slot] == self);
+  return total;
+}
 
 int64_t wait_for_signal(uint64_t deadline_ns) {
   if (threads[0].state == State::kFree) adopt_first_thread();

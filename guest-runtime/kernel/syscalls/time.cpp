@@ -20,7 +20,12 @@ bool clock_now(uint64_t clock, int64_t& ns) {
 
 int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec) {
   int64_t ns = 0;
-  if (!clock_now(clock, ns)) return error(EINVAL);
+  clocks::CpuClock cpu{};
+  if (clocks::cpu_clock(clock, cpu)) {
+    if (const int64_t result = cpu_clock_ns(clock, ns); result != 0) return result;
+  } else if (!clock_now(clock, ns)) {
+    return error(EINVAL);
+  }
   auto* out = user_pointer<clocks::Timespec>(timespec);
   if (out == nullptr) return error(EFAULT);
   *out = clocks::to_timespec(ns);
@@ -29,7 +34,12 @@ int64_t sys_clock_gettime(uint64_t clock, uint64_t timespec) {
 
 int64_t sys_clock_getres(uint64_t clock, uint64_t timespec) {
   int64_t ignored = 0;
-  if (!clock_now(clock, ignored)) return error(EINVAL);
+  clocks::CpuClock cpu{};
+  if (clocks::cpu_clock(clock, cpu)) {
+    if (const int64_t result = cpu_clock_ns(clock, ignored); result != 0) return result;
+  } else if (!clock_now(clock, ignored)) {
+    return error(EINVAL);
+  }
   if (timespec == 0) return 0;
   auto* out = user_pointer<clocks::Timespec>(timespec);
   if (out == nullptr) return error(EFAULT);
