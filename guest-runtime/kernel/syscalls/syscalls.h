@@ -149,8 +149,11 @@ int64_t sys_timer_delete(uint64_t id);
 void forget_timers();
 // Sends the signals of the timers due at `now` (kvmclock ns).
 void fire_due_timers(uint64_t now);
-// The earliest expiry of a timer that signals (kvmclock ns); 0: none.
+// The earliest expiry of a timer that signals (kvmclock ns; for a CPU-time
+// timer the earliest moment it could be due); 0: none.
 uint64_t timer_deadline();
+// The same for a vCPU about to idle: with one vCPU, the wall-clock timers' only.
+uint64_t timer_deadline_when_idle();
 // Whether a timer that signals is armed: a single thread's host calls then park.
 bool timers_armed();
 // The signal of timer slot `timer - 1` was taken: it may queue another; answers its overrun.

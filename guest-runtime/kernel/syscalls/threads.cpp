@@ -123,10 +123,10 @@ volatile abi::PreemptState& preempt_state() {
 // The parent's vector state for a clone child, as Linux copies it.
 void save_fpu(Thread& thread) { save_vector_registers(thread.fpu); }
 
-// CPU time: what `thread` ran on vCPU `cpu` since its switch-in (or since the
-// last charge) goes to its total. An exited thread's slot keeps its total
-// until clone reuses the slot.
-// Returns the run clock it read. (Each read is ~60 emulated instructions on kvm_pvm.)
+// CPU time: what `thread` ran on vCPU `cpu` since its switch-in goes to its
+// total, when it stops running (schedule()). An exited thread's slot keeps its
+// total until clone reuses the slot. Returns the run clock it read (each read
+// is ~45 emulated instructions on kvm_pvm, so a switch makes one).
 uint64_t charge_cpu_time(Thread& thread, uint32_t cpu) {
   const uint64_t run_clock = vcpu_run_ns(cpu);
   thread.cpu_ns += run_clock - thread.run_clock_at_switch;
@@ -134,21 +134,16 @@ uint64_t charge_cpu_time(Thread& thread, uint32_t cpu) {
   return run_clock;
 }
 
-// Before a vCPU sleeps on the host for lack of work: the thread it last ran
-// stopped running when it blocked, and the time up to now is counted, so that
-// another vCPU reading that thread's clock meanwhile sees it.
-void charge_before_idle(uint32_t cpu) {
-  if (cpu_current[cpu] != nullptr) charge_cpu_time(*cpu_current[cpu], cpu);
-}
-
 // Runs `next` instead of the current thread; returns when the current thread
 // is switched back to (an exiting thread never is).
-void switch_to(Thread& next) {
+// `run_clock`: vCPU `cpu`'s run clock when the scheduler last read it; the
+// scheduler's own search for work counts for no thread.
+void switch_to(Thread& next, uint64_t run_clock) {
   const uint32_t cpu = this_cpu();
   Thread* previous = cpu_current[cpu];
   next.state = State::kRunning;
+  next.run_clock_at_switch = run_clock;  // also when it simply goes on: it waited meanwhile
   if (&next == previous) return;
-  next.run_clock_at_switch = previous != nullptr ? charge_cpu_time(*previous, cpu) : vcpu_run_ns(cpu);
   void* vector_save_area = nullptr;
   if (previous != nullptr && previous->state != State::kFree) {
     vector_save_area = previous->fpu;
@@ -215,13 +210,17 @@ uint64_t expire_timeouts(uint64_t now) {
 // run again, and the run ends as a deadlock instead of hanging.
 void schedule() {
   const uint32_t cpu = this_cpu();
+  // The current thread stops running here: its CPU time so far is counted.
+  uint64_t run_clock = cpu_current[cpu] != nullptr ? charge_cpu_time(*cpu_current[cpu], cpu) : vcpu_run_ns(cpu);
   for (;;) {
     wake_ready_waiters();
     // A signal may have to wake a waiting thread (one sent to hyperlet, say).
     if (signal_attention()) route_pending_signals();
     fire_due_timers(kvmclock_ns());  // may wake a waiting thread, as a pthread_kill would
     uint64_t earliest = expire_timeouts(kvmclock_ns());
-    if (const uint64_t timer = timer_deadline(); timer != 0 && (earliest == 0 || timer < earliest)) earliest = timer;
+    if (const uint64_t timer = timer_deadline_when_idle(); timer != 0 && (earliest == 0 || timer < earliest)) {
+      earliest = timer;
+    }
     const Thread* self = cpu_current[cpu];
     const int start = self != nullptr ? static_cast<int>(self - threads) : slots_used - 1;
     bool parked_on_host = false;
@@ -229,7 +228,7 @@ void schedule() {
     for (int step = 1; step <= slots_used; ++step) {
       Thread& candidate = threads[(start + step) % slots_used];
       const bool ours = candidate.cpu_plus_one == 0 || candidate.cpu_plus_one == cpu + 1;
-      if (candidate.state == State::kRunnable && ours) return switch_to(candidate);
+      if (candidate.state == State::kRunnable && ours) return switch_to(candidate, run_clock);
       parked_on_host = parked_on_host || (candidate.state == State::kWaiting && candidate.parked_on_host);
       busy_elsewhere =
           busy_elsewhere || candidate.state == State::kRunning || (candidate.state == State::kRunnable && !ours);
@@ -242,10 +241,10 @@ void schedule() {
         const uint64_t bit = uint64_t{1} << cpu;
         __atomic_or_fetch(&idle_cpus, bit, __ATOMIC_SEQ_CST);
         hypercall_args().sleep.nanoseconds = earliest == 0 ? abi::kSleepForever : earliest - now;
-        charge_before_idle(cpu);
         kernel_unlock_for_idle();
         hypercall(abi::Hypercall::kSleep);
         kernel_lock_after_idle();
+        run_clock = vcpu_run_ns(cpu);
         __atomic_and_fetch(&idle_cpus, ~bit, __ATOMIC_SEQ_CST);
       }
       continue;
@@ -255,8 +254,8 @@ void schedule() {
       const uint64_t now = kvmclock_ns();
       if (earliest == 0 || earliest > now) {
         hypercall_args().sleep.nanoseconds = earliest == 0 ? abi::kSleepForever : earliest - now;
-        charge_before_idle(cpu);
         hypercall(abi::Hypercall::kSleep);
+        run_clock = vcpu_run_ns(cpu);
       }
       continue;
     }
@@ -273,8 +272,8 @@ void schedule() {
     const uint64_t now = kvmclock_ns();
     if (earliest > now) {
       hypercall_args().sleep.nanoseconds = earliest - now;
-      charge_before_idle(cpu);
       hypercall(abi::Hypercall::kSleep);
+      run_clock = vcpu_run_ns(cpu);
     }
   }
 }
@@ -681,12 +680,14 @@ uint32_t thread_slot_tid(int slot) { return slot == current_thread_slot() ? curr
 
 namespace {
 
-// What `thread` ran: its total up to its switch-in, plus the stretch since then
-// while it runs on a vCPU now (the caller's own thread always does, even the
-// boot thread before the first clone made it a table entry).
-uint64_t cpu_ns_of(const Thread& thread, bool is_caller) {
+// What `thread` ran: its total, plus the stretch since its switch-in while it
+// runs on a vCPU now. The boot thread runs before the first clone made it a
+// table entry (kFree then); a thread in schedule() has stopped running.
+uint64_t cpu_ns_of(const Thread& thread) {
+  const bool boot_thread_alone = slots_used == 1 && &thread == &threads[0] && thread.state == State::kFree;
+  if (thread.state != State::kRunning && !boot_thread_alone) return thread.cpu_ns;
   for (uint32_t cpu = 0; cpu < cpu_count; ++cpu) {
-    if (cpu_current[cpu] != &thread || (!is_caller && thread.state != State::kRunning)) continue;
+    if (cpu_current[cpu] != &thread) continue;
     return thread.cpu_ns + (vcpu_run_ns(cpu) - thread.run_clock_at_switch);
   }
   return thread.cpu_ns;
@@ -698,19 +699,18 @@ bool thread_cpu_ns(uint32_t tid, uint64_t& ns) {
   const Thread* self = current;
   if (tid == 0 || tid == current_tid()) {
     if (self == nullptr) return false;  // an idle vCPU has no thread
-    ns = cpu_ns_of(*self, true);
+    ns = cpu_ns_of(*self);
     return true;
   }
   const int slot = thread_slot_of(tid);
   if (slot < 0) return false;
-  ns = cpu_ns_of(threads[slot], false);
+  ns = cpu_ns_of(threads[slot]);
   return true;
 }
 
 uint64_t process_cpu_ns() {
-  const Thread* self = current;
   uint64_t total = exited_threads_cpu_ns;
-  for (int slot = 0; slot < slots_used; ++slot) total += cpu_ns_of(threads[slot], &threads[slot] == self);
+  for (int slot = 0; slot < slots_used; ++slot) total += cpu_ns_of(threads[slot]);
   return total;
 }
 

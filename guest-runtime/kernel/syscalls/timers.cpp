@@ -18,11 +18,15 @@
 //   interrupts them in the guest instead of finding the vCPU blocked on the host.
 // A timer's signal is queued once: expiries while it is still pending count as
 // overruns (si_overrun, timer_getoverrun), as on Linux. The ITIMER_REAL timer
-// sends SIGALRM to the process. ITIMER_VIRTUAL and ITIMER_PROF count the VM's
-// elapsed time, as the guest's CPU-time clocks do (time.cpp: the VM runs
-// nothing else), so they fire while the app sleeps too; CPU-clock POSIX timers
-// likewise. CLOCK_REALTIME timers are kept on the monotonic clock (a change of
-// the host's wall clock does not move them).
+// sends SIGALRM to the process. ITIMER_VIRTUAL and ITIMER_PROF, and POSIX
+// timers on a CPU-time clock, count CPU time (cpu_time.cpp): a CPU timer's
+// expiry is CPU-time ns, and the host is given the earliest moment it could be
+// due (its CPU time left, spread over every vCPU) and interrupts then, when the
+// timer is looked at again. A lone vCPU that idles cannot bring a CPU timer
+// closer, so it sleeps without waking for one. CLOCK_REALTIME timers are kept
+// on the monotonic clock (a change of the host's wall clock does not move them).
+#include <hyperlet/clocks.h>
+
 #include "../errno.h"
 #include "../hypercall.h"
 #include "../signal_state.h"
@@ -74,7 +78,7 @@ struct Sigevent {
 };
 static_assert(sizeof(Sigevent) == 64);
 
-enum class Clock : uint8_t { kMonotonic, kRealtime, kCpu };
+enum class Clock : uint8_t { kMonotonic, kRealtime, kProcessCpu, kThreadCpu };
 
 struct Timer {
   bool in_use;
@@ -82,9 +86,10 @@ struct Timer {
   Clock clock;
   uint32_t notify;
   uint32_t signal;
-  uint32_t tid;  // SIGEV_THREAD_ID
+  uint32_t tid;        // SIGEV_THREAD_ID
+  uint32_t owner_tid;  // kThreadCpu: the thread whose CPU time it counts
   uint64_t value;
-  uint64_t expiry;  // kvmclock ns; 0: disarmed
+  uint64_t expiry;  // on its clock: kvmclock ns, or CPU-time ns for a CPU timer; 0: disarmed
   uint64_t interval;
   int32_t overrun;       // expiries since its signal was queued
   int32_t overrun_last;  // the overrun of the last signal taken (timer_getoverrun)
@@ -92,7 +97,21 @@ struct Timer {
 
 Timer timers[kSlots];  // .bss: nothing to do until the app makes a timer
 int armed_count;       // timers with an expiry that send a signal
+int armed_cpu_count;   // of those, the ones on a CPU-time clock
+uint64_t wall_deadline;  // the earliest expiry among the armed timers on a wall clock (kvmclock ns)
 bool any_made;         // a timer was ever in use: forget_timers has work (each pass is emulated on kvm_pvm)
+
+bool on_cpu_clock(const Timer& timer) { return timer.clock == Clock::kProcessCpu || timer.clock == Clock::kThreadCpu; }
+
+// The timer's clock now: kvmclock ns (`kvmclock_now`), or the CPU time it counts.
+uint64_t now_on(const Timer& timer, uint64_t kvmclock_now) {
+  if (timer.clock == Clock::kProcessCpu) return process_cpu_ns();
+  if (timer.clock == Clock::kThreadCpu) {
+    uint64_t ns = 0;
+    return thread_cpu_ns(timer.owner_tid, ns) ? ns : 0;  // its thread is gone: it never expires
+  }
+  return kvmclock_now;
+}
 
 volatile abi::PreemptState& preempt_state() {
   return *reinterpret_cast<volatile abi::PreemptState*>(abi::kPreemptStateAddr);
@@ -113,17 +132,31 @@ void tell_host_deadline_moved() {
   }
 }
 
-// The earliest expiry that sends a signal goes to the host (PreemptState).
+// The earliest expiry that sends a signal goes to the host (PreemptState), a
+// CPU timer's as the earliest moment it could be due.
 void publish_deadline() {
   const uint64_t previous = preempt_state().timer_deadline_ns;
+  const uint64_t now = kvmclock_ns();
   uint64_t earliest = 0;
+  uint64_t earliest_wall = 0;
   int armed = 0;
+  int armed_cpu = 0;
   for (const Timer& timer : timers) {
     if (!timer.in_use || timer.expiry == 0 || timer.notify == kSigevNone) continue;
     ++armed;
-    if (earliest == 0 || timer.expiry < earliest) earliest = timer.expiry;
+    uint64_t due = timer.expiry;
+    if (on_cpu_clock(timer)) {
+      ++armed_cpu;
+      const uint64_t spent = now_on(timer, now);
+      due = now + (timer.expiry > spent ? (timer.expiry - spent) / cpu_count : 0);
+    } else if (earliest_wall == 0 || due < earliest_wall) {
+      earliest_wall = due;
+    }
+    if (earliest == 0 || due < earliest) earliest = due;
   }
   armed_count = armed;
+  armed_cpu_count = armed_cpu;
+  wall_deadline = earliest_wall;
   preempt_state().timer_deadline_ns = earliest;
   if (earliest != 0 && earliest != previous) tell_host_deadline_moved();
 }
@@ -141,8 +174,10 @@ Timespec ns_timespec(uint64_t ns) {
   return Timespec{static_cast<int64_t>(ns / kNanosPerSecond), static_cast<int64_t>(ns % kNanosPerSecond)};
 }
 
-// An absolute time on the timer's clock as kvmclock ns (at least 1: 0 means disarmed).
-uint64_t absolute_to_kvmclock(Clock clock, uint64_t ns) {
+// An absolute time on the timer's clock as its expiry: kvmclock ns for a wall
+// clock, as it is for a CPU clock (at least 1: 0 means disarmed).
+uint64_t absolute_to_expiry(Clock clock, uint64_t ns) {
+  if (clock == Clock::kProcessCpu || clock == Clock::kThreadCpu) return ns > 0 ? ns : 1;
   const auto& offsets = *reinterpret_cast<const abi::VdsoData*>(abi::kVdsoDataAddr);
   int64_t since_boot = static_cast<int64_t>(ns);
   if (clock == Clock::kRealtime) since_boot -= offsets.realtime_offset_ns;
@@ -153,14 +188,14 @@ uint64_t absolute_to_kvmclock(Clock clock, uint64_t ns) {
 // Arms (value 0: disarms) the timer in `slot`, answering what it had left.
 void arm(Timer& timer, uint64_t value_ns, uint64_t interval_ns, bool absolute, uint64_t& old_value,
          uint64_t& old_interval) {
-  const uint64_t now = kvmclock_ns();
+  const uint64_t now = now_on(timer, kvmclock_ns());
   old_value = timer.expiry == 0 ? 0 : timer.expiry > now ? timer.expiry - now : 1;
   old_interval = timer.interval;
   if (value_ns == 0) {
     timer.expiry = 0;
     timer.interval = 0;
   } else {
-    timer.expiry = absolute ? absolute_to_kvmclock(timer.clock, value_ns) : now + value_ns;
+    timer.expiry = absolute ? absolute_to_expiry(timer.clock, value_ns) : now + value_ns;
     timer.interval = interval_ns;
   }
   timer.overrun = 0;
@@ -189,15 +224,21 @@ void forget_timers() {
   if (!any_made) return;
   for (Timer& timer : timers) timer = Timer{};
   armed_count = 0;
+  armed_cpu_count = 0;
+  wall_deadline = 0;
   preempt_state().timer_deadline_ns = 0;
 }
 
 void fire_due_timers(uint64_t now) {
   if (armed_count == 0) return;
-  bool changed = false;
+  // A CPU timer not yet due has its earliest moment estimated again.
+  bool changed = armed_cpu_count != 0;
+  const uint64_t kvmclock_now = now;
   for (int slot = 0; slot < kSlots; ++slot) {
     Timer& timer = timers[slot];
-    if (!timer.in_use || timer.expiry == 0 || timer.expiry > now || timer.notify == kSigevNone) continue;
+    if (!timer.in_use || timer.expiry == 0 || timer.notify == kSigevNone) continue;
+    now = now_on(timer, kvmclock_now);
+    if (timer.expiry > now) continue;
     // Expiries that passed since: one signal, the rest overruns.
     uint64_t expiries = 1;
     if (timer.interval != 0) {
@@ -226,6 +267,12 @@ void fire_due_timers(uint64_t now) {
 
 uint64_t timer_deadline() { return armed_count == 0 ? 0 : preempt_state().timer_deadline_ns; }
 
+uint64_t timer_deadline_when_idle() {
+  if (armed_count == 0) return 0;
+  // While the only vCPU idles no CPU time passes: only a wall-clock timer can be due.
+  return cpu_count == 1 ? wall_deadline : preempt_state().timer_deadline_ns;
+}
+
 bool timers_armed() { return armed_count != 0; }
 
 int32_t timer_signal_taken(int32_t timer) {
@@ -239,6 +286,7 @@ int32_t timer_signal_taken(int32_t timer) {
 
 int64_t sys_timer_create(uint64_t clock, uint64_t event, uint64_t id_out) {
   Clock kind = Clock::kMonotonic;
+  uint32_t owner = 0;
   switch (static_cast<int32_t>(clock)) {
     case 0:
       kind = Clock::kRealtime;
@@ -247,16 +295,26 @@ int64_t sys_timer_create(uint64_t clock, uint64_t event, uint64_t id_out) {
     case 7:
       kind = Clock::kMonotonic;
       break;  // CLOCK_MONOTONIC, CLOCK_BOOTTIME
-    case 2:
-    case 3:
-      kind = Clock::kCpu;
-      break;  // the process's and thread's CPU time
     case 4:
     case 5:
     case 6:
       return error(EOPNOTSUPP);  // raw and coarse clocks have no timers
-    default:
-      return error(EINVAL);
+    default: {
+      // The process's or a thread's CPU time (CLOCK_PROCESS_CPUTIME_ID,
+      // CLOCK_THREAD_CPUTIME_ID, or an id clock_getcpuclockid made).
+      clocks::CpuClock cpu{};
+      uint64_t ignored = 0;
+      if (!clocks::cpu_clock(clock, cpu)) return error(EINVAL);
+      if (!cpu.per_thread) {
+        if (cpu.id != 0 && static_cast<uint32_t>(cpu.id) != process_id()) return error(EINVAL);
+        kind = Clock::kProcessCpu;
+        break;
+      }
+      owner = cpu.id == 0 ? current_tid() : static_cast<uint32_t>(cpu.id);
+      if (cpu.id < 0 || !thread_cpu_ns(owner, ignored)) return error(EINVAL);
+      kind = Clock::kThreadCpu;
+      break;
+    }
   }
   Sigevent wanted{0, 14 /* SIGALRM */, static_cast<int32_t>(kSigevSignal), 0, {}};
   if (event != 0) {
@@ -287,6 +345,7 @@ int64_t sys_timer_create(uint64_t clock, uint64_t event, uint64_t id_out) {
   timer.in_use = true;
   any_made = true;
   timer.clock = kind;
+  timer.owner_tid = owner;
   timer.notify = notify == kSigevThread ? kSigevSignal : notify;
   timer.signal = static_cast<uint32_t>(wanted.signal);
   timer.tid = static_cast<uint32_t>(wanted.thread_id);
@@ -304,7 +363,7 @@ int64_t sys_timer_settime(uint64_t id, uint64_t flags, uint64_t value, uint64_t 
   if (!timespec_valid(in->value) || !timespec_valid(in->interval)) return error(EINVAL);
   Itimerspec* out = nullptr;
   if (old_value != 0 && (out = user_pointer<Itimerspec>(old_value)) == nullptr) return error(EFAULT);
-  catch_up(*timer, kvmclock_ns());
+  catch_up(*timer, now_on(*timer, kvmclock_ns()));
   uint64_t left = 0, interval = 0;
   arm(*timer, timespec_ns(in->value), timespec_ns(in->interval), (flags & kTimerAbstime) != 0, left, interval);
   if (out != nullptr) *out = Itimerspec{ns_timespec(interval), ns_timespec(left)};
@@ -316,7 +375,7 @@ int64_t sys_timer_gettime(uint64_t id, uint64_t value) {
   if (timer == nullptr) return error(EINVAL);
   auto* out = user_pointer<Itimerspec>(value);
   if (out == nullptr) return error(EFAULT);
-  const uint64_t now = kvmclock_ns();
+  const uint64_t now = now_on(*timer, kvmclock_ns());
   if (timer->notify == kSigevNone) catch_up(*timer, now);
   const uint64_t left = timer->expiry == 0 ? 0 : timer->expiry > now ? timer->expiry - now : 1;
   *out = Itimerspec{ns_timespec(timer->expiry == 0 ? 0 : timer->interval), ns_timespec(left)};
@@ -355,7 +414,7 @@ int64_t sys_setitimer(uint64_t which_argument, uint64_t value, uint64_t old_valu
   if (!timer.in_use) {
     timer.in_use = true;
     any_made = true;
-    timer.clock = Clock::kMonotonic;
+    timer.clock = which == 0 ? Clock::kMonotonic : Clock::kProcessCpu;  // ITIMER_VIRTUAL, ITIMER_PROF: CPU time
     timer.notify = kSigevSignal;
     timer.signal = static_cast<uint32_t>(kIntervalSignals[which]);
   }
@@ -379,7 +438,7 @@ int64_t sys_getitimer(uint64_t which_argument, uint64_t value) {
   auto* out = user_pointer<Itimerval>(value);
   if (out == nullptr) return error(EFAULT);
   const Timer& timer = timers[kPosixTimers + which];
-  const uint64_t now = kvmclock_ns();
+  const uint64_t now = now_on(timer, kvmclock_ns());
   const uint64_t left = timer.expiry == 0 ? 0 : timer.expiry > now ? timer.expiry - now : 1000;
   out->value =
       Timeval{static_cast<int64_t>(left / kNanosPerSecond), static_cast<int64_t>(left % kNanosPerSecond / 1000)};

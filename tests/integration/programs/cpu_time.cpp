@@ -5,7 +5,9 @@
 // the expected one; timing bounds are wide (a loaded machine, nested KVM).
 // `cpu_time fork`: a forked child starts with no CPU time, its parent keeps its own.
 #include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/times.h>
 #include <sys/wait.h>
@@ -44,6 +46,66 @@ bool spin_for_cpu_time(std::int64_t amount) {
 }
 
 const char* yes(bool value) { return value ? "yes" : "no"; }
+
+volatile sig_atomic_t signals_seen = 0;
+void count_signal(int) { signals_seen = signals_seen + 1; }
+
+// Computes, without a syscall (the monotonic clock is the vDSO's), until a
+// signal arrived or 20 s passed: whether one did.
+bool compute_until_signal() {
+  const std::int64_t give_up = clock_ns(CLOCK_MONOTONIC) + 20'000 * kMillisecond;
+  volatile std::uint64_t sink = 1;
+  while (signals_seen == 0 && clock_ns(CLOCK_MONOTONIC) < give_up) {
+    for (int i = 0; i < 10'000; ++i) sink = sink * 6364136223846793005u + 1;
+  }
+  return signals_seen != 0;
+}
+
+// Interval and POSIX timers on CPU time: a sleep does not bring them closer,
+// computing does, even in a loop without syscalls.
+void timer_section() {
+  struct sigaction action {};
+  action.sa_handler = count_signal;
+  sigaction(SIGPROF, &action, nullptr);
+  sigaction(SIGVTALRM, &action, nullptr);
+  sigaction(SIGUSR1, &action, nullptr);
+
+  itimerval profile{{0, 0}, {1, 0}};
+  setitimer(ITIMER_PROF, &profile, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  itimerval left{};
+  getitimer(ITIMER_PROF, &left);
+  std::printf("ITIMER_PROF of 1 s after 200 ms asleep: over 0.85 s left: %s\n",
+              yes(left.it_value.tv_sec == 1 || left.it_value.tv_usec > 850'000));
+  itimerval off{};
+  setitimer(ITIMER_PROF, &off, nullptr);
+
+  signals_seen = 0;
+  itimerval virtual_timer{{0, 0}, {0, 30'000}};
+  setitimer(ITIMER_VIRTUAL, &virtual_timer, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::printf("ITIMER_VIRTUAL of 30 ms: silent through 200 ms asleep: %s\n", yes(signals_seen == 0));
+  std::printf("then SIGVTALRM in a computing loop: %s\n", yes(compute_until_signal()));
+
+  signals_seen = 0;
+  sigevent event{};
+  event.sigev_notify = SIGEV_SIGNAL;
+  event.sigev_signo = SIGUSR1;
+  timer_t timer{};
+  const int made = timer_create(CLOCK_PROCESS_CPUTIME_ID, &event, &timer);
+  itimerspec in_20ms{{0, 0}, {0, 20 * kMillisecond}};
+  timer_settime(timer, 0, &in_20ms, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::printf("a CLOCK_PROCESS_CPUTIME_ID timer (%d) of 20 ms: silent through 200 ms asleep: %s\n", made,
+              yes(signals_seen == 0));
+  std::printf("then its signal in a computing loop: %s\n", yes(compute_until_signal()));
+  timer_delete(timer);
+  clockid_t thread_clock{};
+  pthread_getcpuclockid(pthread_self(), &thread_clock);
+  const int made_on_thread = timer_create(thread_clock, &event, &timer);
+  std::printf("a timer on pthread_getcpuclockid's clock: %d\n", made_on_thread);
+  if (made_on_thread == 0) timer_delete(timer);
+}
 
 int fork_section() {
   const bool spun = spin_for_cpu_time(200 * kMillisecond);
@@ -153,5 +215,6 @@ int main(int argc, char** argv) {
   errno = 0;
   report("a malformed CPU clock", syscall(SYS_clock_gettime, static_cast<clockid_t>((~0 << 3) | 3), &ignored));
   std::printf("clock_getres of the thread clock: %d\n", clock_getres(CLOCK_THREAD_CPUTIME_ID, &ignored));
+  timer_section();
   return 0;
 }
