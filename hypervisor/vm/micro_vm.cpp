@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -898,7 +899,10 @@ class MicroVm {
 
   Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, const GuestLayout& layout, AppImage image,
                                UniqueFd executable_fd, const ExecRequest& request) {
+    // The process's CPU time goes on across an execve, as on Linux (abi::VcpuRunClock).
+    const auto run_clocks = memory.read<std::array<abi::VcpuRunClock, abi::kMaxCpus>>(abi::kRunClocksAddr);
     if (!memory.discard(0, memory.size())) return fail(ExitStatus::kVmFailure, "cannot empty guest memory");
+    if (run_clocks) memory.write(abi::kRunClocksAddr, *run_clocks);
     layout_ = layout;
     exec_image_.emplace(std::move(image));
     image_ = &*exec_image_;

@@ -185,5 +185,17 @@ TEST_F(MiscSyscalls, AForkedChildStartsWithNoCpuTime) {
             "the parent keeps its 200 ms: yes\n");
 }
 
+// An execve replaces the image, not the process: its CPU time goes on, as natively.
+TEST_F(MiscSyscalls, CpuTimeGoesOnAcrossAnExecve) {
+  const ProcessResult native = run_process({kCpuTimeProgram, "exec", kCpuTimeProgram});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  const ProcessResult result = run_process({kHyperlet, "run", "--timeout", "60s", "--processes", "1", "--volume",
+                                            std::string(HYPERLET_TEST_PROGRAMS_DIR) + ":/programs:ro", kCpuTimeProgram,
+                                            "exec", "/programs/cpu_time"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+  EXPECT_EQ(result.out, "the CPU time goes on across an execve: yes\n");
+}
+
 }  // namespace
 }  // namespace hyperlet::testing

@@ -4,11 +4,12 @@
 // thread. Prints one verdict per line, so that the native run's output is
 // the expected one; timing bounds are wide (a loaded machine, nested KVM).
 // `cpu_time fork`: a forked child starts with no CPU time, its parent keeps its own.
+// `cpu_time exec PATH`: the CPU time goes on across an execve of PATH (this program).
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/time.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/times.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,10 +133,24 @@ int fork_section() {
   return 0;
 }
 
+int exec_section(const char* path) {
+  if (!spin_for_cpu_time(200 * kMillisecond)) return 1;
+  std::fflush(stdout);
+  execl(path, path, "after-exec", static_cast<char*>(nullptr));
+  std::perror("execl");
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "fork") == 0) return fork_section();
+  if (argc > 2 && std::strcmp(argv[1], "exec") == 0) return exec_section(argv[2]);
+  if (argc > 1 && std::strcmp(argv[1], "after-exec") == 0) {
+    std::printf("the CPU time goes on across an execve: %s\n",
+                yes(clock_ns(CLOCK_PROCESS_CPUTIME_ID) >= 200 * kMillisecond));
+    return 0;
+  }
   // A sleep is not CPU time.
   const std::int64_t before_sleep = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
