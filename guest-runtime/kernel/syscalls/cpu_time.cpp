@@ -71,9 +71,7 @@ int64_t sys_times(uint64_t buffer) {
     *out = Tms{};
     out->user_ticks = static_cast<int64_t>(process_cpu_ns()) / kNanosPerTick;
   }
-  // Ticks since an arbitrary point, as Linux's: the monotonic clock's.
-  const auto& offsets = *reinterpret_cast<const abi::VdsoData*>(abi::kVdsoDataAddr);
-  return (static_cast<int64_t>(kvmclock_ns()) + offsets.monotonic_offset_ns) / kNanosPerTick;
+  return monotonic_ns() / kNanosPerTick;  // ticks since an arbitrary point, as Linux's: the monotonic clock's
 }
 
 }  // namespace hyperlet::kernel
