@@ -106,6 +106,12 @@ void timer_section() {
   const int made_on_thread = timer_create(thread_clock, &event, &timer);
   std::printf("a timer on pthread_getcpuclockid's clock: %d\n", made_on_thread);
   if (made_on_thread == 0) timer_delete(timer);
+  errno = 0;
+  const int other_process = timer_create(static_cast<clockid_t>((~999'999 << 3) | 2), &event, &timer);
+  std::printf("a timer on another process's CPU clock: %d errno %d\n", other_process, errno);
+  errno = 0;
+  const int no_thread = timer_create(static_cast<clockid_t>((~999'999 << 3) | 6), &event, &timer);
+  std::printf("a timer on a missing thread's CPU clock: %d errno %d\n", no_thread, errno);
 }
 
 int fork_section() {
@@ -227,6 +233,8 @@ int main(int argc, char** argv) {
   errno = 0;
   report("the clock of another process",
          syscall(SYS_clock_gettime, static_cast<clockid_t>((~999'999 << 3) | 2), &ignored));
+  errno = 0;
+  report("times into a bad pointer", syscall(SYS_times, reinterpret_cast<void*>(8)));
   errno = 0;
   report("a malformed CPU clock", syscall(SYS_clock_gettime, static_cast<clockid_t>((~0 << 3) | 3), &ignored));
   std::printf("clock_getres of the thread clock: %d\n", clock_getres(CLOCK_THREAD_CPUTIME_ID, &ignored));
