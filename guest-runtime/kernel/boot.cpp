@@ -19,7 +19,10 @@ static_assert(offsetof(hyperlet::abi::BootInfo, initial_rsp) == 0x60,
 extern "C" hyperlet::abi::BootInfo* kernel_main(hyperlet::abi::BootInfo* info) {
   hyperlet::kernel::write_msr(hyperlet::kernel::kMsrKvmSystemTimeNew, hyperlet::abi::kPvclockAddr | 1);
   hyperlet::kernel::init_memory();
-  if (info->cpu_count > 1) hyperlet::kernel::cpu_count = info->cpu_count;
+  if (info->cpu_count > 1) {
+    hyperlet::kernel::cpu_count = info->cpu_count;
+    hyperlet::kernel::set_direct_forward_blocker(hyperlet::kernel::DirectForwardBlocker::kCpus, true);
+  }
   if (info->signals_ignored != 0 || info->signals_blocked != 0) hyperlet::kernel::signals_after_exec();
   const uint64_t now = hyperlet::kernel::kvmclock_ns();
   info->kernel_entry_ns = now;

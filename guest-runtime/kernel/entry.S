@@ -11,6 +11,12 @@
 #define SYSCALL_FRAME_MARKER 0x100  // kSyscallFrameMarker (signal_state.h)
 #define MAX_CPUS 16                 // abi::kMaxCpus (checked in kernel_header.cpp)
 #define SYSCALL_ENTRY_STRIDE 64     // abi::kSyscallEntryStride
+#define HYPERCALL_ARGS 0x5000       // abi::kHypercallArgsAddr (checked in direct_forward.cpp)
+#define SYSCALL_COUNTS 0x6000       // abi::kSyscallCountsAddr
+#define DIRECT_FORWARD_SLOTS 512    // abi::kSyscallCountSlots: direct_forward_numbers' size
+#define HOST_SYSCALL_PORT 0x701     // abi::kHypercallPortBase + Hypercall::kHostSyscall
+#define EINTR 4
+#define EPIPE 32
 
 .macro RESTORE_REGS
   popq %r15
@@ -83,8 +89,59 @@ kernel_entry:
 // may clobber rcx and r11, and C++ preserves rbx, rbp, r12-r15, so only the
 // argument registers and rax are saved: a SyscallFrame (trap_frame.h). Every
 // instruction saved here is ~0.5 us per syscall on kvm_pvm.
+//
+// First the fast path (direct_forward.cpp): a common I/O call that nothing in
+// the guest kernel needs to see goes to the host from here, ~30 instructions
+// instead of ~125 through handle_syscall. rcx and r11 are the syscall's to
+// clobber; every other register the app had comes back unchanged.
 .global syscall_trap_entry
 syscall_trap_entry:
+  cmpb $0, direct_forward_blockers
+  jne syscall_trap_slow
+  cmpq $DIRECT_FORWARD_SLOTS, %rax
+  jae syscall_trap_slow
+  cmpb $0, direct_forward_numbers(%rax)
+  je syscall_trap_slow
+  cmpq $0, SIGNAL_ATTENTION
+  jne syscall_trap_slow
+  movq %rax, HYPERCALL_ARGS
+  movq %rdi, HYPERCALL_ARGS+8
+  movq %rsi, HYPERCALL_ARGS+16
+  movq %rdx, HYPERCALL_ARGS+24
+  movq %r10, HYPERCALL_ARGS+32
+  movq %r8, HYPERCALL_ARGS+40
+  movq %r9, HYPERCALL_ARGS+48
+  incl SYSCALL_COUNTS(,%rax,4)
+  movl $HYPERCALL_ARGS, %eax
+  movl $HOST_SYSCALL_PORT, %edx
+  outl %eax, %dx
+  movq HYPERCALL_ARGS+24, %rdx
+  movq HYPERCALL_ARGS+56, %rax
+  cmpq $-EINTR, %rax
+  je direct_forward_finish
+  cmpq $-EPIPE, %rax
+  je direct_forward_finish
+  cmpq $0, SIGNAL_ATTENTION  // a signal came while the host had the call
+  jne direct_forward_finish
+  iretq
+
+// The slow path's frame, its rax the number, for the tail dispatch runs after
+// a forwarded call; then the common return (signals included).
+direct_forward_finish:
+  pushq HYPERCALL_ARGS      // the number
+  pushq %r9
+  pushq %r8
+  pushq %r10
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  movq %rsp, %rdi
+  movq %rax, %rsi
+  cld
+  call finish_direct_forward
+  jmp syscall_return
+
+syscall_trap_slow:
   cld                       // the app may have set DF: the kernel's memcpy/memset need it clear
   pushq %rax
   pushq %r9                 // pushed in reverse so that the six arguments lie

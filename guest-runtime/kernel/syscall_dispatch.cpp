@@ -98,10 +98,7 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
         signalfd_before_forward(number, a);
       }
       if (number == __NR_nanosleep || number == __NR_clock_nanosleep) note_sleep_start(number, a);
-      const int64_t result = forward_to_host(number, a);
-      if (signalfds_open()) signalfd_after_forward(number, a, result);
-      if (result == -EINTR) return after_host_interrupted(number, result);
-      return result == -EPIPE ? after_broken_pipe(number, a, result) : result;
+      return finish_forwarded(number, a, forward_to_host(number, a));
     }
   }
 }

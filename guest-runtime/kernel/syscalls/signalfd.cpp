@@ -176,6 +176,7 @@ void forget(uint64_t fd) {
     if (entry.fd >= 0 && static_cast<uint64_t>(entry.fd) == fd) {
       entry = Signalfd{-1, 0, 0, false};
       --open_count;
+      set_direct_forward_blocker(DirectForwardBlocker::kSignalfds, open_count != 0);
       publish_watched();
     }
   }
@@ -190,6 +191,7 @@ void remember_dup(uint64_t original, int64_t copy) {
   if (slot == nullptr) return;  // beyond kMaxSignalfds the copy reads as the host's eventfd
   *slot = Signalfd{copy, source->description, source->mask, source->readable};
   ++open_count;
+  set_direct_forward_blocker(DirectForwardBlocker::kSignalfds, open_count != 0);
 }
 
 }  // namespace
@@ -218,6 +220,7 @@ int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags)
   if (made < 0) return made;
   *slot = Signalfd{made, next_description++, watched, false};
   ++open_count;
+  set_direct_forward_blocker(DirectForwardBlocker::kSignalfds, open_count != 0);
   publish_watched();
   tell_host(*slot, (pending_for_current() & watched) != 0);
   return made;

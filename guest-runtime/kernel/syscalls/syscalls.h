@@ -208,4 +208,17 @@ int64_t forward_to_host(uint64_t number, const uint64_t (&args)[6]);
 // only these reach the fds it keeps above the app's fd limit.
 int64_t kernel_call_to_host(uint64_t number, const uint64_t (&args)[6]);
 
+// direct_forward.cpp: entry.S forwards the common I/O calls itself while no
+// blocker is set; each owner of a reason sets or clears its bit as it changes.
+enum class DirectForwardBlocker : uint8_t {
+  kOtherThreads = 1,  // a call that would block must park (forward_parkable)
+  kTimers = 2,        // likewise: a timer may fire during the call
+  kSignalfds = 4,     // reads, dups and waits look at signalfds
+  kCpus = 8,          // more than one vCPU: per-vCPU argument pages
+};
+void set_direct_forward_blocker(DirectForwardBlocker blocker, bool blocks);
+// What dispatch does after the host answered a forwarded call (signalfd dups,
+// EINTR as a restart, EPIPE as SIGPIPE).
+int64_t finish_forwarded(uint64_t number, const uint64_t (&args)[6], int64_t result);
+
 }  // namespace hyperlet::kernel

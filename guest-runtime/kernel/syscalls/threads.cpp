@@ -471,6 +471,7 @@ int64_t sys_clone(const uint64_t (&args)[6]) {
   shared_signal_state().attention = 1;  // the parent's return path calls deliver_signals
   ++live_threads;
   preempt_state().live_threads = static_cast<uint32_t>(live_threads);
+  set_direct_forward_blocker(DirectForwardBlocker::kOtherThreads, true);
   // The host learns of a second thread only at an exit, and a clone makes
   // none: one hypercall when time slices must begin.
   if (live_threads == 2) hypercall(abi::Hypercall::kThreadsStarted);
@@ -498,6 +499,7 @@ void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
   live_threads = 1;
   first_exited = false;
   preempt_state().live_threads = 1;
+  set_direct_forward_blocker(DirectForwardBlocker::kOtherThreads, false);
 }
 
 void start_cloned_thread(int slot, const TrapFrame& parent) {
@@ -768,6 +770,7 @@ void sys_exit_thread(uint64_t status) {
   self.state = State::kFree;
   --live_threads;
   preempt_state().live_threads = static_cast<uint32_t>(live_threads);
+  set_direct_forward_blocker(DirectForwardBlocker::kOtherThreads, live_threads > 1);
   schedule();
   for (;;) asm volatile("hlt");
 }

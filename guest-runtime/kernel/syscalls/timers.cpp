@@ -155,6 +155,7 @@ void publish_deadline() {
     if (earliest == 0 || due < earliest) earliest = due;
   }
   armed_count = armed;
+  set_direct_forward_blocker(DirectForwardBlocker::kTimers, armed != 0);
   armed_cpu_count = armed_cpu;
   wall_deadline = earliest_wall;
   preempt_state().timer_deadline_ns = earliest;
@@ -225,6 +226,7 @@ void forget_timers() {
   for (Timer& timer : timers) timer = Timer{};
   armed_count = 0;
   armed_cpu_count = 0;
+  set_direct_forward_blocker(DirectForwardBlocker::kTimers, false);
   wall_deadline = 0;
   preempt_state().timer_deadline_ns = 0;
 }

@@ -5,6 +5,9 @@
 //   files-ro     the same calls on a :ro volume
 //   socketpair   AF_UNIX pairs: data both ways, poll, epoll, EOF/EPIPE, errors
 //   mmsg         sendmmsg/recvmmsg on loopback UDP; the second message is denied
+//   forward-paths  19 fcntl(F_GETFD) alone, beside a thread, with a timer armed, with
+//                a signalfd open (each sends forwarded calls another way in the
+//                guest kernel), and a write to a closed pipe under a SIGPIPE handler
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -12,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -23,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -223,6 +228,51 @@ void mmsg_calls() {
        ::syscall(SYS_recvmmsg, fd, in, 4, MSG_DONTWAIT, kKernelAddress));
 }
 
+// fcntl(F_GETFD) of stdout `count` times, raw: how many answered 0 (no FD_CLOEXEC).
+int getfd_calls(int count) {
+  int right = 0;
+  for (int i = 0; i < count; ++i) right += ::syscall(SYS_fcntl, 1, F_GETFD) == 0 ? 1 : 0;
+  return right;
+}
+
+volatile sig_atomic_t sigpipes = 0;
+
+void forward_paths() {
+  std::printf("alone: %d of 7\n", getfd_calls(7));
+  int beside = 0;
+  std::thread([&beside] { beside = getfd_calls(5); }).join();
+  std::printf("beside a thread: %d of 5\n", beside);
+  std::printf("after the join: %d of 1\n", getfd_calls(1));
+
+  sigevent event{};
+  event.sigev_notify = SIGEV_SIGNAL;
+  event.sigev_signo = SIGUSR2;
+  ::signal(SIGUSR2, [](int) {});
+  timer_t timer{};
+  show("timer_create", ::timer_create(CLOCK_MONOTONIC, &event, &timer));
+  const itimerspec in_a_minute{{0, 0}, {60, 0}};
+  show("timer_settime", ::timer_settime(timer, 0, &in_a_minute, nullptr));
+  std::printf("with a timer armed: %d of 3\n", getfd_calls(3));
+  show("timer_delete", ::timer_delete(timer));
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR1);
+  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  const int signals = ::signalfd(-1, &mask, 0);
+  std::printf("signalfd: %s\n", signals >= 0 ? "ok" : strerrorname_np(errno));
+  std::printf("with a signalfd open: %d of 2\n", getfd_calls(2));
+  ::close(signals);
+
+  ::signal(SIGPIPE, [](int) { sigpipes = sigpipes + 1; });
+  int ends[2];
+  show("pipe", ::pipe(ends));
+  ::close(ends[0]);
+  show("write to a closed pipe", ::write(ends[1], "x", 1));
+  std::printf("SIGPIPE handled: %d\n", static_cast<int>(sigpipes));
+  std::printf("at the end: %d of 1\n", getfd_calls(1));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -238,6 +288,8 @@ int main(int argc, char** argv) {
       socketpair_calls();
     } else if (section == "mmsg") {
       mmsg_calls();
+    } else if (section == "forward-paths") {
+      forward_paths();
     } else {
       std::printf("unknown section %s\n", section.c_str());
       return 2;
