@@ -2,7 +2,8 @@
 // sendmmsg/recvmmsg in real microVMs (programs/misc_syscalls.cpp): results on a
 // writable and a :ro volume, hostile arguments, and the network policy applied to
 // each message of a sendmmsg; CPU time (programs/cpu_time.cpp) on one and two
-// vCPUs and across a fork, against the native run. Skips without /dev/kvm.
+// vCPUs and across a fork, against the native run; forwarded calls on the
+// guest kernel's fast path and off it. Skips without /dev/kvm.
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -127,6 +128,29 @@ TEST_F(MiscSyscalls, SocketpairWorksWithReadWritePollAndEpoll) {
             "socketpair AF_INET: EOPNOTSUPP\n"
             "socketpair AF_NETLINK: EAFNOSUPPORT\n"
             "socketpair into the kernel: EFAULT\n");
+}
+
+// Forwarded calls take entry.S's fast path only while nothing in the guest
+// kernel must see them (direct_forward.cpp); each blocker in turn (a second
+// thread, an armed timer, an open signalfd) sends them the other way and goes
+// again. Every call answers as natively, each is counted once in --stats, and an
+// EPIPE answered on the fast path still raises SIGPIPE first.
+TEST_F(MiscSyscalls, ForwardedCallsAnswerAndCountTheSameOnEveryPath) {
+  const ProcessResult native = run_process({kProgram, "forward-paths"});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  ASSERT_EQ(native.out,
+            "alone: 7 of 7\nbeside a thread: 5 of 5\nafter the join: 1 of 1\ntimer_create: 0\n"
+            "timer_settime: 0\nwith a timer armed: 3 of 3\ntimer_delete: 0\nsignalfd: ok\n"
+            "with a signalfd open: 2 of 2\npipe: 0\nwrite to a closed pipe: EPIPE\nSIGPIPE handled: 1\n"
+            "at the end: 1 of 1\n");
+  const auto result = run({"--stats"}, "forward-paths");
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+  EXPECT_NE(result.err.find("\n    fcntl                19\n"), std::string::npos) << describe(result);
+  for (const char* cpus : {"1", "2"}) {
+    const auto on_cpus = run({"--cpus", cpus}, "forward-paths");
+    EXPECT_EQ(on_cpus.out, native.out) << "--cpus " << cpus << "\n" << describe(on_cpus);
+  }
 }
 
 TEST_F(MiscSyscalls, SendmmsgChecksEachMessagesDestination) {

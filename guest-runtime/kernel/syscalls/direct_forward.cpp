@@ -24,22 +24,84 @@ using hyperlet::abi::kSyscallCountSlots;
 // futex, clone, ...), nor a sleep (nanosleep notes its deadline first), nor
 // readlinkat (answered here for /proc/self/exe).
 constexpr uint16_t kDirectForwardCalls[] = {
-    __NR_read,          __NR_write,           __NR_open,          __NR_close,          __NR_stat,
-    __NR_fstat,         __NR_lstat,           __NR_poll,          __NR_lseek,          __NR_ioctl,
-    __NR_pread64,       __NR_pwrite64,        __NR_readv,         __NR_writev,         __NR_access,
-    __NR_pipe,          __NR_select,          __NR_dup,           __NR_dup2,           __NR_sendfile,
-    __NR_socket,        __NR_connect,         __NR_accept,        __NR_sendto,         __NR_recvfrom,
-    __NR_sendmsg,       __NR_recvmsg,         __NR_shutdown,      __NR_bind,           __NR_listen,
-    __NR_getsockname,   __NR_getpeername,     __NR_socketpair,    __NR_setsockopt,     __NR_getsockopt,
-    __NR_fcntl,         __NR_flock,           __NR_fsync,         __NR_fdatasync,      __NR_truncate,
-    __NR_ftruncate,     __NR_getdents64,      __NR_getcwd,        __NR_chdir,          __NR_fchdir,
-    __NR_rename,        __NR_mkdir,           __NR_rmdir,         __NR_unlink,         __NR_fchmod,
-    __NR_statfs,        __NR_fstatfs,         __NR_epoll_wait,    __NR_epoll_ctl,      __NR_openat,
-    __NR_mkdirat,       __NR_newfstatat,      __NR_unlinkat,      __NR_renameat,       __NR_faccessat,
-    __NR_pselect6,      __NR_ppoll,           __NR_epoll_pwait,   __NR_accept4,        __NR_eventfd2,
-    __NR_epoll_create1, __NR_dup3,            __NR_pipe2,         __NR_preadv,         __NR_pwritev,
-    __NR_recvmmsg,      __NR_sendmmsg,        __NR_renameat2,     __NR_statx,          __NR_faccessat2,
-    __NR_timerfd_create, __NR_timerfd_settime, __NR_timerfd_gettime,
+    __NR_read,
+    __NR_write,
+    __NR_open,
+    __NR_close,
+    __NR_stat,
+    __NR_fstat,
+    __NR_lstat,
+    __NR_poll,
+    __NR_lseek,
+    __NR_ioctl,
+    __NR_pread64,
+    __NR_pwrite64,
+    __NR_readv,
+    __NR_writev,
+    __NR_access,
+    __NR_pipe,
+    __NR_select,
+    __NR_dup,
+    __NR_dup2,
+    __NR_sendfile,
+    __NR_socket,
+    __NR_connect,
+    __NR_accept,
+    __NR_sendto,
+    __NR_recvfrom,
+    __NR_sendmsg,
+    __NR_recvmsg,
+    __NR_shutdown,
+    __NR_bind,
+    __NR_listen,
+    __NR_getsockname,
+    __NR_getpeername,
+    __NR_socketpair,
+    __NR_setsockopt,
+    __NR_getsockopt,
+    __NR_fcntl,
+    __NR_flock,
+    __NR_fsync,
+    __NR_fdatasync,
+    __NR_truncate,
+    __NR_ftruncate,
+    __NR_getdents64,
+    __NR_getcwd,
+    __NR_chdir,
+    __NR_fchdir,
+    __NR_rename,
+    __NR_mkdir,
+    __NR_rmdir,
+    __NR_unlink,
+    __NR_fchmod,
+    __NR_statfs,
+    __NR_fstatfs,
+    __NR_epoll_wait,
+    __NR_epoll_ctl,
+    __NR_openat,
+    __NR_mkdirat,
+    __NR_newfstatat,
+    __NR_unlinkat,
+    __NR_renameat,
+    __NR_faccessat,
+    __NR_pselect6,
+    __NR_ppoll,
+    __NR_epoll_pwait,
+    __NR_accept4,
+    __NR_eventfd2,
+    __NR_epoll_create1,
+    __NR_dup3,
+    __NR_pipe2,
+    __NR_preadv,
+    __NR_pwritev,
+    __NR_recvmmsg,
+    __NR_sendmmsg,
+    __NR_renameat2,
+    __NR_statx,
+    __NR_faccessat2,
+    __NR_timerfd_create,
+    __NR_timerfd_settime,
+    __NR_timerfd_gettime,
 };
 
 }  // namespace
@@ -68,8 +130,7 @@ extern const hyperlet::kernel::DirectForwardTable direct_forward_numbers;
 
 namespace hyperlet::kernel {
 
-static_assert(abi::kHypercallArgsAddr == 0x5000 && abi::kSyscallCountsAddr == 0x6000 &&
-                  abi::kSyscallCountSlots == 512,
+static_assert(abi::kHypercallArgsAddr == 0x5000 && abi::kSyscallCountsAddr == 0x6000 && abi::kSyscallCountSlots == 512,
               "entry.S: HYPERCALL_ARGS, SYSCALL_COUNTS, DIRECT_FORWARD_SLOTS");
 static_assert(offsetof(abi::SyscallArgs, args) == 8 && offsetof(abi::SyscallArgs, result) == 56,
               "entry.S stores the arguments and loads the result at these offsets");
@@ -79,7 +140,8 @@ static_assert(EINTR == 4 && EPIPE == 32, "entry.S compares the result with -EINT
 
 void set_direct_forward_blocker(DirectForwardBlocker blocker, bool blocks) {
   const auto bit = static_cast<uint8_t>(blocker);
-  direct_forward_blockers = static_cast<uint8_t>(blocks ? direct_forward_blockers | bit : direct_forward_blockers & ~bit);
+  direct_forward_blockers =
+      static_cast<uint8_t>(blocks ? direct_forward_blockers | bit : direct_forward_blockers & ~bit);
 }
 
 int64_t finish_forwarded(uint64_t number, const uint64_t (&args)[6], int64_t result) {
