@@ -69,7 +69,7 @@ Result<RawKvmGuest> RawKvmGuest::create(std::span<const std::uint8_t> code, Mode
   guest.vm_ = std::move(*vm);
   // Real mode: one page at 0x1000, as kvm_floor.c. Long mode: 64 KiB from 0
   // for the code at 0x1000, the page tables and the GDT.
-  const bool long_mode = mode == Mode::kLongMode;
+  const bool long_mode = mode != Mode::kRealMode;
   const std::uint64_t base = long_mode ? 0 : kRawGuestAddress;
   const std::size_t size = long_mode ? kLongModeMemorySize : kRawGuestSize;
   void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -81,7 +81,7 @@ Result<RawKvmGuest> RawKvmGuest::create(std::span<const std::uint8_t> code, Mode
   if (!vcpu) return std::unexpected(vcpu.error());
   guest.vcpu_ = std::move(*vcpu);
   if (long_mode) {
-    if (auto ok = guest.enter_long_mode(); !ok) return std::unexpected(ok.error());
+    if (auto ok = guest.enter_long_mode(mode == Mode::kLongModeRing3); !ok) return std::unexpected(ok.error());
   } else {
     auto sregs = guest.vcpu_.sregs();
     if (!sregs) return std::unexpected(sregs.error());
@@ -93,28 +93,31 @@ Result<RawKvmGuest> RawKvmGuest::create(std::span<const std::uint8_t> code, Mode
   regs.rip = kRawGuestAddress;
   regs.rax = kRawGuestValue;
   regs.rsp = kRawGuestAddress;  // unused: the code pushes nothing
-  regs.rflags = 0x2;
+  // Ring 3 may make its `out` only with IOPL 3 (otherwise #GP).
+  regs.rflags = mode == Mode::kLongModeRing3 ? 0x3002 : 0x2;
   if (auto ok = guest.vcpu_.set_regs(regs); !ok) return std::unexpected(ok.error());
   return guest;
 }
 
-// Identity-mapped first 2 MiB (one large page), a GDT with a 64-bit code and a
-// data segment, CR0/CR4/EFER as hyperlet's vcpu_setup.cpp sets them. KVM
-// accepts EFER.LME only with a CPUID that has long mode, so the vCPU gets
-// KVM's supported CPUID first.
-Result<void> RawKvmGuest::enter_long_mode() {
+// Identity-mapped first 2 MiB (one large user page), a GDT with 64-bit code and
+// data segments for ring 0 and ring 3, CR0/CR4/EFER as hyperlet's
+// vcpu_setup.cpp sets them. KVM accepts EFER.LME only with a CPUID that has
+// long mode, so the vCPU gets KVM's supported CPUID first.
+Result<void> RawKvmGuest::enter_long_mode(bool ring3) {
   auto cpuid = kvm_.supported_cpuid();
   if (!cpuid) return std::unexpected(cpuid.error());
   if (auto ok = vcpu_.set_cpuid(*cpuid); !ok) return ok;
   auto* bytes = memory_.data();
   const auto put = [&](std::uint64_t address, std::uint64_t value) { std::memcpy(bytes + address, &value, 8); };
-  constexpr std::uint64_t kPresentWritable = 0x3;
+  constexpr std::uint64_t kPresentWritableUser = 0x7;
   constexpr std::uint64_t kLargePage = 0x80;
-  put(kPml4, kPdpt | kPresentWritable);
-  put(kPdpt, kPageDirectory | kPresentWritable);
-  put(kPageDirectory, 0 | kPresentWritable | kLargePage);
+  put(kPml4, kPdpt | kPresentWritableUser);
+  put(kPdpt, kPageDirectory | kPresentWritableUser);
+  put(kPageDirectory, 0 | kPresentWritableUser | kLargePage);
   put(kGdt + 8, 0x00af9b000000ffff);   // 64-bit code, DPL 0
   put(kGdt + 16, 0x00cf93000000ffff);  // data, DPL 0
+  put(kGdt + 24, 0x00affb000000ffff);  // 64-bit code, DPL 3
+  put(kGdt + 32, 0x00cff3000000ffff);  // data, DPL 3
 
   auto sregs = vcpu_.sregs();
   if (!sregs) return std::unexpected(sregs.error());
@@ -131,17 +134,23 @@ Result<void> RawKvmGuest::enter_long_mode() {
   data.type = 0x3;
   data.l = 0;
   data.db = 1;
+  if (ring3) {
+    code.selector = 24 | 3;
+    code.dpl = 3;
+    data.selector = 32 | 3;
+    data.dpl = 3;
+  }
   sregs->cs = code;
   sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
   kvm_segment tss{};
   tss.base = kTss;
   tss.limit = 0x67;
-  tss.selector = 24;
+  tss.selector = 40;
   tss.type = 0xb;  // 64-bit TSS, busy
   tss.present = 1;
   sregs->tr = tss;
   sregs->gdt.base = kGdt;
-  sregs->gdt.limit = 8 * 4 - 1;
+  sregs->gdt.limit = 8 * 6 - 1;
   sregs->cr0 = 0x80050033;  // PG | AM | WP | NE | ET | MP | PE
   sregs->cr3 = kPml4;
   sregs->cr4 = 0x620;   // OSXMMEXCPT | OSFXSR | PAE

@@ -1,6 +1,6 @@
 // The guests `hyperlet bench` brings along, so that it needs no file besides
-// hyperlet itself: the raw KVM guest of the floor and of the exit round trip
-// (real mode, ring 0), and the tiny static ELF that `bench hypercall` runs in
+// hyperlet itself: the raw KVM guest of the floor and of the exit round trips
+// (real mode; long mode in ring 0 and in ring 3), and the tiny static ELF that `bench hypercall` runs in
 // a microVM.
 #pragma once
 
@@ -19,13 +19,14 @@ namespace hyperlet::bench {
 inline constexpr std::uint16_t kRawGuestPort = 0x10;
 inline constexpr std::uint8_t kRawGuestValue = 42;
 
-// A VM of its own with one vCPU that runs a few bytes of code in ring 0 (the
-// ring hyperlet's guest kernel makes its hypercalls from): in real mode as
-// bench/kvm_floor.c does, or in 64-bit long mode with paging, as hyperlet's
-// guest kernel runs.
+// A VM of its own with one vCPU that runs a few bytes of code: in real mode as
+// bench/kvm_floor.c does, in 64-bit long mode with paging in ring 0 (as
+// hyperlet's guest kernel runs when it makes a hypercall), or the same in ring 3
+// with IOPL 3 (as the app runs when it makes a syscall: the floor for any call
+// the app makes to the host).
 class RawKvmGuest {
  public:
-  enum class Mode { kRealMode, kLongMode };
+  enum class Mode { kRealMode, kLongMode, kLongModeRing3 };
   // `out %al, $0x10; hlt`: one exit, the floor.
   static std::span<const std::uint8_t> floor_code();
   // `1: out %al, $0x10; jmp 1b`: an exit on every KVM_RUN, forever (the same
@@ -38,7 +39,7 @@ class RawKvmGuest {
 
  private:
   RawKvmGuest() = default;
-  Result<void> enter_long_mode();
+  Result<void> enter_long_mode(bool ring3);
   Mapping memory_;  // declared first: unmapped after the VM is gone
   KvmSystem kvm_;
   VmFd vm_;
