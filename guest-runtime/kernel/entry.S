@@ -17,6 +17,11 @@
 #define HOST_SYSCALL_PORT 0x701     // abi::kHypercallPortBase + Hypercall::kHostSyscall
 #define EINTR 4
 #define EPIPE 32
+#define DIRECT_SYSCALL_OPCODE 0x10e7  // abi::kDirectSyscallOpcode (e7 10) as a word
+#define DIRECT_SYSCALL_FINISH 0x5ff8  // abi::kDirectSyscallFinishAddr
+#define DIRECT_SYSCALL_SENT_BACK 2    // abi::kDirectSyscallSentBack
+#define TSS_PORT_BYTE 0x406a          // abi::kTssIoBitmapPortByte
+#define TSS_PORT_OPEN 0xf0            // abi::kTssIoBitmapOpen
 
 .macro RESTORE_REGS
   popq %r15
@@ -292,6 +297,61 @@ exception_entry_6:
   addq $2, (%rsp)
   jmp syscall_trap_entry
 
+// A direct syscall (abi.h: `out %eax, $0x10` in place of a `syscall`) while
+// its port is closed raises #GP(0) at the instruction: recognised as #UD's
+// `int 0x81` is, before anything is saved, and made as the syscall. The host
+// may have closed the port just to send this call here (kDirectSyscallSentBack):
+// then it opens again. Stack: error code, rip, cs, rflags, rsp, ss.
+.global exception_entry_13
+exception_entry_13:
+  testb $3, 16(%rsp)        // CS: from ring 3?
+  jz 1f
+  cmpq $0, (%rsp)           // a port check's error code
+  jne 1f
+  pushq %rax
+  movq 16(%rsp), %rax       // rip
+  incq %rax                 // the second byte: on rip's page?
+  testl $0xfff, %eax
+  jz 2f
+  cmpw $DIRECT_SYSCALL_OPCODE, -1(%rax)
+  popq %rax
+  jne 1f
+3:
+  addq $8, %rsp             // the error code
+  addq $2, (%rsp)           // past the out, as past a syscall
+  cmpq $DIRECT_SYSCALL_SENT_BACK, DIRECT_SYSCALL_FINISH
+  jne syscall_trap_entry
+  movq $0, DIRECT_SYSCALL_FINISH
+  movb $TSS_PORT_OPEN, TSS_PORT_BYTE
+  jmp syscall_trap_entry
+1:
+  pushq $13
+  jmp exception_common
+2:                          // rip is the last byte of its page (rare): ask C++
+  pushq %rcx
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  pushq %r8
+  pushq %r9
+  pushq %r10
+  pushq %r11
+  movq 80(%rsp), %rdi       // rip (above 8 saved registers, rax and the error code)
+  cld
+  call direct_syscall_at
+  testb %al, %al
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rax
+  jz 1b
+  jmp 3b
+
 .macro EXCEPTION_NO_ERROR vector
 .global exception_entry_\vector
 exception_entry_\vector:
@@ -319,7 +379,6 @@ EXCEPTION_NO_ERROR 9
 EXCEPTION_WITH_ERROR 10
 EXCEPTION_WITH_ERROR 11
 EXCEPTION_WITH_ERROR 12
-EXCEPTION_WITH_ERROR 13
 EXCEPTION_WITH_ERROR 14
 EXCEPTION_NO_ERROR 15
 EXCEPTION_NO_ERROR 16
@@ -354,6 +413,7 @@ preempt_entry:
   pushq $0
   pushq $PREEMPT_VECTOR
   SAVE_REGS
+  movq %rsp, %rdi           // the TrapFrame (a direct syscall's finish writes its rax)
   call handle_preempt
   cmpq $0, SIGNAL_ATTENTION // a signal (one sent to hyperlet comes this way)
   jne return_with_signals

@@ -62,14 +62,23 @@ Result<void> write_descriptor_tables(GuestMemory& memory, const abi::KernelHeade
   for (unsigned cpu = 0; cpu < cpus && cpu < abi::kMaxCpus; ++cpu) {
     const std::uint64_t tss_base = abi::kTssAddr + cpu * abi::kTssStride;
     // 64-bit available TSS (type 9), two slots.
+    // vCPU 0's TSS ends with a small I/O bitmap (abi::kDirectSyscallPort), all
+    // ports closed until its guest kernel opens that one.
+    const std::uint32_t limit = cpu == 0 ? kTssWithIoBitmapLimit : kTssLimit;
     gdt[5 + 2 * cpu] =
-        (kTssLimit & 0xffff) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) | ((tss_base >> 24 & 0xff) << 56);
+        (limit & 0xffff) | ((tss_base & 0xffffff) << 16) | (0x89ull << 40) | ((tss_base >> 24 & 0xff) << 56);
     gdt[6 + 2 * cpu] = tss_base >> 32;
     ok = ok && memory.write<std::uint64_t>(tss_base + kTssRsp0,
                                            cpu == 0 ? abi::kKernelStackTop : cpu_idle_stack_top(kernel, cpu));
     ok = ok && memory.write<std::uint64_t>(tss_base + kTssIst1, cpu_fault_stack_top(kernel, cpu));
-    // An I/O map base past the limit: the app has no port access at all.
-    ok = ok && memory.write<std::uint16_t>(tss_base + kTssIoMapBase, kTssLimit + 1);
+    // The I/O map right after the 104 bytes: on vCPUs > 0 past the limit, so
+    // their app has no port access at all.
+    ok = ok && memory.write<std::uint16_t>(tss_base + kTssIoMapBase, abi::kTssIoBitmapOffset);
+    if (cpu == 0) {
+      std::array<std::uint8_t, abi::kTssIoBitmapBytes> closed;
+      closed.fill(abi::kTssIoBitmapClosed);
+      ok = ok && memory.write(tss_base + abi::kTssIoBitmapOffset, closed);
+    }
   }
   ok = ok && memory.write(abi::kGdtAddr, gdt);
 

@@ -29,5 +29,9 @@ GateDescriptor interrupt_gate(std::uint64_t handler, int privilege, int ist);
 inline constexpr std::uint16_t kIdtLimit = 256 * 16 - 1;
 inline constexpr std::uint16_t kGdtLimit = abi::kGdtEntries * 8 - 1;
 inline constexpr std::uint32_t kTssLimit = 103;
+inline constexpr std::uint32_t kTssWithIoBitmapLimit = abi::kTssIoBitmapOffset + abi::kTssIoBitmapBytes - 1;
+static_assert(abi::kTssIoBitmapOffset == kTssLimit + 1);
+static_assert(abi::kTssIoBitmapOffset + abi::kTssIoBitmapBytes <= abi::kTssStride, "vCPU 0's bitmap ends before vCPU 1's TSS");
+static_assert(abi::kDirectSyscallPort / 8 + 1 < abi::kTssIoBitmapBytes, "the CPU reads the port's byte and the next");
 
 }  // namespace hyperlet

@@ -41,6 +41,8 @@ class Vcpu {
   // KVM_RUN enters the guest: three ioctls saved (each ~10 µs on kvm_pvm).
   // False, and nothing staged, where KVM lacks KVM_CAP_SYNC_REGS for them.
   bool stage_registers(const kvm_regs& regs, const kvm_sregs& sregs, const kvm_vcpu_events& events);
+  // Whether KVM hands the general registers over in kvm_run's sync area.
+  bool syncs_registers() const { return (sync_registers_ & KVM_SYNC_X86_REGS) != 0; }
 
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   Result<void> set_msrs(const std::vector<kvm_msr_entry>& entries);

@@ -315,10 +315,20 @@ std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code) 
   return sites;
 }
 
+std::span<const std::uint8_t, 2> rewritten_syscall(std::span<const std::byte> code, std::uint64_t site) {
+  constexpr std::uint8_t kMovImm32ToEax = 0xb8;
+  if (site >= 5 && range_fits(site - 5, 5, code.size()) && static_cast<std::uint8_t>(code[site - 5]) == kMovImm32ToEax) {
+    std::uint32_t number = 0;
+    std::memcpy(&number, code.data() + site - 4, sizeof number);
+    if (abi::is_direct_syscall(number)) return std::span(abi::kDirectSyscallOpcode);
+  }
+  return std::span(abi::kSyscallTrapOpcode);
+}
+
 void rewrite_syscall_sites(std::span<std::byte> code, const std::vector<std::uint64_t>& sites) {
   for (std::uint64_t site : sites) {
     if (!range_fits(site, 2, code.size())) continue;
-    std::memcpy(code.data() + site, abi::kSyscallTrapOpcode, 2);
+    std::memcpy(code.data() + site, rewritten_syscall(code, site).data(), 2);
   }
 }
 

@@ -40,7 +40,15 @@ SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap
 // loader rewrote before it knew better. For comparisons and tests only.
 std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code);
 
-// Replaces each site's 2 bytes with the trap. Sites must come from find_syscall_sites.
+// What a site's 2 bytes become: a direct syscall (abi::kDirectSyscallOpcode)
+// where `mov $N, %eax` (b8 + imm32) comes right before it with N one of
+// abi::kDirectSyscalls, else the trap. A guess from the bytes alone, never a
+// risk: a jump to the site with another number in eax, or b8 bytes that end
+// another instruction, cost one trip back to the guest kernel (abi.h), and a
+// closed port makes the site the trap.
+std::span<const std::uint8_t, 2> rewritten_syscall(std::span<const std::byte> code, std::uint64_t site);
+
+// Replaces each site's 2 bytes with rewritten_syscall's. Sites must come from find_syscall_sites.
 void rewrite_syscall_sites(std::span<std::byte> code, const std::vector<std::uint64_t>& sites);
 
 }  // namespace hyperlet

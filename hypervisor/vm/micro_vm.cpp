@@ -717,6 +717,7 @@ class MicroVm {
     }
     memory.write_bytes(abi::kBootInfoAddr + offsetof(abi::BootInfo, entropy), std::as_bytes(std::span(entropy)));
     run = vcpu.run();
+    if (vcpu.syncs_registers()) run->kvm_valid_regs = KVM_SYNC_X86_REGS;  // for direct syscalls
     g_running_vcpu.store(run);
     g_flush_vcpu.store(run);
     if (auto ok = flush_timer_.create_after_fork(); !ok) return ok;
@@ -1034,6 +1035,8 @@ class MicroVm {
     abi::BootInfo info{};
     info.abi_version = abi::kAbiVersion;
     info.flags = (options_.trace ? abi::kBootFlagTrace : 0) | (trap ? abi::kBootFlagSyscallTrap : 0);
+    // The loader wrote direct-syscall sites (trap entry only); one vCPU answers them.
+    if (trap && cpus_ == 1) info.flags |= abi::kBootFlagDirectSyscalls;
     info.memory_size = layout_.memory_size;
     info.memory_budget = layout_.memory_budget;
     info.image_start = layout_.image_start;
@@ -1124,6 +1127,8 @@ class MicroVm {
     VcpuThread* self = cpus_ > 1 ? vcpu_threads_[0].get() : nullptr;
     if (self != nullptr) hypercalls.set_vcpu_hooks(vcpu_hooks(*self));
     VcpuRunClock run_clock(memory, 0);
+    // Direct syscalls (abi.h) read and write registers at their exits.
+    if (vcpu.syncs_registers()) run->kvm_valid_regs = KVM_SYNC_X86_REGS;
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
@@ -1196,6 +1201,11 @@ class MicroVm {
           break;
         case KVM_EXIT_IO: {
           const auto& io = run->io;
+          if (io.port == abi::kDirectSyscallPort) {
+            if (auto finished = direct_syscall(vcpu, memory, context, hypercalls, *run)) return *finished;
+            if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
+            break;
+          }
           const std::uint64_t call = io.port - abi::kHypercallPortBase;
           if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1 || io.port < abi::kHypercallPortBase ||
               call >= static_cast<std::uint64_t>(abi::Hypercall::kCount)) {
@@ -1284,6 +1294,115 @@ class MicroVm {
                          fmt::format("unexpected VM exit ({})", exit_reason_name(run->exit_reason)));
       }
     }
+  }
+
+  // ------------------------------------------------------------ direct syscalls
+
+  // The app's `out %eax, $kDirectSyscallPort` (abi.h: a rewritten `mov $N, %eax;
+  // syscall`) while its guest kernel had the port open: the call is in the
+  // registers, made as a kHostSyscall would be (the same handler: policy,
+  // --trace, the fd table), and its result goes into rax. The registers come
+  // and go through kvm_run's sync area where KVM has one (no ioctl); KVM
+  // completes the `out` (rip past it) as the guest enters again.
+  std::optional<Result<int>> direct_syscall(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
+                                            HypercallHandler& hypercalls, kvm_run& run) {
+    const auto& io = run.io;
+    if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1) {
+      return fail_at(vcpu, ExitStatus::kVmFailure,
+                     fmt::format("unknown use of the direct-syscall port {:#x} ({} bytes, {})", io.port, io.size,
+                                 io.direction == KVM_EXIT_IO_OUT ? "out" : "in"));
+    }
+    const bool synced = (run.kvm_valid_regs & KVM_SYNC_X86_REGS) != 0;
+    kvm_regs regs{};
+    if (synced) {
+      regs = run.s.regs.regs;
+    } else {
+      if (auto ok = complete_exit(vcpu, "a direct syscall"); !ok) return std::unexpected(ok.error());
+      auto read = vcpu.regs();
+      if (!read) return std::unexpected(read.error());
+      regs = *read;
+    }
+    const std::uint64_t number = regs.rax;
+    const auto attention = memory.read<std::uint64_t>(abi::kSignalStateAddr + offsetof(abi::SignalState, attention));
+    const bool snapshot_here = options_.snapshot_output && options_.snapshot_at_syscall &&
+                               number == static_cast<std::uint64_t>(*options_.snapshot_at_syscall);
+    if (!abi::is_direct_syscall(number) || !attention || *attention != 0 || snapshot_here) {
+      return send_back_to_guest_kernel(vcpu, memory, run, synced);
+    }
+    abi::SyscallArgs args{number, {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9}, -ENOSYS};
+    if (!memory.write(abi::kHypercallArgsAddr, args)) {
+      return fail_at(vcpu, ExitStatus::kVmFailure, "direct syscall: no hypercall page in guest memory");
+    }
+    const std::uint64_t count_address = abi::kSyscallCountsAddr + number * 4;
+    if (auto count = memory.read<std::uint32_t>(count_address)) memory.write(count_address, *count + 1);
+    ++stats_.hypercalls["direct-syscall"];
+    std::unique_lock io_lock(context.file_ring.mutex());
+    auto finished = hypercalls.handle(static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall), abi::kHypercallArgsAddr);
+    io_lock.unlock();
+    if (!context.file_mappings.empty()) {
+      if (auto touched = bus_errors::take(memory.host_base())) {
+        return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
+      }
+    }
+    if (finished) {
+      if (!*finished) return fail_at(vcpu, finished->error().status, finished->error().message);
+      return *finished;
+    }
+    const auto answered = memory.read<abi::SyscallArgs>(abi::kHypercallArgsAddr);
+    if (!answered) return fail_at(vcpu, ExitStatus::kVmFailure, "direct syscall: no hypercall page in guest memory");
+    regs.rax = static_cast<std::uint64_t>(answered->result);
+    if (synced) {
+      run.s.regs.regs.rax = regs.rax;
+      run.kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+    } else if (auto ok = vcpu.set_regs(regs); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (answered->result == -EINTR || answered->result == -EPIPE) {
+      // What the guest kernel does after such an answer (a restart, SIGPIPE):
+      // at the kPreemptVector that goes in now, before the app's next
+      // instruction, its kernel finishes the call from the hypercall page.
+      memory.write(abi::kDirectSyscallFinishAddr, abi::kDirectSyscallFinish);
+      end_time_slice(vcpu, run);
+      if (!slicing_possible_) memory.write(abi::kDirectSyscallFinishAddr, std::uint64_t{0});  // the plain answer, then
+    }
+    return std::nullopt;
+  }
+
+  // A direct syscall the guest kernel must make itself (a number outside
+  // abi::kDirectSyscalls, a signal to see to first, the --at-syscall of a
+  // snapshot): the `out` is completed, rip steps back onto it, and the port
+  // closes, so that it raises #GP and the guest kernel takes it as the syscall
+  // (opening the port again: kDirectSyscallSentBack).
+  std::optional<Result<int>> send_back_to_guest_kernel(Vcpu& vcpu, GuestMemory& memory, kvm_run& run, bool synced) {
+    if (synced) {
+      if (auto ok = complete_exit(vcpu, "a direct syscall"); !ok) return std::unexpected(ok.error());
+    }
+    auto regs = vcpu.regs();
+    if (!regs) return std::unexpected(regs.error());
+    regs->rip -= sizeof(abi::kDirectSyscallOpcode);
+    if (auto ok = vcpu.set_regs(*regs); !ok) return std::unexpected(ok.error());
+    run.kvm_dirty_regs &= ~static_cast<std::uint64_t>(KVM_SYNC_X86_REGS);
+    if (!memory.write(abi::kTssIoBitmapPortByte, abi::kTssIoBitmapClosed) ||
+        !memory.write(abi::kDirectSyscallFinishAddr, abi::kDirectSyscallSentBack)) {
+      return fail_at(vcpu, ExitStatus::kVmFailure, "direct syscall: the kernel area is outside guest memory");
+    }
+    ++stats_.hypercalls["direct-syscall-sent-back"];
+    return std::nullopt;
+  }
+
+  // KVM_RUN with immediate_exit: KVM finishes the exit's instruction and runs
+  // no guest instruction; the registers are then final.
+  Result<void> complete_exit(Vcpu& vcpu, std::string_view purpose) {
+    kvm_run* run = vcpu.run();
+    run->immediate_exit = 1;
+    const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
+    const int run_errno = errno;
+    run->immediate_exit = 0;
+    if (ran == 0 || run_errno != EINTR) {
+      return fail(ExitStatus::kVmFailure, "cannot complete the last exit before {}: {}", purpose,
+                  ran == 0 ? "the guest ran on" : std::strerror(run_errno));
+    }
+    return {};
   }
 
   // Signals sent to hyperlet that the app takes (vm/stop_signals.h): into the

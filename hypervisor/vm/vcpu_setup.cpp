@@ -63,7 +63,7 @@ Result<void> setup_vcpu(Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid, 
   sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = segment(abi::kKernelDataSelector, false, 0);
   kvm_segment tss{};
   tss.base = abi::kTssAddr + cpu * abi::kTssStride;
-  tss.limit = kTssLimit;
+  tss.limit = cpu == 0 ? kTssWithIoBitmapLimit : kTssLimit;  // vCPU 0 has the I/O bitmap (descriptor_tables.h)
   tss.selector = static_cast<std::uint16_t>(abi::kTssSelector + cpu * 16);
   tss.type = 0xb;  // 64-bit TSS, busy
   tss.present = 1;

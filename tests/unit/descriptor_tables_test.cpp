@@ -127,7 +127,7 @@ TEST_F(DescriptorTables, GdtMatchesSelectors) {
 TEST_F(DescriptorTables, TssDescriptor) {
   const std::uint64_t low = gdt(abi::kTssSelector / 8);
   const std::uint64_t high = gdt(abi::kTssSelector / 8 + 1);
-  EXPECT_EQ(bits(low, 0, 16), kTssLimit);
+  EXPECT_EQ(bits(low, 0, 16), kTssWithIoBitmapLimit);  // vCPU 0's: the 104 bytes and the I/O bitmap
   EXPECT_EQ(bits(low, 16, 24) | (bits(low, 56, 8) << 24) | (high << 32), abi::kTssAddr);
   EXPECT_EQ(type(low), 0x9u);  // available 64-bit TSS
   EXPECT_EQ(system_flag(low), 0u);
@@ -187,8 +187,23 @@ TEST_F(DescriptorTables, UnusedVectorsAreNotPresent) {
 TEST_F(DescriptorTables, TaskStateSegment) {
   EXPECT_EQ(memory_->read<std::uint64_t>(abi::kTssAddr + 4), abi::kKernelStackTop);   // rsp0
   EXPECT_EQ(memory_->read<std::uint64_t>(abi::kTssAddr + 36), abi::kFaultStackTop);   // ist1
-  EXPECT_EQ(memory_->read<std::uint16_t>(abi::kTssAddr + 102), kTssLimit + 1);        // no I/O bitmap
+  EXPECT_EQ(memory_->read<std::uint16_t>(abi::kTssAddr + 102), kTssLimit + 1);        // I/O bitmap base
   EXPECT_EQ(kTssLimit, 103u);
+}
+
+// vCPU 0's I/O bitmap: 4 bytes within its TSS's limit, every port closed (the
+// guest kernel opens abi::kDirectSyscallPort when it may); a 32-bit out to the
+// port checks 4 bits of one byte, which the open value clears and nothing else.
+TEST_F(DescriptorTables, IoBitmapStartsWithEveryPortClosed) {
+  EXPECT_EQ(kTssWithIoBitmapLimit, 107u);
+  for (std::uint64_t offset = 0; offset < abi::kTssIoBitmapBytes; ++offset) {
+    EXPECT_EQ(memory_->read<std::uint8_t>(abi::kTssAddr + abi::kTssIoBitmapOffset + offset), 0xff) << offset;
+  }
+  EXPECT_EQ(abi::kTssIoBitmapPortByte, abi::kTssAddr + 104 + 2);
+  const unsigned first_bit = abi::kDirectSyscallPort % 8;
+  EXPECT_EQ(static_cast<unsigned>(abi::kTssIoBitmapOpen), 0xffu & ~(0xfu << first_bit));
+  EXPECT_TRUE(abi::is_direct_syscall(0) && abi::is_direct_syscall(1) && abi::is_direct_syscall(72));
+  EXPECT_FALSE(abi::is_direct_syscall(9) || abi::is_direct_syscall(202) || abi::is_direct_syscall(35));
 }
 
 // --cpus: vCPU N's TSS (its own descriptor) has rsp0 and IST1 in its CpuArea;

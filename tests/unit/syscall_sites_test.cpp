@@ -248,6 +248,29 @@ TEST(RewriteSyscallSites, WritesTrapOpcode) {
   EXPECT_TRUE(find_in_function(bytes).empty());
 }
 
+// `mov $N, %eax; syscall` with N a direct syscall (write = 1, fcntl = 72)
+// becomes `out %eax, $0x10`; with another N (mmap = 9), with the mov not right
+// before, or with too few bytes before the site, the trap.
+TEST(RewriteSyscallSites, DirectSyscallWhereTheNumberIsMovedRightBefore) {
+  auto bytes = code({0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x05,          // write: direct
+                     0xb8, 0x09, 0x00, 0x00, 0x00, 0x0f, 0x05,          // mmap: trap
+                     0xb8, 0x48, 0x00, 0x00, 0x00, 0x90, 0x0f, 0x05,    // fcntl, then a nop: trap
+                     0xb8, 0x48, 0x00, 0x00, 0x00, 0x0f, 0x05,          // fcntl: direct
+                     0xb8, 0x01, 0x00, 0x00, 0x01, 0x0f, 0x05});        // 0x01000001: trap
+  rewrite_syscall_sites(bytes, {5, 12, 20, 27, 34});
+  const auto at = [&](std::size_t offset) {
+    return std::pair{static_cast<int>(bytes[offset]), static_cast<int>(bytes[offset + 1])};
+  };
+  EXPECT_EQ(at(5), std::pair(0xe7, 0x10));
+  EXPECT_EQ(at(12), std::pair(0xcd, 0x81));
+  EXPECT_EQ(at(20), std::pair(0xcd, 0x81));
+  EXPECT_EQ(at(27), std::pair(0xe7, 0x10));
+  EXPECT_EQ(at(34), std::pair(0xcd, 0x81));
+  auto short_prefix = code({0x48, 0x00, 0x00, 0x00, 0x0f, 0x05});
+  rewrite_syscall_sites(short_prefix, {4});
+  EXPECT_EQ(static_cast<int>(short_prefix[4]), 0xcd);
+}
+
 TEST(RewriteSyscallSites, IgnoresSitesPastTheEnd) {
   auto bytes = code({0x0f, 0x05, 0x90});
   rewrite_syscall_sites(bytes, {2, 3, 100});

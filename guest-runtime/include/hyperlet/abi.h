@@ -191,6 +191,50 @@ inline constexpr uint8_t kSyscallTrapVector = 0x81;
 inline constexpr uint8_t kPreemptVector = 0x20;
 inline constexpr uint8_t kSyscallTrapOpcode[2] = {0xcd, kSyscallTrapVector};
 
+// A direct syscall: the loader rewrites a site `mov $N, %eax; syscall` whose N is
+// one of kDirectSyscalls into `out %eax, $kDirectSyscallPort` (e7 10, also 2
+// bytes). vCPU 0's TSS I/O bitmap opens that one port to ring 3 exactly while the
+// guest kernel has nothing to see in such calls (kernel/syscalls/direct_forward.cpp);
+// then the `out` reaches the host with the call in the registers (rax the number,
+// rdi rsi rdx r10 r8 r9 the arguments) and the host puts the result in rax. While
+// the port is closed the `out` raises #GP, which the guest kernel takes as the
+// syscall. The host may also send a call back that way (a number not in the set,
+// or an answer the kernel must finish: kDirectSyscallFinishAddr). The guest
+// kernel opens the port only under kBootFlagDirectSyscalls.
+inline constexpr uint8_t kDirectSyscallPort = 0x10;
+inline constexpr uint8_t kDirectSyscallOpcode[2] = {0xe7, kDirectSyscallPort};
+// The calls the guest kernel forwards to the host untouched (its default branch,
+// nothing before or after but the tail for EINTR, EPIPE and pending signals):
+// x86-64 numbers of read, write, open, close, stat, fstat, lstat, poll, lseek,
+// ioctl, pread64, pwrite64, readv, writev, access, pipe, select, dup, dup2,
+// sendfile, socket, connect, accept, sendto, recvfrom, sendmsg, recvmsg,
+// shutdown, bind, listen, getsockname, getpeername, socketpair, setsockopt,
+// getsockopt, fcntl, flock, fsync, fdatasync, truncate, ftruncate, getcwd, chdir,
+// fchdir, rename, mkdir, rmdir, unlink, fchmod, statfs, fstatfs, getdents64,
+// epoll_wait, epoll_ctl, openat, mkdirat, newfstatat, unlinkat, renameat,
+// faccessat, pselect6, ppoll, epoll_pwait, timerfd_create, timerfd_settime,
+// timerfd_gettime, accept4, eventfd2, epoll_create1, dup3, pipe2, preadv,
+// pwritev, recvmmsg, sendmmsg, renameat2, statx, faccessat2.
+inline constexpr uint16_t kDirectSyscalls[] = {
+    0,   1,   2,   3,   4,   5,   6,   7,   8,   16,  17,  18,  19,  20,  21,  22,  23,  32,  33,  40,
+    41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51,  52,  53,  54,  55,  72,  73,  74,  75,  76,
+    77,  79,  80,  81,  82,  83,  84,  87,  91,  137, 138, 217, 232, 233, 257, 258, 262, 263, 264, 269,
+    270, 271, 281, 283, 286, 287, 288, 290, 291, 292, 293, 295, 296, 299, 307, 316, 332, 439};
+constexpr bool is_direct_syscall(uint64_t number) {
+  for (const uint16_t direct : kDirectSyscalls) {
+    if (direct == number) return true;
+  }
+  return false;
+}
+// vCPU 0's TSS carries a 4-byte I/O bitmap right after its 104 bytes, covering
+// ports 0-31 (the CPU reads two bytes for a check, so the limit covers one more).
+// kDirectSyscallPort's 4 bits (a 32-bit out) are in kTssIoBitmapPortByte.
+inline constexpr uint32_t kTssIoBitmapOffset = 104;
+inline constexpr uint32_t kTssIoBitmapBytes = 4;
+inline constexpr uint64_t kTssIoBitmapPortByte = kTssAddr + kTssIoBitmapOffset + kDirectSyscallPort / 8;
+inline constexpr uint8_t kTssIoBitmapOpen = 0xf0;    // ports 0x10-0x13 open, 0x14-0x17 closed
+inline constexpr uint8_t kTssIoBitmapClosed = 0xff;
+
 // ---- Hypercalls ----
 // A hypercall is a 32-bit `out` to kHypercallPortBase + number; the value written
 // is the guest-physical address of the argument struct (always kHypercallArgsAddr
@@ -380,7 +424,16 @@ union HypercallArgs {
   ExecArgs exec;
   ExecAtArgs exec_at;
 };
-static_assert(sizeof(HypercallArgs) <= kPageSize);
+static_assert(sizeof(HypercallArgs) <= kPageSize - 8);
+// Non-zero: the host made a direct syscall whose answer the guest kernel must
+// finish (EINTR, EPIPE, a pending signal). Its SyscallArgs (number, arguments,
+// result) are in vCPU 0's HypercallArgs; the `out` runs again, raises #GP (the
+// host closed the port) and the kernel finishes the call instead of making it.
+inline constexpr uint64_t kDirectSyscallFinishAddr = kHypercallArgsAddr + kPageSize - 8;
+inline constexpr uint64_t kDirectSyscallFinish = 1;  // finish it at the kPreemptVector the host injects
+// The host closed the port only to send this call back to the guest kernel (a
+// number not in kDirectSyscalls): the #GP reopens it.
+inline constexpr uint64_t kDirectSyscallSentBack = 2;
 
 // What vCPU N > 0 has of its own (KernelHeader.cpu_areas[N - 1]; kernel-only memory).
 struct alignas(4096) CpuArea {
@@ -396,6 +449,9 @@ inline constexpr uint64_t kPdeLargePage = 1ull << 7;
 
 inline constexpr uint32_t kBootFlagTrace = 1u << 0;        // report every syscall (kTrace)
 inline constexpr uint32_t kBootFlagSyscallTrap = 1u << 1;  // app syscalls arrive as int 0x81
+// Direct syscalls (kDirectSyscallOpcode) may be let through to the host: the
+// loader wrote such sites (trap entry, one vCPU) and the host answers the port.
+inline constexpr uint32_t kBootFlagDirectSyscalls = 1u << 3;
 // The app's ring 3 runs with the host's XCR0 (kvm_pvm: CPUID and XGETBV are not
 // intercepted there, so glibc uses AVX and AVX-512) while the guest's emulated
 // ring 0 can run fxsave64 but not xsave64: the kernel saves and loads vector

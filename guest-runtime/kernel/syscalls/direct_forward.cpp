@@ -9,20 +9,24 @@
 #include <asm/unistd_64.h>
 #include <stddef.h>
 
+#include "../boot_info.h"
 #include "../errno.h"
 #include "../hypercall.h"
+#include "../signal_state.h"
 #include "../trap_frame.h"
+#include "../user_memory.h"
 #include "syscalls.h"
 
 namespace {
 
 using hyperlet::abi::kSyscallCountSlots;
 
-// The calls entry.S may forward itself: those dispatch (syscall_dispatch.cpp)
-// sends to the host from its default branch, with nothing before or after but
-// what finish_forwarded does - so neither a call it answers itself (mmap,
-// futex, clone, ...), nor a sleep (nanosleep notes its deadline first), nor
-// readlinkat (answered here for /proc/self/exe).
+// The calls entry.S may forward itself, and the host may take directly from
+// ring 3 (abi::kDirectSyscalls, checked here against their names): those
+// dispatch (syscall_dispatch.cpp) sends to the host from its default branch,
+// with nothing before or after but what finish_forwarded does - so neither a
+// call it answers itself (mmap, futex, clone, ...), nor a sleep (nanosleep notes
+// its deadline first), nor readlinkat (answered here for /proc/self/exe).
 constexpr uint16_t kDirectForwardCalls[] = {
     __NR_read,
     __NR_write,
@@ -104,6 +108,15 @@ constexpr uint16_t kDirectForwardCalls[] = {
     __NR_timerfd_gettime,
 };
 
+
+constexpr bool same_calls_as_abi() {
+  if (sizeof(kDirectForwardCalls) != sizeof(hyperlet::abi::kDirectSyscalls)) return false;
+  for (const uint16_t number : kDirectForwardCalls) {
+    if (!hyperlet::abi::is_direct_syscall(number)) return false;
+  }
+  return true;
+}
+static_assert(same_calls_as_abi(), "abi::kDirectSyscalls must hold exactly these calls");
 }  // namespace
 
 namespace hyperlet::kernel {
@@ -137,11 +150,24 @@ static_assert(offsetof(abi::SyscallArgs, args) == 8 && offsetof(abi::SyscallArgs
 static_assert(abi::kHypercallPortBase + static_cast<uint16_t>(abi::Hypercall::kHostSyscall) == 0x701,
               "entry.S: HOST_SYSCALL_PORT");
 static_assert(EINTR == 4 && EPIPE == 32, "entry.S compares the result with -EINTR and -EPIPE");
+static_assert(abi::kDirectSyscallOpcode[0] == 0xe7 && abi::kDirectSyscallOpcode[1] == 0x10 &&
+                  abi::kDirectSyscallFinishAddr == 0x5ff8 && abi::kDirectSyscallSentBack == 2 &&
+                  abi::kTssIoBitmapPortByte == 0x406a && abi::kTssIoBitmapOpen == 0xf0,
+              "entry.S: DIRECT_SYSCALL_OPCODE, DIRECT_SYSCALL_FINISH, DIRECT_SYSCALL_SENT_BACK, TSS_PORT_*");
 
 void set_direct_forward_blocker(DirectForwardBlocker blocker, bool blocks) {
   const auto bit = static_cast<uint8_t>(blocker);
   direct_forward_blockers =
       static_cast<uint8_t>(blocks ? direct_forward_blockers | bit : direct_forward_blockers & ~bit);
+  update_direct_syscall_port();
+}
+
+// Ring 3's direct syscalls (abi::kDirectSyscallOpcode) reach the host exactly
+// while entry.S's fast path is open, and only where the host answers them.
+void update_direct_syscall_port() {
+  const bool open = direct_forward_blockers == 0 && (boot_info().flags & abi::kBootFlagDirectSyscalls) != 0;
+  *reinterpret_cast<volatile uint8_t*>(abi::kTssIoBitmapPortByte) =
+      open ? abi::kTssIoBitmapOpen : abi::kTssIoBitmapClosed;
 }
 
 int64_t finish_forwarded(uint64_t number, const uint64_t (&args)[6], int64_t result) {
@@ -150,7 +176,30 @@ int64_t finish_forwarded(uint64_t number, const uint64_t (&args)[6], int64_t res
   return result == -EPIPE ? after_broken_pipe(number, args, result) : result;
 }
 
+void finish_direct_syscall(TrapFrame& frame) {
+  auto& finish = *reinterpret_cast<volatile uint64_t*>(abi::kDirectSyscallFinishAddr);
+  if (finish != abi::kDirectSyscallFinish) return;
+  finish = 0;
+  const abi::SyscallArgs& call = *reinterpret_cast<const abi::SyscallArgs*>(abi::kHypercallArgsAddr);
+  const uint64_t args[6] = {call.args[0], call.args[1], call.args[2], call.args[3], call.args[4], call.args[5]};
+  // From here the frame is the call's return, as entry.S's syscall_return_signals
+  // makes one: a restart steps back over the 2-byte `out`.
+  frame.vector = kSyscallFrameMarker;
+  frame.rax = static_cast<uint64_t>(finish_forwarded(call.number, args, static_cast<int64_t>(frame.rax)));
+}
+
 }  // namespace hyperlet::kernel
+
+// entry.S, #GP from ring 3 at the last byte of a page: is it a direct syscall
+// whose second byte is on the next page? Checked before it is read, as
+// syscall_trap_at does for `int 0x81`.
+extern "C" bool direct_syscall_at(uint64_t rip) {
+  using namespace hyperlet;
+  const kernel::KernelLockGuard lock;
+  if (!kernel::user_range_ok(rip, sizeof(abi::kDirectSyscallOpcode))) return false;
+  const auto* bytes = reinterpret_cast<const volatile uint8_t*>(rip);
+  return bytes[0] == abi::kDirectSyscallOpcode[0] && bytes[1] == abi::kDirectSyscallOpcode[1];
+}
 
 // entry.S: the host answered a directly forwarded call with EINTR or EPIPE, or
 // a signal wants seeing to. `frame` is the SyscallFrame the slow path would

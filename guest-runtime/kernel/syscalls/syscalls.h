@@ -217,8 +217,15 @@ enum class DirectForwardBlocker : uint8_t {
   kCpus = 8,          // more than one vCPU: per-vCPU argument pages
 };
 void set_direct_forward_blocker(DirectForwardBlocker blocker, bool blocks);
+// Opens or closes ring 3's direct-syscall port to match (kernel_main calls it
+// once: the host writes the TSS with the port closed).
+void update_direct_syscall_port();
 // What dispatch does after the host answered a forwarded call (signalfd dups,
 // EINTR as a restart, EPIPE as SIGPIPE).
 int64_t finish_forwarded(uint64_t number, const uint64_t (&args)[6], int64_t result);
+// At a kPreemptVector: a direct syscall the host answered with something to
+// finish (abi::kDirectSyscallFinish) gets finish_forwarded's tail; `frame`, the
+// app's state just after the `out`, becomes that call's return.
+void finish_direct_syscall(TrapFrame& frame);
 
 }  // namespace hyperlet::kernel

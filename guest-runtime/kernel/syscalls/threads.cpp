@@ -781,10 +781,11 @@ void sys_exit_thread(uint64_t status) {
 // off. The thread's user registers are in `frame`, its SSE state still in the
 // CPU (switch_to saves it), so it becomes runnable and the next runnable
 // thread, round robin, runs; with none other, this one simply continues.
-extern "C" void handle_preempt(hyperlet::kernel::TrapFrame* /*frame*/) {
+extern "C" void handle_preempt(hyperlet::kernel::TrapFrame* frame) {
   using namespace hyperlet::kernel;
   const KernelLockGuard lock;  // (its TLB flush is what a shootdown's interrupt is for)
   preempt_state().preemptions = preempt_state().preemptions + 1;
+  finish_direct_syscall(*frame);  // the host's interrupt may be for that
   // The host interrupts at a timer's expiry too (PreemptState.timer_deadline_ns).
   if (timer_deadline() != 0) fire_due_timers(kvmclock_ns());
   if (slots_used == 1) return;  // no thread was ever made: nothing else to run
