@@ -52,15 +52,18 @@ Result<void> run_kvm_floor_once();
 
 // Bytes of the static x86-64 ELF that `bench hypercall` runs: it reads
 // CLOCK_MONOTONIC, makes `calls` getppid (answered in the guest kernel), reads
-// the clock, makes `calls` fcntl(1, F_GETFD) (forwarded to the host: one
-// hypercall each), reads the clock, writes the three timespecs (48 bytes) to
-// stdout and exits 0. The same file runs natively.
+// the clock, makes `calls` fcntl(1, F_GETFD) whose site the loader rewrites into
+// the trap (forwarded by the guest kernel), reads the clock, makes `calls` more
+// from a site it rewrites into a direct syscall (abi.h: to the host from ring 3),
+// reads the clock, writes the four timespecs (64 bytes) to stdout and exits 0.
+// The same file runs natively.
 std::vector<std::uint8_t> hypercall_guest_elf(std::uint32_t calls);
 
-// The guest's 48 bytes as per-call nanoseconds.
+// The guest's 64 bytes as per-call nanoseconds.
 struct HypercallGuestTimes {
   double guest_answered_ns = 0;  // getppid
-  double forwarded_ns = 0;       // fcntl
+  double forwarded_ns = 0;       // fcntl through the guest kernel (the trap)
+  double direct_ns = 0;          // fcntl from a direct syscall site (the trap where sites are not rewritten)
 };
 Result<HypercallGuestTimes> parse_hypercall_guest_output(std::span<const std::uint8_t> output, std::uint32_t calls);
 

@@ -316,11 +316,17 @@ std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code) 
 }
 
 std::span<const std::uint8_t, 2> rewritten_syscall(std::span<const std::byte> code, std::uint64_t site) {
+  const auto byte = [&](std::uint64_t offset) { return static_cast<std::uint8_t>(code[offset]); };
   constexpr std::uint8_t kMovImm32ToEax = 0xb8;
-  if (site >= 5 && range_fits(site - 5, 5, code.size()) && static_cast<std::uint8_t>(code[site - 5]) == kMovImm32ToEax) {
+  if (site >= 5 && range_fits(site - 5, 5, code.size()) && byte(site - 5) == kMovImm32ToEax) {
     std::uint32_t number = 0;
     std::memcpy(&number, code.data() + site - 4, sizeof number);
     if (abi::is_direct_syscall(number)) return std::span(abi::kDirectSyscallOpcode);
+  }
+  // `xor %eax, %eax` (31 c0): read, as glibc's read wrapper sets it.
+  if (site >= 2 && range_fits(site - 2, 2, code.size()) && byte(site - 2) == 0x31 && byte(site - 1) == 0xc0 &&
+      abi::is_direct_syscall(0)) {
+    return std::span(abi::kDirectSyscallOpcode);
   }
   return std::span(abi::kSyscallTrapOpcode);
 }

@@ -209,8 +209,8 @@ TEST_F(Bench, HypercallReportsRatioToTheRawExit) {
     EXPECT_GT(baseline["min"].get<double>(), 0);
   }
   EXPECT_EQ(names,
-            (std::set<std::string>{"raw KVM exit (ring 3)", "raw KVM exit (ring 0)", "hyperlet forwarded syscall",
-                                   "hyperlet in-guest syscall", "native syscall"}));
+            (std::set<std::string>{"raw KVM exit (ring 3)", "raw KVM exit (ring 0)", "hyperlet direct syscall",
+                                   "hyperlet forwarded syscall", "hyperlet in-guest syscall", "native syscall"}));
 }
 
 bool restore_available() {

@@ -23,26 +23,28 @@ TEST(BenchGuests, HypercallGuestIsAStaticProgramTheLoaderAccepts) {
   EXPECT_TRUE(parsed->segments[0].executable);
   EXPECT_EQ(parsed->entry, 0x401000U);
   EXPECT_EQ(parsed->segments[0].file_offset, 0x1000U);
-  // Both loops count `calls` (mov ebx, imm32).
+  // The three loops count `calls` (mov ebx, imm32).
   int counts = 0;
   for (std::size_t i = 0; i + 5 <= elf.size(); ++i) {
     std::uint32_t value = 0;
     std::memcpy(&value, &elf[i + 1], sizeof value);
     if (elf[i] == 0xbb && value == 1234) ++counts;
   }
-  EXPECT_EQ(counts, 2);
+  EXPECT_EQ(counts, 3);
 }
 
 TEST(BenchGuests, HypercallGuestOutputIsPerCallTimes) {
-  const std::array<timespec, 3> times = {timespec{10, 0}, timespec{10, 50'000'000}, timespec{10, 150'000'000}};
-  std::array<std::uint8_t, 48> bytes{};
+  const std::array<timespec, 4> times = {timespec{10, 0}, timespec{10, 50'000'000}, timespec{10, 150'000'000},
+                                         timespec{10, 180'000'000}};
+  std::array<std::uint8_t, 64> bytes{};
   std::memcpy(bytes.data(), times.data(), bytes.size());
   auto parsed = parse_hypercall_guest_output(bytes, 1000);
   ASSERT_TRUE(parsed);
   EXPECT_DOUBLE_EQ(parsed->guest_answered_ns, 50'000);
   EXPECT_DOUBLE_EQ(parsed->forwarded_ns, 100'000);
-  EXPECT_FALSE(parse_hypercall_guest_output(std::span(bytes).first(47), 1000));
-  const std::array<timespec, 3> backwards = {timespec{10, 5}, timespec{10, 0}, timespec{10, 9}};
+  EXPECT_DOUBLE_EQ(parsed->direct_ns, 30'000);
+  EXPECT_FALSE(parse_hypercall_guest_output(std::span(bytes).first(63), 1000));
+  const std::array<timespec, 4> backwards = {timespec{10, 5}, timespec{10, 6}, timespec{10, 9}, timespec{10, 8}};
   std::memcpy(bytes.data(), backwards.data(), bytes.size());
   EXPECT_FALSE(parse_hypercall_guest_output(bytes, 10));
 }

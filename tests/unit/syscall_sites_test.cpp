@@ -248,9 +248,10 @@ TEST(RewriteSyscallSites, WritesTrapOpcode) {
   EXPECT_TRUE(find_in_function(bytes).empty());
 }
 
-// `mov $N, %eax; syscall` with N a direct syscall (write = 1, fcntl = 72)
-// becomes `out %eax, $0x10`; with another N (mmap = 9), with the mov not right
-// before, or with too few bytes before the site, the trap.
+// `mov $N, %eax; syscall` with N a direct syscall (write = 1, fcntl = 72), and
+// `xor %eax, %eax; syscall` (read), become `out %eax, $0x10`; with another N
+// (mmap = 9), with the mov not right before, or with too few bytes before the
+// site, the trap.
 TEST(RewriteSyscallSites, DirectSyscallWhereTheNumberIsMovedRightBefore) {
   auto bytes = code({0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x05,          // write: direct
                      0xb8, 0x09, 0x00, 0x00, 0x00, 0x0f, 0x05,          // mmap: trap
@@ -269,6 +270,11 @@ TEST(RewriteSyscallSites, DirectSyscallWhereTheNumberIsMovedRightBefore) {
   auto short_prefix = code({0x48, 0x00, 0x00, 0x00, 0x0f, 0x05});
   rewrite_syscall_sites(short_prefix, {4});
   EXPECT_EQ(static_cast<int>(short_prefix[4]), 0xcd);
+  // read: `xor %eax, %eax; syscall`; `xor %edi, %edi` (31 ff) is no number.
+  auto reads = code({0x31, 0xc0, 0x0f, 0x05, 0x31, 0xff, 0x0f, 0x05});
+  rewrite_syscall_sites(reads, {2, 6});
+  EXPECT_EQ(static_cast<int>(reads[2]), 0xe7);
+  EXPECT_EQ(static_cast<int>(reads[6]), 0xcd);
 }
 
 TEST(RewriteSyscallSites, IgnoresSitesPastTheEnd) {
