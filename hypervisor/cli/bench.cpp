@@ -457,10 +457,11 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
                             "ring 3; where sites are not rewritten, the forwarded path)",
                         {},
                         {}};
-  BaselineResult forwarded{"hyperlet forwarded syscall",
-                           shell_words(vm_argv) + ": fcntl(1, F_GETFD) through the guest kernel: trap, hypercall, return",
-                           {},
-                           {}};
+  BaselineResult forwarded{
+      "hyperlet forwarded syscall",
+      shell_words(vm_argv) + ": fcntl(1, F_GETFD) through the guest kernel: trap, hypercall, return",
+      {},
+      {}};
   BaselineResult in_guest{"hyperlet in-guest syscall", shell_words(vm_argv) + ": getppid, trap only", {}, {}};
   BaselineResult native{"native syscall", guest_path + " natively: fcntl(1, F_GETFD)", {}, {}};
 
@@ -510,7 +511,7 @@ int bench_hypercall(const BenchOptions& options, int argc, char** argv) {
     progress.update(round + 1, rounds);
   }
   cpu_use.record(report.machine);
-  report.baselines = {std::move(raw_exit_ring3), std::move(raw_exit),  std::move(direct),
+  report.baselines = {std::move(raw_exit_ring3), std::move(raw_exit), std::move(direct),
                       std::move(forwarded),      std::move(in_guest), std::move(native)};
   report.notes.push_back(
       "an app's call to the host starts in ring 3, so its floor is the raw exit from ring 3; a direct syscall is "
