@@ -1308,9 +1308,12 @@ class MicroVm {
                                             HypercallHandler& hypercalls, kvm_run& run) {
     const auto& io = run.io;
     if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1) {
-      return fail_at(vcpu, ExitStatus::kVmFailure,
-                     fmt::format("unknown use of the direct-syscall port {:#x} ({} bytes, {})", io.port, io.size,
-                                 io.direction == KVM_EXIT_IO_OUT ? "out" : "in"));
+      // The app's own port I/O, which Linux answers with SIGSEGV (#GP).
+      return fail_at(vcpu, ExitStatus::kAppSigsegv,
+                     fmt::format("app crashed: port I/O ({} of {} byte{} at port {:#x}) that is no direct syscall "
+                                 "(only `out %eax, $0x10` from a rewritten syscall site may use that port)",
+                                 io.direction == KVM_EXIT_IO_OUT ? "out" : "in", io.size, io.size == 1 ? "" : "s",
+                                 io.port));
     }
     const bool synced = (run.kvm_valid_regs & KVM_SYNC_X86_REGS) != 0;
     kvm_regs regs{};

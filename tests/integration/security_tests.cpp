@@ -133,6 +133,28 @@ TEST_F(GuestKernelAttack, SyscallAcrossAPageBoundaryStillWorks) {
   expect_as_native("syscall-across-pages", "getpid across a page boundary: 1\n");
 }
 
+// The #GP stub reads two bytes at rip to recognise a direct syscall (abi.h) the
+// host sent back: at a page's last byte it must look across the pages.
+TEST_F(GuestKernelAttack, DirectSyscallSentBackAcrossAPageBoundaryStillWorks) {
+  expect_as_native("direct-syscall-across-pages", "getpid through a direct site across a page boundary: 1\n");
+}
+
+// The direct-syscall port is open to ring 3 while the app is single-threaded;
+// any other use of it than a direct syscall's `out` is the app's crash, SIGSEGV
+// as natively (no port access at all there).
+TEST_F(GuestKernelAttack, PortIoOtherThanADirectSyscallIsTheAppsSigsegv) {
+  for (const char* mode : {"port-in", "port-out-byte"}) {
+    SCOPED_TRACE(mode);
+    const auto result = run(mode);
+    EXPECT_EQ(result.status, 139) << describe(result);
+    EXPECT_EQ(run_process({kProgram, mode}).status, 139) << "natively SIGSEGV too";
+    if (result.err.find("port I/O") == std::string::npos) {
+      // Under --syscall-entry syscall the port is never opened: the #GP is an ordinary fault.
+      EXPECT_NE(result.err.find("app crashed: general protection"), std::string::npos) << describe(result);
+    }
+  }
+}
+
 // mremap copied the old range in ring 0 without looking at PROT_NONE pages.
 TEST_F(GuestKernelAttack, MremapOfProtNonePagesIsEfaultOrMovesThem) {
   expect_as_native("mremap-prot-none",

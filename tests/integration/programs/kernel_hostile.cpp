@@ -31,6 +31,35 @@ getpid_across_pages:
   ret
 )");
 
+// A direct syscall site (`movl $72, %eax` right before the syscall, so the loader
+// writes `out %eax, $0x10`) whose `out` is the last byte of a page, reached by a
+// jump with getpid's number: the host sends it back, the `out` raises #GP at a
+// page's end, and the guest kernel must recognise it across the pages.
+extern "C" long getpid_through_a_direct_site_across_pages();
+asm(R"(
+  .text
+  .balign 4096
+  .fill 4083, 1, 0x90
+  .global getpid_through_a_direct_site_across_pages
+getpid_through_a_direct_site_across_pages:
+  movl $39, %eax
+  jmp 1f
+  movl $72, %eax
+1:
+  syscall
+  ret
+)");
+
+// Port I/O of the app's own on the direct-syscall port (abi.h), which is open
+// to ring 3 while single-threaded: an `in`, and a one-byte `out`.
+void port_in() {
+  unsigned char value = 0;
+  asm volatile("inb $0x10, %0" : "=a"(value));
+  std::printf("in from port 0x10: %u\n", value);
+}
+
+void port_out_byte() { asm volatile("outb %%al, $0x10" : : "a"(0)); }
+
 namespace {
 
 constexpr uint64_t kPage = 4096;
@@ -191,6 +220,12 @@ int main(int argc, char** argv) {
     if (mode == "syscall-across-pages") {
       std::printf("getpid across a page boundary: %d\n", getpid_across_pages() == ::getpid());
     }
+    if (mode == "direct-syscall-across-pages") {
+      std::printf("getpid through a direct site across a page boundary: %d\n",
+                  getpid_through_a_direct_site_across_pages() == ::getpid());
+    }
+    if (mode == "port-in") port_in();
+    if (mode == "port-out-byte") port_out_byte();
     if (mode == "mremap-prot-none") mremap_prot_none();
     if (mode == "direction-flag") direction_flag();
   }
