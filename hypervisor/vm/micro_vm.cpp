@@ -1309,11 +1309,11 @@ class MicroVm {
     const auto& io = run.io;
     if (io.direction != KVM_EXIT_IO_OUT || io.size != 4 || io.count != 1) {
       // The app's own port I/O, which Linux answers with SIGSEGV (#GP).
-      return fail_at(vcpu, ExitStatus::kAppSigsegv,
-                     fmt::format("app crashed: port I/O ({} of {} byte{} at port {:#x}) that is no direct syscall "
-                                 "(only `out %eax, $0x10` from a rewritten syscall site may use that port)",
-                                 io.direction == KVM_EXIT_IO_OUT ? "out" : "in", io.size, io.size == 1 ? "" : "s",
-                                 io.port));
+      return fail_at(
+          vcpu, ExitStatus::kAppSigsegv,
+          fmt::format("app crashed: port I/O ({} of {} byte{} at port {:#x}) that is no direct syscall "
+                      "(only `out %eax, $0x10` from a rewritten syscall site may use that port)",
+                      io.direction == KVM_EXIT_IO_OUT ? "out" : "in", io.size, io.size == 1 ? "" : "s", io.port));
     }
     const bool synced = (run.kvm_valid_regs & KVM_SYNC_X86_REGS) != 0;
     kvm_regs regs{};
@@ -1340,7 +1340,8 @@ class MicroVm {
     if (auto count = memory.read<std::uint32_t>(count_address)) memory.write(count_address, *count + 1);
     ++stats_.hypercalls["direct-syscall"];
     std::unique_lock io_lock(context.file_ring.mutex());
-    auto finished = hypercalls.handle(static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall), abi::kHypercallArgsAddr);
+    auto finished =
+        hypercalls.handle(static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall), abi::kHypercallArgsAddr);
     io_lock.unlock();
     if (!context.file_mappings.empty()) {
       if (auto touched = bus_errors::take(memory.host_base())) {
