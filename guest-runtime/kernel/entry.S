@@ -41,6 +41,33 @@
   popq %rax
 .endm
 
+// For the #UD and #GP stubs, rax already pushed: calls `function`(rip at
+// `rip_offset` past the saves below) saving what a call may clobber, pops rax
+// too, and leaves ZF clear when it answered true (the pops keep the flags).
+.macro ASK_ABOUT_PAGE_END function, rip_offset
+  pushq %rcx
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  pushq %r8
+  pushq %r9
+  pushq %r10
+  pushq %r11
+  movq \rip_offset(%rsp), %rdi
+  cld                       // compiled code assumes DF clear; the app's is in rflags
+  call \function
+  testb %al, %al
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rax
+.endm
+
 .macro SAVE_REGS
   pushq %rax
   pushq %rbx
@@ -271,28 +298,8 @@ exception_entry_6:
   pushq $0
   pushq $6
   jmp exception_common
-2:                          // rip is the last byte of its page (rare): ask C++,
-  pushq %rcx                // saving what a call may clobber
-  pushq %rdx
-  pushq %rsi
-  pushq %rdi
-  pushq %r8
-  pushq %r9
-  pushq %r10
-  pushq %r11
-  movq 72(%rsp), %rdi       // rip
-  cld                       // compiled code assumes DF clear; the app's is in rflags
-  call syscall_trap_at
-  testb %al, %al            // the pops leave the flags alone
-  popq %r11
-  popq %r10
-  popq %r9
-  popq %r8
-  popq %rdi
-  popq %rsi
-  popq %rdx
-  popq %rcx
-  popq %rax
+2:                          // rip is the last byte of its page (rare): ask C++
+  ASK_ABOUT_PAGE_END syscall_trap_at, 72
   jz 1b
   addq $2, (%rsp)
   jmp syscall_trap_entry
@@ -328,27 +335,7 @@ exception_entry_13:
   pushq $13
   jmp exception_common
 2:                          // rip is the last byte of its page (rare): ask C++
-  pushq %rcx
-  pushq %rdx
-  pushq %rsi
-  pushq %rdi
-  pushq %r8
-  pushq %r9
-  pushq %r10
-  pushq %r11
-  movq 80(%rsp), %rdi       // rip (above 8 saved registers, rax and the error code)
-  cld
-  call direct_syscall_at
-  testb %al, %al
-  popq %r11
-  popq %r10
-  popq %r9
-  popq %r8
-  popq %rdi
-  popq %rsi
-  popq %rdx
-  popq %rcx
-  popq %rax
+  ASK_ABOUT_PAGE_END direct_syscall_at, 80  // rip above rax and the error code
   jz 1b
   jmp 3b
 

@@ -534,21 +534,10 @@ class MicroVm {
     return {};
   }
 
-  // Writes the snapshot at this exit: the `out` that caused it is completed
-  // first (KVM_RUN with immediate_exit runs no guest instruction), so rip is
-  // past it; `pending` is a hypercall the restore performs before running on.
-  // Completes the `out` that caused this exit (KVM_RUN with immediate_exit runs
-  // no guest instruction), so that rip is past it, and reads the vCPU's state.
+  // Completes the `out` that caused this exit (complete_exit), so that rip is
+  // past it, and reads the vCPU's state.
   Result<snapshot::VcpuState> capture_after_exit(Vcpu& vcpu, std::string_view purpose) {
-    kvm_run* run = vcpu.run();
-    run->immediate_exit = 1;
-    const int ran = ::ioctl(vcpu.fd(), KVM_RUN, 0);
-    const int run_errno = errno;
-    run->immediate_exit = 0;
-    if (ran == 0 || run_errno != EINTR) {
-      return fail(ExitStatus::kVmFailure, "cannot complete the last exit before {}: {}", purpose,
-                  ran == 0 ? "the guest ran on" : std::strerror(run_errno));
-    }
+    if (auto ok = complete_exit(vcpu, purpose); !ok) return std::unexpected(ok.error());
     return snapshot::capture_vcpu(vcpu, *vm_);
   }
 
