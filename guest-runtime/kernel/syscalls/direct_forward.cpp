@@ -26,7 +26,9 @@ using hyperlet::abi::kSyscallCountSlots;
 // dispatch (syscall_dispatch.cpp) sends to the host from its default branch,
 // with nothing before or after but what finish_forwarded does - so neither a
 // call it answers itself (mmap, futex, clone, ...), nor a sleep (nanosleep notes
-// its deadline first), nor readlinkat (answered here for /proc/self/exe).
+// its deadline first), nor readlinkat (answered here for /proc/self/exe). One
+// exception: getrandom, which dispatch answers from the boot pool only to spare
+// a host call; the host's answer is as good, and here cheaper than the trap.
 constexpr uint16_t kDirectForwardCalls[] = {
     __NR_read,
     __NR_write,
@@ -101,6 +103,7 @@ constexpr uint16_t kDirectForwardCalls[] = {
     __NR_recvmmsg,
     __NR_sendmmsg,
     __NR_renameat2,
+    __NR_getrandom,
     __NR_statx,
     __NR_faccessat2,
     __NR_timerfd_create,
