@@ -148,11 +148,17 @@ TEST_F(MiscSyscalls, ForwardedCallsAnswerAndCountTheSameOnEveryPath) {
   ASSERT_EQ(result.status, 0) << describe(result);
   EXPECT_EQ(result.out, native.out);
   EXPECT_NE(result.err.find("\n    fcntl                21\n"), std::string::npos) << describe(result);
-  if (result.err.find("syscall entry: trap") != std::string::npos) {
-    // Rewritten sites: the SIGPIPE write went straight to the host (its EPIPE
-    // finished by the guest kernel), and each getpid came back to the kernel.
+  // Rewritten sites: the SIGPIPE write went straight to the host (its EPIPE
+  // finished by the guest kernel), and each getpid came back to the kernel. On
+  // kvm_pvm that must happen; QEMU's TCG (scripts/test-hw-kvm) refuses port
+  // access with a busy TSS, so there every direct site takes the #GP way instead.
+  const bool trap = result.err.find("syscall entry: trap") != std::string::npos;
+  const bool direct = result.err.find("\n    direct-syscall ") != std::string::npos;
+  if (trap && fs::exists("/sys/module/kvm_pvm")) {
+    EXPECT_TRUE(direct) << describe(result);
+  }
+  if (direct) {
     EXPECT_NE(result.err.find("\n    direct-syscall-sent-back 3\n"), std::string::npos) << describe(result);
-    EXPECT_NE(result.err.find("\n    direct-syscall "), std::string::npos) << describe(result);
   }
   for (const char* cpus : {"1", "2"}) {
     const auto on_cpus = run({"--cpus", cpus}, "forward-paths");
