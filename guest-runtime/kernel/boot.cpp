@@ -23,7 +23,10 @@ extern "C" hyperlet::abi::BootInfo* kernel_main(hyperlet::abi::BootInfo* info) {
     hyperlet::kernel::cpu_count = info->cpu_count;
     hyperlet::kernel::set_direct_forward_blocker(hyperlet::kernel::DirectForwardBlocker::kCpus, true);
   }
-  if (info->signals_ignored != 0 || info->signals_blocked != 0) hyperlet::kernel::signals_after_exec();
+  if (info->signals_ignored != 0 || info->signals_blocked != 0 || info->exec_carried.pending_count != 0 ||
+      info->exec_carried.signalfd_count != 0) {
+    hyperlet::kernel::signals_after_exec();
+  }
   hyperlet::kernel::update_direct_syscall_port();
   const uint64_t now = hyperlet::kernel::kvmclock_ns();
   info->kernel_entry_ns = now;

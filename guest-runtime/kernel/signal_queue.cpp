@@ -121,6 +121,47 @@ void write_siginfo(uint8_t* out, uint64_t signal, const PendingInfo& info) {
   for (uint64_t i = 0; i < sizeof(info.value); ++i) out[24 + i] = value[i];
 }
 
+uint32_t pending_for_exec(abi::ExecPendingSignal* out, uint32_t capacity) {
+  const int self = current_thread_slot();
+  uint32_t count = 0;
+  // Nothing here changes: the exec may still fail. (A timer's signal goes
+  // without its timer, which the new image does not have.)
+  const auto put = [&](uint64_t signal, int owner, const PendingInfo& info) {
+    if (count == capacity) return;
+    out[count++] = abi::ExecPendingSignal{
+        static_cast<uint32_t>(signal), owner == kProcessOwner ? 0u : 1u, info.code, info.pid, info.uid, 0, info.value};
+  };
+  const int owners[2] = {self, kProcessOwner};
+  for (const int owner : owners) {
+    const uint64_t pending = pending_of(owner);
+    for (uint64_t signal = 1; signal < kFirstRealtimeSignal; ++signal) {
+      if ((pending & signal_bit(signal)) != 0) put(signal, owner, info_of(owner, signal));
+    }
+  }
+  if (((thread_signals(self).pending | process_signals.pending) >> (kFirstRealtimeSignal - 1)) == 0) return count;
+  // Real-time instances in the order they were sent.
+  uint32_t after = 0;
+  for (;;) {
+    const QueuedSignal* next = nullptr;
+    for (const QueuedSignal& entry : queue) {
+      if (entry.sequence <= after || (entry.owner != self && entry.owner != kProcessOwner)) continue;
+      if (next == nullptr || entry.sequence < next->sequence) next = &entry;
+    }
+    if (next == nullptr) return count;
+    put(next->signal, next->owner, next->info);
+    after = next->sequence;
+  }
+}
+
+void pending_after_exec(const abi::ExecPendingSignal* in, uint32_t count) {
+  for (uint32_t i = 0; i < count; ++i) {
+    const abi::ExecPendingSignal& carried = in[i];
+    if (carried.signal == 0 || carried.signal > kSignalCount) continue;
+    queue_signal(carried.thread != 0 ? 0 : kProcessOwner, carried.signal,
+                 PendingInfo{carried.code, carried.pid, carried.uid, 0, carried.value});
+  }
+}
+
 void forget_all_queued() {
   if (next_sequence == 1) return;  // nothing was ever queued (each pass costs ~0.1 ms emulated on kvm_pvm)
   for (QueuedSignal& entry : queue) entry.sequence = 0;

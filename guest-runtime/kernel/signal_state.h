@@ -109,6 +109,12 @@ void discard_signal(uint64_t signal);
 void forget_queued(int slot);
 // A forked child: nothing queued at all.
 void forget_all_queued();
+// exec: what is pending for the calling thread and the process, standard
+// signals first, then real-time instances in the order sent (at most
+// `capacity`); answers the count.
+uint32_t pending_for_exec(abi::ExecPendingSignal* out, uint32_t capacity);
+// Boot after an exec: those signals pending again (the only thread is slot 0).
+void pending_after_exec(const abi::ExecPendingSignal* in, uint32_t count);
 // Linux's 128-byte siginfo for `signal` as rt_sigtimedwait writes it.
 void write_siginfo(uint8_t* out, uint64_t signal, const PendingInfo& info);
 

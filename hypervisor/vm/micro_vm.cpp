@@ -50,6 +50,7 @@
 #include "snapshot/machine_identity.h"
 #include "snapshot/snapshot_file.h"
 #include "snapshot/vcpu_state.h"
+#include "vm/exec_carried.h"
 #include "vm/fault_report.h"
 #include "vm/flush_timer.h"
 #include "vm/forked_child.h"
@@ -120,6 +121,7 @@ struct ExecRequest {
   std::uint32_t parent_process_id = 0;
   std::uint64_t signals_ignored = 0;
   std::uint64_t signals_blocked = 0;
+  abi::ExecCarried carried{};  // pending signals and signalfds
 };
 
 // Linux's limits on execve's arrays: MAX_ARG_STRINGS, MAX_ARG_STRLEN.
@@ -868,6 +870,7 @@ class MicroVm {
     context.file_mappings.discard_all(memory);
     context.files.fds.close_on_exec();
     context.files.fds.take_changes();
+    request.carried = carried_across_exec(args->carried, context.files.fds);
     auto booted = boot_exec_image(vcpu, memory, *layout, std::move(*image), std::move(executable->fd), request);
     if (!booted) {
       return std::unexpected(Error{booted.error().status, fmt::format("execve of {} failed after the old image was "
@@ -1067,6 +1070,7 @@ class MicroVm {
       info.parent_process_id = exec->parent_process_id;
       info.signals_ignored = exec->signals_ignored;
       info.signals_blocked = exec->signals_blocked;
+      info.exec_carried = exec->carried;
     }
     const std::size_t length = std::min<std::size_t>(boot_exe_path_.size(), abi::kExePathMax - 1);
     std::memcpy(info.exe_path, boot_exe_path_.data(), length);

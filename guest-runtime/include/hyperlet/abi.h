@@ -392,6 +392,38 @@ struct ForkArgs {
 // ones and BootInfo's process fields from these; the call does not return.
 // result: -errno (ENOENT, EACCES, ENOEXEC, E2BIG, EFAULT, ENOSYS with --cpus
 // above 1), the app's memory untouched.
+// Signal state a process keeps across exec beyond dispositions and the mask,
+// as Linux's: the pending signals of the calling thread and of the process
+// (their siginfo words, real-time instances in the order sent; a timer's signal
+// stays pending although the timer goes), and its signalfds (an fd without
+// O_CLOEXEC stays a signalfd watching the same set). The host drops the
+// signalfds whose fds close-on-exec closed.
+inline constexpr uint32_t kExecCarriedSignals = 64;
+inline constexpr uint32_t kExecCarriedSignalfds = 32;
+
+struct ExecPendingSignal {
+  uint32_t signal;  // 1..64
+  uint32_t thread;  // 1: pending for the calling thread (tgkill, raise); 0: for the process (kill)
+  int32_t code;     // siginfo words (the guest kernel's PendingInfo)
+  int32_t pid;
+  int32_t uid;
+  int32_t reserved;
+  uint64_t value;
+};
+
+struct ExecSignalfd {
+  int64_t fd;
+  uint64_t mask;         // bit N-1: signal N
+  uint64_t description;  // equal for an fd and its dups
+};
+
+struct ExecCarried {
+  uint32_t pending_count;   // entries of `pending` in use (at most kExecCarriedSignals)
+  uint32_t signalfd_count;  // entries of `signalfds` in use (at most kExecCarriedSignalfds)
+  ExecPendingSignal pending[kExecCarriedSignals];
+  ExecSignalfd signalfds[kExecCarriedSignalfds];
+};
+
 struct ExecArgs {
   uint64_t path;
   uint64_t argv;
@@ -401,6 +433,7 @@ struct ExecArgs {
   uint32_t process_id;
   uint32_t parent_process_id;
   int64_t result;
+  ExecCarried carried;
 };
 
 // execveat (kExecAt): ExecArgs (result there), and where `path` is found.
@@ -524,6 +557,9 @@ struct BootInfo {
   // PROT_NONE mappings, which cost no memory. 0 (a host that does not write
   // it): the address space is the only limit. Appended last.
   uint64_t memory_budget;
+  // After an execve: the pending signals and signalfds the process keeps
+  // (ExecArgs::carried, signalfds closed by close-on-exec dropped). Appended last.
+  ExecCarried exec_carried;
 };
 static_assert(sizeof(BootInfo) <= kPageSize);
 

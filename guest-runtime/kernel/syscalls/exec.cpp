@@ -2,7 +2,8 @@
 // (abi::Hypercall::kExec): new memory and a fresh guest kernel, the same host
 // fds minus the close-on-exec ones, the same pid. What Linux keeps of the
 // process's signal state across exec goes with the call: ignored signals stay
-// ignored (handlers go back to the default) and the mask stays. The call only
+// ignored (handlers go back to the default), the mask, pending signals and
+// signalfds stay. The call only
 // returns on failure, with the app's memory untouched.
 #include <linux/fcntl.h>
 
@@ -26,6 +27,8 @@ void fill_exec_args(abi::ExecArgs& call, uint64_t path, uint64_t argv, uint64_t 
   }
   call.signals_ignored = ignored_set;
   call.signals_blocked = current_signals().blocked;
+  call.carried.pending_count = pending_for_exec(call.carried.pending, abi::kExecCarriedSignals);
+  call.carried.signalfd_count = signalfds_for_exec(call.carried.signalfds, abi::kExecCarriedSignalfds);
   call.process_id = process_id();
   call.parent_process_id = parent_process_id();
   call.result = error(ENOSYS);
@@ -61,6 +64,13 @@ void signals_after_exec() {
     }
   }
   thread_signals(0).blocked = info.signals_blocked & ~kUnblockable;
+  const abi::ExecCarried& carried = info.exec_carried;
+  pending_after_exec(carried.pending, carried.pending_count < abi::kExecCarriedSignals ? carried.pending_count
+                                                                                       : abi::kExecCarriedSignals);
+  signalfds_after_exec(carried.signalfds, carried.signalfd_count < abi::kExecCarriedSignalfds
+                                              ? carried.signalfd_count
+                                              : abi::kExecCarriedSignalfds);
+  update_signal_attention();
 }
 
 }  // namespace hyperlet::kernel

@@ -12,6 +12,7 @@
 // the flag fcntl set). A dup of a signalfd (dup, dup2, dup3, fcntl F_DUPFD) is
 // the same signalfd: an entry of its own for the new fd, sharing the first
 // one's description, so that a mask change through either applies to both.
+// An fd without O_CLOEXEC stays a signalfd across exec (abi::ExecCarried).
 #include <asm/unistd_64.h>
 
 #include "../errno.h"
@@ -334,5 +335,31 @@ void signalfd_signal_queued(uint64_t signal) {
 }
 
 bool signalfds_open() { return open_count != 0; }
+
+uint32_t signalfds_for_exec(abi::ExecSignalfd* out, uint32_t capacity) {
+  uint32_t count = 0;
+  if (open_count == 0) return 0;
+  for (const Signalfd& entry : signalfds) {
+    if (entry.fd < 0 || count == capacity) continue;
+    out[count++] = abi::ExecSignalfd{entry.fd, entry.mask, entry.description};
+  }
+  return count;
+}
+
+void signalfds_after_exec(const abi::ExecSignalfd* in, uint32_t count) {
+  for (uint32_t i = 0; i < count; ++i) {
+    if (in[i].fd < 0 || find(static_cast<uint64_t>(in[i].fd)) != nullptr) continue;
+    Signalfd* slot = free_entry();
+    if (slot == nullptr) break;
+    // The host emptied each carried fd's eventfd: not readable until told.
+    *slot = Signalfd{in[i].fd, in[i].description, in[i].mask & ~kUnblockable, false};
+    if (in[i].description >= next_description) next_description = in[i].description + 1;
+    ++open_count;
+  }
+  if (open_count == 0) return;
+  set_direct_forward_blocker(DirectForwardBlocker::kSignalfds, true);
+  publish_watched();
+  signalfd_sync();
+}
 
 }  // namespace hyperlet::kernel

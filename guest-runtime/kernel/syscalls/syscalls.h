@@ -49,7 +49,8 @@ int64_t sys_fork_process(const uint64_t (&args)[6], ForkCall kind = ForkCall::kC
 // exec.cpp
 int64_t sys_execve(uint64_t path, uint64_t argv, uint64_t envp);
 int64_t sys_execveat(uint64_t dirfd, uint64_t path, uint64_t argv, uint64_t envp, uint64_t flags);
-// At boot after an exec: BootInfo's ignored signals and mask become the process's.
+// At boot after an exec: BootInfo's ignored signals, mask, pending signals
+// and signalfds become the process's.
 void signals_after_exec();
 
 // threads.cpp
@@ -170,6 +171,11 @@ int64_t sys_restart_syscall();
 int64_t sys_signalfd4(uint64_t fd, uint64_t mask, uint64_t size, uint64_t flags);
 // Whether any signalfd is open: only then does the rest cost anything.
 bool signalfds_open();
+// exec: the open signalfds (at most `capacity`); answers the count.
+uint32_t signalfds_for_exec(abi::ExecSignalfd* out, uint32_t capacity);
+// Boot after an exec: the carried signalfds are signalfds again, readable
+// while a signal they watch is pending.
+void signalfds_after_exec(const abi::ExecSignalfd* in, uint32_t count);
 // read of a signalfd: answered here (true, `result`); false: `fd` is no signalfd.
 bool signalfd_read(uint64_t fd, uint64_t buffer, uint64_t length, int64_t& result);
 // readv of a signalfd: the same records across the app's iovecs.

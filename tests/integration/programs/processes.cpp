@@ -3,13 +3,16 @@
 // a microVM (no pids, only how they relate).
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -448,12 +451,33 @@ int exec_self(const char* self) {
   const int closed = cloexec_pipe[0];
   signal(SIGUSR1, SIG_IGN);
   signal(SIGUSR2, [](int) {});
+  // Pending signals stay pending across exec, a signalfd stays one.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (const int signal_number : {SIGHUP, SIGTERM, SIGRTMIN + 1}) sigaddset(&blocked, signal_number);
+  sigprocmask(SIG_BLOCK, &blocked, nullptr);
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  const int watching = signalfd(-1, &hangup, 0);
+  const int watching_cloexec = signalfd(-1, &hangup, SFD_CLOEXEC);
+  raise(SIGHUP);            // the thread's
+  kill(getpid(), SIGTERM);  // the process's
+  sigqueue(getpid(), SIGRTMIN + 1, sigval{7});
+  sigqueue(getpid(), SIGRTMIN + 1, sigval{8});
   const std::string pid = std::to_string(getpid());
   const std::string kept_text = std::to_string(kept);
   const std::string closed_text = std::to_string(closed);
-  char* const arguments[] = {const_cast<char*>("processes"),         const_cast<char*>("after-exec"),
-                             const_cast<char*>(pid.c_str()),         const_cast<char*>(kept_text.c_str()),
-                             const_cast<char*>(closed_text.c_str()), nullptr};
+  const std::string watching_text = std::to_string(watching);
+  const std::string watching_cloexec_text = std::to_string(watching_cloexec);
+  char* const arguments[] = {const_cast<char*>("processes"),
+                             const_cast<char*>("after-exec"),
+                             const_cast<char*>(pid.c_str()),
+                             const_cast<char*>(kept_text.c_str()),
+                             const_cast<char*>(closed_text.c_str()),
+                             const_cast<char*>(watching_text.c_str()),
+                             const_cast<char*>(watching_cloexec_text.c_str()),
+                             nullptr};
   char* const environment[] = {const_cast<char*>("GREETING=hello across exec"), nullptr};
   std::fflush(stdout);
   execve(self, arguments, environment);
@@ -471,6 +495,39 @@ int after_exec(char** argv) {
   std::printf("SIGUSR1 still ignored: %s\n", yes(action.sa_handler == SIG_IGN));
   sigaction(SIGUSR2, nullptr, &action);
   std::printf("SIGUSR2 back to default: %s\n", yes(action.sa_handler == SIG_DFL));
+
+  sigset_t pending;
+  sigpending(&pending);
+  std::printf("still pending: SIGHUP %s, SIGTERM %s, SIGRTMIN+1 %s\n", yes(sigismember(&pending, SIGHUP) == 1),
+              yes(sigismember(&pending, SIGTERM) == 1), yes(sigismember(&pending, SIGRTMIN + 1) == 1));
+  const int watching = std::atoi(argv[5]);
+  pollfd readable{watching, POLLIN, 0};
+  std::printf("signalfd without O_CLOEXEC readable: %s\n", yes(poll(&readable, 1, 0) == 1));
+  signalfd_siginfo record{};
+  const ssize_t got = read(watching, &record, sizeof record);
+  std::printf("its read: %zd bytes, %s, code %d, from this process: %s\n", got,
+              sigabbrev_np(static_cast<int>(record.ssi_signo)), record.ssi_code,
+              yes(record.ssi_pid == static_cast<std::uint32_t>(getpid())));
+  sigpending(&pending);
+  std::printf("then SIGHUP pending: %s, readable: %s\n", yes(sigismember(&pending, SIGHUP) == 1),
+              yes(poll(&readable, 1, 0) == 1));
+  std::printf("signalfd with O_CLOEXEC closed: %s\n", yes(fcntl(std::atoi(argv[6]), F_GETFD) < 0));
+  sigset_t waited;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGRTMIN + 1);
+  sigaddset(&waited, SIGTERM);
+  for (int i = 0; i < 3; ++i) {
+    siginfo_t info{};
+    const timespec no_wait{0, 0};
+    const int taken = sigtimedwait(&waited, &info, &no_wait);
+    if (taken == SIGTERM) {
+      std::printf("taken: SIGTERM, code %d, from this process: %s\n", info.si_code, yes(info.si_pid == getpid()));
+    } else if (taken > 0) {
+      std::printf("taken: SIGRTMIN+%d, code %d, value %d\n", taken - SIGRTMIN, info.si_code, info.si_value.sival_int);
+    } else {
+      std::printf("taken: nothing (%s)\n", strerrorname_np(errno));
+    }
+  }
   return 0;
 }
 
@@ -524,7 +581,7 @@ int main(int argc, char** argv) {
   if (section == "sleep-sigchld") return sleep_through_sigchld();
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
-  if (section == "after-exec" && argc > 4) return after_exec(argv);
+  if (section == "after-exec" && argc > 6) return after_exec(argv);
   if (section == "spawn" && argc > 3) return spawn(argv[2], argv[3]);
   if (section == "exit-with" && argc > 2) return std::atoi(argv[2]);
   if (section == "session") return new_session();
