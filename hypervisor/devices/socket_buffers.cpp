@@ -1,15 +1,20 @@
 #include "devices/socket_buffers.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <hyperlet/abi.h>
 #include <linux/sock_diag.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <unordered_set>
 
 #include "core/trace_output.h"
@@ -47,6 +52,29 @@ bool send_all(SyscallContext& context, int host_fd, std::span<const std::byte> d
     }
   }
   return true;
+}
+
+// Bytes waiting in a shared-input pipe (0 once the other process took them all).
+std::uint64_t shared_unread(const SocketState& socket) {
+  if (!socket.shared_input.valid()) return 0;
+  int available = 0;
+  return ::ioctl(socket.shared_input.get(), FIONREAD, &available) == 0 && available > 0
+             ? static_cast<std::uint64_t>(available)
+             : 0;
+}
+
+// MSG_PEEK of the shared pipe: tee copies its bytes into a pipe of its own
+// without taking them, and those are read.
+std::optional<std::int64_t> peek_shared_input(const SocketState& socket, std::span<const iovec> into) {
+  int ends[2];
+  if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
+  const UniqueFd read_end(ends[0]);
+  const UniqueFd write_end(ends[1]);
+  const ssize_t copied =
+      ::tee(socket.shared_input.get(), write_end.get(), std::numeric_limits<int>::max(), SPLICE_F_NONBLOCK);
+  if (copied <= 0) return std::nullopt;  // empty: the socket itself is next
+  const ssize_t got = ::readv(read_end.get(), into.data(), static_cast<int>(into.size()));
+  return got < 0 ? -errno : got;
 }
 
 }  // namespace
@@ -182,7 +210,52 @@ void SocketBuffers::stash_input(SyscallContext& context, std::int64_t guest_fd) 
 }
 
 std::uint64_t SocketBuffers::unread_input(const SyscallContext& context, const SocketState& socket) const {
-  return socket.carried_input.size() + slot_unread(context, socket);
+  return socket.carried_input.size() + shared_unread(socket) + slot_unread(context, socket);
+}
+
+void SocketBuffers::share_unread_input(SyscallContext& context) {
+  std::vector<const SocketState*> seen;
+  for (const int fd : context.files.fds.open_fds()) {
+    const OpenFile* file = context.files.fds.get(fd);
+    if (file == nullptr || file->socket == nullptr) continue;
+    SocketState& socket = *file->socket;
+    if (std::find(seen.begin(), seen.end(), &socket) != seen.end()) continue;
+    seen.push_back(&socket);
+    const std::uint32_t in_slot = slot_unread(context, socket);
+    // A slot is filled only once everything before it was read, so a pipe
+    // still holding bytes means there is nothing newer to add to it.
+    if ((socket.carried_input.empty() && in_slot == 0) || shared_unread(socket) != 0) continue;
+    std::vector<std::byte> bytes = std::move(socket.carried_input);
+    socket.carried_input.clear();
+    if (in_slot != 0) {
+      const std::uint32_t start = taken(context, socket.slot);
+      if (auto input = context.user_span(input_address(socket.slot) + start, in_slot)) {
+        bytes.insert(bytes.end(), input->begin(), input->end());
+      }
+    }
+    int ends[2];
+    bool shared = ::pipe2(ends, O_CLOEXEC | O_NONBLOCK) == 0;
+    if (shared) {
+      UniqueFd read_end(ends[0]);
+      UniqueFd write_end(ends[1]);
+      // A pipe holds 64 KiB unless asked for more (up to /proc/sys/fs/pipe-max-size).
+      if (bytes.size() > 65536) ::fcntl(write_end.get(), F_SETPIPE_SZ, static_cast<int>(bytes.size()));
+      shared = ::write(write_end.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+      if (shared) socket.shared_input = std::move(read_end);
+    }
+    if (!shared) {
+      // Kept by this process alone; the child's copy of the slot is its own (the old behaviour).
+      socket.carried_input = std::move(bytes);
+      continue;
+    }
+    if (in_slot != 0) {
+      // The slot is empty for ring 3 from now on; the bytes are in the pipe.
+      stashed_[static_cast<std::size_t>(socket.slot)] = 0;
+      context.write(slot_address(socket.slot) + offsetof(SocketSlot, input_taken), std::uint32_t{0});
+      context.write(slot_address(socket.slot) + offsetof(SocketSlot, input_length), std::uint32_t{0});
+    }
+    carrying_ = true;
+  }
 }
 
 std::uint32_t SocketBuffers::slot_unread(const SyscallContext& context, const SocketState& socket) const {
@@ -204,7 +277,11 @@ std::vector<int> SocketBuffers::fds_with_unread_input(const SyscallContext& cont
     bool any = false;
     for (const int fd : context.files.fds.open_fds()) {
       const OpenFile* file = context.files.fds.get(fd);
-      if (file == nullptr || file->socket == nullptr || file->socket->carried_input.empty()) continue;
+      if (file == nullptr || file->socket == nullptr) continue;
+      if (file->socket->shared_input.valid() && shared_unread(*file->socket) == 0) {
+        file->socket->shared_input.reset();  // the other process took the rest
+      }
+      if (file->socket->carried_input.empty() && !file->socket->shared_input.valid()) continue;
       any = true;
       if (std::find(fds.begin(), fds.end(), fd) == fds.end()) fds.push_back(fd);
     }
@@ -228,6 +305,15 @@ std::optional<std::int64_t> SocketBuffers::read_stashed(SyscallContext& context,
                                  socket.carried_input.begin() + static_cast<std::ptrdiff_t>(copied));
     }
     return static_cast<std::int64_t>(copied);
+  }
+  if (socket.shared_input.valid()) {
+    if (peek) {
+      if (auto peeked = peek_shared_input(socket, into)) return peeked;
+    } else {
+      const ssize_t got = ::readv(socket.shared_input.get(), into.data(), static_cast<int>(into.size()));
+      if (got > 0) return got;
+      socket.shared_input.reset();  // empty: its bytes were all read, here or in the other process
+    }
   }
   const std::uint32_t unread = slot_unread(context, socket);
   if (unread == 0) return std::nullopt;

@@ -36,6 +36,12 @@ class SocketBuffers {
   // (SocketState::carried_input), whose next reads get it first.
   void detach(SyscallContext& context);
 
+  // fork: input the host took for the app and it has not read yet (carried
+  // across an exec, or in a slot) moves to a pipe that the two processes
+  // share (SocketState::shared_input), since each gets a copy of the app's
+  // memory: whichever reads first takes it, once.
+  void share_unread_input(SyscallContext& context);
+
   // Sends the deferred writes. With may_block, a full socket is waited for (the
   // run's deadline interrupts the wait); without, what does not fit is dropped.
   void send_deferred_writes(SyscallContext& context, bool may_block = true);
@@ -44,7 +50,8 @@ class SocketBuffers {
   // The host's epoll_wait found guest_fd readable: fills its slot if the app has
   // read everything in it.
   void stash_input(SyscallContext& context, std::int64_t guest_fd);
-  // Stashed bytes of this socket the app has not read yet (carried across an exec, and in its slot).
+  // Stashed bytes of this socket the app has not read yet (carried across an
+  // exec, shared since a fork, and in its slot).
   std::uint64_t unread_input(const SyscallContext& context, const SocketState& socket) const;
   // The guest fds whose slots hold unread input (for epoll and poll readiness).
   std::vector<int> fds_with_unread_input(const SyscallContext& context) const;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/unique_fd.h"
 #include "devices/network_policy.h"
 
 namespace hyperlet {
@@ -28,6 +29,11 @@ struct SocketState {
   // Input the host took from the socket into a slot of an image that exec'd,
   // which that image had not read: the next reads get it first.
   std::vector<std::byte> carried_input;
+  // Input the host took for the app before a fork, which neither process had
+  // read: the read end of a pipe both processes' hyperlets hold (its write end
+  // is closed), read after carried_input and before the slot, so that
+  // whichever process reads first takes each byte once, as from the socket.
+  UniqueFd shared_input;
 };
 
 }  // namespace hyperlet

@@ -587,8 +587,10 @@ class MicroVm {
     auto state = capture_after_exit(vcpu, "a fork");
     if (!state) return std::unexpected(state.error());
     // Nothing either process would send twice or lose: the app's deferred
-    // socket writes and hyperlet's own buffered output go out first.
+    // socket writes and hyperlet's own buffered output go out first. Nor read
+    // twice: socket input the host took for the app goes where both can take it.
     context.socket_buffers.send_deferred_writes(context, false);
+    context.socket_buffers.share_unread_input(context);
     std::fflush(stdout);
     std::fflush(stderr);
     std::optional<VforkChannel> channel;

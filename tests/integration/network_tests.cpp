@@ -589,6 +589,40 @@ TEST_F(Network, StashedInputOutlivesAnExec) {
       << result.err;
 }
 
+// Input the host took into a socket buffer and the app had not read when it
+// forked reaches whichever process reads first, once: both processes' memory
+// holds a copy of the buffer, but neither may read what the other took.
+TEST_F(Network, StashedInputIsReadOnceAfterAFork) {
+  const std::string data = "first second third, and more\n";
+  const auto serve_once = [&](const HostListener& host) {
+    Fd connection(::accept(host.fd.get(), nullptr, nullptr));
+    send_all(connection, data);
+  };
+  const HostListener native_host = listen_on_loopback();
+  ASSERT_NE(native_host.port, 0);
+  auto native = std::async(std::launch::async, [&] {
+    return run_process({kProgramsDir + "/read_then_exec", "fork", std::to_string(native_host.port)});
+  });
+  serve_once(native_host);
+  const ProcessResult expected = native.get();
+  ASSERT_EQ(expected.status, 0) << describe(expected);
+  EXPECT_EQ(expected.out,
+            "before fork: \"first \"\nchild, readable: yes\nchild peeks 3 bytes: \"sec\"\nchild: \"second \"\n"
+            "parent, readable: yes\n"
+            "parent: \"third, and more\n\"\n");
+
+  const HostListener host = listen_on_loopback();
+  ASSERT_NE(host.port, 0);
+  const std::string port = std::to_string(host.port);
+  auto app = start_hyperlet({"run", "--stats", "--timeout", "30s", "--processes", "1", "--allow-connect",
+                             "127.0.0.1:" + port, kProgramsDir + "/read_then_exec", "fork", port});
+  serve_once(host);
+  const ProcessResult result = app.get();
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, expected.out);
+  EXPECT_NE(result.err.find("1 inputs stashed"), std::string::npos) << result.err;
+}
+
 TEST(NetworkRules, BadRulesExitWith125AndOneLine) {
   const std::vector<std::vector<std::string>> cases = {
       {"--publish", "8080"},

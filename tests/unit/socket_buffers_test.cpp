@@ -519,5 +519,71 @@ TEST_F(SocketBuffersTest, CarriedInputComesBeforeTheNextImagesStash) {
   EXPECT_EQ(guest_read(SYS_read, fd, 100), "new");
 }
 
+// At a fork both processes get a copy of the slot: its unread bytes move to a
+// pipe the two share, so each byte is read once, by whichever reads first.
+TEST_F(SocketBuffersTest, UnreadInputIsSharedAtAForkAndReadOnce) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "hello world");
+  stash(fd);
+  put<std::uint32_t>(slot_offset(fd, offsetof(SocketSlot, input_taken)), 6);  // the app read "hello "
+  context_->socket_buffers.share_unread_input(*context_);
+  EXPECT_EQ(slot(fd).input_length, 0u);  // ring 3 sees none: the pipe has them
+  const SocketState& socket = *context_->files.fds.get(fd)->socket;
+  ASSERT_TRUE(socket.shared_input.valid());
+  EXPECT_EQ(context_->socket_buffers.unread_input(*context_, socket), 5u);
+  EXPECT_EQ(context_->socket_buffers.fds_with_unread_input(*context_), std::vector<int>{fd});
+  EXPECT_EQ(guest_read(SYS_recvfrom, fd, 100, MSG_PEEK), "world");
+  EXPECT_EQ(guest_read(SYS_recvfrom, fd, 3, MSG_PEEK), "wor");  // a peek takes nothing
+  EXPECT_EQ(guest_read(SYS_read, fd, 2), "wo");
+  // The other process takes "rl" through its copy of the same pipe.
+  char other[2];
+  ASSERT_EQ(::read(socket.shared_input.get(), other, sizeof other), 2);
+  send_text(peer, "!");
+  pollfd arrived{context_->files.fds.get(fd)->host_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&arrived, 1, 2000), 1);
+  stash(fd);  // refused while "d" waits in the pipe
+  EXPECT_EQ(slot(fd).input_length, 0u);
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "d");
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "!");
+  EXPECT_FALSE(socket.shared_input.valid());
+  EXPECT_TRUE(context_->socket_buffers.fds_with_unread_input(*context_).empty());
+}
+
+// Input carried across an exec and the next image's stash go into the pipe in order.
+TEST_F(SocketBuffersTest, CarriedAndStashedInputAreSharedInOrder) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "old ");
+  stash(fd);
+  context_->socket_buffers.detach(*context_);
+  attach();
+  EXPECT_EQ(guest_read(SYS_recvfrom, fd, 1, MSG_PEEK), "o");
+  send_text(peer, "new");
+  pollfd arrived{context_->files.fds.get(fd)->host_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&arrived, 1, 2000), 1);
+  EXPECT_EQ(guest_read(SYS_read, fd, 4), "old ");
+  stash(fd);
+  EXPECT_EQ(stashed(fd), "new");
+  context_->files.fds.get(fd)->socket->carried_input = {std::byte{'('}, std::byte{')'}};  // carried, not read
+  context_->socket_buffers.share_unread_input(*context_);
+  EXPECT_TRUE(context_->files.fds.get(fd)->socket->carried_input.empty());
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "()new");
+}
+
+// A connection with nothing unread gets no pipe.
+TEST_F(SocketBuffersTest, NothingUnreadSharesNothing) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "all read");
+  stash(fd);
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "all read");
+  context_->socket_buffers.share_unread_input(*context_);
+  EXPECT_FALSE(context_->files.fds.get(fd)->socket->shared_input.valid());
+}
+
 }  // namespace
 }  // namespace hyperlet
