@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "devices/host_syscalls.h"
+#include "vm/app_signals.h"
 
 namespace hyperlet {
 
@@ -165,24 +166,20 @@ std::int64_t waitid_call(SyscallContext& context, const SyscallArguments& a) {
   return 0;
 }
 
-// What a child may send its parent: the signals a parent's hyperlet hands to
-// its app (or, unhandled, ends it with, as their default action does), and
-// SIGKILL. Any other would reach hyperlet itself (SIGALRM is its --timeout,
-// SIGSEGV would look like its own crash), not the app.
-bool reaches_parent_app(int signal) {
-  switch (signal) {
-    case 0:
-    case SIGHUP:
-    case SIGINT:
-    case SIGUSR1:
-    case SIGUSR2:
-    case SIGTERM:
-    case SIGCHLD:
-    case SIGKILL:
-      return true;
-    default:
-      return false;
-  }
+// Sends `signal` to another of the app's processes, the hyperlet with pid
+// `host_pid`. The signals a hyperlet hands to its app as themselves
+// (kAppSignals), SIGKILL, SIGSTOP and 0 go so; any other inside
+// kRelayedAppSignal (vm/app_signals.h), since as itself it would reach
+// hyperlet, not the app; SIGCONT both ways: it continues a stopped hyperlet
+// and reaches the app's handler.
+std::int64_t send_to_process(pid_t host_pid, int signal) {
+  const bool as_itself = signal == 0 || signal == SIGKILL || signal == SIGSTOP || signal == SIGCONT ||
+                         (kAppSignals & (std::uint64_t{1} << (signal - 1))) != 0;
+  if (as_itself && ::kill(host_pid, signal) != 0) return -errno;
+  if (as_itself && signal != SIGCONT) return 0;
+  sigval value{};
+  value.sival_int = signal;
+  return ::sigqueue(host_pid, kRelayedAppSignal, value) == 0 ? 0 : -errno;
 }
 
 // kill of another process (the guest kernel answers kill of its own): a child
@@ -192,19 +189,10 @@ std::int64_t kill_call(SyscallContext& context, const SyscallArguments& a) {
   const auto signal = static_cast<int>(a[1]);
   if (signal < 0 || signal > 64) return -EINVAL;
   if (pid > 0) {
-    if (const auto parent = context.children.parent_host_pid(pid)) {
-      if (!reaches_parent_app(signal)) {
-        context.report_denial(
-            fmt::format("kill of the parent process with signal {} ({}): only SIGHUP, SIGINT, "
-                        "SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD and SIGKILL reach it",
-                        signal, sigabbrev_np(signal) != nullptr ? sigabbrev_np(signal) : "?"));
-        return -EPERM;
-      }
-      return ::kill(*parent, signal) == 0 ? 0 : -errno;
-    }
+    if (const auto parent = context.children.parent_host_pid(pid)) return send_to_process(*parent, signal);
   }
   if (pid <= 0 || !context.children.contains(pid)) return -ESRCH;
-  return ::kill(pid, signal) == 0 ? 0 : -errno;
+  return send_to_process(pid, signal);
 }
 
 }  // namespace

@@ -22,6 +22,8 @@
 #include <cstring>
 #include <vector>
 
+#include "vm/app_signals.h"
+
 namespace {
 
 // What the run loop, the device handlers (files, sockets, readiness, time,
@@ -77,7 +79,9 @@ const unsigned long kAllowedIoctls[] = {
 // copy of guest memory and puts the parent's vCPU state in it: creating a VM
 // and a vCPU, mapping memory and setting registers, which no other run may do
 // once the filter is in place; PR_SET_PDEATHSIG ends it with its parent, and
-// it makes its own timers again (POSIX timers are not inherited).
+// it makes its own timers again (POSIX timers are not inherited). Signals to
+// the other processes that are not the app's as themselves travel as one
+// queued host signal (rt_sigqueueinfo of kRelayedAppSignal only).
 const char* const kProcessesAllowed[] = {"wait4", "waitid", "kill", "pidfd_open", "getppid", "timer_create"};
 const unsigned long kProcessesIoctls[] = {
     KVM_CREATE_VM, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU, KVM_CHECK_EXTENSION, KVM_SET_CLOCK,
@@ -138,6 +142,13 @@ int add_processes_rules(scmp_filter_ctx filter) {
   if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_EQ, kForkCloneFlags));
       result < 0) {
     return fail("clone", result);
+  }
+  // sigqueue of the one host signal that carries a guest signal to another of
+  // the app's processes (vm/app_signals.h); their pids are checked as kill's.
+  if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigqueueinfo), 1,
+                                    SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(hyperlet::kRelayedAppSignal)));
+      result < 0) {
+    return fail("rt_sigqueueinfo", result);
   }
   if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
       result < 0) {

@@ -112,6 +112,17 @@ void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
   if (signal != SIGALRM && g_stop_timer_created.load()) repeat_every_10ms(timespec{0, 10'000'000});
 }
 
+// A signal from another of the app's processes (vm/app_signals.h): for the
+// app whatever it is; its guest kernel applies the action.
+void on_relayed_signal(int /*signal*/, siginfo_t* info, void* /*context*/) {
+  if (info == nullptr || info->si_code != SI_QUEUE) return;
+  const int signal = info->si_value.sival_int;
+  if (signal <= 0 || signal > 64 || signal == SIGKILL || signal == SIGSTOP) return;
+  g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
+  if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+  arm_kick(true);
+}
+
 Result<void> install_once() {
   // Inherited dispositions and masks do not count: a background job of a
   // non-interactive shell starts with SIGINT ignored, and a parent may have
@@ -129,9 +140,17 @@ Result<void> install_once() {
       return fail(ExitStatus::kUsage, "cannot install a signal handler: {}", std::strerror(errno));
     }
   }
+  struct sigaction relayed {};
+  relayed.sa_sigaction = on_relayed_signal;
+  sigemptyset(&relayed.sa_mask);
+  relayed.sa_flags = SA_SIGINFO;  // as the app's own signals: blocking calls return EINTR
+  if (sigaction(kRelayedAppSignal, &relayed, nullptr) != 0) {
+    return fail(ExitStatus::kUsage, "cannot install a signal handler: {}", std::strerror(errno));
+  }
   sigset_t stop_set;
   sigemptyset(&stop_set);
   for (const int signal : kHandled) sigaddset(&stop_set, signal);
+  sigaddset(&stop_set, kRelayedAppSignal);
   pthread_sigmask(SIG_UNBLOCK, &stop_set, nullptr);
   sigevent event{};
   event.sigev_notify = SIGEV_SIGNAL;

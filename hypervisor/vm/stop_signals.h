@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "vm/app_signals.h"
 
 namespace hyperlet {
 
@@ -38,8 +39,9 @@ namespace hyperlet {
 // when it runs out the VM is stopped as by a SIGTERM it does not handle.
 // SIGCHLD (a child process ended, devices/processes.h) goes to an app that
 // has a handler for it, never stops it, and sets g_children_changed.
-inline constexpr std::uint64_t kAppSignals = (1u << (SIGHUP - 1)) | (1u << (SIGINT - 1)) | (1u << (SIGUSR1 - 1)) |
-                                             (1u << (SIGUSR2 - 1)) | (1u << (SIGTERM - 1)) | (1u << (SIGCHLD - 1));
+// kAppSignals and kRelayedAppSignal: vm/app_signals.h. The latter carries any
+// other signal from another of the app's processes: it goes to the app
+// whatever its action.
 // Set by SIGCHLD: a child process ended or stopped (the run loop reaps it when
 // the app ignores SIGCHLD).
 extern std::atomic<bool> g_children_changed;

@@ -69,6 +69,8 @@ TEST_F(Processes, VforkParentWaitsAndSeesWhatTheChildStored) {
 
 TEST_F(Processes, AChildSignalsItsParent) { expect_same_as_native({"signal-parent"}); }
 
+TEST_F(Processes, AnySignalReachesTheOtherProcessesApp) { expect_same_as_native({"relayed-signals"}); }
+
 TEST_F(Processes, AForkedChildStartsASessionThatItsExecKeeps) { expect_same_as_native({"session"}); }
 
 TEST_F(Processes, ExecveatRelativeToADirectoryAndFexecveOfAnFd) {

@@ -21,6 +21,8 @@
 #include <string>
 #include <thread>
 
+#include "vm/app_signals.h"
+
 namespace hyperlet {
 namespace {
 
@@ -126,7 +128,12 @@ TEST(HostSeccomp, ProcessesFilterAllowsForkWaitAndANewVm) {
         if (sleeper == 0) {
           for (;;) ::pause();
         }
-        if (::kill(sleeper, SIGKILL) != 0 || ::waitpid(sleeper, &status, 0) != sleeper || !WIFSIGNALED(status)) {
+        // A guest signal for another process rides the relayed signal.
+        sigval value{};
+        value.sival_int = SIGWINCH;
+        if (::sigqueue(sleeper, kRelayedAppSignal, value) != 0) ::_exit(4);
+        if (::waitpid(sleeper, &status, 0) != sleeper || !WIFSIGNALED(status) ||
+            WTERMSIG(status) != kRelayedAppSignal) {
           ::_exit(3);
         }
         say("forked\n");
@@ -154,6 +161,13 @@ TEST(HostSeccomp, ProcessesFilterStillStopsExecAndOtherClones) {
   expect_stopped([] { ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }, std::to_string(SYS_clone));
   expect_stopped([] { ::syscall(SYS_ptrace, 0, 0, 0, 0); }, std::to_string(SYS_ptrace));
   expect_stopped([] { ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0); }, std::to_string(SYS_prctl));
+  // Only the relayed signal may be queued.
+  expect_stopped(
+      [] {
+        sigval value{};
+        ::sigqueue(::getpid(), SIGUSR1, value);
+      },
+      std::to_string(SYS_rt_sigqueueinfo));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "devices/executables.h"
 #include "test_guest.h"
+#include "vm/app_signals.h"
 
 namespace hyperlet {
 namespace {
@@ -105,9 +106,6 @@ TEST_F(ProcessesTest, KillOfTheParentReachesItsHyperletWithTheSignalsItHandsToTh
   }
   context_->children.set_parent(1, parent);  // a child of the run's first process
   EXPECT_EQ(call(SYS_kill, {1, 0, 0, 0, 0, 0}), 0);
-  // SIGSEGV would reach hyperlet itself, not its app: refused, the parent lives.
-  EXPECT_EQ(call(SYS_kill, {1, SIGSEGV, 0, 0, 0, 0}), -EPERM);
-  EXPECT_EQ(call(SYS_kill, {1, SIGALRM, 0, 0, 0, 0}), -EPERM);
   EXPECT_EQ(::kill(parent, 0), 0);
   // Only the parent's guest pid names it; its host pid is no pid of the app's.
   EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(parent), SIGUSR1, 0, 0, 0, 0}), -ESRCH);
@@ -116,6 +114,52 @@ TEST_F(ProcessesTest, KillOfTheParentReachesItsHyperletWithTheSignalsItHandsToTh
   ASSERT_EQ(::waitpid(parent, &status, 0), parent);
   EXPECT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGUSR1);
+}
+
+// Any other signal would reach hyperlet itself (SIGALRM is its --timeout,
+// SIGSEGV would look like its own crash): it travels inside kRelayedAppSignal,
+// its number as the queued value.
+TEST_F(ProcessesTest, OtherSignalsTravelInsideTheRelayedSignal) {
+  sigset_t relayed, old;
+  sigemptyset(&relayed);
+  sigaddset(&relayed, kRelayedAppSignal);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &relayed, &old), 0);
+  const auto receiver = [&](int expected_count) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // Exits with the sum of the values it got, or 255 for anything but a sigqueue.
+      int sum = 0;
+      for (int i = 0; i < expected_count; ++i) {
+        siginfo_t info{};
+        if (::sigwaitinfo(&relayed, &info) != kRelayedAppSignal || info.si_code != SI_QUEUE) ::_exit(255);
+        sum += info.si_value.sival_int;
+      }
+      ::_exit(sum);
+    }
+    return pid;
+  };
+  const pid_t parent = receiver(2);
+  context_->children.set_parent(1, parent);
+  EXPECT_EQ(call(SYS_kill, {1, SIGALRM, 0, 0, 0, 0}), 0);
+  EXPECT_EQ(call(SYS_kill, {1, SIGSEGV, 0, 0, 0, 0}), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(parent, &status, 0), parent);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), SIGALRM + SIGSEGV);
+
+  // To a child: the same; SIGCONT both as itself (it continues a stopped
+  // process) and relayed (the app's handler).
+  const pid_t child = receiver(2);
+  context_->children.add(child, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0))));
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(child), SIGCONT, 0, 0, 0, 0}), 0);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(child), static_cast<std::uint64_t>(SIGRTMIN + 3), 0, 0, 0, 0}),
+            0);
+  const auto waited = call(SYS_wait4, {static_cast<std::uint64_t>(child), app_address(), 0, 0, 0, 0});
+  EXPECT_EQ(waited, child);
+  status = *context_->read<int>(app_address());
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), SIGCONT + SIGRTMIN + 3);
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
 }
 
 TEST_F(ProcessesTest, WithoutChildrenEveryWaitIsEchild) {

@@ -347,6 +347,68 @@ int signal_parent() {
   return 0;
 }
 
+// Any signal between parent and child, not only those a shell sends: SIGALRM
+// (hyperlet's own --timeout signal), SIGWINCH, a real-time one, SIGQUIT to a
+// child with a handler and to one without (it dies of it), SIGWINCH to a
+// child without a handler (ignored by default), SIGCONT.
+volatile sig_atomic_t relayed_seen = 0;  // bit per signal the parent's handler ran for
+
+int relayed_signals() {
+  const int to_parent[] = {SIGALRM, SIGWINCH, SIGRTMIN + 2, SIGCONT};
+  struct sigaction action {};
+  action.sa_handler = [](int signal) { relayed_seen = relayed_seen | (1 << (signal - SIGALRM)); };
+  sigset_t blocked, old;
+  sigemptyset(&blocked);
+  for (const int signal : to_parent) {
+    sigaction(signal, &action, nullptr);
+    sigaddset(&blocked, signal);
+  }
+  sigprocmask(SIG_BLOCK, &blocked, &old);
+  int expected = 0;
+  for (const int signal : to_parent) expected |= 1 << (signal - SIGALRM);
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    for (const int signal : to_parent) {
+      if (kill(getppid(), signal) != 0) _exit(1);
+    }
+    _exit(0);
+  }
+  while (relayed_seen != expected) sigsuspend(&old);
+  std::printf("parent's handlers ran for ALRM, WINCH, RTMIN+2 and CONT from its child\n");
+  wait_for(child, "signalling child");
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+
+  // Children with and without handlers, told apart by what they write to a pipe.
+  for (const bool handles : {true, false}) {
+    for (const int sent : {SIGQUIT, SIGWINCH}) {
+      int ready[2];
+      if (pipe(ready) != 0) return 1;
+      std::fflush(stdout);
+      child = fork();
+      if (child == 0) {
+        static volatile sig_atomic_t got = 0;
+        if (handles) signal(sent, [](int number) { got = number; });
+        close(ready[0]);
+        if (write(ready[1], "r", 1) != 1) _exit(1);
+        // A handler's signal surely comes (10 s at most); the default of
+        // SIGWINCH is to go on, seen after 0.3 s.
+        for (int waited = 0; got == 0 && waited < (handles ? 1000 : 30); ++waited) usleep(10'000);
+        _exit(got != 0 ? 10 : 20);  // 20: ran on without a handler (WINCH's default)
+      }
+      close(ready[1]);
+      char byte;
+      if (read(ready[0], &byte, 1) != 1) return 1;
+      close(ready[0]);
+      kill(child, sent);
+      const std::string who =
+          std::string(sigabbrev_np(sent)) + (handles ? " to a child with a handler" : " to a child without one");
+      wait_for(child, who.c_str());
+    }
+  }
+  return 0;
+}
+
 // A child that ends while its parent sleeps (SIGCHLD, no handler) does not
 // lengthen the sleep: it goes on for the time it had left.
 int sleep_through_sigchld() {
@@ -579,6 +641,7 @@ int main(int argc, char** argv) {
   if (section == "vfork" && argc > 2) return vfork_exit(argv[2]);
   if (section == "signal-parent") return signal_parent();
   if (section == "sleep-sigchld") return sleep_through_sigchld();
+  if (section == "relayed-signals") return relayed_signals();
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 6) return after_exec(argv);
@@ -602,7 +665,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork "
-               "DIR|signal-parent|sleep-sigchld|session|execveat DIR|sigchld|exec "
+               "DIR|signal-parent|relayed-signals|sleep-sigchld|session|execveat DIR|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
