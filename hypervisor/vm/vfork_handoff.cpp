@@ -86,14 +86,16 @@ Result<VforkChannel> open_vfork_channel() {
 }
 
 Result<std::uint64_t> hand_back_written_pages(int fd, GuestMemory& memory, GuestRange app,
-                                              std::span<const GuestRange> excluded, std::uint64_t heap_end) {
+                                              std::span<const GuestRange> excluded, std::uint64_t heap_end,
+                                              const char* pagemap_path) {
   if (app.end <= app.start || app.start % kPage != 0 || app.end % kPage != 0) return 0;
   auto host = memory.span(app.start, app.end - app.start);
   if (!host) return fail(ExitStatus::kVmFailure, "vfork: the app's memory range is outside guest memory");
-  const UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-  if (!pagemap.valid()) {
-    return fail(ExitStatus::kVmFailure, "vfork: cannot read /proc/self/pagemap: {}", std::strerror(errno));
-  }
+  // Without pagemap (a kernel or sandbox that hides it) every page this
+  // process has backed goes: more bytes, but no store of the child's is lost
+  // (the parent skips the pages that are already equal).
+  const UniqueFd pagemap(::open(pagemap_path, O_RDONLY | O_CLOEXEC));
+  bool every_resident_page = !pagemap.valid();
   const auto host_start = reinterpret_cast<std::uintptr_t>(host->data());
   const std::uint64_t page_count = (app.end - app.start) / kPage;
   constexpr std::uint64_t kChunk = 4096;  // entries per read: 32 KiB, 16 MiB of memory
@@ -101,21 +103,21 @@ Result<std::uint64_t> hand_back_written_pages(int fd, GuestMemory& memory, Guest
   std::uint64_t sent = 0;
   for (std::uint64_t first = 0; first < page_count; first += kChunk) {
     const std::uint64_t count = std::min(kChunk, page_count - first);
-    const auto offset = static_cast<off_t>((host_start / kPage + first) * sizeof(std::uint64_t));
-    const ssize_t got = ::pread(pagemap.get(), entries.data(), count * sizeof(std::uint64_t), offset);
-    if (got != static_cast<ssize_t>(count * sizeof(std::uint64_t))) {
-      return fail(ExitStatus::kVmFailure, "vfork: cannot read /proc/self/pagemap: {}",
-                  got < 0 ? std::strerror(errno) : "short read");
+    if (!every_resident_page) {
+      const auto offset = static_cast<off_t>((host_start / kPage + first) * sizeof(std::uint64_t));
+      const ssize_t got = ::pread(pagemap.get(), entries.data(), count * sizeof(std::uint64_t), offset);
+      every_resident_page = got != static_cast<ssize_t>(count * sizeof(std::uint64_t));
     }
     for (std::uint64_t i = 0; i < count; ++i) {
-      const std::uint64_t entry = entries[i];
+      const std::byte* data = host->data() + (first + i) * kPage;
       // Present and this process's alone: written (copied) since the fork, or
       // first touched here. Never a file's page (a MAP_SHARED file mapping is
       // shared with the parent already).
-      if ((entry & kPagemapPresent) == 0 || (entry & kPagemapExclusive) == 0 ||
-          (entry & kPagemapFileOrSharedAnon) != 0) {
-        continue;
-      }
+      const std::uint64_t entry = every_resident_page ? 0 : entries[i];
+      const bool written = every_resident_page ? resident(data)
+                                               : (entry & kPagemapPresent) != 0 && (entry & kPagemapExclusive) != 0 &&
+                                                     (entry & kPagemapFileOrSharedAnon) == 0;
+      if (!written) continue;
       const std::uint64_t address = app.start + (first + i) * kPage;
       if (excluded_page(address, excluded)) continue;
       const std::span<const std::byte> page = host->subspan((first + i) * kPage, kPage);

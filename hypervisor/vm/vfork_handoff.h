@@ -42,11 +42,12 @@ Result<VforkChannel> open_vfork_channel();
 // this process wrote since the fork, except those in `excluded`, then
 // `heap_end` (the child's heap end, for the parent's guest kernel to take; 0:
 // unchanged), and ends the message. An all-zero page is sent as a mark,
-// without its bytes. Returns the pages sent; an error when /proc/self/pagemap
-// cannot be read (then nothing was sent, and the parent goes on with its own
-// memory) or the parent is gone.
+// without its bytes. Where `pagemap_path` (this process's pagemap; another
+// path only in tests) cannot be read, every page this process has backed is
+// sent instead. Returns the pages sent; an error when the parent is gone.
 Result<std::uint64_t> hand_back_written_pages(int fd, GuestMemory& memory, GuestRange app,
-                                              std::span<const GuestRange> excluded, std::uint64_t heap_end = 0);
+                                              std::span<const GuestRange> excluded, std::uint64_t heap_end = 0,
+                                              const char* pagemap_path = "/proc/self/pagemap");
 
 struct TakenPages {
   std::uint64_t pages = 0;     // pages received (each written unless already equal)

@@ -103,6 +103,37 @@ TEST(VforkHandoff, TheParentGetsWhatTheChildWroteInItsMappedMemoryOnly) {
   EXPECT_TRUE(page_is(memory, kKernelArea, '\0'));  // never below the app's memory
 }
 
+// A kernel or sandbox that hides /proc/self/pagemap: every backed page goes,
+// and the parent still ends up with exactly the child's stores.
+TEST(VforkHandoff, WithoutPagemapEveryBackedPageGoesAndTheParentGetsTheSame) {
+  GuestMemory memory = make_memory();
+  fill(memory, kWritten, 'a');
+  fill(memory, kZeroed, 'b');
+  fill(memory, kOnlyRead, 'c');
+  int status = -1;
+  auto taken = fork_and_take(
+      memory,
+      [&](int fd) {
+        fill(memory, kWritten, 'A');
+        fill(memory, kZeroed, '\0');
+        fill(memory, kFresh, 'F');
+        fill(memory, kParentFree, 'X');
+        const GuestRange excluded[] = {kExcluded};
+        auto sent = hand_back_written_pages(fd, memory, kApp, excluded, 0, "/proc/self/no-such-pagemap");
+        return sent && *sent >= 4 ? 0 : 1;
+      },
+      status);
+  ASSERT_TRUE(taken.has_value()) << taken.error().message;
+  EXPECT_TRUE(taken->complete);
+  EXPECT_GE(taken->pages, 4u);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(page_is(memory, kWritten, 'A'));
+  EXPECT_TRUE(page_is(memory, kZeroed, '\0'));
+  EXPECT_TRUE(page_is(memory, kOnlyRead, 'c'));
+  EXPECT_TRUE(page_is(memory, kFresh, 'F'));
+  EXPECT_TRUE(page_is(memory, kParentFree, '\0'));
+}
+
 bool resident_here(GuestMemory& memory, std::uint64_t address) {
   unsigned char state = 0;
   return ::mincore(memory.span(address, kPage)->data(), kPage, &state) == 0 && (state & 1) != 0;
