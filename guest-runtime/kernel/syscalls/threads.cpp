@@ -495,6 +495,7 @@ void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
   // A new process starts with no CPU time (the host restarted the run clock).
   for (int slot = 0; slot < slots_used; ++slot) threads[slot].cpu_ns = 0;
   exited_threads_cpu_ns = 0;
+  forget_vcpu_run_clocks();
   self->run_clock_at_switch = vcpu_run_ns(this_cpu());
   live_threads = 1;
   first_exited = false;
