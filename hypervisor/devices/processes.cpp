@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "devices/host_syscalls.h"
@@ -18,6 +20,25 @@
 namespace hyperlet {
 
 void ChildProcesses::add(pid_t pid, UniqueFd pidfd) { children_[pid] = std::move(pidfd); }
+
+std::vector<pid_t> ChildProcesses::neighbours() const {
+  std::vector<pid_t> pids;
+  if (parent_) pids.push_back(parent_->host_pid);
+  for (const auto& [pid, pidfd] : children_) pids.push_back(pid);
+  return pids;
+}
+
+bool spread_group_signal(const SyscallContext& context, const GroupSignal& group, pid_t from) {
+  sigval value{};
+  value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(encode_group_signal(group)));
+  for (const pid_t neighbour : context.children.neighbours()) {
+    // One that ended meanwhile is simply not reached.
+    if (neighbour != from) ::sigqueue(neighbour, kRelayedAppSignal, value);
+  }
+  // kill(-1) reaches every process but the run's first and the sender (Linux: init and the caller).
+  if (group.every) return from != 0 && context.process_group.pid != 1;
+  return context.process_group.pgid == group.pgid;
+}
 
 void ChildProcesses::await_an_end(int timeout_ms) {
   std::vector<pollfd> ends;
@@ -184,14 +205,29 @@ std::int64_t send_to_process(pid_t host_pid, int signal) {
 
 // kill of another process (the guest kernel answers kill of its own): a child
 // of this process, which is the host process of that pid, or the parent.
+// kill of a group (0: the caller's; -PGID) or of every process (-1), which
+// the guest kernel passes on: answers 1 when this process is one of them (its
+// guest kernel signals it), 0 when only others are, -ESRCH when there is no
+// other process at all and this one is not one of them.
+std::int64_t kill_group(SyscallContext& context, pid_t pid, int signal) {
+  if (pid == std::numeric_limits<pid_t>::min()) return -ESRCH;  // -pid would overflow; Linux: ESRCH
+  const GroupSignal group{signal, pid == 0 ? context.process_group.pgid : -pid, pid == -1};
+  const bool others = !context.children.neighbours().empty();
+  const bool self =
+      signal == 0 ? (!group.every && context.process_group.pgid == group.pgid) : spread_group_signal(context, group, 0);
+  if (!self && !others) return -ESRCH;
+  return self ? 1 : 0;
+}
+
 std::int64_t kill_call(SyscallContext& context, const SyscallArguments& a) {
   const auto pid = static_cast<pid_t>(a[0]);
   const auto signal = static_cast<int>(a[1]);
   if (signal < 0 || signal > 64) return -EINVAL;
+  if (pid <= 0) return kill_group(context, pid, signal);
   if (pid > 0) {
     if (const auto parent = context.children.parent_host_pid(pid)) return send_to_process(*parent, signal);
   }
-  if (pid <= 0 || !context.children.contains(pid)) return -ESRCH;
+  if (!context.children.contains(pid)) return -ESRCH;
   return send_to_process(pid, signal);
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "core/unique_fd.h"
 
@@ -44,6 +45,9 @@ class ChildProcesses {
     if (parent_ && parent_->guest_pid == guest_pid) return parent_->host_pid;
     return std::nullopt;
   }
+  // The host pids of the parent's hyperlet (if any) and the children's: the
+  // processes a group signal spreads to from here.
+  std::vector<pid_t> neighbours() const;
   // The app ignores SIGCHLD (or set SA_NOCLDWAIT): children that ended are
   // reaped now, as Linux reaps them, and leave the table. Their count.
   int reap_ended();
@@ -66,5 +70,12 @@ class ChildProcesses {
   std::optional<Parent> parent_;
   const volatile std::uint64_t* reap_flag_ = nullptr;
 };
+
+class SyscallContext;
+struct GroupSignal;
+// A group signal (vm/app_signals.h) that this process sends (`from` 0) or
+// received from the hyperlet `from`: passed on to every neighbour but `from`.
+// Whether this process is in the group, so that its app takes the signal too.
+bool spread_group_signal(const SyscallContext& context, const GroupSignal& group, pid_t from);
 
 }  // namespace hyperlet

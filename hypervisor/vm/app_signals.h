@@ -26,4 +26,31 @@ inline constexpr std::uint64_t kAppSignals = (1u << (SIGHUP - 1)) | (1u << (SIGI
 // the seccomp filter generator can name it.
 inline constexpr int kRelayedAppSignal = 62;
 
+// kill of a process group (0: the caller's, -PGID) or of every process (-1)
+// reaches processes that are other hyperlets, of which each knows only its
+// parent and its children: the signal spreads along that tree, each hyperlet
+// passing it to its neighbours but the one it came from (si_pid), and each
+// process in the group hands it to its app. Such a message is the relayed
+// signal with this value instead of a bare signal number.
+struct GroupSignal {
+  int signal = 0;
+  int pgid = 0;        // the group (a guest pid); unused with `every`
+  bool every = false;  // kill(-1): every process but the run's first and the sender
+};
+
+inline constexpr std::uint64_t kGroupSignalFlag = std::uint64_t{1} << 8;
+inline constexpr std::uint64_t kEveryProcessFlag = std::uint64_t{1} << 9;
+
+constexpr std::uint64_t encode_group_signal(const GroupSignal& group) {
+  return static_cast<std::uint64_t>(group.signal & 0xff) | kGroupSignalFlag | (group.every ? kEveryProcessFlag : 0) |
+         (static_cast<std::uint64_t>(static_cast<std::uint32_t>(group.pgid)) << 32);
+}
+
+constexpr bool is_group_signal(std::uint64_t value) { return (value & kGroupSignalFlag) != 0; }
+
+constexpr GroupSignal decode_group_signal(std::uint64_t value) {
+  return GroupSignal{static_cast<int>(value & 0xff), static_cast<int>(static_cast<std::uint32_t>(value >> 32)),
+                     (value & kEveryProcessFlag) != 0};
+}
+
 }  // namespace hyperlet

@@ -1128,6 +1128,7 @@ class MicroVm {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
       if (g_children_changed.exchange(false)) reap_if_ignored(context);
+      if (group_signals_waiting()) receive_group_signals(context);
       if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
       // While the app has more threads than vCPUs, the same timer ends its time
       // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.
@@ -1402,6 +1403,18 @@ class MicroVm {
                   ran == 0 ? "the guest ran on" : std::strerror(run_errno));
     }
     return {};
+  }
+
+  // Group signals from another of the app's processes (vm/app_signals.h):
+  // passed on to the other neighbours, and to the app when it is in the group.
+  static void receive_group_signals(const SyscallContext& context) {
+    for (const ReceivedGroupSignal& message : take_group_signals()) {
+      const GroupSignal group = decode_group_signal(message.value);
+      if (group.signal <= 0 || group.signal > 64) continue;
+      if (spread_group_signal(context, group, message.from)) {
+        g_app_signals.fetch_or(std::uint64_t{1} << (group.signal - 1));
+      }
+    }
   }
 
   // Signals sent to hyperlet that the app takes (vm/stop_signals.h): into the

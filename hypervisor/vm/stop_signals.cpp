@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -41,6 +42,15 @@ timer_t g_grace_timer{};  // --stop-timeout: SIGTERM with SI_TIMER when it runs 
 std::atomic<bool> g_grace_timer_created{false};
 std::atomic<bool> g_grace_started{false};
 std::atomic<std::int64_t> g_stop_timeout_ns{10'000'000'000};
+
+// Group signals between the handler (which appends) and the main thread's
+// run loop (which takes); both run on the main thread, so the handler only
+// interrupts a take, never the reverse.
+constexpr unsigned kGroupSignalSlots = 64;
+std::array<std::atomic<std::uint64_t>, kGroupSignalSlots> g_group_values{};
+std::array<std::atomic<pid_t>, kGroupSignalSlots> g_group_senders{};
+std::atomic<unsigned> g_group_written{0};
+std::atomic<unsigned> g_group_taken{0};
 
 // Whether the app takes `signal` (async-signal-safe: one load from guest memory).
 bool app_takes(int signal) {
@@ -80,7 +90,7 @@ void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
   if (signal == SIGALRM && info != nullptr && info->si_code == SI_TIMER && info->si_value.sival_int == kKickValue) {
     // Arriving is what interrupts a blocking call (EINTR); once the run loop
     // took the signals, the repeats stop.
-    if (g_app_signals.load() == 0) return arm_kick(false);
+    if (g_app_signals.load() == 0 && g_group_taken.load() == g_group_written.load()) return arm_kick(false);
     if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
     return;
   }
@@ -113,9 +123,21 @@ void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
 }
 
 // A signal from another of the app's processes (vm/app_signals.h): for the
-// app whatever it is; its guest kernel applies the action.
+// app whatever it is; its guest kernel applies the action. A group signal
+// waits for the run loop, which knows the process's group and neighbours.
 void on_relayed_signal(int /*signal*/, siginfo_t* info, void* /*context*/) {
   if (info == nullptr || info->si_code != SI_QUEUE) return;
+  const auto value = reinterpret_cast<std::uintptr_t>(info->si_value.sival_ptr);
+  if (is_group_signal(value)) {
+    const unsigned written = g_group_written.load();
+    if (written - g_group_taken.load() >= kGroupSignalSlots) return;
+    g_group_values[written % kGroupSignalSlots].store(value);
+    g_group_senders[written % kGroupSignalSlots].store(info->si_pid);
+    g_group_written.store(written + 1);
+    if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
+    arm_kick(true);
+    return;
+  }
   const int signal = info->si_value.sival_int;
   if (signal <= 0 || signal > 64 || signal == SIGKILL || signal == SIGSTOP) return;
   g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
@@ -183,6 +205,18 @@ Result<void> install_once() {
 
 }  // namespace
 
+std::vector<ReceivedGroupSignal> take_group_signals() {
+  std::vector<ReceivedGroupSignal> received;
+  for (unsigned taken = g_group_taken.load(); taken != g_group_written.load(); ++taken) {
+    received.push_back(
+        {g_group_values[taken % kGroupSignalSlots].load(), g_group_senders[taken % kGroupSignalSlots].load()});
+    g_group_taken.store(taken + 1);
+  }
+  return received;
+}
+
+bool group_signals_waiting() { return g_group_taken.load() != g_group_written.load(); }
+
 Result<void> install_stop_signals_after_fork() {
   g_stop_timer_created.store(false);
   g_grace_timer_created.store(false);
@@ -217,7 +251,7 @@ void disarm_stop_timer() {
 }
 
 void stop_app_signal_kicks() {
-  if (g_app_signals.load() == 0) arm_kick(false);
+  if (g_app_signals.load() == 0 && !group_signals_waiting()) arm_kick(false);
 }
 
 void set_stop_timeout(std::chrono::nanoseconds timeout) { g_stop_timeout_ns.store(timeout.count()); }

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "core/error.h"
 #include "vm/app_signals.h"
@@ -58,6 +59,17 @@ void set_stop_timeout(std::chrono::nanoseconds timeout);
 extern std::atomic<int> g_stop_signal;
 // The vCPU in KVM_RUN, whose immediate_exit the handler sets.
 extern std::atomic<kvm_run*> g_running_vcpu;
+
+// A group signal (vm/app_signals.h) that reached this hyperlet: what it says
+// and the host pid it came from, to spread and hand to the app on the main
+// thread's run loop.
+struct ReceivedGroupSignal {
+  std::uint64_t value = 0;
+  pid_t from = 0;
+};
+// Those received since the last call (main thread only; at most 64 wait, more are dropped).
+std::vector<ReceivedGroupSignal> take_group_signals();
+bool group_signals_waiting();
 
 // Installs the handlers and the stop timer once per process (later calls do
 // nothing); the timer lives until the process exits.

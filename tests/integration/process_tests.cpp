@@ -71,6 +71,8 @@ TEST_F(Processes, AChildSignalsItsParent) { expect_same_as_native({"signal-paren
 
 TEST_F(Processes, AnySignalReachesTheOtherProcessesApp) { expect_same_as_native({"relayed-signals"}); }
 
+TEST_F(Processes, KillOfAGroupReachesEveryProcessInItAndNoOther) { expect_same_as_native({"group-signals"}); }
+
 TEST_F(Processes, AForkedChildStartsASessionThatItsExecKeeps) { expect_same_as_native({"session"}); }
 
 TEST_F(Processes, ExecveatRelativeToADirectoryAndFexecveOfAnFd) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <span>
 #include <string>
 
@@ -159,6 +160,68 @@ TEST_F(ProcessesTest, OtherSignalsTravelInsideTheRelayedSignal) {
   status = *context_->read<int>(app_address());
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), SIGCONT + SIGRTMIN + 3);
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
+}
+
+// kill of a group or of every process: the guest kernel passes it on, and
+// the answer says whether the caller is in it (1: its kernel signals it).
+TEST_F(ProcessesTest, AGroupSignalAloneReachesOnlyTheCallersOwnGroup) {
+  EXPECT_EQ(call(SYS_kill, {0, SIGUSR1, 0, 0, 0, 0}), 1);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(-1), SIGUSR1, 0, 0, 0, 0}), -ESRCH);  // never the caller
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(-1), 0, 0, 0, 0, 0}), -ESRCH);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(-1234), SIGUSR1, 0, 0, 0, 0}), -ESRCH);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::min()), SIGUSR1, 0, 0, 0, 0}),
+            -ESRCH);
+  EXPECT_EQ(call(SYS_kill, {static_cast<std::uint64_t>(-1), 65, 0, 0, 0, 0}), -EINVAL);
+}
+
+TEST_F(ProcessesTest, AGroupSignalSpreadsToTheParentAndChildrenButNotBack) {
+  sigset_t relayed, old;
+  sigemptyset(&relayed);
+  sigaddset(&relayed, kRelayedAppSignal);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &relayed, &old), 0);
+  // Each neighbour exits with what it got: the signal, 100 for the group
+  // flag, 50 for "every process", or 255 for anything but a group signal.
+  const auto neighbour = [&] {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      siginfo_t info{};
+      if (::sigwaitinfo(&relayed, &info) != kRelayedAppSignal || info.si_code != SI_QUEUE) ::_exit(255);
+      const auto value = reinterpret_cast<std::uintptr_t>(info.si_value.sival_ptr);
+      if (!is_group_signal(value)) ::_exit(255);
+      const GroupSignal group = decode_group_signal(value);
+      ::_exit(group.signal + (group.every ? 50 : 0) + (group.pgid == 77 ? 100 : 0));
+    }
+    return pid;
+  };
+  const auto exit_status = [](pid_t pid) {
+    int status = 0;
+    return ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  context_->process_group = ProcessGroup{77, 77, 1};
+  const pid_t parent = neighbour();
+  const pid_t child = neighbour();
+  context_->children.set_parent(1, parent);
+  context_->children.add(child, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0))));
+  EXPECT_EQ(call(SYS_kill, {0, SIGUSR2, 0, 0, 0, 0}), 1);  // its own group, 77: the caller too
+  EXPECT_EQ(exit_status(parent), SIGUSR2 + 100);
+  EXPECT_EQ(exit_status(child), SIGUSR2 + 100);
+
+  // Received from the parent: passed to the child, not back; this process is in group 77.
+  const pid_t new_parent = neighbour();
+  const pid_t new_child = neighbour();
+  context_->children.set_parent(1, new_parent);
+  context_->children.all().clear();
+  context_->children.add(new_child, UniqueFd());
+  EXPECT_TRUE(spread_group_signal(*context_, GroupSignal{SIGTERM, 77, false}, new_parent));
+  EXPECT_EQ(exit_status(new_child), SIGTERM + 100);
+  // kill(-1) from the child: this process (pid 77) is one of "every", and the parent hears of it.
+  EXPECT_TRUE(spread_group_signal(*context_, GroupSignal{SIGTERM, 5, true}, new_child));
+  EXPECT_EQ(exit_status(new_parent), SIGTERM + 50);
+  // The run's first process (pid 1) is never one of them, as init on Linux.
+  context_->process_group = ProcessGroup{1, 1, 1};
+  context_->children.all().clear();
+  EXPECT_FALSE(spread_group_signal(*context_, GroupSignal{SIGTERM, 5, true}, new_parent));
   ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
 }
 

@@ -270,8 +270,14 @@ int64_t sys_kill(uint64_t pid, uint64_t signal) {
     const uint64_t args[6] = {pid, signal, 0, 0, 0, 0};
     return forward_to_host(__NR_kill, args);
   }
-  // 0 and -1 name every process the app may signal: here only itself.
-  if (target != own_pid() && target != 0 && target != -1) return error(ESRCH);
+  if (target == own_pid()) return send(-1, signal, PendingInfo{kSiUser, own_pid(), 0, 0, 0});
+  // A group (0: this process's; -PGID) or every process (-1): the host knows
+  // the groups and reaches the other processes; it answers 1 when this one
+  // is in the group too.
+  if (signal > kSignalCount) return error(EINVAL);
+  const uint64_t args[6] = {pid, signal, 0, 0, 0, 0};
+  const int64_t result = forward_to_host(__NR_kill, args);
+  if (result != 1) return result;
   return send(-1, signal, PendingInfo{kSiUser, own_pid(), 0, 0, 0});
 }
 

@@ -409,6 +409,52 @@ int relayed_signals() {
   return 0;
 }
 
+// kill of a process group reaches every process in it, and no other: the
+// caller's group (0) with two children in it, then a child that made a group
+// of its own, which kill(0) misses and kill(-its pgid) reaches.
+volatile sig_atomic_t group_signal_seen = 0;
+
+int group_signals() {
+  setpgid(0, 0);  // natively: a group of its own, not the test runner's (in a microVM it leads one already)
+  struct sigaction action {};
+  action.sa_handler = [](int signal) { group_signal_seen = signal; };
+  sigaction(SIGUSR1, &action, nullptr);
+  sigaction(SIGUSR2, &action, nullptr);
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
+  const auto start_child = [&](bool own_group) {
+    std::fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+      group_signal_seen = 0;  // the parent's copy may have seen one already
+      if (own_group && setpgid(0, 0) != 0) _exit(2);
+      close(ready[0]);
+      if (write(ready[1], "r", 1) != 1) _exit(1);
+      // 10 s at most for a signal that comes; 0.5 s shows one that does not.
+      for (int waited = 0; group_signal_seen == 0 && waited < (own_group ? 50 : 1000); ++waited) usleep(10'000);
+      _exit(group_signal_seen == SIGUSR1 ? 10 : group_signal_seen == SIGUSR2 ? 12 : 20);
+    }
+    char byte;
+    if (read(ready[0], &byte, 1) != 1) _exit(1);
+    return child;
+  };
+  const pid_t first = start_child(false);
+  const pid_t second = start_child(false);
+  const pid_t alone = start_child(true);
+  std::printf("kill(0, SIGUSR1): %d\n", kill(0, SIGUSR1));
+  for (int waited = 0; group_signal_seen == 0 && waited < 1000; ++waited) usleep(10'000);
+  std::printf("the caller got it: %s\n", yes(group_signal_seen == SIGUSR1));
+  wait_for(first, "a child in the caller's group (10: got SIGUSR1)");
+  wait_for(second, "another child in it");
+  wait_for(alone, "a child in a group of its own (20: got nothing)");
+  const pid_t leader = start_child(true);
+  std::printf("kill(-its group, SIGUSR2): %d\n", kill(-leader, SIGUSR2));
+  wait_for(leader, "a child leading its own group (12: got SIGUSR2)");
+  close(ready[0]);
+  close(ready[1]);
+  return 0;
+}
+
 // A child that ends while its parent sleeps (SIGCHLD, no handler) does not
 // lengthen the sleep: it goes on for the time it had left.
 int sleep_through_sigchld() {
@@ -642,6 +688,7 @@ int main(int argc, char** argv) {
   if (section == "signal-parent") return signal_parent();
   if (section == "sleep-sigchld") return sleep_through_sigchld();
   if (section == "relayed-signals") return relayed_signals();
+  if (section == "group-signals") return group_signals();
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 6) return after_exec(argv);
@@ -665,7 +712,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork "
-               "DIR|signal-parent|relayed-signals|sleep-sigchld|session|execveat DIR|sigchld|exec "
+               "DIR|signal-parent|relayed-signals|group-signals|sleep-sigchld|session|execveat DIR|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
