@@ -33,8 +33,8 @@ inline uint64_t vcpu_run_ns(uint32_t cpu) {
     now = clock.run_ns + (since_entry > 0 ? static_cast<uint64_t>(since_entry) : 0);
   }
   uint64_t highest = __atomic_load_n(&highest_vcpu_run_ns[cpu], __ATOMIC_RELAXED);
-  while (now > highest && !__atomic_compare_exchange_n(&highest_vcpu_run_ns[cpu], &highest, now, true,
-                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  while (now > highest && !__atomic_compare_exchange_n(&highest_vcpu_run_ns[cpu], &highest, now, true, __ATOMIC_RELAXED,
+                                                       __ATOMIC_RELAXED)) {
   }
   return now > highest ? now : highest;
 }
