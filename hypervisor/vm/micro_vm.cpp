@@ -1239,16 +1239,9 @@ class MicroVm {
           if (self != nullptr && call == static_cast<std::uint64_t>(abi::Hypercall::kThreadsStarted)) {
             release_vcpu_threads();
           }
-          // The file ring's poller shares the fd table; an idle vCPU sleeps without it.
-          std::unique_lock io_lock(context.file_ring.mutex(), std::defer_lock);
-          if (self == nullptr || call != static_cast<std::uint64_t>(abi::Hypercall::kSleep)) io_lock.lock();
-          auto finished = hypercalls.handle(call, argument_address);
-          if (io_lock.owns_lock()) io_lock.unlock();
-          if (!context.file_mappings.empty()) {
-            if (auto touched = bus_errors::take(memory.host_base())) {
-              return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
-            }
-          }
+          // An idle vCPU sleeps without the file ring's lock.
+          const bool locked = self == nullptr || call != static_cast<std::uint64_t>(abi::Hypercall::kSleep);
+          auto finished = serve_hypercall(hypercalls, memory, context, call, argument_address, locked);
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;
@@ -1258,14 +1251,7 @@ class MicroVm {
             if (options_.exit_on_ready) return 0;
           }
           if (!finished) break;
-          // An app fault's report already says where, a signal or a deadlock needs
-          // no place; a broken hypercall needs the rip.
-          if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault) &&
-              call != static_cast<std::uint64_t>(abi::Hypercall::kExit) &&
-              call != static_cast<std::uint64_t>(abi::Hypercall::kDeadlock)) {
-            return fail_at(vcpu, finished->error().status, finished->error().message);
-          }
-          return *finished;
+          return run_outcome(vcpu, call, std::move(*finished));
         }
         case KVM_EXIT_HLT:
           return fail_at(vcpu, ExitStatus::kVmFailure, "the guest halted unexpectedly");
@@ -1300,6 +1286,36 @@ class MicroVm {
   // --trace, the fd table), and its result goes into rax. The registers come
   // and go through kvm_run's sync area where KVM has one (no ioctl); KVM
   // completes the `out` (rip past it) as the guest enters again.
+  // One hypercall as every vCPU's loop serves it: under the file ring's lock
+  // when `locked` (its poller shares the fd table), then the bus error of a
+  // shared file mapping the call touched, if any. nullopt: the run goes on.
+  static std::optional<Result<int>> serve_hypercall(HypercallHandler& hypercalls, GuestMemory& memory,
+                                                    SyscallContext& context, std::uint64_t call,
+                                                    std::uint32_t argument_address, bool locked) {
+    std::unique_lock io_lock(context.file_ring.mutex(), std::defer_lock);
+    if (locked) io_lock.lock();
+    auto finished = hypercalls.handle(call, argument_address);
+    if (io_lock.owns_lock()) io_lock.unlock();
+    if (!context.file_mappings.empty()) {
+      if (auto touched = bus_errors::take(memory.host_base())) {
+        return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
+      }
+    }
+    return finished;
+  }
+
+  // How a hypercall that ended the run ends it: an app fault's report already
+  // says where, an exit, a signal or a deadlock needs no place; a broken
+  // hypercall gets the rip.
+  Result<int> run_outcome(const Vcpu& vcpu, std::uint64_t call, Result<int> finished) {
+    if (finished || call == static_cast<std::uint64_t>(abi::Hypercall::kFault) ||
+        call == static_cast<std::uint64_t>(abi::Hypercall::kExit) ||
+        call == static_cast<std::uint64_t>(abi::Hypercall::kDeadlock)) {
+      return finished;
+    }
+    return fail_at(vcpu, finished.error().status, finished.error().message);
+  }
+
   std::optional<Result<int>> direct_syscall(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
                                             HypercallHandler& hypercalls, kvm_run& run) {
     const auto& io = run.io;
@@ -1335,18 +1351,9 @@ class MicroVm {
     const std::uint64_t count_address = abi::kSyscallCountsAddr + number * 4;
     if (auto count = memory.read<std::uint32_t>(count_address)) memory.write(count_address, *count + 1);
     ++stats_.hypercalls["direct-syscall"];
-    std::unique_lock io_lock(context.file_ring.mutex());
-    auto finished =
-        hypercalls.handle(static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall), abi::kHypercallArgsAddr);
-    io_lock.unlock();
-    if (!context.file_mappings.empty()) {
-      if (auto touched = bus_errors::take(memory.host_base())) {
-        return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
-      }
-    }
-    if (finished) {
-      if (!*finished) return fail_at(vcpu, finished->error().status, finished->error().message);
-      return *finished;
+    constexpr auto kHostSyscall = static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall);
+    if (auto finished = serve_hypercall(hypercalls, memory, context, kHostSyscall, abi::kHypercallArgsAddr, true)) {
+      return run_outcome(vcpu, kHostSyscall, std::move(*finished));
     }
     const auto answered = memory.read<abi::SyscallArgs>(abi::kHypercallArgsAddr);
     if (!answered) return fail_at(vcpu, ExitStatus::kVmFailure, "direct syscall: no hypercall page in guest memory");
@@ -1693,23 +1700,11 @@ class MicroVm {
       std::uint32_t argument_address = 0;
       std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
       ++self.hypercalls[std::string(hypercall_name(call))];
-      std::unique_lock io_lock(context.file_ring.mutex(), std::defer_lock);
-      if (call != static_cast<std::uint64_t>(abi::Hypercall::kSleep)) io_lock.lock();
-      auto finished = hypercalls.handle(call, argument_address);
-      if (io_lock.owns_lock()) io_lock.unlock();
-      if (!context.file_mappings.empty()) {
-        if (auto touched = bus_errors::take(memory.host_base())) {
-          return std::unexpected(mapped_file_bus_error(context.file_mappings, *touched));
-        }
-      }
+      const bool locked = call != static_cast<std::uint64_t>(abi::Hypercall::kSleep);
+      auto finished = serve_hypercall(hypercalls, memory, context, call, argument_address, locked);
       if (!finished) continue;
-      if (!*finished && call != static_cast<std::uint64_t>(abi::Hypercall::kFault) &&
-          call != static_cast<std::uint64_t>(abi::Hypercall::kExit) &&
-          call != static_cast<std::uint64_t>(abi::Hypercall::kDeadlock)) {
-        std::lock_guard lock(outcome_mutex_);
-        return fail_at(vcpu, finished->error().status, finished->error().message);
-      }
-      return *finished;
+      std::lock_guard lock(outcome_mutex_);
+      return run_outcome(vcpu, call, std::move(*finished));
     }
   }
 
