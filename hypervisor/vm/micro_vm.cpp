@@ -241,10 +241,15 @@ class MicroVm {
 
     vm_ = &*vm;
     auto outcome = serve(*vcpu, *memory, std::move(*volumes), reaper, nullptr);
-    if (options_.snapshot_output && !snapshot_taken_ && outcome) {
+    if (snapshots_here() && !snapshot_taken_ && outcome) {
       return fail(ExitStatus::kUsage, "the app ended (status {}) before {}: no snapshot was written", *outcome,
                   options_.snapshot_at_syscall
-                      ? fmt::format("it made a {} syscall", syscall_name(*options_.snapshot_at_syscall))
+                      ? fmt::format("it made {} {} syscall",
+                                    std::string_view("aeiou").find(syscall_name(*options_.snapshot_at_syscall)[0]) ==
+                                            std::string_view::npos
+                                        ? "a"
+                                        : "an",
+                                    syscall_name(*options_.snapshot_at_syscall))
                       : std::string("it called hyperlet::ready() (name a syscall to stop at with --at-syscall)"));
     }
     return outcome;
@@ -925,8 +930,20 @@ class MicroVm {
     return {};
   }
 
+  // `hyperlet snapshot`: the run's first process takes it; a forked child
+  // runs on as in any run (it never writes the file, nor fails for want of it).
+  bool snapshots_here() const { return options_.snapshot_output.has_value() && !in_forked_child(); }
+
   Result<int> take_snapshot(Vcpu& vcpu, GuestMemory& memory, const SyscallContext& context,
                             std::optional<PendingHypercall> pending) {
+    if (!context.children.empty()) {
+      // Its children are other VMs in other processes, which a file of one VM cannot hold.
+      return fail(ExitStatus::kUsage,
+                  "cannot take the snapshot {}: the app has {} child process{} (ended ones count until it waits "
+                  "for them); a snapshot holds one process, so take it before the app forks",
+                  pending ? fmt::format("at {}", syscall_name(*options_.snapshot_at_syscall)) : "at ready()",
+                  context.children.size(), context.children.size() == 1 ? "" : "es");
+    }
     auto state = capture_after_exit(vcpu, "the snapshot");
     if (!state) return std::unexpected(state.error());
     auto files = snapshot::capture_files(context);
@@ -1211,7 +1228,7 @@ class MicroVm {
           }
           std::uint32_t argument_address = 0;
           std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
-          if (options_.snapshot_output && options_.snapshot_at_syscall &&
+          if (snapshots_here() && options_.snapshot_at_syscall &&
               (call == static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall) ||
                call == static_cast<std::uint64_t>(abi::Hypercall::kParkableSyscall))) {
             auto args = memory.read<abi::SyscallArgs>(argument_address);
@@ -1245,7 +1262,7 @@ class MicroVm {
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
           if (context.ready_ns && stats_.ready == 0) {
             stats_.ready = *context.ready_ns;
-            if (options_.snapshot_output && !options_.snapshot_at_syscall) {
+            if (snapshots_here() && !options_.snapshot_at_syscall) {
               return take_snapshot(vcpu, memory, context, std::nullopt);
             }
             if (options_.exit_on_ready) return 0;
@@ -1339,7 +1356,7 @@ class MicroVm {
     }
     const std::uint64_t number = regs.rax;
     const auto attention = memory.read<std::uint64_t>(abi::kSignalStateAddr + offsetof(abi::SignalState, attention));
-    const bool snapshot_here = options_.snapshot_output && options_.snapshot_at_syscall &&
+    const bool snapshot_here = snapshots_here() && options_.snapshot_at_syscall &&
                                number == static_cast<std::uint64_t>(*options_.snapshot_at_syscall);
     if (!abi::is_direct_syscall(number) || !attention || *attention != 0 || snapshot_here) {
       return send_back_to_guest_kernel(vcpu, memory, run, synced);

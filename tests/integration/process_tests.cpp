@@ -73,6 +73,31 @@ TEST_F(Processes, AnySignalReachesTheOtherProcessesApp) { expect_same_as_native(
 
 TEST_F(Processes, KillOfAGroupReachesEveryProcessInItAndNoOther) { expect_same_as_native({"group-signals"}); }
 
+// `hyperlet snapshot` of an app that forks: a child never takes the snapshot
+// (nor fails for want of it), and the parent cannot while it has a child.
+TEST_F(Processes, ASnapshotIsTheFirstProcessAloneOrNone) {
+  TempDir directory;
+  const std::string file = (directory / "app.snapshot");
+  const auto snapshot_at = [&](const std::string& call) {
+    return run_process({kHyperlet, "snapshot", "--timeout", "30s", "--processes", "2", "--at-syscall", call, "-o", file,
+                        kProgram, "snapshot-after-fork"});
+  };
+  // Only the child calls access: it runs on and ends as usual, no file.
+  ProcessResult result = snapshot_at("access");
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_EQ(result.out, "getcwd: yes\nchild: exited 0\n");
+  EXPECT_NE(result.err.find("the app ended (status 0) before it made an access syscall"), std::string::npos)
+      << result.err;
+  EXPECT_EQ(result.err.find("snapshot written"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(file));
+  // The parent's getcwd comes while its ended child is not waited for.
+  result = snapshot_at("getcwd");
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_NE(result.err.find("cannot take the snapshot at getcwd: the app has 1 child process"), std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
+
 TEST_F(Processes, AForkedChildStartsASessionThatItsExecKeeps) { expect_same_as_native({"session"}); }
 
 TEST_F(Processes, ExecveatRelativeToADirectoryAndFexecveOfAnFd) {

@@ -455,6 +455,25 @@ int group_signals() {
   return 0;
 }
 
+// For `hyperlet snapshot`: only the child calls access, then the parent
+// calls getcwd while its ended child is not yet waited for.
+int snapshot_after_fork() {
+  int done[2];
+  if (pipe(done) != 0) return 1;
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    const int found = access("/", F_OK);
+    _exit(found == 0 && write(done[1], "d", 1) == 1 ? 0 : 1);
+  }
+  char byte;
+  if (read(done[0], &byte, 1) != 1) return 1;
+  char directory[256];
+  std::printf("getcwd: %s\n", getcwd(directory, sizeof directory) != nullptr ? "yes" : "no");
+  wait_for(child, "child");
+  return 0;
+}
+
 // A child that ends while its parent sleeps (SIGCHLD, no handler) does not
 // lengthen the sleep: it goes on for the time it had left.
 int sleep_through_sigchld() {
@@ -689,6 +708,7 @@ int main(int argc, char** argv) {
   if (section == "sleep-sigchld") return sleep_through_sigchld();
   if (section == "relayed-signals") return relayed_signals();
   if (section == "group-signals") return group_signals();
+  if (section == "snapshot-after-fork") return snapshot_after_fork();
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 6) return after_exec(argv);
@@ -712,7 +732,8 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork "
-               "DIR|signal-parent|relayed-signals|group-signals|sleep-sigchld|session|execveat DIR|sigchld|exec "
+               "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|sleep-sigchld|session|execveat "
+               "DIR|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
   return 2;
