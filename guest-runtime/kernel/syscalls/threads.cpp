@@ -88,8 +88,9 @@ struct alignas(64) Thread {
   // that vCPU waits there for work after the thread blocked or exited); 0: none.
   // Only that vCPU may switch to it, and clone never reuses its slot meanwhile.
   uint32_t cpu_plus_one;
-  // CPU time: what the thread ran up to its latest switch-in, and its vCPU's
-  // run clock (vcpu_run_ns) at that switch-in.
+  // CPU time: what the thread ran up to when it last stopped running
+  // (charge_cpu_time), and its vCPU's run clock (vcpu_run_ns) at its latest
+  // switch-in; while it runs, cpu_ns_of adds the stretch since then.
   uint64_t cpu_ns;
   uint64_t run_clock_at_switch;
 };
