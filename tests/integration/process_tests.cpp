@@ -298,6 +298,14 @@ TEST_F(Processes, BusyboxHttpdForksAChildPerConnection) {
   }
 }
 
+// Workers forked after listen accept on the shared socket, each in its own microVM.
+TEST_F(Processes, APreForkedWorkerPoolSharesItsListeningSocket) {
+  const std::string port = std::to_string(free_port());
+  extra_options = {"--publish", "127.0.0.1:" + port + ":" + port, "--allow-connect", "127.0.0.1:" + port};
+  expect_same_as_native({"worker-pool", port});
+  extra_options.clear();
+}
+
 TEST_F(Processes, InvalidProcessesIsAUsageError) {
   for (const char* value : {"many", "-1", "4097"}) {
     const ProcessResult result = run_process({kHyperlet, "run", "--processes", value, kProgram, "cow"});

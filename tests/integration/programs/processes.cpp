@@ -1,13 +1,16 @@
 // fork, wait and kill as an app uses them (tests/integration/process_tests.cpp):
 // each section prints what it saw in words that are the same natively and in
 // a microVM (no pids, only how they relate).
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -455,6 +458,52 @@ int group_signals() {
   return 0;
 }
 
+// A pre-fork worker pool: the parent listens on 127.0.0.1:PORT, forks two
+// workers that each accept one connection on the shared socket and answer it,
+// then connects twice itself and reads both answers.
+int worker_pool(const char* port_text) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(std::atoi(port_text)));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int on = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(listener, 8) != 0) {
+    std::printf("listen: %s\n", strerrorname_np(errno));
+    return 1;
+  }
+  pid_t workers[2];
+  for (pid_t& worker : workers) {
+    std::fflush(stdout);
+    worker = fork();
+    if (worker == 0) {
+      const int connection = accept(listener, nullptr, nullptr);
+      const std::string answer = "served by a worker\n";
+      _exit(connection >= 0 && write(connection, answer.data(), answer.size()) == static_cast<ssize_t>(answer.size())
+                ? 0
+                : 1);
+    }
+  }
+  close(listener);  // the workers hold it
+  for (int i = 0; i < 2; ++i) {
+    const int client = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      std::printf("connect: %s\n", strerrorname_np(errno));
+      return 1;
+    }
+    char answer[64] = {};
+    std::size_t got = 0;
+    for (ssize_t now = 1; now > 0 && got < sizeof answer - 1; got += static_cast<std::size_t>(now > 0 ? now : 0)) {
+      now = read(client, answer + got, sizeof answer - 1 - got);
+    }
+    std::printf("connection %d: %s", i + 1, answer);
+    close(client);
+  }
+  for (const pid_t worker : workers) wait_for(worker, "worker");
+  return 0;
+}
+
 // For `hyperlet snapshot`: only the child calls access, then the parent
 // calls getcwd while its ended child is not yet waited for.
 int snapshot_after_fork() {
@@ -709,6 +758,7 @@ int main(int argc, char** argv) {
   if (section == "relayed-signals") return relayed_signals();
   if (section == "group-signals") return group_signals();
   if (section == "snapshot-after-fork") return snapshot_after_fork();
+  if (section == "worker-pool" && argc > 2) return worker_pool(argv[2]);
   if (section == "sigchld") return child_signal();
   if (section == "exec" && argc > 2) return exec_self(argv[2]);
   if (section == "after-exec" && argc > 6) return after_exec(argv);
@@ -732,7 +782,8 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: processes cow|pipe|signals|waiting|file PATH|threads|vfork "
-               "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|sleep-sigchld|session|execveat "
+               "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|worker-pool "
+               "PORT|sleep-sigchld|session|execveat "
                "DIR|sigchld|exec "
                "SELF|spawn SELF DIR "
                "(DIR holds plain.txt, script)\n");
