@@ -203,8 +203,6 @@ std::int64_t send_to_process(pid_t host_pid, int signal) {
   return ::sigqueue(host_pid, kRelayedAppSignal, value) == 0 ? 0 : -errno;
 }
 
-// kill of another process (the guest kernel answers kill of its own): a child
-// of this process, which is the host process of that pid, or the parent.
 // kill of a group (0: the caller's; -PGID) or of every process (-1), which
 // the guest kernel passes on: answers 1 when this process is one of them (its
 // guest kernel signals it), 0 when only others are, -ESRCH when there is no
@@ -219,14 +217,15 @@ std::int64_t kill_group(SyscallContext& context, pid_t pid, int signal) {
   return self ? 1 : 0;
 }
 
+// kill of another process (the guest kernel answers kill of its own): a child
+// of this process, which is the host process of that pid, or the parent; or
+// of a group.
 std::int64_t kill_call(SyscallContext& context, const SyscallArguments& a) {
   const auto pid = static_cast<pid_t>(a[0]);
   const auto signal = static_cast<int>(a[1]);
   if (signal < 0 || signal > 64) return -EINVAL;
   if (pid <= 0) return kill_group(context, pid, signal);
-  if (pid > 0) {
-    if (const auto parent = context.children.parent_host_pid(pid)) return send_to_process(*parent, signal);
-  }
+  if (const auto parent = context.children.parent_host_pid(pid)) return send_to_process(*parent, signal);
   if (!context.children.contains(pid)) return -ESRCH;
   return send_to_process(pid, signal);
 }

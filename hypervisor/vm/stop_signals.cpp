@@ -224,6 +224,7 @@ Result<void> install_stop_signals_after_fork() {
   g_grace_started.store(false);
   g_stop_signal.store(0);
   g_app_signals.store(0);
+  g_group_taken.store(g_group_written.load());
   return install_once();
 }
 

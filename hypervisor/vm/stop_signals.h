@@ -76,7 +76,7 @@ bool group_signals_waiting();
 Result<void> install_stop_signals();
 
 // In a forked child: the stop, grace and kick timers again (POSIX timers are
-// not inherited); a stop signal its parent got is not its own.
+// not inherited); a stop, app or group signal its parent got is not its own.
 Result<void> install_stop_signals_after_fork();
 
 // Starts --timeout: SIGALRM after `timeout`, then every 10 ms.
