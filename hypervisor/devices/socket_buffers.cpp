@@ -225,8 +225,7 @@ void SocketBuffers::share_unread_input(SyscallContext& context) {
     // A slot is filled only once everything before it was read, so a pipe
     // still holding bytes means there is nothing newer to add to it.
     if ((socket.carried_input.empty() && in_slot == 0) || shared_unread(socket) != 0) continue;
-    std::vector<std::byte> bytes = std::move(socket.carried_input);
-    socket.carried_input.clear();
+    std::vector<std::byte> bytes = socket.carried_input;
     if (in_slot != 0) {
       const std::uint32_t start = taken(context, socket.slot);
       if (auto input = context.user_span(input_address(socket.slot) + start, in_slot)) {
@@ -243,11 +242,9 @@ void SocketBuffers::share_unread_input(SyscallContext& context) {
       shared = ::write(write_end.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
       if (shared) socket.shared_input = std::move(read_end);
     }
-    if (!shared) {
-      // Kept by this process alone; the child's copy of the slot is its own (the old behaviour).
-      socket.carried_input = std::move(bytes);
-      continue;
-    }
+    // Without the pipe nothing changes: each process reads its own copy.
+    if (!shared) continue;
+    socket.carried_input.clear();
     if (in_slot != 0) {
       // The slot is empty for ring 3 from now on; the bytes are in the pipe.
       stashed_[static_cast<std::size_t>(socket.slot)] = 0;

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -571,6 +572,33 @@ TEST_F(SocketBuffersTest, CarriedAndStashedInputAreSharedInOrder) {
   context_->socket_buffers.share_unread_input(*context_);
   EXPECT_TRUE(context_->files.fds.get(fd)->socket->carried_input.empty());
   EXPECT_EQ(guest_read(SYS_read, fd, 100), "()new");
+}
+
+// Out of fds for the pipe: nothing changes (each process then reads its own
+// copy), and this one still reads each byte once.
+TEST_F(SocketBuffersTest, WithoutAPipeTheUnreadInputStaysAsItWas) {
+  attach();
+  UniqueFd peer;
+  const int fd = connect_guest_socket(peer);
+  send_text(peer, "hello world");
+  stash(fd);
+  put<std::uint32_t>(slot_offset(fd, offsetof(SocketSlot, input_taken)), 6);
+  context_->files.fds.get(fd)->socket->carried_input = {std::byte{'<'}};
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit none_free = limit;
+  none_free.rlim_cur = static_cast<rlim_t>(lowest_free);  // every fd number below it is taken
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none_free), 0);
+  context_->socket_buffers.share_unread_input(*context_);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+  const SocketState& socket = *context_->files.fds.get(fd)->socket;
+  EXPECT_FALSE(socket.shared_input.valid());
+  EXPECT_EQ(slot(fd).input_length, 11u);
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "<");
+  EXPECT_EQ(guest_read(SYS_read, fd, 100), "world");
 }
 
 // A connection with nothing unread gets no pipe.
