@@ -244,12 +244,7 @@ class MicroVm {
     if (snapshots_here() && !snapshot_taken_ && outcome) {
       return fail(ExitStatus::kUsage, "the app ended (status {}) before {}: no snapshot was written", *outcome,
                   options_.snapshot_at_syscall
-                      ? fmt::format("it made {} {} syscall",
-                                    std::string_view("aeiou").find(syscall_name(*options_.snapshot_at_syscall)[0]) ==
-                                            std::string_view::npos
-                                        ? "a"
-                                        : "an",
-                                    syscall_name(*options_.snapshot_at_syscall))
+                      ? fmt::format("its first {} syscall", syscall_name(*options_.snapshot_at_syscall))
                       : std::string("it called hyperlet::ready() (name a syscall to stop at with --at-syscall)"));
     }
     return outcome;

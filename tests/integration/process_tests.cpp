@@ -86,7 +86,7 @@ TEST_F(Processes, ASnapshotIsTheFirstProcessAloneOrNone) {
   ProcessResult result = snapshot_at("access");
   EXPECT_EQ(result.status, 125) << describe(result);
   EXPECT_EQ(result.out, "getcwd: yes\nchild: exited 0\n");
-  EXPECT_NE(result.err.find("the app ended (status 0) before it made an access syscall"), std::string::npos)
+  EXPECT_NE(result.err.find("the app ended (status 0) before its first access syscall"), std::string::npos)
       << result.err;
   EXPECT_EQ(result.err.find("snapshot written"), std::string::npos) << result.err;
   EXPECT_FALSE(std::filesystem::exists(file));

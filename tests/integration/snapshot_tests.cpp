@@ -144,7 +144,7 @@ TEST_F(Snapshot, AtASyscallTheRestoreServesItFirst) {
   fs::remove(file_);
   auto never = hyperlet({"snapshot", "--at-syscall", "getcwd", "-o", file_, kProbe, "counter"});
   EXPECT_EQ(never.status, 125) << describe(never);
-  EXPECT_NE(never.err.find("the app ended (status 0) before it made a getcwd syscall: no snapshot was written"),
+  EXPECT_NE(never.err.find("the app ended (status 0) before its first getcwd syscall: no snapshot was written"),
             std::string::npos)
       << never.err;
   EXPECT_FALSE(fs::exists(file_));
