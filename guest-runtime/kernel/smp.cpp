@@ -101,6 +101,13 @@ void kernel_lock_after_idle() {
   acquire(me, cpu);
 }
 
+void forget_other_cpus() {
+  cpu_count = 1;
+  idle_cpus = 0;
+  __atomic_store_n(&lock_word, 0, __ATOMIC_RELEASE);
+  for (CpuState& state : cpu_states) state = CpuState{0, 0, 0};
+}
+
 void kick_idle_cpus() {
   if (cpu_count == 1) return;
   const uint64_t others = idle_cpus & ~(uint64_t{1} << this_cpu());

@@ -32,6 +32,11 @@ inline void kernel_unlock() {
   if (cpu_count != 1) kernel_unlock_slow();
 }
 
+// A forked child has one vCPU (the host gives it the forking vCPU's state as
+// vCPU 0's): the lock, the idle set and the per-vCPU states of the parent's
+// other vCPUs go. The caller then runs as vCPU 0 (threads.cpp: become_only_cpu).
+void forget_other_cpus();
+
 // Wakes every other vCPU that sleeps for lack of work (a thread became runnable).
 void kick_idle_cpus();
 

@@ -59,6 +59,7 @@
 #include "vm/stop_signals.h"
 #include "vm/syscall_entry_probe.h"
 #include "vm/teardown_reaper.h"
+#include "vm/vcpu_identity.h"
 #include "vm/vcpu_run_clock.h"
 #include "vm/vcpu_setup.h"
 #include "vm/vfork_handoff.h"
@@ -553,8 +554,14 @@ class MicroVm {
   // goes on (in the parent, or in the child as the child). `vfork`: the parent
   // goes on only when the child has exec'd or ended, with the app pages the
   // child wrote (vm/vfork_handoff.h).
+  // With more than one vCPU the other vCPUs wait outside the guest meanwhile
+  // (a vfork's too, until its child has exec'd or ended: the pages it hands
+  // back must not overwrite what another thread wrote meanwhile). `forker`: the
+  // state of vCPU N > 0, which asked vCPU 0's thread to fork (ProcessRequest);
+  // the child's one vCPU continues it as vCPU 0 (vm/vcpu_identity.h).
   std::optional<Result<int>> fork_app(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
-                                      std::uint32_t argument_address, kvm_run*& run, bool vfork) {
+                                      std::uint32_t argument_address, kvm_run*& run, bool vfork,
+                                      const snapshot::VcpuState* forker = nullptr) {
     auto args = memory.read<abi::ForkArgs>(argument_address);
     if (!args) return fail_at(vcpu, ExitStatus::kVmFailure, "fork: its argument address is outside guest memory");
     std::string taken_note;  // for --trace: what a vfork child handed back
@@ -567,10 +574,8 @@ class MicroVm {
       }
       return std::nullopt;
     };
-    if (cpus_ > 1) {
-      context.report_denial("fork with --cpus above 1: for now only an app on one vCPU can fork");
-      return answer(-ENOSYS, 0);
-    }
+    OtherVcpusParked parked(*this);
+    if (!parked.all_waiting()) return take_vcpu_outcome();
     reap_if_ignored(context);
     if (context.children.full() && context.children.app_reaps()) {
       // Its children are gone for the app once they exit; their hyperlets may
@@ -584,7 +589,7 @@ class MicroVm {
               : fmt::format("fork: {} child processes live, --processes allows no more", context.children.size()));
       return answer(-EAGAIN, 0);
     }
-    auto state = capture_after_exit(vcpu, "a fork");
+    auto state = forker != nullptr ? as_vcpu_zero(vcpu, *forker) : capture_after_exit(vcpu, "a fork");
     if (!state) return std::unexpected(state.error());
     // Nothing either process would send twice or lose: the app's deferred
     // socket writes and hyperlet's own buffered output go out first. Nor read
@@ -686,6 +691,7 @@ class MicroVm {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(128 + SIGKILL);
     g_running_vcpu.store(nullptr);
+    forget_other_vcpus();
     if (auto ok = install_stop_signals_after_fork(); !ok) return ok;
     auto vm = VmFd::create(*kvm_);
     if (!vm) return std::unexpected(vm.error());
@@ -781,10 +787,10 @@ class MicroVm {
     if (auto path = context.user_path(args->path)) shown = fmt::format("\"{}\"", *path);
     if (at) shown = fmt::format("{}, {}, {:#x}", dirfd == AT_FDCWD ? std::string("AT_FDCWD") : std::to_string(dirfd),
                                 shown, at_flags);
-    if (cpus_ > 1) {
-      context.report_denial("execve with --cpus above 1: for now only an app on one vCPU can exec");
-      return answer(-ENOSYS);
-    }
+    // The other vCPUs wait outside the guest: the old image goes on under them
+    // until the new one is certain, and then they start again in its kernel.
+    OtherVcpusParked parked(*this);
+    if (!parked.all_waiting()) return take_vcpu_outcome();
     ExecRequest request;
     request.process_id = args->process_id;
     request.parent_process_id = args->parent_process_id;
@@ -922,7 +928,32 @@ class MicroVm {
     slice_pending_ = false;
     timer_injected_ = 0;
     vcpu.run()->request_interrupt_window = 0;
+    return restart_other_vcpus(*kernel);
+  }
+
+  // After an execve the other vCPUs (waiting outside the guest: OtherVcpusParked)
+  // start as at boot, in the new kernel, when the new image's second thread does.
+  Result<void> restart_other_vcpus(const abi::KernelHeader& kernel) {
+    if (cpus_ == 1) return {};
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], cpuid_, kernel, layout_, cpu, true); !ok) return ok;
+      VcpuThread& thread = *vcpu_threads_[cpu];
+      thread.slice_pending = false;
+      thread.interrupt.store(false);
+      thread.vcpu->run()->request_interrupt_window = 0;
+    }
+    std::lock_guard lock(start_mutex_);
+    vcpus_released_ = false;
     return {};
+  }
+
+  // The state vCPU N > 0 forked with, as vCPU 0's (the child VM has one vCPU).
+  Result<snapshot::VcpuState> as_vcpu_zero(const Vcpu& vcpu_zero, const snapshot::VcpuState& forker) {
+    auto identity = read_vcpu_identity(vcpu_zero);
+    if (!identity) return std::unexpected(identity.error());
+    snapshot::VcpuState state = forker;
+    give_vcpu_identity(state, *identity);
+    return state;
   }
 
   // `hyperlet snapshot`: the run's first process takes it; a forked child
@@ -1136,9 +1167,22 @@ class MicroVm {
     VcpuRunClock run_clock(memory, 0);
     // Direct syscalls (abi.h) read and write registers at their exits.
     if (vcpu.syncs_registers()) run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+    // A forked child has one vCPU, whichever vCPU forked (forget_other_vcpus).
+    auto after_process_call = [&] {
+      if (self != nullptr && cpus_ == 1) {
+        self = nullptr;
+        hypercalls.set_vcpu_hooks({});
+      }
+    };
     for (;;) {
       if (g_stop_signal.load() != 0) return stopped_error(vcpu);
       if (self != nullptr && stopping_.load()) return take_vcpu_outcome();
+      if (self != nullptr && process_request_waiting_.load()) {
+        if (auto failed = serve_process_request(vcpu, memory, context, run)) return *failed;
+        after_process_call();
+        if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
+        continue;
+      }
       if (g_children_changed.exchange(false)) reap_if_ignored(context);
       if (group_signals_waiting()) receive_group_signals(context);
       if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
@@ -1237,6 +1281,7 @@ class MicroVm {
               kvm_ != nullptr) {
             const bool vfork = call == static_cast<std::uint64_t>(abi::Hypercall::kVfork);
             if (auto failed = fork_app(vcpu, memory, context, argument_address, run, vfork)) return *failed;
+            after_process_call();
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }
@@ -1624,6 +1669,113 @@ class MicroVm {
     pthread_kill(first.thread, SIGRTMIN);
   }
 
+  // A vCPU N > 0 stays out of the guest: before the app's second thread, while
+  // a fork or execve is made, after an execve until the new image's second
+  // thread. false: the run ends.
+  bool wait_until_running(std::unique_lock<std::mutex>& lock) {
+    ++vcpus_waiting_;
+    start_cv_.notify_all();
+    start_cv_.wait(lock,
+                   [&] { return stopping_.load() || (vcpus_released_ && !parking_.load() && !process_request_); });
+    --vcpus_waiting_;
+    return !stopping_.load();
+  }
+
+  static bool is_process_call(std::uint64_t call) {
+    using enum abi::Hypercall;
+    const auto which = static_cast<abi::Hypercall>(call);
+    return which == kFork || which == kVfork || which == kExec || which == kExecAt;
+  }
+
+  // vCPU N > 0's app forks or execs: vCPU 0's thread makes it (a forked child
+  // continues on the thread that forked, and the main thread is the one with
+  // the run's timers and signals). Returns once it is made; false: the run ends.
+  bool ask_vcpu_zero(std::uint64_t call, std::uint32_t argument_address, snapshot::VcpuState state) {
+    {
+      std::lock_guard lock(start_mutex_);
+      process_request_ = ProcessRequest{call, argument_address, std::move(state)};
+    }
+    process_request_waiting_.store(true);
+    interrupt_vcpu(*vcpu_threads_[0]);
+    std::unique_lock lock(start_mutex_);
+    return wait_until_running(lock);
+  }
+
+  // Out of KVM_RUN at once, or before the next (immediate_exit), and out of a kSleep.
+  static void interrupt_vcpu(VcpuThread& thread) {
+    thread.vcpu->run()->immediate_exit = 1;
+    wake_vcpu(thread);
+    if (thread.in_run.load()) pthread_kill(thread.thread, SIGRTMIN);
+  }
+
+  // vCPU 0's thread: the fork or execve another vCPU asked for.
+  std::optional<Result<int>> serve_process_request(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context,
+                                                   kvm_run*& run) {
+    process_request_waiting_.store(false);
+    std::optional<ProcessRequest> request;
+    {
+      std::lock_guard lock(start_mutex_);
+      request = process_request_;
+    }
+    if (!request) return std::nullopt;
+    const auto call = static_cast<abi::Hypercall>(request->call);
+    if (call == abi::Hypercall::kFork || call == abi::Hypercall::kVfork) {
+      return fork_app(vcpu, memory, context, request->argument_address, run, call == abi::Hypercall::kVfork,
+                      &request->state);
+    }
+    return exec_app(vcpu, memory, context, request->argument_address, call == abi::Hypercall::kExecAt);
+  }
+
+  // While vCPU 0's thread forks or execs: every other vCPU waits outside the
+  // guest (wait_until_running), so that guest memory holds still and no other
+  // host thread is inside KVM_RUN or a hypercall. A no-op with one vCPU, and
+  // in a forked child (it has one).
+  class OtherVcpusParked {
+   public:
+    explicit OtherVcpusParked(MicroVm& vm) : vm_(vm), parked_(vm.cpus_ > 1) {
+      if (!parked_) return;
+      vm_.parking_.store(true);
+      for (unsigned cpu = 1; cpu < vm_.cpus_; ++cpu) interrupt_vcpu(*vm_.vcpu_threads_[cpu]);
+      std::unique_lock lock(vm_.start_mutex_);
+      vm_.start_cv_.wait(lock, [&] { return vm_.stopping_.load() || vm_.vcpus_waiting_ == vm_.cpus_ - 1; });
+    }
+    ~OtherVcpusParked() {
+      if (!parked_ || vm_.cpus_ == 1) return;
+      std::lock_guard lock(vm_.start_mutex_);
+      vm_.parking_.store(false);
+      vm_.process_request_.reset();
+      vm_.start_cv_.notify_all();
+    }
+    OtherVcpusParked(const OtherVcpusParked&) = delete;
+    OtherVcpusParked& operator=(const OtherVcpusParked&) = delete;
+    // false: another vCPU ended the run meanwhile (take_vcpu_outcome).
+    bool all_waiting() const { return !parked_ || !vm_.stopping_.load(); }
+
+   private:
+    MicroVm& vm_;
+    bool parked_;
+  };
+
+  // A forked child has one vCPU: the parent's other vCPU threads do not exist
+  // here (fork copies only the calling thread), nor may their locks be waited on.
+  void forget_other_vcpus() {
+    if (vcpu_threads_.empty()) return;
+    for (auto& thread : vcpu_threads_) {
+      thread->wake.reset();
+      static_cast<void>(thread.release());  // its std::thread is the parent's: never joined or destroyed here
+    }
+    vcpu_threads_.clear();
+    extra_vcpus_.clear();  // the parent VM's vCPU fds
+    cpus_ = 1;
+    parking_.store(false);
+    process_request_.reset();
+    process_request_waiting_.store(false);
+    vcpus_waiting_ = 0;
+    new (&start_mutex_) std::mutex();
+    new (&start_cv_) std::condition_variable();
+    new (&outcome_mutex_) std::mutex();
+  }
+
   Result<int> take_vcpu_outcome() {
     std::lock_guard lock(outcome_mutex_);
     if (vcpu_outcome_) return *vcpu_outcome_;
@@ -1644,10 +1796,8 @@ class MicroVm {
     {
       std::unique_lock lock(start_mutex_);
       ++threads_ready_;
-      start_cv_.notify_all();
-      start_cv_.wait(lock, [&] { return vcpus_released_ || stopping_.load(); });
+      if (!wait_until_running(lock)) return;
     }
-    if (stopping_.load()) return;
     if (!timer_made) return finish_from_vcpu(fail(ExitStatus::kVmFailure, "vCPU {}: no flush timer", self.index));
     if (auto outcome = run_secondary(self, timer, memory, context)) finish_from_vcpu(std::move(*outcome));
   }
@@ -1665,6 +1815,10 @@ class MicroVm {
     VcpuRunClock run_clock(memory, self.index);
     for (;;) {
       if (stopping_.load()) return std::nullopt;
+      if (parking_.load()) {
+        std::unique_lock lock(start_mutex_);
+        if (!wait_until_running(lock)) return std::nullopt;
+      }
       const bool slicing = slicing_possible_ && app_threads(memory) > cpus_;
       if (slicing) timer.arm();
       const std::uint64_t entered = enter_run(self, vcpu, *run, self.slice_pending, self.slices_injected);
@@ -1712,6 +1866,15 @@ class MicroVm {
       std::uint32_t argument_address = 0;
       std::memcpy(&argument_address, reinterpret_cast<const std::byte*>(run) + io.data_offset, 4);
       ++self.hypercalls[std::string(hypercall_name(call))];
+      if (is_process_call(call) && kvm_ != nullptr) {
+        auto state = capture_after_exit(vcpu, "a fork or execve");
+        if (!state) {
+          std::lock_guard lock(outcome_mutex_);
+          return std::unexpected(state.error());
+        }
+        if (!ask_vcpu_zero(call, argument_address, std::move(*state))) return std::nullopt;
+        continue;
+      }
       const bool locked = call != static_cast<std::uint64_t>(abi::Hypercall::kSleep);
       auto finished = serve_hypercall(hypercalls, memory, context, call, argument_address, locked);
       if (!finished) continue;
@@ -1840,6 +2003,16 @@ class MicroVm {
   bool vcpus_released_ = false;
   std::mutex outcome_mutex_;
   std::optional<Result<int>> vcpu_outcome_;
+  // A fork or execve vCPU N > 0 asked vCPU 0's thread for (ask_vcpu_zero), under start_mutex_.
+  struct ProcessRequest {
+    std::uint64_t call = 0;
+    std::uint32_t argument_address = 0;
+    snapshot::VcpuState state{};
+  };
+  std::optional<ProcessRequest> process_request_;
+  std::atomic<bool> process_request_waiting_{false};
+  std::atomic<bool> parking_{false};  // OtherVcpusParked: every vCPU N > 0 to wait_until_running
+  unsigned vcpus_waiting_ = 0;        // vCPU threads N > 0 in wait_until_running (start_mutex_)
 };
 
 // The embedding API's engine: the options and counters a MicroVm refers to, with it.

@@ -32,14 +32,19 @@ class Cpus : public ::testing::Test {
     }
     if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "one host CPU: --cpus 2 is refused here";
   }
-  static ProcessResult in_vm(const std::string& program, const std::string& section, const std::string& cpus) {
-    return run_process({kHyperlet, "run", "--cpus", cpus, "--timeout", "60s", program, section}, long_run());
+  static ProcessResult in_vm(const std::string& program, const std::string& section, const std::string& cpus,
+                             const std::vector<std::string>& options = {}) {
+    std::vector<std::string> command = {kHyperlet, "run", "--cpus", cpus, "--timeout", "60s"};
+    command.insert(command.end(), options.begin(), options.end());
+    command.insert(command.end(), {program, section});
+    return run_process(command, long_run());
   }
-  static void expect_same_as_native(const std::string& section, const std::string& program = kProgram) {
+  static void expect_same_as_native(const std::string& section, const std::string& program = kProgram,
+                                    const std::vector<std::string>& options = {}) {
     const ProcessResult expected = run_process({program, section});
     ASSERT_EQ(expected.status, 0) << describe(expected);
     for (const std::string cpus : {"2", "1"}) {
-      const ProcessResult result = in_vm(program, section, cpus);
+      const ProcessResult result = in_vm(program, section, cpus, options);
       ASSERT_EQ(result.status, 0) << "--cpus " << cpus << ": " << describe(result);
       EXPECT_EQ(result.out, expected.out) << "--cpus " << cpus;
       EXPECT_EQ(result.err, "") << "--cpus " << cpus;
@@ -62,6 +67,21 @@ TEST_F(Cpus, SigtermSentByTheAppReachesItsHandler) { expect_same_as_native("kill
 
 // The target computes alone on the other vCPU: the sender interrupts that vCPU.
 TEST_F(Cpus, PthreadKillReachesAThreadComputingOnAnotherVcpu) { expect_same_as_native("pthread-kill-computing"); }
+
+// A fork, an execve or a posix_spawn (vfork) made by a thread on any vCPU while
+// another thread computes: the other vCPUs wait outside the guest meanwhile,
+// vCPU 0's host thread makes it, and a forked child continues the forking
+// thread on one vCPU (with threads of its own); an exec'd image gets every vCPU again.
+TEST_F(Cpus, ThreadsForkWhileOthersCompute) {
+  expect_same_as_native("fork-from-threads", kProgram, {"--processes", "4"});
+}
+
+TEST_F(Cpus, AThreadExecsWhileAnotherComputes) { expect_same_as_native("exec-from-thread"); }
+
+TEST_F(Cpus, ThreadsPosixSpawnWhileOthersCompute) {
+  // --quiet: the spawn of a file outside every volume is also a denial line.
+  expect_same_as_native("spawn-from-threads", kProgram, {"--processes", "4", "--quiet"});
+}
 
 TEST_F(Cpus, SigtermSentToHyperletReachesTheHandlerWhileThreadsCompute) {
   const std::string script =

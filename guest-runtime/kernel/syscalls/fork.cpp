@@ -86,6 +86,7 @@ int64_t sys_fork_process(const uint64_t (&args)[6], ForkCall kind) {
   parent_id_value = process_id();
   process_id_value = child_pid;
   forked = true;
+  become_only_cpu();
   become_only_thread(child_pid, (flags & CLONE_CHILD_CLEARTID) != 0 ? child_tid : 0);
   signals_after_fork();
   forget_timers();

@@ -504,6 +504,20 @@ void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
   set_direct_forward_blocker(DirectForwardBlocker::kOtherThreads, false);
 }
 
+void become_only_cpu() {
+  if (cpu_count == 1) return;
+  Thread* self = current;  // found through the vCPU it forked on
+  for (Thread*& running : cpu_current) running = nullptr;
+  cpu_current[0] = self;
+  for (int slot = 0; slot < slots_used; ++slot) threads[slot].cpu_plus_one = 0;
+  self->cpu_plus_one = 1;
+  forget_other_cpus();
+  // The host gave this vCPU vCPU 0's TSS and LSTAR stub: their kernel stack is this thread's.
+  const uint64_t stack_top = current_thread_stack_top();
+  *reinterpret_cast<volatile uint64_t*>(kTssRsp0) = stack_top;
+  current_kernel_stack_top = stack_top;
+}
+
 void start_cloned_thread(int slot, const TrapFrame& parent) {
   Thread& child = threads[slot];
   if (child.state != State::kStarting) return;

@@ -13,9 +13,17 @@
 //                     the handler runs and both stop
 //   pthread-kill-computing  a thread that computes without syscalls gets a
 //                     pthread_kill and runs its handler
+//   fork-from-threads 2 threads fork 3 times each while the other computes; each
+//                     child computes, starts and joins 2 threads of its own, and
+//                     exits with a status its parent's waitpid reports
+//   exec-from-thread  a thread execs this program's `parallel` while another computes
+//   spawn-from-threads  2 threads posix_spawn this program (`spawned`) while the
+//                     other computes, and one spawns a path that does not exist
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -230,6 +238,144 @@ int pthread_kill_computing() {
   return 0;
 }
 
+// One line for a child's end, as waitpid saw it.
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+// Thread `index` forks three times while the other thread computes; what each
+// child printed and how it ended go to `lines`, in order.
+void fork_three_times(int index, std::vector<std::string>& lines) {
+  for (int round = 0; round < 3; ++round) {
+    int channel[2];
+    if (pipe(channel) != 0) std::abort();
+    const pid_t child = fork();
+    if (child == 0) {
+      // The child has this thread alone; its own threads run wherever it has vCPUs.
+      close(channel[0]);
+      std::uint64_t results[2] = {};
+      std::thread first(
+          [&results, index] { results[0] = checksum(static_cast<std::uint64_t>(index * 10), 2'000'000); });
+      std::thread second([&results, round] { results[1] = checksum(static_cast<std::uint64_t>(round), 2'000'000); });
+      first.join();
+      second.join();
+      char line[128];
+      const int length =
+          std::snprintf(line, sizeof line, "child of thread %d round %d: %016llx %016llx", index, round,
+                        static_cast<unsigned long long>(results[0]), static_cast<unsigned long long>(results[1]));
+      if (write(channel[1], line, static_cast<std::size_t>(length)) != length) _exit(99);
+      _exit(10 * index + round);
+    }
+    if (child < 0) {
+      lines.push_back(std::string("fork failed: ") + std::strerror(errno));
+      return;
+    }
+    close(channel[1]);
+    char line[128] = {};
+    std::size_t got = 0;
+    for (ssize_t n; (n = read(channel[0], line + got, sizeof line - 1 - got)) > 0;) got += static_cast<std::size_t>(n);
+    close(channel[0]);
+    int status = 0;
+    if (waitpid(child, &status, 0) != child) lines.push_back(std::string("waitpid failed: ") + std::strerror(errno));
+    lines.push_back(std::string(line) + ", " + describe_status(status));
+  }
+}
+
+int fork_from_threads() {
+  std::vector<std::string> lines[2];
+  std::uint64_t computed[2] = {};
+  // Each thread computes while the other forks, then forks while the other computes.
+  std::thread threads[2];
+  for (int t = 0; t < 2; ++t) {
+    threads[t] = std::thread([&lines, &computed, t] {
+      if (t == 1) computed[t] = checksum(7, 30'000'000);
+      fork_three_times(t, lines[t]);
+      if (t == 0) computed[t] = checksum(8, 30'000'000);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& per_thread : lines) {
+    for (const std::string& line : per_thread) std::printf("%s\n", line.c_str());
+  }
+  std::printf("computed: %016llx %016llx\n", static_cast<unsigned long long>(computed[0]),
+              static_cast<unsigned long long>(computed[1]));
+  return 0;
+}
+
+int exec_from_thread() {
+  // The exec'ing thread starts first, so that it likely runs on a vCPU other
+  // than the first (vCPU 0 goes on with the main thread), and execs once the
+  // computing thread runs too.
+  std::atomic<bool> computing_started{false};
+  std::atomic<bool> stop{false};
+  std::thread exec_thread([&computing_started] {
+    while (!computing_started.load()) checksum(1, 1000);
+    char self[] = "/proc/self/exe";
+    char section[] = "parallel";
+    char* arguments[] = {self, section, nullptr};
+    execv(self, arguments);
+    std::printf("execv failed: %s\n", std::strerror(errno));
+    std::exit(1);
+  });
+  std::thread computing([&stop, &computing_started] {
+    computing_started = true;
+    std::uint64_t x = 1;
+    while (!stop.load(std::memory_order_relaxed)) x = checksum(x, 100'000);
+  });
+  exec_thread.join();
+  stop = true;
+  computing.join();
+  return 1;  // never: the exec replaced the process
+}
+
+// Thread `index` spawns this program twice, then a file that does not exist.
+void spawn_from_thread(int index, std::vector<std::string>& lines) {
+  char self[] = "/proc/self/exe";
+  char section[] = "spawned";
+  for (int round = 0; round < 2; ++round) {
+    std::string code = std::to_string(20 + 10 * index + round);
+    char* arguments[] = {self, section, code.data(), nullptr};
+    pid_t child = 0;
+    const int failed = posix_spawn(&child, self, nullptr, nullptr, arguments, environ);
+    if (failed != 0) {
+      lines.push_back(std::string("posix_spawn failed: ") + std::strerror(failed));
+      continue;
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    lines.push_back("thread " + std::to_string(index) + " spawn " + std::to_string(round) + ": " +
+                    describe_status(status));
+  }
+  char missing[] = "/no/such/program";
+  char* arguments[] = {missing, nullptr};
+  pid_t child = 0;
+  const int failed = posix_spawn(&child, missing, nullptr, nullptr, arguments, environ);
+  lines.push_back("thread " + std::to_string(index) +
+                  " spawn of a missing file: " + (failed != 0 ? std::strerror(failed) : std::string("started")));
+}
+
+int spawn_from_threads() {
+  std::vector<std::string> lines[2];
+  std::uint64_t computed[2] = {};
+  std::thread threads[2];
+  for (int t = 0; t < 2; ++t) {
+    threads[t] = std::thread([&lines, &computed, t] {
+      if (t == 1) computed[t] = checksum(9, 30'000'000);
+      spawn_from_thread(t, lines[t]);
+      if (t == 0) computed[t] = checksum(10, 30'000'000);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& per_thread : lines) {
+    for (const std::string& line : per_thread) std::printf("%s\n", line.c_str());
+  }
+  std::printf("computed: %016llx %016llx\n", static_cast<unsigned long long>(computed[0]),
+              static_cast<unsigned long long>(computed[1]));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string section = argc > 1 ? argv[1] : "";
@@ -241,6 +387,10 @@ int main(int argc, char** argv) {
   if (section == "sigterm") return compute_until_sigterm(true);
   if (section == "kill-self") return compute_until_sigterm(false);
   if (section == "pthread-kill-computing") return pthread_kill_computing();
+  if (section == "fork-from-threads") return fork_from_threads();
+  if (section == "exec-from-thread") return exec_from_thread();
+  if (section == "spawn-from-threads") return spawn_from_threads();
+  if (section == "spawned") return argc > 2 ? std::atoi(argv[2]) : 2;
   std::fprintf(stderr, "unknown section '%s'\n", section.c_str());
   return 2;
 }
