@@ -879,7 +879,8 @@ class MicroVm {
     context.files.fds.close_on_exec();
     context.files.fds.take_changes();
     request.carried = carried_across_exec(args->carried, context.files.fds);
-    auto booted = boot_exec_image(vcpu, memory, *layout, std::move(*image), std::move(executable->fd), request);
+    auto booted =
+        boot_exec_image(vcpu, memory, context, *layout, std::move(*image), std::move(executable->fd), request);
     if (!booted) {
       return std::unexpected(Error{booted.error().status, fmt::format("execve of {} failed after the old image was "
                                                                       "gone: {}",
@@ -898,7 +899,8 @@ class MicroVm {
     return Executable{UniqueFd(fd), boot_exe_path_};
   }
 
-  Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, const GuestLayout& layout, AppImage image,
+  Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context, const GuestLayout& layout,
+                               AppImage image,
                                UniqueFd executable_fd, const ExecRequest& request) {
     // The process's CPU time goes on across an execve, as on Linux (abi::VcpuRunClock).
     const auto run_clocks = memory.read<std::array<abi::VcpuRunClock, abi::kMaxCpus>>(abi::kRunClocksAddr);
@@ -915,6 +917,8 @@ class MicroVm {
     if (!vdso) return std::unexpected(vdso.error());
     vdso_address_ = *vdso;
     if (auto ok = build_page_tables(memory, layout_); !ok) return ok;
+    // A forked child ran on one vCPU; the image it execs gets the run's again.
+    cpus_ = options_.cpus.value_or(1);
     if (auto ok = write_descriptor_tables(memory, *kernel, cpus_); !ok) return ok;
     const SyscallSiteCache site_cache(SyscallSiteCache::default_directory());
     auto loaded = load_app(memory, *exec_image_, trap_ ? &site_cache : nullptr);
@@ -928,13 +932,28 @@ class MicroVm {
     slice_pending_ = false;
     timer_injected_ = 0;
     vcpu.run()->request_interrupt_window = 0;
-    return restart_other_vcpus(*kernel);
+    return restart_other_vcpus(vcpu, memory, context, *kernel);
   }
 
   // After an execve the other vCPUs (waiting outside the guest: OtherVcpusParked)
   // start as at boot, in the new kernel, when the new image's second thread does.
-  Result<void> restart_other_vcpus(const abi::KernelHeader& kernel) {
+  // In a forked child (one vCPU) they are made again, with their threads.
+  Result<void> restart_other_vcpus(Vcpu& first, GuestMemory& memory, SyscallContext& context,
+                                   const abi::KernelHeader& kernel) {
     if (cpus_ == 1) return {};
+    if (extra_vcpus_.empty()) {
+      for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+        auto extra = vm_->create_vcpu(*kvm_, cpu);
+        if (!extra) return std::unexpected(extra.error());
+        if (auto ok = extra->set_cpuid(cpuid_); !ok) return ok;
+        extra_vcpus_.push_back(std::move(*extra));
+      }
+      for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+        if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], cpuid_, kernel, layout_, cpu, true); !ok) return ok;
+      }
+      start_vcpu_threads(first, memory, context);
+      return {};
+    }
     for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
       if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], cpuid_, kernel, layout_, cpu, true); !ok) return ok;
       VcpuThread& thread = *vcpu_threads_[cpu];
@@ -1168,10 +1187,14 @@ class MicroVm {
     // Direct syscalls (abi.h) read and write registers at their exits.
     if (vcpu.syncs_registers()) run->kvm_valid_regs = KVM_SYNC_X86_REGS;
     // A forked child has one vCPU, whichever vCPU forked (forget_other_vcpus).
+    // and an image it execs has the run's vCPUs again (restart_other_vcpus).
     auto after_process_call = [&] {
       if (self != nullptr && cpus_ == 1) {
         self = nullptr;
         hypercalls.set_vcpu_hooks({});
+      } else if (self == nullptr && cpus_ > 1) {
+        self = vcpu_threads_[0].get();
+        hypercalls.set_vcpu_hooks(vcpu_hooks(*self));
       }
     };
     for (;;) {
@@ -1290,6 +1313,7 @@ class MicroVm {
               kvm_ != nullptr) {
             const bool at = call == static_cast<std::uint64_t>(abi::Hypercall::kExecAt);
             if (auto failed = exec_app(vcpu, memory, context, argument_address, at)) return *failed;
+            after_process_call();
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }
@@ -1771,6 +1795,9 @@ class MicroVm {
     process_request_.reset();
     process_request_waiting_.store(false);
     vcpus_waiting_ = 0;
+    threads_ready_ = 0;
+    vcpus_released_ = false;
+    stopping_.store(false);
     new (&start_mutex_) std::mutex();
     new (&start_cv_) std::condition_variable();
     new (&outcome_mutex_) std::mutex();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,22 @@ TEST_F(Cpus, AThreadExecsWhileAnotherComputes) { expect_same_as_native("exec-fro
 TEST_F(Cpus, ThreadsPosixSpawnWhileOthersCompute) {
   // --quiet: the spawn of a file outside every volume is also a denial line.
   expect_same_as_native("spawn-from-threads", kProgram, {"--processes", "4", "--quiet"});
+}
+
+// A forked child runs on one vCPU; the image it execs gets the run's vCPUs again
+// (made in the child, with their threads): its --stats show vCPU 1 running.
+TEST_F(Cpus, AForkedChildsExecdImageRunsOnEveryVcpu) {
+  expect_same_as_native("fork-exec", kProgram, {"--processes", "2"});
+  const ProcessResult result = in_vm(kProgram, "fork-exec", "2", {"--processes", "2", "--stats"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  const std::size_t child_stats = result.err.find("(forked from 1;");
+  ASSERT_NE(child_stats, std::string::npos) << describe(result);
+  std::smatch vcpu_one;
+  // Up to the next process's stats (its parent's: 0 exits on vCPU 1, being single-threaded).
+  const std::size_t next_stats = result.err.find("hyperlet stats", child_stats);
+  const std::string child_part = result.err.substr(child_stats, next_stats - child_stats);
+  ASSERT_TRUE(std::regex_search(child_part, vcpu_one, std::regex(R"(vCPU 1 +(\d+) exits)"))) << describe(result);
+  EXPECT_GT(std::stoull(vcpu_one[1].str()), 0u) << describe(result);
 }
 
 TEST_F(Cpus, SigtermSentToHyperletReachesTheHandlerWhileThreadsCompute) {

@@ -17,6 +17,7 @@
 //                     child computes, starts and joins 2 threads of its own, and
 //                     exits with a status its parent's waitpid reports
 //   exec-from-thread  a thread execs this program's `parallel` while another computes
+//   fork-exec         a forked child execs this program's `parallel`; the parent waits
 //   spawn-from-threads  2 threads posix_spawn this program (`spawned`) while the
 //                     other computes, and one spawns a path that does not exist
 #include <pthread.h>
@@ -330,6 +331,22 @@ int exec_from_thread() {
   return 1;  // never: the exec replaced the process
 }
 
+int fork_exec() {
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    char self[] = "/proc/self/exe";
+    char section[] = "parallel";
+    char* arguments[] = {self, section, nullptr};
+    execv(self, arguments);
+    _exit(127);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) return 1;
+  std::printf("the child %s\n", describe_status(status).c_str());
+  return 0;
+}
+
 // Thread `index` spawns this program twice, then a file that does not exist.
 void spawn_from_thread(int index, std::vector<std::string>& lines) {
   char self[] = "/proc/self/exe";
@@ -389,6 +406,7 @@ int main(int argc, char** argv) {
   if (section == "pthread-kill-computing") return pthread_kill_computing();
   if (section == "fork-from-threads") return fork_from_threads();
   if (section == "exec-from-thread") return exec_from_thread();
+  if (section == "fork-exec") return fork_exec();
   if (section == "spawn-from-threads") return spawn_from_threads();
   if (section == "spawned") return argc > 2 ? std::atoi(argv[2]) : 2;
   std::fprintf(stderr, "unknown section '%s'\n", section.c_str());
