@@ -900,8 +900,7 @@ class MicroVm {
   }
 
   Result<void> boot_exec_image(Vcpu& vcpu, GuestMemory& memory, SyscallContext& context, const GuestLayout& layout,
-                               AppImage image,
-                               UniqueFd executable_fd, const ExecRequest& request) {
+                               AppImage image, UniqueFd executable_fd, const ExecRequest& request) {
     // The process's CPU time goes on across an execve, as on Linux (abi::VcpuRunClock).
     const auto run_clocks = memory.read<std::array<abi::VcpuRunClock, abi::kMaxCpus>>(abi::kRunClocksAddr);
     if (!memory.discard(0, memory.size())) return fail(ExitStatus::kVmFailure, "cannot empty guest memory");
