@@ -44,7 +44,10 @@
 // For the #UD and #GP stubs, rax already pushed: calls `function`(rip at
 // `rip_offset` past the saves below) saving what a call may clobber, pops rax
 // too, and leaves ZF clear when it answered true (the pops keep the flags).
-.macro ASK_ABOUT_PAGE_END function, rip_offset
+// `pad` 8 keeps the call 16-byte aligned when the CPU pushed an error code
+// (#GP: six words, #UD: five); rip_offset counts it.
+.macro ASK_ABOUT_PAGE_END function, rip_offset, pad=0
+  leaq -\pad(%rsp), %rsp
   pushq %rcx
   pushq %rdx
   pushq %rsi
@@ -65,6 +68,7 @@
   popq %rsi
   popq %rdx
   popq %rcx
+  leaq \pad(%rsp), %rsp     // lea: the flags stay
   popq %rax
 .endm
 
@@ -335,7 +339,7 @@ exception_entry_13:
   pushq $13
   jmp exception_common
 2:                          // rip is the last byte of its page (rare): ask C++
-  ASK_ABOUT_PAGE_END direct_syscall_at, 80  // rip above rax and the error code
+  ASK_ABOUT_PAGE_END direct_syscall_at, 88, 8  // rip above the pad, rax and the error code
   jz 1b
   jmp 3b
 
