@@ -209,7 +209,7 @@ std::int64_t send_to_process(pid_t host_pid, int signal) {
 // other process at all and this one is not one of them.
 std::int64_t kill_group(SyscallContext& context, pid_t pid, int signal) {
   if (pid == std::numeric_limits<pid_t>::min()) return -ESRCH;  // -pid would overflow; Linux: ESRCH
-  const GroupSignal group{signal, pid == 0 ? context.process_group.pgid : -pid, pid == -1};
+  const GroupSignal group{signal, pid == 0 ? context.process_group.pgid : -pid, pid == -1, context.process_group.pid};
   const bool others = !context.children.neighbours().empty();
   const bool self =
       signal == 0 ? (!group.every && context.process_group.pgid == group.pgid) : spread_group_signal(context, group, 0);

@@ -40,6 +40,13 @@ class ChildProcesses {
   // the parent signals that hyperlet, which hands the signal to its app as it
   // does one sent from outside (vm/stop_signals.h).
   void set_parent(pid_t guest_pid, pid_t host_pid) { parent_ = Parent{guest_pid, host_pid}; }
+  // A signal's sender as the app knows it: its parent (the run's first process
+  // is 1), a child (the same pid on the host), or 0 for any other host process.
+  pid_t guest_pid_of(pid_t host_pid) const {
+    if (host_pid <= 0) return 0;
+    if (parent_ && parent_->host_pid == host_pid) return parent_->guest_pid;
+    return contains(host_pid) ? host_pid : 0;
+  }
   // The parent's hyperlet when `guest_pid` is the app's parent.
   std::optional<pid_t> parent_host_pid(pid_t guest_pid) const {
     if (parent_ && parent_->guest_pid == guest_pid) return parent_->host_pid;

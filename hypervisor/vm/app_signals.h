@@ -36,13 +36,20 @@ struct GroupSignal {
   int signal = 0;
   int pgid = 0;        // the group (a guest pid); unused with `every`
   bool every = false;  // kill(-1): every process but the run's first and the sender
+  int sender = 0;      // the guest pid of the process that called kill (siginfo's si_pid)
 };
 
 inline constexpr std::uint64_t kGroupSignalFlag = std::uint64_t{1} << 8;
 inline constexpr std::uint64_t kEveryProcessFlag = std::uint64_t{1} << 9;
 
+// Bits 10-31: the sender (Linux pids are below 2^22, PID_MAX_LIMIT).
+inline constexpr unsigned kGroupSenderShift = 10;
+inline constexpr std::uint64_t kGroupSenderMask = (std::uint64_t{1} << 22) - 1;
+
 constexpr std::uint64_t encode_group_signal(const GroupSignal& group) {
   return static_cast<std::uint64_t>(group.signal & 0xff) | kGroupSignalFlag | (group.every ? kEveryProcessFlag : 0) |
+         ((static_cast<std::uint64_t>(static_cast<std::uint32_t>(group.sender)) & kGroupSenderMask)
+          << kGroupSenderShift) |
          (static_cast<std::uint64_t>(static_cast<std::uint32_t>(group.pgid)) << 32);
 }
 
@@ -50,7 +57,8 @@ constexpr bool is_group_signal(std::uint64_t value) { return (value & kGroupSign
 
 constexpr GroupSignal decode_group_signal(std::uint64_t value) {
   return GroupSignal{static_cast<int>(value & 0xff), static_cast<int>(static_cast<std::uint32_t>(value >> 32)),
-                     (value & kEveryProcessFlag) != 0};
+                     (value & kEveryProcessFlag) != 0,
+                     static_cast<int>((value >> kGroupSenderShift) & kGroupSenderMask)};
 }
 
 }  // namespace hyperlet

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -1207,7 +1208,7 @@ class MicroVm {
       }
       if (g_children_changed.exchange(false)) reap_if_ignored(context);
       if (group_signals_waiting()) receive_group_signals(context);
-      if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory);
+      if (g_app_signals.load() != 0) hand_signals_to_app(*run, memory, context);
       // While the app has more threads than vCPUs, the same timer ends its time
       // slice: a kick after kFlushAfter (10 ms) of guest time without an exit.
       const auto preempt = memory.read<abi::PreemptState>(abi::kPreemptStateAddr);
@@ -1499,7 +1500,7 @@ class MicroVm {
       const GroupSignal group = decode_group_signal(message.value);
       if (group.signal <= 0 || group.signal > 64) continue;
       if (spread_group_signal(context, group, message.from)) {
-        g_app_signals.fetch_or(std::uint64_t{1} << (group.signal - 1));
+        signal_for_app(group.signal, AppSignalInfo{SI_USER, group.sender, 0, true});
       }
     }
   }
@@ -1508,14 +1509,24 @@ class MicroVm {
   // guest kernel's SignalState, then kPreemptVector (as a time slice ends), so
   // that the guest kernel delivers them on its way back to ring 3 even from a
   // loop that makes no syscall.
-  void hand_signals_to_app(kvm_run& run, GuestMemory& memory) {
+  void hand_signals_to_app(kvm_run& run, GuestMemory& memory, const SyscallContext& context) {
     const std::uint64_t signals = g_app_signals.exchange(0);
     stop_app_signal_kicks();  // in guest memory now: the guest kernel sees them before any blocking call
     auto state = memory.span(abi::kSignalStateAddr, sizeof(abi::SignalState));
     if (signals == 0 || !state) return;
     // Atomically: with --cpus above 1 the guest kernel changes these words meanwhile.
     auto* words = reinterpret_cast<std::uint64_t*>(state->data());
-    std::atomic_ref(words[offsetof(abi::SignalState, from_host) / 8]).fetch_or(signals);
+    std::atomic_ref from_host(words[offsetof(abi::SignalState, from_host) / 8]);
+    // Each signal's siginfo first, unless an instance the guest has not taken yet keeps its own.
+    const std::uint64_t waiting = from_host.load();
+    for (std::uint64_t left = signals & ~waiting; left != 0; left &= left - 1) {
+      const int signal = std::countr_zero(left) + 1;
+      const AppSignalInfo info = app_signal_info(signal);
+      const pid_t sender = info.sender_is_guest_pid ? info.sender : context.children.guest_pid_of(info.sender);
+      memory.write(abi::kHostSignalInfoAddr + static_cast<std::uint64_t>(signal - 1) * sizeof(abi::HostSignalInfo),
+                   abi::HostSignalInfo{info.code, sender, info.status, 0});
+    }
+    from_host.fetch_or(signals);
     std::atomic_ref(words[offsetof(abi::SignalState, attention) / 8]).store(1);
     // As a slice that ends in ring 0: KVM exits as soon as the guest can take
     // the interrupt (at once in ring 3), and it goes in then. (Never a second

@@ -52,12 +52,42 @@ std::array<std::atomic<pid_t>, kGroupSignalSlots> g_group_senders{};
 std::atomic<unsigned> g_group_written{0};
 std::atomic<unsigned> g_group_taken{0};
 
+// AppSignalInfo per signal (N - 1), written before the bit is set: the code
+// and status in one word, the sender in another.
+std::array<std::atomic<std::uint64_t>, 64> g_info_code_status{};
+std::array<std::atomic<pid_t>, 64> g_info_sender{};
+std::array<std::atomic<bool>, 64> g_info_sender_is_guest_pid{};
+
 // Whether the app takes `signal` (async-signal-safe: one load from guest memory).
 bool app_takes(int signal) {
   if (signal <= 0 || signal > 64 || (kAppSignals & (std::uint64_t{1} << (signal - 1))) == 0) return false;
   const volatile std::uint64_t* state = g_app_signal_state.load();
   return state != nullptr && (state[0] & (std::uint64_t{1} << (signal - 1))) != 0;  // SignalState::handled
 }
+
+}  // namespace
+
+void signal_for_app(int signal, const AppSignalInfo& info) {
+  if (signal <= 0 || signal > 64) return;
+  const std::uint64_t bit = std::uint64_t{1} << (signal - 1);
+  if ((g_app_signals.load() & bit) == 0) {
+    g_info_code_status[signal - 1].store(static_cast<std::uint64_t>(static_cast<std::uint32_t>(info.code)) << 32 |
+                                         static_cast<std::uint32_t>(info.status));
+    g_info_sender[signal - 1].store(info.sender);
+    g_info_sender_is_guest_pid[signal - 1].store(info.sender_is_guest_pid);
+  }
+  g_app_signals.fetch_or(bit);
+}
+
+AppSignalInfo app_signal_info(int signal) {
+  if (signal <= 0 || signal > 64) return {};
+  const std::uint64_t code_status = g_info_code_status[signal - 1].load();
+  return AppSignalInfo{static_cast<int>(static_cast<std::uint32_t>(code_status >> 32)),
+                       g_info_sender[signal - 1].load(), static_cast<int>(static_cast<std::uint32_t>(code_status)),
+                       g_info_sender_is_guest_pid[signal - 1].load()};
+}
+
+namespace {
 
 void start_grace_period() {
   if (g_grace_started.exchange(true) || !g_grace_timer_created.load()) return;
@@ -101,7 +131,12 @@ void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
     const volatile std::uint64_t* state = g_app_signal_state.load();
     const bool reaps = state != nullptr && state[offsetof(abi::SignalState, reap_children) / 8] != 0;
     if (g_stop_signal.load() == 0 && app_takes(signal) && !reaps) {
-      g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
+      // A child's hyperlet ends as its app did (vm/forked_child.h): its code and status are the app's.
+      if (info != nullptr && info->si_code != SI_USER && info->si_code != SI_QUEUE) {
+        signal_for_app(signal, AppSignalInfo{info->si_code, info->si_pid, info->si_status});
+      } else {
+        signal_for_app(signal, AppSignalInfo{SI_USER, info != nullptr && info->si_code == SI_USER ? info->si_pid : 0});
+      }
       if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
       arm_kick(true);
     }
@@ -110,7 +145,8 @@ void on_stop_signal(int signal, siginfo_t* info, void* /*context*/) {
   if (signal == SIGTERM && info != nullptr && info->si_code == SI_TIMER) {
     g_stop_timeout_expired.store(true);  // --stop-timeout ran out: stop as below
   } else if (g_stop_signal.load() == 0 && app_takes(signal)) {
-    g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
+    // From another of the app's processes (kAppSignals travel as themselves) or from outside.
+    signal_for_app(signal, AppSignalInfo{SI_USER, info != nullptr && info->si_code == SI_USER ? info->si_pid : 0});
     if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
     if (signal == SIGTERM) start_grace_period();
     arm_kick(true);
@@ -140,7 +176,7 @@ void on_relayed_signal(int /*signal*/, siginfo_t* info, void* /*context*/) {
   }
   const int signal = info->si_value.sival_int;
   if (signal <= 0 || signal > 64 || signal == SIGKILL || signal == SIGSTOP) return;
-  g_app_signals.fetch_or(std::uint64_t{1} << (signal - 1));
+  signal_for_app(signal, AppSignalInfo{SI_USER, info->si_pid, 0});
   if (kvm_run* run = g_running_vcpu.load()) run->immediate_exit = 1;
   arm_kick(true);
 }

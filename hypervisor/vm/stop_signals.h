@@ -48,6 +48,22 @@ namespace hyperlet {
 extern std::atomic<bool> g_children_changed;
 // Bit N-1: signal N arrived for the app and is not yet in guest memory.
 extern std::atomic<std::uint64_t> g_app_signals;
+
+// What siginfo will say of a signal for the app (abi::HostSignalInfo), as
+// received: `sender` is a host pid (0: from outside the app), mapped to the
+// app's pids when it goes into guest memory.
+struct AppSignalInfo {
+  int code = SI_USER;
+  pid_t sender = 0;
+  int status = 0;
+  bool sender_is_guest_pid = false;  // a group signal names its sender as the app knows it
+};
+// Async-signal-safe: sets signal N's bit in g_app_signals, with `info` unless
+// an earlier instance still waits there (standard signals coalesce, and the
+// first one's siginfo is the one Linux keeps).
+void signal_for_app(int signal, const AppSignalInfo& info);
+// Signal N's info, read after its bit was taken from g_app_signals.
+AppSignalInfo app_signal_info(int signal);
 // The host address of the guest's abi::SignalState (null outside a run loop).
 extern std::atomic<const volatile std::uint64_t*> g_app_signal_state;
 // Set when --stop-timeout ran out after a SIGTERM the app took.

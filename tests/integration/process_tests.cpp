@@ -73,6 +73,11 @@ TEST_F(Processes, AnySignalReachesTheOtherProcessesApp) { expect_same_as_native(
 
 TEST_F(Processes, KillOfAGroupReachesEveryProcessInItAndNoOther) { expect_same_as_native({"group-signals"}); }
 
+// siginfo of a signal from another of the app's processes is Linux's: SIGCHLD's
+// code, pid and status (also through a signalfd), and the sender's pid of a
+// kill, relayed or not, and of a group kill. It was SI_USER from pid 0 for all.
+TEST_F(Processes, SiginfoNamesTheSenderAndTheChildsEnd) { expect_same_as_native({"siginfo"}); }
+
 // `hyperlet snapshot` of an app that forks: a child never takes the snapshot
 // (nor fails for want of it), and the parent cannot while it has a child.
 TEST_F(Processes, ASnapshotIsTheFirstProcessAloneOrNone) {

@@ -181,8 +181,9 @@ TEST_F(ProcessesTest, AGroupSignalSpreadsToTheParentAndChildrenButNotBack) {
   sigaddset(&relayed, kRelayedAppSignal);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &relayed, &old), 0);
   // Each neighbour exits with what it got: the signal, 100 for the group
-  // flag, 50 for "every process", or 255 for anything but a group signal.
-  const auto neighbour = [&] {
+  // flag, 50 for "every process", 1 for a sender other than `sender`, or 255
+  // for anything but a group signal.
+  const auto neighbour = [&](int sender = 0) {
     const pid_t pid = ::fork();
     if (pid == 0) {
       siginfo_t info{};
@@ -190,7 +191,7 @@ TEST_F(ProcessesTest, AGroupSignalSpreadsToTheParentAndChildrenButNotBack) {
       const auto value = reinterpret_cast<std::uintptr_t>(info.si_value.sival_ptr);
       if (!is_group_signal(value)) ::_exit(255);
       const GroupSignal group = decode_group_signal(value);
-      ::_exit(group.signal + (group.every ? 50 : 0) + (group.pgid == 77 ? 100 : 0));
+      ::_exit(group.signal + (group.every ? 50 : 0) + (group.pgid == 77 ? 100 : 0) + (group.sender == sender ? 0 : 1));
     }
     return pid;
   };
@@ -199,8 +200,9 @@ TEST_F(ProcessesTest, AGroupSignalSpreadsToTheParentAndChildrenButNotBack) {
     return ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   };
   context_->process_group = ProcessGroup{77, 77, 1};
-  const pid_t parent = neighbour();
-  const pid_t child = neighbour();
+  // kill(0) names the caller (guest pid 77) as the sender.
+  const pid_t parent = neighbour(77);
+  const pid_t child = neighbour(77);
   context_->children.set_parent(1, parent);
   context_->children.add(child, UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0))));
   EXPECT_EQ(call(SYS_kill, {0, SIGUSR2, 0, 0, 0, 0}), 1);  // its own group, 77: the caller too
@@ -223,6 +225,33 @@ TEST_F(ProcessesTest, AGroupSignalSpreadsToTheParentAndChildrenButNotBack) {
   context_->children.all().clear();
   EXPECT_FALSE(spread_group_signal(*context_, GroupSignal{SIGTERM, 5, true}, new_parent));
   ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
+}
+
+TEST(GroupSignalMessage, CarriesTheSignalTheGroupEveryAndTheSender) {
+  for (const GroupSignal sent : {GroupSignal{SIGTERM, 77, false, 12}, GroupSignal{64, 4'194'303, true, 4'194'303},
+                                 GroupSignal{1, 1, false, 0}}) {
+    const std::uint64_t value = encode_group_signal(sent);
+    EXPECT_TRUE(is_group_signal(value));
+    const GroupSignal got = decode_group_signal(value);
+    EXPECT_EQ(got.signal, sent.signal);
+    EXPECT_EQ(got.pgid, sent.pgid);
+    EXPECT_EQ(got.every, sent.every);
+    EXPECT_EQ(got.sender, sent.sender);
+  }
+}
+
+// A signal's sender as siginfo shows it to the app: its parent by the parent's
+// guest pid, a child by its own, anyone else (outside the app) as 0.
+TEST_F(ProcessesTest, ASignalsSenderIsNamedAsTheAppKnowsIt) {
+  context_->children.set_parent(1, 4242);
+  const pid_t child = spawn(0);
+  EXPECT_EQ(context_->children.guest_pid_of(4242), 1);
+  EXPECT_EQ(context_->children.guest_pid_of(child), child);
+  EXPECT_EQ(context_->children.guest_pid_of(::getpid()), 0);
+  EXPECT_EQ(context_->children.guest_pid_of(0), 0);
+  EXPECT_EQ(context_->children.guest_pid_of(-4242), 0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
 }
 
 TEST_F(ProcessesTest, WithoutChildrenEveryWaitIsEchild) {

@@ -59,6 +59,22 @@ struct GuestStatus {
   uint64_t memory_charged_peak;
 };
 static_assert(kGuestStatusAddr + sizeof(GuestStatus) <= 0x7000, "the kernel's status page ends at 0x7000");
+// What siginfo says of each signal the host hands the app (SignalState.from_host):
+// written by the host before it sets the signal's bit, read by the guest kernel
+// as it takes the bit. SIGCHLD from a child process: CLD_* code, the child's
+// pid and its exit status or signal; a signal another of the app's processes
+// sent: SI_USER and that process's pid; from outside the app: SI_USER, pid 0.
+// The uid is always 0, the app's own (getuid). Zeros read as SI_USER from outside.
+inline constexpr uint64_t kHostSignalInfoAddr = kGuestStatusAddr + 0x100;
+struct HostSignalInfo {
+  int32_t code;
+  int32_t pid;
+  int32_t status;
+  int32_t reserved;
+};
+inline constexpr uint32_t kHostSignalInfoCount = 64;  // signal N's is entry N - 1
+static_assert(kHostSignalInfoAddr + kHostSignalInfoCount * sizeof(HostSignalInfo) <= 0x7000,
+              "the kernel's status page ends at 0x7000");
 // Signals between host and guest kernel (kernel/syscalls/signals.cpp and
 // signal_delivery.cpp; vm/stop_signals.cpp and micro_vm.cpp's
 // hand_signals_to_app), at the end of the syscall-count page. The guest kernel

@@ -87,24 +87,28 @@ void publish_watched() {
 void write_record(uint8_t* out, uint64_t signal, const PendingInfo& info) {
   for (uint64_t i = 0; i < kRecordSize; ++i) out[i] = 0;
   const bool timer = info.code == kSiTimer;
+  constexpr uint64_t kSigchld = 17;
+  const bool child = signal == kSigchld && info.code > 0;  // CLD_EXITED and the others: from the host
   const uint32_t words[12] = {
-      static_cast<uint32_t>(signal),                // ssi_signo
-      0,                                            // ssi_errno
-      static_cast<uint32_t>(info.code),             // ssi_code
-      timer ? 0 : static_cast<uint32_t>(info.pid),  // ssi_pid
-      timer ? 0 : static_cast<uint32_t>(info.uid),  // ssi_uid
-      0,                                            // ssi_fd
-      timer ? static_cast<uint32_t>(info.pid) : 0,  // ssi_tid: the timer's id
-      0,                                            // ssi_band
-      timer ? static_cast<uint32_t>(info.uid) : 0,  // ssi_overrun
-      0,                                            // ssi_trapno
-      0,                                            // ssi_status
-      static_cast<uint32_t>(info.value),            // ssi_int
+      static_cast<uint32_t>(signal),                  // ssi_signo
+      0,                                              // ssi_errno
+      static_cast<uint32_t>(info.code),               // ssi_code
+      timer ? 0 : static_cast<uint32_t>(info.pid),    // ssi_pid
+      timer ? 0 : static_cast<uint32_t>(info.uid),    // ssi_uid
+      0,                                              // ssi_fd
+      timer ? static_cast<uint32_t>(info.pid) : 0,    // ssi_tid: the timer's id
+      0,                                              // ssi_band
+      timer ? static_cast<uint32_t>(info.uid) : 0,    // ssi_overrun
+      0,                                              // ssi_trapno
+      child ? static_cast<uint32_t>(info.value) : 0,  // ssi_status
+      child ? 0 : static_cast<uint32_t>(info.value),  // ssi_int
   };
   const auto* bytes = reinterpret_cast<const uint8_t*>(words);
   for (uint64_t i = 0; i < sizeof(words); ++i) out[i] = bytes[i];
   const auto* pointer = reinterpret_cast<const uint8_t*>(&info.value);
-  for (uint64_t i = 0; i < sizeof(info.value); ++i) out[48 + i] = pointer[i];  // ssi_ptr
+  if (!child) {
+    for (uint64_t i = 0; i < sizeof(info.value); ++i) out[48 + i] = pointer[i];  // ssi_ptr
+  }
 }
 
 // Where records go: the app's buffer, or its iovecs (readv), 128 bytes each,

@@ -170,8 +170,13 @@ void route_pending_signals() {
   volatile abi::SignalState& shared = shared_signal_state();
   // The host ORs into from_host while other vCPUs run: taken atomically.
   if (const uint64_t from_host = __atomic_exchange_n(&shared.from_host, 0, __ATOMIC_SEQ_CST); from_host != 0) {
+    const auto* infos = reinterpret_cast<const volatile abi::HostSignalInfo*>(abi::kHostSignalInfoAddr);
     for (uint64_t left = from_host; left != 0; left &= left - 1) {
-      send(-1, static_cast<uint64_t>(__builtin_ctzll(left)) + 1, PendingInfo{kSiUser, 0, 0, 0, 0});
+      const uint64_t signal = static_cast<uint64_t>(__builtin_ctzll(left)) + 1;
+      const volatile abi::HostSignalInfo& info = infos[signal - 1];
+      // The host wrote it before the bit (abi::HostSignalInfo); the status is
+      // siginfo's word at 24, where PendingInfo keeps a value.
+      send(-1, signal, PendingInfo{info.code, info.pid, 0, 0, static_cast<uint32_t>(info.status)});
     }
   }
   // Each process-wide signal to a thread that can take it; if that thread

@@ -412,6 +412,132 @@ int relayed_signals() {
   return 0;
 }
 
+// What siginfo says of a signal from another of the app's processes, as Linux
+// fills it: SIGCHLD's code, pid and status for a child that exited and one a
+// signal killed (sigwaitinfo, and a signalfd's record); kill from a child, as
+// itself (SIGUSR1) and relayed (SIGWINCH), and from the parent; a group kill's
+// sender.
+siginfo_t wait_for_signal(int signal) {
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signal);
+  siginfo_t info{};
+  while (sigwaitinfo(&only, &info) != signal) {
+  }
+  return info;
+}
+
+// A SIGCHLD an earlier child left pending.
+void drain_sigchld() {
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, SIGCHLD);
+  const timespec none{};
+  while (sigtimedwait(&only, nullptr, &none) == SIGCHLD) {
+  }
+}
+
+const char* child_code(int code) {
+  switch (code) {
+    case CLD_EXITED:
+      return "CLD_EXITED";
+    case CLD_KILLED:
+      return "CLD_KILLED";
+    case CLD_DUMPED:
+      return "CLD_DUMPED";
+    case SI_USER:
+      return "SI_USER";
+    default:
+      return "another code";
+  }
+}
+
+int siginfo_between() {
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (const int signal : {SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&blocked, signal);
+  sigprocmask(SIG_BLOCK, &blocked, nullptr);
+  // An app that only blocks SIGCHLD has the default action (ignore) and still
+  // sees it pending; hyperlet hands the app only signals it has an action for.
+  struct sigaction action {};
+  action.sa_handler = [](int) {};
+  for (const int signal : {SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH}) sigaction(signal, &action, nullptr);
+
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) _exit(7);
+  siginfo_t info = wait_for_signal(SIGCHLD);
+  std::printf("SIGCHLD of a child that exited 7: %s, status %d, its pid: %s\n", child_code(info.si_code),
+              info.si_status, yes(info.si_pid == child));
+  wait_for(child, "the exiting child");
+  drain_sigchld();
+
+  child = fork();
+  if (child == 0) {
+    signal(SIGTERM, SIG_DFL);
+    raise(SIGTERM);
+    _exit(1);
+  }
+  info = wait_for_signal(SIGCHLD);
+  std::printf("SIGCHLD of a child SIGTERM killed: %s, status %s, its pid: %s\n", child_code(info.si_code),
+              sigabbrev_np(info.si_status), yes(info.si_pid == child));
+  wait_for(child, "the killed child");
+  drain_sigchld();
+
+  const int signal_fd = signalfd(-1, &blocked, SFD_CLOEXEC);
+  child = fork();
+  if (child == 0) _exit(3);
+  signalfd_siginfo record{};
+  while (read(signal_fd, &record, sizeof record) == sizeof record && record.ssi_signo != SIGCHLD) {
+  }
+  std::printf("signalfd's SIGCHLD record: %s, status %d, its pid: %s\n", child_code(static_cast<int>(record.ssi_code)),
+              record.ssi_status, yes(static_cast<pid_t>(record.ssi_pid) == child));
+  close(signal_fd);
+  wait_for(child, "the child a signalfd saw");
+  drain_sigchld();
+
+  // The child signals its parent, as itself and relayed; the parent signals the child.
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
+  std::fflush(stdout);
+  child = fork();
+  if (child == 0) {
+    close(ready[0]);
+    kill(getppid(), SIGUSR1);
+    kill(getppid(), SIGWINCH);
+    if (write(ready[1], "r", 1) != 1) _exit(1);
+    const siginfo_t from_parent = wait_for_signal(SIGUSR2);
+    _exit(from_parent.si_code == SI_USER && from_parent.si_pid == getppid() ? 0 : 1);
+  }
+  close(ready[1]);
+  char byte;
+  if (read(ready[0], &byte, 1) != 1) return 1;
+  close(ready[0]);
+  for (const int signal : {SIGUSR1, SIGWINCH}) {
+    info = wait_for_signal(signal);
+    std::printf("%s from the child: %s, from its pid: %s\n", sigabbrev_np(signal), child_code(info.si_code),
+                yes(info.si_pid == child));
+  }
+  kill(child, SIGUSR2);
+  wait_for(child, "the child SIGUSR2 from its parent reached with its parent's pid (exit 0)");
+  drain_sigchld();
+
+  // kill(0, ...) from a child reaches its parent with the child's pid. In a
+  // group of their own: natively, the caller's group may hold its caller too.
+  // (EPERM for a session leader, such as the run's first process: it leads its group already.)
+  setpgid(0, 0);
+  child = fork();
+  if (child == 0) {
+    kill(0, SIGUSR1);
+    _exit(0);
+  }
+  info = wait_for_signal(SIGUSR1);
+  std::printf("SIGUSR1 a child sent its group: %s, from its pid: %s\n", child_code(info.si_code),
+              yes(info.si_pid == child));
+  wait_for(child, "the child that signalled its group");
+  return 0;
+}
+
 // kill of a process group reaches every process in it, and no other: the
 // caller's group (0) with two children in it, then a child that made a group
 // of its own, which kill(0) misses and kill(-its pgid) reaches.
@@ -757,6 +883,7 @@ int main(int argc, char** argv) {
   if (section == "sleep-sigchld") return sleep_through_sigchld();
   if (section == "relayed-signals") return relayed_signals();
   if (section == "group-signals") return group_signals();
+  if (section == "siginfo") return siginfo_between();
   if (section == "snapshot-after-fork") return snapshot_after_fork();
   if (section == "worker-pool" && argc > 2) return worker_pool(argv[2]);
   if (section == "sigchld") return child_signal();
