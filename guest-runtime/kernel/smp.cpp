@@ -101,11 +101,11 @@ void kernel_lock_after_idle() {
   acquire(me, cpu);
 }
 
-void forget_other_cpus() {
-  cpu_count = 1;
+void forget_other_cpus(uint32_t from) {
+  const CpuState mine = cpu_states[from];
+  for (CpuState& state : cpu_states) state = CpuState{0, 1, 0};  // in the kernel until they run, as at boot
+  cpu_states[0] = mine;
   idle_cpus = 0;
-  __atomic_store_n(&lock_word, 0, __ATOMIC_RELEASE);
-  for (CpuState& state : cpu_states) state = CpuState{0, 0, 0};
 }
 
 void kick_idle_cpus() {

@@ -32,10 +32,11 @@ inline void kernel_unlock() {
   if (cpu_count != 1) kernel_unlock_slow();
 }
 
-// A forked child has one vCPU (the host gives it the forking vCPU's state as
-// vCPU 0's): the lock, the idle set and the per-vCPU states of the parent's
-// other vCPUs go. The caller then runs as vCPU 0 (threads.cpp: become_only_cpu).
-void forget_other_cpus();
+// A forked child starts on one vCPU (the host gives it the forking vCPU's
+// state as vCPU 0's) and gets the others when its second thread appears, as
+// at boot: the per-vCPU states of the parent's other vCPUs go back to that
+// start, and the caller's (`from`, holding the lock) becomes vCPU 0's.
+void forget_other_cpus(uint32_t from);
 
 // Wakes every other vCPU that sleeps for lack of work (a thread became runnable).
 void kick_idle_cpus();

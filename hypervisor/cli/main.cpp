@@ -110,8 +110,8 @@ void add_run_options(CLI::App& command, RunOptions& options, RunCommandLine& lin
                   "Let the app fork (fork, vfork, posix_spawn): each child process is a microVM of its own in a "
                   "hyperlet process of its own, with a copy-on-write copy of the parent's memory, its fds, volumes "
                   "and policy; at most N children alive at once per process (0 to 4096). Default 0: fork fails "
-                  "with EAGAIN and one `hyperlet:` line says so. With --cpus above 1 any thread may fork; the child "
-                  "runs on one vCPU until it execs")
+                  "with EAGAIN and one `hyperlet:` line says so. With --cpus above 1 any thread may fork, and a "
+                  "child has as many vCPUs")
       ->type_name("N");
   command
       .add_option("-e,--env", line.env,

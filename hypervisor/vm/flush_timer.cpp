@@ -33,6 +33,10 @@ Result<void> FlushTimer::create() {
   if (sigaction(flush_signal(), &action, nullptr) != 0) {
     return fail(ExitStatus::kUsage, "cannot install the flush timer's handler: {}", std::strerror(errno));
   }
+  return create_timer();
+}
+
+Result<void> FlushTimer::create_timer() {
   sigevent event{};
   event.sigev_notify = SIGEV_THREAD_ID;
   event.sigev_signo = flush_signal();

@@ -33,14 +33,16 @@ class FlushTimer {
   // earliest timer (abi::PreemptState::timer_deadline_ns), while the guest runs.
   void arm_at(std::uint64_t monotonic_ns);
   void disarm();
-  // In a forked child, which inherits no POSIX timers: a new one for its thread.
+  // In a forked child, which inherits no POSIX timers (but keeps the handler): a new one for its thread.
   Result<void> create_after_fork() {
     created_ = armed_ = false;
-    return create();
+    return create_timer();
   }
   ~FlushTimer();
 
  private:
+  Result<void> create_timer();  // for the calling thread
+
   timer_t timer_{};
   bool created_ = false;
   bool armed_ = false;

@@ -212,6 +212,7 @@ class MicroVm {
     if (auto stop = stop_requested("kvm")) return std::unexpected(*stop);
 
     auto kernel = load_guest_kernel(*memory, embedded_guest_kernel());
+    if (kernel) kernel_header_ = *kernel;
     if (!kernel) return std::unexpected(kernel.error());
     auto vdso = load_vdso(*memory, embedded_vdso());
     if (!vdso) return std::unexpected(vdso.error());
@@ -913,6 +914,7 @@ class MicroVm {
     symbols_.reset();
     auto kernel = load_guest_kernel(memory, embedded_guest_kernel());
     if (!kernel) return std::unexpected(kernel.error());
+    kernel_header_ = *kernel;
     auto vdso = load_vdso(memory, embedded_vdso());
     if (!vdso) return std::unexpected(vdso.error());
     vdso_address_ = *vdso;
@@ -937,23 +939,11 @@ class MicroVm {
 
   // After an execve the other vCPUs (waiting outside the guest: OtherVcpusParked)
   // start as at boot, in the new kernel, when the new image's second thread does.
-  // In a forked child (one vCPU) they are made again, with their threads.
+  // In a forked child (one vCPU so far) they are made again, with their threads.
   Result<void> restart_other_vcpus(Vcpu& first, GuestMemory& memory, SyscallContext& context,
                                    const abi::KernelHeader& kernel) {
     if (cpus_ == 1) return {};
-    if (extra_vcpus_.empty()) {
-      for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
-        auto extra = vm_->create_vcpu(*kvm_, cpu);
-        if (!extra) return std::unexpected(extra.error());
-        if (auto ok = extra->set_cpuid(cpuid_); !ok) return ok;
-        extra_vcpus_.push_back(std::move(*extra));
-      }
-      for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
-        if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], cpuid_, kernel, layout_, cpu, true); !ok) return ok;
-      }
-      start_vcpu_threads(first, memory, context);
-      return {};
-    }
+    if (extra_vcpus_.empty()) return make_other_vcpus(first, memory, context, kernel);
     for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
       if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], cpuid_, kernel, layout_, cpu, true); !ok) return ok;
       VcpuThread& thread = *vcpu_threads_[cpu];
@@ -963,6 +953,26 @@ class MicroVm {
     }
     std::lock_guard lock(start_mutex_);
     vcpus_released_ = false;
+    return {};
+  }
+
+  // A forked child's vCPUs 1.. and their threads (it starts with vCPU 0 alone),
+  // made when its second thread appears or it execs; they start in the guest
+  // kernel as at boot, once released (kThreadsStarted). The processes seccomp
+  // filter allows what this needs (KVM_CREATE_VCPU, timer_create, thread clones).
+  Result<void> make_other_vcpus(Vcpu& first, GuestMemory& memory, SyscallContext& context,
+                                const abi::KernelHeader& kernel) {
+    cpus_ = options_.cpus.value_or(1);
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      auto extra = vm_->create_vcpu(*kvm_, cpu);
+      if (!extra) return std::unexpected(extra.error());
+      if (auto ok = extra->set_cpuid(cpuid_); !ok) return ok;
+      extra_vcpus_.push_back(std::move(*extra));
+    }
+    for (unsigned cpu = 1; cpu < cpus_; ++cpu) {
+      if (auto ok = setup_vcpu(extra_vcpus_[cpu - 1], cpuid_, kernel, layout_, cpu, true); !ok) return ok;
+    }
+    start_vcpu_threads(first, memory, context);
     return {};
   }
 
@@ -1317,8 +1327,16 @@ class MicroVm {
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
             break;
           }
-          if (self != nullptr && call == static_cast<std::uint64_t>(abi::Hypercall::kThreadsStarted)) {
-            release_vcpu_threads();
+          if (call == static_cast<std::uint64_t>(abi::Hypercall::kThreadsStarted)) {
+            if (self == nullptr && options_.cpus.value_or(1) > 1 && extra_vcpus_.empty() && kernel_header_ &&
+                kvm_ != nullptr) {
+              // A forked child's second thread: its other vCPUs now.
+              if (auto ok = make_other_vcpus(vcpu, memory, context, *kernel_header_); !ok) {
+                return std::unexpected(ok.error());
+              }
+              after_process_call();
+            }
+            if (self != nullptr) release_vcpu_threads();
           }
           // An idle vCPU sleeps without the file ring's lock.
           const bool locked = self == nullptr || call != static_cast<std::uint64_t>(abi::Hypercall::kSleep);
@@ -2050,6 +2068,8 @@ class MicroVm {
   std::atomic<bool> process_request_waiting_{false};
   std::atomic<bool> parking_{false};  // OtherVcpusParked: every vCPU N > 0 to wait_until_running
   unsigned vcpus_waiting_ = 0;        // vCPU threads N > 0 in wait_until_running (start_mutex_)
+  // Where vCPUs N > 0 start (make_other_vcpus).
+  std::optional<abi::KernelHeader> kernel_header_;
 };
 
 // The embedding API's engine: the options and counters a MicroVm refers to, with it.

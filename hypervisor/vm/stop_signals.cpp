@@ -181,6 +181,8 @@ void on_relayed_signal(int /*signal*/, siginfo_t* info, void* /*context*/) {
   arm_kick(true);
 }
 
+Result<void> create_timers();
+
 Result<void> install_once() {
   // Inherited dispositions and masks do not count: a background job of a
   // non-interactive shell starts with SIGINT ignored, and a parent may have
@@ -210,6 +212,11 @@ Result<void> install_once() {
   for (const int signal : kHandled) sigaddset(&stop_set, signal);
   sigaddset(&stop_set, kRelayedAppSignal);
   pthread_sigmask(SIG_UNBLOCK, &stop_set, nullptr);
+  return create_timers();
+}
+
+// POSIX timers are not inherited across fork, unlike the handlers and the mask.
+Result<void> create_timers() {
   sigevent event{};
   event.sigev_notify = SIGEV_SIGNAL;
   event.sigev_signo = SIGALRM;
@@ -261,7 +268,7 @@ Result<void> install_stop_signals_after_fork() {
   g_stop_signal.store(0);
   g_app_signals.store(0);
   g_group_taken.store(g_group_written.load());
-  return install_once();
+  return create_timers();  // the handlers and the mask are the parent's, as fork keeps them
 }
 
 Result<void> install_stop_signals() {

@@ -58,9 +58,10 @@ uint32_t current_tid();
 // In a forked child: the calling thread is the process's only one, with tid
 // `tid`; `clear_child_tid` as CLONE_CHILD_CLEARTID set it (0: none).
 void become_only_thread(uint32_t tid, uint64_t clear_child_tid);
-// A forked child of an app on several vCPUs runs on one: the calling thread,
-// whichever vCPU it forked on, is vCPU 0's (its TSS and syscall stack); call
-// before become_only_thread, which reads vCPU 0's run clock.
+// A forked child of an app on several vCPUs starts on one: the calling
+// thread, whichever vCPU it forked on, is vCPU 0's (its TSS and syscall
+// stack); the others start again when the child's second thread appears.
+// Call before become_only_thread, which reads vCPU 0's run clock.
 void become_only_cpu();
 void interrupt_thread_elsewhere(int slot);  // a thread running on another vCPU enters the kernel soon
 uint64_t current_thread_stack_top();  // the running thread's kernel stack (its syscall frame is at the top)

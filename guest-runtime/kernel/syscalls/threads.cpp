@@ -506,12 +506,13 @@ void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
 
 void become_only_cpu() {
   if (cpu_count == 1) return;
+  const uint32_t forked_on = this_cpu();
   Thread* self = current;  // found through the vCPU it forked on
   for (Thread*& running : cpu_current) running = nullptr;
   cpu_current[0] = self;
   for (int slot = 0; slot < slots_used; ++slot) threads[slot].cpu_plus_one = 0;
   self->cpu_plus_one = 1;
-  forget_other_cpus();
+  forget_other_cpus(forked_on);
   // The host gave this vCPU vCPU 0's TSS and LSTAR stub: their kernel stack is this thread's.
   const uint64_t stack_top = current_thread_stack_top();
   *reinterpret_cast<volatile uint64_t*>(kTssRsp0) = stack_top;
