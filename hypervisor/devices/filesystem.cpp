@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/trace_output.h"
+#include "devices/device_nodes.h"
 #include "devices/executables.h"
 #include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
@@ -100,7 +101,7 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   target.location = locate(context.files.volumes, target.path);
   target.trace = context.trace;
   // The policy's answer is ENOENT, which says nothing about why: a line says it.
-  if (target.outside() && (context.trace || !is_tuning_probe(target.path)))
+  if (target.outside() && !is_device_path(target.path) && (context.trace || !is_tuning_probe(target.path)))
     context.report_denial(fmt::format("{} is outside every --volume", target.path));
   return target;
 }
@@ -309,9 +310,9 @@ std::int64_t open_path(SyscallContext& context, std::int64_t dirfd, std::uint64_
   const bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
   const bool creates = (flags & O_CREAT) != 0 || tmpfile;
   const bool writes = (flags & O_PATH) == 0 && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0);
+  if (target->outside()) return open_device_path(context, target->path, flags).value_or(-ENOENT);
   auto file = std::make_shared<OpenFile>();
   file->guest_path = target->path;
-  if (target->outside()) return -ENOENT;
   if (target->ancestor()) {
     if (writes || creates) return -EISDIR;
     file->directory = true;
@@ -495,8 +496,14 @@ std::int64_t stat_path(SyscallContext& context, std::int64_t dirfd, std::uint64_
   auto target = resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
   if (!target) return error_of(target);
   if (!context.user_span(out, sizeof(struct stat))) return -EFAULT;
-  if (target->outside()) return -ENOENT;
   struct stat info = ancestor_stat();
+  if (target->outside()) {
+    const auto device = device_object(context, target->path);
+    if (!device) return -ENOENT;
+    if (!*device) return -device->error();
+    if (::fstatat((*device)->dirfd, (*device)->name.c_str(), &info, (*device)->at_flags) != 0) return -errno;
+    return context.write(out, info) ? 0 : -EFAULT;
+  }
   if (target->in_volume()) {
     auto object = host_object(*target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
     if (!object) return error_of(object);
@@ -525,7 +532,15 @@ std::int64_t statx_path(SyscallContext& context, std::int64_t dirfd, std::uint64
   auto target = resolve_text(context, dirfd, text->empty() && (flags & AT_EMPTY_PATH) != 0 ? "." : *text);
   if (!target) return error_of(target);
   if (!context.user_span(out, sizeof(struct statx))) return -EFAULT;
-  if (target->outside()) return -ENOENT;
+  if (target->outside()) {
+    const auto device = device_object(context, target->path);
+    if (!device) return -ENOENT;
+    if (!*device) return -device->error();
+    if (::statx((*device)->dirfd, (*device)->name.c_str(), (*device)->at_flags | sync, host_mask, &info) != 0) {
+      return -errno;
+    }
+    return context.write(out, info) ? 0 : -EFAULT;
+  }
   if (target->in_volume()) {
     auto object = host_object(*target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
     if (!object) return error_of(object);
@@ -540,7 +555,15 @@ std::int64_t access_path(SyscallContext& context, std::int64_t dirfd, std::uint6
   if ((flags & ~static_cast<std::uint64_t>(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
   auto target = resolve(context, dirfd, path_address);
   if (!target) return error_of(target);
-  if (target->outside()) return -ENOENT;
+  if (target->outside()) {
+    const auto device = device_object(context, target->path);
+    if (!device) return -ENOENT;
+    if (!*device) return -device->error();
+    const int host_flags = (*device)->at_flags | static_cast<int>(flags & AT_EACCESS);
+    return ::syscall(SYS_faccessat2, (*device)->dirfd, (*device)->name.c_str(), static_cast<int>(mode), host_flags) == 0
+               ? 0
+               : -errno;
+  }
   if (target->ancestor()) return (mode & W_OK) != 0 ? -EROFS : 0;
   auto object = host_object(*target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
   if (!object) return error_of(object);

@@ -467,12 +467,18 @@ TEST_F(HostileTest, ReadOnlyVolumeRefusesWritesWithErofs) {
   EXPECT_EQ(fs::status(dir_ / "inside.txt").permissions() & fs::perms::others_write, fs::perms::none);
 }
 
+// /proc and /dev are not the host's: /dev/null is (with zero, full, random,
+// urandom and the fd links: devices/device_nodes.h), nothing else is, and a
+// path through an fd link or a volume's symlink leads nowhere.
 TEST_F(HostileTest, ProcAndDevAreNotReachable) {
   EXPECT_EQ(hostile("proc"),
             "/proc/self/root/etc/passwd: ENOENT\n"
             "/proc/1/root/etc/passwd: ENOENT\n"
-            "/dev/null: ENOENT\n"
+            "/dev/null: ok\n"
             "/dev/mem: ENOENT\n"
+            "/dev/kvm: ENOENT\n"
+            "/dev/fd/0/../../etc/passwd: ENOENT\n"
+            "/proc/self/fd/0/x: ENOENT\n"
             "volume link to /proc/self/root: ENOENT\n"
             "volume link to /proc/self/fd/0: ENOENT\n"
             "volume link to /dev/null: ENOENT\n"

@@ -64,6 +64,62 @@ TEST_F(FilesystemSyscalls, PathsOutsideTheVolumeAreEnoent) {
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(host_dir_).parent_path() / "outside"));
 }
 
+// The device files every container has (devices/device_nodes.h), with no volume.
+TEST_F(FilesystemSyscalls, DeviceFilesAreTheHostsCharacterDevices) {
+  const std::int64_t null_fd = call(SYS_openat, {static_cast<std::uint64_t>(AT_FDCWD), put("/dev/null"), O_RDWR});
+  ASSERT_GE(null_fd, 3);
+  const std::uint64_t buffer = layout_.heap_start + 0x10000;
+  EXPECT_EQ(call(SYS_write, {static_cast<std::uint64_t>(null_fd), buffer, 100}), 100);
+  EXPECT_EQ(call(SYS_read, {static_cast<std::uint64_t>(null_fd), buffer, 100}), 0);
+  const std::int64_t zero_fd = call(SYS_open, {put("/dev/../dev/zero"), O_RDONLY});
+  std::memset(memory_->span(buffer, 16)->data(), 0xff, 16);
+  EXPECT_EQ(call(SYS_read, {static_cast<std::uint64_t>(zero_fd), buffer, 16}), 16);
+  EXPECT_EQ(memory_->span(buffer, 16)->data()[7], std::byte{0});
+  const std::int64_t full_fd = call(SYS_open, {put("/dev/full"), O_WRONLY});
+  EXPECT_EQ(call(SYS_write, {static_cast<std::uint64_t>(full_fd), buffer, 1}), -ENOSPC);
+  const std::int64_t random_fd = call(SYS_open, {put("/dev/urandom"), O_RDONLY | O_CLOEXEC});
+  EXPECT_EQ(call(SYS_read, {static_cast<std::uint64_t>(random_fd), buffer, 32}), 32);
+  // stat shows the device, as Linux's /dev/null (1:3).
+  const std::uint64_t out = layout_.heap_start + 0x20000;
+  EXPECT_EQ(call(SYS_newfstatat, {static_cast<std::uint64_t>(AT_FDCWD), put("/dev/null"), out, 0}), 0);
+  const auto info = memory_->read<struct stat>(out);
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(S_ISCHR(info->st_mode));
+  EXPECT_EQ(major(info->st_rdev), 1u);
+  EXPECT_EQ(minor(info->st_rdev), 3u);
+  EXPECT_EQ(call(SYS_access, {put("/dev/null"), W_OK}), 0);
+  // As Linux answers for a character device, and for no controlling terminal.
+  EXPECT_EQ(call(SYS_open, {put("/dev/null"), O_RDONLY | O_DIRECTORY}), -ENOTDIR);
+  EXPECT_EQ(call(SYS_open, {put("/dev/null"), O_WRONLY | O_CREAT | O_EXCL, 0644}), -EEXIST);
+  EXPECT_EQ(call(SYS_open, {put("/dev/tty"), O_RDWR}), -ENXIO);
+  // Nothing else under /dev, and no near miss of a name.
+  for (const char* other : {"/dev/sda", "/dev/nullx", "/dev/kvm", "/dev/mem", "/dev/fd/", "/dev/fd/1x", "/dev/fd/-1"}) {
+    EXPECT_EQ(call(SYS_open, {put(other), O_RDONLY}), -ENOENT) << other;
+  }
+}
+
+// /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N: the
+// app's fd N again; a volume file opens anew (its own offset), anything else is
+// the same open file; an fd the app has not open is ENOENT.
+TEST_F(FilesystemSyscalls, FdLinksNameTheAppsOwnFds) {
+  const std::int64_t file = call(SYS_open, {put("/data/hello.txt"), O_RDONLY});
+  ASSERT_EQ(file, 3);
+  const std::uint64_t buffer = layout_.heap_start + 0x10000;
+  EXPECT_EQ(call(SYS_read, {3, buffer, 5}), 5);
+  const std::int64_t again = call(SYS_open, {put("/dev/fd/3"), O_RDONLY});
+  ASSERT_EQ(again, 4);
+  EXPECT_EQ(call(SYS_read, {4, buffer, 64}), 12);  // from the start: a new open file
+  EXPECT_GT(call(SYS_open, {put("/proc/self/fd/3"), O_RDONLY}), 4);
+  EXPECT_EQ(call(SYS_open, {put("/dev/fd/99"), O_RDONLY}), -ENOENT);
+  const std::int64_t out = call(SYS_open, {put("/dev/stdout"), O_WRONLY});
+  EXPECT_GT(out, 5);
+  const std::uint64_t stat_out = layout_.heap_start + 0x20000;
+  EXPECT_EQ(call(SYS_newfstatat, {static_cast<std::uint64_t>(AT_FDCWD), put("/dev/fd/3"), stat_out, 0}), 0);
+  EXPECT_TRUE(S_ISREG(memory_->read<struct stat>(stat_out)->st_mode));
+  EXPECT_EQ(memory_->read<struct stat>(stat_out)->st_size, 12);
+  EXPECT_EQ(call(SYS_newfstatat, {static_cast<std::uint64_t>(AT_FDCWD), put("/dev/fd/42"), stat_out, 0}), -ENOENT);
+}
+
 TEST_F(FilesystemSyscalls, TraceSaysWhenASymlinkLeadsOutOfTheVolume) {
   context_->trace = true;
   ::testing::internal::CaptureStderr();

@@ -96,6 +96,9 @@ int main(int argc, char** argv) {
       show("/proc/1/root/etc/passwd", open_read("/proc/1/root/etc/passwd"));
       show("/dev/null", ::open("/dev/null", O_RDONLY));
       show("/dev/mem", ::open("/dev/mem", O_RDONLY));
+      show("/dev/kvm", ::open("/dev/kvm", O_RDWR));
+      show("/dev/fd/0/../../etc/passwd", open_read("/dev/fd/0/../../etc/passwd"));
+      show("/proc/self/fd/0/x", open_read("/proc/self/fd/0/x"));
       show("volume link to /proc/self/root", open_read("/data/proclink/etc/passwd"));
       show("volume link to /proc/self/fd/0", open_read("/data/fdlink"));
       show("volume link to /dev/null", ::open("/data/devlink", O_RDONLY));
