@@ -34,6 +34,9 @@ int64_t dispatch(uint64_t number, const uint64_t (&a)[6], bool& handled_here) {
     case __NR_getgid:
     case __NR_getegid: return 0;
     case __NR_uname: return sys_uname(a[0]);
+    case __NR_sysinfo: return sys_sysinfo(a[0]);
+    case __NR_sched_getaffinity: return sys_sched_getaffinity(a[0], a[1], a[2]);
+    case __NR_sched_setaffinity: return sys_sched_setaffinity(a[0], a[1], a[2]);
     case __NR_sched_yield: return sys_sched_yield();
     case __NR_futex: return sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]);
     case __NR_clone: return sys_clone(a);

@@ -81,10 +81,13 @@ Sys<std::string> base_directory(const SyscallContext& context, std::int64_t dirf
 }
 
 // Runtimes read these to tune themselves and carry on without them (Go's runtime:
-// the huge page size at start; Go's net.Listen: the listen backlog): a denial line
-// on every run would be noise that hides a real one. --trace still shows them.
+// the huge page size at start; Go's net.Listen: the listen backlog; glibc's
+// get_nprocs and get_nprocs_conf, behind std::thread::hardware_concurrency, which
+// then ask sched_getaffinity: the VM's vCPUs): a denial line on every run would be
+// noise that hides a real one. --trace still shows them.
 bool is_tuning_probe(std::string_view path) {
-  return path.starts_with("/sys/kernel/mm/transparent_hugepage/") || path == "/proc/sys/net/core/somaxconn";
+  return path.starts_with("/sys/kernel/mm/transparent_hugepage/") || path == "/proc/sys/net/core/somaxconn" ||
+         path.starts_with("/sys/devices/system/cpu/") || path == "/proc/stat" || path == "/proc/cpuinfo";
 }
 
 Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, const std::string& text) {

@@ -201,6 +201,31 @@ const std::string kCpuTimeProgram = std::string(HYPERLET_TEST_PROGRAMS_DIR) + "/
 // clock_gettime, clock(), getrusage and times() report it; bad clock ids and
 // arguments get Linux's errors. On one vCPU and on two (a thread's clock read
 // from another vCPU while that thread waits there).
+// The machine an app sees is its VM: as many CPUs as vCPUs (glibc finds no /sys
+// or /proc and asks sched_getaffinity, with no denial line for its probes), and
+// memory within --memory (sysinfo, _SC_PHYS_PAGES: before, sysinfo was ENOSYS and
+// glibc's _SC_PHYS_PAGES answered petabytes).
+TEST_F(MiscSyscalls, TheMachineAnAppSeesIsItsVm) {
+  for (const std::string cpus : {"1", "2"}) {
+    const std::string memory = std::to_string(64ull << 20);
+    const ProcessResult answered = run_process(
+        {kHyperlet, "run", "--timeout", "20s", "--cpus", cpus, "--memory", "64M", kProgram, "machine", cpus, memory});
+    ASSERT_EQ(answered.status, 0) << describe(answered);
+    const std::string expected =
+        "hardware_concurrency, get_nprocs, get_nprocs_conf, _SC_NPROCESSORS_ONLN: the vCPUs\n"
+        "sched_getaffinity: 0, " +
+        cpus + " CPUs\n" +
+        "sched_getaffinity of 4 bytes: EINVAL\n"
+        "sched_getaffinity of pid 999999: ESRCH\n"
+        "sched_setaffinity to none: EINVAL\n"
+        "sched_setaffinity to CPU 0: ok\n"
+        "sysinfo: 0, memory within the limit: yes, free below total: yes, phys pages agree: yes\n"
+        "sysinfo of a bad pointer: EFAULT\n";
+    EXPECT_EQ(answered.out, expected) << "--cpus " << cpus;
+    EXPECT_EQ(answered.err, "") << "--cpus " << cpus;
+  }
+}
+
 TEST_F(MiscSyscalls, CpuTimeCountsWhatThreadsRanAndNotTheirSleep) {
   const ProcessResult native = run_process({kCpuTimeProgram});
   ASSERT_EQ(native.status, 0) << describe(native);

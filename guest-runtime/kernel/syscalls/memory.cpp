@@ -501,6 +501,17 @@ uint64_t protected_pages;
 
 bool user_pages_present(uint64_t address, uint64_t length) { return pages_all(address, length, true); }
 
+MemoryUse memory_use() {
+  uint64_t used = charged;
+  if (!separate_budget) {
+    // No budget of its own: the heap and the mapped range, less the holes in it.
+    used = (arena.brk - boot_info().heap_start) + (boot_info().mmap_top - arena.mmap_low);
+    for (int i = 0; i < arena.hole_count; ++i) used -= arena.holes[i].end - arena.holes[i].start;
+  }
+  const uint64_t total = memory_budget();
+  return MemoryUse{total, used < total ? used : total};
+}
+
 void init_memory() {
   arena.brk = boot_info().heap_start;
   vfork_page().heap_end = arena.brk;

@@ -13,6 +13,12 @@ struct ThreadSignals;  // signal_state.h
 
 // memory.cpp
 void init_memory();
+// The app's memory (its budget, else the address space) and how much of it is in use.
+struct MemoryUse {
+  uint64_t total;
+  uint64_t used;
+};
+MemoryUse memory_use();
 int64_t sys_brk(uint64_t address);
 int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flags, uint64_t fd,
                  uint64_t offset);
@@ -33,6 +39,10 @@ void adopt_heap_of_vfork_child();
 int64_t sys_arch_prctl(uint64_t code, uint64_t address);
 int64_t sys_prlimit64(uint64_t pid, uint64_t resource, uint64_t new_limit, uint64_t old_limit);
 int64_t sys_uname(uint64_t buffer);
+// system_info.cpp
+int64_t sys_sysinfo(uint64_t out);
+int64_t sys_sched_getaffinity(uint64_t pid, uint64_t size, uint64_t mask);
+int64_t sys_sched_setaffinity(uint64_t pid, uint64_t size, uint64_t mask);
 [[noreturn]] void sys_exit_group(uint64_t status);
 
 // fork.cpp

@@ -14,6 +14,7 @@
 #include <linux/magic.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -22,10 +23,12 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -294,6 +297,39 @@ void forward_paths() {
   std::printf("and then: %d of 2\n", getfd_calls(2));
 }
 
+// What the app learns of its machine: the counts as `expected_cpus` vCPUs and
+// memory at most `memory_limit` bytes; affinity calls as Linux answers them.
+void machine_calls(long expected_cpus, unsigned long long memory_limit) {
+  std::printf("hardware_concurrency, get_nprocs, get_nprocs_conf, _SC_NPROCESSORS_ONLN: %s\n",
+              std::thread::hardware_concurrency() == expected_cpus && get_nprocs() == expected_cpus &&
+                      get_nprocs_conf() == expected_cpus && sysconf(_SC_NPROCESSORS_ONLN) == expected_cpus
+                  ? "the vCPUs"
+                  : "something else");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int got = sched_getaffinity(0, sizeof set, &set);
+  std::printf("sched_getaffinity: %d, %d CPUs\n", got, CPU_COUNT(&set));
+  std::printf("sched_getaffinity of 4 bytes: %s\n",
+              syscall(SYS_sched_getaffinity, 0, 4, &set) < 0 ? strerrorname_np(errno) : "ok");
+  std::printf("sched_getaffinity of pid 999999: %s\n",
+              sched_getaffinity(999999, sizeof set, &set) < 0 ? strerrorname_np(errno) : "ok");
+  CPU_ZERO(&set);
+  std::printf("sched_setaffinity to none: %s\n",
+              sched_setaffinity(0, sizeof set, &set) < 0 ? strerrorname_np(errno) : "ok");
+  CPU_SET(0, &set);
+  std::printf("sched_setaffinity to CPU 0: %s\n",
+              sched_setaffinity(0, sizeof set, &set) < 0 ? strerrorname_np(errno) : "ok");
+  struct sysinfo info {};
+  const int answered = sysinfo(&info);
+  const unsigned long long total = static_cast<unsigned long long>(info.totalram) * info.mem_unit;
+  const unsigned long long phys = static_cast<unsigned long long>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  std::printf("sysinfo: %d, memory within the limit: %s, free below total: %s, phys pages agree: %s\n", answered,
+              total > 0 && total <= memory_limit ? "yes" : "no", info.freeram <= info.totalram ? "yes" : "no",
+              phys == total - total % sysconf(_SC_PAGESIZE) ? "yes" : "no");
+  std::printf("sysinfo of a bad pointer: %s\n",
+              syscall(SYS_sysinfo, reinterpret_cast<void*>(8)) < 0 ? strerrorname_np(errno) : "ok");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,6 +347,9 @@ int main(int argc, char** argv) {
       mmsg_calls();
     } else if (section == "forward-paths") {
       forward_paths();
+    } else if (section == "machine" && i + 2 < argc) {
+      machine_calls(std::atol(argv[i + 1]), std::strtoull(argv[i + 2], nullptr, 10));
+      i += 2;
     } else {
       std::printf("unknown section %s\n", section.c_str());
       return 2;
