@@ -284,16 +284,17 @@ void fork_three_times(int index, std::vector<std::string>& lines) {
   }
 }
 
-int fork_from_threads() {
+// Two threads each run `calls` (index, its output lines) while the other
+// computes: thread 1 computes first, thread 0 after; then the lines in order.
+int calls_while_the_other_computes(void (*calls)(int, std::vector<std::string>&), std::uint64_t seed) {
   std::vector<std::string> lines[2];
   std::uint64_t computed[2] = {};
-  // Each thread computes while the other forks, then forks while the other computes.
   std::thread threads[2];
   for (int t = 0; t < 2; ++t) {
-    threads[t] = std::thread([&lines, &computed, t] {
-      if (t == 1) computed[t] = checksum(7, 30'000'000);
-      fork_three_times(t, lines[t]);
-      if (t == 0) computed[t] = checksum(8, 30'000'000);
+    threads[t] = std::thread([&lines, &computed, calls, seed, t] {
+      if (t == 1) computed[t] = checksum(seed, 30'000'000);
+      calls(t, lines[t]);
+      if (t == 0) computed[t] = checksum(seed + 1, 30'000'000);
     });
   }
   for (auto& thread : threads) thread.join();
@@ -304,6 +305,8 @@ int fork_from_threads() {
               static_cast<unsigned long long>(computed[1]));
   return 0;
 }
+
+int fork_from_threads() { return calls_while_the_other_computes(fork_three_times, 7); }
 
 int exec_from_thread() {
   // The exec'ing thread starts first, so that it likely runs on a vCPU other
@@ -373,25 +376,7 @@ void spawn_from_thread(int index, std::vector<std::string>& lines) {
                   " spawn of a missing file: " + (failed != 0 ? std::strerror(failed) : std::string("started")));
 }
 
-int spawn_from_threads() {
-  std::vector<std::string> lines[2];
-  std::uint64_t computed[2] = {};
-  std::thread threads[2];
-  for (int t = 0; t < 2; ++t) {
-    threads[t] = std::thread([&lines, &computed, t] {
-      if (t == 1) computed[t] = checksum(9, 30'000'000);
-      spawn_from_thread(t, lines[t]);
-      if (t == 0) computed[t] = checksum(10, 30'000'000);
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  for (const auto& per_thread : lines) {
-    for (const std::string& line : per_thread) std::printf("%s\n", line.c_str());
-  }
-  std::printf("computed: %016llx %016llx\n", static_cast<unsigned long long>(computed[0]),
-              static_cast<unsigned long long>(computed[1]));
-  return 0;
-}
+int spawn_from_threads() { return calls_while_the_other_computes(spawn_from_thread, 9); }
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
