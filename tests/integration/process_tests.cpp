@@ -257,8 +257,10 @@ TEST_F(Processes, BusyboxShellRunsPipelinesOfOtherPrograms) {
 
 // The device files a shell script takes for granted (devices/device_nodes.h):
 // a redirect to /dev/null, a background job (its stdin is /dev/null), /dev/zero,
-// /dev/urandom, /dev/full, /dev/stderr and /dev/fd/N, as natively; /dev/tty is
-// ENXIO (no controlling terminal) without a denial line.
+// /dev/urandom, /dev/full, /dev/stderr and /dev/fd/N; /dev/tty is ENXIO (no
+// controlling terminal) without a denial line. What Linux answers with /proc and
+// /dev mounted (the expected lines are busybox's own there; not compared with a
+// native run, which depends on the host's /dev: test-hw-kvm's has no /dev/fd).
 TEST_F(Processes, BusyboxShellUsesTheDeviceFiles) {
   if (::access(kBusybox.c_str(), X_OK) != 0) GTEST_SKIP() << kBusybox << " missing (apt install busybox-static)";
   const std::string script =
@@ -267,13 +269,10 @@ TEST_F(Processes, BusyboxShellUsesTheDeviceFiles) {
       "-c; "
       "echo to-stderr > /dev/stderr; echo x > /dev/full || echo \"full $?\"; test -c /dev/null && echo char-device; "
       "exec 5</dev/null; /bin/busybox cat /dev/fd/5 && echo fd-link; echo hi > /dev/tty 2>/dev/null || echo no-tty";
-  const ProcessResult native = run_process({"/usr/bin/setsid", kBusybox, "sh", "-c", script});
   const ProcessResult result = run_process({kHyperlet, "run", "--timeout", "30s", "--processes", "8", "--volume",
                                             kBusybox + ":/bin/busybox", "/bin/busybox", "sh", "-c", script});
   EXPECT_EQ(result.status, 0) << describe(result);
-  EXPECT_EQ(result.out, native.out);
   EXPECT_EQ(result.out, "shown\nbackground\n4\n8\nfull 1\nchar-device\nfd-link\nno-tty\n");
-  EXPECT_EQ(result.err, native.err);
   EXPECT_EQ(result.err,
             "to-stderr\nsh: write error: No space left on device\nsh: can't create /dev/tty: No such device or "
             "address\n");
