@@ -39,9 +39,12 @@ inline uint64_t vcpu_run_ns(uint32_t cpu) {
   return now > highest ? now : highest;
 }
 
-// A forked child: the host restarted every run clock.
-inline void forget_vcpu_run_clocks() {
-  for (uint64_t& highest : highest_vcpu_run_ns) __atomic_store_n(&highest, 0, __ATOMIC_RELAXED);
+// A forked child: the host restarted every run clock. Only the run's `cpus`
+// vCPUs ever answer (each store is an emulated instruction on kvm_pvm).
+inline void forget_vcpu_run_clocks(uint32_t cpus) {
+  for (uint32_t cpu = 0; cpu < cpus && cpu < abi::kMaxCpus; ++cpu) {
+    __atomic_store_n(&highest_vcpu_run_ns[cpu], 0, __ATOMIC_RELAXED);
+  }
 }
 
 }  // namespace hyperlet::kernel

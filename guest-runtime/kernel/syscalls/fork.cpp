@@ -60,9 +60,10 @@ int64_t sys_fork_process(const uint64_t (&args)[6], ForkCall kind) {
   if ((flags & CLONE_SETTLS) != 0 && !segment_base_ok(tls)) return error(EPERM);
   // Checked before the fork, as Linux does: a bad pointer is the parent's EFAULT.
   if ((flags & CLONE_PARENT_SETTID) != 0 && user_pointer<uint32_t>(parent_tid) == nullptr) return error(EFAULT);
-  if ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) != 0 && user_pointer<uint32_t>(child_tid) == nullptr) {
-    return error(EFAULT);
-  }
+  // The child has the same mappings: it writes through the pointer checked here.
+  uint32_t* const child_tid_word =
+      (flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) != 0 ? user_pointer<uint32_t>(child_tid) : nullptr;
+  if ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) != 0 && child_tid_word == nullptr) return error(EFAULT);
 
   abi::ForkArgs& call = hypercall_args().fork;
   call.result = error(ENOSYS);
@@ -90,7 +91,7 @@ int64_t sys_fork_process(const uint64_t (&args)[6], ForkCall kind) {
   become_only_thread(child_pid, (flags & CLONE_CHILD_CLEARTID) != 0 ? child_tid : 0);
   signals_after_fork();
   forget_timers();
-  if ((flags & CLONE_CHILD_SETTID) != 0) *user_pointer<uint32_t>(child_tid) = child_pid;
+  if ((flags & CLONE_CHILD_SETTID) != 0) *child_tid_word = child_pid;
   if ((flags & CLONE_SETTLS) != 0) write_msr(kMsrFsBase, tls);
   if (stack != 0) reinterpret_cast<SyscallFrame&>(const_cast<uint64_t(&)[6]>(args)).rsp = stack;
   return 0;

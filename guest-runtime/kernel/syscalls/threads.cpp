@@ -493,11 +493,12 @@ void become_only_thread(uint32_t tid, uint64_t clear_child_tid) {
   if (self->state != State::kFree) self->tid = tid;
   self->clear_child_tid = clear_child_tid;
   self->futex_address = 0;
-  // A new process starts with no CPU time (the host restarted the run clock).
+  // A new process starts with no CPU time: the host restarted every run clock
+  // (abi::VcpuRunClock) at the fork, so all this vCPU's clock will count is the child's.
   for (int slot = 0; slot < slots_used; ++slot) threads[slot].cpu_ns = 0;
   exited_threads_cpu_ns = 0;
-  forget_vcpu_run_clocks();
-  self->run_clock_at_switch = vcpu_run_ns(this_cpu());
+  forget_vcpu_run_clocks(cpu_count);
+  self->run_clock_at_switch = 0;
   live_threads = 1;
   first_exited = false;
   preempt_state().live_threads = 1;
