@@ -1,6 +1,8 @@
 #include "memory/file_mappings.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,6 +41,15 @@ int FileMappings::map(GuestMemory& memory, std::uint64_t address, std::uint64_t 
   }
   entries_.push_back(Entry{address, length, offset, std::move(file), shared, std::move(name)});
   return 0;
+}
+
+int FileMappings::map_shared_anonymous(GuestMemory& memory, std::uint64_t address, std::uint64_t length) {
+  if (length == 0 || length > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) return -EINVAL;
+  if (!memory.span(address, length)) return -EINVAL;
+  const UniqueFd pages(::memfd_create("hyperlet-shared-anonymous", MFD_CLOEXEC));
+  if (!pages.valid()) return -errno;
+  if (::ftruncate(pages.get(), static_cast<off_t>(length)) != 0) return -errno;
+  return map(memory, address, length, pages.get(), 0, "[shared anonymous]");
 }
 
 int FileMappings::move(GuestMemory& memory, std::uint64_t address, std::uint64_t length, std::uint64_t source) {

@@ -43,6 +43,10 @@ class FileMappings {
   // `address`, replacing what was there. 0 or -errno.
   int map(GuestMemory& memory, std::uint64_t address, std::uint64_t length, int host_fd, std::uint64_t offset,
           std::string name);
+  // MAP_SHARED|MAP_ANONYMOUS: fresh zero pages over [address, address + length)
+  // that are a host memfd's, so that a forked child (a host fork) shares them
+  // with its parent. 0 or -errno.
+  int map_shared_anonymous(GuestMemory& memory, std::uint64_t address, std::uint64_t length);
   // mremap: the file mapped at `source` mapped again at `address` for `length`
   // bytes, from the file offset `source` had. -ENOENT if no file is mapped there.
   int move(GuestMemory& memory, std::uint64_t address, std::uint64_t length, std::uint64_t source);

@@ -122,6 +122,12 @@ int add_host_rules(scmp_filter_ctx filter) {
   if (int result = seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); result < 0) {
     return fail("clone3", result);
   }
+  // The host file of the app's shared anonymous memory (memory/file_mappings.cpp).
+  if (int result = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(memfd_create), 1,
+                                    SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(MFD_CLOEXEC)));
+      result < 0) {
+    return fail("memfd_create", result);
+  }
   return 0;
 }
 

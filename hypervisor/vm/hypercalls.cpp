@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -137,15 +138,20 @@ std::int64_t HypercallHandler::file_mapping(const abi::FileMappingArgs& args) {
       if (file->is_ancestor() || file->directory || file->socket) return -ENODEV;
       struct stat info {};
       if (::fstat(file->host_fd, &info) != 0) return -errno;
-      if (!S_ISREG(info.st_mode)) return -ENODEV;
+      // MAP_SHARED of /dev/zero is shared anonymous memory, as on Linux.
+      const bool dev_zero = S_ISCHR(info.st_mode) && info.st_rdev == makedev(1, 5);
+      if (!S_ISREG(info.st_mode) && !dev_zero) return -ENODEV;
       // Linux's access rules: readable, and for a writable shared mapping
       // open for reading and writing and not for appending.
       const int status = ::fcntl(file->host_fd, F_GETFL);
       if (status < 0) return -errno;
       if ((status & O_ACCMODE) == O_WRONLY) return -EACCES;
       if (args.writable != 0 && ((status & O_ACCMODE) != O_RDWR || (status & O_APPEND) != 0)) return -EACCES;
+      if (dev_zero) return mappings.map_shared_anonymous(memory_, args.address, args.length);
       return mappings.map(memory_, args.address, args.length, file->host_fd, args.offset, file->guest_path);
     }
+    case abi::FileMappingOp::kShareAnonymous:
+      return mappings.map_shared_anonymous(memory_, args.address, args.length);
     case abi::FileMappingOp::kMove:
       return mappings.move(memory_, args.address, args.length, args.source);
     case abi::FileMappingOp::kSync:
@@ -261,11 +267,11 @@ std::optional<Result<int>> HypercallHandler::handle(std::uint64_t call, std::uin
       args->result = file_mapping(*args);
       memory_.write(argument_address, *args);
       if (trace_) {
-        static constexpr const char* kOps[] = {"map", "move", "sync"};
+        static constexpr const char* kOps[] = {"map", "move", "sync", "share-anonymous"};
         const auto op = static_cast<std::uint32_t>(args->op);
         write_trace_line(fmt::format(
             "[hyperlet hypercall] file-mapping({}, {:#x}, {}, fd {}, offset {}, source {:#x}) = {}",
-            op < 3 ? kOps[op] : "?", args->address, args->length, args->fd, args->offset, args->source, args->result));
+            op < 4 ? kOps[op] : "?", args->address, args->length, args->fd, args->offset, args->source, args->result));
       }
       return std::nullopt;
     }

@@ -22,6 +22,8 @@
 // file over the mapping's guest pages (kFileMapping), so every mapping of the
 // file, pread/pwrite and other processes see the same bytes, and nothing is
 // ever copied back. Touching a page past the file's end is a SIGBUS, as on Linux.
+// Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, MAP_SHARED of /dev/zero) is
+// such a mapping of a fresh host file, so that a forked child shares it.
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 
@@ -147,6 +149,14 @@ int64_t map_file(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
   const int64_t read = host_call(__NR_pread64, fd, address, length, offset);
   if (read < 0) return read == error(ESPIPE) || read == error(EISDIR) ? error(ENODEV) : read;
   return 0;
+}
+
+// Shared anonymous memory is a host file's too, so that a forked child shares
+// it (abi::FileMappingOp::kShareAnonymous); within one process it is what a
+// private mapping would be.
+int64_t map_shared_anonymous(uint64_t address, uint64_t length) {
+  const int64_t mapped = file_mapping(abi::FileMappingOp::kShareAnonymous, address, length);
+  return mapped != 0 ? mapped : remember_shared(address, length);
 }
 
 uint64_t page_up(uint64_t value) { return (value + kPage - 1) & ~(kPage - 1); }
@@ -591,8 +601,8 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
     if (result == 0) return prot == PROT_NONE ? error(ENOMEM) : out_of_memory(length);
   }
   charge(cost);
-  if (file) {
-    const int64_t filled = map_file(result, length, prot, flags, fd, offset);
+  if (file || type == MAP_SHARED) {
+    const int64_t filled = file ? map_file(result, length, prot, flags, fd, offset) : map_shared_anonymous(result, length);
     if (filled != 0) {
       // sys_munmap pays back what is mapped and present: all of it, so first
       // make all of it present and paid for.
