@@ -97,6 +97,7 @@ HostSyscallTable make_host_syscall_table() {
   HostSyscallTable table;
   register_console_syscalls(table);
   register_clock_syscalls(table);
+  register_shared_futex_syscalls(table);
   register_random_syscalls(table);
   register_filesystem_syscalls(table);
   register_guest_control_syscalls(table);

@@ -131,6 +131,7 @@ class HostSyscallTable {
 // One registration function per device (devices/<name>.cpp).
 void register_console_syscalls(HostSyscallTable& table);
 void register_clock_syscalls(HostSyscallTable& table);
+void register_shared_futex_syscalls(HostSyscallTable& table);
 void register_random_syscalls(HostSyscallTable& table);
 void register_filesystem_syscalls(HostSyscallTable& table);
 void register_guest_control_syscalls(HostSyscallTable& table);

@@ -59,6 +59,13 @@ TEST_F(Processes, PipeBetweenParentAndChild) { expect_same_as_native({"pipe"}); 
 // (a silent wrong result: each VM had its own copy).
 TEST_F(Processes, SharedAnonymousMemoryIsSharedWithAChild) { expect_same_as_native({"shared-memory"}); }
 
+// Process-shared semaphores, mutexes and condition variables work between
+// processes (the host's futex on the shared pages), also while the waiting
+// process has another thread running. The waiter hung: each VM's futexes were its own.
+TEST_F(Processes, ProcessSharedSemaphoreMutexAndConditionVariable) { expect_same_as_native({"shared-futexes"}); }
+
+TEST_F(Processes, ProcessSharedWaitsLetTheWaitersOtherThreadsRun) { expect_same_as_native({"shared-futexes-threads"}); }
+
 TEST_F(Processes, DeathsBySignalAndKillReachWait) { expect_same_as_native({"signals"}); }
 
 TEST_F(Processes, WaitpidWaitidAndKillAnswerAsNatively) { expect_same_as_native({"waiting"}); }

@@ -3,13 +3,12 @@
 // forked app's child process must. No KVM needed: the test process forks.
 #include "memory/file_mappings.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
-
-#include <gtest/gtest.h>
 
 namespace hyperlet {
 namespace {

@@ -340,9 +340,9 @@ struct DiscardArgs {
 // /dev/zero) is a file of its own on the host, fresh and zero, so that a
 // forked child shares it with its parent as Linux's does.
 enum class FileMappingOp : uint32_t {
-  kMap = 0,   // `fd` (an app fd) from `offset`; `writable`: the app asked for PROT_WRITE
-  kMove = 1,  // the file mapped at `source` (from there on) now at `address` too (mremap)
-  kSync = 2,  // msync: write what is mapped in the range to the file
+  kMap = 0,             // `fd` (an app fd) from `offset`; `writable`: the app asked for PROT_WRITE
+  kMove = 1,            // the file mapped at `source` (from there on) now at `address` too (mremap)
+  kSync = 2,            // msync: write what is mapped in the range to the file
   kShareAnonymous = 3,  // fresh shared anonymous memory over [address, address + length)
 };
 struct FileMappingArgs {

@@ -509,6 +509,8 @@ bool pages_all(uint64_t address, uint64_t length, bool present) {
 
 uint64_t protected_pages;
 
+bool in_shared_mapping(uint64_t address) { return shared_count != 0 && overlaps_shared(address, address + 1); }
+
 bool user_pages_present(uint64_t address, uint64_t length) { return pages_all(address, length, true); }
 
 MemoryUse memory_use() {
@@ -602,7 +604,8 @@ int64_t sys_mmap(uint64_t address, uint64_t length, uint64_t prot, uint64_t flag
   }
   charge(cost);
   if (file || type == MAP_SHARED) {
-    const int64_t filled = file ? map_file(result, length, prot, flags, fd, offset) : map_shared_anonymous(result, length);
+    const int64_t filled =
+        file ? map_file(result, length, prot, flags, fd, offset) : map_shared_anonymous(result, length);
     if (filled != 0) {
       // sys_munmap pays back what is mapped and present: all of it, so first
       // make all of it present and paid for.

@@ -28,6 +28,9 @@ int64_t sys_mremap(uint64_t old_address, uint64_t old_length, uint64_t new_lengt
                    uint64_t new_address);
 int64_t sys_madvise(uint64_t address, uint64_t length, uint64_t advice);
 int64_t sys_msync(uint64_t address, uint64_t length, uint64_t flags);
+// Whether `address` is in a MAP_SHARED mapping (a file's, or shared anonymous
+// memory), which other processes may map too.
+bool in_shared_mapping(uint64_t address);
 // vfork (abi::VforkParentMemory): before the hypercall, in the parent; as the
 // child begins, the parent's free app memory; in the parent once the child
 // exec'd or ended, the child's heap end becomes its own.

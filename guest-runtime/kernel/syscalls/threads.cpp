@@ -383,6 +383,13 @@ int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeou
   if (!in_user_space(address, sizeof(uint32_t))) return error(EFAULT);
   const uint64_t command = op & FUTEX_CMD_MASK;
   const bool realtime = (op & FUTEX_CLOCK_REALTIME) != 0;
+  if ((op & FUTEX_PRIVATE_FLAG) == 0 && in_shared_mapping(address)) {
+    // A process-shared futex: its other waiters and wakers may be other
+    // processes, that is other VMs. The host's futex on the same host pages
+    // joins them (devices/shared_futexes.cpp).
+    const uint64_t args[6] = {address, op, value, timeout, address2, value3};
+    return other_threads_live() ? forward_parkable(__NR_futex, args) : kernel_call_to_host(__NR_futex, args);
+  }
   switch (command) {
     case FUTEX_WAIT:
       return wait(address, static_cast<uint32_t>(value), timeout, false, false, FUTEX_BITSET_MATCH_ANY);

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -16,10 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -122,6 +126,88 @@ int shared_memory() {
   munmap(priv, kSize);
   munmap(zero, kSize);
   close(zero_fd);
+  return 0;
+}
+
+// Process-shared synchronisation in shared memory: a semaphore one process
+// posts and another waits on, a mutex and condition variable both processes
+// use, and a timed wait nobody ends. With `threads`, the waiting parent has
+// another thread that keeps running meanwhile. (The waiter hung: each VM's
+// futexes were its own.)
+struct SharedSync {
+  sem_t posted;
+  sem_t never_posted;
+  pthread_mutex_t mutex;
+  pthread_cond_t changed;
+  int counter;
+};
+
+void* count_until_told(void* argument) {
+  auto* stop = static_cast<std::atomic<bool>*>(argument);
+  long rounds = 0;
+  while (!stop->load()) ++rounds;
+  return reinterpret_cast<void*>(rounds > 0 ? 1 : 0);
+}
+
+int shared_futexes(bool with_thread) {
+  void* memory = mmap(nullptr, sizeof(SharedSync), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return 1;
+  auto* sync = new (memory) SharedSync{};
+  sem_init(&sync->posted, 1, 0);
+  sem_init(&sync->never_posted, 1, 0);
+  pthread_mutexattr_t mutex_attributes;
+  pthread_mutexattr_init(&mutex_attributes);
+  pthread_mutexattr_setpshared(&mutex_attributes, PTHREAD_PROCESS_SHARED);
+  pthread_mutex_init(&sync->mutex, &mutex_attributes);
+  pthread_condattr_t cond_attributes;
+  pthread_condattr_init(&cond_attributes);
+  pthread_condattr_setpshared(&cond_attributes, PTHREAD_PROCESS_SHARED);
+  pthread_cond_init(&sync->changed, &cond_attributes);
+  std::atomic<bool> stop{false};
+  pthread_t counter_thread{};
+  if (with_thread) pthread_create(&counter_thread, nullptr, count_until_told, &stop);
+  constexpr int kRounds = 200;
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    usleep(20'000);  // the parent waits first
+    sem_post(&sync->posted);
+    for (int i = 0; i < kRounds; ++i) {
+      pthread_mutex_lock(&sync->mutex);
+      ++sync->counter;
+      pthread_cond_signal(&sync->changed);
+      pthread_mutex_unlock(&sync->mutex);
+    }
+    std::exit(0);
+  }
+  const int waited = sem_wait(&sync->posted);
+  std::printf("the child's post ended the parent's wait: %s\n", yes(waited == 0));
+  for (int i = 0; i < kRounds; ++i) {
+    pthread_mutex_lock(&sync->mutex);
+    ++sync->counter;
+    pthread_mutex_unlock(&sync->mutex);
+  }
+  pthread_mutex_lock(&sync->mutex);
+  while (sync->counter < 2 * kRounds) pthread_cond_wait(&sync->changed, &sync->mutex);
+  const int counted = sync->counter;
+  pthread_mutex_unlock(&sync->mutex);
+  std::printf("both processes counted under one mutex: %d\n", counted);
+  wait_for(child, "child");
+  timespec deadline{};
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_nsec += 50'000'000;
+  if (deadline.tv_nsec >= 1'000'000'000) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1'000'000'000;
+  }
+  const int timed = sem_timedwait(&sync->never_posted, &deadline);
+  std::printf("a timed wait nobody ends: %s\n", timed == 0 ? "ended" : strerrorname_np(errno));
+  if (with_thread) {
+    stop.store(true);
+    void* ran = nullptr;
+    pthread_join(counter_thread, &ran);
+    std::printf("the other thread ran meanwhile: %s\n", yes(ran != nullptr));
+  }
   return 0;
 }
 
@@ -931,6 +1017,8 @@ int main(int argc, char** argv) {
   if (section == "cow") return copy_on_write();
   if (section == "pipe") return pipe_between();
   if (section == "shared-memory") return shared_memory();
+  if (section == "shared-futexes") return shared_futexes(false);
+  if (section == "shared-futexes-threads") return shared_futexes(true);
   if (section == "signals") return signals();
   if (section == "waiting") return waiting();
   if (section == "file" && argc > 2) return shared_file(argv[2]);
@@ -964,12 +1052,13 @@ int main(int argc, char** argv) {
     std::printf("execv of %s: %s\n", argv[2], strerrorname_np(errno));
     return 1;
   }
-  std::fprintf(stderr,
-               "usage: processes cow|pipe|shared-memory|signals|waiting|file PATH|threads|vfork "
-               "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|worker-pool "
-               "PORT|sleep-sigchld|session|execveat "
-               "DIR|sigchld|exec "
-               "SELF|spawn SELF DIR "
-               "(DIR holds plain.txt, script)\n");
+  std::fprintf(
+      stderr,
+      "usage: processes cow|pipe|shared-memory|shared-futexes[-threads]|signals|waiting|file PATH|threads|vfork "
+      "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|worker-pool "
+      "PORT|sleep-sigchld|session|execveat "
+      "DIR|sigchld|exec "
+      "SELF|spawn SELF DIR "
+      "(DIR holds plain.txt, script)\n");
   return 2;
 }

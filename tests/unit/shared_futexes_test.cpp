@@ -1,0 +1,104 @@
+// Futexes in shared memory (devices/shared_futexes.cpp), called through the
+// host syscall table as the guest kernel forwards them: hostile arguments, the
+// parked form while other threads run, and a waiter in another process (a
+// fork of this test) that a wake from here ends. No KVM needed.
+#include <gtest/gtest.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "devices/host_syscalls.h"
+#include "test_guest.h"
+
+namespace hyperlet {
+namespace {
+
+class SharedFutexes : public ::testing::Test, protected TestGuest {
+ protected:
+  void SetUp() override { ASSERT_EQ(context_->file_mappings.map_shared_anonymous(*memory_, shared_, 4096), 0); }
+  std::uint64_t futex(std::uint64_t address, int op, std::uint32_t value, std::uint64_t timeout = 0,
+                      std::uint32_t bitset = FUTEX_BITSET_MATCH_ANY) {
+    return static_cast<std::uint64_t>(
+        call(SYS_futex, {address, static_cast<std::uint64_t>(op), value, timeout, 0, bitset}));
+  }
+  std::uint64_t put_timeout(std::int64_t seconds, long nanoseconds) {
+    const std::uint64_t address = layout_.heap_start;
+    memory_->write(address, timespec{seconds, nanoseconds});
+    return address;
+  }
+  const std::uint64_t shared_ = layout_.heap_start + 0x10000;
+};
+
+TEST_F(SharedFutexes, RefusesPrivateUnalignedAndUnsharedWords) {
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1)), -EINVAL);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_ + 2, FUTEX_WAKE, 1)), -EINVAL);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(layout_.heap_start + 0x20000, FUTEX_WAKE, 1)), -EINVAL)
+      << "private memory is the guest kernel's to answer";
+  EXPECT_EQ(static_cast<std::int64_t>(futex(~std::uint64_t{0} - 3, FUTEX_WAKE, 1)), -EINVAL);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAKE_BITSET, 1, 0, 0)), -EINVAL);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_REQUEUE, 1)), -ENOSYS);
+}
+
+TEST_F(SharedFutexes, WaitChecksItsWordAndTimeout) {
+  memory_->write(shared_, std::uint32_t{7});
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 8)), -EAGAIN);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 7, put_timeout(0, 1'000'000'000))), -EINVAL);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 7, put_timeout(-1, 0))), -EINVAL);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 7, 8)), -EFAULT) << "a timeout outside app memory";
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 7, put_timeout(0, 2'000'000))), -ETIMEDOUT);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAKE, 1)), 0) << "nobody waits";
+}
+
+TEST_F(SharedFutexes, WhileOtherThreadsRunAWaiterIsParkedForAtMostAMillisecond) {
+  memory_->write(shared_, std::uint32_t{3});
+  context_->may_park = true;
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 4)), -EAGAIN);
+  EXPECT_FALSE(context_->park.has_value());
+  EXPECT_EQ(futex(shared_, FUTEX_WAIT, 3), 0u);
+  ASSERT_TRUE(context_->park.has_value());
+  EXPECT_TRUE(context_->park->wait.empty());
+  EXPECT_EQ(context_->park->timeout_ns.value_or(0), 1'000'000u);
+  EXPECT_EQ(context_->park->timeout_result, 0) << "then it wakes as if woken, and its caller looks again";
+  context_->park.reset();
+  // A shorter timeout of its own ends the wait with ETIMEDOUT.
+  EXPECT_EQ(futex(shared_, FUTEX_WAIT, 3, put_timeout(0, 200'000)), 0u);
+  ASSERT_TRUE(context_->park.has_value());
+  EXPECT_EQ(context_->park->timeout_ns.value_or(0), 200'000u);
+  EXPECT_EQ(context_->park->timeout_result, -ETIMEDOUT);
+  context_->park.reset();
+  // An absolute deadline already past.
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT_BITSET, 3, put_timeout(1, 0))), -ETIMEDOUT);
+  context_->may_park = false;
+}
+
+TEST_F(SharedFutexes, AWakeReachesAWaiterInAnotherProcess) {
+  memory_->write(shared_, std::uint32_t{0});
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // The other process: waits on the same shared page (a host fork shares it, as an app's fork does).
+    const long waited = ::syscall(SYS_futex, memory_->span(shared_, 4)->data(), FUTEX_WAIT, 0, nullptr, nullptr, 0);
+    ::_exit(waited == 0 && memory_->read<std::uint32_t>(shared_).value_or(0) == 1 ? 0 : 1);
+  }
+  // Wake until the waiter has gone to sleep and been woken.
+  std::int64_t woken = 0;
+  for (int attempt = 0; attempt < 2000 && woken == 0; ++attempt) {
+    memory_->write(shared_, std::uint32_t{1});
+    woken = static_cast<std::int64_t>(futex(shared_, FUTEX_WAKE, 1));
+    if (woken == 0) {
+      memory_->write(shared_, std::uint32_t{0});
+      ::usleep(1000);
+    }
+  }
+  EXPECT_EQ(woken, 1);
+  memory_->write(shared_, std::uint32_t{1});
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace hyperlet
