@@ -104,8 +104,14 @@ Sys<Target> resolve_text(const SyscallContext& context, std::int64_t dirfd, cons
   target.location = locate(context.files.volumes, target.path);
   target.trace = context.trace;
   // The policy's answer is ENOENT, which says nothing about why: a line says it.
-  if (target.outside() && !is_device_path(target.path) && (context.trace || !is_tuning_probe(target.path)))
-    context.report_denial(fmt::format("{} is outside every --volume", target.path));
+  if (target.outside() && !is_device_path(target.path) && (context.trace || !is_tuning_probe(target.path))) {
+    // POSIX shared memory and named semaphores live in /dev/shm, which a run
+    // has only as a volume (it is writable host storage): say so.
+    const bool posix_shm = target.path.starts_with("/dev/shm/") || target.path == "/dev/shm";
+    context.report_denial(
+        fmt::format("{} is outside every --volume{}", target.path,
+                    posix_shm ? " (shm_open and sem_open need one there: --volume DIR:/dev/shm)" : ""));
+  }
   return target;
 }
 

@@ -64,6 +64,29 @@ TEST_F(Processes, SharedAnonymousMemoryIsSharedWithAChild) { expect_same_as_nati
 // process has another thread running. The waiter hung: each VM's futexes were its own.
 TEST_F(Processes, ProcessSharedSemaphoreMutexAndConditionVariable) { expect_same_as_native({"shared-futexes"}); }
 
+// shm_open and sem_open work between processes in a /dev/shm volume; without
+// one the denial line says what they need.
+TEST_F(Processes, PosixSharedMemoryAndNamedSemaphoresInADevShmVolume) {
+  const std::string name = "hyperlet-test-" + std::to_string(::getpid());
+  TempDir shm;
+  // Expected lines, not a native run: scripts/test-hw-kvm's machine has no /dev/shm.
+  ProcessResult result = run_process({kHyperlet, "run", "--timeout", "30s", "--processes", "4", "--volume",
+                                      shm.path().string() + ":/dev/shm", kProgram, "posix-shm", name});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out,
+            "the child's post by name ended the wait: yes; it wrote 1234\nchild: exited 0\nunlinked: yes yes\n");
+  EXPECT_EQ(result.err, "");
+  EXPECT_TRUE(std::filesystem::is_empty(shm.path())) << "the app unlinked both";
+  result = run_process({kHyperlet, "run", "--timeout", "30s", "--processes", "4", kProgram, "posix-shm", name});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "shm_open: ENOENT\n");
+  EXPECT_NE(result.err.find("denied: /dev/shm/" + name +
+                            "-memory is outside every --volume (shm_open and sem_open need one there: --volume "
+                            "DIR:/dev/shm)"),
+            std::string::npos)
+      << result.err;
+}
+
 TEST_F(Processes, ProcessSharedWaitsLetTheWaitersOtherThreadsRun) { expect_same_as_native({"shared-futexes-threads"}); }
 
 TEST_F(Processes, DeathsBySignalAndKillReachWait) { expect_same_as_native({"signals"}); }

@@ -211,6 +211,44 @@ int shared_futexes(bool with_thread) {
   return 0;
 }
 
+// POSIX shared memory and a named semaphore (both files in /dev/shm) between a
+// parent and its child. NAME keeps runs apart.
+int posix_shm(const std::string& name) {
+  const std::string memory_name = "/" + name + "-memory";
+  const std::string semaphore_name = "/" + name + "-semaphore";
+  const int fd = shm_open(memory_name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (fd < 0) {
+    std::printf("shm_open: %s\n", strerrorname_np(errno));
+    return 0;
+  }
+  if (ftruncate(fd, 4096) != 0) return 1;
+  auto* shared = static_cast<int*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  sem_t* ready = sem_open(semaphore_name.c_str(), O_CREAT | O_EXCL, 0600, 0);
+  if (shared == MAP_FAILED || ready == SEM_FAILED) {
+    std::printf("mmap or sem_open: %s\n", strerrorname_np(errno));
+    return 1;
+  }
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    // The child opens both again by name, as an unrelated process would.
+    const int again = shm_open(memory_name.c_str(), O_RDWR, 0);
+    auto* mine = static_cast<int*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, again, 0));
+    sem_t* its_ready = sem_open(semaphore_name.c_str(), 0);
+    if (again < 0 || mine == MAP_FAILED || its_ready == SEM_FAILED) std::exit(1);
+    usleep(20'000);  // the parent waits first
+    mine[10] = 1234;
+    sem_post(its_ready);
+    std::exit(0);
+  }
+  const int waited = sem_wait(ready);
+  std::printf("the child's post by name ended the wait: %s; it wrote %d\n", yes(waited == 0), shared[10]);
+  wait_for(child, "child");
+  std::printf("unlinked: %s %s\n", yes(shm_unlink(memory_name.c_str()) == 0),
+              yes(sem_unlink(semaphore_name.c_str()) == 0));
+  return 0;
+}
+
 // A pipe between them; the child's pid as the parent's fork saw it.
 int pipe_between() {
   int ends[2];
@@ -1018,6 +1056,7 @@ int main(int argc, char** argv) {
   if (section == "pipe") return pipe_between();
   if (section == "shared-memory") return shared_memory();
   if (section == "shared-futexes") return shared_futexes(false);
+  if (section == "posix-shm" && argc > 2) return posix_shm(argv[2]);
   if (section == "shared-futexes-threads") return shared_futexes(true);
   if (section == "signals") return signals();
   if (section == "waiting") return waiting();
@@ -1052,13 +1091,13 @@ int main(int argc, char** argv) {
     std::printf("execv of %s: %s\n", argv[2], strerrorname_np(errno));
     return 1;
   }
-  std::fprintf(
-      stderr,
-      "usage: processes cow|pipe|shared-memory|shared-futexes[-threads]|signals|waiting|file PATH|threads|vfork "
-      "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|worker-pool "
-      "PORT|sleep-sigchld|session|execveat "
-      "DIR|sigchld|exec "
-      "SELF|spawn SELF DIR "
-      "(DIR holds plain.txt, script)\n");
+  std::fprintf(stderr,
+               "usage: processes cow|pipe|shared-memory|shared-futexes[-threads]|posix-shm NAME|signals|waiting|file "
+               "PATH|threads|vfork "
+               "DIR|signal-parent|relayed-signals|group-signals|snapshot-after-fork|worker-pool "
+               "PORT|sleep-sigchld|session|execveat "
+               "DIR|sigchld|exec "
+               "SELF|spawn SELF DIR "
+               "(DIR holds plain.txt, script)\n");
   return 2;
 }
