@@ -2,6 +2,7 @@
 // host syscall table as the guest kernel forwards them: hostile arguments, the
 // parked form while other threads run, and a waiter in another process (a
 // fork of this test) that a wake from here ends. No KVM needed.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -10,6 +11,8 @@
 
 #include <cerrno>
 #include <ctime>
+#include <fstream>
+#include <string>
 
 #include "devices/host_syscalls.h"
 #include "test_guest.h"
@@ -41,6 +44,19 @@ TEST_F(SharedFutexes, RefusesPrivateUnalignedAndUnsharedWords) {
   EXPECT_EQ(static_cast<std::int64_t>(futex(~std::uint64_t{0} - 3, FUTEX_WAKE, 1)), -EINVAL);
   EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAKE_BITSET, 1, 0, 0)), -EINVAL);
   EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_REQUEUE, 1)), -ENOSYS);
+}
+
+TEST_F(SharedFutexes, AReadOnlyFilesMappingWaitsAndWakesAsThisProcesssOwn) {
+  const std::string path = mount_temp_volume("hyperlet-futex") + "/word";
+  { std::ofstream(path) << std::string(4096, '\0'); }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const std::uint64_t read_only = layout_.heap_start + 0x30000;
+  ASSERT_EQ(context_->file_mappings.map(*memory_, read_only, 4096, fd, 0, "/data/word"), 0);
+  ::close(fd);
+  ASSERT_FALSE(context_->file_mappings.find(read_only)->shared);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(read_only, FUTEX_WAKE, 1)), 0);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(read_only, FUTEX_WAIT, 1)), -EAGAIN);
 }
 
 TEST_F(SharedFutexes, WaitChecksItsWordAndTimeout) {
