@@ -47,6 +47,15 @@ Result<nlohmann::json> capture_files(const SyscallContext& context) {
                 "cannot snapshot the app: it already shares socket buffers or the file ring with the host (not "
                 "kept in snapshots yet; call hyperlet::ready() before the first epoll_wait, accept or file read)");
   }
+  if (!context.file_mappings.empty()) {
+    // Restored, they would be private copies: stores would no longer reach the
+    // file (or the other processes), and reads would not see its new bytes.
+    const FileMappings::Entry& first = context.file_mappings.entries().front();
+    return fail(ExitStatus::kUsage,
+                "cannot snapshot the app: it has {} MAP_SHARED mapping{} ({} at {:#x}), which a snapshot cannot "
+                "keep shared (not kept in snapshots yet; take it before the app maps a file or shared memory)",
+                context.file_mappings.size(), context.file_mappings.size() == 1 ? "" : "s", first.name, first.address);
+  }
   nlohmann::json fds = nlohmann::json::array();
   std::map<const OpenFile*, int> first_fd;  // dup'ed fds share one open file, as on Linux
   std::map<const int*, std::uint64_t> pipes;

@@ -64,6 +64,21 @@ TEST_F(Processes, SharedAnonymousMemoryIsSharedWithAChild) { expect_same_as_nati
 // process has another thread running. The waiter hung: each VM's futexes were its own.
 TEST_F(Processes, ProcessSharedSemaphoreMutexAndConditionVariable) { expect_same_as_native({"shared-futexes"}); }
 
+// A snapshot of an app with shared memory mapped is refused with one line:
+// restored, the memory would be a private copy (no longer shared with the file
+// or other processes), which nothing would tell the app.
+TEST_F(Processes, ASnapshotWithSharedMemoryMappedIsRefused) {
+  TempDir directory;
+  const std::string file = directory / "app.snapshot";
+  const ProcessResult result = run_process({kHyperlet, "snapshot", "--timeout", "30s", "--at-syscall", "getcwd", "-o",
+                                            file, kProgram, "shared-then-getcwd"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  EXPECT_NE(result.err.find("cannot snapshot the app: it has 1 MAP_SHARED mapping ([shared anonymous] at 0x"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
+
 // shm_open and sem_open work between processes in a /dev/shm volume; without
 // one the denial line says what they need.
 TEST_F(Processes, PosixSharedMemoryAndNamedSemaphoresInADevShmVolume) {

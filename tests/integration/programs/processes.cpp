@@ -1057,6 +1057,13 @@ int main(int argc, char** argv) {
   if (section == "shared-memory") return shared_memory();
   if (section == "shared-futexes") return shared_futexes(false);
   if (section == "posix-shm" && argc > 2) return posix_shm(argv[2]);
+  if (section == "shared-then-getcwd") {
+    // (For `hyperlet snapshot --at-syscall getcwd`: shared memory is mapped by then.)
+    void* shared = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    char directory[256];
+    std::printf("mapped: %s, getcwd: %s\n", yes(shared != MAP_FAILED), yes(getcwd(directory, sizeof directory)));
+    return 0;
+  }
   if (section == "shared-futexes-threads") return shared_futexes(true);
   if (section == "signals") return signals();
   if (section == "waiting") return waiting();
