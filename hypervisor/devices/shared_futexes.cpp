@@ -6,11 +6,16 @@
 // process. The guest kernel forwards only non-private futex calls on addresses
 // in its shared mappings.
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
+#include <mutex>
+#include <optional>
 
 #include "devices/host_syscalls.h"
 
@@ -18,11 +23,43 @@ namespace hyperlet {
 namespace {
 
 constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
-// While other app threads may run, a waiter does not block the vCPU: it is
-// parked this long at most and then wakes as if woken (futex waits may wake
-// spuriously; callers check their word again), so a wake from another
-// process is seen within this.
-constexpr std::int64_t kParkedPollNs = 1'000'000;
+
+// While other app threads may run (or a timer or signal may need the vCPU), a
+// waiter does not block the vCPU: it is parked, and looks at its word again
+// each time a 1 ms tick wakes it, until the word differs (EAGAIN: its caller
+// looks again, as after any wake-up), its timeout passes or a signal ends the
+// wait, as a parked call's does. A wake from another process changes the word
+// first (semaphores, mutexes, condition variables do), so it is seen within the
+// tick; a wake that leaves the word as it was is not seen by a parked waiter.
+constexpr long kTickNs = 1'000'000;
+
+// The tick: a timerfd of this host process (a forked child makes its own),
+// armed for one expiry whenever a waiter parks and it is not armed already, so
+// that parking waiters cannot keep pushing it away. -1 if it cannot be made.
+int tick_fd() {
+  static std::mutex mutex;
+  static int fd = -1;
+  static pid_t owner = 0;
+  std::lock_guard lock(mutex);
+  if (fd >= 0 && owner != ::getpid()) {
+    ::close(fd);  // the parent's, which a fork left here
+    fd = -1;
+  }
+  if (fd < 0) {
+    fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    owner = ::getpid();
+    if (fd < 0) return -1;
+  }
+  std::uint64_t expirations = 0;
+  if (::read(fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN) return -1;
+  itimerspec current{};
+  if (::timerfd_gettime(fd, &current) != 0) return -1;
+  if (current.it_value.tv_sec == 0 && current.it_value.tv_nsec == 0) {
+    const itimerspec once{{0, 0}, {0, kTickNs}};
+    if (::timerfd_settime(fd, 0, &once, nullptr) != 0) return -1;
+  }
+  return fd;
+}
 
 std::int64_t nanoseconds(const timespec& time) { return time.tv_sec * kNanosPerSecond + time.tv_nsec; }
 
@@ -30,8 +67,7 @@ std::int64_t nanoseconds(const timespec& time) { return time.tv_sec * kNanosPerS
 std::int64_t wait_parked(SyscallContext& context, const std::uint32_t* word, std::uint32_t expected, int command,
                          int op, const std::optional<timespec>& timeout) {
   if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != expected) return -EAGAIN;
-  std::int64_t left = kParkedPollNs;
-  std::int64_t answer = 0;
+  std::optional<std::uint64_t> left;
   if (timeout) {
     std::int64_t until = nanoseconds(*timeout);
     if (command == FUTEX_WAIT_BITSET) {  // absolute, on the clock the op names
@@ -40,12 +76,11 @@ std::int64_t wait_parked(SyscallContext& context, const std::uint32_t* word, std
       until -= nanoseconds(now);
     }
     if (until <= 0) return -ETIMEDOUT;
-    if (until <= left) {
-      left = until;
-      answer = -ETIMEDOUT;
-    }
+    left = static_cast<std::uint64_t>(until);  // the guest counts it from the first park
   }
-  context.park = ParkRequest{{}, static_cast<std::uint64_t>(left), answer};
+  const int tick = tick_fd();
+  if (tick < 0) return -errno;
+  context.park = ParkRequest{{pollfd{tick, POLLIN, 0}}, left, -ETIMEDOUT};
   return 0;
 }
 

@@ -102,6 +102,10 @@ TEST_F(Processes, PosixSharedMemoryAndNamedSemaphoresInADevShmVolume) {
       << result.err;
 }
 
+// The process's own timer (a guest timer, which needs the vCPU running) ends a
+// process-shared wait with its handler and EINTR, as natively.
+TEST_F(Processes, ATimerEndsAProcessSharedWait) { expect_same_as_native({"shared-wait-alarm"}); }
+
 TEST_F(Processes, ProcessSharedWaitsLetTheWaitersOtherThreadsRun) { expect_same_as_native({"shared-futexes-threads"}); }
 
 TEST_F(Processes, DeathsBySignalAndKillReachWait) { expect_same_as_native({"signals"}); }

@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <fstream>
 #include <string>
@@ -69,25 +71,35 @@ TEST_F(SharedFutexes, WaitChecksItsWordAndTimeout) {
   EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAKE, 1)), 0) << "nobody waits";
 }
 
-TEST_F(SharedFutexes, WhileOtherThreadsRunAWaiterIsParkedForAtMostAMillisecond) {
+TEST_F(SharedFutexes, WhileOtherThreadsRunAWaiterIsParkedAndLooksAgainEachMillisecond) {
   memory_->write(shared_, std::uint32_t{3});
   context_->may_park = true;
   EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 4)), -EAGAIN);
   EXPECT_FALSE(context_->park.has_value());
   EXPECT_EQ(futex(shared_, FUTEX_WAIT, 3), 0u);
   ASSERT_TRUE(context_->park.has_value());
-  EXPECT_TRUE(context_->park->wait.empty());
-  EXPECT_EQ(context_->park->timeout_ns.value_or(0), 1'000'000u);
-  EXPECT_EQ(context_->park->timeout_result, 0) << "then it wakes as if woken, and its caller looks again";
+  ASSERT_EQ(context_->park->wait.size(), 1u);
+  EXPECT_FALSE(context_->park->timeout_ns.has_value()) << "no timeout of its own";
+  // What it watches is a tick that is due within a millisecond.
+  pollfd tick = context_->park->wait[0];
+  EXPECT_EQ(tick.events, POLLIN);
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_EQ(::poll(&tick, 1, 1000), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(100));
   context_->park.reset();
-  // A shorter timeout of its own ends the wait with ETIMEDOUT.
-  EXPECT_EQ(futex(shared_, FUTEX_WAIT, 3, put_timeout(0, 200'000)), 0u);
+  // Made again after the tick: the word changed (another process's post), so
+  // the wait is over; its caller looks again.
+  memory_->write(shared_, std::uint32_t{4});
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT, 3)), -EAGAIN);
+  EXPECT_FALSE(context_->park.has_value());
+  // A timeout of its own ends the wait with ETIMEDOUT (counted by the guest from the first park).
+  EXPECT_EQ(futex(shared_, FUTEX_WAIT, 4, put_timeout(0, 200'000)), 0u);
   ASSERT_TRUE(context_->park.has_value());
   EXPECT_EQ(context_->park->timeout_ns.value_or(0), 200'000u);
   EXPECT_EQ(context_->park->timeout_result, -ETIMEDOUT);
   context_->park.reset();
   // An absolute deadline already past.
-  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT_BITSET, 3, put_timeout(1, 0))), -ETIMEDOUT);
+  EXPECT_EQ(static_cast<std::int64_t>(futex(shared_, FUTEX_WAIT_BITSET, 4, put_timeout(1, 0))), -ETIMEDOUT);
   context_->may_park = false;
 }
 

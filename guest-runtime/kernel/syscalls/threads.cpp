@@ -388,7 +388,7 @@ int64_t sys_futex(uint64_t address, uint64_t op, uint64_t value, uint64_t timeou
     // processes, that is other VMs. The host's futex on the same host pages
     // joins them (devices/shared_futexes.cpp).
     const uint64_t args[6] = {address, op, value, timeout, address2, value3};
-    return other_threads_live() ? forward_parkable(__NR_futex, args) : kernel_call_to_host(__NR_futex, args);
+    return forward_to_host(__NR_futex, args);  // parked while anything else may need the vCPU
   }
   switch (command) {
     case FUTEX_WAIT:

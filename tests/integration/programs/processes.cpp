@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1057,6 +1058,21 @@ int main(int argc, char** argv) {
   if (section == "shared-memory") return shared_memory();
   if (section == "shared-futexes") return shared_futexes(false);
   if (section == "posix-shm" && argc > 2) return posix_shm(argv[2]);
+  if (section == "shared-wait-alarm") {
+    // A process-shared wait nobody ends, ended by the process's own timer.
+    auto* semaphore =
+        static_cast<sem_t*>(mmap(nullptr, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    sem_init(semaphore, 1, 0);
+    struct sigaction action {};
+    action.sa_handler = [](int) { global_value = 7; };
+    sigaction(SIGALRM, &action, nullptr);  // no SA_RESTART
+    const itimerval in_50ms{{0, 0}, {0, 50'000}};
+    setitimer(ITIMER_REAL, &in_50ms, nullptr);
+    const int waited = sem_wait(semaphore);
+    std::printf("the wait ended by the timer: %s, the handler ran: %s\n", waited == 0 ? "no" : strerrorname_np(errno),
+                yes(global_value == 7));
+    return 0;
+  }
   if (section == "shared-then-getcwd") {
     // (For `hyperlet snapshot --at-syscall getcwd`: shared memory is mapped by then.)
     void* shared = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
