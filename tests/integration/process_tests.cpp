@@ -64,6 +64,17 @@ TEST_F(Processes, SharedAnonymousMemoryIsSharedWithAChild) { expect_same_as_nati
 // process has another thread running. The waiter hung: each VM's futexes were its own.
 TEST_F(Processes, ProcessSharedSemaphoreMutexAndConditionVariable) { expect_same_as_native({"shared-futexes"}); }
 
+// The guest kernel keeps 256 shared mappings: the one too many is ENOMEM (an
+// error path that must leave nothing mapped on the host), and after munmap a
+// new one is shared with a child again. (Linux's limit is far higher: no native run.)
+TEST_F(Processes, OneSharedMappingTooManyIsEnomemAndLeavesNothingBehind) {
+  const ProcessResult result =
+      run_process({kHyperlet, "run", "--timeout", "30s", "--processes", "4", kProgram, "many-shared"});
+  EXPECT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, "mapped 256, then ENOMEM\nchild: exited 0\nafter munmap a new one is shared again: yes\n");
+  EXPECT_EQ(result.err, "");
+}
+
 // A snapshot of an app with shared memory mapped is refused with one line:
 // restored, the memory would be a private copy (no longer shared with the file
 // or other processes), which nothing would tell the app.

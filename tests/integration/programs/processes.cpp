@@ -27,6 +27,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -1071,6 +1072,33 @@ int main(int argc, char** argv) {
     const int waited = sem_wait(semaphore);
     std::printf("the wait ended by the timer: %s, the handler ran: %s\n", waited == 0 ? "no" : strerrorname_np(errno),
                 yes(global_value == 7));
+    return 0;
+  }
+  if (section == "many-shared") {
+    // More shared mappings than the guest kernel keeps (256): the one too many
+    // is ENOMEM and leaves nothing behind; after munmap they can be made again.
+    std::vector<void*> mapped;
+    int failure = 0;
+    for (int i = 0; i < 300 && failure == 0; ++i) {
+      void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      if (page == MAP_FAILED) {
+        failure = errno;
+      } else {
+        mapped.push_back(page);
+      }
+    }
+    std::printf("mapped %zu, then %s\n", mapped.size(), failure == 0 ? "no failure" : strerrorname_np(failure));
+    for (void* page : mapped) munmap(page, 4096);
+    auto* again = static_cast<int*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    if (again == MAP_FAILED) return 1;
+    std::fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+      *again = 5;
+      std::exit(0);
+    }
+    wait_for(child, "child");
+    std::printf("after munmap a new one is shared again: %s\n", yes(*again == 5));
     return 0;
   }
   if (section == "shared-then-getcwd") {
