@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -80,8 +81,16 @@ class VmFd {
   Result<void> map_memory(std::uint64_t guest_address, void* host_address, std::uint64_t size,
                           bool log_dirty_pages = false);
   // The pages of the memory mapped at guest address 0 that the guest wrote since
-  // the last call (bit i = page i), and a fresh start. `size`: its size.
+  // they were last write-protected (bit i = page i). `size`: its size. Without
+  // manual protection (below) every call write-protects them all again.
   Result<std::vector<std::uint64_t>> dirty_pages(std::uint64_t size);
+  // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: dirty_pages() leaves the pages writable
+  // and their bits set until protect_pages() names them. False where KVM lacks
+  // it (then dirty_pages() protects, as before). Call before map_memory().
+  bool enable_manual_dirty_protection();
+  // Write-protects `pages` (bit i = page i) and clears their dirty bits, so the
+  // guest's next write to each is recorded again. `size`: the memory's size.
+  Result<void> protect_pages(std::span<const std::uint64_t> pages, std::uint64_t size);
   Result<Vcpu> create_vcpu(const KvmSystem& kvm, unsigned id = 0);
   // kvmclock's current value (ns since the VM was created).
   Result<std::uint64_t> clock() const;

@@ -57,6 +57,7 @@
 #include "vm/forked_child.h"
 #include "vm/host_seccomp.h"
 #include "vm/hypercalls.h"
+#include "vm/kept_dirty_pages.h"
 #include "vm/stop_signals.h"
 #include "vm/syscall_entry_probe.h"
 #include "vm/teardown_reaper.h"
@@ -426,6 +427,7 @@ class MicroVm {
     if (!memory) return std::unexpected(memory.error());
     memory_.emplace(std::move(*memory));
     if (auto ok = file.map_pages(*memory_); !ok) return ok;
+    if (reusable) manual_dirty_protection_ = vm_->enable_manual_dirty_protection();
     if (auto ok = vm_->map_memory(0, memory_->host_base(), memory_->size(), reusable); !ok) return ok;
     if (reusable) memory_->track_host_access();
     auto vcpu = vm_->create_vcpu(kvm);
@@ -508,6 +510,14 @@ class MicroVm {
     stats_.syscall_entry = entry;
     stats_.restored = true;
     stats_.reset_pages = reuse_file_->reset_pages(*memory_, *guest_written, host_touched);
+    // Pages the guest wrote stay writable (their next write is no fault) until
+    // there are too many to copy at each reset (vm/kept_dirty_pages.h).
+    if (!manual_dirty_protection_ || kept_dirty_pages_.protect_now(*guest_written)) {
+      if (manual_dirty_protection_) {
+        if (auto ok = vm_->protect_pages(*guest_written, memory_->size()); !ok) return ok;
+      }
+      stats_.reset_protected = true;
+    }
     memory_->take_host_accessed_pages();  // the reset's own copies are the snapshot's bytes
     if (auto ok = start_from_snapshot(reuse_file_->contents(), false); !ok) return ok;
     pending_ = snapshot_pending_;
@@ -2046,6 +2056,9 @@ class MicroVm {
   std::optional<Vcpu> vcpu_;
   std::unique_ptr<SyscallContext> context_;  // after memory_: it refers to it
   std::shared_ptr<const snapshot::File> reuse_file_;
+  // KVM leaves pages the guest wrote writable until protect_pages() (a reused VM).
+  bool manual_dirty_protection_ = false;
+  KeptDirtyPages kept_dirty_pages_;
   bool flush_timer_created_ = false;
   // --cpus: vCPUs 1.. (vCPU 0 is run()'s), their host threads, how they stop.
   unsigned cpus_ = 1;

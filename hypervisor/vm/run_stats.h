@@ -15,6 +15,7 @@ struct RunStats {
   std::uint64_t image_loaded = 0;  // or, for `run --restore`, the snapshot restored
   bool restored = false;
   std::uint64_t reset_pages = 0;  // a reused VM's last reset: pages given the snapshot's bytes again
+  bool reset_protected = false;   // ... and it write-protected the guest's pages again (vm/kept_dirty_pages.h)
   std::uint64_t first_instruction = 0;
   std::uint64_t app_entry = 0;
   std::uint64_t ready = 0;  // the app called hyperlet::ready()

@@ -12,6 +12,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "process.h"
 
@@ -109,6 +110,74 @@ TEST_F(Embedding, EveryRunAfterAResetSeesOnlyTheSnapshotsState) {
     EXPECT_LT(vm->stats().reset_pages, snapshot.page_count() + 300);
   }
   EXPECT_EQ(randoms.size(), 4u) << "getrandom repeated itself across resets";
+}
+
+// KVM's count of guest page faults it handled (write-protection faults of the
+// dirty log among them) since the VM's vCPU was made.
+std::uint64_t faults_taken(const hyperlet::Vm& vm) {
+  const auto& counters = vm.stats().kvm_vcpu;
+  const auto found = counters.find("pf_taken");
+  return found == counters.end() ? 0 : found->second;
+}
+
+// vm/kept_dirty_pages.h: a page a run wrote is not write-protected by the reset,
+// so the next run writes it without a fault; the reset still gives it the
+// snapshot's bytes every time (the first test's rounds see a clean buffer).
+TEST_F(Embedding, PagesARunWroteStayWritableSoTheNextRunWritesThemWithoutFaults) {
+  auto snapshot = take();
+  hyperlet::VmOptions with_stats = options();
+  with_stats.stats = true;
+  auto vm = hyperlet::Vm::restore(snapshot, with_stats);
+  ASSERT_TRUE(vm) << vm.error().message;
+  std::vector<std::uint64_t> faults;
+  std::uint64_t before = 0;
+  for (int round = 1; round <= 4; ++round) {
+    auto [status, output] = serve(*vm, "k\n");
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(without_random(output), "request k: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+    faults.push_back(faults_taken(*vm) - before);
+    before = faults_taken(*vm);
+    ASSERT_TRUE(vm->reset());
+    EXPECT_FALSE(vm->stats().reset_protected) << "round " << round;
+    EXPECT_GE(vm->stats().reset_pages, 256u) << "round " << round;
+  }
+  if (faults[0] == 0) GTEST_SKIP() << "this KVM does not report pf_taken";
+  // The first run touches its 256-page buffer for the first time; later runs
+  // fault only where the run maps memory afresh (the probe's 16 remapped pages).
+  EXPECT_GE(faults[0], 256u);
+  EXPECT_LT(faults[2], 64u) << "faults per run: " << faults[0] << ", " << faults[1] << ", " << faults[2];
+  EXPECT_LT(faults[3], 64u);
+}
+
+// ...until there are too many of them to copy at each reset, or after
+// KeptDirtyPages::kResetsBetweenProtections resets: then the reset protects
+// them again and the next run's writes fault (and are recorded) again.
+TEST_F(Embedding, ResetProtectsWrittenPagesAgainWhenTooManyOrAfterEnoughResets) {
+  auto snapshot = take();
+  hyperlet::VmOptions with_stats = options();
+  with_stats.stats = true;
+  auto vm = hyperlet::Vm::restore(snapshot, with_stats);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(without_random(serve(*vm, "wide\n").second),
+            "request wide: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+  ASSERT_TRUE(vm->reset());
+  EXPECT_TRUE(vm->stats().reset_protected) << "a run that wrote 1,800 pages left them all writable";
+  EXPECT_GE(vm->stats().reset_pages, 1536u + 256u);
+  std::uint64_t before = faults_taken(*vm);
+  EXPECT_EQ(without_random(serve(*vm, "a\n").second),
+            "request a: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+  const std::uint64_t after_protection = faults_taken(*vm) - before;
+  if (faults_taken(*vm) != 0) {
+    EXPECT_GE(after_protection, 256u) << "the buffer's pages were not write-protected again";
+  }
+  for (unsigned reset = 1; reset <= 64; ++reset) {
+    ASSERT_TRUE(vm->reset());
+    EXPECT_EQ(vm->stats().reset_protected, reset == 64) << "reset " << reset;
+    if (reset < 64) {
+      EXPECT_EQ(without_random(serve(*vm, "b\n").second),
+                "request b: runs 1, heap clean, buffer clean, next fd 3, remap zero");
+    }
+  }
 }
 
 TEST_F(Embedding, TwoVmsOfOneSnapshotDoNotSeeEachOthersWrites) {

@@ -3,7 +3,8 @@
 // reads one line from stdin and reports what it can see of earlier runs: a
 // counter in static memory, a marker in a heap block and in a big buffer, the
 // next free fd. After a reset every run must report the same, except its
-// random bytes. A request "crash" makes the run fault; argv[1] "files" opens a
+// random bytes. A request "crash" makes the run fault, "wide" also writes 6 MiB
+// (more pages than a reset keeps writable); argv[1] "files" opens a
 // file on the /data volume, which the reset must close; "threads" leaves a
 // thread running when the run ends.
 #include <fcntl.h>
@@ -48,6 +49,13 @@ int main(int argc, char** argv) {
   if (std::strcmp(line, "crash") == 0) {
     volatile int* nowhere = nullptr;
     return *nowhere;
+  }
+  if (std::strcmp(line, "wide") == 0) {
+    constexpr std::size_t kWide = 6 << 20;  // 1,536 pages
+    auto* wide = static_cast<volatile char*>(std::malloc(kWide));
+    if (wide == nullptr) return 7;
+    for (std::size_t i = 0; i < kWide; i += 4096) wide[i] = 'w';
+    std::free(const_cast<char*>(wide));
   }
   ++runs;
   const bool buffer_was_clean = big_buffer[0] == 0 && big_buffer[sizeof big_buffer - 1] == 0;
