@@ -328,6 +328,20 @@ std::span<const std::uint8_t, 2> rewritten_syscall(std::span<const std::byte> co
       abi::is_direct_syscall(0)) {
     return std::span(abi::kDirectSyscallOpcode);
   }
+  // glibc's _exit keeps exit_group's number in esi across its retry loop:
+  // `mov $231, %esi` (be e7 00 00 00) a few instructions before `mov %esi, %eax;
+  // syscall` (89 f0 0f 05). Every program ends there once.
+  constexpr std::uint64_t kExitNumberLookBack = 48;
+  if (site >= 2 && range_fits(site - 2, 2, code.size()) && byte(site - 2) == 0x89 && byte(site - 1) == 0xf0) {
+    constexpr std::uint8_t kMovExitGroupToEsi[5] = {0xbe, abi::kExitGroupSyscall, 0, 0, 0};
+    const std::uint64_t move_end = site - 2;
+    const std::uint64_t first = move_end > kExitNumberLookBack ? move_end - kExitNumberLookBack : 0;
+    for (std::uint64_t at = first; at + sizeof kMovExitGroupToEsi <= move_end; ++at) {
+      if (std::memcmp(code.data() + at, kMovExitGroupToEsi, sizeof kMovExitGroupToEsi) == 0) {
+        return std::span(abi::kDirectSyscallOpcode);
+      }
+    }
+  }
   return std::span(abi::kSyscallTrapOpcode);
 }
 

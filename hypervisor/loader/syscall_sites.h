@@ -41,8 +41,9 @@ SiteTable find_syscall_sites(const std::vector<CodeSegment>& code, const CodeMap
 std::vector<std::uint64_t> sweep_syscall_sites(std::span<const std::byte> code);
 
 // What a site's 2 bytes become: a direct syscall (abi::kDirectSyscallOpcode)
-// where `mov $N, %eax` (b8 + imm32) comes right before it with N one of
-// abi::kDirectSyscalls, or `xor %eax, %eax` (read), else the trap. A guess from the bytes alone, never a
+// where `mov $N, %eax` (b8 + imm32) comes right before it with N one that
+// abi::is_direct_syscall names, `xor %eax, %eax` (read), or `mov %esi, %eax` a
+// few bytes after `mov $231, %esi` (glibc's _exit), else the trap. A guess from the bytes alone, never a
 // risk: a jump to the site with another number in eax, or b8 bytes that end
 // another instruction, cost one trip back to the guest kernel (abi.h), and a
 // closed port makes the site the trap.

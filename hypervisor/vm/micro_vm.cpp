@@ -1299,6 +1299,7 @@ class MicroVm {
           if (io.port == abi::kDirectSyscallPort) {
             if (auto finished = direct_syscall(vcpu, memory, context, hypercalls, *run)) return *finished;
             if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
+            if (auto at_ready = first_ready(vcpu, memory, context)) return *at_ready;
             break;
           }
           const std::uint64_t call = io.port - abi::kHypercallPortBase;
@@ -1352,13 +1353,7 @@ class MicroVm {
           const bool locked = self == nullptr || call != static_cast<std::uint64_t>(abi::Hypercall::kSleep);
           auto finished = serve_hypercall(hypercalls, memory, context, call, argument_address, locked);
           if (context.interrupted && g_stop_signal.load() != 0) return stopped_error(vcpu);
-          if (context.ready_ns && stats_.ready == 0) {
-            stats_.ready = *context.ready_ns;
-            if (snapshots_here() && !options_.snapshot_at_syscall) {
-              return take_snapshot(vcpu, memory, context, std::nullopt);
-            }
-            if (options_.exit_on_ready) return 0;
-          }
+          if (auto at_ready = first_ready(vcpu, memory, context)) return *at_ready;
           if (!finished) break;
           return run_outcome(vcpu, call, std::move(*finished));
         }
@@ -1413,6 +1408,16 @@ class MicroVm {
     return finished;
   }
 
+  // The app's first hyperlet::ready() (through the guest kernel or straight from
+  // ring 3): the snapshot of `hyperlet snapshot`, or the end of an --exit-on-ready run.
+  std::optional<Result<int>> first_ready(Vcpu& vcpu, GuestMemory& memory, const SyscallContext& context) {
+    if (!context.ready_ns || stats_.ready != 0) return std::nullopt;
+    stats_.ready = *context.ready_ns;
+    if (snapshots_here() && !options_.snapshot_at_syscall) return take_snapshot(vcpu, memory, context, std::nullopt);
+    if (options_.exit_on_ready) return 0;
+    return std::nullopt;
+  }
+
   // How a hypercall that ended the run ends it: an app fault's report already
   // says where, an exit, a signal or a deadlock needs no place; a broken
   // hypercall gets the rip.
@@ -1457,9 +1462,23 @@ class MicroVm {
     if (!memory.write(abi::kHypercallArgsAddr, args)) {
       return fail_at(vcpu, ExitStatus::kVmFailure, "direct syscall: no hypercall page in guest memory");
     }
-    const std::uint64_t count_address = abi::kSyscallCountsAddr + number * 4;
-    if (auto count = memory.read<std::uint32_t>(count_address)) memory.write(count_address, *count + 1);
+    if (number < abi::kSyscallCountSlots) {  // hyperlet's own calls have no slot
+      const std::uint64_t count_address = abi::kSyscallCountsAddr + number * 4;
+      if (auto count = memory.read<std::uint32_t>(count_address)) memory.write(count_address, *count + 1);
+    }
     ++stats_.hypercalls["direct-syscall"];
+    if (number == abi::kExitGroupSyscall) {
+      // What the guest kernel's exit_group would do: the status to the kExit
+      // hypercall, which flushes the deferred socket writes and ends the run.
+      constexpr auto kExit = static_cast<std::uint64_t>(abi::Hypercall::kExit);
+      if (!memory.write(abi::kHypercallArgsAddr, abi::ExitArgs{static_cast<std::int64_t>(regs.rdi & 0xff), 0})) {
+        return fail_at(vcpu, ExitStatus::kVmFailure, "direct syscall: no hypercall page in guest memory");
+      }
+      if (auto finished = serve_hypercall(hypercalls, memory, context, kExit, abi::kHypercallArgsAddr, true)) {
+        return run_outcome(vcpu, kExit, std::move(*finished));
+      }
+      return fail_at(vcpu, ExitStatus::kVmFailure, "direct exit_group: the run did not end");
+    }
     constexpr auto kHostSyscall = static_cast<std::uint64_t>(abi::Hypercall::kHostSyscall);
     if (auto finished = serve_hypercall(hypercalls, memory, context, kHostSyscall, abi::kHypercallArgsAddr, true)) {
       return run_outcome(vcpu, kHostSyscall, std::move(*finished));

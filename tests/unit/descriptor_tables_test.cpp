@@ -204,6 +204,8 @@ TEST_F(DescriptorTables, IoBitmapStartsWithEveryPortClosed) {
   EXPECT_EQ(static_cast<unsigned>(abi::kTssIoBitmapOpen), 0xffu & ~(0xfu << first_bit));
   EXPECT_TRUE(abi::is_direct_syscall(0) && abi::is_direct_syscall(1) && abi::is_direct_syscall(72));
   EXPECT_FALSE(abi::is_direct_syscall(9) || abi::is_direct_syscall(202) || abi::is_direct_syscall(35));
+  EXPECT_TRUE(abi::is_direct_syscall(231) && abi::is_direct_syscall(abi::kSyscallReady));
+  EXPECT_FALSE(abi::is_direct_syscall(60) || abi::is_direct_syscall(abi::kSyscallReady + 1));
 }
 
 // --cpus: vCPU N's TSS (its own descriptor) has rsp0 and IST1 in its CpuArea;

@@ -277,6 +277,45 @@ TEST(RewriteSyscallSites, DirectSyscallWhereTheNumberIsMovedRightBefore) {
   EXPECT_EQ(static_cast<int>(reads[6]), 0xcd);
 }
 
+// exit_group (231) and hyperlet's ready() (0x10000001) are direct too: the host
+// ends the run, or takes a snapshot in ring 3. glibc's _exit moves 231 into esi
+// first and `mov %esi, %eax` right before the syscall; `mov %esi, %eax` without
+// that, or with it too far back or another number, stays the trap.
+TEST(RewriteSyscallSites, ExitGroupAndReadyAreDirectIncludingGlibcsExit) {
+  auto bytes = code({0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05,   // exit_group: direct
+                     0xb8, 0x01, 0x00, 0x00, 0x10, 0x0f, 0x05,   // ready(): direct
+                     0xb8, 0x3c, 0x00, 0x00, 0x00, 0x0f, 0x05}); // exit (one thread's): trap
+  rewrite_syscall_sites(bytes, {5, 12, 19});
+  EXPECT_EQ(static_cast<int>(bytes[5]), 0xe7);
+  EXPECT_EQ(static_cast<int>(bytes[12]), 0xe7);
+  EXPECT_EQ(static_cast<int>(bytes[19]), 0xcd);
+  // glibc 2.36's _exit, as linked into a static image.
+  auto glibc_exit = code({0x49, 0xc7, 0xc0, 0xb8, 0xff, 0xff, 0xff,  // mov $-72, %r8
+                          0xbe, 0xe7, 0x00, 0x00, 0x00,              // mov $231, %esi
+                          0xba, 0x3c, 0x00, 0x00, 0x00,              // mov $60, %edx
+                          0xeb, 0x12,                                // jmp
+                          0x0f, 0x1f, 0x44, 0x00, 0x00,              // nopl
+                          0x89, 0xd0, 0x0f, 0x05,                    // mov %edx, %eax; syscall (exit): trap
+                          0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff,        // cmp
+                          0x77, 0x1c,                                // ja
+                          0xf4,                                      // hlt
+                          0x89, 0xf0, 0x0f, 0x05});                  // mov %esi, %eax; syscall: direct
+  rewrite_syscall_sites(glibc_exit, {26, 39});
+  EXPECT_EQ(static_cast<int>(glibc_exit[26]), 0xcd);
+  EXPECT_EQ(static_cast<int>(glibc_exit[39]), 0xe7);
+  auto far = code({0xbe, 0xe7, 0x00, 0x00, 0x00});
+  far.insert(far.end(), 60, std::byte{0x90});
+  for (int byte : {0x89, 0xf0, 0x0f, 0x05}) far.push_back(static_cast<std::byte>(byte));
+  rewrite_syscall_sites(far, {far.size() - 2});
+  EXPECT_EQ(static_cast<int>(far[far.size() - 2]), 0xcd);
+  auto other_number = code({0xbe, 0x09, 0x00, 0x00, 0x00, 0x89, 0xf0, 0x0f, 0x05});  // mmap in esi
+  rewrite_syscall_sites(other_number, {7});
+  EXPECT_EQ(static_cast<int>(other_number[7]), 0xcd);
+  auto bare = code({0x89, 0xf0, 0x0f, 0x05});
+  rewrite_syscall_sites(bare, {2});
+  EXPECT_EQ(static_cast<int>(bare[2]), 0xcd);
+}
+
 TEST(RewriteSyscallSites, IgnoresSitesPastTheEnd) {
   auto bytes = code({0x0f, 0x05, 0x90});
   rewrite_syscall_sites(bytes, {2, 3, 100});

@@ -115,7 +115,9 @@ constexpr uint16_t kDirectForwardCalls[] = {
 constexpr bool same_calls_as_abi() {
   if (sizeof(kDirectForwardCalls) != sizeof(hyperlet::abi::kDirectSyscalls)) return false;
   for (const uint16_t number : kDirectForwardCalls) {
-    if (!hyperlet::abi::is_direct_syscall(number)) return false;
+    bool listed = false;
+    for (const uint16_t direct : hyperlet::abi::kDirectSyscalls) listed = listed || direct == number;
+    if (!listed) return false;
   }
   return true;
 }
