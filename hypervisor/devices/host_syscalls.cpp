@@ -101,6 +101,7 @@ HostSyscallTable make_host_syscall_table() {
   register_random_syscalls(table);
   register_filesystem_syscalls(table);
   register_guest_control_syscalls(table);
+  register_robust_list_syscalls(table);
   register_socket_syscalls(table);
   register_readiness_syscalls(table);
   register_process_syscalls(table);

@@ -135,6 +135,7 @@ void register_shared_futex_syscalls(HostSyscallTable& table);
 void register_random_syscalls(HostSyscallTable& table);
 void register_filesystem_syscalls(HostSyscallTable& table);
 void register_guest_control_syscalls(HostSyscallTable& table);
+void register_robust_list_syscalls(HostSyscallTable& table);
 void register_socket_syscalls(HostSyscallTable& table);
 void register_readiness_syscalls(HostSyscallTable& table);
 void register_process_syscalls(HostSyscallTable& table);

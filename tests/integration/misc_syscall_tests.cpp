@@ -166,6 +166,25 @@ TEST_F(MiscSyscalls, ForwardedCallsAnswerAndCountTheSameOnEveryPath) {
   }
 }
 
+// set_robust_list is a direct syscall answered by the host (devices/robust_list.cpp)
+// while the port is open, and by the guest kernel otherwise: the same answers as
+// natively either way, counted once each in --stats.
+TEST_F(MiscSyscalls, SetRobustListAnswersAsNativelyDirectOrNot) {
+  const ProcessResult native = run_process({kProgram, "robust-list"});
+  ASSERT_EQ(native.status, 0) << describe(native);
+  ASSERT_EQ(native.out,
+            "direct, size 24: 0\ndirect, size 23: EINVAL\nsyscall(), size 24: 0\nsyscall(), size 0: EINVAL\n"
+            "direct from a second thread, size 25: EINVAL\n");
+  const auto result = run({"--stats"}, "robust-list");
+  ASSERT_EQ(result.status, 0) << describe(result);
+  EXPECT_EQ(result.out, native.out);
+  // glibc's own registration of the main thread and of the second one, then the five above.
+  EXPECT_NE(result.err.find("\n    set_robust_list      7\n"), std::string::npos) << describe(result);
+  if (result.err.find("syscall entry: trap") != std::string::npos && fs::exists("/sys/module/kvm_pvm")) {
+    EXPECT_NE(result.err.find("\n    direct-syscall "), std::string::npos) << describe(result);
+  }
+}
+
 TEST_F(MiscSyscalls, SendmmsgChecksEachMessagesDestination) {
   const auto result = run({"--trace", "--allow-connect", "127.0.0.1:*"}, "mmsg");
   ASSERT_EQ(result.status, 0) << describe(result);

@@ -1,5 +1,7 @@
 #include "devices/host_syscalls.h"
 
+#include <sys/syscall.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -130,6 +132,24 @@ TEST(HostSyscallTable, UnknownSyscallIsEnosys) {
   });
   EXPECT_EQ(table.call(7, context, {1, 0, 0, 0, 0, 2}), 3);
   EXPECT_EQ(table.call(8, context, {}), -ENOSYS);
+}
+
+// devices/robust_list.cpp: a direct set_robust_list answers as the guest
+// kernel does, Linux's size check included; the head is any address (Linux
+// does not check it either).
+TEST(HostSyscallTable, SetRobustListChecksOnlyTheSize) {
+  auto memory = GuestMemory::create(16ull << 20);
+  ASSERT_TRUE(memory.has_value());
+  auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x500000);
+  ASSERT_TRUE(layout.has_value());
+  SyscallContext context(*memory, *layout, "app");
+  const HostSyscallTable table = make_host_syscall_table();
+  EXPECT_EQ(table.call(SYS_set_robust_list, context, {0x7000, 24}), 0);
+  EXPECT_EQ(table.call(SYS_set_robust_list, context, {kMax, 24}), 0);
+  EXPECT_EQ(table.call(SYS_set_robust_list, context, {0x7000, 23}), -EINVAL);
+  EXPECT_EQ(table.call(SYS_set_robust_list, context, {0x7000, 0}), -EINVAL);
+  EXPECT_EQ(table.call(SYS_set_robust_list, context, {0x7000, kMax}), -EINVAL);
+  EXPECT_TRUE(abi::is_direct_syscall(SYS_set_robust_list));
 }
 
 }  // namespace

@@ -238,16 +238,18 @@ inline constexpr uint16_t kDirectSyscalls[] = {
     41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51,  52,  53,  54,  55,  72,  73,  74,  75,  76,
     77,  79,  80,  81,  82,  83,  84,  87,  91,  137, 138, 217, 232, 233, 257, 258, 262, 263, 264, 269,
     270, 271, 281, 283, 286, 287, 288, 290, 291, 292, 293, 295, 296, 299, 307, 316, 318, 332, 439};
-// Two more the host takes from ring 3 but the guest kernel's fast path does not
+// More the host takes from ring 3 but the guest kernel's fast path does not
 // forward (while the port is closed the guest kernel answers them as before):
 // exit_group, which ends the run exactly as the guest kernel's kExit hypercall
 // would (the guest kernel only passes the status on), and hyperlet's ready(), so
 // that a snapshot taken there resumes in ring 3 instead of in the guest kernel's
 // syscall return path (~60 emulated instructions on kvm_pvm at every restore
-// and reset).
+// and reset). And set_robust_list, which the guest kernel only checks the size
+// of (it keeps no robust list): glibc makes it in every forked child.
 inline constexpr uint64_t kExitGroupSyscall = 231;
+inline constexpr uint64_t kSetRobustListSyscall = 273;
 constexpr bool is_direct_syscall(uint64_t number) {
-  if (number == kExitGroupSyscall || number == kSyscallReady) return true;
+  if (number == kExitGroupSyscall || number == kSyscallReady || number == kSetRobustListSyscall) return true;
   for (const uint16_t direct : kDirectSyscalls) {
     if (direct == number) return true;
   }

@@ -73,7 +73,6 @@ struct alignas(64) Thread {
   uint64_t kernel_stack_top;
   uint64_t fs_base;
   uint64_t clear_child_tid;
-  uint64_t robust_list;
   uint64_t futex_address;
   uint64_t deadline_ns;    // kvmclock ns; meaningful when has_deadline
   int64_t wake_result;     // what the blocked syscall returns: 0, -ETIMEDOUT, or kRetryOnHost
@@ -666,9 +665,11 @@ uint32_t this_cpu() {
   return 0;  // vCPU 0's fault stack
 }
 
-int64_t sys_set_robust_list(uint64_t head, uint64_t length) {
+// No list is kept: nothing walks one when a thread ends (robust mutexes'
+// owner-died recovery is not built), so only Linux's size check shows. The host
+// answers the same from ring 3 (devices/robust_list.cpp).
+int64_t sys_set_robust_list(uint64_t, uint64_t length) {
   if (length != 24) return error(EINVAL);  // sizeof(struct robust_list_head)
-  current->robust_list = head;
   return 0;
 }
 

@@ -9,6 +9,9 @@
 //                a signalfd open (each sends forwarded calls another way in the
 //                guest kernel), a write to a closed pipe under a SIGPIPE handler,
 //                and getpid made through a `syscall` whose site looks like fcntl's
+//   robust-list  set_robust_list from a direct site (`mov $273, %eax; syscall`) and
+//                through syscall() (the trap), with the right and wrong sizes, also
+//                beside a thread (the direct port closed)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -257,6 +260,37 @@ long getpid_through_a_fcntl_site() {
   return result;
 }
 
+// set_robust_list as glibc's fork child makes it: the number moved right
+// before the syscall, so the loader makes the site direct.
+long robust_list_direct(void* head, unsigned long size) {
+  long result;
+  asm volatile("mov $273, %%eax\n\tsyscall"
+               : "=a"(result)
+               : "D"(head), "S"(size)
+               : "rcx", "r11", "memory");
+  return result;
+}
+
+void show_raw(const char* what, long result) {
+  if (result < 0) {
+    std::printf("%s: %s\n", what, strerrorname_np(static_cast<int>(-result)));
+  } else {
+    std::printf("%s: %ld\n", what, result);
+  }
+}
+
+void robust_list_calls() {
+  static char head[24];
+  show_raw("direct, size 24", robust_list_direct(head, 24));
+  show_raw("direct, size 23", robust_list_direct(head, 23));
+  show("syscall(), size 24", ::syscall(SYS_set_robust_list, head, 24));
+  show("syscall(), size 0", ::syscall(SYS_set_robust_list, head, 0));
+  long beside = 0;
+  std::thread other([&] { beside = robust_list_direct(head, 25); });
+  other.join();
+  show_raw("direct from a second thread, size 25", beside);
+}
+
 void forward_paths() {
   std::printf("alone: %d of 7\n", getfd_calls(7));
   int beside = 0;
@@ -347,6 +381,8 @@ int main(int argc, char** argv) {
       mmsg_calls();
     } else if (section == "forward-paths") {
       forward_paths();
+    } else if (section == "robust-list") {
+      robust_list_calls();
     } else if (section == "machine" && i + 2 < argc) {
       machine_calls(std::atol(argv[i + 1]), std::strtoull(argv[i + 2], nullptr, 10));
       i += 2;
