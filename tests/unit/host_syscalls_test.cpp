@@ -119,12 +119,16 @@ TEST_F(SyscallContextTest, UserStringStopsAtPageTables) {
 
 TEST_F(SyscallContextTest, ExePath) { EXPECT_EQ(context_->exe_path(), "/apps/hello"); }
 
-TEST(HostSyscallTable, UnknownSyscallIsEnosys) {
-  auto memory = GuestMemory::create(16ull << 20);
-  ASSERT_TRUE(memory.has_value());
-  auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x500000);
-  ASSERT_TRUE(layout.has_value());
-  SyscallContext context(*memory, *layout, "app");
+// A context over 16 MiB of guest memory, for calling table entries directly.
+class HostSyscallTableTest : public ::testing::Test {
+ protected:
+  GuestMemory memory_ = *GuestMemory::create(16ull << 20);
+  GuestLayout layout_ = *compute_guest_layout(16ull << 20, 0x400000, 0x500000);
+  SyscallContext context_{memory_, layout_, "app"};
+};
+
+TEST_F(HostSyscallTableTest, UnknownSyscallIsEnosys) {
+  SyscallContext& context = context_;
   HostSyscallTable table;
   EXPECT_EQ(table.call(0, context, {}), -ENOSYS);
   table.add(7, [](SyscallContext&, const SyscallArguments& args) {
@@ -137,12 +141,8 @@ TEST(HostSyscallTable, UnknownSyscallIsEnosys) {
 // devices/robust_list.cpp: a direct set_robust_list answers as the guest
 // kernel does, Linux's size check included; the head is any address (Linux
 // does not check it either).
-TEST(HostSyscallTable, SetRobustListChecksOnlyTheSize) {
-  auto memory = GuestMemory::create(16ull << 20);
-  ASSERT_TRUE(memory.has_value());
-  auto layout = compute_guest_layout(16ull << 20, 0x400000, 0x500000);
-  ASSERT_TRUE(layout.has_value());
-  SyscallContext context(*memory, *layout, "app");
+TEST_F(HostSyscallTableTest, SetRobustListChecksOnlyTheSize) {
+  SyscallContext& context = context_;
   const HostSyscallTable table = make_host_syscall_table();
   EXPECT_EQ(table.call(SYS_set_robust_list, context, {0x7000, 24}), 0);
   EXPECT_EQ(table.call(SYS_set_robust_list, context, {kMax, 24}), 0);
