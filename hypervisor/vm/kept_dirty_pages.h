@@ -1,9 +1,9 @@
 // Which pages a reused VM's reset write-protects again (DESIGN.md, "Reuse").
 //
 // KVM's dirty log finds the pages a run wrote by write-protecting them, so each
-// page's first write after a reset is a fault: ~22 µs on kvm_pvm, where a
-// request that writes 13 pages paid more for those faults than for everything
-// else it did. A page left writable costs instead a 4 KiB copy at every reset
+// page's first write after a reset is a fault (KVM's fast path for these: a few
+// µs on kvm_pvm, where the reset probe's 256-page buffer made 300+ of them per
+// run). A page left writable costs instead a 4 KiB copy at every reset
 // (~0.3 µs), since KVM can no longer say whether it was written again: its bit
 // stays set and the reset gives it the snapshot's bytes each time. So pages
 // written once stay writable ("kept"), and are all protected again when there
