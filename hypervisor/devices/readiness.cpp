@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "devices/fd_snapshot.h"
+#include "core/guest_timeouts.h"
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -206,7 +207,7 @@ timespec now() {
 // What is left of `timeout` after waiting since `start` (never negative).
 timespec remaining(const timespec& timeout, const timespec& start) {
   const timespec end = now();
-  const std::int64_t total = timeout.tv_sec * kNanosPerSecond + timeout.tv_nsec;
+  const std::int64_t total = saturating_nanoseconds(timeout);
   const std::int64_t waited = (end.tv_sec - start.tv_sec) * kNanosPerSecond + (end.tv_nsec - start.tv_nsec);
   const std::int64_t left = std::max<std::int64_t>(total - waited, 0);
   return timespec{static_cast<time_t>(left / kNanosPerSecond), static_cast<long>(left % kNanosPerSecond)};
@@ -356,11 +357,6 @@ R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t
   return static_cast<R>(ready.size());
 }
 
-int timeout_milliseconds(const timespec& timeout) {
-  // epoll_wait takes milliseconds; round up so that a short wait is not a busy poll.
-  const std::int64_t ms = timeout.tv_sec * 1000 + (timeout.tv_nsec + 999'999) / 1'000'000;
-  return static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX));
-}
 
 }  // namespace
 
@@ -579,7 +575,7 @@ void register_readiness_syscalls(HostSyscallTable& table) {
     auto timeout = context.read<timespec>(a[3]);
     if (!timeout) return -EFAULT;
     if (!checked_timespec(*timeout)) return -EINVAL;
-    return epoll_wait_call(context, a[0], a[1], a[2], timeout_milliseconds(*timeout));
+    return epoll_wait_call(context, a[0], a[1], a[2], saturating_milliseconds_rounded_up(*timeout));
   });
 
   auto eventfd = [](C& context, std::uint64_t initial, std::uint64_t flags) -> R {

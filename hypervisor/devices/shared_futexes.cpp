@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/guest_timeouts.h"
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -61,7 +62,6 @@ int tick_fd() {
   return fd;
 }
 
-std::int64_t nanoseconds(const timespec& time) { return time.tv_sec * kNanosPerSecond + time.tv_nsec; }
 
 // A waiter in this process while others may run: answered now, or parked.
 std::int64_t wait_parked(SyscallContext& context, const std::uint32_t* word, std::uint32_t expected, int command,
@@ -69,11 +69,11 @@ std::int64_t wait_parked(SyscallContext& context, const std::uint32_t* word, std
   if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != expected) return -EAGAIN;
   std::optional<std::uint64_t> left;
   if (timeout) {
-    std::int64_t until = nanoseconds(*timeout);
+    std::int64_t until = saturating_nanoseconds(*timeout);
     if (command == FUTEX_WAIT_BITSET) {  // absolute, on the clock the op names
       timespec now{};
       ::clock_gettime((op & FUTEX_CLOCK_REALTIME) != 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
-      until -= nanoseconds(now);
+      until -= saturating_nanoseconds(now);
     }
     if (until <= 0) return -ETIMEDOUT;
     left = static_cast<std::uint64_t>(until);  // the guest counts it from the first park

@@ -23,7 +23,9 @@
 // HYPERLET_FUZZ_TRACE=1 prints each call and its result (to see what an input does).
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -61,6 +63,30 @@ class FuzzGuest : public TestGuest {
   using TestGuest::mount_temp_volume;
 };
 
+// A call may rightly wait for ever (pselect with no fds, a read of an empty
+// pipe whose writer the app holds): a timer interrupts every call after 20 ms,
+// as a signal would interrupt the app's, so that such inputs are not hangs.
+class CallDeadline {
+ public:
+  CallDeadline() {
+    static const bool installed = [] {
+      struct sigaction action {};
+      action.sa_handler = [](int) {};  // no SA_RESTART: the host call returns EINTR
+      return ::sigaction(SIGALRM, &action, nullptr) == 0;
+    }();
+    if (!installed) fuzz::fuzz_failure("cannot handle SIGALRM");
+    itimerval deadline{};
+    deadline.it_value.tv_usec = 20'000;
+    ::setitimer(ITIMER_REAL, &deadline, nullptr);
+  }
+  CallDeadline(const CallDeadline&) = delete;
+  CallDeadline& operator=(const CallDeadline&) = delete;
+  ~CallDeadline() {
+    const itimerval off{};
+    ::setitimer(ITIMER_REAL, &off, nullptr);
+  }
+};
+
 int open_fd_count() {
   int count = 0;
   if (DIR* directory = ::opendir("/proc/self/fd")) {
@@ -87,7 +113,11 @@ void run_calls(fuzz::InputReader& input, FuzzGuest& guest) {
     }
     const std::uint64_t number =
         (selector & 0x8000) != 0 ? kHyperletSyscallBase + (selector & 0xf) : selector % kLinuxSyscalls;
-    const std::int64_t result = guest.call(number, args);
+    std::int64_t result;
+    {
+      CallDeadline deadline;
+      result = guest.call(number, args);
+    }
     if (trace) {
       std::fprintf(stderr, "syscall %#llx(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %lld\n",
                    static_cast<unsigned long long>(number), static_cast<unsigned long long>(args[0]),
