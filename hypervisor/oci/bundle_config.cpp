@@ -179,6 +179,10 @@ Result<BundleRun> map_bundle_config(const json& config, const std::string& bundl
     const json& root = config.at("root");
     run.rootfs = root.at("path").get<std::string>();
     if (!run.rootfs.starts_with('/')) run.rootfs = bundle_dir + "/" + run.rootfs;
+    // The rootfs becomes `--volume ROOTFS:/`, where a ':' would move the split.
+    if (run.rootfs.find(':') != std::string::npos) {
+      return refuse("root.path", fmt::format("'{}': a path with ':' cannot be a volume", run.rootfs));
+    }
     run.rootfs_read_only = root.value("readonly", false);
 
     if (non_empty(config, "hooks")) {

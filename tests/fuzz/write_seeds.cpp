@@ -123,6 +123,31 @@ void write_snapshot_seed(const fs::path& directory) {
   }
 }
 
+void write_bundle_config_seed(const fs::path& directory) {
+  const std::string config = R"({
+  "ociVersion": "1.0.2",
+  "root": {"path": "rootfs", "readonly": true},
+  "hostname": "web",
+  "process": {"terminal": false, "args": ["/usr/bin/server", "--port", "8080"], "cwd": "/srv",
+              "env": ["PATH=/usr/bin:/bin", "MODE=prod"],
+              "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]},
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/data/", "type": "bind", "source": "/srv/data/", "options": ["rbind", "rw"]},
+    {"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind", "ro"]}
+  ],
+  "annotations": {"hyperlet.dev/publish": "8080:8080", "hyperlet.dev/allow-connect": "10.0.0.1:5432"},
+  "linux": {
+    "cgroupsPath": "/kubepods/pod1/web",
+    "namespaces": [{"type": "pid"}, {"type": "network", "path": "/var/run/netns/pod1"}, {"type": "mount"}],
+    "resources": {"memory": {"limit": 134217728, "reservation": 67108864},
+                  "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0-1", "mems": "0"},
+                  "pids": {"limit": 100}}
+  }
+})";
+  write_file(directory / "config.json", config.data(), config.size());
+}
+
 void write_image_seeds(const fs::path& directory, int count, char** images) {
   const auto minimal = testing::ElfImage::static_executable().bytes();
   write_file(directory / "minimal", minimal.data(), minimal.size());
@@ -141,7 +166,10 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   try {
-    for (const char* target : {"host_syscalls", "app_image", "snapshot_file"}) fs::create_directories(root / target);
+    for (const char* target : {"host_syscalls", "app_image", "snapshot_file", "bundle_config"}) {
+      fs::create_directories(root / target);
+    }
+    hyperlet::write_bundle_config_seed(root / "bundle_config");
     hyperlet::write_syscall_seeds(root / "host_syscalls");
     hyperlet::write_image_seeds(root / "app_image", argc - 2, argv + 2);
     hyperlet::write_snapshot_seed(root / "snapshot_file");

@@ -248,6 +248,14 @@ TEST(BundleConfig, WhatCannotApplyIsRefusedNamingTheField) {
   EXPECT_TRUE(refused(R"({"process": {"env": ["NOEQUALS"]}})").starts_with("config.json: process.env: "));
   EXPECT_TRUE(refused(R"({"mounts": [{"destination": "/a", "type": "bind", "source": "/x:y"}]})")
                   .starts_with("config.json: mounts: "));
+  // The rootfs is `--volume ROOTFS:/`: a ':' in it (or in the bundle's directory) would move the split.
+  EXPECT_EQ(refused(R"({"root": {"path": "/a:/b"}})"),
+            "config.json: root.path: '/a:/b': a path with ':' cannot be a volume");
+  EXPECT_EQ(map_bundle_config(minimal_config(), "/bundles/x:/y", false,
+                              {only_usr_bin_server, all_but_etc_files, etc_files_and_hosts, four_cpus})
+                .error()
+                .message,
+            "config.json: root.path: '/bundles/x:/y/rootfs': a path with ':' cannot be a volume");
   EXPECT_TRUE(refused(R"({"hostname": "bad host"})").starts_with("config.json: hostname: 'bad host': "));
   for (const char* resources :
        {R"({"blockIO": {"weight": 10}})", R"({"network": {"classID": 1}})", R"({"unified": {"io.max": "x"}})",
