@@ -12,13 +12,13 @@
 
 namespace hyperlet {
 
-inline constexpr std::int64_t kNanosecondsPerSecond = 1'000'000'000;
+inline constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
 
 // Nanoseconds, at most INT64_MAX.
 constexpr std::int64_t saturating_nanoseconds(const timespec& timeout) {
-  constexpr std::int64_t kLargestSeconds = std::numeric_limits<std::int64_t>::max() / kNanosecondsPerSecond - 1;
+  constexpr std::int64_t kLargestSeconds = std::numeric_limits<std::int64_t>::max() / kNanosPerSecond - 1;
   if (timeout.tv_sec > kLargestSeconds) return std::numeric_limits<std::int64_t>::max();
-  return timeout.tv_sec * kNanosecondsPerSecond + timeout.tv_nsec;
+  return timeout.tv_sec * kNanosPerSecond + timeout.tv_nsec;
 }
 
 // Milliseconds rounded up (a short wait must not become a busy poll), at most

@@ -32,8 +32,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "devices/fd_snapshot.h"
 #include "core/guest_timeouts.h"
+#include "devices/fd_snapshot.h"
 #include "devices/host_syscalls.h"
 
 namespace hyperlet {
@@ -67,7 +67,6 @@ using R = std::int64_t;
 // Linux refuses more pollfds than RLIMIT_NOFILE, which the guest reports as 1024.
 constexpr std::uint64_t kMaxPollFds = 1024;
 constexpr int kMaxEpollEvents = INT32_MAX / static_cast<int>(sizeof(epoll_event));
-constexpr long kNanosPerSecond = 1'000'000'000;
 
 std::int64_t fd_argument(std::uint64_t value) { return static_cast<std::int32_t>(value); }
 
@@ -356,7 +355,6 @@ R epoll_wait_call(SyscallContext& context, std::uint64_t epoll_fd, std::uint64_t
   std::memcpy(events->data(), ready.data(), ready.size() * sizeof(epoll_event));
   return static_cast<R>(ready.size());
 }
-
 
 }  // namespace
 

@@ -23,8 +23,6 @@
 namespace hyperlet {
 namespace {
 
-constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
-
 // While other app threads may run (or a timer or signal may need the vCPU), a
 // waiter does not block the vCPU: it is parked, and looks at its word again
 // each time a 1 ms tick wakes it, until the word differs (EAGAIN: its caller
@@ -61,7 +59,6 @@ int tick_fd() {
   }
   return fd;
 }
-
 
 // A waiter in this process while others may run: answered now, or parked.
 std::int64_t wait_parked(SyscallContext& context, const std::uint32_t* word, std::uint32_t expected, int command,
