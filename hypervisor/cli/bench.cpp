@@ -632,17 +632,19 @@ void add_app_arguments(CLI::App& command, BenchOptions& options) {
 
 }  // namespace
 
-CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char** argv) {
-  CLI::App* bench = app.add_subcommand(
+CLI::App* add_bench_command(CLI::App& app) {
+  return app.add_subcommand(
       "bench",
       "Measure hyperlet on your own program beside baselines from the same run: median, p90, p99, min/max, "
       "interleaved round-robin after warm-up rounds; results as a table, --json, --csv, --plot FILE.svg");
-  if (argc < 2 || std::string_view(argv[1]) != "bench") return bench;
+}
+
+void add_bench_options(CLI::App* bench, BenchOptions& options, int argc, char** argv) {
   bench->require_subcommand(1);
   // What the raw KVM floor baseline runs: one VM, one exit, in a process of its
   // own, which builds no more of the command line than `hyperlet run` does.
   bench->add_subcommand("kvm-floor", "Create a VM and vCPU, run to the first exit, quit")->group("");
-  if (argc >= 3 && std::string_view(argv[2]) == "kvm-floor") return bench;
+  if (argc >= 3 && std::string_view(argv[1]) == "bench" && std::string_view(argv[2]) == "kvm-floor") return;
   CLI::App* boot =
       bench->add_subcommand("boot", "Cold `hyperlet run APP` beside the native process and the raw KVM floor");
   add_app_arguments(*boot, options);
@@ -685,7 +687,6 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char
   add_app_arguments(*compare, options);
   add_output_options(*compare, options, /*density=*/false);
   add_snapshot_options(*compare, options);
-  return bench;
 }
 
 int run_bench(const CLI::App& bench, const BenchOptions& options, int argc, char** argv) {

@@ -29,10 +29,11 @@ struct BenchOptions {
   std::string plot_path;
 };
 
-// Adds `bench` to the command line, and its subcommands and options only when
-// argv[1] is "bench": building ~40 CLI11 options cost every `hyperlet run`
-// ~0.1-0.2 ms of start-up (measured with hyperfine on `hyperlet --version`).
-CLI::App* add_bench_command(CLI::App& app, BenchOptions& options, int argc, char** argv);
+// Adds `bench` to the command line; its subcommands and options are added
+// apart, only when they can be needed (named_command in cli/command_line.h).
+CLI::App* add_bench_command(CLI::App& app);
+// `hyperlet bench kvm-floor` (the raw KVM floor's own process) builds only that one.
+void add_bench_options(CLI::App* bench, BenchOptions& options, int argc, char** argv);
 // Runs the bench subcommand that was parsed; returns the exit status.
 int run_bench(const CLI::App& bench, const BenchOptions& options, int argc, char** argv);
 

@@ -90,6 +90,14 @@ SplitCommandLine split_app_arguments(const std::vector<const CLI::App*>& command
   return split;
 }
 
+const CLI::App* named_command(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2) return nullptr;
+  for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (command->get_name() == argv[1]) return command;
+  }
+  return nullptr;
+}
+
 std::optional<std::string> command_word_problem(const CLI::App& app, int argc, char** argv) {
   const std::vector<std::string> words(argv + 1, argv + argc);
   const std::vector<const CLI::App*> commands = app.get_subcommands([](const CLI::App*) { return true; });

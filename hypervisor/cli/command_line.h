@@ -20,6 +20,14 @@ struct SplitCommandLine {
   std::vector<std::string> options_after_app;
 };
 
+// The command argv[1] names, or nullptr: --help, --help-all, --version, a
+// misspelt command, or a command's option written before it. main() builds the
+// options of the named command only, and every command's otherwise (for the
+// help, and for command_word_problem to say whose option a word is): each `run`
+// is a new process, and building every command's options took 38 of its ~160
+// page faults to /dev/kvm, ~1 ms on a nested host (docs/PERFORMANCE.md).
+const CLI::App* named_command(const CLI::App& app, int argc, char** argv);
+
 // Everything after APP belongs to the app, even words that look like hyperlet's
 // options, so the split happens before CLI11 sees the command line. `commands`
 // are the ones that take an APP (run, snapshot).

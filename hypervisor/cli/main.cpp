@@ -210,80 +210,97 @@ int main(int argc, char** argv) {
   app.footer(exit_status_help());
   app.require_subcommand(1);
 
-  RunOptions options;
-  RunCommandLine line;
   CLI::App* run = app.add_subcommand("run", "Run APP in a new microVM; its output and exit status are hyperlet's");
-  add_run_options(*run, options, line);
-  std::string restore_path;
-  run->add_option("--restore", restore_path,
-                  "Continue from a snapshot FILE (written by `hyperlet snapshot`) instead of booting an APP: its "
-                  "memory is mapped copy-on-write from FILE, so concurrent restores share every page they do not "
-                  "write. The policy is this command line's (--volume, --publish, --allow-connect): a file or port "
-                  "the app held that it does not grant ends the restore with status 125. No APP, arguments, "
-                  "--env, --env-file, --memory, --address-space, --workdir or --hostname: those come from the "
-                  "snapshot");
-  run->add_flag("--exit-on-ready", options.exit_on_ready,
-                "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
-                "experiments)");
-
   CLI::App* snapshot = app.add_subcommand(
       "snapshot",
       "Run APP until it calls hyperlet::ready() (or makes --at-syscall's syscall) and write its whole "
       "state to a file that `hyperlet run --restore` continues from; exit status 0 when written");
-  add_run_options(*snapshot, options, line);
-  std::string snapshot_output, at_syscall;
-  snapshot->add_option("-o,--output", snapshot_output, "The snapshot file to write (replaced atomically)")->required();
-  snapshot->add_option("--at-syscall", at_syscall,
-                       "Take the snapshot when the app first makes this syscall through the host, before it is "
-                       "served (e.g. accept4, epoll_wait), for programs that never call hyperlet::ready()");
-
-  std::string image_path;
-  bool json = false;
   CLI::App* inspect =
       app.add_subcommand("inspect",
                          "Show what an image is and whether it can run: format, entry, segments, guest ABI, "
                          "manifest, syscall sites (exit status 0 if it can run, else as `run` would end)");
-  inspect->add_option("IMAGE", image_path, "The program file to inspect")->required();
-  inspect->add_flag("--json", json, "Print the report as JSON");
-
-  ManifestChanges manifest_changes;
-  std::string manifest_memory;
-  std::string manifest_address_space;
   CLI::App* manifest =
       app.add_subcommand("manifest",
                          "Write the manifest (defaults for `run`) and the table of syscall sites into IMAGE, "
                          "in place; the toolchain's last step after linking. Only what the options say changes: "
                          "the rest of the image's manifest stays");
-  manifest->add_option("IMAGE", image_path, "The static program to annotate")->required();
-  manifest->add_option("--memory", manifest_memory, "Default guest memory, e.g. 64M");
-  manifest->add_option("--address-space", manifest_address_space,
-                       "Default guest address space, e.g. 2G: at least the memory; the part beyond it holds "
-                       "PROT_NONE reservations, which cost no memory (run --address-space)");
-  manifest
-      ->add_option("--env", manifest_changes.set_environment,
-                   "Default environment variable KEY=VALUE: replaces the manifest's KEY or adds it (repeatable)")
-      ->allow_extra_args(false);
-  manifest
-      ->add_option("--unset-env", manifest_changes.unset_environment,
-                   "Remove KEY from the manifest's environment (repeatable)")
-      ->allow_extra_args(false);
+  CLI::App* pack = add_pack_command(app);
+  CLI::App* bench = bench::add_bench_command(app);
+  // Only the named command's options, or all of them for help and diagnostics.
+  const CLI::App* command_named = named_command(app, argc, argv);
+  auto builds = [command_named](const CLI::App* command) {
+    return command_named == nullptr || command_named == command;
+  };
+
+  RunOptions options;
+  RunCommandLine line;
+  std::string restore_path;
+  if (builds(run)) {
+    add_run_options(*run, options, line);
+    run->add_option("--restore", restore_path,
+                    "Continue from a snapshot FILE (written by `hyperlet snapshot`) instead of booting an APP: "
+                    "its memory is mapped copy-on-write from FILE, so concurrent restores share every page they "
+                    "do not write. The policy is this command line's (--volume, --publish, --allow-connect): a "
+                    "file or port the app held that it does not grant ends the restore with status 125. No APP, "
+                    "arguments, --env, --env-file, --memory, --address-space, --workdir or --hostname: those "
+                    "come from the snapshot");
+    run->add_flag("--exit-on-ready", options.exit_on_ready,
+                  "End the run with status 0 as soon as the app calls hyperlet::ready() (start-up "
+                  "experiments)");
+  }
+
+  std::string snapshot_output, at_syscall;
+  if (builds(snapshot)) {
+    add_run_options(*snapshot, options, line);
+    snapshot->add_option("-o,--output", snapshot_output, "The snapshot file to write (replaced atomically)")
+        ->required();
+    snapshot->add_option("--at-syscall", at_syscall,
+                         "Take the snapshot when the app first makes this syscall through the host, before it is "
+                         "served (e.g. accept4, epoll_wait), for programs that never call hyperlet::ready()");
+  }
+
+  std::string image_path;
+  bool json = false;
+  if (builds(inspect)) {
+    inspect->add_option("IMAGE", image_path, "The program file to inspect")->required();
+    inspect->add_flag("--json", json, "Print the report as JSON");
+  }
+
+  ManifestChanges manifest_changes;
+  std::string manifest_memory;
+  std::string manifest_address_space;
   std::vector<std::string> manifest_args;
-  manifest
-      ->add_option("--arg", manifest_args,
-                   "Default argument for the app (repeatable, in order): together they replace the manifest's")
-      ->allow_extra_args(false);
   bool manifest_no_args = false;
-  manifest->add_flag("--no-args", manifest_no_args, "Remove the manifest's default arguments");
-  manifest->add_flag("--reset", manifest_changes.start_empty,
-                     "Start from an empty manifest instead of the image's (then apply the other options)");
   ManifestServiceLine manifest_service;
-  add_manifest_service_options(*manifest, manifest_service);
+  if (builds(manifest)) {
+    manifest->add_option("IMAGE", image_path, "The static program to annotate")->required();
+    manifest->add_option("--memory", manifest_memory, "Default guest memory, e.g. 64M");
+    manifest->add_option("--address-space", manifest_address_space,
+                         "Default guest address space, e.g. 2G: at least the memory; the part beyond it holds "
+                         "PROT_NONE reservations, which cost no memory (run --address-space)");
+    manifest
+        ->add_option("--env", manifest_changes.set_environment,
+                     "Default environment variable KEY=VALUE: replaces the manifest's KEY or adds it (repeatable)")
+        ->allow_extra_args(false);
+    manifest
+        ->add_option("--unset-env", manifest_changes.unset_environment,
+                     "Remove KEY from the manifest's environment (repeatable)")
+        ->allow_extra_args(false);
+    manifest
+        ->add_option("--arg", manifest_args,
+                     "Default argument for the app (repeatable, in order): together they replace the manifest's")
+        ->allow_extra_args(false);
+    manifest->add_flag("--no-args", manifest_no_args, "Remove the manifest's default arguments");
+    manifest->add_flag("--reset", manifest_changes.start_empty,
+                       "Start from an empty manifest instead of the image's (then apply the other options)");
+    add_manifest_service_options(*manifest, manifest_service);
+  }
 
   PackCommandLine pack_line;
-  CLI::App* pack = add_pack_command(app, pack_line, argc, argv);
+  if (builds(pack)) add_pack_options(*pack, pack_line);
 
   bench::BenchOptions bench_options;
-  CLI::App* bench = bench::add_bench_command(app, bench_options, argc, argv);
+  if (builds(bench)) bench::add_bench_options(bench, bench_options, argc, argv);
 
   if (auto problem = command_word_problem(app, argc, argv)) return usage_error(*problem);
   SplitCommandLine split = split_app_arguments({run, snapshot}, argc, argv);

@@ -3,43 +3,42 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
-#include <string_view>
 
 #include "loader/app_image.h"
 #include "oci/image_layout.h"
 
 namespace hyperlet {
 
-CLI::App* add_pack_command(CLI::App& app, PackCommandLine& line, int argc, char** argv) {
-  CLI::App* pack = app.add_subcommand(
+CLI::App* add_pack_command(CLI::App& app) {
+  return app.add_subcommand(
       "pack",
       "Package IMAGE as an OCI image layout tarball: one layer holding IMAGE as the entrypoint, the manifest's "
       "arguments, environment and memory in the image config. `podman load`, `ctr images import`, skopeo and "
       "umoci read it; hyperlet-runc runs it (and runc runs the same binary natively). Prints the manifest's "
       "digest; packing the same IMAGE with the same options gives the same bytes");
-  // Its options only when it is the command: every `hyperlet run` builds this command line (as bench does).
-  if (argc < 2 || std::string_view(argv[1]) != "pack") return pack;
-  pack->add_option("IMAGE", line.image_path, "The static program to package (as `hyperlet run` takes it)")->required();
-  pack->add_option("-o,--output", line.output_path, "The tarball to write (replaced atomically)")
+}
+
+void add_pack_options(CLI::App& pack, PackCommandLine& line) {
+  pack.add_option("IMAGE", line.image_path, "The static program to package (as `hyperlet run` takes it)")->required();
+  pack.add_option("-o,--output", line.output_path, "The tarball to write (replaced atomically)")
       ->required()
       ->type_name("FILE");
-  pack->add_option("--name", line.reference,
-                   "The image's name in index.json (org.opencontainers.image.ref.name and io.containerd.image.name): "
-                   "a bare NAME becomes localhost/NAME:latest. Default: IMAGE's file name")
+  pack.add_option("--name", line.reference,
+                  "The image's name in index.json (org.opencontainers.image.ref.name and io.containerd.image.name): "
+                  "a bare NAME becomes localhost/NAME:latest. Default: IMAGE's file name")
       ->type_name("NAME[:TAG]");
-  pack->add_option("--port", line.ports,
-                   "A port the app serves on, PORT[/tcp|/udp] (repeatable), besides the guest ports the manifest "
-                   "publishes: the config's ExposedPorts, and the hyperlet.dev/publish label with PORT:PORT, the "
-                   "value hyperlet-runc's annotation takes")
+  pack.add_option("--port", line.ports,
+                  "A port the app serves on, PORT[/tcp|/udp] (repeatable), besides the guest ports the manifest "
+                  "publishes: the config's ExposedPorts, and the hyperlet.dev/publish label with PORT:PORT, the "
+                  "value hyperlet-runc's annotation takes")
       ->allow_extra_args(false);
-  pack->add_option("--volume", line.volumes,
-                   "A guest directory the app expects a volume at (repeatable), besides the manifest's volumes: "
-                   "the config's Volumes")
+  pack.add_option("--volume", line.volumes,
+                  "A guest directory the app expects a volume at (repeatable), besides the manifest's volumes: "
+                  "the config's Volumes")
       ->type_name("GUEST_DIR")
       ->allow_extra_args(false);
-  pack->add_option("--workdir", line.workdir, "The config's WorkingDir, an absolute path (default: the manifest's)")
+  pack.add_option("--workdir", line.workdir, "The config's WorkingDir, an absolute path (default: the manifest's)")
       ->type_name("DIR");
-  return pack;
 }
 
 Result<std::string> pack_image(const PackCommandLine& line) {

@@ -20,9 +20,10 @@ struct PackCommandLine {
   std::string workdir;
 };
 
-// The `pack` command; its options are added only when argv[1] is "pack", so
-// that `hyperlet run` does not pay for building them.
-CLI::App* add_pack_command(CLI::App& app, PackCommandLine& line, int argc, char** argv);
+// The `pack` command, and its options (main() adds them only when they can be
+// needed: named_command in cli/command_line.h).
+CLI::App* add_pack_command(CLI::App& app);
+void add_pack_options(CLI::App& pack, PackCommandLine& line);
 
 // Checks IMAGE as `hyperlet run` would (a static x86-64 ELF) and writes the
 // tarball; returns the image manifest's digest.

@@ -67,6 +67,38 @@ TEST(CliUsage, HelpExplainsTheTraceFile) {
   EXPECT_NE(result.out.find("0600"), std::string::npos) << result.out;
 }
 
+// Whether `help` lists `option` in its option column (not merely mentions it).
+bool lists(const std::string& help, const std::string& option) {
+  return std::regex_search(help, std::regex("\n +" + option + "[ \n]"));
+}
+
+// "Every command's options on one page" (the man page is made from it): each
+// command's own options are there, not only its name.
+TEST(CliUsage, HelpAllShowsEveryCommandsOptions) {
+  const auto result = hyperlet({"--help-all"});
+  ASSERT_EQ(result.status, 0) << describe(result);
+  for (const char* option :
+       {"--restore", "--exit-on-ready", "--at-syscall", "--json", "--unset-env", "--port", "density", "compare"}) {
+    EXPECT_TRUE(lists(result.out, option)) << option << " missing from\n" << result.out;
+  }
+}
+
+TEST(CliUsage, EachCommandsHelpShowsItsOwnOptionsOnly) {
+  const std::vector<std::pair<std::string, std::string>> owned = {{"run", "--restore"},  {"snapshot", "--at-syscall"},
+                                                                  {"inspect", "--json"}, {"manifest", "--unset-env"},
+                                                                  {"pack", "--port"},    {"bench", "density"}};
+  for (const auto& [command, option] : owned) {
+    const auto result = hyperlet({command, "--help"});
+    ASSERT_EQ(result.status, 0) << describe(result);
+    EXPECT_TRUE(lists(result.out, option)) << command << " --help lacks " << option << '\n' << result.out;
+    for (const auto& [other, others_option] : owned) {
+      if (other != command) {
+        EXPECT_FALSE(lists(result.out, others_option)) << command << " --help lists " << others_option;
+      }
+    }
+  }
+}
+
 TEST(CliUsage, ShortMemoryFlagIsMemory) {
   const auto result = hyperlet_run({"-m", "3M", program("exit_with"), "0"});
   EXPECT_EQ(result.status, 125) << describe(result);
@@ -270,6 +302,16 @@ TEST(CliUsage, MemoryBeforeTheCommandExplainsTheOrder) {
   expect_one_line(result,
                   "hyperlet: --memory is an option of `hyperlet run` and must come after the command, before APP "
                   ".*; write: hyperlet run --memory 64M app arg");
+}
+
+// Only the named command's options are built (each `run` is a new process); a
+// word before the command still finds the command whose option it is.
+TEST(CliUsage, AnotherCommandsOptionBeforeTheCommandNamesItsCommand) {
+  const auto result = hyperlet({"--json", "inspect", "app"});
+  EXPECT_EQ(result.status, 125) << describe(result);
+  expect_one_line(result,
+                  "hyperlet: --json is an option of `hyperlet inspect` and must come after the command.*; "
+                  "write: hyperlet inspect --json app");
 }
 
 TEST(CliUsage, MisspeltOptionSuggestsTheNearest) {
