@@ -48,8 +48,16 @@ set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 # Library dependencies of the binaries, from dpkg-shlibdeps, and the two libraries
 # hyperlet loads only when needed (dlopen: Zydis to decode an image without a
 # manifest, libarchive for `hyperlet pack`), which dpkg-shlibdeps cannot see.
+# hyperlet itself is a static-pie: the libc.so those two bring with them must be
+# the glibc release it was linked with (ld's warning about dlopen in a static
+# program), hence the bounds on libc6.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libzydis4.0, libarchive13")
+file(STRINGS /usr/include/features.h glibc_version_lines REGEX "^#define[ \t]+__GLIBC(_MINOR)?__[ \t]+[0-9]+")
+string(REGEX REPLACE ".*__GLIBC__[ \t]+([0-9]+).*" "\\1" glibc_major "${glibc_version_lines}")
+string(REGEX REPLACE ".*__GLIBC_MINOR__[ \t]+([0-9]+).*" "\\1" glibc_minor "${glibc_version_lines}")
+math(EXPR glibc_next_minor "${glibc_minor} + 1")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "libc6 (>= ${glibc_major}.${glibc_minor}), libc6 (<< ${glibc_major}.${glibc_next_minor}), libzydis4.0, libarchive13")
 # Building images needs a compiler and lld (and hyperlet::fiber static Boost.Context); running them needs none.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "g++, lld, cmake, libboost-context-dev")
 include(CPack)
