@@ -130,7 +130,7 @@ Result<void> write(const std::string& path, const Contents& contents, const Gues
   return written;
 }
 
-Result<File> File::open(const std::string& path, const std::string& machine) {
+Result<File> File::open(const std::string& path, const std::string& machine, const CheckedSnapshots* checked) {
   auto refuse = [&](const std::string& why) -> Result<File> {
     return fail(ExitStatus::kBadImage, "cannot restore {}: {}", path, why);
   };
@@ -212,10 +212,13 @@ Result<File> File::open(const std::string& path, const std::string& machine) {
     pages += run.page_count;
   }
   if (pages * kPage != header.pages.size) return refuse("its page runs and page data disagree");
+  file.pages_offset_ = header.pages.offset;
+  if (checked != nullptr && checked->contains(info, header.pages.checksum)) return file;
   // The page data's checksum, read in place through a read-only mapping of the
-  // page cache: every restore pays this, and copying the pages into a buffer
-  // (and zeroing the buffer) cost more than hashing them. The sizes were checked
-  // against the file's above; the pages are then mapped copy-on-write, not copied.
+  // page cache: copying the pages into a buffer (and zeroing the buffer) cost
+  // more than hashing them. The sizes were checked against the file's above; the
+  // pages are then mapped copy-on-write, not copied.
+  file.pages_hashed_ = true;
   std::uint64_t pages_checksum = XXH3_64bits(nullptr, 0);
   if (header.pages.size != 0) {
     void* mapped = ::mmap(nullptr, header.pages.size, PROT_READ, MAP_SHARED | MAP_POPULATE, file.fd_.get(),
@@ -227,7 +230,7 @@ Result<File> File::open(const std::string& path, const std::string& machine) {
     pages_checksum = checksum(std::span<const std::byte>(page_data.data(), header.pages.size));
   }
   if (pages_checksum != header.pages.checksum) return refuse("its guest pages are corrupt (checksum mismatch)");
-  file.pages_offset_ = header.pages.offset;
+  if (checked != nullptr) checked->add(info, header.pages.checksum);
   return file;
 }
 

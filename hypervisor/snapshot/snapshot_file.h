@@ -29,6 +29,7 @@
 #include "core/mapping.h"
 #include "core/unique_fd.h"
 #include "kvm/kvm.h"
+#include "snapshot/checked_snapshots.h"
 
 namespace hyperlet {
 
@@ -108,10 +109,14 @@ Result<void> write(const std::string& path, const Contents& contents, const Gues
 class File {
  public:
   // `machine`: this machine's identity; a snapshot of another is refused (empty:
-  // checked later, by whoever restores it).
-  static Result<File> open(const std::string& path, const std::string& machine);
+  // checked later, by whoever restores it). `checked`: files whose pages need
+  // not be hashed again (checked_snapshots.h); this one is added once they matched.
+  static Result<File> open(const std::string& path, const std::string& machine,
+                           const CheckedSnapshots* checked = nullptr);
   const std::string& path() const { return path_; }
   const Contents& contents() const { return contents_; }
+  // Whether open() hashed the page data (false: `checked` knew this file).
+  bool pages_hashed() const { return pages_hashed_; }
   // Maps every stored page copy-on-write over guest memory.
   Result<void> map_pages(GuestMemory& memory) const;
   // Where in the file the first page run's bytes begin (the rest follow in order).
@@ -134,6 +139,7 @@ class File {
   UniqueFd fd_;
   Contents contents_;
   std::uint64_t pages_offset_ = 0;
+  bool pages_hashed_ = false;
   Mapping pristine_;                       // the page data, read-only
   std::vector<std::uint32_t> page_slots_;  // guest page -> its page in pristine_, or kNoSlot
 };

@@ -340,7 +340,10 @@ class MicroVm {
     if (!kvm) return std::unexpected(kvm.error());
     auto cpuid = host_cpuid(*kvm);
     if (!cpuid) return std::unexpected(cpuid.error());
-    auto file = snapshot::File::open(*options_.restore_from, machine_);
+    // Every restore is a new process: the pages are hashed by the first restore of the file only.
+    const snapshot::CheckedSnapshots checked(
+        cache_directory().transform([](const auto& base) { return base / "checked-snapshots"; }));
+    auto file = snapshot::File::open(*options_.restore_from, machine_, &checked);
     if (!file) return std::unexpected(file.error());
     if (auto ok = restore_machine(*kvm, *cpuid, *file, false); !ok) return std::unexpected(ok.error());
     kvm_ = &*kvm;
@@ -417,6 +420,7 @@ class MicroVm {
       return malformed(error.what());
     }
     stats_.syscall_entry += ", restored from a snapshot";
+    if (!file.pages_hashed()) stats_.syscall_entry += " whose pages an earlier restore checked";
     stats_.restored = true;
 
     auto vm = VmFd::create(kvm);

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "memory/guest_memory.h"
 
@@ -164,6 +166,68 @@ TEST_F(SnapshotFile, RunsThatOverlapOrLeaveMemoryAreRefused) {
     EXPECT_NE(refusal().find("its page runs overlap or lie outside guest memory"), std::string::npos)
         << runs[1].first_page << ": " << refusal();
   }
+}
+
+// Every restore is a new process: the pages are hashed by the first restore of
+// a file, and then known by the file's identity until it changes.
+TEST_F(SnapshotFile, PagesAreHashedOnceThenKnownByTheFilesIdentity) {
+  ASSERT_TRUE(write(path_, contents_, *memory_).has_value());
+  const CheckedSnapshots checked(directory_ / "checked", std::chrono::nanoseconds(0));
+  auto first = File::open(path_, "test machine", &checked);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_TRUE(first->pages_hashed());
+  auto second = File::open(path_, "test machine", &checked);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_FALSE(second->pages_hashed());
+  EXPECT_EQ(second->contents().vcpu.regs.rip, 0x401000u);  // everything but the pages is read and checked
+  auto without = File::open(path_, "test machine");
+  ASSERT_TRUE(without.has_value());
+  EXPECT_TRUE(without->pages_hashed());
+  // Another file with the same bytes is another identity.
+  const std::string copy = (directory_ / "copy.snapshot").string();
+  fs::copy_file(path_, copy);
+  auto copied = File::open(copy, "test machine", &checked);
+  ASSERT_TRUE(copied.has_value());
+  EXPECT_TRUE(copied->pages_hashed());
+}
+
+TEST_F(SnapshotFile, APageDamagedAfterACheckIsStillRefused) {
+  ASSERT_TRUE(write(path_, contents_, *memory_).has_value());
+  const CheckedSnapshots checked(directory_ / "checked", std::chrono::nanoseconds(0));
+  ASSERT_TRUE(File::open(path_, "test machine", &checked).has_value());
+  ASSERT_FALSE(File::open(path_, "test machine", &checked)->pages_hashed());
+  // In place, the size unchanged: only ctime and mtime say it changed, after
+  // the file system's timestamp clock has ticked (it may tick every few ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::fstream file(path_, std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(static_cast<std::streamoff>(header().pages.offset + 5000));
+    file.put('\x5a');
+  }
+  auto damaged = File::open(path_, "test machine", &checked);
+  ASSERT_FALSE(damaged.has_value());
+  EXPECT_NE(damaged.error().message.find("its guest pages are corrupt"), std::string::npos) << damaged.error().message;
+}
+
+// A file that changed within the last second may change again under the same
+// timestamp: it is hashed, and not recorded, until it has settled.
+TEST_F(SnapshotFile, AFileChangedJustNowIsNotRecorded) {
+  ASSERT_TRUE(write(path_, contents_, *memory_).has_value());
+  const CheckedSnapshots checked(directory_ / "checked");
+  ASSERT_TRUE(File::open(path_, "test machine", &checked).has_value());
+  auto again = File::open(path_, "test machine", &checked);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->pages_hashed());
+  EXPECT_FALSE(fs::exists(directory_ / "checked"));
+}
+
+TEST_F(SnapshotFile, NoCacheDirectoryMeansEveryOpenHashes) {
+  ASSERT_TRUE(write(path_, contents_, *memory_).has_value());
+  const CheckedSnapshots nowhere(std::nullopt, std::chrono::nanoseconds(0));
+  ASSERT_TRUE(File::open(path_, "test machine", &nowhere).has_value());
+  auto again = File::open(path_, "test machine", &nowhere);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->pages_hashed());
 }
 
 }  // namespace
