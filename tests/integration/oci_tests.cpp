@@ -465,6 +465,9 @@ TEST_F(OciRuntime, DuplicateIdIsRefused) {
   EXPECT_EQ(second.err, "hyperlet-runc: container dup already exists\n");
 }
 
+// Like hyperlet: podman and containerd start it once per create, start, state, kill, delete.
+TEST(OciRuntimeCli, HyperletRuncIsAStaticPie) { EXPECT_EQ(static_pie_problem(kRunc), ""); }
+
 TEST(OciRuntimeCli, FeaturesVersionAndUnsupportedCommands) {
   auto features = run_process({kRunc, "features"});
   ASSERT_EQ(features.status, 0) << describe(features);

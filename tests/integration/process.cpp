@@ -1,6 +1,7 @@
 #include "process.h"
 
 #include <arpa/inet.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -212,6 +213,22 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   result.status = reaped ? shell_status(wait_status) : -1;
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   return result;
+}
+
+std::string static_pie_problem(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  Elf64_Ehdr header{};
+  if (!file.read(reinterpret_cast<char*>(&header), sizeof header)) return "cannot read its ELF header";
+  if (header.e_type != ET_DYN) return "not position-independent: its addresses would not be randomized";
+  bool relocates_itself = false;
+  for (unsigned i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment{};
+    file.seekg(static_cast<std::streamoff>(header.e_phoff + i * sizeof segment));
+    if (!file.read(reinterpret_cast<char*>(&segment), sizeof segment)) return "cannot read its program headers";
+    if (segment.p_type == PT_INTERP) return "it asks for a dynamic loader (PT_INTERP)";
+    relocates_itself |= segment.p_type == PT_DYNAMIC;
+  }
+  return relocates_itself ? "" : "no dynamic section: a static-pie relocates itself from one";
 }
 
 std::string kvm_unusable_reason() {

@@ -40,6 +40,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 // Why /dev/kvm cannot be used here, or an empty string when it can.
 std::string kvm_unusable_reason();
 
+// Why the executable at `path` is not a static-pie (position-independent, no
+// dynamic loader: hyperlet's and hyperlet-runc's link), or "" when it is one.
+std::string static_pie_problem(const std::string& path);
+
 // A result as a failing assertion should show it: status, stdout, stderr.
 std::string describe(const ProcessResult& result);
 
