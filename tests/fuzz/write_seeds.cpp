@@ -5,6 +5,7 @@
 //
 //   fuzz_write_seeds DIR [IMAGE...]
 #include <fcntl.h>
+#include <hyperlet/abi.h>
 #include <sys/syscall.h>
 
 #include <cstdint>
@@ -90,6 +91,74 @@ void write_syscall_seeds(const fs::path& directory) {
   write_file(directory / "descriptors", descriptors.bytes().data(), descriptors.bytes().size());
 }
 
+// hypercalls_fuzz.cpp's record: the call, where its argument struct is, the
+// struct's bytes, and bytes placed at heap_start + place_at.
+class HypercallProgram {
+ public:
+  template <typename Args>
+  HypercallProgram& call(abi::Hypercall which, const Args& args, std::uint16_t place_at = 0, std::string bytes = {}) {
+    put(static_cast<std::uint8_t>(which));
+    put(std::uint8_t{0});  // at abi::kHypercallArgsAddr
+    put(std::uint16_t{0});
+    put(static_cast<std::uint8_t>(sizeof args));
+    put(args);
+    put(place_at);
+    put(static_cast<std::uint8_t>(bytes.size()));
+    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+    return *this;
+  }
+  const std::vector<char>& bytes() const { return bytes_; }
+
+ private:
+  template <typename T>
+  void put(const T& value) {
+    const auto* raw = reinterpret_cast<const char*>(&value);
+    bytes_.insert(bytes_.end(), raw, raw + sizeof value);
+  }
+  std::vector<char> bytes_;
+};
+
+// The heap_start of the fuzz targets' guest (a TestGuest of the default size).
+std::uint64_t test_guest_heap_start() {
+  struct LayoutOnly : TestGuest {
+    std::uint64_t heap_start() const { return layout_.heap_start; }
+  };
+  return LayoutOnly().heap_start();
+}
+
+void write_hypercall_seeds(const fs::path& directory) {
+  using abi::Hypercall;
+  const std::uint64_t heap = test_guest_heap_start();
+  constexpr std::uint64_t kCwd = static_cast<std::uint64_t>(AT_FDCWD);
+  // Forwarded calls as the guest kernel makes them: a file on the volume, a
+  // parkable read of it, one the kernel makes for itself, a traced one.
+  HypercallProgram calls;
+  calls
+      .call(Hypercall::kHostSyscall, abi::SyscallArgs{SYS_openat, {kCwd, heap + 0x40, O_CREAT | O_RDWR, 0644}, 0}, 0x40,
+            std::string("/data/f\0", 8))
+      .call(Hypercall::kParkableSyscall, abi::ParkableSyscallArgs{{SYS_read, {3, heap + 0x100, 16}, 0}, 0, 0, 0, 0})
+      .call(Hypercall::kKernelHostSyscall, abi::SyscallArgs{SYS_getpid, {}, 0})
+      .call(Hypercall::kTrace, abi::SyscallArgs{SYS_getppid, {}, 1})
+      .call(Hypercall::kExit, abi::ExitArgs{3, 0});
+  write_file(directory / "calls", calls.bytes().data(), calls.bytes().size());
+  // App memory given back and shared, a file mapped over it, a syscall site,
+  // the vector state, a short sleep, the other vCPUs.
+  HypercallProgram memory;
+  memory.call(Hypercall::kDiscard, abi::DiscardArgs{heap + 0x1000, 0x2000, 0})
+      .call(Hypercall::kFileMapping,
+            abi::FileMappingArgs{abi::FileMappingOp::kShareAnonymous, 1, heap + 0x4000, 0x2000, 0, 0, 0, 0})
+      .call(Hypercall::kHostSyscall, abi::SyscallArgs{SYS_openat, {kCwd, heap + 0x40, O_CREAT | O_RDWR, 0644}, 0}, 0x40,
+            std::string("/data/g\0", 8))
+      .call(Hypercall::kFileMapping,
+            abi::FileMappingArgs{abi::FileMappingOp::kMap, 1, heap + 0x8000, 0x1000, 3, 0, 0, 0})
+      .call(Hypercall::kSyscallSite, abi::SyscallSiteArgs{0x401000, 0})
+      .call(Hypercall::kVectorState, abi::VectorStateArgs{})
+      .call(Hypercall::kSleep, abi::SleepArgs{1000})
+      .call(Hypercall::kKickCpus, abi::CpusArgs{})
+      .call(Hypercall::kFault, abi::FaultArgs{14, 4, 0x401000, 0x33, 0x202, heap + 0x10000, 0x10, 0, 0, 0, 0, 0, 0, 0});
+  write_file(directory / "memory", memory.bytes().data(), memory.bytes().size());
+}
+
 void write_snapshot_seed(const fs::path& directory) {
   class SeedGuest : public TestGuest {
    public:
@@ -166,11 +235,12 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   try {
-    for (const char* target : {"host_syscalls", "app_image", "snapshot_file", "bundle_config"}) {
+    for (const char* target : {"host_syscalls", "hypercalls", "app_image", "snapshot_file", "bundle_config"}) {
       fs::create_directories(root / target);
     }
     hyperlet::write_bundle_config_seed(root / "bundle_config");
     hyperlet::write_syscall_seeds(root / "host_syscalls");
+    hyperlet::write_hypercall_seeds(root / "hypercalls");
     hyperlet::write_image_seeds(root / "app_image", argc - 2, argv + 2);
     hyperlet::write_snapshot_seed(root / "snapshot_file");
   } catch (const std::exception& error) {
