@@ -33,9 +33,31 @@ void write_file(const fs::path& path, const void* data, std::size_t size) {
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
+// The bytes of a target's input, built a field at a time (little-endian, as
+// fuzz::InputReader takes them).
+class InputBytes {
+ public:
+  const std::vector<char>& bytes() const { return bytes_; }
+
+ protected:
+  template <typename T>
+  void put(const T& value) {
+    const auto* raw = reinterpret_cast<const char*>(&value);
+    bytes_.insert(bytes_.end(), raw, raw + sizeof value);
+  }
+  // A length byte, then the bytes.
+  void put_counted(const std::string& bytes) {
+    put(static_cast<std::uint8_t>(bytes.size()));
+    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+  }
+
+ private:
+  std::vector<char> bytes_;
+};
+
 // host_syscalls_fuzz.cpp's record: selector, pointer bits, six arguments, and
 // bytes placed at heap_start + place_at.
-class CallProgram {
+class CallProgram : public InputBytes {
  public:
   CallProgram& call(std::uint16_t number, std::uint8_t pointers, std::array<std::uint64_t, 6> args,
                     std::uint16_t place_at = 0, std::string bytes = {}) {
@@ -43,19 +65,9 @@ class CallProgram {
     put(pointers);
     for (std::uint64_t arg : args) put(arg);
     put(place_at);
-    put(static_cast<std::uint8_t>(bytes.size()));
-    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+    put_counted(bytes);
     return *this;
   }
-  const std::vector<char>& bytes() const { return bytes_; }
-
- private:
-  template <typename T>
-  void put(T value) {
-    const auto* raw = reinterpret_cast<const char*>(&value);
-    bytes_.insert(bytes_.end(), raw, raw + sizeof value);
-  }
-  std::vector<char> bytes_;
 };
 
 void write_syscall_seeds(const fs::path& directory) {
@@ -93,7 +105,7 @@ void write_syscall_seeds(const fs::path& directory) {
 
 // hypercalls_fuzz.cpp's record: the call, where its argument struct is, the
 // struct's bytes, and bytes placed at heap_start + place_at.
-class HypercallProgram {
+class HypercallProgram : public InputBytes {
  public:
   template <typename Args>
   HypercallProgram& call(abi::Hypercall which, const Args& args, std::uint16_t place_at = 0, std::string bytes = {}) {
@@ -103,19 +115,9 @@ class HypercallProgram {
     put(static_cast<std::uint8_t>(sizeof args));
     put(args);
     put(place_at);
-    put(static_cast<std::uint8_t>(bytes.size()));
-    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+    put_counted(bytes);
     return *this;
   }
-  const std::vector<char>& bytes() const { return bytes_; }
-
- private:
-  template <typename T>
-  void put(const T& value) {
-    const auto* raw = reinterpret_cast<const char*>(&value);
-    bytes_.insert(bytes_.end(), raw, raw + sizeof value);
-  }
-  std::vector<char> bytes_;
 };
 
 // The heap_start of the fuzz targets' guest (a TestGuest of the default size).
